@@ -1,0 +1,48 @@
+"""Argument checks shared by the solvers.  Errors name the argument, what is allowed and the value."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def check_volume(a: Any, name: str = "image") -> None:
+    """Require a 3-D array."""
+    ndim = getattr(a, "ndim", None)
+    if ndim is None:
+        raise TypeError(f"{name} must be a 3-D array, got {type(a).__name__}")
+    if ndim != 3:
+        raise ValueError(f"{name} must be a 3-D array, got ndim={ndim} (shape {tuple(a.shape)})")
+
+
+def check_axis(axis: Any, ndim: int = 3) -> int:
+    """Require an integer axis in [-ndim, ndim); return it as a non-negative int."""
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)):
+        raise TypeError(f"axis must be an integer, got {axis!r}")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis must be in [-{ndim}, {ndim - 1}], got {axis}")
+    return int(axis) % ndim
+
+
+def check_connectivity(connectivity: Any) -> int:
+    """Require 6, 18 or 26."""
+    if connectivity not in (6, 18, 26) or isinstance(connectivity, bool):
+        raise ValueError(f"connectivity must be 6, 18 or 26, got {connectivity!r}")
+    return int(connectivity)
+
+
+def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
+    """Require two arrays of one shape."""
+    if tuple(a.shape) != tuple(b.shape):
+        raise ValueError(
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
+
+
+def check_positive(value: Any, name: str) -> float:
+    """Require a finite number > 0."""
+    v = float(value)
+    if not np.isfinite(v) or v <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return v

@@ -1,0 +1,14 @@
+"""Shared pytest configuration."""
+
+import pytest
+
+
+def pytest_collection_modifyitems(config, items):
+    from solvers._backend import gpu_available
+
+    if gpu_available():
+        return
+    skip = pytest.mark.skip(reason="needs a real CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
