@@ -27,6 +27,7 @@ import cc3d
 import numba
 import numpy as np
 
+from ._backend import check_device
 from ._validate import check_connectivity, check_volume
 
 _MAX_VOXELS = 2**31 - 1  # labels are returned as int32
@@ -221,3 +222,59 @@ def validate_label_args(mask: Any, connectivity: Any, periodic: Any) -> tuple[in
     """Shared argument checks of the labeling entry points."""
     check_mask(mask)
     return check_connectivity(connectivity), check_periodic(periodic)
+
+
+def label(
+    mask: Any,
+    *,
+    connectivity: int = 6,
+    periodic: bool | tuple[bool, bool, bool] = (False, False, False),
+    device: str = "cpu",
+) -> tuple[Any, int]:
+    """Label the connected components of a 3-D mask.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) array of bool or integers
+        Foreground where true / nonzero.  A NumPy array for ``device="cpu"``; a CuPy or NumPy
+        array for ``device="cuda"`` (a NumPy array is copied to the GPU once).
+    connectivity : {6, 18, 26}
+        Voxels sharing a face (6), also an edge (18), also a corner (26) are neighbours.
+    periodic : bool or tuple of 3 bools
+        Wrap per axis: voxels on opposite faces of a periodic axis are neighbours.
+    device : {"cpu", "cuda"}
+        ``"cpu"``: cc3d plus a numba pass for periodic wrap.  ``"cuda"``: numba-cuda union-find
+        kernels on CuPy arrays.  Both give identical labels.
+
+    Returns
+    -------
+    labels : int32 array, same shape as ``mask``
+        0 on background, 1..n on the components, numbered by each component's first voxel in
+        C order (as ``scipy.ndimage.label`` does).  NumPy for ``"cpu"``, CuPy for ``"cuda"``.
+    n : int
+        Number of components.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers import label
+    >>> m = np.zeros((1, 1, 6), dtype=bool)
+    >>> m[0, 0, [0, 1, 5]] = True
+    >>> label(m)[1]
+    2
+    >>> lab, n = label(m, periodic=(False, False, True))
+    >>> n, lab.ravel().tolist()
+    (1, [1, 1, 0, 0, 0, 1])
+    """
+    device = check_device(device)
+    connectivity, periodic = validate_label_args(mask, connectivity, periodic)
+    if device == "cuda":
+        from ._label_cuda import label_cuda
+
+        return label_cuda(mask, connectivity, periodic)
+    if not isinstance(mask, np.ndarray):
+        raise TypeError(
+            f"mask must be a NumPy array for device='cpu', got {type(mask).__module__}."
+            f"{type(mask).__name__}; use device='cuda' for GPU arrays"
+        )
+    return label_cpu(mask, connectivity, periodic)

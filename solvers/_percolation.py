@@ -1,0 +1,140 @@
+"""Face connectivity and percolation of a phase mask along one axis.
+
+A voxel is connected to a face when its component (see :func:`solvers.label`) has at least one
+voxel on that face; a mask percolates along ``axis`` when one component touches both faces.
+Wrap along ``axis`` itself is refused: it would join the two faces being tested.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._backend import array_module, check_device, to_host
+from ._label import check_periodic, label
+from ._validate import check_axis
+
+
+def check_side(side: Any) -> int:
+    """Require 0 (first index along the axis) or -1 (last index)."""
+    if isinstance(side, bool) or side not in (0, -1):
+        raise ValueError(f"side must be 0 (first face) or -1 (last face), got {side!r}")
+    return int(side)
+
+
+def check_periodic_not_on_axis(periodic: Any, axis: int) -> tuple[bool, bool, bool]:
+    """Normalize ``periodic`` and refuse wrap along the tested axis."""
+    per = check_periodic(periodic)
+    if per[axis]:
+        raise ValueError(
+            f"periodic must be False along axis={axis} (the axis whose faces are tested), "
+            f"got periodic={per}"
+        )
+    return per
+
+
+def face_hits(labels: Any, n: int, axis: int, side: int) -> Any:
+    """Boolean table ``hit[0..n]``: which labels have a voxel on the face ``side`` of ``axis``.
+
+    ``hit[0]`` (background) is False.  Works on NumPy and CuPy labels alike.
+    """
+    xp = array_module(labels)
+    face = xp.take(labels, side, axis=axis)
+    hit = xp.zeros(n + 1, dtype=bool)
+    hit[face.ravel()] = True
+    hit[0] = False
+    return hit
+
+
+def connected_to_face(
+    mask: Any,
+    *,
+    axis: int = 0,
+    side: int = 0,
+    connectivity: int = 6,
+    periodic: bool | tuple[bool, bool, bool] = (False, False, False),
+    device: str = "cpu",
+) -> Any:
+    """Voxels of ``mask`` connected to one face of the box.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) array of bool or integers
+        Foreground where true / nonzero.
+    axis : int
+        Axis whose face is used (0 = through-plane; index 0 touches the current collector).
+    side : {0, -1}
+        0: the face at index 0 along ``axis``; -1: the face at the last index.
+    connectivity : {6, 18, 26}
+        Neighbourhood, as in :func:`solvers.label`.
+    periodic : bool or tuple of 3 bools
+        Wrap per axis; must be False along ``axis``.
+    device : {"cpu", "cuda"}
+        Backend; the result lives on the same device.
+
+    Returns
+    -------
+    bool array, same shape as ``mask``
+        True on foreground voxels whose component touches the face.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers import connected_to_face
+    >>> m = np.zeros((3, 1, 3), dtype=bool)
+    >>> m[:, 0, 0] = True        # a column from face 0 to face 2
+    >>> m[0, 0, 2] = True        # an island on face 0
+    >>> connected_to_face(m, axis=0, side=0)[:, 0, :].astype(int).tolist()
+    [[1, 0, 1], [1, 0, 0], [1, 0, 0]]
+    >>> connected_to_face(m, axis=0, side=-1)[:, 0, :].astype(int).tolist()
+    [[1, 0, 0], [1, 0, 0], [1, 0, 0]]
+    """
+    check_device(device)
+    axis = check_axis(axis)
+    side = check_side(side)
+    periodic = check_periodic_not_on_axis(periodic, axis)
+    labels, n = label(mask, connectivity=connectivity, periodic=periodic, device=device)
+    return face_hits(labels, n, axis, side)[labels]
+
+
+def percolates(
+    mask: Any,
+    *,
+    axis: int = 0,
+    connectivity: int = 6,
+    periodic: bool | tuple[bool, bool, bool] = (False, False, False),
+    device: str = "cpu",
+) -> bool:
+    """Whether one component of ``mask`` touches both faces of ``axis``.
+
+    Parameters
+    ----------
+    mask : (nz, ny, nx) array of bool or integers
+        Foreground where true / nonzero.
+    axis : int
+        Axis along which spanning is tested.
+    connectivity : {6, 18, 26}
+        Neighbourhood, as in :func:`solvers.label`.
+    periodic : bool or tuple of 3 bools
+        Wrap per axis; must be False along ``axis``.
+    device : {"cpu", "cuda"}
+        Backend.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from solvers import percolates
+    >>> m = np.zeros((5, 3, 3), dtype=bool)
+    >>> m[:, 1, 1] = True
+    >>> percolates(m), percolates(m, axis=1)
+    (True, False)
+    """
+    check_device(device)
+    axis = check_axis(axis)
+    periodic = check_periodic_not_on_axis(periodic, axis)
+    labels, n = label(mask, connectivity=connectivity, periodic=periodic, device=device)
+    both = face_hits(labels, n, axis, 0) & face_hits(labels, n, axis, -1)
+    return bool(to_host(both.any()))  # device sync point
