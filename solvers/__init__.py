@@ -5,5 +5,16 @@
 """
 
 from ._backend import gpu_available
+from ._label import label
+from ._percolation import connected_to_face, percolates
+from ._utilization import ParticleTable, UtilizationResult, cam_utilization
 
-__all__ = ["gpu_available"]
+__all__ = [
+    "gpu_available",
+    "label",
+    "connected_to_face",
+    "percolates",
+    "cam_utilization",
+    "UtilizationResult",
+    "ParticleTable",
+]
