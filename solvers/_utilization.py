@@ -341,12 +341,15 @@ def _particle_sums_xp(pid, elab, ehit, ilab, ihit, axis, wrap, nid):
     elec = xp.bincount(flat, weights=ehit[elab].ravel(), minlength=nid) > 0
     contact = xp.bincount(flat, weights=contact_v.ravel(), minlength=nid)
     network = xp.bincount(flat, weights=network_v.ravel(), minlength=nid)
-    return (
+    out = (
         to_host(vol).astype(np.int64),
         to_host(elec),
         to_host(contact).round().astype(np.int64),
         to_host(network).round().astype(np.int64),
     )
+    for a in out:
+        a[0] = 0  # id 0 is "no particle"; the numba pass skips it
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -82,7 +82,9 @@ def test_matches_cc3d_and_skimage_on_blobs(connectivity):
 def test_full_periodic_matches_cc3d(p):
     mask = np.random.default_rng(3).random((15, 12, 18)) < p
     ours, n = label(mask, connectivity=6, periodic=True)
-    ref, n_ref = cc3d.connected_components(mask, connectivity=6, return_N=True, periodic_boundary=True)
+    ref, n_ref = cc3d.connected_components(
+        mask, connectivity=6, return_N=True, periodic_boundary=True
+    )
     assert n == n_ref
     np.testing.assert_array_equal(ours, ref)
 
@@ -174,7 +176,13 @@ def test_bad_input(kwargs, exc, match):
 
 
 def test_public_exports():
-    for name in ("label", "connected_to_face", "percolates", "cam_utilization", "UtilizationResult"):
+    for name in (
+        "label",
+        "connected_to_face",
+        "percolates",
+        "cam_utilization",
+        "UtilizationResult",
+    ):
         assert name in solvers.__all__
         assert hasattr(solvers, name)
 
@@ -187,7 +195,9 @@ def test_gpu_labels_identical_to_cpu(connectivity):
     rng = np.random.default_rng(0)
     for p, periodic in ((0.3, (False, True, True)), (0.5, (False, False, False))):
         mask = rng.random((96, 80, 64)) < p
-        g, ng = label(cupy.asarray(mask), connectivity=connectivity, periodic=periodic, device="cuda")
+        g, ng = label(
+            cupy.asarray(mask), connectivity=connectivity, periodic=periodic, device="cuda"
+        )
         c, nc = label(mask, connectivity=connectivity, periodic=periodic)
         assert isinstance(g, cupy.ndarray) and g.dtype == cupy.int32
         assert ng == nc

@@ -49,7 +49,7 @@ def test_connected_to_face_matches_scipy_reference():
 def test_percolates_agrees_with_faces():
     rng = np.random.default_rng(2)
     for p in (0.25, 0.3, 0.35):
-        for s in range(5):
+        for _ in range(5):
             mask = rng.random((24, 24, 24)) < p
             both = connected_to_face(mask, side=0) & connected_to_face(mask, side=-1)
             assert percolates(mask) == bool(both.any())
