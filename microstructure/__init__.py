@@ -1,3 +1,37 @@
 """Virtual composite cathodes: specs, packing, voxelization, storage, sweeps."""
 
+from ._generate import PackingError, generate
+from ._microstructure import GenerationReport, Microstructure, ParticleTable
+from ._microstructure import open_microstructure as open  # noqa: A001 - public name by design
+from ._spec import (
+    CAM,
+    CARBON,
+    PHASE_CODES,
+    PORE,
+    SE,
+    ElectrodeSpec,
+    SpecError,
+    default_spec_path,
+    load_spec,
+)
+
 __version__ = "0.1.0"
+
+__all__ = [
+    "CAM",
+    "CARBON",
+    "PHASE_CODES",
+    "PORE",
+    "SE",
+    "ElectrodeSpec",
+    "GenerationReport",
+    "Microstructure",
+    "PackingError",
+    "ParticleTable",
+    "SpecError",
+    "__version__",
+    "default_spec_path",
+    "generate",
+    "load_spec",
+    "open",
+]

@@ -1,0 +1,100 @@
+"""Soft phases: SE and carbon particles filling the space the hard CAM spheres leave.
+
+Pressed SE is soft, so SE particles may overlap each other freely; towards CAM they may reach in
+by at most ``se_cam_overlap`` of their radius (measured with the distance of the particle centre
+to the nearest CAM voxel).  Carbon is placed the same way, before SE, and so sits in the SE/pore
+space next to the CAM.  Pores are what remains.
+
+Particles are added in batches: centres at random pore voxels (jittered inside the voxel), radii
+drawn by number from the phase's PSD, all of a batch stamped at once (order does not matter as
+only pore voxels are filled).  The batch size follows the remaining deficit, so the phase's voxel
+count converges on its target from below; it stops within ``tol_voxels``.  The random numbers
+all come from the host generator, so CPU and GPU build the same structure.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._psd import DiameterSampler
+from ._voxelize import stamp_soft
+
+log = logging.getLogger(__name__)
+
+#: Upper bound on particles stamped in one batch (memory of the host-side arrays).
+MAX_BATCH = 1_000_000
+
+
+@dataclass(frozen=True)
+class FillResult:
+    centers: np.ndarray
+    """(n, 3) centres of the placed particles in µm."""
+    radii: np.ndarray
+    """(n,) radii in µm."""
+    voxels: int
+    """Voxels of the phase after filling."""
+    batches: int
+
+
+def fill_soft_phase(kern: Any, phases: Any, clearance_um: Any, sampler: DiameterSampler, *,
+                    code: int, target_voxels: int, tol_voxels: int, max_overlap: float,
+                    h: float, periodic: np.ndarray, rng: np.random.Generator,
+                    progress: Any = None) -> FillResult:
+    """Add particles of phase ``code`` into pore voxels until ``target_voxels`` is reached.
+
+    Stops early (returning fewer voxels) when the pore space admits no more particles.
+    """
+    xp = kern.xp
+    flat = phases.reshape(-1)
+    cl = clearance_um.reshape(-1)
+    shape = phases.shape
+    count = int(xp.count_nonzero(flat == code))
+    mean_vox = max(sampler.mean_volume() / h**3, 0.5)
+    yield_per_particle = mean_vox * 0.5
+    all_c, all_r = [], []
+    batches = stalls = 0
+    while target_voxels - count > tol_voxels:
+        free = xp.flatnonzero(flat == 0)  # sync point
+        nfree = int(free.shape[0])
+        if nfree == 0:
+            break
+        deficit = target_voxels - count
+        b = int(np.clip(0.6 * deficit / yield_per_particle, 1, MAX_BATCH))
+        r = sampler.sample(b, rng) / 2
+        pick = rng.integers(0, nfree, b)
+        jitter = rng.random((b, 3)) - 0.5
+        idx = free[xp.asarray(pick)]
+        ok = _host(cl[idx] >= (1.0 - max_overlap) * xp.asarray(r))
+        idx_h = _host(idx)[ok]
+        vox = np.stack(np.unravel_index(idx_h, shape), axis=1).astype(np.float64)
+        c = (vox + 0.5 + jitter[ok]) * h
+        rr = r[ok]
+        stamp_soft(kern, phases, xp.asarray(c), xp.asarray(rr), h, periodic, code)
+        new = int(xp.count_nonzero(flat == code))
+        gained = new - count
+        batches += 1
+        all_c.append(c)
+        all_r.append(rr)
+        if gained <= 0:
+            stalls += 1
+            if stalls >= 4:
+                break
+        else:
+            stalls = 0
+            yield_per_particle = max(gained / b, 1e-3)
+        count = new
+        if progress is not None:
+            progress(count)
+    log.debug("fill phase %d: %d batches, %d voxels (target %d)", code, batches, count,
+              target_voxels)
+    centers = np.concatenate(all_c) if all_c else np.zeros((0, 3))
+    radii = np.concatenate(all_r) if all_r else np.zeros(0)
+    return FillResult(centers, radii, count, batches)
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)

@@ -1,0 +1,252 @@
+"""``generate``: from an electrode spec to a voxelized composite.
+
+Steps (each on the chosen device, same random numbers on both):
+
+1. CAM diameters drawn by number from the (volume-based) PSD until their volume equals the
+   target CAM volume; packed hard (``dense``: FIRE relaxation; ``rsa``: plain RSA).
+2. CAM voxelized; in dense mode the radii are rescaled by a common factor (and relaxed again)
+   until the CAM voxel fraction is within a quarter of the tolerance of its target.
+3. Distance of every non-CAM voxel to the CAM (EDT) limits how far soft particles reach into CAM.
+4. Carbon, then SE, fill pore voxels up to their targets; pores are what remains.
+5. Every achieved fraction is checked against its target: a structure that misses one by more
+   than ``packing.fraction_tolerance`` raises :class:`PackingError` -- never a silent under-fill.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+
+from solvers._backend import check_device
+
+from ._fill import fill_soft_phase
+from ._microstructure import GenerationReport, Microstructure, ParticleTable
+from ._packing import pack_dense, pack_rsa, relax
+from ._spec import CAM, PHASE_CODES, ElectrodeSpec
+from ._voxelize import clearance, stamp_hard
+
+log = logging.getLogger(__name__)
+
+
+class PackingError(RuntimeError):
+    """The packing could not reach a target; the message gives target and achieved values."""
+
+
+def get_kernels(device: str) -> Any:
+    """Kernel launcher for ``device`` (CuPy + numba-cuda, or NumPy + numba)."""
+    check_device(device)
+    if device == "cpu":
+        from ._packing import CpuKernels
+
+        return CpuKernels()
+    from ._packing_cuda import CudaKernels
+
+    return CudaKernels()
+
+
+def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
+    """Messages for phases whose d10 is under 2 voxels (poorly resolved particles)."""
+    h = spec.domain.voxel_size_um
+    out = []
+    for name, phase in spec.present_phases().items():
+        sampler = phase.psd.sampler()
+        d10 = _volume_quantile_of(sampler, 0.1)
+        if d10 < 2 * h:
+            out.append(
+                f"phases.{name}: d10 = {d10:.3g} um is under 2 voxels ({2 * h:.3g} um); "
+                "particles that small are poorly resolved -- use a smaller voxel_size_um"
+            )
+    return out
+
+
+def _volume_quantile_of(sampler: Any, q: float) -> float:
+    cum = np.concatenate([[0.0], np.cumsum(sampler.volume_weights)])
+    return float(np.exp(np.interp(q, cum, np.log(sampler.grid))))
+
+
+def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
+             progress: bool = False) -> Microstructure:
+    """Build a voxelized composite cathode from ``spec``.
+
+    Parameters
+    ----------
+    spec : ElectrodeSpec
+        The validated spec (see :func:`microstructure.load_spec`).
+    seed : int
+        Seed of the random generator; the same spec and seed give identical arrays.
+    device : {"cpu", "cuda"}
+        Where packing relaxation and voxelization run.
+    progress : bool
+        Show a progress bar (tqdm) over the generation steps.
+
+    Returns
+    -------
+    Microstructure
+        Phases (uint8: 0 pore, 1 CAM, 2 SE, 3 carbon), CAM particle ids, the particle table and
+        a report of targets vs achieved values.
+
+    Raises
+    ------
+    PackingError
+        When a phase cannot reach its target volume fraction within tolerance.
+
+    Examples
+    --------
+    >>> import microstructure as ms
+    >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 48, 48]})
+    >>> m = ms.generate(spec, seed=1)
+    >>> m.phases.shape, m.phases.dtype.name
+    ((64, 48, 48), 'uint8')
+    >>> abs(m.report.achieved["cam"] - m.report.target["cam"]) <= 0.005
+    True
+    """
+    if not isinstance(spec, ElectrodeSpec):
+        raise TypeError(f"spec must be an ElectrodeSpec, got {type(spec).__name__}")
+    check_device(device)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    for msg in resolution_warnings(spec):
+        warnings.warn(msg, stacklevel=2)
+    kern = get_kernels(device)
+    xp = kern.xp
+    t_start = time.perf_counter()
+    times: dict[str, float] = {}
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(s) for s in spec.domain.shape)
+    h = float(spec.domain.voxel_size_um)
+    box = np.asarray(spec.box_um(), dtype=np.float64)
+    periodic = np.array([0, int(spec.domain.periodic_lateral), int(spec.domain.periodic_lateral)],
+                        dtype=np.int8)
+    nvox = int(np.prod(shape))
+    target = spec.target_fractions()
+    tol = spec.packing.fraction_tolerance
+    pk = spec.packing
+    bar = _Progress(progress, total=4)
+
+    # 1-2. CAM: draw, pack, voxelize (and correct the volume)
+    t0 = time.perf_counter()
+    cam_diam = spec.phases.cam.psd.sampler().sample_volume(target["cam"] * float(np.prod(box)),
+                                                           rng)
+    radii = cam_diam / 2
+    iterations = 0
+    if pk.mode == "rsa":
+        res = pack_rsa(radii, shape, h, periodic, rng=rng)
+        centers, radii = res.centers, res.radii
+        overlap, max_rel = 0.0, 0.0
+    else:
+        res = pack_dense(radii, box, periodic, rng=rng, overlap_target=0.25 * pk.max_cam_overlap,
+                         max_iter=pk.max_iter, kern=kern)
+        centers, radii = res.centers, res.radii
+        overlap, max_rel, iterations = res.overlap_fraction, res.max_relative_overlap, res.iterations
+    times["pack"] = time.perf_counter() - t0
+    bar.step("CAM packed")
+    t0 = time.perf_counter()
+    c_dev, r_dev = xp.asarray(centers), xp.asarray(radii)
+    ids = stamp_hard(kern, c_dev, r_dev, shape, h, periodic)
+    cam_vox = int(xp.count_nonzero(ids))
+    if pk.mode == "dense":
+        for _ in range(4):
+            frac = cam_vox / nvox
+            if abs(frac - target["cam"]) <= 0.25 * tol or cam_vox == 0:
+                break
+            scale = (target["cam"] / frac) ** (1.0 / 3.0)
+            r_dev = r_dev * scale
+            c_dev, it, overlap, max_rel = relax(c_dev, r_dev, box, periodic, kern=kern,
+                                                overlap_target=0.25 * pk.max_cam_overlap,
+                                                max_iter=pk.max_iter)
+            iterations += it
+            ids = stamp_hard(kern, c_dev, r_dev, shape, h, periodic)
+            cam_vox = int(xp.count_nonzero(ids))
+        centers, radii = _host(c_dev), _host(r_dev)
+    if overlap > pk.max_cam_overlap:
+        raise PackingError(
+            f"CAM packing did not relax: overlap volume {overlap:.4f} of CAM volume exceeds "
+            f"packing.max_cam_overlap = {pk.max_cam_overlap} (target CAM fraction "
+            f"{target['cam']:.4f}); lower the CAM fraction or raise packing.max_iter"
+        )
+    phases = xp.where(ids > 0, np.uint8(CAM), np.uint8(0)).astype(xp.uint8)
+    times["voxelize"] = time.perf_counter() - t0
+    bar.step("CAM voxelized")
+
+    # 3-4. soft phases
+    t0 = time.perf_counter()
+    soft = {}
+    names = [n for n in ("carbon", "se") if n in spec.present_phases() and target[n] > 0]
+    if names:
+        rmax_soft = max(spec.present_phases()[n].psd.sampler().d_max / 2 for n in names)
+        cap = (1.0 - pk.se_cam_overlap) * rmax_soft + h
+        clear = clearance(kern, c_dev, r_dev, shape, h, periodic, cap)
+        for name in names:
+            code = PHASE_CODES[name]
+            soft[name] = fill_soft_phase(
+                kern, phases, clear, spec.present_phases()[name].psd.sampler(), code=code,
+                target_voxels=int(round(target[name] * nvox)),
+                tol_voxels=max(int(0.1 * tol * nvox), 1), max_overlap=pk.se_cam_overlap, h=h,
+                periodic=periodic, rng=rng)
+        del clear
+    times["fill"] = time.perf_counter() - t0
+    bar.step("SE and carbon filled")
+
+    # 5. achieved vs target
+    counts = _host(xp.bincount(phases.reshape(-1), minlength=4))
+    achieved = {n: float(counts[c]) / nvox for n, c in PHASE_CODES.items()}
+    misses = {n: (target[n], achieved[n]) for n in PHASE_CODES
+              if abs(achieved[n] - target[n]) > tol}
+    if misses:
+        detail = "; ".join(f"{n}: target {t:.4f}, achieved {a:.4f}" for n, (t, a) in misses.items())
+        raise PackingError(
+            f"packing could not reach the target volume fractions within +-{tol} ({detail}). "
+            + _advice(misses)
+        )
+    bar.step("checked")
+    bar.close()
+    times["total"] = time.perf_counter() - t_start
+
+    ids_h = _host(ids)
+    table = ParticleTable.build(centers, radii, soft)
+    report = GenerationReport(
+        target=dict(target), achieved=achieved,
+        cam_overlap_fraction=float(overlap), cam_max_relative_overlap=float(max_rel),
+        n_particles=table.counts(), relax_iterations=int(iterations),
+        rsa_failed=int(getattr(res, "n_failed", 0)), seconds=times, device=device,
+        warnings=tuple(resolution_warnings(spec)),
+    )
+    return Microstructure(phases=_host(phases), particle_ids=ids_h, particles=table,
+                          voxel_size_um=h, spec=spec, seed=int(seed), report=report)
+
+
+def _advice(misses: dict[str, tuple[float, float]]) -> str:
+    if "cam" in misses and misses["cam"][1] < misses["cam"][0]:
+        return "The CAM packing jammed: lower the CAM fraction or use packing.mode = 'dense'."
+    if any(n in misses for n in ("se", "carbon", "pore")):
+        return ("The soft phases could not fill the pore space: raise composition.porosity, "
+                "use smaller SE particles or raise packing.se_cam_overlap.")
+    return ""
+
+
+class _Progress:
+    def __init__(self, enabled: bool, total: int) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, desc="generate", unit="step")
+
+    def step(self, what: str) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix_str(what)
+            self.bar.update(1)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+

@@ -1,0 +1,371 @@
+"""Sphere packing in continuous coordinates: force-biased relaxation (dense) and plain RSA.
+
+Dense mode
+    All CAM spheres (radii drawn from the PSD) start at random positions and are pushed apart by
+    minimising the harmonic overlap energy ``sum_(i<j) (r_i + r_j - d_ij)^2 / 2`` plus the same
+    penalty for reaching through the current-collector and separator walls.  The minimiser is
+    FIRE (Bitzek et al., PRL 97, 170201, 2006) on Verlet neighbour lists built with a cell grid.
+    Below the jamming density the energy goes to zero, i.e. the spheres become hard: the run
+    stops once the summed pair-lens volume is under ``overlap_target`` of the CAM volume.
+    Random close packing of equal spheres lies near 0.64 and broad lognormal PSDs pack denser,
+    which is how real CAM contents (45-68 vol%) are reached.
+
+RSA mode
+    Random sequential addition of hard spheres on the voxel-centre lattice, largest first, each
+    at a random still-free centre; it runs to saturation, so equal spheres jam near φ ≈ 0.38.
+    It exists as a validation of the voxel-level machinery, not for real compositions.
+
+The glue is written against an array namespace ``xp`` (NumPy or CuPy); the per-particle kernels
+come from :mod:`._packing_kernels` (numba on CPU, numba-cuda on GPU).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+import numba
+import numpy as np
+
+from . import _packing_kernels as K
+
+log = logging.getLogger(__name__)
+
+_nb_neighbours = numba.njit(cache=True)(K.neighbours_body)
+_nb_force = numba.njit(cache=True)(K.force_body)
+_nb_overlap = numba.njit(cache=True)(K.overlap_body)
+
+
+@numba.njit(parallel=True, cache=True)
+def _neighbours_cpu(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin,
+                    padded, counts):
+    for i in numba.prange(pos.shape[0]):
+        _nb_neighbours(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic,
+                       skin, padded, counts)
+
+
+@numba.njit(parallel=True, cache=True)
+def _force_cpu(pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
+    for i in numba.prange(pos.shape[0]):
+        _nb_force(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy)
+
+
+@numba.njit(parallel=True, cache=True)
+def _overlap_cpu(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
+    for i in numba.prange(pos.shape[0]):
+        _nb_overlap(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel)
+
+
+class CpuKernels:
+    """CPU backend: per-particle bodies launched with numba, NumPy arrays, the ``edt`` EDT."""
+
+    xp = np
+    name = "cpu"
+
+    def neighbours(self, *args: Any) -> None:
+        _neighbours_cpu(*args)
+
+    def force(self, *args: Any) -> None:
+        _force_cpu(*args)
+
+    def overlap(self, *args: Any) -> None:
+        _overlap_cpu(*args)
+
+    def stamp_hard(self, *args: Any) -> None:
+        from ._voxelize import _stamp_hard_cpu
+
+        _stamp_hard_cpu(*args)
+
+    def stamp_soft(self, *args: Any) -> None:
+        from ._voxelize import _stamp_soft_cpu
+
+        _stamp_soft_cpu(*args)
+
+    def clearance(self, *args: Any) -> None:
+        from ._voxelize import _clearance_cpu
+
+        _clearance_cpu(*args)
+
+
+@dataclass(frozen=True)
+class PackingResult:
+    """Sphere centres and radii after packing (continuous coordinates, µm)."""
+
+    centers: np.ndarray
+    """(n, 3) centres in µm, axis order (through-plane, lateral, lateral)."""
+    radii: np.ndarray
+    """(n,) radii in µm."""
+    overlap_fraction: float
+    """Summed pair-lens volume / summed sphere volume (dimensionless)."""
+    max_relative_overlap: float
+    """Largest (r_i + r_j - d) / min(r_i, r_j) over all pairs, or wall penetration / r."""
+    iterations: int
+    """Relaxation steps taken (0 for RSA)."""
+    n_failed: int = 0
+    """RSA only: particles that found no free place (the packing jammed)."""
+
+
+def _cell_grid(box: np.ndarray, radii: np.ndarray, skin: float) -> np.ndarray:
+    """Cells per axis minimising a cost model of the half-list search.
+
+    A sphere of radius r visits (2k + 1)^3 cells, k = ceil((2 r + skin) / cell), and checks the
+    particles in them; small cells favour the many small spheres, large cells the few big ones.
+    """
+    n = max(radii.shape[0], 1)
+    best, best_cost = np.ones(3, dtype=np.int64), np.inf
+    r_med = float(np.median(radii)) if radii.shape[0] else 1.0
+    for f in (1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0):
+        size = f * (2 * r_med + skin)
+        ncell = np.maximum((box // size).astype(np.int64), 1)
+        cell = box / ncell
+        k = np.ceil((2 * radii + skin)[:, None] / cell[None, :])
+        visits = np.prod(np.minimum(2 * k + 1, ncell[None, :]), axis=1)
+        cost = np.sum(visits) * (1.0 + 2.0 * n / np.prod(ncell))
+        if cost < best_cost:
+            best, best_cost = ncell, cost
+    return best
+
+
+def _host(a: Any) -> np.ndarray:
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+class _NeighbourList:
+    """Verlet neighbour list (CSR) with a skin, rebuilt when a particle moved > skin / 2."""
+
+    def __init__(self, kern: Any, xp: ModuleType, box: np.ndarray, periodic: np.ndarray,
+                 radii: Any, skin: float) -> None:
+        self.kern, self.xp = kern, xp
+        self.box_h = np.asarray(box, dtype=np.float64)
+        self.box = xp.asarray(self.box_h)
+        self.periodic_h = np.asarray(periodic, dtype=np.int8)
+        self.periodic = xp.asarray(self.periodic_h)
+        self.rad = radii
+        self.skin = skin
+        self.ncell_h = _cell_grid(self.box_h, _host(radii), skin)
+        self.ncell = xp.asarray(self.ncell_h)
+        self.cell_size = xp.asarray(self.box_h / self.ncell_h)
+        self.cap = 16
+        self.ptr = None
+        self.idx = None
+        self.ref = None
+        self.builds = 0
+
+    def build(self, pos: Any) -> None:
+        xp = self.xp
+        n = pos.shape[0]
+        cs = self.box_h / self.ncell_h
+        c = [xp.clip(xp.floor(pos[:, a] / cs[a]).astype(xp.int64), 0, int(self.ncell_h[a]) - 1)
+             for a in range(3)]
+        cid = (c[0] * int(self.ncell_h[1]) + c[1]) * int(self.ncell_h[2]) + c[2]
+        order = xp.argsort(cid, kind="stable") if xp is np else xp.argsort(cid)
+        ncells = int(np.prod(self.ncell_h))
+        cell_start = xp.searchsorted(cid[order], xp.arange(ncells + 1)).astype(xp.int64)
+        items = order.astype(xp.int64)
+        counts = xp.zeros(n, dtype=xp.int64)
+        args = (pos, self.rad, cell_start, items, self.ncell, self.cell_size, self.box,
+                self.periodic, self.skin)
+        while True:  # one pass into fixed-capacity rows; again with more room if one overflowed
+            padded = xp.zeros((n, self.cap), dtype=xp.int64)
+            self.kern.neighbours(*args, padded, counts)
+            most = int(xp.max(counts)) if n else 0  # sync point
+            if most <= self.cap:
+                break
+            self.cap = int(most * 1.25) + 1
+        # symmetric (full) list in CSR form, sorted by (i, j): deterministic on both backends
+        src = xp.repeat(xp.arange(n, dtype=xp.int64), counts)
+        dst = padded[xp.arange(self.cap)[None, :] < counts[:, None]]
+        m = int(dst.shape[0])
+        a = xp.concatenate([src, dst])
+        b = xp.concatenate([dst, src])
+        order = xp.argsort(a * n + b)
+        self.idx = b[order] if m else xp.zeros(1, dtype=xp.int64)
+        self.ptr = xp.zeros(n + 1, dtype=xp.int64)
+        self.ptr[1:] = xp.cumsum(xp.bincount(a, minlength=n))
+        self.ref = pos.copy()
+        self.builds += 1
+
+    def maybe_rebuild(self, pos: Any) -> None:
+        xp = self.xp
+        d = pos - self.ref
+        for a in range(3):
+            if int(self.periodic_h[a]):
+                d[:, a] -= self.box_h[a] * xp.floor(d[:, a] / self.box_h[a] + 0.5)
+        if float(xp.max(xp.sum(d * d, axis=1))) > (0.5 * self.skin) ** 2:  # sync point
+            self.build(pos)
+
+
+def overlap_stats(kern: Any, xp: ModuleType, pos: Any, rad: Any, nl: _NeighbourList
+                  ) -> tuple[float, float]:
+    """``(lens volume / sphere volume, max relative overlap)`` for the current configuration."""
+    n = pos.shape[0]
+    lens = xp.zeros(n)
+    rel = xp.zeros(n)
+    kern.overlap(pos, rad, nl.ptr, nl.idx, nl.box, nl.periodic, lens, rel)
+    vol = float(xp.sum(4.0 / 3.0 * math.pi * rad**3))
+    return float(xp.sum(lens)) / max(vol, 1e-300), float(xp.max(rel)) if n else 0.0
+
+
+def random_positions(radii: np.ndarray, box: np.ndarray, periodic: np.ndarray,
+                     rng: np.random.Generator) -> np.ndarray:
+    """Uniform random centres; on walled axes the sphere lies inside the box."""
+    n = radii.shape[0]
+    pos = np.empty((n, 3))
+    for a in range(3):
+        u = rng.random(n)
+        if periodic[a]:
+            pos[:, a] = u * box[a]
+        else:
+            lo = radii
+            hi = np.maximum(box[a] - radii, radii)
+            pos[:, a] = lo + u * (hi - lo)
+    return pos
+
+
+def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: Any,
+          overlap_target: float, max_iter: int, progress: Any = None
+          ) -> tuple[Any, int, float, float]:
+    """FIRE minimisation of the overlap energy until the lens volume is below ``overlap_target``.
+
+    Returns ``(positions, iterations, overlap_fraction, max_relative_overlap)``.
+    """
+    xp = kern.xp
+    n = pos.shape[0]
+    if n == 0:
+        return pos, 0, 0.0, 0.0
+    r_med = float(xp.median(rad))
+    nl = _NeighbourList(kern, xp, box, periodic, rad, skin=0.6 * r_med)
+    nl.build(pos)
+    per = [a for a in range(3) if periodic[a]]
+    force = xp.zeros_like(pos)
+    energy = xp.zeros(n)
+    vel = xp.zeros_like(pos)
+    # FIRE parameters (Bitzek et al. 2006); unit mass, unit stiffness
+    dt, dt_max, n_min, f_inc, f_dec, a0, f_a = 0.05, 0.3, 5, 1.1, 0.5, 0.1, 0.99
+    alpha, since_neg = a0, 0
+    check_every = 25
+    ov, rel = math.inf, math.inf
+    it = 0
+    for it in range(1, max_iter + 1):
+        kern.force(pos, rad, nl.ptr, nl.idx, nl.box, nl.periodic, force, energy)
+        p = float(xp.sum(force * vel))  # sync point
+        if p > 0:
+            vn = float(xp.sqrt(xp.sum(vel * vel)))
+            fn = float(xp.sqrt(xp.sum(force * force)))
+            vel = (1 - alpha) * vel + alpha * vn / max(fn, 1e-300) * force
+            since_neg += 1
+            if since_neg > n_min:
+                dt = min(dt * f_inc, dt_max)
+                alpha *= f_a
+        else:
+            vel[...] = 0
+            dt *= f_dec
+            alpha = a0
+            since_neg = 0
+        vel += dt * force
+        pos += dt * vel
+        for a in per:
+            pos[:, a] %= float(box[a])
+        nl.maybe_rebuild(pos)
+        if it % check_every == 0:
+            ov, rel = overlap_stats(kern, xp, pos, rad, nl)
+            if progress is not None:
+                progress(it, ov)
+            if ov <= overlap_target and rel < 0.1:
+                break
+    else:
+        ov, rel = overlap_stats(kern, xp, pos, rad, nl)
+    log.debug("relax: %d steps, %d neighbour builds, overlap %.2e", it, nl.builds, ov)
+    return pos, it, ov, rel
+
+
+def pack_dense(radii: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,
+               rng: np.random.Generator, overlap_target: float, max_iter: int,
+               kern: Any = None, progress: Any = None) -> PackingResult:
+    """Random start + FIRE relaxation (see module docstring)."""
+    kern = kern or CpuKernels()
+    xp = kern.xp
+    pos_h = random_positions(radii, box, periodic, rng)
+    pos = xp.asarray(pos_h)
+    rad = xp.asarray(radii, dtype=xp.float64)
+    pos, it, ov, rel = relax(pos, rad, box, periodic, kern=kern, overlap_target=overlap_target,
+                             max_iter=max_iter, progress=progress)
+    return PackingResult(_host(pos), np.asarray(radii, dtype=np.float64), ov, rel, it)
+
+
+@numba.njit(cache=True)
+def _rsa_lattice(radii, shape, h, periodic, order, clear):  # pragma: no cover - numba
+    """Serial RSA on the voxel-centre lattice; ``clear`` holds the free distance per centre."""
+    n = radii.shape[0]
+    centers = np.zeros((n, 3))
+    placed = np.zeros(n, dtype=np.bool_)
+    rmax = radii.max() if n else 0.0
+    m = order.shape[0]
+    p = 0
+    nz, ny, nx = shape[0], shape[1], shape[2]
+    for k in range(n):
+        r = radii[k]
+        found = -1
+        for t in range(m):
+            q = order[(p + t) % m]
+            iz = q // (ny * nx)
+            iy = (q // nx) % ny
+            ix = q % nx
+            if clear[iz, iy, ix] < r:
+                continue
+            cz, cy, cx = (iz + 0.5) * h, (iy + 0.5) * h, (ix + 0.5) * h
+            if periodic[0] == 0 and (cz < r or cz > nz * h - r):
+                continue
+            if periodic[1] == 0 and (cy < r or cy > ny * h - r):
+                continue
+            if periodic[2] == 0 and (cx < r or cx > nx * h - r):
+                continue
+            found = q
+            p = (p + t + 1) % m
+            break
+        if found < 0:
+            continue
+        iz = found // (ny * nx)
+        iy = (found // nx) % ny
+        ix = found % nx
+        cz, cy, cx = (iz + 0.5) * h, (iy + 0.5) * h, (ix + 0.5) * h
+        centers[k, 0], centers[k, 1], centers[k, 2] = cz, cy, cx
+        placed[k] = True
+        reach = r + rmax
+        kk = int(math.ceil(reach / h))
+        for dz in range(-kk, kk + 1):
+            jz = iz + dz
+            if periodic[0] != 0:
+                jz %= nz
+            elif jz < 0 or jz >= nz:
+                continue
+            for dy in range(-kk, kk + 1):
+                jy = iy + dy
+                if periodic[1] != 0:
+                    jy %= ny
+                elif jy < 0 or jy >= ny:
+                    continue
+                for dx in range(-kk, kk + 1):
+                    jx = ix + dx
+                    if periodic[2] != 0:
+                        jx %= nx
+                    elif jx < 0 or jx >= nx:
+                        continue
+                    d = math.sqrt(float(dz * dz + dy * dy + dx * dx)) * h - r
+                    if d < clear[jz, jy, jx]:
+                        clear[jz, jy, jx] = d
+    return centers, placed
+
+
+def pack_rsa(radii: np.ndarray, shape: tuple[int, int, int], voxel_size_um: float,
+             periodic: np.ndarray, *, rng: np.random.Generator) -> PackingResult:
+    """Random sequential addition of hard spheres (largest first) on the voxel-centre lattice."""
+    order = rng.permutation(int(np.prod(shape))).astype(np.int64)
+    clear = np.full(shape, np.inf, dtype=np.float64)
+    r = np.sort(np.asarray(radii, dtype=np.float64))[::-1].copy()
+    centers, placed = _rsa_lattice(r, np.asarray(shape, dtype=np.int64), float(voxel_size_um),
+                                   np.asarray(periodic, dtype=np.int8), order, clear)
+    return PackingResult(centers[placed], r[placed], 0.0, 0.0, 0, int((~placed).sum()))

@@ -1,0 +1,204 @@
+"""Per-particle kernel bodies for the packing, compiled twice.
+
+Each function below is plain Python that works on one particle ``i``.  ``_packing.py`` compiles
+them with ``numba.njit`` and loops over particles with ``prange``; ``_packing_cuda.py`` compiles
+the very same source with ``numba.cuda.jit(device=True)`` and runs one thread per particle.
+Keeping one source for both backends is what makes the CPU and GPU results agree.
+
+The bodies call nothing but ``math`` functions (they are compiled for two targets), so small
+pieces such as the minimum-image shift are written out inline.
+
+Coordinates are in µm in a box ``box = (Lz, Ly, Lx)``; ``periodic[a]`` (0/1) says whether axis
+``a`` wraps (the through-plane axis 0 never does: it has hard walls at 0 and Lz).
+"""
+
+import math
+
+
+def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic,
+                    skin, padded, counts):
+    """Half neighbour list: every j with |x_i - x_j| < r_i + r_j + skin that ranks below i.
+
+    j ranks below i when r_j < r_i, or r_j == r_i and j < i; so each close pair is found exactly
+    once, by its larger sphere, which only has to search within 2 r_i + skin (small spheres,
+    the many, search small regions).  The count goes to ``counts[i]`` and the first
+    ``padded.shape[1]`` indices, in cell order, to ``padded[i]`` (the caller retries with wider
+    rows when a count exceeds the width).
+    """
+    x0 = pos[i, 0]
+    x1 = pos[i, 1]
+    x2 = pos[i, 2]
+    ri = rad[i]
+    search = 2.0 * ri + skin
+    # cell of particle i (clamped) and the ranges of cells to visit along each axis
+    c0 = min(max(int(math.floor(x0 / cell_size[0])), 0), ncell[0] - 1)
+    c1 = min(max(int(math.floor(x1 / cell_size[1])), 0), ncell[1] - 1)
+    c2 = min(max(int(math.floor(x2 / cell_size[2])), 0), ncell[2] - 1)
+    k0 = int(math.ceil(search / cell_size[0]))
+    k1 = int(math.ceil(search / cell_size[1]))
+    k2 = int(math.ceil(search / cell_size[2]))
+    lo0 = c0 - k0
+    hi0 = c0 + k0
+    if periodic[0] != 0 and 2 * k0 + 1 >= ncell[0]:
+        lo0 = 0
+        hi0 = ncell[0] - 1
+    elif periodic[0] == 0:
+        lo0 = max(lo0, 0)
+        hi0 = min(hi0, ncell[0] - 1)
+    lo1 = c1 - k1
+    hi1 = c1 + k1
+    if periodic[1] != 0 and 2 * k1 + 1 >= ncell[1]:
+        lo1 = 0
+        hi1 = ncell[1] - 1
+    elif periodic[1] == 0:
+        lo1 = max(lo1, 0)
+        hi1 = min(hi1, ncell[1] - 1)
+    lo2 = c2 - k2
+    hi2 = c2 + k2
+    if periodic[2] != 0 and 2 * k2 + 1 >= ncell[2]:
+        lo2 = 0
+        hi2 = ncell[2] - 1
+    elif periodic[2] == 0:
+        lo2 = max(lo2, 0)
+        hi2 = min(hi2, ncell[2] - 1)
+    n = 0
+    cap = padded.shape[1]
+    for a in range(lo0, hi0 + 1):
+        ca = a % ncell[0]
+        for b in range(lo1, hi1 + 1):
+            cb = b % ncell[1]
+            for c in range(lo2, hi2 + 1):
+                cc = c % ncell[2]
+                cell = (ca * ncell[1] + cb) * ncell[2] + cc
+                for q in range(cell_start[cell], cell_start[cell + 1]):
+                    j = cell_items[q]
+                    rj = rad[j]
+                    if rj > ri or (rj == ri and j >= i):
+                        continue
+                    d0 = x0 - pos[j, 0]
+                    d1 = x1 - pos[j, 1]
+                    d2 = x2 - pos[j, 2]
+                    if periodic[0] != 0:
+                        d0 -= box[0] * math.floor(d0 / box[0] + 0.5)
+                    if periodic[1] != 0:
+                        d1 -= box[1] * math.floor(d1 / box[1] + 0.5)
+                    if periodic[2] != 0:
+                        d2 -= box[2] * math.floor(d2 / box[2] + 0.5)
+                    s = ri + rj + skin
+                    if d0 * d0 + d1 * d1 + d2 * d2 < s * s:
+                        if n < cap:
+                            padded[i, n] = j
+                        n += 1
+    counts[i] = n
+
+
+def force_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
+    """Harmonic repulsion of overlapping spheres and of the hard walls on non-periodic axes.
+
+    Pair energy ``(r_i + r_j - d)^2 / 2`` for ``d < r_i + r_j``; wall energy ``(r_i - x)^2 / 2``
+    for a sphere reaching through a wall.  Writes ``force[i]`` (= -dE/dx_i) and ``energy[i]``
+    (pairs counted half, so ``sum(energy)`` is the total energy).
+    """
+    x0 = pos[i, 0]
+    x1 = pos[i, 1]
+    x2 = pos[i, 2]
+    ri = rad[i]
+    f0 = 0.0
+    f1 = 0.0
+    f2 = 0.0
+    e = 0.0
+    for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
+        j = nbr_idx[k]
+        d0 = x0 - pos[j, 0]
+        d1 = x1 - pos[j, 1]
+        d2 = x2 - pos[j, 2]
+        if periodic[0] != 0:
+            d0 -= box[0] * math.floor(d0 / box[0] + 0.5)
+        if periodic[1] != 0:
+            d1 -= box[1] * math.floor(d1 / box[1] + 0.5)
+        if periodic[2] != 0:
+            d2 -= box[2] * math.floor(d2 / box[2] + 0.5)
+        s = ri + rad[j]
+        dd = d0 * d0 + d1 * d1 + d2 * d2
+        if dd < s * s:
+            d = math.sqrt(dd)
+            delta = s - d
+            e += 0.25 * delta * delta
+            if d > 1e-12:
+                f0 += delta * d0 / d
+                f1 += delta * d1 / d
+                f2 += delta * d2 / d
+    # hard walls
+    if periodic[0] == 0:
+        w = ri - x0
+        if w > 0:
+            f0 += w
+            e += 0.5 * w * w
+        w = x0 + ri - box[0]
+        if w > 0:
+            f0 -= w
+            e += 0.5 * w * w
+    if periodic[1] == 0:
+        w = ri - x1
+        if w > 0:
+            f1 += w
+            e += 0.5 * w * w
+        w = x1 + ri - box[1]
+        if w > 0:
+            f1 -= w
+            e += 0.5 * w * w
+    if periodic[2] == 0:
+        w = ri - x2
+        if w > 0:
+            f2 += w
+            e += 0.5 * w * w
+        w = x2 + ri - box[2]
+        if w > 0:
+            f2 -= w
+            e += 0.5 * w * w
+    force[i, 0] = f0
+    force[i, 1] = f1
+    force[i, 2] = f2
+    energy[i] = e
+
+
+def overlap_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
+    """Overlap of sphere ``i`` with its neighbours ``j > i``.
+
+    ``lens[i]``: summed lens volume (µm³) of the pairs (i, j > i); ``rel[i]``: the largest
+    ``(r_i + r_j - d) / min(r_i, r_j)`` over all neighbours, and the wall penetration / r_i.
+    """
+    x0 = pos[i, 0]
+    x1 = pos[i, 1]
+    x2 = pos[i, 2]
+    ri = rad[i]
+    v = 0.0
+    worst = 0.0
+    for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
+        j = nbr_idx[k]
+        d0 = x0 - pos[j, 0]
+        d1 = x1 - pos[j, 1]
+        d2 = x2 - pos[j, 2]
+        if periodic[0] != 0:
+            d0 -= box[0] * math.floor(d0 / box[0] + 0.5)
+        if periodic[1] != 0:
+            d1 -= box[1] * math.floor(d1 / box[1] + 0.5)
+        if periodic[2] != 0:
+            d2 -= box[2] * math.floor(d2 / box[2] + 0.5)
+        rj = rad[j]
+        s = ri + rj
+        d = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+        if d < s:
+            rmin = min(ri, rj)
+            worst = max(worst, (s - d) / rmin)
+            if j > i:
+                if d <= abs(ri - rj):
+                    v += 4.0 / 3.0 * math.pi * rmin * rmin * rmin
+                else:
+                    v += (math.pi * (s - d) ** 2
+                          * (d * d + 2 * d * (ri + rj) - 3 * (ri - rj) ** 2) / (12 * d))
+    for a in range(3):
+        if periodic[a] == 0:
+            worst = max(worst, (ri - pos[i, a]) / ri, (pos[i, a] + ri - box[a]) / ri)
+    lens[i] = v
+    rel[i] = worst

@@ -1,0 +1,366 @@
+"""The electrode spec: what an engineer writes on a mixing sheet, validated.
+
+The TOML shape (``examples/nmc_lpscl.toml``) is a contract other tools rely on::
+
+    [domain]       shape = [nz, ny, nx], voxel_size_um, periodic_lateral
+    [composition]  basis = "weight" | "volume", porosity
+    [phases.cam]   material, density_g_cm3, fraction, psd = {...}   (required)
+    [phases.se]    ...                                               (required)
+    [phases.carbon] ...                                              (optional)
+    [packing]      mode, se_cam_overlap, ...                         (optional)
+
+Fractions are relative parts of the *solids* (they need not sum to 100).  With
+``basis = "weight"`` they are converted to volume with the densities:
+``v_i = (w_i / rho_i) / sum_j (w_j / rho_j)``.  The pore fraction of the box is ``porosity``;
+a solid phase occupies ``v_i * (1 - porosity)`` of the box.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import tomllib
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from ._psd import DiameterSampler, lognormal_parameters, lognormal_sampler, table_sampler
+
+#: Phase codes used in every voxel array of the project.
+PORE, CAM, SE, CARBON = 0, 1, 2, 3
+PHASE_CODES = {"pore": PORE, "cam": CAM, "se": SE, "carbon": CARBON}
+SOLID_PHASES = ("cam", "se", "carbon")
+
+#: Highest CAM box fraction the dense packing is asked to reach (polydisperse jamming ~0.68).
+MAX_CAM_BOX_FRACTION = 0.68
+
+#: Default conductivities (S/cm, 25 °C) from the domain brief, used when a phase gives none.
+DEFAULT_CONDUCTIVITY = {
+    "cam": {"ionic": 0.0, "electronic": 1e-2},
+    "se": {"ionic": 3e-3, "electronic": 1e-8},
+    "carbon": {"ionic": 0.0, "electronic": 5.0},
+}
+
+
+class SpecError(ValueError):
+    """An electrode spec is invalid; the message names each offending field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LognormalPSD(_Model):
+    """Lognormal PSD from any two of d10/d50/d90 (a least-squares fit when all three are given)."""
+
+    kind: Literal["lognormal"] = "lognormal"
+    d10_um: Annotated[float, Field(gt=0)] | None = None
+    d50_um: Annotated[float, Field(gt=0)] | None = None
+    d90_um: Annotated[float, Field(gt=0)] | None = None
+    basis: Literal["volume", "number"] = "volume"
+    """Laser diffraction gives volume-based quantiles (the default)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> LognormalPSD:
+        given = [(n, v) for n, v in (("d10_um", self.d10_um), ("d50_um", self.d50_um),
+                                     ("d90_um", self.d90_um)) if v is not None]
+        if len(given) < 2:
+            raise ValueError(
+                "a lognormal psd needs at least two of d10_um, d50_um, d90_um, "
+                f"got only {[n for n, _ in given]}"
+            )
+        for (n1, v1), (n2, v2) in zip(given, given[1:], strict=False):
+            if not v1 < v2:
+                raise ValueError(f"psd quantiles must increase: {n1}={v1} is not < {n2}={v2}")
+        return self
+
+    def sampler(self) -> DiameterSampler:
+        mu, sigma = lognormal_parameters(self.d10_um, self.d50_um, self.d90_um)
+        return lognormal_sampler(mu, sigma, self.basis)
+
+
+class TablePSD(_Model):
+    """Tabulated PSD: increasing diameters and the cumulative fraction passing (0..1)."""
+
+    kind: Literal["table"]
+    diameters_um: list[Annotated[float, Field(gt=0)]]
+    cumulative: list[Annotated[float, Field(ge=0, le=1)]]
+    basis: Literal["volume", "number"] = "volume"
+
+    @model_validator(mode="after")
+    def _check(self) -> TablePSD:
+        d, c = self.diameters_um, self.cumulative
+        if len(d) < 2 or len(d) != len(c):
+            raise ValueError(
+                "a table psd needs diameters_um and cumulative of equal length >= 2, "
+                f"got {len(d)} and {len(c)}"
+            )
+        if any(b <= a for a, b in zip(d, d[1:], strict=False)):
+            raise ValueError(f"psd diameters_um must strictly increase, got {d}")
+        if any(b < a for a, b in zip(c, c[1:], strict=False)):
+            raise ValueError(f"psd cumulative must not decrease, got {c}")
+        if abs(c[-1] - 1.0) > 1e-6:
+            raise ValueError(f"psd cumulative must end at 1, got {c[-1]}")
+        return self
+
+    def sampler(self) -> DiameterSampler:
+        return table_sampler(self.diameters_um, self.cumulative, self.basis)
+
+
+PSD = Annotated[LognormalPSD | TablePSD, Field(discriminator="kind")]
+
+
+class PhaseSpec(_Model):
+    """One solid phase of the mix."""
+
+    material: str = ""
+    density_g_cm3: Annotated[float, Field(gt=0)] | None = None
+    fraction: Annotated[float, Field(ge=0)]
+    """Relative part (weight or volume, by ``composition.basis``) of the solids."""
+    psd: PSD
+    ionic_conductivity_S_cm: Annotated[float, Field(ge=0)] | None = None
+    electronic_conductivity_S_cm: Annotated[float, Field(ge=0)] | None = None
+
+
+class PhasesSpec(_Model):
+    cam: PhaseSpec
+    se: PhaseSpec
+    carbon: PhaseSpec | None = None
+
+
+class DomainSpec(_Model):
+    shape: tuple[Annotated[int, Field(ge=8)], Annotated[int, Field(ge=8)],
+                 Annotated[int, Field(ge=8)]]
+    """Voxels (nz, ny, nx); axis 0 is through-plane, index 0 touches the current collector."""
+    voxel_size_um: Annotated[float, Field(gt=0)]
+    periodic_lateral: bool = True
+
+
+class CompositionSpec(_Model):
+    basis: Literal["weight", "volume"] = "weight"
+    porosity: Annotated[float, Field(ge=0, lt=1)]
+    """Pore volume fraction of the whole box, in [0, 1)."""
+
+
+class PackingSpec(_Model):
+    """How the structure is built (all optional)."""
+
+    mode: Literal["dense", "rsa"] = "dense"
+    """``dense``: random placement then force-biased relaxation (reaches real CAM contents);
+    ``rsa``: plain random sequential addition of hard CAM spheres, no densification (jams
+    near 0.38 for equal spheres; kept as a validation mode)."""
+    se_cam_overlap: Annotated[float, Field(ge=0, le=1)] = 0.25
+    """How far an SE or carbon particle may reach into a CAM particle, as a fraction of its own
+    radius (0: touching only).  SE particles overlap each other freely (soft, pressed)."""
+    max_cam_overlap: Annotated[float, Field(gt=0, le=0.05)] = 0.01
+    """Largest accepted CAM–CAM overlap volume, as a fraction of CAM volume."""
+    fraction_tolerance: Annotated[float, Field(gt=0, le=0.05)] = 0.005
+    """Largest accepted |achieved - target| volume fraction of the box, per phase."""
+    max_iter: Annotated[int, Field(ge=10)] = 20000
+    """Relaxation step limit."""
+
+
+class ElectrodeSpec(_Model):
+    """A validated composite-cathode spec.
+
+    Build it in Python or read it from TOML with :func:`load_spec`.
+
+    Examples
+    --------
+    >>> from microstructure import ElectrodeSpec
+    >>> spec = ElectrodeSpec.model_validate({
+    ...     "domain": {"shape": [64, 64, 64], "voxel_size_um": 0.5},
+    ...     "composition": {"basis": "weight", "porosity": 0.1},
+    ...     "phases": {
+    ...         "cam": {"density_g_cm3": 4.75, "fraction": 80,
+    ...                 "psd": {"kind": "lognormal", "d50_um": 5, "d90_um": 8}},
+    ...         "se": {"density_g_cm3": 2.59, "fraction": 20,
+    ...                "psd": {"kind": "lognormal", "d50_um": 1, "d90_um": 2}},
+    ...         "carbon": {"density_g_cm3": 1.96, "fraction": 3,
+    ...                    "psd": {"kind": "lognormal", "d50_um": 0.5, "d90_um": 0.8}}}})
+    >>> {k: round(v, 3) for k, v in spec.solid_volume_fractions().items()}
+    {'cam': 0.645, 'se': 0.296, 'carbon': 0.059}
+    """
+
+    domain: DomainSpec
+    composition: CompositionSpec
+    phases: PhasesSpec
+    packing: PackingSpec = PackingSpec()
+
+    @model_validator(mode="after")
+    def _check(self) -> ElectrodeSpec:
+        phases = self.present_phases()
+        if self.composition.basis == "weight":
+            missing = [f"phases.{n}.density_g_cm3" for n, p in phases.items()
+                       if p.density_g_cm3 is None]
+            if missing:
+                raise ValueError(
+                    f"{', '.join(missing)} required when composition.basis = 'weight'"
+                )
+        total = sum(p.fraction for p in phases.values())
+        if total <= 0:
+            raise ValueError("phases.*.fraction: all solid fractions are 0; nothing to build")
+        for name in ("cam", "se"):
+            if phases[name].fraction <= 0:
+                raise ValueError(f"phases.{name}.fraction must be > 0, got {phases[name].fraction}")
+        box = self.target_fractions()
+        if self.packing.mode == "dense" and box["cam"] > MAX_CAM_BOX_FRACTION:
+            raise ValueError(
+                f"phases.cam.fraction = {phases['cam'].fraction} with porosity "
+                f"{self.composition.porosity} asks for CAM = {box['cam']:.3f} of the box; random "
+                f"packing of spheres cannot exceed {MAX_CAM_BOX_FRACTION}: lower the CAM fraction "
+                "or the porosity"
+            )
+        if self.packing.mode == "rsa" and box["cam"] > 0.40:
+            raise ValueError(
+                f"packing.mode = 'rsa' jams near 0.38 CAM box fraction, but the spec asks for "
+                f"{box['cam']:.3f}: use packing.mode = 'dense'"
+            )
+        lengths = self.box_um()
+        for name, p in phases.items():
+            d_max = p.psd.sampler().d_max
+            limit = lengths[0] if self.domain.periodic_lateral else min(lengths)
+            limit = min(limit, min(lengths[1:]))
+            if d_max >= limit:
+                raise ValueError(
+                    f"phases.{name}.psd: largest particle ({d_max:.3g} um) does not fit the box "
+                    f"({lengths[0]:.3g} x {lengths[1]:.3g} x {lengths[2]:.3g} um); enlarge "
+                    "domain.shape or domain.voxel_size_um"
+                )
+        return self
+
+    # -- derived quantities -------------------------------------------------------------
+    def present_phases(self) -> dict[str, PhaseSpec]:
+        """The solid phases in the spec, by name (``cam``, ``se`` and maybe ``carbon``)."""
+        out = {"cam": self.phases.cam, "se": self.phases.se}
+        if self.phases.carbon is not None:
+            out["carbon"] = self.phases.carbon
+        return out
+
+    def solid_volume_fractions(self) -> dict[str, float]:
+        """Volume fraction of each solid phase among the solids (sums to 1)."""
+        phases = self.present_phases()
+        if self.composition.basis == "weight":
+            parts = {n: p.fraction / p.density_g_cm3 for n, p in phases.items()}
+        else:
+            parts = {n: p.fraction for n, p in phases.items()}
+        total = sum(parts.values())
+        return {n: v / total for n, v in parts.items()}
+
+    def solid_weight_fractions(self) -> dict[str, float]:
+        """Weight fraction of each solid phase (needs densities with a volume basis)."""
+        phases = self.present_phases()
+        if self.composition.basis == "weight":
+            total = sum(p.fraction for p in phases.values())
+            return {n: p.fraction / total for n, p in phases.items()}
+        if any(p.density_g_cm3 is None for p in phases.values()):
+            raise ValueError("weight fractions need phases.*.density_g_cm3")
+        parts = {n: p.fraction * p.density_g_cm3 for n, p in phases.items()}
+        total = sum(parts.values())
+        return {n: v / total for n, v in parts.items()}
+
+    def target_fractions(self) -> dict[str, float]:
+        """Target volume fraction of the box for ``pore``, ``cam``, ``se`` and ``carbon``."""
+        eps = self.composition.porosity
+        out = {"pore": eps}
+        for n in SOLID_PHASES:
+            out[n] = 0.0
+        for n, v in self.solid_volume_fractions().items():
+            out[n] = v * (1 - eps)
+        return out
+
+    def box_um(self) -> tuple[float, float, float]:
+        """Box edge lengths in µm."""
+        h = self.domain.voxel_size_um
+        return tuple(float(s * h) for s in self.domain.shape)  # type: ignore[return-value]
+
+    def conductivities(self, kind: Literal["ionic", "electronic"]) -> dict[int, float]:
+        """``{phase_code: S/cm}`` for ``kind``, from the spec or the domain-brief defaults."""
+        out: dict[int, float] = {}
+        for n, p in self.present_phases().items():
+            value = getattr(p, f"{kind}_conductivity_S_cm")
+            out[PHASE_CODES[n]] = DEFAULT_CONDUCTIVITY[n][kind] if value is None else value
+        return out
+
+    def areal_loading_mg_cm2(self) -> float | None:
+        """CAM mass per electrode area (mg/cm²), or None without a CAM density."""
+        rho = self.phases.cam.density_g_cm3
+        if rho is None:
+            return None
+        thickness_cm = self.box_um()[0] * 1e-4
+        return self.target_fractions()["cam"] * rho * thickness_cm * 1e3
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str = "spec") -> ElectrodeSpec:
+        """Validate ``data``; raise :class:`SpecError` naming every bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise SpecError(_format_errors(exc, source)) from None
+
+    def updated(self, changes: dict[str, Any]) -> ElectrodeSpec:
+        """A copy with fields replaced by dotted path, e.g. ``{"phases.cam.fraction": 60}``."""
+        data = self.model_dump(mode="python", exclude_none=True)
+        for path, value in changes.items():
+            set_dotted(data, path, value)
+        return ElectrodeSpec.from_dict(data, source="updated spec")
+
+
+def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
+    """Set ``data[a][b][c] = value`` for ``path = "a.b.c"``; the parents must exist."""
+    keys = path.split(".")
+    node = data
+    for i, k in enumerate(keys[:-1]):
+        if not isinstance(node, dict) or k not in node:
+            raise KeyError(f"unknown field {'.'.join(keys[: i + 1])!r} in path {path!r}")
+        node = node[k]
+    if not isinstance(node, dict):
+        raise KeyError(f"unknown field {path!r}")
+    node[keys[-1]] = value
+
+
+def _format_errors(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith(("lognormal", "table")))
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (not allowed here; check the spelling)"
+        where = f"{loc}: " if loc else ""
+        got = ""
+        if err["type"] not in ("missing", "value_error") and "input" in err:
+            got = f" (got {err['input']!r})"
+        lines.append(f"  {where}{msg}{got}")
+    return f"invalid {source}:\n" + "\n".join(lines)
+
+
+def load_spec(path: str | Path) -> ElectrodeSpec:
+    """Read and validate an electrode spec from a TOML file.
+
+    Examples
+    --------
+    >>> from microstructure import load_spec, default_spec_path
+    >>> spec = load_spec(default_spec_path())
+    >>> spec.domain.shape
+    (200, 128, 128)
+    """
+    path = Path(path)
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"spec file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"invalid TOML in {path}: {exc}") from None
+    return ElectrodeSpec.from_dict(data, source=str(path))
+
+
+def default_spec_path() -> Path:
+    """Path of the embedded default spec (NCM82 : Li6PS5Cl : C65 = 70 : 30 : 1 w/w)."""
+    return Path(__file__).parent / "data" / "nmc_lpscl.toml"
