@@ -1,6 +1,7 @@
 """Virtual composite cathodes: specs, packing, voxelization, storage, sweeps."""
 
 from ._generate import PackingError, generate
+from ._metrics import SizeDistribution, StructureMetrics, structure_metrics
 from ._microstructure import GenerationReport, Microstructure, ParticleTable
 from ._microstructure import open_microstructure as open  # noqa: A001 - public name by design
 from ._spec import (
@@ -28,10 +29,13 @@ __all__ = [
     "Microstructure",
     "PackingError",
     "ParticleTable",
+    "SizeDistribution",
     "SpecError",
+    "StructureMetrics",
     "__version__",
     "default_spec_path",
     "generate",
     "load_spec",
     "open",
+    "structure_metrics",
 ]
