@@ -1,0 +1,485 @@
+"""The ``assb`` command line: generate, analyze and a demo.
+
+``assb generate SPEC.toml -o OUT.zarr`` builds a structure and prints targets vs achieved
+fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and (when the
+solver is installed) effective transport, and stores the result in the store's attributes
+(``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec.
+
+User errors (a bad spec, an unknown device, a missing store) end with a one-line ``error: ...``
+on stderr and exit code 2; a packing that cannot reach its targets exits with code 1.  With
+``--json`` the result is one JSON object on stdout and nothing else is written there
+(non-finite numbers appear as the strings ``"NaN"`` / ``"Infinity"``, as in zarr v3 metadata).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import typer
+
+app = typer.Typer(
+    name="assb",
+    help="Virtual composite cathodes for all-solid-state batteries.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+
+#: Shape used by ``assb demo --small``.
+SMALL_SHAPE = (64, 64, 64)
+
+_PHASES = ("pore", "cam", "se", "carbon")
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+@app.command()
+def generate(
+    spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output zarr store (directory)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same structure)."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    quiet: bool = typer.Option(False, "--quiet", "-q",
+                               help="No progress bar, no warnings, print only the store path."),
+) -> None:
+    """Generate a composite cathode from SPEC and save it as a zarr store."""
+    device = _check_device(device)
+    out = _check_out(out)
+    spec_obj = _load_spec(spec)
+    summary = _generate_and_save(spec_obj, out, seed=seed, device=device, spec_label=str(spec),
+                                 progress=not (json_out or quiet), echo_warnings=not quiet)
+    if json_out:
+        _echo_json(summary)
+    elif quiet:
+        typer.echo(str(out))
+    else:
+        typer.echo(format_generation(summary))
+
+
+@app.command()
+def analyze(
+    store: Path = typer.Argument(..., help="A store written by 'assb generate'."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
+    transport: bool = typer.Option(True, "--transport/--no-transport",
+                                   help="Also solve effective ionic/electronic conductivity "
+                                        "(when the transport solver is available)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
+    device = _check_device(device)
+    analysis = _analyze_store(store, device=device, transport=transport)
+    if json_out:
+        _echo_json(analysis)
+    else:
+        typer.echo(format_analysis(analysis))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo_out"), "--out", help="Directory for demo.zarr."),
+    shape: tuple[int, int, int] | None = typer.Option(
+        None, "--shape", help="Voxels NZ NY NX (default: the spec's 200 128 128)."),
+    small: bool = typer.Option(False, "--small", help=f"Use a small {SMALL_SHAPE} box."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
+    transport: bool = typer.Option(True, "--transport/--no-transport",
+                                   help="Include effective transport in the analysis."),
+) -> None:
+    """Generate the embedded NCM82 : Li6PS5Cl : C65 example, save it and analyze it."""
+    from ._spec import SpecError, default_spec_path
+
+    device = _check_device(device)
+    if shape is not None and small:
+        _fail("give either --shape or --small, not both")
+    spec_obj = _load_spec(default_spec_path())
+    new_shape = list(SMALL_SHAPE) if small else (list(shape) if shape is not None else None)
+    if new_shape is not None:
+        try:
+            spec_obj = spec_obj.updated({"domain.shape": new_shape})
+        except SpecError as exc:
+            _fail(f"--shape {' '.join(map(str, new_shape))}: {_one_line(exc)}")
+    out.mkdir(parents=True, exist_ok=True)
+    path = _check_out(out / "demo.zarr")
+    typer.echo(f"assb demo: {default_spec_path().name} (NCM82 : Li6PS5Cl : Super C65 = "
+               "70 : 30 : 1 w/w, 15 % porosity)\n")
+    summary = _generate_and_save(spec_obj, path, seed=seed, device=device,
+                                 spec_label=f"{default_spec_path()} (embedded)", progress=True,
+                                 echo_warnings=True)
+    typer.echo(format_generation(summary))
+    typer.echo("")
+    analysis = _analyze_store(path, device=device, transport=transport)
+    typer.echo(format_analysis(analysis))
+
+
+# ---------------------------------------------------------------------------------------------
+# steps
+
+
+def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
+                       progress: bool, echo_warnings: bool) -> dict[str, Any]:
+    from ._generate import PackingError
+    from ._generate import generate as _generate
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            m = _generate(spec, seed=seed, device=device, progress=progress)
+        except PackingError as exc:
+            _fail(str(exc), code=1)
+        except (ValueError, RuntimeError) as exc:  # device not usable, bad seed
+            _fail(_one_line(exc))
+    if echo_warnings:
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+    t0 = time.perf_counter()
+    try:
+        m.save(out)
+    except OSError as exc:
+        _fail(f"cannot write {out}: {exc}")
+    t_save = time.perf_counter() - t0
+    return generation_summary(m, store=out, spec_label=spec_label, save_seconds=t_save)
+
+
+def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: str = "",
+                       save_seconds: float | None = None) -> dict[str, Any]:
+    """JSON-ready summary of a generated structure (what ``assb generate --json`` prints)."""
+    rep = m.report
+    seconds = dict(rep.seconds) if rep is not None else {}
+    if save_seconds is not None:
+        seconds["save"] = save_seconds
+    nz, ny, nx = m.shape
+    h = m.voxel_size_um
+    return {
+        "spec": spec_label,
+        "store": None if store is None else str(store),
+        "seed": int(m.seed),
+        "device": rep.device if rep is not None else None,
+        "shape": [nz, ny, nx],
+        "voxel_size_um": h,
+        "box_um": [nz * h, ny * h, nx * h],
+        "target": dict(m.spec.target_fractions()),
+        "achieved": dict(rep.achieved) if rep is not None else None,
+        "particles": dict(m.particles.counts()),
+        "cam_overlap_fraction": None if rep is None else rep.cam_overlap_fraction,
+        "cam_max_relative_overlap": None if rep is None else rep.cam_max_relative_overlap,
+        "relax_iterations": None if rep is None else rep.relax_iterations,
+        "seconds": seconds,
+        "warnings": [] if rep is None else list(rep.warnings),
+    }
+
+
+def _analyze_store(store: Path, *, device: str, transport: bool) -> dict[str, Any]:
+    import zarr
+
+    import solvers
+
+    from . import __version__
+    from ._metrics import structure_metrics
+    from ._microstructure import open_microstructure
+
+    try:
+        m = open_microstructure(store)
+    except (FileNotFoundError, ValueError) as exc:
+        msg = _one_line(exc)
+        _fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
+    except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
+        _fail(f"cannot open {store} as a microstructure store: {_one_line(exc)}")
+    periodic = bool(m.spec.domain.periodic_lateral)
+    seconds: dict[str, float] = {}
+    t0 = time.perf_counter()
+    util = {}
+    for rule in ("strict", "cam_relay"):
+        r = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
+                                    rule=rule, periodic_lateral=periodic, device=device)
+        util[rule] = {
+            "static_utilization": r.static_utilization,
+            "static_utilization_by_count": r.static_utilization_by_count,
+            "electronically_isolated": r.electronically_isolated,
+            "ionically_isolated": r.ionically_isolated,
+            "isolated_both": r.isolated_both,
+            "electronic_percolates": r.electronic_percolates,
+            "ionic_percolates": r.ionic_percolates,
+            "active_interface_area_per_volume_per_um": r.active_interface_area_per_volume,
+            "n_particles": r.n_particles,
+            "n_active": r.n_active,
+            "cam_volume_voxels": r.cam_volume_voxels,
+            "reason": r.reason,
+        }
+    seconds["utilization"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    structure = structure_metrics(m).to_dict()
+    seconds["structure"] = time.perf_counter() - t0
+    analysis: dict[str, Any] = {
+        "store": str(store),
+        "package_version": __version__,
+        "device": device,
+        "utilization": util,
+        "structure": structure,
+    }
+    if transport and hasattr(solvers, "transport_properties"):
+        t0 = time.perf_counter()
+        analysis["transport"] = _transport(solvers.transport_properties, m, device, periodic)
+        seconds["transport"] = time.perf_counter() - t0
+    analysis["seconds"] = seconds
+    analysis = _jsonable(analysis)
+    try:
+        root = zarr.open_group(str(store), mode="r+")
+        root.attrs["analysis"] = analysis
+    except OSError as exc:
+        _fail(f"cannot write the analysis into {store}: {exc}")
+    return analysis
+
+
+def _transport(fn: Any, m: Any, device: str, periodic: bool) -> dict[str, Any]:
+    """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane."""
+    from ._spec import CAM, CARBON, SE
+
+    ionic = m.spec.conductivities("ionic")
+    electronic = m.spec.conductivities("electronic")
+    cond = {SE: ionic[SE], CAM: electronic[CAM]}
+    e_phases: tuple[int, ...] = (CAM,)
+    if CARBON in electronic:
+        cond[CARBON] = electronic[CARBON]
+        e_phases = (CAM, CARBON)
+    tp = fn(m.phases, cond, axis=0, ionic_phases=(SE,), electronic_phases=e_phases,
+            voxel_size_um=m.voxel_size_um, periodic_lateral=periodic, device=device)
+    names = {CAM: "cam", SE: "se", CARBON: "carbon"}
+    out: dict[str, Any] = {"axis": 0, "convention": tp.ionic.convention,
+                           "thickness_um": tp.thickness_um}
+    for net, res, codes in (("ionic", tp.ionic, (SE,)), ("electronic", tp.electronic, e_phases)):
+        out[net] = {
+            "bulk_conductivity_S_cm": {names[c]: cond[c] for c in codes},
+            "effective_conductivity_S_cm": res.effective_conductivity,
+            "tau": res.tau,
+            "relative_conductivity": res.relative_conductivity,
+            "volume_fraction": res.volume_fraction,
+            "percolating_fraction": res.percolating_fraction,
+            "converged": res.converged,
+            "iterations": res.iterations,
+            "seconds": res.seconds,
+        }
+        out[net]["resistance_ohm_cm2"] = getattr(tp, f"{net}_resistance_ohm_cm2", None)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# formatting
+
+
+def format_generation(s: dict[str, Any]) -> str:
+    """The human-readable summary table of :func:`generation_summary`."""
+    box = " x ".join(f"{v:.4g}" for v in s["box_um"])
+    lines = [
+        f"spec    {s['spec']}",
+        f"box     {' x '.join(map(str, s['shape']))} voxels at {s['voxel_size_um']:g} um "
+        f"= {box} um (axis 0 through-plane)",
+        f"seed    {s['seed']}   device {s['device']}",
+        "",
+        f"{'phase':<8}{'target vol%':>13}{'achieved vol%':>15}{'particles':>11}",
+    ]
+    achieved = s["achieved"] or {}
+    for n in _PHASES:
+        if n not in s["target"]:
+            continue
+        a = achieved.get(n)
+        parts = s["particles"].get(n)
+        lines.append(f"{n:<8}{100 * s['target'][n]:>13.2f}"
+                     f"{'-' if a is None else f'{100 * a:.2f}':>15}"
+                     f"{'-' if parts is None else parts:>11}")
+    lines.append("")
+    if s["cam_overlap_fraction"] is not None:
+        lines.append(f"{'CAM overlap':<18}{s['cam_overlap_fraction']:.2e} of CAM volume "
+                     f"(deepest {100 * s['cam_max_relative_overlap']:.1f} % of a radius)")
+    if s["relax_iterations"] is not None:
+        lines.append(f"{'relax iterations':<18}{s['relax_iterations']}")
+    if s["seconds"]:
+        t = ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds"].items())
+        lines.append(f"{'time':<18}{t}")
+    if s["store"] is not None:
+        lines.append(f"{'store':<18}{s['store']}")
+    return "\n".join(lines)
+
+
+def format_analysis(a: dict[str, Any]) -> str:
+    """The human-readable tables of an analysis dict (see ``assb analyze``)."""
+    u = a["utilization"]
+    rules = list(u)
+    w = 34
+
+    def row(label: str, key: str, fmt: str) -> str:
+        cells = "".join(f"{_fmt(u[r][key], fmt):>12}" for r in rules)
+        return f"{label:<{w}}{cells}"
+
+    lines = [
+        f"CAM utilization of {a['store']}",
+        f"{'':<{w}}" + "".join(f"{r:>12}" for r in rules),
+        row("static utilization (volume)", "static_utilization", ".4f"),
+        row("static utilization (count)", "static_utilization_by_count", ".4f"),
+        row("electronically isolated (vol)", "electronically_isolated", ".4f"),
+        row("ionically isolated (vol)", "ionically_isolated", ".4f"),
+        row("isolated both ways (vol)", "isolated_both", ".4f"),
+        row("electronic network percolates", "electronic_percolates", "yes"),
+        row("ionic network percolates", "ionic_percolates", "yes"),
+        row("active CAM|SE faces / vol (1/um)", "active_interface_area_per_volume_per_um",
+            ".4g"),
+        f"{'active particles':<{w}}"
+        + "".join(f"{u[r]['n_active']}/{u[r]['n_particles']}".rjust(12) for r in rules),
+    ]
+    for r in rules:
+        if u[r]["reason"]:
+            lines.append(f"  {r}: {u[r]['reason']}")
+
+    st = a["structure"]
+    lines += ["", "Structure (sizes volume-weighted; CAM from voxels, SE/carbon from the "
+              "particle table)",
+              f"{'phase':<8}{'vol%':>8}{'target%':>9}{'d10':>8}{'d50':>8}{'d90':>8}"
+              f"{'ref d50':>9}{'d50 err':>9}  within"]
+    for n in _PHASES:
+        if n not in st["volume_fractions"] or (n != "pore" and n not in st["size_distributions"]
+                                               and st["volume_fractions"][n] == 0):
+            continue
+        head = (f"{n:<8}{100 * st['volume_fractions'][n]:>8.2f}"
+                f"{100 * st['target_fractions'].get(n, 0.0):>9.2f}")
+        sd = st["size_distributions"].get(n)
+        if sd is None:
+            lines.append(head)
+            continue
+        lines.append(head + f"{_fmt(sd['d10_um'], '.3g'):>8}{_fmt(sd['d50_um'], '.3g'):>8}"
+                     f"{_fmt(sd['d90_um'], '.3g'):>8}{_fmt(sd['reference_d50_um'], '.3g'):>9}"
+                     f"{_fmt(sd['d50_relative_error'], '+.1%'):>9}  "
+                     f"{'yes' if sd['d50_within_tolerance'] else 'no'}"
+                     f"{'' if sd['resolved'] else ' (d10 < 2 voxels)'}")
+    lines.append(f"{'CAM|SE contact area / volume':<{w}}"
+                 f"{_fmt(st['cam_se_contact_area_per_volume_per_um'], '.4g')} 1/um "
+                 "(voxel faces x 2/3; the utilization row counts raw faces)")
+    lines.append(f"{'CAM surface touching SE':<{w}}{_fmt(st['cam_se_coverage'], '.1%')}")
+    if st["cam_overlap_fraction"] is not None:
+        lines.append(f"{'CAM overlap':<{w}}{st['cam_overlap_fraction']:.2e} of CAM volume")
+
+    tr = a.get("transport")
+    if tr is not None:
+        lines += ["", f"Transport through-plane ({tr['convention']}: sigma_eff = sigma_bulk "
+                  "* eps / tau)",
+                  f"{'network':<12}{'sigma_eff S/cm':>16}{'tau':>10}{'eps':>8}"
+                  f"{'percolating':>13}{'R ohm cm2':>12}  converged"]
+        for net in ("ionic", "electronic"):
+            t = tr[net]
+            lines.append(f"{net:<12}{_fmt(t['effective_conductivity_S_cm'], '.4g'):>16}"
+                         f"{_fmt(t['tau'], '.4g'):>10}{_fmt(t['volume_fraction'], '.3f'):>8}"
+                         f"{_fmt(t['percolating_fraction'], '.3f'):>13}"
+                         f"{_fmt(t['resistance_ohm_cm2'], '.4g'):>12}  "
+                         f"{'yes' if t['converged'] else 'NO'}")
+    t = ", ".join(f"{k} {v:.2f} s" for k, v in a["seconds"].items())
+    lines += ["", f"{'time':<{w}}{t}", f"{'stored in':<{w}}{a['store']} (attrs['analysis'])"]
+    return "\n".join(lines)
+
+
+def _fmt(v: Any, fmt: str) -> str:
+    if v is None:
+        return "-"
+    if fmt == "yes":
+        return "yes" if v else "no"
+    if isinstance(v, str):  # "NaN" / "Infinity" from _jsonable
+        return v.lower().replace("infinity", "inf")
+    return format(v, fmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# checks and helpers
+
+
+def _fail(msg: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _check_device(device: str) -> str:
+    from solvers._backend import DEVICES, cuda_simulated, gpu_available
+
+    if device not in DEVICES:
+        _fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
+    if device == "cuda" and not (cuda_simulated() or gpu_available()):
+        _fail("--device cuda: no usable CUDA GPU (needs a GPU and "
+              "pip install 'assb-microstructure[gpu]'); use --device cpu")
+    return device
+
+
+def _check_out(out: Path) -> Path:
+    """Refuse to overwrite anything that is not an assb store (saving wipes the target)."""
+    from ._microstructure import STORE_FORMAT
+
+    if out.exists():
+        if not out.is_dir():
+            _fail(f"--out {out} exists and is not a directory")
+        meta = out / "zarr.json"
+        fmt = None
+        if meta.is_file():
+            try:
+                fmt = json.loads(meta.read_text()).get("attributes", {}).get("format")
+            except (OSError, ValueError):
+                fmt = None
+        if fmt != STORE_FORMAT and any(out.iterdir()):
+            _fail(f"--out {out} is a non-empty directory that is not an assb store; "
+                  "refusing to overwrite it")
+    return out
+
+
+def _load_spec(path: Path) -> Any:
+    from ._spec import SpecError, load_spec
+
+    try:
+        return load_spec(path)
+    except SpecError as exc:
+        typer.echo(f"error: {exc}", err=True)  # one line per bad field
+        raise typer.Exit(2) from None
+    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        _fail(_one_line(exc))
+
+
+def _jsonable(obj: Any) -> Any:
+    """Plain JSON types; non-finite floats as "NaN" / "Infinity" / "-Infinity"."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (int, np.integer)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        x = float(obj)
+        if math.isnan(x):
+            return "NaN"
+        if math.isinf(x):
+            return "Infinity" if x > 0 else "-Infinity"
+        return x
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if obj is None or isinstance(obj, str):
+        return obj
+    return str(obj)
+
+
+def _echo_json(obj: Any) -> None:
+    typer.echo(json.dumps(_jsonable(obj), allow_nan=False))
+
+
+def main() -> None:  # pragma: no cover - console entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
