@@ -1,0 +1,124 @@
+"""Preconditioned conjugate gradients, written once for every backend.
+
+The method only talks to its operator and preconditioner through a few fused calls, so the
+same loop drives NumPy/numba arrays on the CPU and CuPy/numba-cuda arrays on the GPU:
+
+``matvec_dot(v, out) -> float``
+    ``out = A v``; returns ``v . out``.
+``precondition(r, out) -> float``
+    ``out = M r``; returns ``r . out``.
+``update_xr(x, r, d, q, alpha) -> float``
+    ``x += alpha d``, ``r -= alpha q``; returns ``r . r``.
+``update_d(d, z, beta)``
+    ``d = z + beta d``.
+
+All returned dot products are float64 scalars (host values: one device sync per call).
+
+Stopping rule: iterate until ``||r_k||_2 <= rtol * ||b||_2`` where ``r_k`` is the recursively
+updated residual, or until ``max_iter`` iterations.  Four vectors are needed besides ``b``:
+``x``, ``r``, ``d`` and ``q`` (the preconditioned residual ``z`` lives in ``q`` until ``q``
+is overwritten by ``A d``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["CGInfo", "pcg"]
+
+
+@dataclass(frozen=True)
+class CGInfo:
+    """Outcome of :func:`pcg`."""
+
+    iterations: int
+    """Iterations done (matrix-vector products after the initial residual)."""
+    residual: float
+    """Final ``||r||_2 / ||b||_2`` of the recursive residual."""
+    converged: bool
+    """Whether ``residual <= rtol`` was reached."""
+    breakdown: bool = False
+    """True if ``d . A d <= 0`` or a non-finite value stopped the iteration."""
+
+
+def pcg(
+    matvec_dot: Callable[[Any, Any], float],
+    precondition: Callable[[Any, Any], float],
+    update_xr: Callable[[Any, Any, Any, Any, float], float],
+    update_d: Callable[[Any, Any, float], None],
+    x: Any,
+    r: Any,
+    d: Any,
+    q: Any,
+    *,
+    bnorm: float,
+    rtol: float,
+    max_iter: int,
+) -> CGInfo:
+    """Solve ``A x = b`` by preconditioned conjugate gradients, in place.
+
+    Parameters
+    ----------
+    matvec_dot, precondition, update_xr, update_d : callables
+        Fused kernels, see the module docstring.
+    x : array
+        Initial guess, overwritten by the solution.
+    r : array
+        ``b - A x`` for the initial guess, overwritten by the final residual.
+    d, q : arrays
+        Work arrays of the shape and dtype of ``x`` (``d`` must hold finite values).
+    bnorm : float
+        ``||b||_2``; the stopping test is ``||r|| <= rtol * bnorm``.
+    rtol : float
+        Relative residual tolerance.
+    max_iter : int
+        Maximum number of iterations.
+
+    Returns
+    -------
+    CGInfo
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.array([[4.0, 1.0], [1.0, 3.0]]); b = np.array([1.0, 2.0])
+    >>> def mv(v, out):
+    ...     out[:] = A @ v
+    ...     return float(v @ out)
+    >>> def pc(r, out):
+    ...     out[:] = r / np.diag(A)
+    ...     return float(r @ out)
+    >>> def uxr(x, r, d, q, a):
+    ...     x += a * d; r -= a * q
+    ...     return float(r @ r)
+    >>> def ud(d, z, beta):
+    ...     d[:] = z + beta * d
+    >>> x = np.zeros(2); r = b.copy(); d = np.zeros(2); q = np.zeros(2)
+    >>> info = pcg(mv, pc, uxr, ud, x, r, d, q, bnorm=float(np.linalg.norm(b)), rtol=1e-12, max_iter=10)
+    >>> bool(np.allclose(A @ x, b)), info.converged
+    (True, True)
+    """
+    if bnorm == 0.0:
+        return CGInfo(0, 0.0, True)
+    target = rtol * bnorm
+    rz = precondition(r, q)
+    update_d(d, q, 0.0)  # d = z
+    rr = math.inf
+    it = 0
+    while it < max_iter:
+        dq = matvec_dot(d, q)
+        if not (dq > 0.0 and math.isfinite(dq) and math.isfinite(rz)):
+            return CGInfo(it, math.sqrt(rr) / bnorm if math.isfinite(rr) else math.inf, False, True)
+        alpha = rz / dq
+        rr = update_xr(x, r, d, q, alpha)
+        it += 1
+        if math.sqrt(rr) <= target:
+            return CGInfo(it, math.sqrt(rr) / bnorm, True)
+        rz_new = precondition(r, q)
+        beta = rz_new / rz
+        rz = rz_new
+        update_d(d, q, beta)
+    return CGInfo(it, math.sqrt(rr) / bnorm if math.isfinite(rr) else math.inf, False)

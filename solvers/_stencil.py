@@ -1,0 +1,362 @@
+"""CPU kernels (numba, parallel) for the cell-centred 7-point conductance operator.
+
+Storage (transport axis moved to axis 0; every level of the multigrid hierarchy, the voxel
+grid included, uses it):
+
+``gx`` shape ``(n0 + 1, n1, n2)``
+    ``gx[i]`` couples cells ``i - 1`` and ``i`` along axis 0; ``gx[0]`` and ``gx[n0]`` are
+    the conductances to the two Dirichlet faces.
+``gy``, ``gz`` shape ``(n0, n1, n2)``
+    ``gy[:, j]`` couples ``j`` and ``j + 1`` along axis 1 (``gz`` likewise along axis 2); the
+    last entry is the periodic wrap face, zero when the sides are sealed or the axis has
+    length 1.
+
+The operator is ``(A x)_c = sum_faces g_f (x_c - x_nb)`` with ``x_nb = 0`` on the Dirichlet
+faces (the fixed potentials enter through the right-hand side).  A cell whose faces are all
+zero (not solved) has a zero row: it gets 0 from the matvec, Jacobi and the smoother.
+
+The kernels work row by row (fixed ``i, j``) with a branch-free inner loop over ``k`` so that
+LLVM vectorises it; ``prange`` splits axis 0 over the threads.  Reductions are accumulated in
+float64 whatever the storage dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_OPTS = {"cache": True, "fastmath": True, "nogil": True}
+
+__all__ = [
+    "build_faces",
+    "coarsen",
+    "matvec_dot",
+    "jacobi_dot",
+    "rbgs",
+    "residual_restrict",
+    "prolong_add",
+    "dot",
+    "update_xr",
+    "update_d",
+]
+
+
+@njit(inline="always", **_OPTS)
+def _row(gx, gy, gz, x, i, j, ax, dg):
+    """Row ``(i, j)`` of ``A x`` into ``ax`` and of the diagonal into ``dg``."""
+    n0, n1, n2 = x.shape
+    jm = j - 1 if j > 0 else n1 - 1
+    jp = j + 1 if j < n1 - 1 else 0
+    im = i - 1 if i > 0 else 0
+    ip = i + 1 if i < n0 - 1 else n0 - 1
+    fm = 1.0 if i > 0 else 0.0  # the Dirichlet "neighbour" holds 0 (rhs carries the potential)
+    fp = 1.0 if i < n0 - 1 else 0.0
+    xr = x[i, j]
+    xm = x[im, j]
+    xp = x[ip, j]
+    xa = x[i, jm]
+    xb = x[i, jp]
+    ga = gx[i, j]
+    gb = gx[i + 1, j]
+    gya = gy[i, jm]
+    gyb = gy[i, j]
+    gzr = gz[i, j]
+    for k in range(1, n2 - 1):
+        c = xr[k]
+        d = ga[k] + gb[k] + gya[k] + gyb[k] + gzr[k - 1] + gzr[k]
+        dg[k] = d
+        ax[k] = d * c - (
+            fm * ga[k] * xm[k]
+            + fp * gb[k] * xp[k]
+            + gya[k] * xa[k]
+            + gyb[k] * xb[k]
+            + gzr[k - 1] * xr[k - 1]
+            + gzr[k] * xr[k + 1]
+        )
+    kend = n2 - 1 if n2 > 1 else 0
+    for k in (0, kend):
+        km = k - 1 if k > 0 else n2 - 1
+        kp = k + 1 if k < n2 - 1 else 0
+        c = xr[k]
+        d = ga[k] + gb[k] + gya[k] + gyb[k] + gzr[km] + gzr[k]
+        dg[k] = d
+        ax[k] = d * c - (
+            fm * ga[k] * xm[k]
+            + fp * gb[k] * xp[k]
+            + gya[k] * xa[k]
+            + gyb[k] * xb[k]
+            + gzr[km] * xr[km]
+            + gzr[k] * xr[kp]
+        )
+
+
+@njit(inline="always", **_OPTS)
+def _gs_cell(gx, gy, gz, x, b, i, j, k, km, kp, im, ip, jm, jp, fm, fp, zero_init):
+    """Gauss-Seidel update of one cell (neighbour indices given; ``f*`` zero the Dirichlet side)."""
+    d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k] + gz[i, j, km] + gz[i, j, k]
+    if d > 0:
+        if zero_init:
+            x[i, j, k] = b[i, j, k] / d
+        else:
+            off = (
+                fm * gx[i, j, k] * x[im, j, k]
+                + fp * gx[i + 1, j, k] * x[ip, j, k]
+                + gy[i, jm, k] * x[i, jm, k]
+                + gy[i, j, k] * x[i, jp, k]
+                + gz[i, j, km] * x[i, j, km]
+                + gz[i, j, k] * x[i, j, kp]
+            )
+            x[i, j, k] = (b[i, j, k] + off) / d
+
+
+@njit(parallel=True, **_OPTS)
+def matvec_dot(gx, gy, gz, x, y):
+    """``y = A x``; return ``x . y`` (float64)."""
+    n0, n1, n2 = x.shape
+    s = 0.0
+    for i in prange(n0):
+        dg = np.empty(n2, dtype=x.dtype)
+        acc = 0.0
+        for j in range(n1):
+            yr = y[i, j]
+            _row(gx, gy, gz, x, i, j, yr, dg)
+            xr = x[i, j]
+            for k in range(n2):
+                acc += np.float64(yr[k]) * np.float64(xr[k])
+        s += acc
+    return s
+
+
+@njit(parallel=True, **_OPTS)
+def jacobi_dot(gx, gy, gz, r, z):
+    """``z = D^-1 r`` (0 where the diagonal is 0); return ``r . z`` (float64)."""
+    n0, n1, n2 = r.shape
+    s = 0.0
+    for i in prange(n0):
+        ax = np.empty(n2, dtype=r.dtype)
+        dg = np.empty(n2, dtype=r.dtype)
+        acc = 0.0
+        for j in range(n1):
+            _row(gx, gy, gz, r, i, j, ax, dg)
+            rr = r[i, j]
+            zr = z[i, j]
+            for k in range(n2):
+                v = rr[k] / dg[k] if dg[k] > 0 else 0.0
+                zr[k] = v
+                acc += np.float64(v) * np.float64(rr[k])
+        s += acc
+    return s
+
+
+@njit(parallel=True, **_OPTS)
+def rbgs(gx, gy, gz, x, b, color, zero_init):
+    """Red-black Gauss-Seidel half sweep on the cells with ``(i + j + k) % 2 == color``.
+
+    With ``zero_init`` the current ``x`` is taken as zero: cells of ``color`` get
+    ``b / diag`` and all other cells 0 (saves clearing ``x``).
+    """
+    n0, n1, n2 = x.shape
+    for i in prange(n0):
+        im = i - 1 if i > 0 else 0
+        ip = i + 1 if i < n0 - 1 else n0 - 1
+        fm = 1.0 if i > 0 else 0.0
+        fp = 1.0 if i < n0 - 1 else 0.0
+        for j in range(n1):
+            jm = j - 1 if j > 0 else n1 - 1
+            jp = j + 1 if j < n1 - 1 else 0
+            if zero_init:
+                x[i, j, :] = 0.0
+            k0 = (i + j + color) % 2
+            # interior cells: no wrap along k
+            for k in range(k0 if k0 > 0 else 2, n2 - 1, 2):
+                _gs_cell(gx, gy, gz, x, b, i, j, k, k - 1, k + 1, im, ip, jm, jp, fm, fp, zero_init)
+            if k0 == 0:
+                _gs_cell(
+                    gx,
+                    gy,
+                    gz,
+                    x,
+                    b,
+                    i,
+                    j,
+                    0,
+                    n2 - 1,
+                    1 if n2 > 1 else 0,
+                    im,
+                    ip,
+                    jm,
+                    jp,
+                    fm,
+                    fp,
+                    zero_init,
+                )
+            if n2 > 1 and (n2 - 1) % 2 == k0:
+                _gs_cell(
+                    gx, gy, gz, x, b, i, j, n2 - 1, n2 - 2, 0, im, ip, jm, jp, fm, fp, zero_init
+                )
+
+
+@njit(parallel=True, **_OPTS)
+def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
+    """``rc = P^T (b - A x)``: the residual summed over blocks of ``c0 x c1 x c2`` cells."""
+    n0, n1, n2 = x.shape
+    m0 = rc.shape[0]
+    for ic in prange(m0):
+        ax = np.empty(n2, dtype=x.dtype)
+        dg = np.empty(n2, dtype=x.dtype)
+        rc[ic] = 0.0
+        for i in range(ic * c0, min(ic * c0 + c0, n0)):
+            for j in range(n1):
+                _row(gx, gy, gz, x, i, j, ax, dg)
+                br = b[i, j]
+                out = rc[ic, j // c1]
+                if c2 == 2:
+                    for kc in range(n2 // 2):
+                        out[kc] += (br[2 * kc] - ax[2 * kc]) + (br[2 * kc + 1] - ax[2 * kc + 1])
+                    if n2 % 2:
+                        out[n2 // 2] += br[n2 - 1] - ax[n2 - 1]
+                else:
+                    for k in range(n2):
+                        out[k] += br[k] - ax[k]
+
+
+@njit(parallel=True, **_OPTS)
+def prolong_add(x, xc, c0, c1, c2):
+    """``x += P xc`` (piecewise constant over the blocks)."""
+    n0, n1, n2 = x.shape
+    for i in prange(n0):
+        for j in range(n1):
+            xr = x[i, j]
+            cr = xc[i // c0, j // c1]
+            if c2 == 2:
+                for kc in range(n2 // 2):
+                    v = cr[kc]
+                    xr[2 * kc] += v
+                    xr[2 * kc + 1] += v
+                if n2 % 2:
+                    xr[n2 - 1] += cr[n2 // 2]
+            else:
+                for k in range(n2):
+                    xr[k] += cr[k]
+
+
+@njit(parallel=True, **_OPTS)
+def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
+    """Face conductances of the voxel grid from class indices and the class tables.
+
+    ``gtab[a, b]`` is the face conductance between classes ``a`` and ``b`` (0 for class 0),
+    ``gdir[a]`` the conductance to a Dirichlet face half a voxel away.
+    """
+    n0, n1, n2 = phase.shape
+    for i in prange(n0 + 1):
+        for j in range(n1):
+            for k in range(n2):
+                if i == 0:
+                    gx[i, j, k] = gdir[phase[0, j, k]]
+                elif i == n0:
+                    gx[i, j, k] = gdir[phase[n0 - 1, j, k]]
+                else:
+                    gx[i, j, k] = gtab[phase[i - 1, j, k], phase[i, j, k]]
+        if i == n0:
+            continue
+        for j in range(n1):
+            jn = j + 1
+            for k in range(n2):
+                if jn < n1:
+                    gy[i, j, k] = gtab[phase[i, j, k], phase[i, jn, k]]
+                elif per1 and n1 > 1:
+                    gy[i, j, k] = gtab[phase[i, j, k], phase[i, 0, k]]
+                else:
+                    gy[i, j, k] = 0.0
+            for k in range(n2):
+                if k + 1 < n2:
+                    gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, k + 1]]
+                elif per2 and n2 > 1:
+                    gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
+                else:
+                    gz[i, j, k] = 0.0
+
+
+@njit(parallel=True, **_OPTS)
+def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
+    """Face conductances of the next coarser level (blocks of ``c0 x c1 x c2`` cells).
+
+    A coarse face is the sum of the fine faces it covers divided by the coarsening factor
+    along its normal; a wrap face of an axis coarsened to length 1 is dropped.
+    """
+    n0, n1, n2 = gy.shape
+    m0, m1, m2 = gyc.shape
+    for ic in prange(m0 + 1):
+        for jc in range(m1):
+            for kc in range(m2):
+                s = 0.0
+                i = n0 if ic == m0 else ic * c0
+                for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                    for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                        s += gx[i, j, k]
+                gxc[ic, jc, kc] = s / c0
+                if ic == m0:
+                    continue
+                s = 0.0
+                if m1 > 1 or c1 == 1:
+                    j = min(jc * c1 + c1, n1) - 1
+                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                        for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                            s += gy[i, j, k]
+                gyc[ic, jc, kc] = s / c1
+                s = 0.0
+                if m2 > 1 or c2 == 1:
+                    k = min(kc * c2 + c2, n2) - 1
+                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                        for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                            s += gz[i, j, k]
+                gzc[ic, jc, kc] = s / c2
+
+
+@njit(parallel=True, **_OPTS)
+def dot(a, b):
+    """``a . b`` of two 3-D arrays, accumulated in float64."""
+    n0, n1, n2 = a.shape
+    s = 0.0
+    for i in prange(n0):
+        acc = 0.0
+        for j in range(n1):
+            ar = a[i, j]
+            br = b[i, j]
+            for k in range(n2):
+                acc += np.float64(ar[k]) * np.float64(br[k])
+        s += acc
+    return s
+
+
+@njit(parallel=True, **_OPTS)
+def update_xr(x, r, d, q, alpha):
+    """``x += alpha d``, ``r -= alpha q``; return ``r . r`` (float64)."""
+    n0, n1, n2 = x.shape
+    s = 0.0
+    for i in prange(n0):
+        acc = 0.0
+        for j in range(n1):
+            xr = x[i, j]
+            rr = r[i, j]
+            dr = d[i, j]
+            qr = q[i, j]
+            for k in range(n2):
+                xr[k] += alpha * dr[k]
+                v = rr[k] - alpha * qr[k]
+                rr[k] = v
+                acc += np.float64(v) * np.float64(v)
+        s += acc
+    return s
+
+
+@njit(parallel=True, **_OPTS)
+def update_d(d, z, beta):
+    """``d = z + beta d``."""
+    n0, n1, n2 = d.shape
+    for i in prange(n0):
+        for j in range(n1):
+            dr = d[i, j]
+            zr = z[i, j]
+            for k in range(n2):
+                dr[k] = zr[k] + beta * dr[k]
