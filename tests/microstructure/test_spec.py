@@ -1,0 +1,416 @@
+"""ElectrodeSpec: wt% -> vol%, PSDs (quantiles, fits, tables, volume vs number), bad input."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tomllib
+from scipy.special import ndtr, ndtri
+
+import microstructure as ms
+from microstructure._generate import _volume_quantile_of
+from microstructure._psd import lognormal_parameters, table_sampler, volume_quantile
+from microstructure._spec import ElectrodeSpec, LognormalPSD, TablePSD
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nmc_lpscl.toml"
+Z90 = float(ndtri(0.9))
+
+
+def _example() -> dict:
+    with EXAMPLE.open("rb") as fh:
+        return tomllib.load(fh)
+
+
+def _spec(mod=None) -> dict:
+    d = _example()
+    if mod is not None:
+        mod(d)
+    return d
+
+
+def _error(mod) -> str:
+    with pytest.raises(ms.SpecError) as exc:
+        ElectrodeSpec.from_dict(_spec(mod))
+    return str(exc.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# composition
+
+
+def _ncm_lic_c65(basis="weight", parts=(80, 20, 3)):
+    def mod(d):
+        d["composition"]["basis"] = basis
+        for name, rho, f in zip(("cam", "se", "carbon"), (4.75, 2.59, 1.96), parts, strict=True):
+            d["phases"][name]["density_g_cm3"] = rho
+            d["phases"][name]["fraction"] = f
+    return ElectrodeSpec.from_dict(_spec(mod))
+
+
+def test_weight_to_volume_ncm_lic_c65():
+    # DOMAIN.md: NCM 4.75, LIC 2.59, C65 1.96 g/cm3 at 80:20:3 w/w -> 64.5 / 29.6 / 5.9 vol%
+    v = _ncm_lic_c65().solid_volume_fractions()
+    assert abs(100 * v["cam"] - 64.5) < 0.1
+    assert abs(100 * v["se"] - 29.6) < 0.1
+    assert abs(100 * v["carbon"] - 5.9) < 0.1
+    assert math.isclose(sum(v.values()), 1.0)
+    # exact formula v_i = (w_i / rho_i) / sum_j (w_j / rho_j)
+    parts = np.array([80 / 4.75, 20 / 2.59, 3 / 1.96])
+    np.testing.assert_allclose([v["cam"], v["se"], v["carbon"]], parts / parts.sum(), rtol=1e-12)
+
+
+def test_weight_fractions_round_trip():
+    spec = _ncm_lic_c65()
+    w = spec.solid_weight_fractions()
+    np.testing.assert_allclose([w["cam"], w["se"], w["carbon"]], np.array([80, 20, 3]) / 103)
+    # the same mix written by volume gives the same weights back
+    v = spec.solid_volume_fractions()
+    spec_v = _ncm_lic_c65("volume", (v["cam"], v["se"], v["carbon"]))
+    wv = spec_v.solid_weight_fractions()
+    for n in w:
+        assert math.isclose(wv[n], w[n], rel_tol=1e-12)
+
+
+def test_target_fractions_of_the_box():
+    spec = _ncm_lic_c65()
+    t = spec.target_fractions()
+    v = spec.solid_volume_fractions()
+    eps = spec.composition.porosity
+    assert t["pore"] == eps
+    for n in ("cam", "se", "carbon"):
+        assert math.isclose(t[n], v[n] * (1 - eps))
+    assert math.isclose(sum(t.values()), 1.0)
+
+
+def test_volume_basis_uses_fractions_directly_and_needs_no_density():
+    def mod(d):
+        d["composition"]["basis"] = "volume"
+        for name, f in (("cam", 60), ("se", 30), ("carbon", 10)):
+            d["phases"][name].pop("density_g_cm3")
+            d["phases"][name]["fraction"] = f
+    spec = ElectrodeSpec.from_dict(_spec(mod))
+    v = spec.solid_volume_fractions()
+    assert (round(v["cam"], 12), round(v["se"], 12), round(v["carbon"], 12)) == (0.6, 0.3, 0.1)
+    assert spec.areal_loading_mg_cm2() is None
+    with pytest.raises(ValueError, match="density_g_cm3"):
+        spec.solid_weight_fractions()
+
+
+def test_carbon_is_optional():
+    spec = ElectrodeSpec.from_dict(_spec(lambda d: d["phases"].pop("carbon")))
+    assert set(spec.present_phases()) == {"cam", "se"}
+    assert spec.target_fractions()["carbon"] == 0.0
+    v = spec.solid_volume_fractions()
+    expected = (70 / 4.75) / (70 / 4.75 + 30 / 1.64)
+    assert math.isclose(v["cam"], expected)
+    assert set(spec.conductivities("electronic")) == {ms.CAM, ms.SE}
+
+
+def test_conductivities_default_and_given():
+    spec = ElectrodeSpec.from_dict(
+        _spec(lambda d: d["phases"]["se"].update(ionic_conductivity_S_cm=1e-2)))
+    assert spec.conductivities("ionic")[ms.SE] == 1e-2
+    assert spec.conductivities("electronic")[ms.CARBON] > spec.conductivities("electronic")[ms.CAM]
+
+
+# ---------------------------------------------------------------------------------------------
+# particle size distributions
+
+
+@pytest.mark.parametrize("given", [("d10_um", "d50_um"), ("d50_um", "d90_um"),
+                                   ("d10_um", "d90_um")])
+def test_lognormal_from_any_two_quantiles(given):
+    mu, sigma = math.log(3.3), 0.45
+    q = {"d10_um": math.exp(mu - Z90 * sigma), "d50_um": math.exp(mu),
+         "d90_um": math.exp(mu + Z90 * sigma)}
+    psd = LognormalPSD(**{k: q[k] for k in given})
+    m, s = lognormal_parameters(psd.d10_um, psd.d50_um, psd.d90_um)
+    assert math.isclose(m, mu, rel_tol=1e-12) and math.isclose(s, sigma, rel_tol=1e-12)
+    # the sampler's volume quantiles reproduce the given ones (truncation at 0.5/99.5 % only
+    # nudges d10/d90; the median is exact)
+    sampler = psd.sampler()
+    assert math.isclose(_volume_quantile_of(sampler, 0.5), q["d50_um"], rel_tol=1e-3)
+    for name, p in (("d10_um", 0.1), ("d90_um", 0.9)):
+        assert math.isclose(_volume_quantile_of(sampler, p), q[name], rel_tol=0.02)
+
+
+def test_lognormal_fit_from_three_quantiles():
+    d = np.array([1.7, 3.3, 6.1])  # NCM82: not exactly lognormal
+    mu, sigma = lognormal_parameters(*d)
+    slope, intercept = np.polyfit([-Z90, 0.0, Z90], np.log(d), 1)
+    assert math.isclose(mu, intercept, rel_tol=1e-12)
+    assert math.isclose(sigma, slope, rel_tol=1e-12)
+    # the least-squares median is exp(mean ln d), a little off the written d50
+    assert math.isclose(math.exp(mu), float(np.exp(np.log(d).mean())), rel_tol=1e-12)
+    assert 0.0 < abs(math.exp(mu) / 3.3 - 1) < 0.03
+
+
+def test_table_psd_quantiles_and_range():
+    psd = TablePSD(kind="table", diameters_um=[1.0, 2.0, 4.0, 8.0],
+                   cumulative=[0.0, 0.25, 0.75, 1.0])
+    sampler = psd.sampler()
+    assert math.isclose(sampler.d_min, 1.0) and math.isclose(sampler.d_max, 8.0)
+    # linear in ln d between table points: d50 = sqrt(2 * 4)
+    assert math.isclose(_volume_quantile_of(sampler, 0.5), math.sqrt(8.0), rel_tol=1e-9)
+    assert math.isclose(_volume_quantile_of(sampler, 0.25), 2.0, rel_tol=1e-9)
+    d = sampler.sample(100_000, np.random.default_rng(1))
+    assert d.min() >= 1.0 and d.max() <= 8.0
+    assert math.isclose(volume_quantile(d, 0.5), math.sqrt(8.0), rel_tol=0.02)
+
+
+def test_table_psd_in_spec():
+    table = {"kind": "table", "diameters_um": [1.0, 2.0, 4.0, 8.0],
+             "cumulative": [0.0, 0.25, 0.75, 1.0]}
+    spec = ElectrodeSpec.from_dict(_spec(lambda d: d["phases"]["cam"].update(psd=table)))
+    assert isinstance(spec.phases.cam.psd, TablePSD)
+
+
+@pytest.mark.parametrize("psd", [
+    {"d10_um": 1.7, "d50_um": 3.3, "d90_um": 6.1},
+    {"d50_um": 0.79, "d90_um": 1.82},
+])
+def test_number_sampling_recovers_volume_d50(psd):
+    """Particles are drawn by number; their volume-weighted d50 is the PSD's (within 2 %)."""
+    sampler = LognormalPSD(**psd).sampler()
+    d = sampler.sample(400_000, np.random.default_rng(7))
+    reference = _volume_quantile_of(sampler, 0.5)
+    assert abs(volume_quantile(d, 0.5) / reference - 1) < 0.02
+    # by number the log-mean is the Hatch-Choate one, mu - 3 sigma^2 (truncated to the PSD's
+    # volume-quantile range), far below d50
+    mu, sigma = lognormal_parameters(psd.get("d10_um"), psd.get("d50_um"), psd.get("d90_um"))
+    expected = _truncated_median(mu - 3 * sigma**2, sigma, sampler.d_min, sampler.d_max)
+    assert abs(np.median(d) / expected - 1) < 0.01
+    assert np.median(d) < 0.8 * reference
+
+
+def test_sample_volume_reaches_the_total():
+    sampler = LognormalPSD(d10_um=1.7, d50_um=3.3, d90_um=6.1).sampler()
+    d = sampler.sample_volume(5000.0, np.random.default_rng(0))
+    vol = np.pi / 6 * d**3
+    assert abs(vol.sum() - 5000.0) <= vol.max()
+    assert np.all(np.diff(d) <= 0)  # large first
+
+
+def _truncated_median(mu: float, sigma: float, lo: float, hi: float) -> float:
+    """Median of a lognormal(mu, sigma) truncated to [lo, hi]."""
+    a, b = ndtr((math.log(lo) - mu) / sigma), ndtr((math.log(hi) - mu) / sigma)
+    return math.exp(mu + sigma * float(ndtri((a + b) / 2)))
+
+
+def test_number_based_psd():
+    psd = LognormalPSD(d50_um=1.0, d90_um=2.0, basis="number")
+    sampler = psd.sampler()
+    d = sampler.sample(400_000, np.random.default_rng(3))
+    mu, sigma = lognormal_parameters(None, 1.0, 2.0)
+    assert abs(np.median(d) / _truncated_median(mu, sigma, sampler.d_min, sampler.d_max) - 1) < 0.01
+    # the equivalent volume-based median is exp(mu + 3 sigma^2) (Hatch-Choate)
+    assert abs(_volume_quantile_of(sampler, 0.5) / math.exp(mu + 3 * sigma**2) - 1) < 1e-3
+    table = table_sampler(np.array([1.0, 2.0, 4.0]), np.array([0.0, 0.5, 1.0]), "number")
+    d = table.sample(200_000, np.random.default_rng(4))
+    assert abs(np.median(d) / 2.0 - 1) < 0.02
+
+
+# ---------------------------------------------------------------------------------------------
+# files
+
+
+def test_load_example_and_embedded_default():
+    spec = ms.load_spec(EXAMPLE)
+    assert spec.domain.shape == (200, 128, 128)
+    assert spec.domain.voxel_size_um == 0.25
+    assert spec.composition.basis == "weight"
+    assert spec.phases.carbon is not None and spec.phases.carbon.material == "Super C65"
+    assert spec == ms.load_spec(ms.default_spec_path())
+
+
+def test_load_malformed_toml(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[domain]\nshape = [200, 128\n")
+    with pytest.raises(ms.SpecError, match="invalid TOML") as exc:
+        ms.load_spec(p)
+    assert str(p) in str(exc.value)
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="spec file not found"):
+        ms.load_spec(tmp_path / "nope.toml")
+
+
+def test_load_names_the_bad_field(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(EXAMPLE.read_text().replace("porosity = 0.15", "porosity = 1.5"))
+    with pytest.raises(ms.SpecError, match=r"composition\.porosity"):
+        ms.load_spec(p)
+
+
+def test_updated_by_dotted_path():
+    spec = ms.load_spec(EXAMPLE)
+    new = spec.updated({"phases.cam.fraction": 60, "domain.shape": [100, 64, 64]})
+    assert new.phases.cam.fraction == 60 and new.domain.shape == (100, 64, 64)
+    with pytest.raises(KeyError, match="phases.binder"):
+        spec.updated({"phases.binder.fraction": 1})
+    with pytest.raises(ms.SpecError, match=r"phases\.cam\.fraction"):
+        spec.updated({"phases.cam.fraction": -1})
+
+
+# ---------------------------------------------------------------------------------------------
+# bad input: every case names its field
+
+
+def _set(path, value):
+    def mod(d):
+        node = d
+        keys = path.split(".")
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+    return mod
+
+
+def _pop(path):
+    def mod(d):
+        node = d
+        keys = path.split(".")
+        for k in keys[:-1]:
+            node = node[k]
+        node.pop(keys[-1])
+    return mod
+
+
+@pytest.mark.parametrize(("mod", "field"), [
+    (_set("phases.se.fraction", -5), "phases.se.fraction"),
+    (_set("phases.cam.fraction", -1), "phases.cam.fraction"),
+    (_set("phases.carbon.fraction", -0.5), "phases.carbon.fraction"),
+    (_set("phases.cam.fraction", 0), "phases.cam.fraction"),
+    (_set("phases.se.fraction", 0), "phases.se.fraction"),
+])
+def test_bad_fractions(mod, field):
+    assert field in _error(mod)
+
+
+def test_fractions_leaving_no_room_name_cam_fraction():
+    # 90 : 10 by volume at 5 % porosity asks for CAM = 0.855 of the box: not packable
+    def mod(d):
+        d["composition"].update(basis="volume", porosity=0.05)
+        d["phases"]["cam"]["fraction"] = 90
+        d["phases"]["se"]["fraction"] = 10
+        d["phases"].pop("carbon")
+    msg = _error(mod)
+    assert "phases.cam.fraction" in msg and "porosity" in msg and "0.855" in msg
+
+
+def test_rsa_mode_beyond_jamming_names_packing_mode():
+    def mod(d):
+        d["packing"] = {"mode": "rsa"}
+        d["composition"]["porosity"] = 0.05    # CAM = 0.417 of the box > RSA jamming
+    assert "packing.mode" in _error(mod)
+
+
+@pytest.mark.parametrize("value", [1.0, 1.5, -0.1])
+def test_porosity_outside_unit_interval(value):
+    msg = _error(_set("composition.porosity", value))
+    assert "composition.porosity" in msg and repr(value) in msg
+
+
+@pytest.mark.parametrize(("key", "value", "names"), [
+    ("d10_um", 4.0, ("d10_um", "d50_um")),   # d10 > d50
+    ("d90_um", 3.0, ("d50_um", "d90_um")),   # d50 > d90
+    ("d10_um", 7.0, ("d10_um", "d50_um")),   # d10 > d90 too
+])
+def test_quantile_order(key, value, names):
+    msg = _error(_set(f"phases.cam.psd.{key}", value))
+    assert "phases.cam.psd" in msg and "increase" in msg
+    assert all(n in msg for n in names)
+
+
+def test_lognormal_needs_two_quantiles():
+    msg = _error(_set("phases.se.psd", {"kind": "lognormal", "d50_um": 1.0}))
+    assert "phases.se.psd" in msg and "two of" in msg
+
+
+@pytest.mark.parametrize(("psd", "words"), [
+    ({"kind": "table", "diameters_um": [1, 2], "cumulative": [0, 0.9]}, "end at 1"),
+    ({"kind": "table", "diameters_um": [2, 1], "cumulative": [0, 1]}, "increase"),
+    ({"kind": "table", "diameters_um": [1, 2, 3], "cumulative": [0, 1]}, "equal length"),
+    ({"kind": "gamma", "d50_um": 1}, "kind"),
+    ({"kind": "lognormal", "d50_um": -1, "d90_um": 2}, "d50_um"),
+])
+def test_bad_psd(psd, words):
+    msg = _error(_set("phases.cam.psd", psd))
+    assert "phases.cam.psd" in msg and words in msg
+
+
+def test_particle_larger_than_the_box():
+    msg = _error(_set("domain.shape", [16, 16, 16]))
+    assert "phases.cam.psd" in msg and "does not fit the box" in msg and "domain.shape" in msg
+
+
+def test_missing_density_with_weight_basis():
+    msg = _error(_pop("phases.se.density_g_cm3"))
+    assert "phases.se.density_g_cm3" in msg and "weight" in msg
+
+
+@pytest.mark.parametrize("path", [
+    "colour",                       # top level
+    "domain.origin",
+    "composition.binder",
+    "phases.binder",                # unknown phase
+    "phases.cam.size",
+    "phases.se.psd.d95_um",
+    "packing.speed",
+])
+def test_unknown_keys_at_every_level(path):
+    msg = _error(_set(path, 1))
+    assert f"{path}: unknown key" in msg
+
+
+def test_unknown_key_in_table_psd():
+    table = {"kind": "table", "diameters_um": [1, 2], "cumulative": [0, 1], "unit": "um"}
+    assert "phases.cam.psd.unit: unknown key" in _error(_set("phases.cam.psd", table))
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    ("composition.basis", "mass"),
+    ("domain.shape", [4, 64, 64]),
+    ("domain.voxel_size_um", 0),
+    ("domain.shape", [64, 64]),
+    ("packing.mode", "gravity"),
+    ("phases.cam.density_g_cm3", -4.75),
+])
+def test_other_bad_values_name_their_field(path, value):
+    assert path in _error(_set(path, value))
+
+
+def test_missing_required_sections():
+    assert "phases.se" in _error(_pop("phases.se"))
+    assert "composition.porosity" in _error(_pop("composition.porosity"))
+
+
+def test_several_errors_reported_together():
+    def mod(d):
+        d["composition"]["porosity"] = 2
+        d["phases"]["cam"]["colour"] = "black"
+    msg = _error(mod)
+    assert "composition.porosity" in msg and "phases.cam.colour" in msg
+
+
+@pytest.mark.parametrize("device", ["nvidia", "CPU", "", None])
+def test_generate_rejects_unknown_device_before_work(device):
+    spec = ms.load_spec(EXAMPLE)
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        ms.generate(spec, device=device)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "0", True])
+def test_generate_rejects_bad_seed(seed):
+    with pytest.raises(ValueError, match="seed"):
+        ms.generate(ms.load_spec(EXAMPLE), seed=seed)
+
+
+def test_generate_needs_a_spec():
+    with pytest.raises(TypeError, match="ElectrodeSpec"):
+        ms.generate(copy.deepcopy(_example()))
