@@ -1,0 +1,239 @@
+"""structure_metrics: fractions, profiles, recovered PSDs and CAM|SE contact area."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+import microstructure as ms
+from microstructure._generate import resolution_warnings
+from microstructure._spec import ElectrodeSpec
+
+
+def _spec(shape, h, *, cam=None, se=None, carbon=None, periodic=True, porosity=0.15):
+    phases = {
+        "cam": {"density_g_cm3": 4.75, "fraction": 70,
+                "psd": {"kind": "lognormal", **(cam or {"d50_um": 0.5, "d90_um": 0.8})}},
+        "se": {"density_g_cm3": 1.64, "fraction": 30,
+               "psd": {"kind": "lognormal", **(se or {"d50_um": 0.3, "d90_um": 0.5})}},
+    }
+    if carbon is not None:
+        phases["carbon"] = {"density_g_cm3": 1.96, "fraction": 1,
+                            "psd": {"kind": "lognormal", **carbon}}
+    return ElectrodeSpec.from_dict({
+        "domain": {"shape": list(shape), "voxel_size_um": h, "periodic_lateral": periodic},
+        "composition": {"basis": "weight", "porosity": porosity},
+        "phases": phases,
+    })
+
+
+def _hand_made(phases, ids=None, *, h=0.1, periodic=True):
+    """A Microstructure around hand-built arrays (no particle table for soft phases)."""
+    phases = np.asarray(phases, dtype=np.uint8)
+    if ids is None:
+        ids = (phases == ms.CAM).astype(np.int32)
+    n = int(ids.max())
+    box = min(phases.shape) * h
+    cam = {"d50_um": 0.1 * box, "d90_um": 0.15 * box}
+    se = {"d50_um": 0.05 * box, "d90_um": 0.08 * box}
+    table = ms.ParticleTable(np.arange(1, n + 1, dtype=np.int32),
+                             np.full(n, ms.CAM, dtype=np.uint8),
+                             np.zeros((n, 3), dtype=np.float32), np.ones(n, dtype=np.float32))
+    return ms.Microstructure(phases=phases, particle_ids=ids.astype(np.int32), particles=table,
+                             voxel_size_um=h,
+                             spec=_spec(phases.shape, h, cam=cam, se=se, periodic=periodic),
+                             seed=0)
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    """NCM82 CAM (d10 1.7 um) at 0.4 um voxels (d10 > 4 voxels), SE and carbon resolved."""
+    spec = _spec((80, 80, 80), 0.4, cam={"d10_um": 1.7, "d50_um": 3.3, "d90_um": 6.1},
+                 se={"d50_um": 1.6, "d90_um": 2.4}, carbon={"d50_um": 1.1, "d90_um": 1.4})
+    assert resolution_warnings(spec) == []
+    return ms.generate(spec, seed=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# on a generated structure
+
+
+def test_fractions_equal_bincount(resolved):
+    sm = ms.structure_metrics(resolved)
+    counts = np.bincount(resolved.phases.ravel(), minlength=4)
+    for name, code in ms.PHASE_CODES.items():
+        assert sm.volume_fractions[name] == counts[code] / resolved.phases.size
+    assert sm.volume_fractions == resolved.report.achieved
+    assert sm.target_fractions == resolved.spec.target_fractions()
+    assert sm.cam_overlap_fraction == resolved.report.cam_overlap_fraction
+
+
+def test_profile_rows_sum_to_one_and_average_to_fractions(resolved):
+    sm = ms.structure_metrics(resolved)
+    assert sm.profile.shape == (resolved.shape[0], 4)
+    np.testing.assert_allclose(sm.profile.sum(axis=1), 1.0, rtol=1e-12)
+    mean = sm.profile.mean(axis=0)
+    for name, code in ms.PHASE_CODES.items():
+        assert math.isclose(mean[code], sm.volume_fractions[name], rel_tol=1e-12)
+    slice0 = resolved.phases[0]
+    np.testing.assert_allclose(sm.profile[0], np.bincount(slice0.ravel(), minlength=4)
+                               / slice0.size)
+
+
+def test_cam_d50_recovered_within_5_percent(resolved):
+    sm = ms.structure_metrics(resolved)
+    cam = sm.size_distributions["cam"]
+    assert cam.source == "voxels" and cam.resolved
+    assert cam.n_particles == len(np.unique(resolved.particle_ids)) - 1
+    # reference = median of the least-squares lognormal exp(mean ln d), not the written 3.3
+    assert math.isclose(cam.reference_d50_um, math.exp(np.log([1.7, 3.3, 6.1]).mean()),
+                        rel_tol=1e-3)
+    assert cam.spec_d50_um == 3.3
+    assert abs(cam.d50_relative_error) <= 0.05 and cam.d50_within_tolerance
+    assert cam.d10_um < cam.d50_um < cam.d90_um
+    assert sm.warnings == ()
+
+
+def test_soft_phase_sizes_come_from_the_particle_table(resolved):
+    sm = ms.structure_metrics(resolved)
+    for name in ("se", "carbon"):
+        sd = sm.size_distributions[name]
+        assert sd.source == "particle table"
+        assert sd.n_particles == resolved.report.n_particles[name]
+        r = resolved.particles.radius_um[resolved.particles.phase == ms.PHASE_CODES[name]]
+        d = 2.0 * r.astype(np.float64)
+        assert math.isclose(sd.d50_um, ms._psd.volume_quantile(d, 0.5), rel_tol=1e-9)
+
+
+def test_tolerance_flag_follows_d50_tolerance(resolved):
+    tight = ms.structure_metrics(resolved, d50_tolerance=1e-9)
+    assert not tight.size_distributions["cam"].d50_within_tolerance
+    assert tight.d50_tolerance == 1e-9
+
+
+def test_contact_area_is_positive_and_bounded(resolved):
+    sm = ms.structure_metrics(resolved)
+    assert 0 < sm.cam_se_contact_area_per_volume < sm.cam_surface_area_per_volume
+    assert 0 < sm.cam_se_coverage < 1
+    assert math.isclose(sm.cam_se_coverage * sm.cam_surface_area_per_volume,
+                        sm.cam_se_contact_area_per_volume, rel_tol=1e-12)
+
+
+def test_repr_and_to_dict(resolved):
+    sm = ms.structure_metrics(resolved)
+    text = repr(sm)
+    assert text.startswith("StructureMetrics(") and "cam: d10/d50/d90" in text
+    assert "1/um" in text and "profile: 80 slices x 4 phases" in text
+    d = json.loads(json.dumps(sm.to_dict()))
+    assert d["size_distributions"]["cam"]["source"] == "voxels"
+    assert len(d["profile"]) == 80
+
+
+def test_resolution_warnings_listed_not_raised():
+    spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 64, 64]})
+    with pytest.warns(UserWarning, match="under 2 voxels"):
+        m = ms.generate(spec, seed=0)
+    sm = ms.structure_metrics(m)   # no warning here: pytest turns warnings into errors
+    assert sm.warnings == tuple(resolution_warnings(spec))
+    assert {w.split(":")[0] for w in sm.warnings} == {"phases.se", "phases.carbon"}
+    assert not sm.size_distributions["se"].resolved
+    assert sm.size_distributions["cam"].resolved
+
+
+# ---------------------------------------------------------------------------------------------
+# analytic cases
+
+
+def test_slab_contact_area_is_the_plane_area():
+    h = 0.1
+    phases = np.full((20, 16, 16), ms.SE, dtype=np.uint8)
+    phases[:10] = ms.CAM
+    sm = ms.structure_metrics(_hand_made(phases, h=h))
+    assert sm.cam_se_contact_faces == 16 * 16          # one grid-aligned plane, counted exactly
+    box = 20 * 16 * 16 * h**3
+    assert math.isclose(sm.cam_se_contact_area_per_volume, (2 / 3) * 16 * 16 * h**2 / box)
+    assert sm.cam_se_coverage == 1.0
+    np.testing.assert_array_equal(sm.profile[:10], [[0, 1, 0, 0]] * 10)
+    np.testing.assert_array_equal(sm.profile[10:], [[0, 0, 1, 0]] * 10)
+
+
+def test_cam_faces_to_pore_and_carbon_are_not_se_contact():
+    phases = np.zeros((12, 12, 12), dtype=np.uint8)
+    phases[4:8, 4:8, 4:8] = ms.CAM
+    phases[8, 4:8, 4:8] = ms.SE          # one face of the cube touches SE
+    phases[3, 4:8, 4:8] = ms.CARBON      # the opposite one carbon, the rest pore
+    sm = ms.structure_metrics(_hand_made(phases))
+    assert sm.cam_se_contact_faces == 16
+    assert math.isclose(sm.cam_se_coverage, 16 / (6 * 16))
+
+
+@pytest.mark.parametrize("periodic", [True, False])
+def test_cube_across_the_lateral_boundary(periodic):
+    phases = np.full((16, 16, 16), ms.SE, dtype=np.uint8)
+    phases[6:10, 6:10, 6:10] = ms.CAM
+    inner = ms.structure_metrics(_hand_made(phases, periodic=periodic))
+    assert inner.cam_se_contact_faces == 6 * 4 * 4
+    wrapped = np.roll(phases, (8, 8), axis=(1, 2))   # the cube now straddles both lateral edges
+    sm = ms.structure_metrics(_hand_made(wrapped, periodic=periodic))
+    assert sm.cam_se_contact_faces == 6 * 4 * 4      # faces across the edges are CAM|CAM
+
+
+@pytest.mark.parametrize("axis", [1, 2])
+@pytest.mark.parametrize("periodic", [True, False])
+def test_faces_across_the_lateral_boundary_count_only_when_periodic(periodic, axis):
+    phases = np.zeros((8, 16, 16), dtype=np.uint8)
+    first = [slice(None)] * 3
+    last = [slice(None)] * 3
+    first[axis], last[axis] = 0, -1
+    phases[tuple(first)] = ms.CAM        # CAM on one lateral edge, SE on the opposite edge
+    phases[tuple(last)] = ms.SE
+    sm = ms.structure_metrics(_hand_made(phases, periodic=periodic))
+    assert sm.cam_se_contact_faces == (8 * 16 if periodic else 0)
+
+
+def test_no_wrap_through_plane():
+    phases = np.full((16, 8, 8), ms.SE, dtype=np.uint8)
+    phases[0] = ms.CAM                    # CAM on the current collector, SE at the separator
+    sm = ms.structure_metrics(_hand_made(phases))
+    assert sm.cam_se_contact_faces == 8 * 8   # only the face towards slice 1
+
+
+def test_sphere_area_with_isotropic_correction():
+    """Voxel faces over-count a sphere by 3/2; the corrected area is 4 pi R^2 within 3 %."""
+    n, radius, h = 48, 15.0, 0.2
+    z, y, x = np.indices((n, n, n)) + 0.5 - n / 2
+    cam = x**2 + y**2 + z**2 <= radius**2
+    phases = np.where(cam, ms.CAM, ms.SE).astype(np.uint8)
+    sm = ms.structure_metrics(_hand_made(phases, h=h))
+    box = (n * h) ** 3
+    area = sm.cam_se_contact_area_per_volume * box
+    exact = 4 * math.pi * (radius * h) ** 2
+    assert abs(area / exact - 1) < 0.03
+    # equivalent-sphere diameter of the voxelized particle
+    cam_sd = sm.size_distributions["cam"]
+    assert cam_sd.n_particles == 1
+    assert abs(cam_sd.d50_um / (2 * radius * h) - 1) < 0.01
+
+
+def test_equal_spheres_of_known_size():
+    """Two particles of 8 and 10 voxel radius: volume-weighted quantiles between them."""
+    n, h = 64, 0.25
+    z, y, x = np.indices((n, n, n)) + 0.5
+    ids = np.zeros((n, n, n), dtype=np.int32)
+    ids[(z - 16) ** 2 + (y - 16) ** 2 + (x - 16) ** 2 <= 8**2] = 1
+    ids[(z - 44) ** 2 + (y - 44) ** 2 + (x - 44) ** 2 <= 10**2] = 2
+    phases = np.where(ids > 0, ms.CAM, ms.SE).astype(np.uint8)
+    sd = ms.structure_metrics(_hand_made(phases, ids, h=h)).size_distributions["cam"]
+    assert sd.n_particles == 2
+    assert 2 * 8 * h * 0.99 < sd.d10_um <= sd.d50_um <= sd.d90_um < 2 * 10 * h * 1.01
+
+
+def test_argument_checks(resolved):
+    with pytest.raises(TypeError, match="Microstructure"):
+        ms.structure_metrics(resolved.phases)
+    for bad in (0, 1, -0.1, "5%"):
+        with pytest.raises(ValueError, match="d50_tolerance"):
+            ms.structure_metrics(resolved, d50_tolerance=bad)
