@@ -1,0 +1,365 @@
+"""The ``assb`` command line: generate, analyze, demo; JSON output and user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from typer.testing import CliRunner
+
+import microstructure as ms
+import solvers
+from microstructure import _generate
+from microstructure._microstructure import store_attrs
+from microstructure.cli import app
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nmc_lpscl.toml"
+runner = CliRunner()
+
+
+def _write_spec(tmp_path: Path, *, shape="[48, 48, 48]", voxel="0.5", extra="",
+                replace: tuple[str, str] | None = None) -> Path:
+    text = EXAMPLE.read_text()
+    text = text.replace("shape = [200, 128, 128]", f"shape = {shape}")
+    text = text.replace("voxel_size_um = 0.25", f"voxel_size_um = {voxel}")
+    if replace is not None:
+        assert replace[0] in text
+        text = text.replace(*replace)
+    p = tmp_path / "spec.toml"
+    p.write_text(text + extra)
+    return p
+
+
+def _invoke(*args: str):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """``assb generate --json`` once for the module: (store path, parsed JSON, result)."""
+    tmp = tmp_path_factory.mktemp("cli")
+    spec = _write_spec(tmp)
+    out = tmp / "m.zarr"
+    result = _invoke("generate", spec, "-o", out, "--seed", "3", "--json")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout), result
+
+
+# ---------------------------------------------------------------------------------------------
+# generate
+
+
+def test_generate_json_is_one_object(generated):
+    out, summary, result = generated
+    assert result.stdout.count("\n") == 1          # one line: the JSON object
+    for key in ("target", "achieved", "particles", "seconds"):
+        assert key in summary
+    assert set(summary["target"]) == {"pore", "cam", "se", "carbon"}
+    for name, target in summary["target"].items():
+        assert abs(summary["achieved"][name] - target) <= 0.005
+    assert summary["particles"]["cam"] > 0 and summary["particles"]["se"] > 0
+    assert summary["seconds"]["total"] > 0 and "save" in summary["seconds"]
+    assert summary["seed"] == 3 and summary["device"] == "cpu"
+    assert summary["shape"] == [48, 48, 48] and summary["store"] == str(out)
+    assert summary["cam_overlap_fraction"] <= 0.01
+    assert isinstance(summary["relax_iterations"], int)
+
+
+def test_generate_json_warnings_go_to_stderr(generated):
+    _, summary, result = generated
+    # SE and carbon d10 are under 2 voxels of 0.5 um: reported, never on stdout
+    assert any("phases.se" in w for w in summary["warnings"])
+    assert "warning: phases.se" in result.stderr
+    assert "generate:" not in result.stderr           # no progress bar with --json
+
+
+def test_generate_store_matches_json(generated):
+    out, summary, _ = generated
+    m = ms.open(out)
+    assert m.seed == 3
+    assert m.report.achieved == summary["achieved"]
+    assert m.particles.counts() == summary["particles"]
+
+
+def test_generate_table(tmp_path):
+    spec = _write_spec(tmp_path)
+    out = tmp_path / "t.zarr"
+    result = _invoke("generate", spec, "-o", out)
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "target vol%" in text and "achieved vol%" in text and "particles" in text
+    for name in ("pore", "cam", "se", "carbon"):
+        assert any(line.split()[:1] == [name] for line in text.splitlines())
+    assert "CAM overlap" in text and "relax iterations" in text and "time" in text
+    assert str(out) in text
+    assert (out / "zarr.json").is_file()
+
+
+def test_generate_quiet_prints_only_the_path(tmp_path):
+    out = tmp_path / "q.zarr"
+    result = _invoke("generate", _write_spec(tmp_path), "-o", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out)
+    assert result.stderr == ""
+
+
+def test_same_seed_same_structure(generated, tmp_path):
+    import numpy as np
+
+    out, _, _ = generated
+    again = tmp_path / "again.zarr"
+    result = _invoke("generate", _write_spec(tmp_path), "-o", again, "--seed", "3", "--quiet")
+    assert result.exit_code == 0
+    np.testing.assert_array_equal(ms.open(again).phases, ms.open(out).phases)
+
+
+# ---------------------------------------------------------------------------------------------
+# user errors: exit 2, one message naming the field, no traceback
+
+
+@pytest.mark.parametrize(("replace", "field"), [
+    (("porosity = 0.15", "porosity = 1.5"), "composition.porosity"),
+    (("fraction = 30", "fraction = -30"), "phases.se.fraction"),
+    (("d10_um = 1.7", "d10_um = 4.0"), "phases.cam.psd"),
+    (("density_g_cm3 = 1.64", "densty_g_cm3 = 1.64"), "phases.se.densty_g_cm3"),
+    (('basis = "weight"', 'basis = "mass"'), "composition.basis"),
+])
+def test_bad_spec_exits_2_naming_the_field(tmp_path, replace, field):
+    out = tmp_path / "x.zarr"
+    result = _invoke("generate", _write_spec(tmp_path, replace=replace), "-o", out)
+    assert result.exit_code == 2
+    assert field in result.stderr
+    assert "Traceback" not in result.output
+    assert result.stdout == ""
+    assert not out.exists()
+
+
+def test_particle_larger_than_box(tmp_path):
+    result = _invoke("generate", _write_spec(tmp_path, shape="[16, 16, 16]", voxel="0.25"),
+                     "-o", tmp_path / "x.zarr")
+    assert result.exit_code == 2 and "does not fit the box" in result.stderr
+
+
+def test_malformed_toml(tmp_path):
+    p = tmp_path / "bad.toml"
+    p.write_text("[domain\nshape = 3")
+    result = _invoke("generate", p, "-o", tmp_path / "x.zarr")
+    assert result.exit_code == 2 and "invalid TOML" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_missing_spec_file(tmp_path):
+    result = _invoke("generate", tmp_path / "nope.toml", "-o", tmp_path / "x.zarr")
+    assert result.exit_code == 2 and "nope.toml" in result.stderr
+
+
+@pytest.mark.parametrize("device", ["nvidia", "CPU", "tpu"])
+def test_unknown_device_exits_2(tmp_path, device):
+    result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "x.zarr",
+                     "--device", device)
+    assert result.exit_code == 2
+    assert "--device must be 'cpu' or 'cuda'" in result.stderr and repr(device) in result.stderr
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_cuda_without_gpu_exits_2_before_work(tmp_path, monkeypatch):
+    import solvers._backend as backend
+
+    monkeypatch.setattr(backend, "gpu_available", lambda: False)
+    monkeypatch.setattr(backend, "cuda_simulated", lambda: False)
+    result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "x.zarr",
+                     "--device", "cuda")
+    assert result.exit_code == 2 and "--device cuda" in result.stderr
+
+
+def test_negative_seed_exits_2(tmp_path):
+    result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "x.zarr",
+                     "--seed", "-1")
+    assert result.exit_code == 2 and "--seed" in result.output
+
+
+def test_refuses_to_overwrite_a_non_store_directory(tmp_path):
+    keep = tmp_path / "precious"
+    keep.mkdir()
+    (keep / "thesis.tex").write_text("do not delete")
+    result = _invoke("generate", _write_spec(tmp_path), "-o", keep)
+    assert result.exit_code == 2 and "refusing to overwrite" in result.stderr
+    assert (keep / "thesis.tex").read_text() == "do not delete"
+
+
+def test_packing_error_exits_1_with_its_message(tmp_path, monkeypatch):
+    def fail(*args, **kwargs):
+        raise _generate.PackingError("packing could not reach the target volume fractions "
+                                     "(cam: target 0.6600, achieved 0.6310)")
+
+    monkeypatch.setattr(_generate, "generate", fail)
+    result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "x.zarr", "--json")
+    assert result.exit_code == 1
+    assert "target 0.6600, achieved 0.6310" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# analyze
+
+
+@pytest.fixture(scope="module")
+def analyzed(generated):
+    out, _, _ = generated
+    result = _invoke("analyze", out, "--json", "--no-transport")
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+def test_analyze_json(analyzed):
+    _, a = analyzed
+    assert set(a["utilization"]) == {"strict", "cam_relay"}
+    for rule in ("strict", "cam_relay"):
+        u = a["utilization"][rule]
+        assert 0 <= u["static_utilization"] <= 1
+        assert 0 <= u["static_utilization_by_count"] <= 1
+        assert isinstance(u["electronic_percolates"], bool)
+        assert u["n_active"] <= u["n_particles"]
+        assert u["active_interface_area_per_volume_per_um"] >= 0
+    # CAM relay can only add ionic access
+    assert (a["utilization"]["cam_relay"]["static_utilization"]
+            >= a["utilization"]["strict"]["static_utilization"])
+    st = a["structure"]
+    assert st["cam_se_contact_area_per_volume_per_um"] > 0
+    assert len(st["profile"]) == 48
+    assert "transport" not in a
+
+
+def test_analysis_is_stored_in_the_store(analyzed):
+    out, a = analyzed
+    assert store_attrs(out)["analysis"] == a
+    # and the store still opens
+    assert ms.open(out).phases.shape == (48, 48, 48)
+
+
+def test_analysis_matches_the_library(analyzed):
+    out, a = analyzed
+    m = ms.open(out)
+    r = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
+                                rule="strict", periodic_lateral=True)
+    assert a["utilization"]["strict"]["static_utilization"] == r.static_utilization
+    sm = ms.structure_metrics(m)
+    assert a["structure"]["volume_fractions"] == sm.volume_fractions
+
+
+def test_analyze_table(generated):
+    out, _, _ = generated
+    result = _invoke("analyze", out, "--no-transport")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    for words in ("static utilization (volume)", "static utilization (count)",
+                  "electronically isolated", "ionically isolated", "percolates",
+                  "strict", "cam_relay", "CAM|SE contact area", "attrs['analysis']"):
+        assert words in text
+
+
+class _FakeNet(SimpleNamespace):
+    pass
+
+
+def _fake_transport(calls):
+    def transport_properties(phases, conductivities, **kw):
+        calls.append((conductivities, kw))
+        net = {"tau": 2.5, "effective_conductivity": 1e-4, "relative_conductivity": 0.2,
+               "volume_fraction": 0.45, "percolating_fraction": 0.99, "converged": True,
+               "iterations": 12, "seconds": 0.1, "convention": "tau"}
+        return SimpleNamespace(ionic=_FakeNet(**net),
+                               electronic=_FakeNet(**{**net, "tau": float("inf"),
+                                                      "effective_conductivity": 0.0}),
+                               axis=0, thickness_um=24.0, ionic_resistance_ohm_cm2=24.0,
+                               electronic_resistance_ohm_cm2=float("inf"))
+    return transport_properties
+
+
+def test_analyze_includes_transport_when_available(generated, monkeypatch):
+    out, _, _ = generated
+    calls = []
+    monkeypatch.setattr(solvers, "transport_properties", _fake_transport(calls), raising=False)
+    result = _invoke("analyze", out, "--json")
+    assert result.exit_code == 0, result.output
+    a = json.loads(result.stdout)                     # strict JSON: inf written as "Infinity"
+    (cond, kw), = calls
+    spec = ms.open(out).spec
+    assert cond == {ms.SE: spec.conductivities("ionic")[ms.SE],
+                    ms.CAM: spec.conductivities("electronic")[ms.CAM],
+                    ms.CARBON: spec.conductivities("electronic")[ms.CARBON]}
+    assert kw["ionic_phases"] == (ms.SE,) and kw["electronic_phases"] == (ms.CAM, ms.CARBON)
+    assert kw["voxel_size_um"] == 0.5 and kw["axis"] == 0
+    t = a["transport"]
+    assert t["ionic"]["tau"] == 2.5 and t["ionic"]["effective_conductivity_S_cm"] == 1e-4
+    assert t["electronic"]["tau"] == "Infinity"
+    assert store_attrs(out)["analysis"]["transport"] == t
+    table = _invoke("analyze", out)
+    assert "Transport through-plane" in table.stdout and "inf" in table.stdout
+
+
+def test_analyze_skips_transport_when_absent(generated, monkeypatch):
+    out, _, _ = generated
+    monkeypatch.delattr(solvers, "transport_properties", raising=False)
+    result = _invoke("analyze", out, "--json")
+    assert result.exit_code == 0
+    assert "transport" not in json.loads(result.stdout)
+
+
+@pytest.mark.skipif(not hasattr(solvers, "transport_properties"),
+                    reason="solvers.transport_properties not available yet")
+def test_analyze_with_the_real_transport_solver(generated):
+    out, _, _ = generated
+    result = _invoke("analyze", out, "--json")
+    assert result.exit_code == 0, result.output
+    t = json.loads(result.stdout)["transport"]
+    assert t["ionic"]["effective_conductivity_S_cm"] > 0
+
+
+def test_analyze_missing_store(tmp_path):
+    result = _invoke("analyze", tmp_path / "none.zarr")
+    assert result.exit_code == 2 and "no microstructure store" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_analyze_non_store(tmp_path):
+    (tmp_path / "d").mkdir()
+    result = _invoke("analyze", tmp_path / "d")
+    assert result.exit_code == 2 and str(tmp_path / "d") in result.stderr
+    assert "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------------------------------------
+# demo
+
+
+def test_demo_small(tmp_path):
+    result = _invoke("demo", "--small", "--out", tmp_path / "demo", "--no-transport")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert "target vol%" in text and "static utilization (volume)" in text
+    store = tmp_path / "demo" / "demo.zarr"
+    m = ms.open(store)
+    assert m.shape == (64, 64, 64)
+    assert m.spec.phases.cam.material == "NCM82"
+    assert "analysis" in store_attrs(store)
+
+
+def test_demo_bad_shape(tmp_path):
+    result = _invoke("demo", "--shape", "4", "64", "64", "--out", tmp_path)
+    assert result.exit_code == 2
+    assert "domain.shape" in result.stderr and "Traceback" not in result.output
+
+
+def test_demo_shape_and_small_exclusive(tmp_path):
+    result = _invoke("demo", "--shape", "64", "64", "64", "--small", "--out", tmp_path)
+    assert result.exit_code == 2 and "either --shape or --small" in result.stderr
+
+
+def test_help_lists_the_commands():
+    result = _invoke("--help")
+    assert result.exit_code == 0
+    for cmd in ("generate", "analyze", "demo"):
+        assert cmd in result.stdout
