@@ -44,7 +44,9 @@ _PHASES = ("pore", "cam", "se", "carbon")
 @app.command()
 def generate(
     spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output zarr store (directory)."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Output zarr store (directory); an existing assb store is "
+                                  "overwritten, any other non-empty directory refused."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same structure)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
