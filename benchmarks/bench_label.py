@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -297,11 +298,14 @@ def main() -> None:
     ap.add_argument("--skip-labeling", action="store_true")
     ap.add_argument("--skip-utilization", action="store_true")
     args = ap.parse_args()
+    from importlib.metadata import version
+
     import numba
 
     print(
-        f"# machine: {platform.processor() or platform.machine()}, {numba.get_num_threads()} numba "
-        f"threads, numpy {np.__version__}, cc3d {getattr(cc3d, '__version__', '?')}"
+        f"# machine: {platform.machine()}, {os.cpu_count()} CPUs, {numba.get_num_threads()} numba "
+        f"threads; numpy {np.__version__}, scipy {version('scipy')}, "
+        f"cc3d {version('connected-components-3d')}, scikit-image {version('scikit-image')}"
     )
     solvers.label(np.ones((4, 4, 4), bool), periodic=True)  # numba compile / cache load
     if not args.skip_labeling:

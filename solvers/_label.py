@@ -188,13 +188,19 @@ def _remap(lab, table, chunks):
                 lab[i] = table[v]
 
 
-def label_cpu(
+def label_cpu_raw(
     mask: np.ndarray, connectivity: int, periodic: tuple[bool, bool, bool]
-) -> tuple[np.ndarray, int]:
-    """Label ``mask`` on the CPU; arguments already validated.  Returns (int32 labels, n)."""
+) -> tuple[np.ndarray, np.ndarray | None, int]:
+    """Steps 1-2 of the CPU labeling, without remapping the image.
+
+    Returns ``(raw, table, n)``: ``raw`` are cc3d's int32 labels, ``table`` maps raw label ->
+    final label (None when periodic wrap merged nothing, i.e. raw labels are final) and ``n``
+    is the final number of components.  Callers that only need per-component tables (the
+    utilization pass) skip the remap pass over the image this way.
+    """
     fg = np.ascontiguousarray(mask)
     if fg.size == 0:
-        return np.zeros(fg.shape, dtype=np.int32), 0
+        return np.zeros(fg.shape, dtype=np.int32), None, 0
     lab, n = cc3d.connected_components(
         fg, connectivity=connectivity, return_N=True, out_dtype=np.uint32, binary_image=True
     )
@@ -211,10 +217,19 @@ def label_cpu(
         )
         if merged:
             table = np.empty_like(eq)
-            n = int(_renumber_table(eq, table))
-            nchunk = max(1, min(fg.size, 8 * numba.get_num_threads()))
-            chunks = np.linspace(0, fg.size, nchunk + 1).round().astype(np.int64)
-            _remap(lab.reshape(-1), table, chunks)
+            return lab, table, int(_renumber_table(eq, table))
+    return lab, None, n
+
+
+def label_cpu(
+    mask: np.ndarray, connectivity: int, periodic: tuple[bool, bool, bool]
+) -> tuple[np.ndarray, int]:
+    """Label ``mask`` on the CPU; arguments already validated.  Returns (int32 labels, n)."""
+    lab, table, n = label_cpu_raw(mask, connectivity, periodic)
+    if table is not None:
+        nchunk = max(1, min(lab.size, 8 * numba.get_num_threads()))
+        chunks = np.linspace(0, lab.size, nchunk + 1).round().astype(np.int64)
+        _remap(lab.reshape(-1), table, chunks)
     return lab, n
 
 

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 
 from ._backend import array_module, check_device, get_xp, to_host
-from ._label import label
+from ._label import label, label_cpu_raw
 from ._percolation import face_hits
 from ._validate import check_axis, check_connectivity, check_positive, check_same_shape
 
@@ -231,19 +231,30 @@ def _check_utilization_args(
     }
 
 
-def _check_codes(phases: Any, particle_ids: Any) -> int:
-    """Check phase codes and particle ids (cheap array passes); return the largest id."""
+def _code_stats_xp(phases: Any, particle_ids: Any) -> list[int]:
+    """Statistics of ``_prepare_cpu`` with array operations (GPU path)."""
+    is_cam = phases == CAM
+    has_id = particle_ids != 0
+    return [
+        int(phases.min()),  # device sync points
+        int(phases.max()),
+        int(particle_ids.min()),
+        int(particle_ids.max()),
+        int((has_id & ~is_cam).sum()),
+        int((is_cam & ~has_id).sum()),
+    ]
+
+
+def _raise_code_errors(phases: Any, particle_ids: Any, stats: Any) -> int:
+    """Raise on bad phase codes or particle ids (details computed only then); return max id."""
     xp = array_module(phases)
-    if phases.size == 0:
-        return 0
-    lo, hi = int(phases.min()), int(phases.max())  # device sync points
+    lo, hi, pmin, pmax, n_straddle, n_orphan = (int(v) for v in stats)
     if lo < 0 or hi > max(PHASE_CODES):
         bad = to_host(xp.unique(phases[(phases < 0) | (phases > max(PHASE_CODES))]))
         raise ValueError(
             f"phases holds unknown phase codes {bad[:10].tolist()}; allowed are {PHASE_CODES} "
             "(0 pore, 1 CAM, 2 SE, 3 carbon)"
         )
-    pmin, pmax = int(particle_ids.min()), int(particle_ids.max())
     if pmin < 0:
         raise ValueError(f"particle_ids must be >= 0 (0 = no particle), got minimum {pmin}")
     if pmax > particle_ids.size:
@@ -251,18 +262,13 @@ def _check_codes(phases: Any, particle_ids: Any) -> int:
             f"particle_ids must be at most the number of voxels ({particle_ids.size}); got "
             f"maximum {pmax}. Renumber the particles 1..n"
         )
-    is_cam = phases == CAM
-    has_id = particle_ids > 0
-    straddle = has_id & ~is_cam
-    n_straddle = int(straddle.sum())
     if n_straddle:
-        ids = to_host(xp.unique(particle_ids[straddle]))
+        ids = to_host(xp.unique(particle_ids[(particle_ids > 0) & (phases != CAM)]))
         raise ValueError(
             f"particle_ids has particles straddling several phases: {n_straddle} voxels carry a "
             f"particle id but are not CAM (phase {CAM}), in particles {ids[:10].tolist()}"
             f"{' ...' if ids.size > 10 else ''}. Particle ids must be > 0 exactly on CAM voxels"
         )
-    n_orphan = int((is_cam & ~has_id).sum())
     if n_orphan:
         raise ValueError(
             f"particle_ids is 0 on {n_orphan} CAM voxels; every CAM voxel (phase {CAM}) must "
@@ -271,52 +277,225 @@ def _check_codes(phases: Any, particle_ids: Any) -> int:
     return pmax
 
 
+def _masks_cpu(phases, particle_ids, electronic, ionic, want_cam):
+    """Checked codes and the electronic / ionic / CAM masks in one numba pass (CPU path)."""
+    shape = phases.shape
+    if phases.size == 0:
+        empty = np.zeros(shape, dtype=bool)
+        return (empty, empty, empty if want_cam else None), 0
+    ph = np.ascontiguousarray(phases).reshape(-1)
+    ids = np.ascontiguousarray(particle_ids).reshape(-1)
+    elut = np.zeros(len(PHASE_CODES), dtype=bool)
+    elut[list(electronic)] = True
+    ilut = np.zeros(len(PHASE_CODES), dtype=bool)
+    ilut[list(ionic)] = True
+    emask = np.empty(ph.size, dtype=bool)
+    imask = np.empty(ph.size, dtype=bool)
+    cmask = np.empty(ph.size if want_cam else 1, dtype=bool)
+    stats = _prepare_cpu(ph, ids, elut, ilut, emask, imask, cmask, want_cam)
+    max_id = _raise_code_errors(phases, particle_ids, stats)
+    cam = cmask.reshape(shape) if want_cam else None
+    return (emask.reshape(shape), imask.reshape(shape), cam), max_id
+
+
+def _masks_xp(phases, particle_ids, electronic, ionic, want_cam):
+    """Same as ``_masks_cpu`` with array operations (GPU path)."""
+    xp = array_module(phases)
+    if phases.size == 0:
+        empty = xp.zeros(phases.shape, dtype=bool)
+        return (empty, empty, empty if want_cam else None), 0
+    max_id = _raise_code_errors(phases, particle_ids, _code_stats_xp(phases, particle_ids))
+    small = phases.astype(xp.uint8, copy=False)  # codes checked: 0..3
+
+    def in_phases(codes):
+        lut = xp.zeros(256, dtype=bool)
+        lut[list(codes)] = True
+        return lut[small]
+
+    cam = (phases == CAM) if want_cam else None
+    return (in_phases(electronic), in_phases(ionic), cam), max_id
+
+
+def _fold(raw_flags: Any, table: Any, n: int) -> Any:
+    """Per-raw-label flags -> per-raw-label flags of the merged components (see label_cpu_raw)."""
+    if table is None:
+        return raw_flags
+    final = np.zeros(n + 1, dtype=bool)
+    final[table[raw_flags]] = True
+    final[0] = False
+    return final[table]
+
+
+def _label_with_hits(mask, connectivity, periodic, axis, device):
+    """Label ``mask``; flags per label: touches the collector face / the separator face.
+
+    On the CPU the labels are cc3d's raw labels (no remap pass) and the flags are folded
+    through the periodic merge table, so flags are per merged component.
+    """
+    if device == "cpu":
+        lab, table, n = label_cpu_raw(mask, connectivity, periodic)
+        nraw = n if table is None else table.size - 1
+    else:
+        lab, n = label(mask, connectivity=connectivity, periodic=periodic, device=device)
+        table, nraw = None, n
+    to_cc = face_hits(lab, nraw, axis, 0)
+    to_sep = face_hits(lab, nraw, axis, -1)
+    return lab, table, n, _fold(to_cc, table, n), _fold(to_sep, table, n)
+
+
 # ---------------------------------------------------------------------------------------------
 # per-particle sums
 
 
 @numba.njit(cache=True, nogil=True)
-def _particle_sums_cpu(pid, elab, ehit, ilab, ihit, shape, axis, wrap, nid):
-    """One pass over the voxels; returns (volume, electronic, contact faces, network faces)."""
+def _prepare_cpu(phases, pid, elut, ilut, emask, imask, cmask, want_cam):
+    """One pass: code statistics for the checks, and the electronic / ionic / CAM masks.
+
+    Returns ``[min phase, max phase, min id, max id, voxels with an id but not CAM,
+    CAM voxels without an id]``.
+    """
+    pmin = np.int64(phases[0])
+    pmax = pmin
+    imin = np.int64(pid[0])
+    imax = imin
+    straddle = 0
+    orphan = 0
+    for i in range(phases.shape[0]):
+        ph = np.int64(phases[i])
+        p = np.int64(pid[i])
+        pmin = min(pmin, ph)
+        pmax = max(pmax, ph)
+        imin = min(imin, p)
+        imax = max(imax, p)
+        ok = ph >= 0 and ph < elut.shape[0]
+        emask[i] = elut[ph] if ok else False
+        imask[i] = ilut[ph] if ok else False
+        if ph == 1:
+            if p == 0:
+                orphan += 1
+            if want_cam:
+                cmask[i] = True
+        else:
+            if p != 0:
+                straddle += 1
+            if want_cam:
+                cmask[i] = False
+    return np.array([pmin, pmax, imin, imax, straddle, orphan], dtype=np.int64)
+
+
+def _neighbour_table(n: int, wrap: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Previous / next index along one axis (-1: none), with or without wrap."""
+    idx = np.arange(n, dtype=np.int64)
+    prev, nxt = idx - 1, idx + 1
+    if wrap:
+        prev[0], nxt[-1] = n - 1, 0
+    else:
+        prev[0], nxt[-1] = -1, -1
+    return prev, nxt
+
+
+@numba.njit(inline="always")
+def _touch(ilab, ihit, q):
+    lq = ilab[q]
+    if lq > 0:
+        return 1, 1 if ihit[lq] else 0
+    return 0, 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _particle_sums_cpu(pid, elab, ehit, ilab, ihit, shape, zp, zn, yp, yn, xp_, xn, nid):
+    """One pass over the voxels; returns (volume, electronic, contact faces, network faces).
+
+    ``zp``/``zn`` (and y, x) give the previous / next index along each axis (-1: no
+    neighbour), which encodes wrap on the lateral axes and none through-plane.
+    """
     nz, ny, nx = shape
+    nxy = ny * nx
     vol = np.zeros(nid, dtype=np.int64)
     elec = np.zeros(nid, dtype=np.bool_)
     contact = np.zeros(nid, dtype=np.int64)
     network = np.zeros(nid, dtype=np.int64)
-    dims = (nz, ny, nx)
     for z in range(nz):
         for y in range(ny):
+            base = z * nxy + y * nx
             for x in range(nx):
-                i = (z * ny + y) * nx + x
+                i = base + x
                 p = pid[i]
                 if p == 0:
                     continue
                 vol[p] += 1
                 if ehit[elab[i]]:
                     elec[p] = True
-                for a in range(3):
-                    n_a = dims[a]
-                    c = z if a == 0 else (y if a == 1 else x)
-                    stride = ny * nx if a == 0 else (nx if a == 1 else 1)
-                    for step in (-1, 1):
-                        cq = c + step
-                        if cq < 0 or cq >= n_a:
-                            if a == axis or not wrap:
-                                continue
-                            cq = (cq + n_a) % n_a
-                        q = i + (cq - c) * stride
-                        lq = ilab[q]
-                        if lq > 0:
-                            contact[p] += 1
-                            if ihit[lq]:
-                                network[p] += 1
+                c = 0
+                w = 0
+                if zp[z] >= 0:
+                    a, b = _touch(ilab, ihit, zp[z] * nxy + y * nx + x)
+                    c += a
+                    w += b
+                if zn[z] >= 0:
+                    a, b = _touch(ilab, ihit, zn[z] * nxy + y * nx + x)
+                    c += a
+                    w += b
+                if yp[y] >= 0:
+                    a, b = _touch(ilab, ihit, z * nxy + yp[y] * nx + x)
+                    c += a
+                    w += b
+                if yn[y] >= 0:
+                    a, b = _touch(ilab, ihit, z * nxy + yn[y] * nx + x)
+                    c += a
+                    w += b
+                if xp_[x] >= 0:
+                    a, b = _touch(ilab, ihit, base + xp_[x])
+                    c += a
+                    w += b
+                if xn[x] >= 0:
+                    a, b = _touch(ilab, ihit, base + xn[x])
+                    c += a
+                    w += b
+                contact[p] += c
+                network[p] += w
     return vol, elec, contact, network
+
+
+def particle_sums_cpu(pid, elab, ehit, ilab, ihit, axis, wrap, nid):
+    """CPU per-particle sums (numba); same contract as ``_particle_sums_xp``."""
+    tables = []
+    for a, n in enumerate(pid.shape):
+        tables.extend(_neighbour_table(n, wrap and a != axis))
+    return _particle_sums_cpu(
+        pid.reshape(-1),
+        elab.reshape(-1),
+        ehit,
+        ilab.reshape(-1),
+        ihit,
+        np.array(pid.shape, dtype=np.int64),
+        *tables,
+        nid,
+    )
+
+
+@numba.njit(cache=True, nogil=True)
+def _relay_cpu(pid, clab, own, cluster_ok_raw):
+    """CAM relay, pass 1: flag CAM clusters holding a voxel of a particle with own contact."""
+    for i in range(pid.shape[0]):
+        p = pid[i]
+        if p != 0 and own[p]:
+            cluster_ok_raw[clab[i]] = True
+
+
+@numba.njit(cache=True, nogil=True)
+def _relay_cpu_2(pid, clab, cluster_ok, relay):
+    """CAM relay, pass 2: particles with a voxel in a flagged cluster are reachable."""
+    for i in range(pid.shape[0]):
+        p = pid[i]
+        if p != 0 and cluster_ok[clab[i]]:
+            relay[p] = True
 
 
 def _particle_sums_xp(pid, elab, ehit, ilab, ihit, axis, wrap, nid):
     """Same sums as ``_particle_sums_cpu`` with array operations (GPU path)."""
     xp = array_module(pid)
-    flat = pid.ravel()
+    flat = pid.ravel().astype(xp.int64, copy=False)
     is_ionic = ilab > 0
     in_net = ihit[ilab]
     contact_v = xp.zeros(pid.shape, dtype=xp.int32)
@@ -338,9 +517,10 @@ def _particle_sums_xp(pid, elab, ehit, ilab, ihit, axis, wrap, nid):
                 contact_v[tuple(dst)] += is_ionic[tuple(src)]
                 network_v[tuple(dst)] += in_net[tuple(src)]
     vol = xp.bincount(flat, minlength=nid)
-    elec = xp.bincount(flat, weights=ehit[elab].ravel(), minlength=nid) > 0
-    contact = xp.bincount(flat, weights=contact_v.ravel(), minlength=nid)
-    network = xp.bincount(flat, weights=network_v.ravel(), minlength=nid)
+    f64 = xp.float64
+    elec = xp.bincount(flat, weights=ehit[elab].ravel().astype(f64), minlength=nid) > 0
+    contact = xp.bincount(flat, weights=contact_v.ravel().astype(f64), minlength=nid)
+    network = xp.bincount(flat, weights=network_v.ravel().astype(f64), minlength=nid)
     out = (
         to_host(vol).astype(np.int64),
         to_host(elec),
@@ -379,7 +559,8 @@ def cam_utilization(
     axis : int
         Through-plane axis: index 0 touches the current collector, the last index the separator.
     electronic_phases : tuple of int
-        Phases that conduct electrons (default CAM and carbon).
+        Phases that conduct electrons (default CAM and carbon).  A particle is electronically
+        connected only through its own voxels, so without CAM (1) here none is.
     ionic_phases : tuple of int
         Phases that conduct Li ions (default SE); must not contain CAM (see ``rule``).
     rule : {"strict", "cam_relay"}
@@ -436,60 +617,57 @@ def cam_utilization(
     )
     device, axis = opts["device"], opts["axis"]
     xp = get_xp(device)
-    if device == "cuda":
-        phases = xp.ascontiguousarray(xp.asarray(phases))
-        particle_ids = xp.ascontiguousarray(xp.asarray(particle_ids))
-    max_id = _check_codes(phases, particle_ids)
     wrap = opts["periodic_lateral"]
     periodic = tuple(wrap and a != axis for a in range(3))
     conn = opts["connectivity"]
-
-    def in_phases(codes: tuple[int, ...]) -> Any:
-        lut = xp.zeros(256, dtype=bool)
-        lut[list(codes)] = True
-        return lut[phases.astype(xp.uint8, copy=False)]
+    relay_rule = opts["rule"] == "cam_relay"
+    if device == "cuda":
+        phases = xp.ascontiguousarray(xp.asarray(phases))
+        particle_ids = xp.ascontiguousarray(xp.asarray(particle_ids))
+        masks, max_id = _masks_xp(
+            phases, particle_ids, opts["electronic"], opts["ionic"], relay_rule
+        )
+    else:
+        masks, max_id = _masks_cpu(
+            phases, particle_ids, opts["electronic"], opts["ionic"], relay_rule
+        )
+    emask, imask, cmask = masks
 
     # networks: label each conducting mask once; a component is in the network when it touches
     # its face (electronic: current collector, index 0; ionic: separator, last index)
-    elab, ne = label(
-        in_phases(opts["electronic"]), connectivity=conn, periodic=periodic, device=device
-    )
-    ehit = face_hits(elab, ne, axis, 0)
-    electronic_percolates = bool(to_host((ehit & face_hits(elab, ne, axis, -1)).any()))
-    ilab, ni = label(in_phases(opts["ionic"]), connectivity=conn, periodic=periodic, device=device)
-    ihit = face_hits(ilab, ni, axis, -1)
-    ionic_percolates = bool(to_host((ihit & face_hits(ilab, ni, axis, 0)).any()))
+    elab, _, _, e_cc, e_sep = _label_with_hits(emask, conn, periodic, axis, device)
+    ilab, _, _, i_cc, i_sep = _label_with_hits(imask, conn, periodic, axis, device)
+    electronic_percolates = bool(to_host((e_cc & e_sep).any()))  # device sync point
+    ionic_percolates = bool(to_host((i_cc & i_sep).any()))
+    del emask, imask
 
     nid = max_id + 1
     if device == "cpu":
-        sums = _particle_sums_cpu(
-            particle_ids.reshape(-1),
-            elab.reshape(-1),
-            ehit,
-            ilab.reshape(-1),
-            ihit,
-            np.array(phases.shape, dtype=np.int64),
-            axis,
-            wrap,
-            nid,
-        )
+        sums = particle_sums_cpu(particle_ids, elab, e_cc, ilab, i_sep, axis, wrap, nid)
     else:
-        sums = _particle_sums_xp(particle_ids, elab, ehit, ilab, ihit, axis, wrap, nid)
+        sums = _particle_sums_xp(particle_ids, elab, e_cc, ilab, i_sep, axis, wrap, nid)
     vol, elec, contact, network = sums
     own_contact = network > 0
 
-    if opts["rule"] == "cam_relay" and max_id > 0:
+    if relay_rule and max_id > 0:
         # ionic access through touching CAM: a CAM cluster is reachable when any particle in
         # it has its own contact; every particle with a voxel in such a cluster is reachable
-        clab, nc = label(phases == CAM, connectivity=conn, periodic=periodic, device=device)
-        cam = clab > 0
-        pid_cam = particle_ids[cam]
-        cl_cam = clab[cam]
-        own_dev = xp.asarray(own_contact)
-        cluster_ok = xp.zeros(nc + 1, dtype=bool)
-        cluster_ok[cl_cam[own_dev[pid_cam]]] = True
-        relay = xp.zeros(nid, dtype=bool)
-        relay[pid_cam[cluster_ok[cl_cam]]] = True
+        if device == "cpu":
+            clab, table, nc = label_cpu_raw(cmask, conn, periodic)
+            pid_flat, clab_flat = np.ascontiguousarray(particle_ids).reshape(-1), clab.reshape(-1)
+            ok_raw = np.zeros((nc if table is None else table.size - 1) + 1, dtype=bool)
+            _relay_cpu(pid_flat, clab_flat, own_contact, ok_raw)
+            relay = np.zeros(nid, dtype=bool)
+            _relay_cpu_2(pid_flat, clab_flat, _fold(ok_raw, table, nc), relay)
+        else:
+            clab, nc = label(cmask, connectivity=conn, periodic=periodic, device=device)
+            cam = clab > 0
+            pid_cam = particle_ids[cam]
+            cl_cam = clab[cam]
+            cluster_ok = xp.zeros(nc + 1, dtype=bool)
+            cluster_ok[cl_cam[xp.asarray(own_contact)[pid_cam]]] = True
+            relay = xp.zeros(nid, dtype=bool)
+            relay[pid_cam[cluster_ok[cl_cam]]] = True
         ionic = to_host(relay) | own_contact
     else:
         ionic = own_contact

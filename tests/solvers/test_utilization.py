@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from solvers import UtilizationResult, cam_utilization
-from solvers._utilization import _particle_sums_cpu, _particle_sums_xp
+from solvers._utilization import _particle_sums_xp, particle_sums_cpu
 
 PORE, CAM, SE, C = 0, 1, 2, 3
 
@@ -255,9 +255,7 @@ def test_array_sums_equal_numba_sums():
     ehit, ihit = face_hits(elab, ne, 0, 0), face_hits(ilab, ni, 0, -1)
     nid = int(ids.max()) + 1
     for wrap in (True, False):
-        a = _particle_sums_cpu(
-            ids.ravel(), elab.ravel(), ehit, ilab.ravel(), ihit, np.array(ids.shape), 0, wrap, nid
-        )
+        a = particle_sums_cpu(ids, elab, ehit, ilab, ihit, 0, wrap, nid)
         b = _particle_sums_xp(ids, elab, ehit, ilab, ihit, 0, wrap, nid)
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
