@@ -1,13 +1,16 @@
 """Soft phases: SE and carbon particles filling the space the hard CAM spheres leave.
 
 Pressed SE is soft, so SE particles may overlap each other freely; towards CAM they may reach in
-by at most ``se_cam_overlap`` of their radius (measured with the distance of the particle centre
-to the nearest CAM voxel).  Carbon is placed the same way, before SE, and so sits in the SE/pore
-space next to the CAM.  Pores are what remains.
+by at most ``se_cam_overlap`` of their radius (measured with the exact distance of the particle
+centre to the nearest CAM sphere surface).  Carbon is placed the same way, before SE, and so sits
+in the SE/pore space next to the CAM.  Pores are what remains.
 
-Particles are added in batches: centres at random pore voxels (jittered inside the voxel), radii
-drawn by number from the phase's PSD, all of a batch stamped at once (order does not matter as
-only pore voxels are filled).  The batch size follows the remaining deficit, so the phase's voxel
+Particles are added in batches: centres at random pore voxels with room for at least the smallest
+particle (jittered inside the voxel), diameters drawn by number from the phase's PSD conditioned
+on fitting the room at that centre (pressed SE squeezes into the gaps between CAM with its
+smaller particles, so the placed SE particles are somewhat finer than the powder's PSD where the
+pore space is tight), all of a batch stamped at once (order does not matter as only pore voxels
+are filled).  The batch size follows the remaining deficit, so the phase's voxel
 count converges on its target from below; it stops within ``tol_voxels``.  The random numbers
 all come from the host generator, so CPU and GPU build the same structure.
 """
@@ -54,25 +57,25 @@ def fill_soft_phase(kern: Any, phases: Any, clearance_um: Any, sampler: Diameter
     shape = phases.shape
     count = int(xp.count_nonzero(flat == code))
     mean_vox = max(sampler.mean_volume() / h**3, 0.5)
+    min_room = np.float32((1.0 - max_overlap) * sampler.d_min / 2 * 1.0001)
     yield_per_particle = mean_vox * 0.5
     all_c, all_r = [], []
     batches = stalls = 0
     while target_voxels - count > tol_voxels:
-        free = xp.flatnonzero(flat == 0)  # sync point
+        free = xp.flatnonzero((flat == 0) & (cl >= min_room))  # sync point
         nfree = int(free.shape[0])
         if nfree == 0:
             break
         deficit = target_voxels - count
         b = int(np.clip(0.6 * deficit / yield_per_particle, 1, MAX_BATCH))
-        r = sampler.sample(b, rng) / 2
-        pick = rng.integers(0, nfree, b)
+        idx = free[xp.asarray(rng.integers(0, nfree, b))]
+        room = _host(cl[idx]).astype(np.float64)
+        d = sampler.sample_below(2 * room / max(1.0 - max_overlap, 1e-9), rng)
+        ok = ~np.isnan(d)
         jitter = rng.random((b, 3)) - 0.5
-        idx = free[xp.asarray(pick)]
-        ok = _host(cl[idx] >= (1.0 - max_overlap) * xp.asarray(r))
-        idx_h = _host(idx)[ok]
-        vox = np.stack(np.unravel_index(idx_h, shape), axis=1).astype(np.float64)
+        vox = np.stack(np.unravel_index(_host(idx)[ok], shape), axis=1).astype(np.float64)
         c = (vox + 0.5 + jitter[ok]) * h
-        rr = r[ok]
+        rr = d[ok] / 2
         stamp_soft(kern, phases, xp.asarray(c), xp.asarray(rr), h, periodic, code)
         new = int(xp.count_nonzero(flat == code))
         gained = new - count

@@ -34,6 +34,10 @@ from . import _packing_kernels as K
 
 log = logging.getLogger(__name__)
 
+#: Verlet skin and the largest move of one relaxation step, in units of the median radius.
+SKIN = 1.0
+MAX_MOVE = 0.1
+
 _nb_neighbours = numba.njit(cache=True)(K.neighbours_body)
 _nb_force = numba.njit(cache=True)(K.force_body)
 _nb_overlap = numba.njit(cache=True)(K.overlap_body)
@@ -176,8 +180,8 @@ class _NeighbourList:
                 break
             self.cap = int(most * 1.25) + 1
         # symmetric (full) list in CSR form, sorted by (i, j): deterministic on both backends
-        src = xp.repeat(xp.arange(n, dtype=xp.int64), counts)
-        dst = padded[xp.arange(self.cap)[None, :] < counts[:, None]]
+        src, col = xp.nonzero(xp.arange(self.cap)[None, :] < counts[:, None])
+        dst = padded[src, col]
         m = int(dst.shape[0])
         a = xp.concatenate([src, dst])
         b = xp.concatenate([dst, src])
@@ -226,9 +230,10 @@ def random_positions(radii: np.ndarray, box: np.ndarray, periodic: np.ndarray,
 
 
 def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: Any,
-          overlap_target: float, max_iter: int, progress: Any = None
-          ) -> tuple[Any, int, float, float]:
-    """FIRE minimisation of the overlap energy until the lens volume is below ``overlap_target``.
+          overlap_target: float, max_iter: int, max_relative: float = 0.2,
+          progress: Any = None) -> tuple[Any, int, float, float]:
+    """FIRE minimisation of the overlap energy until the lens volume is below ``overlap_target``
+    and no overlap is deeper than ``max_relative`` of the smaller radius.
 
     Returns ``(positions, iterations, overlap_fraction, max_relative_overlap)``.
     """
@@ -237,7 +242,8 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
     if n == 0:
         return pos, 0, 0.0, 0.0
     r_med = float(xp.median(rad))
-    nl = _NeighbourList(kern, xp, box, periodic, rad, skin=0.6 * r_med)
+    nl = _NeighbourList(kern, xp, box, periodic, rad, skin=SKIN * r_med)
+    max_move = MAX_MOVE * r_med
     nl.build(pos)
     per = [a for a in range(3) if periodic[a]]
     force = xp.zeros_like(pos)
@@ -266,7 +272,13 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
             alpha = a0
             since_neg = 0
         vel += dt * force
-        pos += dt * vel
+        step = dt * vel
+        # cap the step of the fastest particles (FIRE's "maxmove"): keeps the neighbour list
+        # valid for many steps; only the first, violent steps from the random start are capped
+        sq = xp.sum(step * step, axis=1)
+        too_far = sq > max_move * max_move
+        step[too_far] *= (max_move / xp.sqrt(sq[too_far]))[:, None]
+        pos += step
         for a in per:
             pos[:, a] %= float(box[a])
         nl.maybe_rebuild(pos)
@@ -274,7 +286,7 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
             ov, rel = overlap_stats(kern, xp, pos, rad, nl)
             if progress is not None:
                 progress(it, ov)
-            if ov <= overlap_target and rel < 0.1:
+            if ov <= overlap_target and rel < max_relative:
                 break
     else:
         ov, rel = overlap_stats(kern, xp, pos, rad, nl)
@@ -297,45 +309,58 @@ def pack_dense(radii: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,
 
 
 @numba.njit(cache=True)
-def _rsa_lattice(radii, shape, h, periodic, order, clear):  # pragma: no cover - numba
-    """Serial RSA on the voxel-centre lattice; ``clear`` holds the free distance per centre."""
+def _rsa_points(radii, shape, h, periodic, order, jitter, clear):  # pragma: no cover - numba
+    """Serial RSA over candidate centres (one per voxel, jittered inside it).
+
+    ``clear[v]`` is the free distance at candidate ``v``: to the nearest placed surface or wall.
+    A sphere of radius r may go to a candidate with ``clear >= r``.  Candidates too tight for
+    the smallest radius are dropped for good, and a radius that found no place is not retried,
+    so every candidate is visited a bounded number of times.
+    """
     n = radii.shape[0]
     centers = np.zeros((n, 3))
     placed = np.zeros(n, dtype=np.bool_)
-    rmax = radii.max() if n else 0.0
+    if n == 0:
+        return centers, placed
+    rmax = radii.max()
+    rmin = radii.min()
+    nz, ny, nx = shape[0], shape[1], shape[2]
     m = order.shape[0]
     p = 0
-    nz, ny, nx = shape[0], shape[1], shape[2]
+    r_fail = np.inf
     for k in range(n):
         r = radii[k]
+        if r >= r_fail:
+            continue
         found = -1
-        for t in range(m):
-            q = order[(p + t) % m]
-            iz = q // (ny * nx)
-            iy = (q // nx) % ny
-            ix = q % nx
-            if clear[iz, iy, ix] < r:
+        scanned = 0
+        while scanned < m and m > 0:
+            if p >= m:
+                p = 0
+            q = order[p]
+            c = clear[q]
+            if c < rmin:  # too tight for every remaining sphere: drop it
+                m -= 1
+                order[p] = order[m]
                 continue
-            cz, cy, cx = (iz + 0.5) * h, (iy + 0.5) * h, (ix + 0.5) * h
-            if periodic[0] == 0 and (cz < r or cz > nz * h - r):
-                continue
-            if periodic[1] == 0 and (cy < r or cy > ny * h - r):
-                continue
-            if periodic[2] == 0 and (cx < r or cx > nx * h - r):
-                continue
-            found = q
-            p = (p + t + 1) % m
-            break
+            if c >= r:
+                found = q
+                p += 1
+                break
+            p += 1
+            scanned += 1
         if found < 0:
+            r_fail = r
             continue
         iz = found // (ny * nx)
         iy = (found // nx) % ny
         ix = found % nx
-        cz, cy, cx = (iz + 0.5) * h, (iy + 0.5) * h, (ix + 0.5) * h
+        cz = (iz + 0.5 + jitter[found, 0]) * h
+        cy = (iy + 0.5 + jitter[found, 1]) * h
+        cx = (ix + 0.5 + jitter[found, 2]) * h
         centers[k, 0], centers[k, 1], centers[k, 2] = cz, cy, cx
         placed[k] = True
-        reach = r + rmax
-        kk = int(math.ceil(reach / h))
+        kk = int(math.ceil((r + rmax) / h)) + 1
         for dz in range(-kk, kk + 1):
             jz = iz + dz
             if periodic[0] != 0:
@@ -354,18 +379,36 @@ def _rsa_lattice(radii, shape, h, periodic, order, clear):  # pragma: no cover -
                         jx %= nx
                     elif jx < 0 or jx >= nx:
                         continue
-                    d = math.sqrt(float(dz * dz + dy * dy + dx * dx)) * h - r
-                    if d < clear[jz, jy, jx]:
-                        clear[jz, jy, jx] = d
+                    v = (jz * ny + jy) * nx + jx
+                    ez = (dz + jitter[v, 0] - jitter[found, 0]) * h
+                    ey = (dy + jitter[v, 1] - jitter[found, 1]) * h
+                    ex = (dx + jitter[v, 2] - jitter[found, 2]) * h
+                    d = math.sqrt(ez * ez + ey * ey + ex * ex) - r
+                    if d < clear[v]:
+                        clear[v] = d
     return centers, placed
 
 
 def pack_rsa(radii: np.ndarray, shape: tuple[int, int, int], voxel_size_um: float,
              periodic: np.ndarray, *, rng: np.random.Generator) -> PackingResult:
-    """Random sequential addition of hard spheres (largest first) on the voxel-centre lattice."""
-    order = rng.permutation(int(np.prod(shape))).astype(np.int64)
-    clear = np.full(shape, np.inf, dtype=np.float64)
+    """Random sequential addition of hard spheres, largest first, until none fits.
+
+    Candidate centres: one per voxel, at a random point inside it, visited in random order.
+    """
+    shape = tuple(int(s) for s in shape)
+    h = float(voxel_size_um)
+    nvox = int(np.prod(shape))
+    order = rng.permutation(nvox).astype(np.int64)
+    jitter = rng.random((nvox, 3)).astype(np.float64) - 0.5
+    # free distance starts as the distance to the walls of non-periodic axes
+    idx = np.indices(shape, dtype=np.float64).reshape(3, -1).T
+    pos = (idx + 0.5 + jitter) * h
+    clear = np.full(nvox, np.inf)
+    for a in range(3):
+        if not periodic[a]:
+            clear = np.minimum(clear, np.minimum(pos[:, a], shape[a] * h - pos[:, a]))
+    del idx, pos
     r = np.sort(np.asarray(radii, dtype=np.float64))[::-1].copy()
-    centers, placed = _rsa_lattice(r, np.asarray(shape, dtype=np.int64), float(voxel_size_um),
-                                   np.asarray(periodic, dtype=np.int8), order, clear)
+    centers, placed = _rsa_points(r, np.asarray(shape, dtype=np.int64), h,
+                                  np.asarray(periodic, dtype=np.int8), order, jitter, clear)
     return PackingResult(centers[placed], r[placed], 0.0, 0.0, 0, int((~placed).sum()))

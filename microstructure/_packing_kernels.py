@@ -14,6 +14,9 @@ Coordinates are in µm in a box ``box = (Lz, Ly, Lx)``; ``periodic[a]`` (0/1) sa
 
 import math
 
+#: Stiffness of the current-collector / separator walls relative to particle contacts.
+WALL = 8.0
+
 
 def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic,
                     skin, padded, counts):
@@ -95,8 +98,9 @@ def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, 
 def force_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
     """Harmonic repulsion of overlapping spheres and of the hard walls on non-periodic axes.
 
-    Pair energy ``(r_i + r_j - d)^2 / 2`` for ``d < r_i + r_j``; wall energy ``(r_i - x)^2 / 2``
-    for a sphere reaching through a wall.  Writes ``force[i]`` (= -dE/dx_i) and ``energy[i]``
+    Pair energy ``(r_i + r_j - d)^2 / 2`` for ``d < r_i + r_j``; wall energy
+    ``WALL (r_i - x)^2 / 2`` for a sphere reaching through a wall (stiffer walls keep CAM inside
+    the electrode).  Writes ``force[i]`` (= -dE/dx_i) and ``energy[i]``
     (pairs counted half, so ``sum(energy)`` is the total energy).
     """
     x0 = pos[i, 0]
@@ -132,30 +136,30 @@ def force_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
     if periodic[0] == 0:
         w = ri - x0
         if w > 0:
-            f0 += w
-            e += 0.5 * w * w
+            f0 += WALL * w
+            e += 0.5 * WALL * w * w
         w = x0 + ri - box[0]
         if w > 0:
-            f0 -= w
-            e += 0.5 * w * w
+            f0 -= WALL * w
+            e += 0.5 * WALL * w * w
     if periodic[1] == 0:
         w = ri - x1
         if w > 0:
-            f1 += w
-            e += 0.5 * w * w
+            f1 += WALL * w
+            e += 0.5 * WALL * w * w
         w = x1 + ri - box[1]
         if w > 0:
-            f1 -= w
-            e += 0.5 * w * w
+            f1 -= WALL * w
+            e += 0.5 * WALL * w * w
     if periodic[2] == 0:
         w = ri - x2
         if w > 0:
-            f2 += w
-            e += 0.5 * w * w
+            f2 += WALL * w
+            e += 0.5 * WALL * w * w
         w = x2 + ri - box[2]
         if w > 0:
-            f2 -= w
-            e += 0.5 * w * w
+            f2 -= WALL * w
+            e += 0.5 * WALL * w * w
     force[i, 0] = f0
     force[i, 1] = f1
     force[i, 2] = f2

@@ -91,13 +91,29 @@ class DiameterSampler:
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draw ``n`` diameters (µm) by number."""
         k = np.searchsorted(self._cdf, rng.random(n), side="right")
-        k = np.minimum(k, len(self.number_weights) - 1)
+        return self._within_bin(np.minimum(k, len(self.number_weights) - 1), rng)
+
+    def sample_below(self, d_limit: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Draw one diameter per entry of ``d_limit``, from the PSD conditioned on fitting.
+
+        Only whole sub-bins below the limit are used, so every result is ``<= d_limit``; entries
+        whose limit is below the smallest sub-bin get NaN (nothing of this PSD fits there).
+        """
+        d_limit = np.asarray(d_limit, dtype=float)
+        j = np.searchsorted(self.grid[1:], d_limit, side="right")  # sub-bins that fit
+        f = np.where(j > 0, self._cdf[np.maximum(j - 1, 0)], 0.0)
+        k = np.searchsorted(self._cdf, rng.random(d_limit.shape[0]) * f, side="right")
+        k = np.minimum(k, np.maximum(j - 1, 0))
+        d = self._within_bin(k, rng)
+        d[j == 0] = np.nan
+        return d
+
+    def _within_bin(self, k: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        # inverse CDF of the number density ∝ e^{-3x} (x = ln d) on [lo, hi]
         lo, hi = self._lo[k], self._hi[k]
-        # inverse CDF of density ∝ e^{-3x} on [lo, hi]
-        u = rng.random(n)
+        u = rng.random(k.shape[0])
         a, b = np.exp(-3 * lo), np.exp(-3 * hi)
-        x = -np.log(a - u * (a - b)) / 3
-        return np.exp(x)
+        return np.exp(-np.log(a - u * (a - b)) / 3)
 
     def sample_volume(self, total_volume: float, rng: np.random.Generator) -> np.ndarray:
         """Draw diameters by number until their sphere volume reaches ``total_volume`` (µm³).

@@ -1,0 +1,107 @@
+"""GPU backend of the generator: the kernel bodies of ``_packing_kernels`` and
+``_voxelize_kernels`` compiled with numba-cuda, one thread per particle, on CuPy arrays.
+
+Imported only when ``device="cuda"`` is asked for.  Under numba's CUDA simulator
+(``NUMBA_ENABLE_CUDASIM=1``) the same kernels run on NumPy arrays, which is how CI tests the whole
+GPU pipeline without a GPU.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from numba import cuda
+
+from solvers._backend import get_xp, launch_config
+
+from . import _packing_kernels as K
+from . import _voxelize_kernels as VK
+
+
+@cuda.jit(device=True)
+def _key_min_gpu(keys, a, b, c, key):
+    cuda.atomic.min(keys, (a, b, c), key)
+
+
+_d_neighbours = cuda.jit(device=True)(K.neighbours_body)
+_d_force = cuda.jit(device=True)(K.force_body)
+_d_overlap = cuda.jit(device=True)(K.overlap_body)
+_d_stamp_hard = cuda.jit(device=True)(VK.bind(VK.stamp_hard_body, key_min=_key_min_gpu))
+_d_stamp_soft = cuda.jit(device=True)(VK.stamp_soft_body)
+_d_clearance = cuda.jit(device=True)(VK.bind(VK.clearance_body, val_min=_key_min_gpu))
+
+
+@cuda.jit
+def _neighbours_kernel(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin,
+                       padded, counts):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_neighbours(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin,
+                      padded, counts)
+
+
+@cuda.jit
+def _force_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_force(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy)
+
+
+@cuda.jit
+def _overlap_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_overlap(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel)
+
+
+@cuda.jit
+def _stamp_hard_kernel(centers, radii, h, shape, periodic, keys):
+    k = cuda.grid(1)
+    if k < centers.shape[0]:
+        _d_stamp_hard(k, centers, radii, h, shape, periodic, keys)
+
+
+@cuda.jit
+def _stamp_soft_kernel(centers, radii, h, shape, periodic, phases, code, into):
+    k = cuda.grid(1)
+    if k < centers.shape[0]:
+        _d_stamp_soft(k, centers, radii, h, shape, periodic, phases, code, into)
+
+
+@cuda.jit
+def _clearance_kernel(centers, radii, h, shape, periodic, cap, out):
+    k = cuda.grid(1)
+    if k < centers.shape[0]:
+        _d_clearance(k, centers, radii, h, shape, periodic, cap, out)
+
+
+class CudaKernels:
+    """GPU launcher with the same methods as :class:`._packing.CpuKernels`."""
+
+    name = "cuda"
+
+    def __init__(self) -> None:
+        self.xp = get_xp("cuda")
+
+    @staticmethod
+    def _launch(kernel: Any, n: int, *args: Any) -> None:
+        blocks, threads = launch_config(n)
+        kernel[blocks, threads](*args)
+
+    def neighbours(self, pos: Any, *args: Any) -> None:
+        self._launch(_neighbours_kernel, pos.shape[0], pos, *args)
+
+    def force(self, pos: Any, *args: Any) -> None:
+        self._launch(_force_kernel, pos.shape[0], pos, *args)
+
+    def overlap(self, pos: Any, *args: Any) -> None:
+        self._launch(_overlap_kernel, pos.shape[0], pos, *args)
+
+    def stamp_hard(self, centers: Any, *args: Any) -> None:
+        self._launch(_stamp_hard_kernel, centers.shape[0], centers, *args)
+
+    def stamp_soft(self, centers: Any, *args: Any) -> None:
+        self._launch(_stamp_soft_kernel, centers.shape[0], centers, *args)
+
+    def clearance(self, centers: Any, *args: Any) -> None:
+        self._launch(_clearance_kernel, centers.shape[0], centers, *args)

@@ -1,0 +1,138 @@
+"""Packing: RSA jamming limit, dense packing fractions, overlap bound, targets, determinism."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+import microstructure as ms
+from microstructure._packing import pack_dense, pack_rsa
+
+
+def _spec(**changes):
+    spec = ms.load_spec(ms.default_spec_path())
+    return spec.updated(changes)
+
+
+def _quiet_generate(spec, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # d10-under-2-voxels advice
+        return ms.generate(spec, **kw)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_rsa_reproduces_jamming_limit_of_equal_spheres(seed):
+    # continuous RSA of equal spheres saturates at phi = 0.384 (Feder; Torquato et al.)
+    shape, r = (128, 128, 128), 8.0
+    n = int(0.5 * np.prod(shape) / (4 / 3 * math.pi * r**3))
+    res = pack_rsa(np.full(n, r), shape, 1.0, np.array([1, 1, 1]),
+                   rng=np.random.default_rng(seed))
+    phi = len(res.radii) * 4 / 3 * math.pi * r**3 / np.prod(shape)
+    assert res.n_failed > 0  # it really jammed
+    assert phi == pytest.approx(0.38, abs=0.02)
+    # and the placed spheres are hard
+    d = res.centers[:, None, :] - res.centers[None, :, :]
+    d -= np.asarray(shape) * np.round(d / np.asarray(shape))
+    dist = np.sqrt((d**2).sum(-1)) + np.eye(len(res.radii)) * 1e9
+    assert dist.min() >= 2 * r - 1e-9
+
+
+def test_dense_packing_of_equal_spheres_reaches_062():
+    rng = np.random.default_rng(3)
+    box = np.array([40.0, 40.0, 40.0])
+    r = 1.6
+    n = int(math.ceil(0.625 * box.prod() / (4 / 3 * math.pi * r**3)))
+    res = pack_dense(np.full(n, r), box, np.array([0, 1, 1]), rng=rng, overlap_target=0.0025,
+                     max_iter=20000)
+    phi_spheres = n * 4 / 3 * math.pi * r**3 / box.prod()
+    phi = phi_spheres * (1 - res.overlap_fraction)  # union volume
+    assert res.overlap_fraction <= 0.01
+    assert phi >= 0.62
+    # every sphere lies inside the walls of the through-plane axis (up to the overlap tolerance)
+    assert res.centers[:, 0].min() >= r * 0.9 and res.centers[:, 0].max() <= box[0] - r * 0.9
+
+
+def test_generate_equal_spheres_at_062_box_fraction():
+    spec = _spec(**{
+        "domain.shape": [96, 96, 96], "domain.voxel_size_um": 0.5,
+        "composition.basis": "volume", "composition.porosity": 0.2,
+        "phases.cam.fraction": 62.0, "phases.se.fraction": 18.0, "phases.carbon.fraction": 0.0,
+        "phases.cam.psd": {"kind": "table", "diameters_um": [3.99, 4.01], "cumulative": [0, 1]},
+    })
+    m = _quiet_generate(spec, seed=0)
+    assert m.report.achieved["cam"] >= 0.62 - 0.005
+    assert m.report.cam_overlap_fraction <= 0.01
+
+
+def test_generate_ncm82_distribution_at_066_box_fraction():
+    spec = _spec(**{
+        "domain.shape": [128, 128, 128], "domain.voxel_size_um": 0.5,
+        "composition.basis": "volume", "composition.porosity": 0.1,
+        "phases.cam.fraction": 66.0, "phases.se.fraction": 24.0, "phases.carbon.fraction": 0.0,
+    })
+    m = _quiet_generate(spec, seed=0)
+    assert m.report.achieved["cam"] >= 0.66 - 0.002
+    assert m.report.cam_overlap_fraction <= 0.01
+    assert m.report.n_particles["cam"] > 5000
+
+
+def test_example_composition_within_tolerance_at_128():
+    spec = _spec(**{"domain.shape": [128, 128, 128]})
+    m = _quiet_generate(spec, seed=2)
+    for phase, target in m.report.target.items():
+        assert abs(m.report.achieved[phase] - target) <= 0.005, phase
+    counts = np.bincount(m.phases.ravel(), minlength=4) / m.phases.size
+    for phase, code in ms.PHASE_CODES.items():
+        assert counts[code] == pytest.approx(m.report.achieved[phase])
+    assert m.report.cam_overlap_fraction <= 0.01
+    # particle ids label CAM voxels, and only those
+    assert ((m.particle_ids > 0) == (m.phases == ms.CAM)).all()
+    assert m.particle_ids.max() == m.report.n_particles["cam"]
+
+
+def test_same_seed_same_arrays_other_seed_other_arrays():
+    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+    a = _quiet_generate(spec, seed=5)
+    b = _quiet_generate(spec, seed=5)
+    c = _quiet_generate(spec, seed=6)
+    assert np.array_equal(a.phases, b.phases)
+    assert np.array_equal(a.particle_ids, b.particle_ids)
+    assert np.array_equal(a.particles.center_um, b.particles.center_um)
+    assert not np.array_equal(a.phases, c.phases)
+
+
+def test_unreachable_target_raises_with_target_and_achieved():
+    # no porosity at all: the SE cannot fill every crevice between hard CAM spheres
+    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5,
+                    "composition.porosity": 0.0, "packing.se_cam_overlap": 0.0})
+    with pytest.raises(ms.PackingError, match=r"target .* achieved"):
+        _quiet_generate(spec, seed=0)
+
+
+def test_rsa_mode_generates_and_refuses_dense_targets():
+    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5,
+                    "packing.mode": "rsa"})
+    m = _quiet_generate(spec, seed=0)
+    assert abs(m.report.achieved["cam"] - m.report.target["cam"]) <= 0.005
+    assert m.report.relax_iterations == 0
+    with pytest.raises(ms.SpecError, match="rsa"):
+        spec.updated({"composition.porosity": 0.0, "phases.cam.fraction": 95})
+
+
+def test_d10_under_two_voxels_warns():
+    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ms.generate(spec, seed=0)
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert any(m.startswith("phases.se: d10") and "under 2 voxels" in m for m in messages)
+    assert not any(m.startswith("phases.cam") for m in messages)
+
+
+def test_bad_device_and_seed_rejected_before_work():
+    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda', got 'gpu'"):
+        ms.generate(spec, device="gpu")
+    with pytest.raises(ValueError, match="seed"):
+        ms.generate(spec, seed=-1)
