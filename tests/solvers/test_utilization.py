@@ -159,6 +159,25 @@ def test_lateral_wrap_joins_networks_but_never_through_plane():
     assert off.particles.active.tolist() == [False]
 
 
+def test_cam_relay_across_a_periodic_face():
+    shape = (8, 4, 6)
+    phases = np.full(shape, PORE, dtype=np.uint8)
+    phases[:, 1:3, 4] = SE  # electrolyte column from collector to separator
+    a = np.zeros(shape, bool)
+    a[0:4, 1:3, 0] = True  # no SE contact; touches b only through the x faces
+    b = np.zeros(shape, bool)
+    b[0:4, 1:3, 5] = True  # touches the SE column
+    phases[a | b] = CAM
+    ids = ids_from(phases, a, b)
+    on = cam_utilization(phases, ids, rule="cam_relay", periodic_lateral=True)
+    off = cam_utilization(phases, ids, rule="cam_relay", periodic_lateral=False)
+    strict = cam_utilization(phases, ids, rule="strict", periodic_lateral=True)
+    assert on.particles.ionic_contact.tolist() == [False, True]
+    assert on.particles.active.tolist() == [True, True]
+    assert off.particles.active.tolist() == [False, True]
+    assert strict.particles.active.tolist() == [False, True]
+
+
 def test_no_cam_gives_nan_with_reason():
     phases = np.full((6, 5, 5), SE, dtype=np.uint8)
     r = cam_utilization(phases, np.zeros(phases.shape, np.int32))
