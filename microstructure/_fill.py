@@ -6,10 +6,11 @@ centre to the nearest CAM sphere surface).  Carbon is placed the same way, befor
 in the SE/pore space next to the CAM.  Pores are what remains.
 
 Particles are added in batches: centres at random pore voxels with room for at least the smallest
-particle (jittered inside the voxel), diameters drawn by number from the phase's PSD conditioned
-on fitting the room at that centre (pressed SE squeezes into the gaps between CAM with its
-smaller particles, so the placed SE particles are somewhat finer than the powder's PSD where the
-pore space is tight), all of a batch stamped at once (order does not matter as only pore voxels
+particle (jittered inside the voxel), diameters drawn by number from the phase's PSD; a particle
+without room at its centre tries up to ``RETRIES`` other centres, and only then takes the largest
+size that fits (pressed SE squeezes into the gaps between CAM with its smaller particles, so where
+the pore space is very tight the placed SE particles are somewhat finer than the powder's PSD),
+all of a batch stamped at once (order does not matter as only pore voxels
 are filled).  The batch size follows the remaining deficit, so the phase's voxel
 count converges on its target from below; it stops within ``tol_voxels``.  The random numbers
 all come from the host generator, so CPU and GPU build the same structure.
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 #: Upper bound on particles stamped in one batch (memory of the host-side arrays).
 MAX_BATCH = 1_000_000
+#: New centres tried for a particle that has no room where it was first put.
+RETRIES = 32
 
 
 @dataclass(frozen=True)
@@ -58,7 +61,7 @@ def fill_soft_phase(kern: Any, phases: Any, clearance_um: Any, sampler: Diameter
     count = int(xp.count_nonzero(flat == code))
     mean_vox = max(sampler.mean_volume() / h**3, 0.5)
     min_room = np.float32((1.0 - max_overlap) * sampler.d_min / 2 * 1.0001)
-    yield_per_particle = mean_vox * 0.5
+    yield_per_particle = mean_vox
     all_c, all_r = [], []
     batches = stalls = 0
     while target_voxels - count > tol_voxels:
@@ -68,9 +71,21 @@ def fill_soft_phase(kern: Any, phases: Any, clearance_um: Any, sampler: Diameter
             break
         deficit = target_voxels - count
         b = int(np.clip(0.6 * deficit / yield_per_particle, 1, MAX_BATCH))
+        # draw sizes from the PSD, then look for a centre with room for each (a few tries);
+        # what still finds no room takes the largest size that fits its last place
+        d = sampler.sample(b, rng)
         idx = free[xp.asarray(rng.integers(0, nfree, b))]
         room = _host(cl[idx]).astype(np.float64)
-        d = sampler.sample_below(2 * room / max(1.0 - max_overlap, 1e-9), rng)
+        limit = 2 * room / max(1.0 - max_overlap, 1e-9)
+        for _ in range(RETRIES):
+            bad = np.flatnonzero(d > limit)
+            if bad.size == 0:
+                break
+            idx[xp.asarray(bad)] = free[xp.asarray(rng.integers(0, nfree, bad.size))]
+            room[bad] = _host(cl[idx[xp.asarray(bad)]])
+            limit[bad] = 2 * room[bad] / max(1.0 - max_overlap, 1e-9)
+        bad = np.flatnonzero(d > limit)
+        d[bad] = sampler.sample_below(limit[bad], rng)
         ok = ~np.isnan(d)
         jitter = rng.random((b, 3)) - 0.5
         vox = np.stack(np.unravel_index(_host(idx)[ok], shape), axis=1).astype(np.float64)

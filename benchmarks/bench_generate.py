@@ -1,0 +1,132 @@
+"""Generator benchmark: the example composition at 128³ and 256³, beside PoreSpy's generators.
+
+Each case runs in its own child process so that its peak memory (max RSS) is its own; numba
+kernels are compiled (or loaded from cache) on a tiny warm-up structure first, and the import +
+warm-up RSS is reported as the baseline.  PoreSpy gets the same box and CAM-sized equal spheres
+and is asked for as dense a packing as it can make: ``random_spheres`` (voxel RSA) and
+``pseudo_gravity_packing`` (its densest generator).
+
+    python benchmarks/bench_generate.py            # 128³ and 256³
+    python benchmarks/bench_generate.py --sizes 128
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+import warnings
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ours(n: int, seed: int, device: str) -> dict:
+    import microstructure as ms
+
+    warnings.simplefilter("ignore", UserWarning)
+    spec = ms.load_spec(ms.default_spec_path())
+    ms.generate(spec.updated({"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0}),
+                seed=0, device=device)  # warm-up: JIT compile / load cache
+    base = _rss_mb()
+    spec = spec.updated({"domain.shape": [n, n, n]})
+    t = time.perf_counter()
+    m = ms.generate(spec, seed=seed, device=device)
+    sec = time.perf_counter() - t
+    r = m.report
+    worst = max(abs(r.achieved[p] - r.target[p]) for p in r.target)
+    return {"tool": f"assb generate ({device})", "n": n, "seconds": sec, "peak_mb": _rss_mb(),
+            "base_mb": base, "cam_fraction": r.achieved["cam"], "cam_target": r.target["cam"],
+            "worst_abs_error": worst, "overlap": r.cam_overlap_fraction,
+            "particles": sum(r.n_particles.values()), "steps": r.seconds}
+
+
+def _porespy(n: int, seed: int, which: str) -> dict:
+    import numpy as np
+    import porespy as ps
+
+    import microstructure as ms
+
+    spec = ms.load_spec(ms.default_spec_path())
+    r = int(round(spec.phases.cam.psd.d50_um / 2 / spec.domain.voxel_size_um))
+    ps.settings.tqdm["disable"] = True
+    base = _rss_mb()
+    t = time.perf_counter()
+    if which == "random_spheres":
+        im = ps.generators.random_spheres(shape=[n, n, n], r=r, phi=0.7, clearance=0,
+                                          seed=seed, maxiter=10**6)
+    else:
+        im = ps.generators.pseudo_gravity_packing(shape=[n, n, n], r=r, clearance=0,
+                                                  seed=seed, maxiter=10**6)
+    sec = time.perf_counter() - t
+    frac = float(np.count_nonzero(im) / im.size)
+    if which == "pseudo_gravity_packing":  # it marks the spheres False (void True)
+        frac = min(frac, 1 - frac) if frac > 0.5 else frac
+    return {"tool": f"porespy {which} (r={r} vox)", "n": n, "seconds": sec, "peak_mb": _rss_mb(),
+            "base_mb": base, "cam_fraction": frac, "cam_target": float("nan"),
+            "worst_abs_error": float("nan"), "overlap": 0.0, "particles": -1, "steps": {}}
+
+
+def _child(args: argparse.Namespace) -> None:
+    if args.tool == "ours":
+        out = _ours(args.n, args.seed, args.device)
+    else:
+        out = _porespy(args.n, args.seed, args.tool)
+    print("RESULT " + json.dumps(out))
+
+
+def _run(tool: str, n: int, seed: int, device: str) -> dict | None:
+    cmd = [sys.executable, __file__, "--child", "--tool", tool, "--n", str(n), "--seed",
+           str(seed), "--device", device]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    print(f"{tool} at {n}^3 failed:\n{p.stderr[-2000:]}", file=sys.stderr)
+    return None
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 256])
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--skip-porespy", action="store_true")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tool", default="ours", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=128, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        _child(args)
+        return
+    rows = []
+    for n in args.sizes:
+        tools = ["ours"] + ([] if args.skip_porespy else ["random_spheres",
+                                                          "pseudo_gravity_packing"])
+        for tool in tools:
+            res = _run(tool, n, args.seed, args.device)
+            if res is not None:
+                rows.append(res)
+                print(f"  done: {res['tool']} {n}^3 in {res['seconds']:.2f} s", file=sys.stderr)
+    ours = {r["n"]: r["seconds"] for r in rows if r["tool"].startswith("assb")}
+    hdr = (f"{'tool':<38} {'box':>5} {'time s':>8} {'vs ours':>8} {'peak MB':>8} "
+           f"{'base MB':>8} {'CAM frac':>8} {'target':>7} {'max|err|':>8} {'overlap':>8}")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in rows:
+        ratio = r["seconds"] / ours[r["n"]] if r["n"] in ours else float("nan")
+        print(f"{r['tool']:<38} {r['n']:>4}³ {r['seconds']:>8.2f} {ratio:>7.2f}x "
+              f"{r['peak_mb']:>8.0f} {r['base_mb']:>8.0f} {r['cam_fraction']:>8.3f} "
+              f"{r['cam_target']:>7.3f} {r['worst_abs_error']:>8.4f} {r['overlap']:>8.1e}")
+    for r in rows:
+        if r["steps"]:
+            steps = ", ".join(f"{k} {v:.2f}" for k, v in r["steps"].items())
+            print(f"  {r['tool']} {r['n']}³ steps (s): {steps}; particles {r['particles']}")
+
+
+if __name__ == "__main__":
+    main()
