@@ -28,9 +28,7 @@ import numba
 import numpy as np
 
 from ._backend import check_device
-from ._validate import check_connectivity, check_volume
-
-_MAX_VOXELS = 2**31 - 1  # labels are returned as int32
+from ._validate import check_connectivity, check_mask, check_periodic
 
 
 def neighbor_offsets(connectivity: int, *, half: bool) -> np.ndarray:
@@ -52,31 +50,6 @@ def neighbor_offsets(connectivity: int, *, half: bool) -> np.ndarray:
                     continue
                 out.append((dz, dy, dx))
     return np.array(out, dtype=np.int64)
-
-
-def check_periodic(periodic: Any) -> tuple[bool, bool, bool]:
-    """Normalize ``periodic`` (one bool or three) to a 3-tuple of bools."""
-    if isinstance(periodic, (bool, np.bool_)):
-        return (bool(periodic),) * 3
-    try:
-        items = tuple(periodic)
-    except TypeError:
-        items = ()
-    if len(items) != 3 or not all(isinstance(p, (bool, np.bool_)) for p in items):
-        raise TypeError(
-            f"periodic must be a bool or a tuple of 3 bools (one per axis), got {periodic!r}"
-        )
-    return tuple(bool(p) for p in items)  # type: ignore[return-value]
-
-
-def check_mask(mask: Any, name: str = "mask") -> None:
-    """Require a 3-D boolean or integer array (integers: nonzero is foreground)."""
-    check_volume(mask, name)
-    dtype = np.dtype(mask.dtype)
-    if dtype != np.bool_ and not np.issubdtype(dtype, np.integer):
-        raise TypeError(f"{name} must be a boolean or integer array, got dtype {dtype}")
-    if mask.size > _MAX_VOXELS:
-        raise ValueError(f"{name} has {mask.size} voxels; at most {_MAX_VOXELS} are supported")
 
 
 # ---------------------------------------------------------------------------------------------

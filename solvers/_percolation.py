@@ -10,15 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ._backend import array_module, check_device, to_host
-from ._label import check_periodic, label
-from ._validate import check_axis
-
-
-def check_side(side: Any) -> int:
-    """Require 0 (first index along the axis) or -1 (last index)."""
-    if isinstance(side, bool) or side not in (0, -1):
-        raise ValueError(f"side must be 0 (first face) or -1 (last face), got {side!r}")
-    return int(side)
+from ._label import label
+from ._validate import check_axis, check_periodic, check_side
 
 
 def check_periodic_not_on_axis(periodic: Any, axis: int) -> tuple[bool, bool, bool]:

@@ -46,3 +46,35 @@ def check_positive(value: Any, name: str) -> float:
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
+
+
+def check_periodic(periodic: Any) -> tuple[bool, bool, bool]:
+    """Normalize ``periodic`` (one bool or three) to a 3-tuple of bools."""
+    if isinstance(periodic, (bool, np.bool_)):
+        return (bool(periodic),) * 3
+    try:
+        items = tuple(periodic)
+    except TypeError:
+        items = ()
+    if len(items) != 3 or not all(isinstance(p, (bool, np.bool_)) for p in items):
+        raise TypeError(
+            f"periodic must be a bool or a tuple of 3 bools (one per axis), got {periodic!r}"
+        )
+    return tuple(bool(p) for p in items)  # type: ignore[return-value]
+
+
+def check_mask(mask: Any, name: str = "mask") -> None:
+    """Require a 3-D boolean or integer array (integers: nonzero is foreground)."""
+    check_volume(mask, name)
+    dtype = np.dtype(mask.dtype)
+    if dtype != np.bool_ and not np.issubdtype(dtype, np.integer):
+        raise TypeError(f"{name} must be a boolean or integer array, got dtype {dtype}")
+    if mask.size > 2**31 - 1:  # labels are int32
+        raise ValueError(f"{name} has {mask.size} voxels; at most 2**31 - 1 are supported")
+
+
+def check_side(side: Any) -> int:
+    """Require 0 (first index along the axis) or -1 (last index)."""
+    if isinstance(side, bool) or side not in (0, -1):
+        raise ValueError(f"side must be 0 (first face) or -1 (last face), got {side!r}")
+    return int(side)
