@@ -25,6 +25,14 @@ def check_periodic_not_on_axis(periodic: Any, axis: int) -> tuple[bool, bool, bo
     return per
 
 
+def _check_faces_exist(mask: Any, axis: int) -> None:
+    shape = getattr(mask, "shape", None)
+    if shape is not None and len(shape) == 3 and shape[axis] == 0:
+        raise ValueError(
+            f"mask has no voxels along axis={axis} (shape {tuple(shape)}), so no faces"
+        )
+
+
 def face_hits(labels: Any, n: int, axis: int, side: int) -> Any:
     """Boolean table ``hit[0..n]``: which labels have a voxel on the face ``side`` of ``axis``.
 
@@ -85,6 +93,7 @@ def connected_to_face(
     axis = check_axis(axis)
     side = check_side(side)
     periodic = check_periodic_not_on_axis(periodic, axis)
+    _check_faces_exist(mask, axis)
     labels, n = label(mask, connectivity=connectivity, periodic=periodic, device=device)
     return face_hits(labels, n, axis, side)[labels]
 
@@ -128,6 +137,7 @@ def percolates(
     check_device(device)
     axis = check_axis(axis)
     periodic = check_periodic_not_on_axis(periodic, axis)
+    _check_faces_exist(mask, axis)
     labels, n = label(mask, connectivity=connectivity, periodic=periodic, device=device)
     both = face_hits(labels, n, axis, 0) & face_hits(labels, n, axis, -1)
     return bool(to_host(both.any()))  # device sync point

@@ -198,6 +198,8 @@ def _check_utilization_args(
     _check_int_volume(phases, "phases")
     _check_int_volume(particle_ids, "particle_ids")
     check_same_shape(phases, particle_ids, "phases", "particle_ids")
+    if phases.size == 0:
+        raise ValueError(f"phases must not be empty, got shape {tuple(phases.shape)}")
     if device == "cpu":
         for a, name in ((phases, "phases"), (particle_ids, "particle_ids")):
             if not isinstance(a, np.ndarray):

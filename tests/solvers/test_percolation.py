@@ -98,3 +98,9 @@ def test_empty_and_diagonal_connectivity():
 def test_bad_input(func, kwargs, exc, match):
     with pytest.raises(exc, match=match):
         func(np.ones((3, 3, 3), bool), **kwargs)
+
+
+def test_empty_axis_has_no_faces():
+    with pytest.raises(ValueError, match="no voxels along axis=0"):
+        percolates(np.ones((0, 3, 3), bool))
+    assert connected_to_face(np.ones((3, 0, 3), bool), axis=0).shape == (3, 0, 3)

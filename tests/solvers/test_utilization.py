@@ -306,6 +306,7 @@ GOOD_IDS = (GOOD == CAM).astype(np.int32)
         ),
         (GOOD, GOOD_IDS.astype(bool), {}, TypeError, "particle_ids must be a 3-D integer array"),
         (GOOD, GOOD_IDS[:3], {}, ValueError, "same shape"),
+        (GOOD[:0], GOOD_IDS[:0], {}, ValueError, "must not be empty"),
         (np.where(GOOD == SE, 5, GOOD), GOOD_IDS, {}, ValueError, r"unknown phase codes \[5\]"),
         (GOOD, np.ones_like(GOOD_IDS), {}, ValueError, "straddling several phases"),
         (GOOD, GOOD_IDS * 0, {}, ValueError, "0 on 1 CAM voxels"),
