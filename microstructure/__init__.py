@@ -1,6 +1,7 @@
 """Virtual composite cathodes: specs, packing, voxelization, storage, sweeps."""
 
 from ._generate import PackingError, generate
+from ._import import import_tiff
 from ._metrics import SizeDistribution, StructureMetrics, structure_metrics
 from ._microstructure import GenerationReport, Microstructure, ParticleTable
 from ._microstructure import open_microstructure as open  # noqa: A001 - public name by design
@@ -35,6 +36,7 @@ __all__ = [
     "__version__",
     "default_spec_path",
     "generate",
+    "import_tiff",
     "load_spec",
     "open",
     "structure_metrics",
