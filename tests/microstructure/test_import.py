@@ -1,0 +1,168 @@
+"""import_tiff: gray values -> phases, CAM watershed, measured spec, errors, CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tifffile
+from typer.testing import CliRunner
+
+import microstructure as ms
+import solvers
+from microstructure.cli import app
+
+GRAY = np.array([0, 128, 200, 255], dtype=np.uint8)  # pore, CAM, SE, carbon
+PHASE_MAP = "0:pore,128:cam,200:se,255:carbon"
+
+
+@pytest.fixture(scope="module")
+def generated() -> ms.Microstructure:
+    """Hard (RSA) CAM spheres, not wrapped laterally: the true particles are known."""
+    spec = ms.load_spec(ms.default_spec_path()).updated({
+        "domain.shape": [48, 48, 48], "domain.voxel_size_um": 0.25,
+        "domain.periodic_lateral": False, "packing.mode": "rsa",
+        "composition.basis": "volume", "composition.porosity": 0.1,
+        "phases.cam.fraction": 35, "phases.se.fraction": 60, "phases.carbon.fraction": 5,
+        "phases.cam.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 3.6},
+        "phases.se.psd": {"kind": "lognormal", "d50_um": 1.0, "d90_um": 1.6},
+        "phases.carbon.psd": {"kind": "lognormal", "d50_um": 0.8, "d90_um": 1.0},
+    })
+    return ms.generate(spec, seed=0)
+
+
+@pytest.fixture(scope="module")
+def stack_path(generated, tmp_path_factory):
+    path = tmp_path_factory.mktemp("tif") / "stack.tif"
+    tifffile.imwrite(path, GRAY[generated.phases])
+    return path
+
+
+@pytest.fixture(scope="module")
+def imported(stack_path) -> ms.Microstructure:
+    return ms.import_tiff(stack_path, phase_map=PHASE_MAP, voxel_size_um=0.25)
+
+
+def test_phases_round_trip_exactly(generated, imported):
+    assert imported.phases.dtype == np.uint8
+    np.testing.assert_array_equal(imported.phases, generated.phases)
+    assert imported.seed == 0 and imported.report is None
+
+
+def test_every_cam_voxel_has_an_id(imported):
+    cam = imported.phases == ms.CAM
+    assert (imported.particle_ids[cam] > 0).all()
+    assert (imported.particle_ids[~cam] == 0).all()
+    ids = np.unique(imported.particle_ids[cam])
+    np.testing.assert_array_equal(ids, np.arange(1, ids.size + 1))
+
+
+def test_watershed_recovers_touching_hard_spheres(generated, imported):
+    true_n = np.unique(generated.particle_ids).size - 1
+    n = int(imported.particle_ids.max())
+    assert abs(n - true_n) <= max(1, round(0.1 * true_n)), (n, true_n)
+    # each imported particle lies (almost) inside one true particle
+    cam = generated.phases == ms.CAM
+    pairs = np.stack([imported.particle_ids[cam], generated.particle_ids[cam]], 1)
+    uniq, counts = np.unique(pairs, axis=0, return_counts=True)
+    best = np.zeros(n + 1)
+    np.maximum.at(best, uniq[:, 0], counts)
+    assert best.sum() / cam.sum() > 0.97
+
+
+def test_two_touching_spheres_split_in_two():
+    z, y, x = np.mgrid[:24, :24, :40]
+    a = np.full((24, 24, 40), 2, np.uint8)
+    s1 = (z - 12) ** 2 + (y - 12) ** 2 + (x - 12) ** 2 <= 7.5**2
+    s2 = (z - 12) ** 2 + (y - 12) ** 2 + (x - 26) ** 2 <= 7.5**2   # overlaps s1 by a neck
+    a[s1 | s2] = 1
+    assert np.count_nonzero(s1 & s2) > 0
+    m = ms.import_tiff(a, phase_map={1: "cam", 2: "se"}, voxel_size_um=0.5)
+    assert m.particle_ids.max() == 2
+    left = np.unique(m.particle_ids[s1 & ~s2])
+    right = np.unique(m.particle_ids[s2 & ~s1])
+    assert left.size == 1 and right.size == 1 and left[0] != right[0]
+
+
+def test_spec_describes_the_measured_structure(imported, generated):
+    spec = imported.spec
+    counts = np.bincount(generated.phases.ravel(), minlength=4) / generated.phases.size
+    assert spec.composition.basis == "volume"
+    assert spec.composition.porosity == pytest.approx(counts[0])
+    target = spec.target_fractions()
+    for name, code in ms.PHASE_CODES.items():
+        assert target[name] == pytest.approx(counts[code], abs=1e-9)
+    assert spec.domain.shape == generated.shape
+    assert spec.domain.voxel_size_um == 0.25
+    assert spec.domain.periodic_lateral is False
+    for phase in spec.present_phases().values():
+        assert phase.material == "imported"
+    sm = ms.structure_metrics(imported)
+    # the fitted CAM PSD has the measured volume d50 as its median
+    assert sm.size_distributions["cam"].d50_relative_error == pytest.approx(0, abs=1e-6)
+    assert sm.size_distributions["cam"].d50_um == pytest.approx(3.0, rel=0.15)
+    assert imported.particles.counts()["cam"] == imported.particle_ids.max()
+
+
+def test_store_round_trip_and_utilization(imported, tmp_path):
+    m = ms.open(imported.save(tmp_path / "imp.zarr"))
+    np.testing.assert_array_equal(m.particle_ids, imported.particle_ids)
+    assert m.spec == imported.spec
+    u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
+                                periodic_lateral=False)
+    assert u.n_particles == imported.particle_ids.max()
+    assert 0 <= u.static_utilization <= 1
+
+
+def test_directory_of_slices_and_axis(generated, tmp_path):
+    gray = GRAY[generated.phases]
+    for i, sl in enumerate(gray):
+        tifffile.imwrite(tmp_path / f"slice_{i:03d}.tif", sl)
+    m = ms.import_tiff(tmp_path, phase_map=PHASE_MAP, voxel_size_um=0.25)
+    np.testing.assert_array_equal(m.phases, generated.phases)
+    # the through-plane axis stored last
+    m2 = ms.import_tiff(np.moveaxis(gray, 0, 2), phase_map=PHASE_MAP, voxel_size_um=0.25, axis=2)
+    np.testing.assert_array_equal(m2.phases, generated.phases)
+
+
+@pytest.mark.parametrize(("phase_map", "match"), [
+    ("0:pore,128:cam,200:se", "gray values 255"),                 # unmapped value
+    ("0:pore,128:cam,200:se,255:graphite", "unknown phase 'graphite'"),
+    ("0=pore,128:cam", "not GRAY:PHASE"),
+    ("0:pore,0:cam,200:se,255:carbon", "mapped twice"),
+    ("", "empty"),
+    ("0:pore,128:pore,200:se,255:carbon", "no cam voxels"),
+])
+def test_bad_phase_maps(stack_path, phase_map, match):
+    with pytest.raises(ValueError, match=match):
+        ms.import_tiff(stack_path, phase_map=phase_map, voxel_size_um=0.25)
+
+
+def test_bad_stacks_and_options(tmp_path):
+    with pytest.raises(ValueError, match="must be 3-D, got 2-D"):
+        ms.import_tiff(np.zeros((8, 8), np.uint8), phase_map="0:pore", voxel_size_um=1)
+    with pytest.raises(TypeError, match="integer gray values"):
+        ms.import_tiff(np.zeros((8, 8, 8)), phase_map="0:pore", voxel_size_um=1)
+    with pytest.raises(ValueError, match="voxel_size_um must be a positive number, got 0"):
+        ms.import_tiff(np.zeros((8, 8, 8), np.uint8), phase_map="0:pore", voxel_size_um=0)
+    with pytest.raises(ValueError, match="axis must be 0, 1 or 2, got 3"):
+        ms.import_tiff(np.zeros((8, 8, 8), np.uint8), phase_map="0:pore", voxel_size_um=1,
+                       axis=3)
+    with pytest.raises(FileNotFoundError, match="no TIFF stack"):
+        ms.import_tiff(tmp_path / "missing.tif", phase_map="0:pore", voxel_size_um=1)
+    with pytest.raises(ValueError, match="no .tif/.tiff slices"):
+        ms.import_tiff(tmp_path, phase_map="0:pore", voxel_size_um=1)
+
+
+def test_cli_import_then_analyze(stack_path, tmp_path):
+    runner = CliRunner()
+    out = tmp_path / "imp.zarr"
+    res = runner.invoke(app, ["import", str(stack_path), "--phase-map", PHASE_MAP,
+                              "--voxel-size-um", "0.25", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    assert "CAM particles" in res.output
+    res = runner.invoke(app, ["analyze", str(out), "--no-transport", "--json"])
+    assert res.exit_code == 0, res.output
+    res = runner.invoke(app, ["import", str(stack_path), "--phase-map", "0:pore,128:cam",
+                              "--voxel-size-um", "0.25", "-o", str(tmp_path / "x.zarr")])
+    assert res.exit_code == 2
+    assert "not in phase_map" in res.output
