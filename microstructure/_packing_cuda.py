@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from numba import cuda
+from numba import cuda, float32
 
 from solvers._backend import get_xp, launch_config
 
@@ -23,12 +23,19 @@ def _key_min_gpu(keys, a, b, c, key):
     cuda.atomic.min(keys, (a, b, c), key)
 
 
+@cuda.jit(device=True)
+def _val_min_gpu(out, a, b, c, val):
+    # the float32 clearance field takes float32 operands (the CPU twin compares in float64 and
+    # stores float32: the same value)
+    cuda.atomic.min(out, (a, b, c), float32(val))
+
+
 _d_neighbours = cuda.jit(device=True)(K.neighbours_body)
 _d_force = cuda.jit(device=True)(K.force_body)
 _d_overlap = cuda.jit(device=True)(K.overlap_body)
 _d_stamp_hard = cuda.jit(device=True)(VK.bind(VK.stamp_hard_body, key_min=_key_min_gpu))
 _d_stamp_soft = cuda.jit(device=True)(VK.stamp_soft_body)
-_d_clearance = cuda.jit(device=True)(VK.bind(VK.clearance_body, val_min=_key_min_gpu))
+_d_clearance = cuda.jit(device=True)(VK.bind(VK.clearance_body, val_min=_val_min_gpu))
 
 
 @cuda.jit
