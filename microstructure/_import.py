@@ -18,7 +18,8 @@ Steps
    * markers = local maxima of ``D`` (``skimage.feature.peak_local_max``) at least
      ``min_distance_um`` apart (converted to voxels, ``max(1, round(min_distance_um / h))``;
      the footprint is the cube of edge ``2 * min_distance + 1`` voxels) and with
-     ``D >= min_peak_radius_um / h``.  The default 1 µm suits NCM-type CAM (d ≥ ~2 µm, so two
+     ``D >= min_peak_radius_um / h``; peaks on one flat maximum of ``D`` (26-connected voxels
+     that all equal their 3x3x3 maximum) form one marker.  The default 1 µm suits NCM-type CAM (d ≥ ~2 µm, so two
      particle centres are ≥ ~1 µm apart); lower it for finer CAM;
    * ``skimage.segmentation.watershed(-D, markers, mask=CAM)`` grows one region per marker,
      restricted to the CAM voxels; the neck between two touching spheres is a saddle of ``D``
@@ -292,8 +293,11 @@ def separate_particles(cam: np.ndarray, *, min_distance: int, threshold: float =
     dist = ndi.distance_transform_edt(cam)
     peaks = peak_local_max(dist, min_distance=int(min_distance), threshold_abs=float(threshold),
                            labels=cam.astype(np.uint8), exclude_border=False)
+    # peaks on one flat maximum (a plateau of D, e.g. the mid-plane of a slab) are one marker
+    plateau = cam & (dist == ndi.maximum_filter(dist, size=3))
+    plateau_id, _ = ndi.label(plateau, structure=np.ones((3, 3, 3), bool))
     markers = np.zeros(cam.shape, np.int32)
-    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1, dtype=np.int32)
+    markers[tuple(peaks.T)] = plateau_id[tuple(peaks.T)]
     labels = watershed(-dist, markers, mask=cam).astype(np.int32)
     rest = cam & (labels == 0)          # blobs without a marker: one particle each
     if rest.any():
