@@ -14,13 +14,11 @@ on stderr and exit code 2; a packing that cannot reach its targets exits with co
 from __future__ import annotations
 
 import json
-import math
 import time
 import warnings
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 import typer
 
 app = typer.Typer(
@@ -214,8 +212,7 @@ def _analyze_store(store: Path, *, device: str, transport: bool) -> dict[str, An
 
     import solvers
 
-    from . import __version__
-    from ._metrics import structure_metrics
+    from ._analysis import analyze
     from ._microstructure import open_microstructure
 
     try:
@@ -225,82 +222,15 @@ def _analyze_store(store: Path, *, device: str, transport: bool) -> dict[str, An
         _fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
     except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
         _fail(f"cannot open {store} as a microstructure store: {_one_line(exc)}")
-    periodic = bool(m.spec.domain.periodic_lateral)
-    seconds: dict[str, float] = {}
-    t0 = time.perf_counter()
-    util = {}
-    for rule in ("strict", "cam_relay"):
-        r = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
-                                    rule=rule, periodic_lateral=periodic, device=device)
-        util[rule] = {
-            "static_utilization": r.static_utilization,
-            "static_utilization_by_count": r.static_utilization_by_count,
-            "electronically_isolated": r.electronically_isolated,
-            "ionically_isolated": r.ionically_isolated,
-            "isolated_both": r.isolated_both,
-            "electronic_percolates": r.electronic_percolates,
-            "ionic_percolates": r.ionic_percolates,
-            "active_interface_area_per_volume_per_um": r.active_interface_area_per_volume,
-            "n_particles": r.n_particles,
-            "n_active": r.n_active,
-            "cam_volume_voxels": r.cam_volume_voxels,
-            "reason": r.reason,
-        }
-    seconds["utilization"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    structure = structure_metrics(m).to_dict()
-    seconds["structure"] = time.perf_counter() - t0
-    analysis: dict[str, Any] = {
-        "store": str(store),
-        "package_version": __version__,
-        "device": device,
-        "utilization": util,
-        "structure": structure,
-    }
-    if transport and hasattr(solvers, "transport_properties"):
-        t0 = time.perf_counter()
-        analysis["transport"] = _transport(solvers.transport_properties, m, device, periodic)
-        seconds["transport"] = time.perf_counter() - t0
-    analysis["seconds"] = seconds
-    analysis = _jsonable(analysis)
+    # transport only where the solvers package exports it ("when the solver is installed")
+    fn = getattr(solvers, "transport_properties", None) if transport else None
+    analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
     try:
         root = zarr.open_group(str(store), mode="r+")
         root.attrs["analysis"] = analysis
     except OSError as exc:
         _fail(f"cannot write the analysis into {store}: {exc}")
     return analysis
-
-
-def _transport(fn: Any, m: Any, device: str, periodic: bool) -> dict[str, Any]:
-    """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane."""
-    from ._spec import CAM, CARBON, SE
-
-    ionic = m.spec.conductivities("ionic")
-    electronic = m.spec.conductivities("electronic")
-    cond = {SE: ionic[SE], CAM: electronic[CAM]}
-    e_phases: tuple[int, ...] = (CAM,)
-    if CARBON in electronic:
-        cond[CARBON] = electronic[CARBON]
-        e_phases = (CAM, CARBON)
-    tp = fn(m.phases, cond, axis=0, ionic_phases=(SE,), electronic_phases=e_phases,
-            voxel_size_um=m.voxel_size_um, periodic_lateral=periodic, device=device)
-    names = {CAM: "cam", SE: "se", CARBON: "carbon"}
-    out: dict[str, Any] = {"axis": 0, "convention": tp.ionic.convention,
-                           "thickness_um": tp.thickness_um}
-    for net, res, codes in (("ionic", tp.ionic, (SE,)), ("electronic", tp.electronic, e_phases)):
-        out[net] = {
-            "bulk_conductivity_S_cm": {names[c]: cond[c] for c in codes},
-            "effective_conductivity_S_cm": res.effective_conductivity,
-            "tau": res.tau,
-            "relative_conductivity": res.relative_conductivity,
-            "volume_fraction": res.volume_fraction,
-            "percolating_fraction": res.percolating_fraction,
-            "converged": res.converged,
-            "iterations": res.iterations,
-            "seconds": res.seconds,
-        }
-        out[net]["resistance_ohm_cm2"] = getattr(tp, f"{net}_resistance_ohm_cm2", None)
-    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -420,7 +350,7 @@ def _fmt(v: Any, fmt: str) -> str:
         return "-"
     if fmt == "yes":
         return "yes" if v else "no"
-    if isinstance(v, str):  # "NaN" / "Infinity" from _jsonable
+    if isinstance(v, str):  # "NaN" / "Infinity" from jsonable
         return v.lower().replace("infinity", "inf")
     return format(v, fmt)
 
@@ -481,32 +411,10 @@ def _load_spec(path: Path) -> Any:
         _fail(_one_line(exc))
 
 
-def _jsonable(obj: Any) -> Any:
-    """Plain JSON types; non-finite floats as "NaN" / "Infinity" / "-Infinity"."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, (bool, np.bool_)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        x = float(obj)
-        if math.isnan(x):
-            return "NaN"
-        if math.isinf(x):
-            return "Infinity" if x > 0 else "-Infinity"
-        return x
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if obj is None or isinstance(obj, str):
-        return obj
-    return str(obj)
-
-
 def _echo_json(obj: Any) -> None:
-    typer.echo(json.dumps(_jsonable(obj), allow_nan=False))
+    from ._analysis import jsonable
+
+    typer.echo(json.dumps(jsonable(obj), allow_nan=False))
 
 
 def main() -> None:  # pragma: no cover - console entry
