@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 #: Verlet skin and the largest move of one relaxation step, in units of the median radius.
 SKIN = 1.0
 MAX_MOVE = 0.1
+#: Relaxation gives up (the packing is jammed) when the overlap fell < 5 % over this many steps.
+STALL_STEPS = 1000
 
 _nb_neighbours = numba.njit(cache=True)(K.neighbours_body)
 _nb_force = numba.njit(cache=True)(K.force_body)
@@ -254,6 +256,7 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
     alpha, since_neg = a0, 0
     check_every = 25
     ov, rel = math.inf, math.inf
+    history: list[float] = []
     it = 0
     for it in range(1, max_iter + 1):
         kern.force(pos, rad, nl.ptr, nl.idx, nl.box, nl.periodic, force, energy)
@@ -287,6 +290,12 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
             if progress is not None:
                 progress(it, ov)
             if ov <= overlap_target and rel < max_relative:
+                break
+            # jammed: the overlap stopped falling (less than 5 % in the last STALL_STEPS steps)
+            history.append(ov)
+            back = STALL_STEPS // check_every
+            if len(history) > back and ov > 0.95 * history[-1 - back]:
+                log.debug("relax: stalled at overlap %.3e after %d steps", ov, it)
                 break
     else:
         ov, rel = overlap_stats(kern, xp, pos, rad, nl)
