@@ -16,6 +16,8 @@ from ._spec import (
     default_spec_path,
     load_spec,
 )
+from ._sweep import SweepError, SweepSpec, load_sweep, run_sweep
+from ._sweep_store import load_results
 
 __version__ = "0.1.0"
 
@@ -33,11 +35,16 @@ __all__ = [
     "SizeDistribution",
     "SpecError",
     "StructureMetrics",
+    "SweepError",
+    "SweepSpec",
     "__version__",
     "default_spec_path",
     "generate",
     "import_tiff",
+    "load_results",
     "load_spec",
+    "load_sweep",
     "open",
+    "run_sweep",
     "structure_metrics",
 ]

@@ -1,9 +1,10 @@
-"""The ``assb`` command line: generate, analyze and a demo.
+"""The ``assb`` command line: generate, analyze, sweep and a demo.
 
 ``assb generate SPEC.toml -o OUT.zarr`` builds a structure and prints targets vs achieved
 fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and (when the
 solver is installed) effective transport, and stores the result in the store's attributes
-(``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec.
+(``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec; ``assb sweep
+SWEEP.toml -o DIR`` runs a composition sweep into a resumable results directory.
 
 User errors (a bad spec, an unknown device, a missing store) end with a one-line ``error: ...``
 on stderr and exit code 2; a packing that cannot reach its targets exits with code 1.  With
@@ -148,6 +149,68 @@ def import_(
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
                f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "
                f"-> {out}")
+
+
+@app.command()
+def sweep(
+    sweep_file: Path = typer.Argument(..., metavar="SWEEP.toml",
+                                      help="Sweep definition, e.g. examples/demo_sweep.toml."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Results directory (created; rerunning resumes it)."),
+    workers: int | None = typer.Option(None, "--workers", min=1,
+                                       help="Parallel workers (default: the CPU cores)."),
+    scheduler: str | None = typer.Option(
+        None, "--scheduler",
+        help="'local' (a Dask LocalCluster) or a Dask scheduler address tcp://host:8786; "
+             "default: local processes."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (on the workers)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    save_structures: bool = typer.Option(False, "--save-structures",
+                                         help="Also save every structure (zarr) under "
+                                              "OUT/structures."),
+    retry_failed: bool = typer.Option(False, "--retry-failed",
+                                      help="Run points that failed before again."),
+) -> None:
+    """Run a composition sweep: generate, utilization, transport; one row per point and seed."""
+    import logging
+
+    from ._sweep import SweepError, load_sweep, run_sweep
+
+    remote = scheduler is not None and scheduler != "local"
+    if remote:
+        if device not in ("cpu", "cuda"):
+            _fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
+    else:
+        device = _check_device(device)
+    try:
+        sw = load_sweep(sweep_file)
+    except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        _fail(_one_line(exc))
+    n_points = len(sw.expand())
+    if not quiet:
+        typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
+                   f"{'' if sw.transport else ' (no transport)'}", err=True)
+    logging.getLogger("microstructure._sweep").setLevel(logging.ERROR)  # failures: in summary
+    t0 = time.perf_counter()
+    try:
+        df = run_sweep(sw, out, workers=workers, scheduler=scheduler, device=device,
+                       quiet=quiet, save_structures=save_structures, retry_failed=retry_failed)
+    except (ConnectionError, ImportError, ValueError) as exc:
+        _fail(_one_line(exc))
+    except RuntimeError as exc:  # a worker process died / another sweep holds the directory
+        _fail(_one_line(exc), code=1)
+    secs = time.perf_counter() - t0
+    ok = int((df["status"] == "ok").sum())
+    failed = df[df["status"] != "ok"]
+    run = df.attrs.get("sweep_run", {})
+    typer.echo(f"{len(df)} rows of {n_points * sw.seeds}: {ok} ok, {len(failed)} failed; "
+               f"this run {run.get('ok', 0)} ok + {run.get('failed', 0)} failed new, "
+               f"{run.get('rows_done_before', 0)} done before ({secs:.1f} s on "
+               f"{run.get('executor', '?')})")
+    for reason, n in failed["error"].value_counts().head(5).items():
+        typer.echo(f"  failed x{n}: {reason}")
+    typer.echo(f"results: {out / 'results.parquet'} and {out / 'results.csv'} "
+               f"(rows in {out / 'rows'})")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,331 @@
+"""The results directory of a sweep: one JSON row per finished (point, seed), tables, manifest.
+
+Layout of ``RESULTS_DIR``::
+
+    rows/<point_id>__s<seed>.json     one flat row per finished point and seed (the unit of truth)
+    results.parquet, results.csv      every row, rebuilt from rows/ (derived; safe to delete)
+    sweep.toml                        copy of the latest sweep file
+    manifest.json                     format, package version, point ids -> parameters, runs
+    structures/<point_id>__s<seed>.zarr   optional (``save_structures``)
+
+Every file is written atomically: to a temporary file in the same directory (name starting
+with ``.`` and ending in ``.tmp``), flushed and fsync'ed, then ``os.replace``'d over the
+target, so a reader (or a process killed with SIGKILL) sees either the old or the new file,
+never a partial one.  Temporary leftovers of a killed run are ignored by every reader and
+removed by the next run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: ``format`` of manifest.json.
+RESULTS_FORMAT = "assb-sweep-results/1"
+
+#: Column order of the results table (the contract); ``param:*`` columns follow ``error``,
+#: columns not listed here come last, sorted.
+COLUMNS = (
+    "point_id", "seed", "status", "error",
+    # ``param:<dotted.path>`` columns go here
+    "spec_json",
+    "target_pore", "target_cam", "target_se", "target_carbon",
+    "cam_wt_frac", "se_wt_frac", "carbon_wt_frac",
+    "cam_d50_um", "se_d50_um", "carbon_d50_um", "porosity",
+    "thickness_um", "voxel_size_um", "areal_loading_mg_cm2",
+    "frac_pore", "frac_cam", "frac_se", "frac_carbon", "cam_overlap", "n_cam_particles",
+    "util_strict", "util_strict_by_count", "util_relay", "util_relay_by_count",
+    "electronically_isolated", "ionically_isolated_strict", "ionically_isolated_relay",
+    "isolated_both_strict", "electronic_percolates", "ionic_percolates",
+    "active_area_per_volume_per_um",
+    "ionic_sigma_eff_S_cm", "ionic_tau", "ionic_converged",
+    "electronic_sigma_eff_S_cm", "electronic_tau", "electronic_converged",
+    "ionic_percolating_fraction", "electronic_percolating_fraction",
+    "ionic_resistance_ohm_cm2", "electronic_resistance_ohm_cm2",
+    "ionic_iterations", "electronic_iterations",
+    "cam_se_area_per_volume_per_um", "cam_se_coverage",
+    "cam_d50_um_measured", "se_d50_um_measured",
+    "t_generate_s", "t_utilization_s", "t_structure_s", "t_transport_s", "t_total_s",
+    "warnings", "structure",
+    "package_version", "device", "worker", "finished_at",
+)
+
+#: Columns holding True/False (None where not computed): nullable booleans in the table.
+BOOL_COLUMNS = ("electronic_percolates", "ionic_percolates", "ionic_converged",
+                "electronic_converged")
+#: Text columns ("" where empty).
+TEXT_COLUMNS = ("point_id", "status", "error", "spec_json", "warnings", "structure",
+                "package_version", "device", "worker", "finished_at")
+#: Integer columns.
+INT_COLUMNS = ("seed",)
+
+_TMP_SUFFIX = ".tmp"
+_FILE_MODE = 0o644  # mkstemp makes 0600 files; results are meant to be shared
+
+
+def row_name(point_id: str, seed: int) -> str:
+    """File stem of the row / structure of ``(point_id, seed)``."""
+    return f"{point_id}__s{int(seed)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# atomic files
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (same-directory temp file, fsync, os.replace)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
+    try:
+        os.fchmod(fd, _FILE_MODE)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path next to ``path``; on success it is fsync'ed and replaces ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
+    os.fchmod(fd, _FILE_MODE)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def dumps_row(row: dict[str, Any]) -> str:
+    """JSON text of a row; non-finite floats as ``NaN`` / ``Infinity`` (Python's json)."""
+    return json.dumps(row, sort_keys=False, allow_nan=True, default=_default) + "\n"
+
+
+def _default(obj: Any) -> Any:
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------
+# the store
+
+
+class ResultsStore:
+    """Reads and writes one sweep results directory (see the module notes)."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.rows_dir = self.root / "rows"
+        self.structures_dir = self.root / "structures"
+        self.manifest_path = self.root / "manifest.json"
+        self._lock_fd: int | None = None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    def is_results_dir(self) -> bool:
+        return self.manifest_path.is_file() or self.rows_dir.is_dir()
+
+    def check_usable(self) -> None:
+        """Refuse a path that is a file or a non-empty directory that is not a results dir."""
+        if self.root.exists():
+            if not self.root.is_dir():
+                raise ValueError(f"results directory {self.root} exists and is not a directory")
+            if not self.is_results_dir() and any(self.root.iterdir()):
+                raise ValueError(f"results directory {self.root} is a non-empty directory that "
+                                 "is not a sweep results directory; choose another -o")
+
+    def open_for_writing(self) -> None:
+        """Create the layout, take the directory lock and remove temporary leftovers."""
+        self.check_usable()
+        self.rows_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        for leftover in self.temporary_leftovers():
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        import fcntl
+
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"another sweep is writing to {self.root}; wait for it or use "
+                               "another results directory") from None
+        self._lock_fd = fd
+
+    def temporary_leftovers(self) -> list[Path]:
+        """Temporary files/directories of interrupted writes (never read as results)."""
+        out: list[Path] = []
+        for d in (self.root, self.rows_dir, self.structures_dir):
+            if d.is_dir():
+                out += [p for p in d.iterdir()
+                        if p.name.startswith(".") and p.name.endswith(_TMP_SUFFIX)]
+        return out
+
+    # -- rows -----------------------------------------------------------------------------
+    def row_path(self, point_id: str, seed: int) -> Path:
+        return self.rows_dir / f"{row_name(point_id, seed)}.json"
+
+    def structure_path(self, point_id: str, seed: int) -> Path:
+        return self.structures_dir / f"{row_name(point_id, seed)}.zarr"
+
+    def write_row(self, row: dict[str, Any]) -> Path:
+        path = self.row_path(row["point_id"], row["seed"])
+        atomic_write_bytes(path, dumps_row(row).encode())
+        return path
+
+    def read_rows(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """Every finished row, keyed by ``(point_id, seed)``."""
+        return {(r["point_id"], int(r["seed"])): r for r in iter_rows(self.root)}
+
+    # -- derived files --------------------------------------------------------------------
+    def write_tables(self, rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+        """Rebuild ``results.parquet`` and ``results.csv`` (atomically) from ``rows``."""
+        df = rows_to_frame(rows)
+        with atomic_path(self.root / "results.parquet") as tmp:
+            df.to_parquet(tmp, index=False)
+        with atomic_path(self.root / "results.csv") as tmp:
+            df.to_csv(tmp, index=False)
+        return df
+
+    def read_manifest(self) -> dict[str, Any]:
+        if not self.manifest_path.is_file():
+            return {}
+        return json.loads(self.manifest_path.read_text())
+
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
+        text = json.dumps(manifest, indent=1, allow_nan=True, default=_default) + "\n"
+        atomic_write_bytes(self.manifest_path, text.encode())
+
+    def write_text(self, name: str, text: str) -> None:
+        atomic_write_bytes(self.root / name, text.encode())
+
+
+def iter_rows(results_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """The parsed rows of ``results_dir/rows`` (temporary files skipped)."""
+    rows_dir = Path(results_dir) / "rows"
+    if not rows_dir.is_dir():
+        return
+    for p in sorted(rows_dir.glob("*.json")):
+        if p.name.startswith("."):
+            continue
+        yield json.loads(p.read_text())
+
+
+def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """The results table of ``rows``: contract columns in order, sorted by point id and seed."""
+    import pandas as pd
+
+    rows = list(rows)
+    keys: dict[str, None] = {}
+    for r in rows:
+        keys.update(dict.fromkeys(r))
+    params = sorted(k for k in keys if k.startswith("param:"))
+    known = [c for c in COLUMNS if c != "spec_json"]
+    extra = sorted(k for k in keys if k not in COLUMNS and k not in params)
+    order = ["point_id", "seed", "status", "error", *params, "spec_json",
+             *known[4:], *extra]
+    df = pd.DataFrame.from_records(rows, columns=order) if rows else pd.DataFrame(columns=order)
+    for c in df.columns:
+        df[c] = _normalize_column(c, df[c])
+    if len(df):
+        df = df.sort_values(["point_id", "seed"], kind="stable").reset_index(drop=True)
+    return df
+
+
+def _normalize_column(name: str, s: pd.Series) -> pd.Series:
+    import pandas as pd
+
+    if name in INT_COLUMNS:
+        return s.astype("int64")
+    if name in BOOL_COLUMNS:
+        return s.astype("boolean")
+    if name in TEXT_COLUMNS:
+        return s.fillna("").astype(str)
+    values = [v for v in s if v is not None and not (isinstance(v, float) and math.isnan(v))]
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    if all(isinstance(v, bool) for v in values) and values:
+        return s.astype("boolean")
+    # mixed or text (e.g. a param axis of strings, or JSON-encoded lists): text, "" when missing
+    return s.map(lambda v: "" if v is None or (isinstance(v, float) and math.isnan(v))
+                 else (v if isinstance(v, str) else json.dumps(v))).astype(str)
+
+
+def load_results(results_dir: str | Path) -> pd.DataFrame:
+    """The results table of a sweep directory, read from its rows (the unit of truth).
+
+    Parameters
+    ----------
+    results_dir : path
+        A directory written by :func:`microstructure.run_sweep` / ``assb sweep``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per finished (point, seed), ``status`` "ok" or "failed"; columns as
+        documented in :mod:`microstructure._sweep` (non-finite numbers as NaN / inf).
+
+    Examples
+    --------
+    >>> import microstructure as ms
+    >>> df = ms.load_results("sweep_out")                            # doctest: +SKIP
+    >>> df[df.status == "ok"].groupby("param:phases.cam.fraction").util_strict.mean()
+    ...                                                              # doctest: +SKIP
+    """
+    results_dir = Path(results_dir)
+    store = ResultsStore(results_dir)
+    if not store.is_results_dir():
+        raise FileNotFoundError(f"no sweep results in {results_dir} "
+                                "(expected manifest.json and rows/)")
+    return rows_to_frame(iter_rows(results_dir))
