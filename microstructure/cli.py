@@ -213,6 +213,29 @@ def sweep(
                f"(rows in {out / 'rows'})")
 
 
+@app.command()
+def report(
+    results_dir: Path = typer.Argument(..., help="A results directory written by 'assb sweep'."),
+    out: Path | None = typer.Option(None, "--out", help="Report directory "
+                                    "(default RESULTS_DIR/report)."),
+    point: str | None = typer.Option(None, "--point", help="point_id shown as slices "
+                                     "(default: the first ok point)."),
+    capacity: float = typer.Option(200.0, "--capacity-mah-g",
+                                   help="Active specific capacity of the CAM, mAh/g."),
+    c_rate: float = typer.Option(1.0, "--c-rate", help="Nominal C-rate for the effective "
+                                 "C-rate column."),
+) -> None:
+    """Figures, tables and one self-contained HTML page of a sweep's results."""
+    from .report import write_report
+
+    try:
+        path = write_report(results_dir, out_dir=out, point=point,
+                            specific_capacity_mAh_g=capacity, c_rate=c_rate)
+    except (FileNotFoundError, ValueError) as exc:
+        _fail(_one_line(exc))
+    typer.echo(f"report: {path}")
+
+
 # ---------------------------------------------------------------------------------------------
 # steps
 

@@ -1,0 +1,267 @@
+"""Figures of a sweep report (matplotlib object API, no pyplot, no global state).
+
+Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so nothing
+here selects a backend or keeps figures alive; :func:`png_bytes` renders one with Agg.
+Statistics across seeds: mean and a two-sided 95 % Student-t interval
+``mean ± t(0.975, n-1) · sd / sqrt(n)`` (no band for one seed).  Non-finite values (τ = ∞ of
+a non-percolating network, NaN of a skipped solve) are left out of means; the percolation
+curves show how often that happened.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+#: Phase colours (pore, CAM, SE, carbon).
+PHASE_COLORS = ("#ffffff", "#3b6fb6", "#f2b134", "#222222")
+PHASE_NAMES = ("pore", "CAM", "SE", "carbon")
+#: Particle-state colours (non-CAM, active, electronically isolated, ionically isolated, both).
+STATE_COLORS = ("#eeeeee", "#2ca02c", "#1f77b4", "#ff7f0e", "#d62728")
+STATE_NAMES = ("not CAM", "active", "electronically isolated", "ionically isolated",
+               "isolated both ways")
+
+_LABELS = {
+    "target_cam": "CAM volume fraction of the box",
+    "param:phases.cam.fraction": "CAM fraction (parts of solids)",
+    "param:phases.se.fraction": "SE fraction (parts of solids)",
+    "param:phases.carbon.fraction": "carbon fraction (parts of solids)",
+    "param:phases.se.psd.d50_um": "SE d50 (µm)",
+    "param:phases.cam.psd.d50_um": "CAM d50 (µm)",
+    "param:composition.porosity": "porosity",
+    "param:domain.shape": "domain shape (voxels)",
+}
+
+
+def label(col: str) -> str:
+    """Axis label of a results column."""
+    return _LABELS.get(col, col.removeprefix("param:"))
+
+
+def as_float(s: pd.Series) -> pd.Series:
+    """Floats from a numeric, bool or object column (None -> NaN, True -> 1.0)."""
+    if s.dtype == object:
+        return s.map(lambda v: np.nan if v is None else float(v)).astype(float)
+    return s.astype(float)
+
+
+def seed_stats(df: pd.DataFrame, by: Sequence[str], y: str) -> pd.DataFrame:
+    """Mean, sd, n and 95 % t half-width of ``y`` (finite values) per group of ``by``."""
+    from scipy import stats
+
+    d = df[list(by)].copy()
+    v = as_float(df[y])
+    d["_y"] = v.where(np.isfinite(v))
+    g = d.groupby(list(by), sort=True, dropna=False)["_y"]
+    out = g.agg(mean="mean", sd="std", n="count").reset_index()
+    n = out["n"].to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
+        out["ci"] = t * out["sd"].to_numpy() / np.sqrt(n)
+    return out
+
+
+def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
+    """The figure as PNG bytes (Agg)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[Any, pd.DataFrame]]:
+    if group is None:
+        return [(None, df)]
+    return [(k, d) for k, d in df.groupby(group, sort=True, dropna=False)]
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}"
+    return str(v)
+
+
+def line_panel(ax: Any, df: pd.DataFrame, x: str, y: str, *, group: str | None,
+               name: str = "", color: Any = None, logy: bool = False,
+               style: str = "-o") -> None:
+    """Mean of ``y`` vs ``x`` per value of ``group``, with the 95 % band across seeds."""
+    for i, (gval, d) in enumerate(_groups(df, group)):
+        s = seed_stats(d, [x], y).dropna(subset=["mean"])
+        if s.empty:
+            continue
+        xs = s[x].to_numpy(dtype=float)
+        lab = name if group is None else f"{name}{' ' if name else ''}{label(group)} = {_fmt(gval)}"
+        c = color if color is not None else f"C{i}"
+        ax.plot(xs, s["mean"], style, color=c, label=lab, ms=4)
+        band = s["ci"].notna()
+        if band.any():
+            ax.fill_between(xs[band], (s["mean"] - s["ci"])[band], (s["mean"] + s["ci"])[band],
+                            color=c, alpha=0.2, lw=0)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(label(x))
+    ax.grid(alpha=0.3)
+
+
+def utilization_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
+    """Static utilization (strict, CAM relay; by volume) vs ``x``."""
+    fig = Figure(figsize=(10, 4))
+    axs = fig.subplots(1, 2, sharey=True)
+    for ax, col, title in zip(axs, ("util_strict", "util_relay"),
+                              ("strict (own SE contact)", "CAM relay"), strict=True):
+        line_panel(ax, df, x, col, group=group)
+        ax.set_title(f"static utilization θ, {title}")
+        ax.set_ylabel("θ (active CAM volume / CAM volume)")
+        ax.set_ylim(-0.02, 1.02)
+    if len(axs[0].get_legend_handles_labels()[0]) > 1:
+        axs[0].legend(fontsize=8)
+    fig.suptitle("mean and 95 % t-interval across seeds")
+    return fig
+
+
+def transport_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
+    """Ionic and electronic σ_eff (log) and τ vs ``x``."""
+    fig = Figure(figsize=(10, 7.5))
+    axs = fig.subplots(2, 2)
+    for row, net in enumerate(("ionic", "electronic")):
+        line_panel(axs[row, 0], df, x, f"{net}_sigma_eff_S_cm", group=group, logy=True)
+        axs[row, 0].set_ylabel(f"{net} σ_eff (S/cm)")
+        line_panel(axs[row, 1], df, x, f"{net}_tau", group=group)
+        axs[row, 1].set_ylabel(f"{net} τ (σ_eff = σ ε / τ)")
+        for ax in axs[row]:
+            if not ax.lines:
+                ax.text(0.5, 0.5, "no finite values\n(not solved or not percolating)",
+                        ha="center", va="center", transform=ax.transAxes, color="0.4")
+    if axs[0, 0].get_legend_handles_labels()[0][1:]:
+        axs[0, 0].legend(fontsize=8)
+    fig.suptitle("through-plane transport: mean and 95 % t-interval across seeds "
+                 "(finite values only)")
+    fig.tight_layout()
+    return fig
+
+
+def percolation_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
+    """Fraction of seeds whose ionic / electronic network percolates, vs ``x``."""
+    fig = Figure(figsize=(10, 4))
+    axs = fig.subplots(1, 2, sharey=True)
+    for ax, col in zip(axs, ("ionic_percolates", "electronic_percolates"), strict=True):
+        for i, (gval, d) in enumerate(_groups(df, group)):
+            v = as_float(d[col])
+            s = (pd.DataFrame({x: d[x].to_numpy(), "p": v.to_numpy()}).dropna()
+                 .groupby(x, sort=True)["p"].agg(["mean", "count"]).reset_index())
+            if s.empty:
+                continue
+            lab = None if group is None else f"{label(group)} = {_fmt(gval)}"
+            ax.plot(s[x].astype(float), s["mean"], "-s", color=f"C{i}", label=lab, ms=4)
+        ax.set_title(col.replace("_", " ").replace("percolates", "network percolates"))
+        ax.set_xlabel(label(x))
+        ax.set_ylabel("fraction of seeds")
+        ax.set_ylim(-0.05, 1.05)
+        ax.grid(alpha=0.3)
+    if group is not None and axs[0].lines:
+        axs[0].legend(fontsize=8)
+    return fig
+
+
+def heatmap_figure(df: pd.DataFrame, xcol: str, ycol: str,
+                   values: Sequence[tuple[str, str]]) -> Figure:
+    """Mean over seeds (and any other axes) of each ``(column, title)`` on an x × y grid."""
+    fig = Figure(figsize=(4.6 * len(values), 4))
+    axs = np.atleast_1d(fig.subplots(1, len(values)))
+    for ax, (col, title) in zip(axs, values, strict=True):
+        d = df[[xcol, ycol]].copy()
+        v = as_float(df[col])
+        d["v"] = v.where(np.isfinite(v))
+        grid = d.pivot_table(index=ycol, columns=xcol, values="v", aggfunc="mean",
+                             dropna=False)
+        a = grid.to_numpy(dtype=float)
+        im = ax.imshow(a, origin="lower", aspect="auto", cmap="viridis")
+        ax.set_xticks(range(grid.shape[1]), [_fmt(c) for c in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [_fmt(c) for c in grid.index])
+        for (i, j), val in np.ndenumerate(a):
+            light = np.isfinite(val) and im.norm(val) > 0.6   # dark text on the yellow end
+            ax.text(j, i, "–" if not np.isfinite(val) else f"{val:.3g}", ha="center",
+                    va="center", fontsize=8, color="k" if light else "w")
+        ax.set_xlabel(label(xcol))
+        ax.set_ylabel(label(ycol))
+        ax.set_title(title)
+        fig.colorbar(im, ax=ax, shrink=0.85)
+    fig.suptitle("mean over seeds")
+    fig.tight_layout()
+    return fig
+
+
+def ternary_figure(points: pd.DataFrame, value: str, title: str) -> Figure:
+    """Solid composition (CAM/SE/carbon volume fractions of the solids) coloured by ``value``.
+
+    ``points`` has columns ``cam``, ``se``, ``carbon`` (summing to 1) and ``value``.
+    Barycentric map: CAM at the lower left, SE at the lower right, carbon at the top.
+    """
+    fig = Figure(figsize=(6, 5.4))
+    ax = fig.subplots()
+    tri = np.array([[0, 0], [1, 0], [0.5, np.sqrt(3) / 2], [0, 0]])
+    ax.plot(tri[:, 0], tri[:, 1], color="k", lw=1)
+    for f in (0.2, 0.4, 0.6, 0.8):   # iso-lines of each component
+        for a, b in (((0, 1), (1, 2)), ((1, 2), (2, 0)), ((2, 0), (0, 1))):
+            p = (1 - f) * tri[a[0]] + f * tri[a[1]]
+            q = f * tri[b[1]] + (1 - f) * tri[b[0]]
+            ax.plot([p[0], q[0]], [p[1], q[1]], color="0.85", lw=0.5, zorder=0)
+    se, c = points["se"].to_numpy(float), points["carbon"].to_numpy(float)
+    x, y = se + c / 2, c * np.sqrt(3) / 2
+    v = as_float(points[value]).to_numpy()
+    sc = ax.scatter(x, y, c=v, cmap="viridis", s=90, edgecolor="k", zorder=3)
+    fig.colorbar(sc, ax=ax, shrink=0.8, label=title)
+    for name, (px, py), ha in (("CAM", tri[0], "right"), ("SE", tri[1], "left"),
+                               ("carbon", tri[2], "center")):
+        ax.text(px, py + (0.03 if name == "carbon" else -0.04), name, ha=ha, fontsize=10)
+    ax.set_aspect("equal")
+    ax.axis("off")
+    ax.set_title(f"{title} over the solid composition (volume fractions of solids)")
+    return fig
+
+
+def slices_figure(phases: np.ndarray, states: dict[str, np.ndarray], voxel_size_um: float,
+                  title: str) -> Figure:
+    """Through-plane (x–z at mid y) and in-plane (x–y at mid z) slices by phase and state.
+
+    ``states``: rule -> uint8 state per voxel (0 not CAM, 1 active, 2 electronically isolated,
+    3 ionically isolated, 4 both).
+    """
+    nz, ny, nx = phases.shape
+    h = voxel_size_um
+    rows = 1 + len(states)
+    fig = Figure(figsize=(10, 3.6 * rows))
+    axs = fig.subplots(rows, 2, squeeze=False)
+    pcm = ListedColormap(PHASE_COLORS)
+    pnorm = BoundaryNorm(np.arange(-0.5, 4.5), 4)
+    scm = ListedColormap(STATE_COLORS)
+    snorm = BoundaryNorm(np.arange(-0.5, 5.5), 5)
+    cuts = [("through-plane slice (y = mid); current collector at z = 0",
+             lambda a: a[:, ny // 2, :], [0, nx * h, nz * h, 0], ("x (µm)", "z (µm)")),
+            ("in-plane slice (z = mid)", lambda a: a[nz // 2], [0, nx * h, ny * h, 0],
+             ("x (µm)", "y (µm)"))]
+    for j, (ctitle, cut, ext, (xl, yl)) in enumerate(cuts):
+        axs[0, j].imshow(cut(phases), cmap=pcm, norm=pnorm, extent=ext, interpolation="nearest")
+        axs[0, j].set_title(f"phases: {ctitle}", fontsize=9)
+        for i, (rule, st) in enumerate(states.items(), start=1):
+            axs[i, j].imshow(cut(st), cmap=scm, norm=snorm, extent=ext, interpolation="nearest")
+            axs[i, j].set_title(f"CAM particle state, rule {rule}", fontsize=9)
+        for i in range(rows):
+            axs[i, j].set_xlabel(xl)
+            axs[i, j].set_ylabel(yl)
+    axs[0, 1].legend(handles=[Patch(facecolor=c, edgecolor="k", label=n)
+                              for c, n in zip(PHASE_COLORS, PHASE_NAMES, strict=True)],
+                     loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    if rows > 1:
+        axs[1, 1].legend(handles=[Patch(facecolor=c, edgecolor="k", label=n)
+                                  for c, n in zip(STATE_COLORS, STATE_NAMES, strict=True)],
+                         loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,432 @@
+"""Sweep reports: derived capacities, figures and one self-contained HTML page.
+
+``write_report(RESULTS_DIR)`` (``assb report RESULTS_DIR``) reads a sweep's results table
+(one row per point and seed, see :mod:`microstructure._sweep`) and writes into
+``RESULTS_DIR/report/``:
+
+* ``utilization.png`` -- static utilization θ (strict and CAM-relay rules) vs CAM content
+  (``target_cam``, the CAM volume fraction of the box, when the CAM fraction is swept; else the
+  first swept axis), one line per value of the next swept axis, mean and 95 % t-interval
+  across seeds;
+* ``transport.png`` -- ionic and electronic σ_eff and τ against the same axis;
+* ``percolation.png`` -- fraction of seeds whose ionic / electronic network percolates;
+* ``heatmap.png`` -- θ and ionic τ over the first two swept axes (two or more swept);
+* ``ternary.png`` -- θ over the CAM/SE/carbon solid composition (when all three vary);
+* ``slices.png`` -- one point's structure by phase and by CAM particle state (active,
+  electronically isolated, ionically isolated, both) under both rules;
+* ``rows.csv`` (every row with the derived columns), ``summary.csv`` (per point) and
+  ``report.html`` (PNG figures embedded as base64 data URIs; no external files).
+
+Derived quantities (per row, for each rule ``r`` in ``strict``, ``relay``), with θ the static
+utilization and ``C`` the active specific capacity (mAh/g, default 200 for Ni-rich NCM at
+0.1 C):
+
+* ``capacity_mAh_g_cam_r = θ C`` -- gross specific capacity per gram CAM;
+* ``capacity_mAh_g_composite_r = θ C w_CAM`` -- per gram composite (CAM weight fraction);
+* ``areal_capacity_mAh_cm2_r = θ C L / 1000`` -- L the CAM areal loading in mg/cm²;
+* ``c_rate_factor_r = 1 / θ`` and ``effective_c_rate_r = c_rate / θ`` -- the C-rate the active
+  particles see at a nominal ``c_rate`` (∞ when θ = 0).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import math
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import _plots
+
+__all__ = ["add_derived", "load_results", "particle_states", "point_summary", "swept_axes",
+           "write_report"]
+
+log = logging.getLogger(__name__)
+
+RULES = {"strict": "util_strict", "relay": "util_relay"}
+#: Figure names (PNG files in the report directory).
+FIGURES = ("utilization", "transport", "percolation", "heatmap", "ternary", "slices")
+#: Columns summarised per point (mean ± sd across seeds) in the HTML table.
+SUMMARY_COLUMNS = (
+    ("util_strict", "θ strict", ".3f"),
+    ("util_relay", "θ relay", ".3f"),
+    ("ionic_tau", "ionic τ", ".3g"),
+    ("ionic_sigma_eff_S_cm", "ionic σ_eff S/cm", ".3g"),
+    ("electronic_sigma_eff_S_cm", "electronic σ_eff S/cm", ".3g"),
+    ("capacity_mAh_g_cam_strict", "mAh/g CAM (strict)", ".1f"),
+    ("capacity_mAh_g_composite_strict", "mAh/g composite (strict)", ".1f"),
+    ("areal_capacity_mAh_cm2_strict", "mAh/cm² (strict)", ".3g"),
+    ("effective_c_rate_strict", "effective C-rate (strict)", ".3g"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def load_results(results_dir: str | Path) -> pd.DataFrame:
+    """The results table of ``results_dir`` (the sweep's loader when available)."""
+    results_dir = Path(results_dir)
+    try:
+        from ._sweep import load_results as sweep_load
+    except ImportError:
+        sweep_load = None
+    if sweep_load is not None:
+        return sweep_load(results_dir)
+    for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
+        p = results_dir / name
+        if p.is_file():
+            return reader(p)
+    raise FileNotFoundError(f"no results.parquet or results.csv in {results_dir}")
+
+
+def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
+                c_rate: float = 1.0) -> pd.DataFrame:
+    """A copy of ``df`` with the derived capacity and C-rate columns (see the module notes).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> d = add_derived(pd.DataFrame({"util_strict": [0.9], "util_relay": [1.0],
+    ...                               "cam_wt_frac": [0.7], "areal_loading_mg_cm2": [10.0]}))
+    >>> round(float(d["capacity_mAh_g_cam_strict"][0]), 6), round(float(d["areal_capacity_mAh_cm2_strict"][0]), 6)
+    (180.0, 1.8)
+    """
+    for name, v in (("specific_capacity_mAh_g", specific_capacity_mAh_g), ("c_rate", c_rate)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v <= 0:
+            raise ValueError(f"{name} must be a positive number, got {v!r}")
+    out = df.copy()
+    nan = pd.Series(np.nan, index=out.index)
+    w = _plots.as_float(out["cam_wt_frac"]) if "cam_wt_frac" in out else nan
+    load = _plots.as_float(out["areal_loading_mg_cm2"]) if "areal_loading_mg_cm2" in out else nan
+    for rule, col in RULES.items():
+        theta = _plots.as_float(out[col]) if col in out else nan
+        cap = theta * specific_capacity_mAh_g
+        out[f"capacity_mAh_g_cam_{rule}"] = cap
+        out[f"capacity_mAh_g_composite_{rule}"] = cap * w
+        out[f"areal_capacity_mAh_cm2_{rule}"] = cap * load / 1000.0
+        with np.errstate(divide="ignore"):
+            factor = pd.Series(np.divide(1.0, theta.to_numpy()), index=out.index)
+        out[f"c_rate_factor_{rule}"] = factor
+        out[f"effective_c_rate_{rule}"] = c_rate * factor
+    return out
+
+
+def _hashable_params(df: pd.DataFrame) -> pd.DataFrame:
+    """Param columns with list values (e.g. a swept ``domain.shape``) as strings."""
+    out = df.copy()
+    for c in out.columns:
+        if c.startswith("param:") and out[c].dtype == object:
+            out[c] = out[c].map(lambda v: json.dumps(v.tolist() if isinstance(v, np.ndarray)
+                                                     else v) if isinstance(
+                                                         v, (list, tuple, np.ndarray)) else v)
+    return out
+
+
+def swept_axes(df: pd.DataFrame) -> list[str]:
+    """``param:`` columns with more than one distinct value, in table order."""
+    df = _hashable_params(df)
+    return [c for c in df.columns if c.startswith("param:") and df[c].nunique(dropna=True) > 1]
+
+
+def point_summary(df: pd.DataFrame,
+                  columns: Sequence[str] = tuple(c for c, _, _ in SUMMARY_COLUMNS)
+                  ) -> pd.DataFrame:
+    """Per point: the param values, seeds (ok / all) and mean, sd of ``columns`` over ok seeds.
+
+    Non-finite values (τ = ∞, NaN) are left out of the mean; ``<col>_n`` counts what was used.
+    """
+    df = _hashable_params(df)
+    params = [c for c in df.columns if c.startswith("param:")]
+    ok = df[df["status"] == "ok"]
+    order = list(dict.fromkeys(df["point_id"]))
+    first = df.groupby("point_id", sort=False)[params].first() if params else \
+        pd.DataFrame(index=pd.Index(order, name="point_id"))
+    out = first.reindex(order)
+    out["seeds_ok"] = ok.groupby("point_id").size().reindex(order).fillna(0).astype(int)
+    out["seeds"] = df.groupby("point_id").size().reindex(order).astype(int)
+    for c in columns:
+        if c not in ok:
+            continue
+        v = _plots.as_float(ok[c])
+        g = v.where(np.isfinite(v)).groupby(ok["point_id"])
+        out[f"{c}_mean"] = g.mean().reindex(order)
+        out[f"{c}_sd"] = g.std().reindex(order)
+        out[f"{c}_n"] = g.count().reindex(order).fillna(0).astype(int)
+    return out.reset_index()
+
+
+# ---------------------------------------------------------------------------------------------
+# one point's structure
+
+
+def particle_states(m: Any, *, device: str = "cpu") -> dict[str, np.ndarray]:
+    """Per-voxel CAM state under each rule: 0 not CAM, 1 active, 2 electronically isolated,
+    3 ionically isolated, 4 isolated both ways (uint8)."""
+    import solvers
+
+    out = {}
+    periodic = bool(m.spec.domain.periodic_lateral)
+    for rule in ("strict", "cam_relay"):
+        u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
+                                    rule=rule, periodic_lateral=periodic, device=device)
+        p = u.particles
+        state = np.where(p.active, 1, np.where(~p.electronic & ~p.ionic, 4,
+                                               np.where(~p.electronic, 2, 3))).astype(np.uint8)
+        lut = np.zeros(int(m.particle_ids.max()) + 1, np.uint8)
+        lut[np.asarray(p.id, dtype=np.int64)] = state
+        out[rule] = lut[m.particle_ids]
+    return out
+
+
+def _structure(results_dir: Path, row: pd.Series) -> tuple[Any, str]:
+    """The stored structure of a row, or the same structure regenerated from spec and seed."""
+    from ._generate import generate
+    from ._microstructure import open_microstructure
+    from ._spec import ElectrodeSpec
+
+    seed = int(row["seed"])
+    path = results_dir / "structures" / f"{row['point_id']}__s{seed}.zarr"
+    if path.exists():
+        return open_microstructure(path), f"stored structure {path.name}"
+    spec = ElectrodeSpec.from_dict(json.loads(row["spec_json"]), source="spec_json")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # resolution warnings were recorded by the sweep
+        m = generate(spec, seed=seed)
+    return m, "regenerated from spec_json and seed (no stored structure)"
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
+                 point: str | None = None, specific_capacity_mAh_g: float = 200.0,
+                 c_rate: float = 1.0) -> Path:
+    """Write the figures, CSV tables and the self-contained HTML page of a sweep.
+
+    Parameters
+    ----------
+    results_dir : str or Path
+        A sweep's results directory (``results.parquet`` or ``results.csv``).
+    out_dir : str or Path, optional
+        Where to write (default ``results_dir / "report"``).
+    point : str, optional
+        ``point_id`` whose structure is shown as slices (default: the first ok point).
+    specific_capacity_mAh_g : float
+        Active specific capacity of the CAM, mAh/g.
+    c_rate : float
+        Nominal C-rate for the effective C-rate column.
+
+    Returns
+    -------
+    Path
+        The HTML file.
+
+    Raises
+    ------
+    FileNotFoundError
+        No results table in ``results_dir``.
+    ValueError
+        An empty table, an unknown ``point`` or a bad capacity / C-rate.
+    """
+    results_dir = Path(results_dir)
+    out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    df = load_results(results_dir)
+    if df.empty:
+        raise ValueError(f"the results table in {results_dir} has no rows")
+    df = add_derived(df, specific_capacity_mAh_g=specific_capacity_mAh_g, c_rate=c_rate)
+    df = _hashable_params(df)
+    ok = df[df["status"] == "ok"].copy()
+    if point is not None and point not in set(df["point_id"]):
+        raise ValueError(f"point {point!r} is not in {results_dir}; points: "
+                         f"{', '.join(map(str, dict.fromkeys(df['point_id'])))}")
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "rows.csv", index=False)
+    summary = point_summary(df)
+    summary.to_csv(out / "summary.csv", index=False)
+
+    swept = swept_axes(ok) if not ok.empty else []
+    figures: list[tuple[str, str, Any]] = []
+    notes: list[str] = []
+    if not ok.empty:
+        figures += _sweep_figures(ok, swept, notes)
+        figures += _slice_figure(results_dir, df, ok, point, notes)
+    for stale in FIGURES:           # figures of an earlier report that this one does not have
+        if stale not in {f[0] for f in figures}:
+            (out / f"{stale}.png").unlink(missing_ok=True)
+    images = []
+    for name, caption, fig in figures:
+        data = _plots.png_bytes(fig)
+        (out / f"{name}.png").write_bytes(data)
+        images.append((name, caption, base64.b64encode(data).decode("ascii")))
+    page = _html(results_dir, df, ok, swept, summary, images, notes,
+                 specific_capacity_mAh_g, c_rate)
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    log.info("report written to %s", path)
+    return path
+
+
+def _numeric(df: pd.DataFrame, col: str) -> bool:
+    return pd.to_numeric(df[col], errors="coerce").notna().all()
+
+
+def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
+                   ) -> list[tuple[str, str, Any]]:
+    cam = "param:phases.cam.fraction"
+    numeric = [c for c in swept if _numeric(ok, c)]
+    if cam in swept or not numeric:
+        x, others = "target_cam", [c for c in swept if c != cam]
+    else:
+        x, others = numeric[0], [c for c in swept if c != numeric[0]]
+    group = others[0] if others else None
+    pooled = others[1:]
+    how = (f"lines: {_plots.label(group)}" if group else "one line") + (
+        f"; pooled over {', '.join(_plots.label(c) for c in pooled)}" if pooled else "")
+    figs = [
+        ("utilization", f"Static CAM utilization vs {_plots.label(x)} ({how}); mean and 95 % "
+         "t-interval across seeds (no band for one seed).",
+         _plots.utilization_figure(ok, x, group)),
+        ("transport", f"Through-plane ionic (SE) and electronic (CAM + carbon) effective "
+         f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); non-finite values "
+         "(not percolating, not solved) are left out.",
+         _plots.transport_figure(ok, x, group)),
+        ("percolation", f"Percolation probability: fraction of seeds whose network joins "
+         f"current collector and separator, vs {_plots.label(x)} ({how}).",
+         _plots.percolation_figure(ok, x, group)),
+    ]
+    if len(swept) >= 2:
+        a, b = (swept[0], swept[1]) if swept[0] == cam or cam not in swept[:2] \
+            else (swept[1], swept[0])
+        rest = [c for c in swept if c not in (a, b)]
+        figs.append(("heatmap", f"Mean over seeds on {_plots.label(a)} × {_plots.label(b)}"
+                     + (f" (averaged over {', '.join(map(_plots.label, rest))})" if rest else "")
+                     + ".", _plots.heatmap_figure(
+                         ok, a, b, [("util_strict", "θ strict"), ("util_relay", "θ CAM relay"),
+                                    ("ionic_tau", "ionic τ")])))
+    else:
+        notes.append("Heatmap skipped: fewer than two swept axes.")
+    solids = ok[["target_cam", "target_se", "target_carbon"]].apply(_plots.as_float)
+    total = solids.sum(axis=1)
+    comp = solids.div(total, axis=0).round(9)
+    comp.columns = ["cam", "se", "carbon"]
+    comp["point_id"] = ok["point_id"].to_numpy()
+    comp["util_strict"] = _plots.as_float(ok["util_strict"]).to_numpy()
+    pts = comp.groupby("point_id", sort=False).mean()
+    if _spans_plane(pts[["cam", "se", "carbon"]].to_numpy()):
+        figs.append(("ternary", "Static utilization (strict, mean over seeds) over the solid "
+                     "composition: CAM / SE / carbon volume fractions of the solids.",
+                     _plots.ternary_figure(pts, "util_strict", "θ strict")))
+    else:
+        notes.append("Ternary map skipped: the CAM, SE and carbon fractions of the solids do not "
+                     "vary independently (the points lie on one line or fewer).")
+    return figs
+
+
+def _spans_plane(comp: np.ndarray) -> bool:
+    """Solid compositions (rows summing to 1) that all three vary: not on one line."""
+    comp = comp[np.isfinite(comp).all(axis=1)]
+    if len(comp) < 3:
+        return False
+    s = np.linalg.svd(comp - comp.mean(axis=0), compute_uv=False)
+    return bool(s[1] > 1e-6 and s[1] > 1e-3 * s[0])
+
+
+def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: str | None,
+                  notes: list[str]) -> list[tuple[str, str, Any]]:
+    pid = point if point is not None else str(ok["point_id"].iloc[0])
+    rows = ok[ok["point_id"] == pid]
+    if rows.empty:
+        reasons = "; ".join(str(e) for e in df.loc[df["point_id"] == pid, "error"])
+        notes.append(f"No slices: point {pid} has no successful seed ({reasons}).")
+        return []
+    row = rows.iloc[0]
+    try:
+        m, source = _structure(results_dir, row)
+        states = particle_states(m)
+    except Exception as exc:  # noqa: BLE001 - a report is still useful without the slices
+        notes.append(f"No slices for point {pid}: {type(exc).__name__}: {exc}")
+        return []
+    title = f"point {pid}, seed {int(row['seed'])}"
+    return [("slices", f"Point {pid}, seed {int(row['seed'])} ({source}): phases and CAM "
+             "particle state under both rules; through-plane slice at mid y (current collector "
+             "at the top edge, z = 0) and in-plane slice at mid z.",
+             _plots.slices_figure(m.phases, states, m.voxel_size_um, title))]
+
+
+_CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}
+table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
+td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}
+td.l{text-align:left}img{max-width:100%}figure{margin:1.5em 0}
+figcaption{font-size:0.9em;color:#444}.note{color:#555;font-size:0.9em}"""
+
+
+def _cell(mean: float, sd: float, fmt: str) -> str:
+    if not np.isfinite(mean):
+        return "–"
+    s = format(mean, fmt)
+    return s if not np.isfinite(sd) else f"{s} ± {format(sd, fmt)}"
+
+
+def _html(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str],
+          summary: pd.DataFrame, images: list[tuple[str, str, str]], notes: list[str],
+          capacity: float, c_rate: float) -> str:
+    e = html.escape
+    failed = df[df["status"] != "ok"]
+    params = [c for c in summary.columns if c.startswith("param:")]
+    shown = swept or params
+    versions = ", ".join(sorted(map(str, df.get("package_version",
+                                                pd.Series(dtype=object)).dropna().unique())))
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>assb sweep report: {e(results_dir.name)}</title><style>{_CSS}</style></head>",
+        f"<body><h1>Sweep report: {e(str(results_dir))}</h1>",
+        f"<p>{len(df)} rows ({len(ok)} ok, {len(failed)} failed) over "
+        f"{df['point_id'].nunique()} points; swept axes: "
+        f"{e(', '.join(_plots.label(c) for c in swept) or 'none')}. "
+        f"Package version {e(versions or 'unknown')}.</p>",
+        f"<p class='note'>Derived: gross specific capacity = θ × {capacity:g} mAh/g (active "
+        "specific capacity), per gram composite × CAM weight fraction; areal capacity from the "
+        f"CAM areal loading; effective C-rate = {c_rate:g} C / θ. τ is the tortuosity factor in "
+        "σ_eff = σ_bulk ε / τ.</p>",
+        "<h2>Points (mean ± sd over ok seeds)</h2><table><tr><th>point</th>",
+        *(f"<th>{e(_plots.label(c))}</th>" for c in shown),
+        "<th>seeds ok</th>",
+        *(f"<th>{e(t)}</th>" for c, t, _ in SUMMARY_COLUMNS if f"{c}_mean" in summary),
+        "</tr>",
+    ]
+    for _, r in summary.iterrows():
+        cells = [f"<td class='l'>{e(str(r['point_id']))}</td>"]
+        cells += [f"<td>{e(_plots._fmt(r[c]))}</td>" for c in shown]
+        cells.append(f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>")
+        cells += [f"<td>{_cell(r[f'{c}_mean'], r[f'{c}_sd'], f)}</td>"
+                  for c, _, f in SUMMARY_COLUMNS if f"{c}_mean" in summary]
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    if not failed.empty:
+        parts.append(f"<h2>Failed rows ({len(failed)})</h2><table><tr><th>point</th>"
+                     "<th>seed</th><th>reason</th></tr>")
+        for _, r in failed.iterrows():
+            parts.append(f"<tr><td class='l'>{e(str(r['point_id']))}</td>"
+                         f"<td>{e(str(r['seed']))}</td>"
+                         f"<td class='l'>{e(str(r.get('error', '')))}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2>Figures</h2>")
+    for name, caption, b64 in images:
+        parts.append(f"<figure id='{e(name)}'><img alt='{e(name)}' "
+                     f"src='data:image/png;base64,{b64}'><figcaption>{e(caption)}"
+                     "</figcaption></figure>")
+    for n in notes:
+        parts.append(f"<p class='note'>{e(n)}</p>")
+    parts.append("<p class='note'>Tables: rows.csv (every row with derived columns), "
+                 "summary.csv (per point), next to this page.</p></body></html>")
+    return "\n".join(parts)
