@@ -274,11 +274,12 @@ def _known_paths(spec: ElectrodeSpec) -> dict[str, Any]:
 
 
 def _check_path(path: str, where: str, known: dict[str, Any], value: Any = None) -> list[str]:
+    if "." not in path and isinstance(value, dict):
+        # what TOML makes of an unquoted dotted key: replacing a whole section is never meant
+        return [f"{where}: a whole top-level table; write dotted paths as quoted keys "
+                "(\"phases.cam.fraction\" = 60): an unquoted a.b.c makes nested TOML tables"]
     if path in known:
         return []
-    if "." not in path and isinstance(value, dict):
-        return [f"{where}: unknown field {path!r}; write dotted paths as quoted keys "
-                "(\"phases.cam.fraction\" = 60): an unquoted a.b.c makes nested TOML tables"]
     keys = path.split(".")
     for i in range(len(keys) - 1, 0, -1):
         parent = ".".join(keys[:i])
