@@ -170,6 +170,8 @@ def sweep(
                                               "OUT/structures."),
     retry_failed: bool = typer.Option(False, "--retry-failed",
                                       help="Run points that failed before again."),
+    scheduler_timeout: float = typer.Option(10.0, "--scheduler-timeout", min=0.1,
+                                            help="Seconds to wait for a Dask scheduler."),
 ) -> None:
     """Run a composition sweep: generate, utilization, transport; one row per point and seed."""
     import logging
@@ -194,7 +196,8 @@ def sweep(
     t0 = time.perf_counter()
     try:
         df = run_sweep(sw, out, workers=workers, scheduler=scheduler, device=device,
-                       quiet=quiet, save_structures=save_structures, retry_failed=retry_failed)
+                       quiet=quiet, save_structures=save_structures, retry_failed=retry_failed,
+                       scheduler_timeout=scheduler_timeout)
     except (ConnectionError, ImportError, ValueError) as exc:
         _fail(_one_line(exc))
     except RuntimeError as exc:  # a worker process died / another sweep holds the directory

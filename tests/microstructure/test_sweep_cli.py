@@ -1,0 +1,180 @@
+"""``assb sweep``: the command, user errors, SIGKILL of a real run, a real Dask LocalCluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import microstructure as ms
+from microstructure._sweep_store import ResultsStore
+from microstructure.cli import app
+
+runner = CliRunner()
+
+SWEEP = """
+base = "default"
+seeds = 1
+transport = false
+[overrides]
+"domain.shape" = [32, 32, 32]
+"domain.voxel_size_um" = 1.0
+[axes]
+"phases.cam.fraction" = {cam}
+"phases.se.psd.d50_um" = {se}
+"""
+
+
+def sweep_file(tmp_path: Path, cam="[60, 75]", se="[0.8]", name="s.toml", **edits) -> Path:
+    text = SWEEP.format(cam=cam, se=se)
+    for old, new in edits.values():
+        assert old in text
+        text = text.replace(old, new)
+    p = tmp_path / name
+    p.write_text(text)
+    return p
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def test_sweep_command_and_resume(tmp_path):
+    path = sweep_file(tmp_path, se="[0.8, 3.0]")
+    out = tmp_path / "out"
+    result = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "4 rows of 4: 2 ok, 2 failed" in result.stdout
+    assert "failed x2: SpecError: phases.se.psd" in result.stdout
+    assert f"results: {out / 'results.parquet'}" in result.stdout
+    assert "sweep:" not in result.stderr  # no progress bar with --quiet
+    assert len(ms.load_results(out)) == 4
+    again = invoke("sweep", path, "-o", out, "--workers", "1")
+    assert again.exit_code == 0, again.output
+    assert "this run 0 ok + 0 failed new, 4 done before" in again.stdout
+    retry = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet", "--retry-failed")
+    assert "this run 0 ok + 2 failed new, 2 done before" in retry.stdout
+
+
+@pytest.mark.parametrize(("edits", "words"), [
+    ({"e": ('"phases.cam.fraction"', '"phases.cam.fractoin"')}, ["phases.cam.fractoin"]),
+    ({"e": ("seeds = 1", "seeds = 0")}, ["seeds"]),
+    ({"e": ("[60, 75]", "[]")}, ['axes."phases.cam.fraction"', "empty"]),
+    ({"e": ('base = "default"', 'base = "nope.toml"')}, ["base", "nope.toml"]),
+])
+def test_bad_sweep_exits_2_with_one_line(tmp_path, edits, words):
+    out = tmp_path / "out"
+    result = invoke("sweep", sweep_file(tmp_path, **edits), "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    for w in words:
+        assert w in result.stderr
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_cli_user_errors(tmp_path):
+    path = sweep_file(tmp_path)
+    r = invoke("sweep", tmp_path / "missing.toml", "-o", tmp_path / "o")
+    assert r.exit_code == 2 and "sweep file not found" in r.stderr
+    r = invoke("sweep", path, "-o", tmp_path / "o", "--device", "tpu")
+    assert r.exit_code == 2 and "--device must be 'cpu' or 'cuda'" in r.stderr
+    r = invoke("sweep", path, "-o", tmp_path / "o", "--workers", "0")
+    assert r.exit_code == 2 and "--workers" in r.output
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep")
+    r = invoke("sweep", path, "-o", foreign)
+    assert r.exit_code == 2 and "not a sweep results directory" in r.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    r = invoke("sweep", path, "-o", tmp_path / "o", "--scheduler", f"tcp://127.0.0.1:{port}",
+               "--scheduler-timeout", "2")
+    assert r.exit_code == 2
+    assert r.stderr.splitlines()[-1].startswith("error: cannot reach the Dask scheduler at "
+                                                f"tcp://127.0.0.1:{port} within 2 s")
+    assert not (tmp_path / "o").exists()
+
+
+def _assb() -> list[str]:
+    exe = Path(sys.executable).with_name("assb")
+    return [str(exe)] if exe.is_file() else [sys.executable, "-m", "microstructure"]
+
+
+@pytest.mark.timeout(180)
+def test_sigkill_loses_only_points_in_flight(tmp_path):
+    """Kill a real ``assb sweep`` (2 worker processes) with SIGKILL once rows exist."""
+    path = sweep_file(tmp_path, cam="[55, 60, 65, 70]", se="[0.7, 0.8]")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*_assb(), "sweep", str(path), "-o", str(out), "--workers", "2",
+                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    rows_dir = out / "rows"
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if rows_dir.is_dir() and len(list(rows_dir.glob("*.json"))) >= 2:
+                break
+            time.sleep(0.02)
+        assert proc.poll() is None, proc.communicate()
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        # the orphaned pool workers of the killed run (its own session / process group)
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    survivors = {}
+    for p in sorted(rows_dir.iterdir()):
+        if p.name.startswith("."):
+            continue  # a temp file of an interrupted write: never read
+        row = json.loads(p.read_text())  # every row file parses
+        assert p.name == f"{row['point_id']}__s{row['seed']}.json"
+        assert row["status"] == "ok"
+        survivors[p.name] = p.read_bytes()
+    assert 2 <= len(survivors) < 8, "the sweep should be killed mid-way"
+    assert len(ms.load_results(out)) == len(survivors)
+
+    # resume: only the lost points run, the table ends with one row per (point, seed)
+    seen = []
+    df = ms.run_sweep(path, out, workers=1, quiet=True, on_row=lambda r, p: seen.append(r))
+    assert len(seen) == 8 - len(survivors)
+    assert len(df) == 8 and (df.status == "ok").all()
+    table = ms.load_results(out)
+    assert len(table) == 8 and not table.duplicated(["point_id", "seed"]).any()
+    assert {p.name: p.read_bytes() for p in rows_dir.iterdir() if p.name in survivors} \
+        == survivors
+    assert not ResultsStore(out).temporary_leftovers()
+    import pandas as pd
+
+    assert len(pd.read_parquet(out / "results.parquet")) == 8
+    assert len(pd.read_csv(out / "results.csv")) == 8
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore:.*(Port|port|shutdown|close|Closing|leaked).*:UserWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_dask_local_cluster_two_workers(tmp_path):
+    pytest.importorskip("distributed")
+    path = sweep_file(tmp_path, cam="[60, 75]", se="[0.8, 3.0]")
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    df = ms.run_sweep(path, out, scheduler="local", workers=2, quiet=True)
+    assert time.monotonic() - t0 < 90
+    assert df.attrs["sweep_run"]["executor"] == "a local Dask cluster (2 workers)"
+    assert sorted(df.status) == ["failed", "failed", "ok", "ok"]
+    ok = df[df.status == "ok"]
+    assert not ok.worker.str.endswith(f":{os.getpid()}").any()  # ran in the worker processes
+    assert len(ms.load_results(out)) == 4
