@@ -72,14 +72,14 @@ SUMMARY_COLUMNS = (
 
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:
-    """The results table of ``results_dir`` (the sweep's loader when available)."""
+    """The results table of ``results_dir``: a sweep directory, else its results.parquet/csv."""
+    from ._sweep_store import load_results as sweep_load
+
     results_dir = Path(results_dir)
     try:
-        from ._sweep import load_results as sweep_load
-    except ImportError:
-        sweep_load = None
-    if sweep_load is not None:
-        return sweep_load(results_dir)
+        return sweep_load(results_dir)      # the rows are the unit of truth
+    except FileNotFoundError:
+        pass                                # a bare table (e.g. copied results.parquet)
     for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
         p = results_dir / name
         if p.is_file():

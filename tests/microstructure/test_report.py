@@ -1,0 +1,227 @@
+"""Sweep reports: derived quantities, figures, self-contained HTML, CLI.
+
+The results come from real (tiny) sweeps run with ``run_sweep`` in this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import microstructure as ms
+import solvers
+from microstructure import _plots
+from microstructure._sweep import SweepSpec
+from microstructure.cli import app
+from microstructure.report import (
+    add_derived,
+    load_results,
+    particle_states,
+    point_summary,
+    swept_axes,
+    write_report,
+)
+
+CAM_AXIS = "param:phases.cam.fraction"
+SE_AXIS = "param:phases.se.psd.d50_um"
+
+
+def _base() -> ms.ElectrodeSpec:
+    return ms.load_spec(ms.default_spec_path()).updated({
+        "domain.shape": [32, 32, 32], "domain.voxel_size_um": 0.4,
+        "phases.cam.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.0},
+        "phases.se.psd": {"kind": "lognormal", "d50_um": 1.2, "d90_um": 1.8},
+        "phases.carbon.psd": {"kind": "lognormal", "d50_um": 1.0, "d90_um": 1.4}})
+
+
+@pytest.fixture(scope="module")
+def two_axes(tmp_path_factory):
+    """CAM fraction x SE d50, two seeds, with transport; CAM = 1000 parts is invalid."""
+    out = tmp_path_factory.mktemp("sweep2")
+    sw = SweepSpec(base=_base(), seeds=2, axes={"phases.cam.fraction": [55, 75, 1000],
+                                                "phases.se.psd.d50_um": [0.9, 1.2]})
+    ms.run_sweep(sw, out, workers=1, quiet=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def two_axes_report(two_axes):
+    return write_report(two_axes)
+
+
+@pytest.fixture(scope="module")
+def three_axes(tmp_path_factory):
+    """CAM x SE x carbon fractions (a ternary), one seed, no transport, stored structures."""
+    out = tmp_path_factory.mktemp("sweep3")
+    sw = SweepSpec(base=_base(), seeds=1, transport=False,
+                   axes={"phases.cam.fraction": [60, 75], "phases.se.fraction": [25, 40],
+                         "phases.carbon.fraction": [1, 4]})
+    ms.run_sweep(sw, out, workers=1, quiet=True, save_structures=True)
+    return out
+
+
+def _png_ok(path) -> None:
+    with Image.open(path) as im:
+        im.verify()
+        assert im.format == "PNG"
+
+
+def test_figures_and_tables_written(two_axes, two_axes_report):
+    out = two_axes / "report"
+    assert two_axes_report == out / "report.html"
+    for name in ("utilization", "transport", "percolation", "heatmap", "slices"):
+        _png_ok(out / f"{name}.png")
+    assert not (out / "ternary.png").exists()   # CAM/SE/carbon on one line: no ternary
+    rows = pd.read_csv(out / "rows.csv")
+    assert len(rows) == 12
+    summary = pd.read_csv(out / "summary.csv")
+    assert len(summary) == 6
+    assert set(summary["seeds_ok"]) == {0, 2}
+
+
+def test_html_is_self_contained(two_axes, two_axes_report):
+    page = two_axes_report.read_text(encoding="utf-8")
+    assert "http://" not in page and "https://" not in page
+    srcs = re.findall(r"src='([^']*)'", page) + re.findall(r'src="([^"]*)"', page)
+    assert srcs and all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert "<link" not in page and "<script" not in page
+    # the embedded images are the PNG files
+    embedded = {base64.b64decode(s.split(",", 1)[1]) for s in srcs}
+    files = {p.read_bytes() for p in (two_axes / "report").glob("*.png")}
+    assert embedded == files
+
+
+def test_failed_points_listed_with_reason(two_axes_report):
+    page = two_axes_report.read_text(encoding="utf-8")
+    assert "Failed rows (4)" in page
+    assert "random packing of spheres cannot exceed 0.68" in page
+
+
+def test_summary_means_match_groupby(two_axes):
+    df = load_results(two_axes)
+    ok = df[df.status == "ok"]
+    s = point_summary(add_derived(df)).set_index("point_id")
+    expect = ok.groupby("point_id")["util_strict"].agg(["mean", "std"])
+    np.testing.assert_allclose(s.loc[expect.index, "util_strict_mean"], expect["mean"])
+    np.testing.assert_allclose(s.loc[expect.index, "util_strict_sd"], expect["std"])
+    assert swept_axes(df) == [CAM_AXIS, SE_AXIS]
+
+
+def test_derived_columns_of_real_rows(two_axes):
+    rows = pd.read_csv(two_axes / "report" / "rows.csv")
+    ok = rows[rows.status == "ok"]
+    np.testing.assert_allclose(ok["capacity_mAh_g_cam_strict"], 200 * ok["util_strict"])
+    np.testing.assert_allclose(ok["capacity_mAh_g_composite_relay"],
+                               200 * ok["util_relay"] * ok["cam_wt_frac"])
+    np.testing.assert_allclose(ok["areal_capacity_mAh_cm2_strict"],
+                               0.2 * ok["util_strict"] * ok["areal_loading_mg_cm2"])
+    assert rows.loc[rows.status != "ok", "capacity_mAh_g_cam_strict"].isna().all()
+
+
+def test_derived_quantities_by_hand():
+    df = pd.DataFrame({"util_strict": [0.9, 0.0, np.nan], "util_relay": [1.0, 0.5, 0.8],
+                       "cam_wt_frac": [0.7, 0.8, 0.7],
+                       "areal_loading_mg_cm2": [10.0, 20.0, 10.0]})
+    d = add_derived(df, c_rate=0.5)
+    assert d.loc[0, "capacity_mAh_g_cam_strict"] == pytest.approx(180.0)
+    assert d.loc[0, "capacity_mAh_g_composite_strict"] == pytest.approx(126.0)
+    assert d.loc[0, "areal_capacity_mAh_cm2_strict"] == pytest.approx(1.8)
+    assert d.loc[0, "c_rate_factor_strict"] == pytest.approx(1 / 0.9)
+    assert d.loc[0, "effective_c_rate_strict"] == pytest.approx(0.5 / 0.9)
+    assert d.loc[1, "c_rate_factor_strict"] == np.inf           # nothing active
+    assert np.isnan(d.loc[2, "capacity_mAh_g_cam_strict"])
+    assert d.loc[1, "areal_capacity_mAh_cm2_relay"] == pytest.approx(0.5 * 200 * 20 / 1000)
+    d = add_derived(df, specific_capacity_mAh_g=150.0)
+    assert d.loc[0, "capacity_mAh_g_cam_strict"] == pytest.approx(135.0)
+    assert "util_strict" in df and "capacity_mAh_g_cam_strict" not in df   # input untouched
+    with pytest.raises(ValueError, match="specific_capacity_mAh_g must be a positive number"):
+        add_derived(df, specific_capacity_mAh_g=0)
+
+
+def test_seed_interval_is_student_t():
+    df = pd.DataFrame({"x": [1, 1, 2], "y": [0.8, 1.0, 0.5]})
+    s = _plots.seed_stats(df, ["x"], "y").set_index("x")
+    # n = 2: t(0.975, 1) = 12.7062, sd = 0.141421
+    assert s.loc[1, "ci"] == pytest.approx(12.7062047 * np.std([0.8, 1.0], ddof=1) / np.sqrt(2))
+    assert np.isnan(s.loc[2, "ci"]) and s.loc[2, "n"] == 1      # one seed: no band
+
+
+def test_one_axis_from_a_bare_table(two_axes, tmp_path):
+    df = load_results(two_axes)
+    one = df[df[SE_AXIS] == 0.9].drop(columns=[SE_AXIS])
+    one.to_parquet(tmp_path / "results.parquet")
+    html = write_report(tmp_path, specific_capacity_mAh_g=180.0, c_rate=2.0)
+    out = tmp_path / "report"
+    for name in ("utilization", "transport", "percolation", "slices"):
+        _png_ok(out / f"{name}.png")
+    assert not (out / "heatmap.png").exists()
+    page = html.read_text(encoding="utf-8")
+    assert "Heatmap skipped" in page and "θ × 180 mAh/g" in page
+
+
+def test_three_axes_ternary_and_missing_transport(three_axes):
+    html = write_report(three_axes, out_dir=three_axes / "rep")
+    out = three_axes / "rep"
+    for name in ("utilization", "transport", "percolation", "heatmap", "ternary", "slices"):
+        _png_ok(out / f"{name}.png")
+    page = html.read_text(encoding="utf-8")
+    assert "stored structure" in page            # slices from the saved zarr
+    assert "averaged over" in page              # heatmap over two of three axes
+    rows = pd.read_csv(out / "rows.csv")
+    assert rows["ionic_tau"].isna().all()       # no transport: NaN columns handled
+
+
+def test_chosen_point_and_states(two_axes):
+    df = load_results(two_axes)
+    ok = df[df.status == "ok"]
+    row = ok.iloc[-1]
+    html = write_report(two_axes, out_dir=two_axes / "chosen", point=row["point_id"])
+    page = html.read_text(encoding="utf-8")
+    assert f"Point {row['point_id']}, seed 0 (regenerated" in page
+    # the state image agrees with the utilization in the table
+    spec = ms.ElectrodeSpec.from_dict(json.loads(row["spec_json"]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # d10 under 2 voxels at this tiny size
+        m = ms.generate(spec, seed=int(row["seed"]))
+    st = particle_states(m)
+    cam = m.phases == ms.CAM
+    assert np.count_nonzero(st["strict"] == 1) / cam.sum() == pytest.approx(row["util_strict"])
+    assert np.count_nonzero(st["cam_relay"] == 1) / cam.sum() == pytest.approx(row["util_relay"])
+    assert ((st["strict"] > 0) == cam).all()
+    u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um)
+    e_iso = np.isin(st["strict"], (2, 4)).sum() / cam.sum()
+    assert e_iso == pytest.approx(u.electronically_isolated)
+
+
+def test_failed_point_and_unknown_point(two_axes):
+    df = load_results(two_axes)
+    bad = df.loc[df.status == "failed", "point_id"].iloc[0]
+    page = write_report(two_axes, out_dir=two_axes / "bad", point=bad).read_text("utf-8")
+    assert f"No slices: point {bad} has no successful seed" in page
+    assert not (two_axes / "bad" / "slices.png").exists()
+    with pytest.raises(ValueError, match="point 'nope' is not in"):
+        write_report(two_axes, point="nope")
+
+
+def test_cli_report(two_axes, tmp_path):
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
+                              "--capacity-mah-g", "190"])
+    assert res.exit_code == 0, res.output
+    assert str(tmp_path / "r" / "report.html") in res.output
+    assert "θ × 190 mAh/g" in (tmp_path / "r" / "report.html").read_text("utf-8")
+    res = runner.invoke(app, ["report", str(tmp_path / "missing")])
+    assert res.exit_code == 2 and "no results" in res.output
+    res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r2"),
+                              "--point", "nope"])
+    assert res.exit_code == 2 and "point 'nope'" in res.output
+    shutil.rmtree(tmp_path / "r")
