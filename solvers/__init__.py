@@ -7,6 +7,7 @@
 from ._backend import gpu_available
 from ._label import label
 from ._percolation import connected_to_face, percolates
+from ._transport import TransportProperties, TransportResult, tortuosity, transport_properties
 from ._utilization import ParticleTable, UtilizationResult, cam_utilization
 
 __all__ = [
@@ -17,4 +18,8 @@ __all__ = [
     "cam_utilization",
     "UtilizationResult",
     "ParticleTable",
+    "tortuosity",
+    "transport_properties",
+    "TransportResult",
+    "TransportProperties",
 ]

@@ -12,10 +12,19 @@ same loop drives NumPy/numba arrays on the CPU and CuPy/numba-cuda arrays on the
 ``update_d(d, z, beta)``
     ``d = z + beta d``.
 
+With ``flexible=True`` (for a preconditioner that is not exactly symmetric) the search
+directions are kept conjugate by the flexible (Polak-Ribiere) choice
+``beta = z_new . (r_new - r_old) / (r_old . z_old) = -alpha (z_new . A d) / (r_old . z_old)``,
+which needs ``z`` in its own array and one more dot product ``dot(z, q)`` per iteration; for a
+symmetric preconditioner it reproduces the standard iterates.
+
 All returned dot products are float64 scalars (host values: one device sync per call).
 
-Stopping rule: iterate until ``||r_k||_2 <= rtol * ||b||_2`` where ``r_k`` is the recursively
-updated residual, or until ``max_iter`` iterations.  Four vectors are needed besides ``b``:
+Stopping rule: iterate until ``||r_k||_2 <= rtol * ||b||_2`` (``r_k`` the recursively updated
+residual) *and* ``r_k . z_k <= rtol^2 * r_0 . z_0`` (``z = M r``; ``r . z`` approximates the
+squared energy norm of the error, which is what a flux or conductance computed from the field
+depends on -- with conductivity contrasts of 1e6 the plain residual alone can be small while
+the low-conductivity regions are still far from converged), or until ``max_iter`` iterations.  Four vectors are needed besides ``b``:
 ``x``, ``r``, ``d`` and ``q`` (the preconditioned residual ``z`` lives in ``q`` until ``q``
 is overwritten by ``A d``).
 """
@@ -39,7 +48,7 @@ class CGInfo:
     residual: float
     """Final ``||r||_2 / ||b||_2`` of the recursive residual."""
     converged: bool
-    """Whether ``residual <= rtol`` was reached."""
+    """Whether both stopping tests (see the module docstring) were met."""
     breakdown: bool = False
     """True if ``d . A d <= 0`` or a non-finite value stopped the iteration."""
 
@@ -57,6 +66,9 @@ def pcg(
     bnorm: float,
     rtol: float,
     max_iter: int,
+    flexible: bool = False,
+    z: Any = None,
+    dot: Callable[[Any, Any], float] | None = None,
 ) -> CGInfo:
     """Solve ``A x = b`` by preconditioned conjugate gradients, in place.
 
@@ -76,6 +88,12 @@ def pcg(
         Relative residual tolerance.
     max_iter : int
         Maximum number of iterations.
+    flexible : bool
+        Use the flexible ``beta`` (needs ``z`` and ``dot``).
+    z : array, optional
+        Work array for the preconditioned residual when ``flexible``.
+    dot : callable, optional
+        ``dot(a, b) -> float`` when ``flexible``.
 
     Returns
     -------
@@ -103,9 +121,14 @@ def pcg(
     """
     if bnorm == 0.0:
         return CGInfo(0, 0.0, True)
+    if flexible and (z is None or dot is None):
+        raise ValueError("flexible=True needs the work array z and the dot callable")
+    if not flexible:
+        z = q  # z lives in q until q is overwritten by A d
     target = rtol * bnorm
-    rz = precondition(r, q)
-    update_d(d, q, 0.0)  # d = z
+    rz = precondition(r, z)
+    rz_target = rtol * rtol * rz
+    update_d(d, z, 0.0)  # d = z
     rr = math.inf
     it = 0
     while it < max_iter:
@@ -115,10 +138,12 @@ def pcg(
         alpha = rz / dq
         rr = update_xr(x, r, d, q, alpha)
         it += 1
-        if math.sqrt(rr) <= target:
+        rz_new = precondition(r, z)
+        if math.sqrt(rr) <= target and rz_new <= rz_target:
             return CGInfo(it, math.sqrt(rr) / bnorm, True)
-        rz_new = precondition(r, q)
-        beta = rz_new / rz
+        if not (rz > 0.0):
+            return CGInfo(it, math.sqrt(rr) / bnorm, False, True)
+        beta = -alpha * dot(z, q) / rz if flexible else rz_new / rz
         rz = rz_new
-        update_d(d, q, beta)
+        update_d(d, z, beta)
     return CGInfo(it, math.sqrt(rr) / bnorm if math.isfinite(rr) else math.inf, False)

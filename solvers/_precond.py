@@ -15,7 +15,10 @@ level is solved exactly with a dense inverse over its non-empty cells.
 
 One application is a V-cycle with red-black Gauss-Seidel smoothing (``nu`` pre-sweeps red
 then black, ``nu`` post-sweeps black then red), which is a symmetric positive definite
-operator and hence a valid preconditioner for conjugate gradients.  The residual is restricted
+operator and hence a valid preconditioner for conjugate gradients -- except with periodic
+sides of odd length on some level, where the wrap couples cells of one colour and the cycle
+is slightly non-symmetric (``symmetric`` is then False and the caller switches to flexible
+conjugate gradients).  The residual is restricted
 in the same pass that computes it, so the fine level needs no work array besides the output.
 
 The kernels come from :mod:`solvers._stencil` (CPU) or :mod:`solvers._stencil_cuda` (GPU);
@@ -43,6 +46,7 @@ class FineOperator:
     gy: Any  # (n0, n1, n2), last entry = periodic wrap face
     gz: Any  # (n0, n1, n2)
     kernels: ModuleType
+    periodic: bool = False  # lateral wrap (axes 1 and 2)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -78,6 +82,7 @@ class Jacobi:
     """Diagonal (point Jacobi) preconditioner ``z = D^-1 r``."""
 
     name = "jacobi"
+    symmetric = True
 
     def __init__(self, op: FineOperator) -> None:
         self.op = op
@@ -115,6 +120,8 @@ class Multigrid:
     ) -> None:
         self.op = op
         self.xp = xp
+        if int(nu) < 1:
+            raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
         self.nu = int(nu)
         self.dtype = np.dtype(dtype)
         K = op.kernels
@@ -130,6 +137,10 @@ class Multigrid:
             K.coarsen(prev.gx, prev.gy, prev.gz, *factors, lvl.gx, lvl.gy, lvl.gz)
             self.levels.append(lvl)
         self._setup_direct(lvl)
+        shapes = [op.shape] + [lv.shape for lv in self.levels[:-1]]
+        self.symmetric = not (
+            op.periodic and any((s[1] % 2 and s[1] > 1) or (s[2] % 2 and s[2] > 1) for s in shapes)
+        )
 
     def _new_level(self, shape: tuple[int, ...], factors: tuple[int, ...]) -> _Level:
         xp, dt = self.xp, self.dtype

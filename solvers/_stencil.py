@@ -154,6 +154,9 @@ def rbgs(gx, gy, gz, x, b, color, zero_init):
 
     With ``zero_init`` the current ``x`` is taken as zero: cells of ``color`` get
     ``b / diag`` and all other cells 0 (saves clearing ``x``).
+    On a periodic axis of odd length the last and first planes share a colour; they are then
+    updated one after the other (CPU) or concurrently (GPU), which makes the V-cycle slightly
+    non-symmetric -- the caller then uses flexible conjugate gradients.
     """
     n0, n1, n2 = x.shape
     for i in prange(n0):

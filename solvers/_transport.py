@@ -202,41 +202,22 @@ def _kernels(device: str) -> ModuleType:
 def _percolating_mask(mask: Any, axis: int, periodic_lateral: bool, device: str) -> Any:
     """Voxels of ``mask`` 6-connected to both faces of ``axis`` (an array of ``device``).
 
-    Lateral wrap with ``periodic_lateral``.  CPU: ``cc3d`` (the fixed-face axis is padded with
-    an empty layer so that the all-axes wrap of ``cc3d`` cannot join the two faces).
-    GPU: ``solvers.label(device="cuda")`` when that function is available, else the labels are
-    computed on the host from a copy (explicit device sync point).
+    Uses :func:`solvers.label` (cc3d on the CPU, numba-cuda union-find on the GPU) with
+    lateral wrap when ``periodic_lateral``; a component is kept if its label appears in both
+    the first and the last layer along ``axis``.
     """
-    xp = get_xp(device)
-    m = xp.moveaxis(mask, axis, 0)
-    labels = None
-    if device == "cuda":
-        try:
-            from . import label as _label  # solvers.label, once it exists
-        except ImportError:
-            _label = None
-        if _label is not None:
-            labels, n = _label(
-                xp.ascontiguousarray(m),
-                connectivity=6,
-                periodic=(False, periodic_lateral, periodic_lateral),
-                device="cuda",
-            )
-    if labels is None:
-        import cc3d
+    from ._label import label
 
-        host = np.ascontiguousarray(to_host(m), dtype=np.uint8)
-        if periodic_lateral:
-            padded = np.zeros((host.shape[0] + 1,) + host.shape[1:], dtype=np.uint8)
-            padded[:-1] = host
-            lab = cc3d.connected_components(padded, connectivity=6, periodic_boundary=True)[:-1]
-        else:
-            lab = cc3d.connected_components(host, connectivity=6)
-        n = int(lab.max())
-        labels = xp.asarray(lab)
-    common = xp.intersect1d(xp.unique(labels[0]), xp.unique(labels[-1]))
+    xp = get_xp(device)
+    m = xp.ascontiguousarray(xp.moveaxis(mask, axis, 0))
+    labels, n = label(
+        m, connectivity=6, periodic=(False, periodic_lateral, periodic_lateral), device=device
+    )
     lut = xp.zeros(int(n) + 1, dtype=bool)
-    lut[common] = True
+    lut[xp.unique(labels[0])] = True
+    lut_out = xp.zeros(int(n) + 1, dtype=bool)
+    lut_out[xp.unique(labels[-1])] = True
+    lut &= lut_out
     lut[0] = False
     return xp.moveaxis(lut[labels], 0, axis)
 
@@ -376,7 +357,7 @@ def tortuosity(
     if _is_cupy(image) and device == "cpu":
         raise TypeError("image is a CuPy array but device='cpu'; use device='cuda' or image.get()")
     dt = np.dtype(getattr(image, "dtype", None))
-    if not (dt == bool or np.issubdtype(dt, np.integer)):
+    if not (dt.kind == "b" or np.issubdtype(dt, np.integer)):
         raise TypeError(f"image must be a boolean mask or an integer phase array, got dtype {dt}")
     axis = check_axis(axis)
     cond = None if conductivity is None else _check_conductivity(conductivity, "conductivity")
@@ -424,6 +405,7 @@ def tortuosity(
         gy=xp.empty((n0, n1, n2), dtype=fdt),
         gz=xp.empty((n0, n1, n2), dtype=fdt),
         kernels=K,
+        periodic=periodic_lateral,
     )
     gdir_x = xp.asarray(gdir)
     K.build_faces(
@@ -450,6 +432,7 @@ def tortuosity(
         info = pcg(
             op.matvec_dot, M, K.update_xr, K.update_d, x, r, d, q,
             bnorm=bnorm, rtol=rtol, max_iter=max_iter,
+            flexible=not M.symmetric, z=None if M.symmetric else xp.zeros_like(x), dot=K.dot,
         )  # fmt: skip
     del d
     # true residual, fluxes and energy (device sync points: host scalars)

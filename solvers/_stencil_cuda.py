@@ -1,0 +1,333 @@
+"""GPU twins (numba-cuda) of the kernels in :mod:`solvers._stencil`.
+
+Same storage, same function names, same arguments and results; the arrays are CuPy arrays
+(NumPy arrays under numba's CUDA simulator).  Grid-stride loops over the cells (or coarse blocks) on a 1-D grid; reductions
+are summed per block in shared memory (float64) and added atomically to a one-element
+float64 accumulator, whose value is copied to the host when the wrapper returns (the only
+device sync points).  This module imports ``numba.cuda`` and is imported only on the GPU path.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from numba import cuda, float64
+
+from ._backend import cuda_simulated, get_xp, launch_config, to_host
+
+__all__ = [
+    "build_faces",
+    "coarsen",
+    "matvec_dot",
+    "jacobi_dot",
+    "rbgs",
+    "residual_restrict",
+    "prolong_add",
+    "dot",
+    "update_xr",
+    "update_d",
+]
+
+_SHARED = 256  # >= threads per block used by launch_config
+_MAX_BLOCKS = 4096
+
+
+# ----------------------------------------------------------------------------- device helpers
+@cuda.jit(device=True)
+def _block_sum(v, acc):
+    """Sum ``v`` over the block (shared memory, float64) and add it to ``acc[0]``."""
+    sh = cuda.shared.array(_SHARED, float64)
+    tid = cuda.threadIdx.x
+    sh[tid] = v
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            sh[tid] += sh[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        cuda.atomic.add(acc, 0, sh[0])
+
+
+@cuda.jit(device=True)
+def _cell(gx, gy, gz, x, i, j, k):
+    """Return ``((A x)_ijk, diag_ijk)`` for one cell."""
+    n0, n1, n2 = x.shape
+    jm = j - 1 if j > 0 else n1 - 1
+    jp = j + 1 if j < n1 - 1 else 0
+    km = k - 1 if k > 0 else n2 - 1
+    kp = k + 1 if k < n2 - 1 else 0
+    ga = gx[i, j, k]
+    gb = gx[i + 1, j, k]
+    d = ga + gb + gy[i, jm, k] + gy[i, j, k] + gz[i, j, km] + gz[i, j, k]
+    off = (
+        gy[i, jm, k] * x[i, jm, k]
+        + gy[i, j, k] * x[i, jp, k]
+        + gz[i, j, km] * x[i, j, km]
+        + gz[i, j, k] * x[i, j, kp]
+    )
+    if i > 0:
+        off += ga * x[i - 1, j, k]
+    if i < n0 - 1:
+        off += gb * x[i + 1, j, k]
+    return d * x[i, j, k] - off, d
+
+
+# ----------------------------------------------------------------------------- kernels
+@cuda.jit
+def _k_matvec(gx, gy, gz, x, y, acc):
+    n0, n1, n2 = x.shape
+    v = 0.0
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        ax, _ = _cell(gx, gy, gz, x, i, j, k)
+        y[i, j, k] = ax
+        v += ax * x[i, j, k]
+    _block_sum(v, acc)
+
+
+@cuda.jit
+def _k_jacobi(gx, gy, gz, r, z, acc):
+    n0, n1, n2 = r.shape
+    v = 0.0
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        _, d = _cell(gx, gy, gz, r, i, j, k)
+        zz = r[i, j, k] / d if d > 0 else 0.0
+        z[i, j, k] = zz
+        v += zz * r[i, j, k]
+    _block_sum(v, acc)
+
+
+@cuda.jit
+def _k_rbgs(gx, gy, gz, x, b, color, zero_init):
+    n0, n1, n2 = x.shape
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        if (i + j + k) % 2 != color:
+            if zero_init:
+                x[i, j, k] = 0.0
+        elif zero_init:
+            jm = j - 1 if j > 0 else n1 - 1
+            km = k - 1 if k > 0 else n2 - 1
+            d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
+            d += gz[i, j, km] + gz[i, j, k]
+            x[i, j, k] = b[i, j, k] / d if d > 0 else 0.0
+        else:
+            ax, d = _cell(gx, gy, gz, x, i, j, k)
+            if d > 0:
+                x[i, j, k] += (b[i, j, k] - ax) / d
+
+
+@cuda.jit
+def _k_residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
+    n0, n1, n2 = x.shape
+    m0, m1, m2 = rc.shape
+    for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
+        kc = t % m2
+        jc = (t // m2) % m1
+        ic = t // (m1 * m2)
+        s = 0.0
+        for i in range(ic * c0, min(ic * c0 + c0, n0)):
+            for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                    ax, _ = _cell(gx, gy, gz, x, i, j, k)
+                    s += b[i, j, k] - ax
+        rc[ic, jc, kc] = s
+
+
+@cuda.jit
+def _k_prolong_add(x, xc, c0, c1, c2):
+    n0, n1, n2 = x.shape
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        x[i, j, k] += xc[i // c0, j // c1, k // c2]
+
+
+@cuda.jit
+def _k_build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
+    n0, n1, n2 = phase.shape
+    for t in range(cuda.grid(1), (n0 + 1) * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        if i == 0:
+            gx[i, j, k] = gdir[phase[0, j, k]]
+        elif i == n0:
+            gx[i, j, k] = gdir[phase[n0 - 1, j, k]]
+        else:
+            gx[i, j, k] = gtab[phase[i - 1, j, k], phase[i, j, k]]
+        if i == n0:
+            continue
+        if j + 1 < n1:
+            gy[i, j, k] = gtab[phase[i, j, k], phase[i, j + 1, k]]
+        elif per1 and n1 > 1:
+            gy[i, j, k] = gtab[phase[i, j, k], phase[i, 0, k]]
+        else:
+            gy[i, j, k] = 0.0
+        if k + 1 < n2:
+            gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, k + 1]]
+        elif per2 and n2 > 1:
+            gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
+        else:
+            gz[i, j, k] = 0.0
+
+
+@cuda.jit
+def _k_coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
+    n0, n1, n2 = gy.shape
+    m0, m1, m2 = gyc.shape
+    for t in range(cuda.grid(1), (m0 + 1) * m1 * m2, cuda.gridsize(1)):
+        kc = t % m2
+        jc = (t // m2) % m1
+        ic = t // (m1 * m2)
+        s = 0.0
+        i = n0 if ic == m0 else ic * c0
+        for j in range(jc * c1, min(jc * c1 + c1, n1)):
+            for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                s += gx[i, j, k]
+        gxc[ic, jc, kc] = s / c0
+        if ic == m0:
+            continue
+        s = 0.0
+        if m1 > 1 or c1 == 1:
+            j = min(jc * c1 + c1, n1) - 1
+            for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                    s += gy[i, j, k]
+        gyc[ic, jc, kc] = s / c1
+        s = 0.0
+        if m2 > 1 or c2 == 1:
+            k = min(kc * c2 + c2, n2) - 1
+            for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                    s += gz[i, j, k]
+        gzc[ic, jc, kc] = s / c2
+
+
+@cuda.jit
+def _k_dot(a, b, acc):
+    n0, n1, n2 = a.shape
+    v = 0.0
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        v += float64(a[i, j, k]) * float64(b[i, j, k])
+    _block_sum(v, acc)
+
+
+@cuda.jit
+def _k_update_xr(x, r, d, q, alpha, acc):
+    n0, n1, n2 = x.shape
+    v = 0.0
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        x[i, j, k] += alpha * d[i, j, k]
+        r[i, j, k] = r[i, j, k] - alpha * q[i, j, k]
+        v += float64(r[i, j, k]) * float64(r[i, j, k])
+    _block_sum(v, acc)
+
+
+@cuda.jit
+def _k_update_d(d, z, beta):
+    n0, n1, n2 = d.shape
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        d[i, j, k] = z[i, j, k] + beta * d[i, j, k]
+
+
+# ----------------------------------------------------------------------------- wrappers
+def _acc() -> Any:
+    return get_xp("cuda").zeros(1, dtype="float64")
+
+
+def _launch(kernel, n: int, *args: Any) -> None:
+    """Launch ``kernel`` over ``n`` items; every kernel loops grid-stride over its items.
+
+    On a GPU the grid covers ``n`` (capped at ``_MAX_BLOCKS`` blocks, which also bounds the
+    atomic additions of the reductions); under the simulator one block of 8 threads does
+    all the work, because each simulated thread is a Python thread.
+    """
+    if cuda_simulated():
+        blocks, threads = 1, 8
+    else:
+        blocks, threads = launch_config(n)
+        blocks = min(blocks, _MAX_BLOCKS)
+    kernel[blocks, threads](*args)
+
+
+def _size(a: Any) -> int:
+    return int(math.prod(a.shape))
+
+
+def matvec_dot(gx, gy, gz, x, y) -> float:
+    """``y = A x``; return ``x . y`` (float64)."""
+    acc = _acc()
+    _launch(_k_matvec, _size(x), gx, gy, gz, x, y, acc)
+    return float(to_host(acc)[0])  # device sync
+
+
+def jacobi_dot(gx, gy, gz, r, z) -> float:
+    """``z = D^-1 r``; return ``r . z`` (float64)."""
+    acc = _acc()
+    _launch(_k_jacobi, _size(r), gx, gy, gz, r, z, acc)
+    return float(to_host(acc)[0])  # device sync
+
+
+def rbgs(gx, gy, gz, x, b, color, zero_init) -> None:
+    """Red-black Gauss-Seidel half sweep (see :func:`solvers._stencil.rbgs`)."""
+    _launch(_k_rbgs, _size(x), gx, gy, gz, x, b, int(color), bool(zero_init))
+
+
+def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2) -> None:
+    """``rc = P^T (b - A x)``."""
+    _launch(_k_residual_restrict, _size(rc), gx, gy, gz, x, b, rc, int(c0), int(c1), int(c2))
+
+
+def prolong_add(x, xc, c0, c1, c2) -> None:
+    """``x += P xc``."""
+    _launch(_k_prolong_add, _size(x), x, xc, int(c0), int(c1), int(c2))
+
+
+def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz) -> None:
+    """Face conductances of the voxel grid (see :func:`solvers._stencil.build_faces`)."""
+    _launch(_k_build_faces, _size(gx), phase, gtab, gdir, bool(per1), bool(per2), gx, gy, gz)
+
+
+def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc) -> None:
+    """Face conductances of the next coarser level."""
+    _launch(_k_coarsen, _size(gxc), gx, gy, gz, int(c0), int(c1), int(c2), gxc, gyc, gzc)
+
+
+def dot(a, b) -> float:
+    """``a . b`` accumulated in float64."""
+    acc = _acc()
+    _launch(_k_dot, _size(a), a, b, acc)
+    return float(to_host(acc)[0])  # device sync
+
+
+def update_xr(x, r, d, q, alpha) -> float:
+    """``x += alpha d``, ``r -= alpha q``; return ``r . r`` (float64)."""
+    acc = _acc()
+    _launch(_k_update_xr, _size(x), x, r, d, q, float(alpha), acc)
+    return float(to_host(acc)[0])  # device sync
+
+
+def update_d(d, z, beta) -> None:
+    """``d = z + beta d``."""
+    _launch(_k_update_d, _size(d), d, z, float(beta))
