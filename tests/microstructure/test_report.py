@@ -225,3 +225,11 @@ def test_cli_report(two_axes, tmp_path):
                               "--point", "nope"])
     assert res.exit_code == 2 and "point 'nope'" in res.output
     shutil.rmtree(tmp_path / "r")
+
+
+def test_only_failed_rows(two_axes, tmp_path):
+    df = load_results(two_axes)
+    df[df.status == "failed"].to_parquet(tmp_path / "results.parquet")
+    page = write_report(tmp_path).read_text("utf-8")
+    assert "Failed rows (4)" in page and "0 ok" in page
+    assert not list((tmp_path / "report").glob("*.png"))
