@@ -691,13 +691,18 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     ConnectionError
         Unreachable scheduler (nothing is run or written).
     """
-    from solvers._backend import DEVICES
+    from solvers._backend import DEVICES, cuda_simulated, gpu_available
 
     from ._sweep_store import rows_to_frame
 
     sweep = as_sweep(sweep)
     if device not in DEVICES:
         raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    local = scheduler in (None, "processes", "local")
+    if device == "cuda" and local and not (gpu_available() or cuda_simulated()):
+        # on a remote cluster the workers have the GPUs, not this process
+        raise ValueError("device='cuda': no usable CUDA GPU here (needs a GPU and "
+                         "pip install 'assb-microstructure[gpu]'); use device='cpu'")
     store = ResultsStore(results_dir)
     store.check_usable()
     points = sweep.expand()

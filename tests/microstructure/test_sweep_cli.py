@@ -178,3 +178,24 @@ def test_dask_local_cluster_two_workers(tmp_path):
     ok = df[df.status == "ok"]
     assert not ok.worker.str.endswith(f":{os.getpid()}").any()  # ran in the worker processes
     assert len(ms.load_results(out)) == 4
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.filterwarnings("ignore:.*(Port|port|shutdown|close|Closing|leaked).*:UserWarning")
+@pytest.mark.filterwarnings("ignore::ResourceWarning")
+def test_dask_scheduler_address(tmp_path):
+    """A running scheduler reached by its tcp:// address (what GPU nodes use)."""
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None,
+                                  silence_logs=logging.ERROR) as cluster:
+        address = cluster.scheduler_address
+        assert address.startswith("tcp://127.0.0.1:")
+        df = ms.run_sweep(path, out, scheduler=address, quiet=True)
+    assert df.attrs["sweep_run"]["executor"] == f"{address} (1 workers)"
+    assert list(df.status) == ["ok"]
+    assert not df.worker.str.endswith(f":{os.getpid()}").any()
