@@ -306,7 +306,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     >>> import microstructure as ms
     >>> sweep = ms.load_sweep("examples/demo_sweep.toml")
     >>> len(sweep.expand()), sweep.seeds
-    (4, 2)
+    (6, 2)
     """
     path = Path(path)
     try:
@@ -683,6 +683,11 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
         The rows of this sweep's points (every seed), finished now or before; the tables in
         ``results_dir`` hold every row of the directory.  ``df.attrs["sweep_run"]`` counts
         this run's new ``ok`` / ``failed`` rows and the rows done before.
+
+    Notes
+    -----
+    Local worker processes are started with ``spawn``: a script that calls ``run_sweep`` with
+    more than one worker needs the usual ``if __name__ == "__main__":`` guard.
 
     Raises
     ------
