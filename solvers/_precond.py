@@ -116,7 +116,7 @@ class Multigrid:
     name = "multigrid"
 
     def __init__(
-        self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 1000, nu: int = 1
+        self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1
     ) -> None:
         self.op = op
         self.xp = xp

@@ -22,6 +22,8 @@ float64 whatever the storage dtype.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
@@ -110,7 +112,7 @@ def _gs_cell(gx, gy, gz, x, b, i, j, k, km, kp, im, ip, jm, jp, fm, fp, zero_ini
 
 
 @njit(parallel=True, **_OPTS)
-def matvec_dot(gx, gy, gz, x, y):
+def _matvec_dot(gx, gy, gz, x, y):
     """``y = A x``; return ``x . y`` (float64)."""
     n0, n1, n2 = x.shape
     s = 0.0
@@ -128,7 +130,7 @@ def matvec_dot(gx, gy, gz, x, y):
 
 
 @njit(parallel=True, **_OPTS)
-def jacobi_dot(gx, gy, gz, r, z):
+def _jacobi_dot(gx, gy, gz, r, z):
     """``z = D^-1 r`` (0 where the diagonal is 0); return ``r . z`` (float64)."""
     n0, n1, n2 = r.shape
     s = 0.0
@@ -149,7 +151,7 @@ def jacobi_dot(gx, gy, gz, r, z):
 
 
 @njit(parallel=True, **_OPTS)
-def rbgs(gx, gy, gz, x, b, color, zero_init):
+def _rbgs(gx, gy, gz, x, b, color, zero_init):
     """Red-black Gauss-Seidel half sweep on the cells with ``(i + j + k) % 2 == color``.
 
     With ``zero_init`` the current ``x`` is taken as zero: cells of ``color`` get
@@ -200,7 +202,7 @@ def rbgs(gx, gy, gz, x, b, color, zero_init):
 
 
 @njit(parallel=True, **_OPTS)
-def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
+def _residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
     """``rc = P^T (b - A x)``: the residual summed over blocks of ``c0 x c1 x c2`` cells."""
     n0, n1, n2 = x.shape
     m0 = rc.shape[0]
@@ -224,7 +226,7 @@ def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
 
 
 @njit(parallel=True, **_OPTS)
-def prolong_add(x, xc, c0, c1, c2):
+def _prolong_add(x, xc, c0, c1, c2):
     """``x += P xc`` (piecewise constant over the blocks)."""
     n0, n1, n2 = x.shape
     for i in prange(n0):
@@ -244,7 +246,7 @@ def prolong_add(x, xc, c0, c1, c2):
 
 
 @njit(parallel=True, **_OPTS)
-def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
+def _build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
     """Face conductances of the voxel grid from class indices and the class tables.
 
     ``gtab[a, b]`` is the face conductance between classes ``a`` and ``b`` (0 for class 0),
@@ -281,7 +283,7 @@ def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
 
 
 @njit(parallel=True, **_OPTS)
-def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
+def _coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
     """Face conductances of the next coarser level (blocks of ``c0 x c1 x c2`` cells).
 
     A coarse face is the sum of the fine faces it covers divided by the coarsening factor
@@ -317,7 +319,7 @@ def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
 
 
 @njit(parallel=True, **_OPTS)
-def dot(a, b):
+def _dot(a, b):
     """``a . b`` of two 3-D arrays, accumulated in float64."""
     n0, n1, n2 = a.shape
     s = 0.0
@@ -333,7 +335,7 @@ def dot(a, b):
 
 
 @njit(parallel=True, **_OPTS)
-def update_xr(x, r, d, q, alpha):
+def _update_xr(x, r, d, q, alpha):
     """``x += alpha d``, ``r -= alpha q``; return ``r . r`` (float64)."""
     n0, n1, n2 = x.shape
     s = 0.0
@@ -354,7 +356,7 @@ def update_xr(x, r, d, q, alpha):
 
 
 @njit(parallel=True, **_OPTS)
-def update_d(d, z, beta):
+def _update_d(d, z, beta):
     """``d = z + beta d``."""
     n0, n1, n2 = d.shape
     for i in prange(n0):
@@ -363,3 +365,39 @@ def update_d(d, z, beta):
             zr = z[i, j]
             for k in range(n2):
                 dr[k] = zr[k] + beta * dr[k]
+
+
+# ----------------------------------------------------------------------------- dispatch
+# Small grids (coarse levels, small volumes) run serial compilations of the same kernels:
+# a parallel region costs a thread wake-up per call, which dominates below ~1e5 cells and
+# is much worse when the cores are shared with other processes.
+SERIAL_BELOW = 1 << 17
+
+
+def _dispatch(par):
+    f = par.py_func
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__)
+    g.__qualname__ = f.__qualname__ + "_serial"  # own cache index
+    ser = njit(**_OPTS)(g)
+
+    def kernel(*args):
+        n = max(a.size for a in args if getattr(a, "ndim", 0) == 3)
+        return (ser if n < SERIAL_BELOW else par)(*args)
+
+    kernel.__name__ = par.__name__[1:]
+    kernel.__doc__ = par.__doc__
+    kernel.parallel = par
+    kernel.serial = ser
+    return kernel
+
+
+matvec_dot = _dispatch(_matvec_dot)
+jacobi_dot = _dispatch(_jacobi_dot)
+rbgs = _dispatch(_rbgs)
+residual_restrict = _dispatch(_residual_restrict)
+prolong_add = _dispatch(_prolong_add)
+build_faces = _dispatch(_build_faces)
+coarsen = _dispatch(_coarsen)
+dot = _dispatch(_dot)
+update_xr = _dispatch(_update_xr)
+update_d = _dispatch(_update_d)
