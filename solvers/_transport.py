@@ -510,8 +510,8 @@ def transport_properties(
         Phase codes: 0 pore, 1 CAM, 2 SE, 3 carbon.
     conductivities : mapping {phase_code: S/cm}
         Conductivity of each phase for the carrier of the network it belongs to (ionic for
-        ``ionic_phases``, electronic for ``electronic_phases``).  Every listed phase code
-        must have an entry.
+        ``ionic_phases``, electronic for ``electronic_phases``).  Every listed phase code that
+        occurs in ``phases`` must have an entry.
     axis : int
         Transport axis (0 = through-plane, current collector to separator).
     ionic_phases, electronic_phases : tuple of int
@@ -543,19 +543,20 @@ def transport_properties(
         raise TypeError(f"phases must be an integer phase array, got dtype {dt}")
     cond = _check_conductivity(conductivities, "conductivities")
     axis = check_axis(axis)
+    present = {int(c) for c in to_host(get_xp(check_device(device)).unique(phases))}
     nets = {}
     for name, codes in (("ionic_phases", ionic_phases), ("electronic_phases", electronic_phases)):
         try:
             codes = tuple(int(c) for c in codes)
         except TypeError:
             raise TypeError(f"{name} must be a tuple of phase codes, got {codes!r}") from None
-        missing = [c for c in codes if c not in cond]
+        missing = [c for c in codes if c not in cond and c in present]
         if missing:
             raise ValueError(
                 f"conductivities has no entry for {name} code(s) {missing}; "
                 f"got codes {sorted(cond)}"
             )
-        nets[name] = {c: cond[c] for c in codes}
+        nets[name] = {c: cond[c] for c in codes if c in cond}
     thickness = None
     if voxel_size_um is not None:
         thickness = check_positive(voxel_size_um, "voxel_size_um") * phases.shape[axis]

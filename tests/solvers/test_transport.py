@@ -290,6 +290,9 @@ def test_transport_properties_composite():
 
 def test_transport_properties_needs_every_conductivity():
     ph = np.ones((4, 4, 4), dtype=np.uint8)
+    ph[0, 0, 0] = 2
+    transport_properties(ph, {1: 1.0, 2: 1e-3})  # carbon (3) absent: no entry needed
+    ph[0, 0, 1] = 3
     with pytest.raises(ValueError, match="conductivities has no entry"):
         transport_properties(ph, {1: 1.0, 2: 1e-3})
 
