@@ -321,7 +321,10 @@ def tortuosity(
     convention : {"tau", "tau2"}
         Report ``tau = eps sigma / sigma_eff`` or its square root.
     dtype : {"float64", "float32"}
-        Storage of the vectors and coarse operators; reductions always use float64.
+        Storage of the vectors and face conductances; reductions always use float64.
+        float32 halves memory traffic and is accurate for one phase or moderate contrasts;
+        with conductivity contrasts of 1e3 or more use float64 (the potential then varies
+        by less than float32 resolves across the highly conducting regions).
     return_field : bool
         Also return the potential field.
     device : {"cpu", "cuda"}
