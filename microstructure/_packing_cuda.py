@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from numba import cuda, float32
+import numpy as np
+from numba import cuda
 
-from solvers._backend import get_xp, launch_config
+from solvers._backend import cuda_simulated, get_xp, launch_config
 
 from . import _packing_kernels as K
 from . import _voxelize_kernels as VK
@@ -27,15 +28,14 @@ def _key_min_gpu(keys, a, b, c, key):
 def _val_min_gpu(out, a, b, c, val):
     # the float32 clearance field takes float32 operands (the CPU twin compares in float64 and
     # stores float32: the same value)
-    cuda.atomic.min(out, (a, b, c), float32(val))
+    cuda.atomic.min(out, (a, b, c), np.float32(val))
 
 
 _d_neighbours = cuda.jit(device=True)(K.neighbours_body)
 _d_force = cuda.jit(device=True)(K.force_body)
 _d_overlap = cuda.jit(device=True)(K.overlap_body)
-_d_stamp_hard = cuda.jit(device=True)(VK.bind(VK.stamp_hard_body, key_min=_key_min_gpu))
-_d_stamp_soft = cuda.jit(device=True)(VK.stamp_soft_body)
-_d_clearance = cuda.jit(device=True)(VK.bind(VK.clearance_body, val_min=_val_min_gpu))
+_B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
+_d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 
 
 @cuda.jit
@@ -65,21 +65,21 @@ def _overlap_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
 def _stamp_hard_kernel(centers, radii, h, shape, periodic, keys):
     k = cuda.grid(1)
     if k < centers.shape[0]:
-        _d_stamp_hard(k, centers, radii, h, shape, periodic, keys)
+        _d_hard(k, centers, radii, h, shape, periodic, 0.0, keys, 0, 0)
 
 
 @cuda.jit
 def _stamp_soft_kernel(centers, radii, h, shape, periodic, phases, code, into):
     k = cuda.grid(1)
     if k < centers.shape[0]:
-        _d_stamp_soft(k, centers, radii, h, shape, periodic, phases, code, into)
+        _d_soft(k, centers, radii, h, shape, periodic, 0.0, phases, code, into)
 
 
 @cuda.jit
 def _clearance_kernel(centers, radii, h, shape, periodic, cap, out):
     k = cuda.grid(1)
     if k < centers.shape[0]:
-        _d_clearance(k, centers, radii, h, shape, periodic, cap, out)
+        _d_clear(k, centers, radii, h, shape, periodic, cap, out, 0, 0)
 
 
 class CudaKernels:
@@ -92,7 +92,10 @@ class CudaKernels:
 
     @staticmethod
     def _launch(kernel: Any, n: int, *args: Any) -> None:
-        blocks, threads = launch_config(n)
+        # These kernels use no shared memory, so any block size is valid.  Under the simulator
+        # one thread per block: its Python threads contend on the atomics' lock and the GIL, which
+        # made a 61-sphere clearance kernel take minutes with 4-32 threads per block.
+        blocks, threads = launch_config(n, threads=1 if cuda_simulated() else 256)
         kernel[blocks, threads](*args)
 
     def neighbours(self, pos: Any, *args: Any) -> None:

@@ -21,29 +21,28 @@ def _key_min_cpu(keys, a, b, c, key):
         keys[a, b, c] = key
 
 
-_nb_stamp_hard = numba.njit(cache=True)(VK.bind(VK.stamp_hard_body, key_min=_key_min_cpu))
-_nb_stamp_soft = numba.njit(cache=True)(VK.stamp_soft_body)
-_nb_clearance = numba.njit(cache=True)(VK.bind(VK.clearance_body, val_min=_key_min_cpu))
+_B = VK.compile_for(numba.njit(cache=True), key_min=_key_min_cpu, val_min=_key_min_cpu)
+_nb_soft, _nb_hard, _nb_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 
 
 @numba.njit(cache=True)
 def _stamp_hard_cpu(centers, radii, h, shape, periodic, keys):
     # serial: the keyed min makes the result independent of order anyway
     for k in range(centers.shape[0]):
-        _nb_stamp_hard(k, centers, radii, h, shape, periodic, keys)
+        _nb_hard(k, centers, radii, h, shape, periodic, 0.0, keys, 0, 0)
 
 
 @numba.njit(cache=True)
 def _clearance_cpu(centers, radii, h, shape, periodic, cap, out):
     for k in range(centers.shape[0]):
-        _nb_clearance(k, centers, radii, h, shape, periodic, cap, out)
+        _nb_clear(k, centers, radii, h, shape, periodic, cap, out, 0, 0)
 
 
 @numba.njit(parallel=True, cache=True)
 def _stamp_soft_cpu(centers, radii, h, shape, periodic, phases, code, into):
     # every sphere writes the same value into pore voxels: order does not matter
     for k in numba.prange(centers.shape[0]):
-        _nb_stamp_soft(k, centers, radii, h, shape, periodic, phases, code, into)
+        _nb_soft(k, centers, radii, h, shape, periodic, 0.0, phases, code, into)
 
 
 def stamp_hard(kern: Any, centers: Any, radii: Any, shape: tuple[int, int, int], h: float,
