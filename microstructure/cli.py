@@ -14,6 +14,7 @@ on stderr and exit code 2; a packing that cannot reach its targets exits with co
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 import warnings
@@ -77,7 +78,7 @@ def analyze(
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
     device = _check_device(device)
-    analysis = _analyze_store(store, device=device, transport=transport)
+    analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out)
     if json_out:
         _echo_json(analysis)
     else:
@@ -296,7 +297,8 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
     }
 
 
-def _analyze_store(store: Path, *, device: str, transport: bool) -> dict[str, Any]:
+def _analyze_store(store: Path, *, device: str, transport: bool,
+                   progress: bool = False) -> dict[str, Any]:
     import zarr
 
     import solvers
@@ -313,6 +315,8 @@ def _analyze_store(store: Path, *, device: str, transport: bool) -> dict[str, An
         _fail(f"cannot open {store} as a microstructure store: {_one_line(exc)}")
     # transport only where the solvers package exports it ("when the solver is installed")
     fn = getattr(solvers, "transport_properties", None) if transport else None
+    if fn is not None and progress:
+        fn = functools.partial(fn, progress=True)  # tqdm bars on stderr for the long solves
     analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
     try:
         root = zarr.open_group(str(store), mode="r+")

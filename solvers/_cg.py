@@ -69,6 +69,7 @@ def pcg(
     flexible: bool = False,
     z: Any = None,
     dot: Callable[[Any, Any], float] | None = None,
+    callback: Callable[[int, float], None] | None = None,
 ) -> CGInfo:
     """Solve ``A x = b`` by preconditioned conjugate gradients, in place.
 
@@ -94,6 +95,8 @@ def pcg(
         Work array for the preconditioned residual when ``flexible``.
     dot : callable, optional
         ``dot(a, b) -> float`` when ``flexible``.
+    callback : callable, optional
+        ``callback(iteration, ||r|| / ||b||)`` after every iteration (progress display).
 
     Returns
     -------
@@ -138,6 +141,8 @@ def pcg(
         alpha = rz / dq
         rr = update_xr(x, r, d, q, alpha)
         it += 1
+        if callback is not None:
+            callback(it, math.sqrt(rr) / bnorm)
         rz_new = precondition(r, z)
         if math.sqrt(rr) <= target and rz_new <= rz_target:
             return CGInfo(it, math.sqrt(rr) / bnorm, True)

@@ -199,6 +199,26 @@ def _kernels(device: str) -> ModuleType:
     return importlib.import_module(name, __package__)
 
 
+class _SolveProgress:
+    """tqdm bar over CG iterations; its position is the residual's progress in decades."""
+
+    def __init__(self, label: bool | str, rtol: float) -> None:
+        from tqdm.auto import tqdm
+
+        self.decades = max(-math.log10(rtol), 1.0)
+        desc = label if isinstance(label, str) else "solve"
+        self.bar = tqdm(total=round(self.decades, 1), desc=desc, unit="decade", leave=False,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+
+    def update(self, it: int, rel_residual: float) -> None:
+        done = min(max(-math.log10(max(rel_residual, 1e-300)), 0.0), self.decades)
+        self.bar.n = round(done, 1)
+        self.bar.set_postfix_str(f"iteration {it}, residual {rel_residual:.1e}")
+
+    def close(self) -> None:
+        self.bar.close()
+
+
 def _percolating_mask(mask: Any, axis: int, periodic_lateral: bool, device: str) -> Any:
     """Voxels of ``mask`` 6-connected to both faces of ``axis`` (an array of ``device``).
 
@@ -290,6 +310,7 @@ def tortuosity(
     convention: str = "tau",
     dtype: str = "float64",
     return_field: bool = False,
+    progress: bool | str = False,
     device: str = "cpu",
 ) -> TransportResult:
     """Effective conductivity and tortuosity factor of a voxel structure along ``axis``.
@@ -327,6 +348,9 @@ def tortuosity(
         by less than float32 resolves across the highly conducting regions).
     return_field : bool
         Also return the potential field.
+    progress : bool or str
+        Show a progress bar (tqdm, to stderr) over the CG iterations with the relative residual;
+        a string is used as the bar's label.
     device : {"cpu", "cuda"}
         CPU (numba-parallel kernels) or GPU (CuPy + numba-cuda kernels).
 
@@ -371,6 +395,8 @@ def tortuosity(
     convention = _check_choice(convention, "convention", CONVENTIONS)
     dtype = _check_choice(dtype, "dtype", DTYPES)
     return_field = _check_bool(return_field, "return_field")
+    if not isinstance(progress, (bool, str)):
+        raise TypeError(f"progress must be a bool or a label string, got {progress!r}")
     if min(image.shape) < 1:
         raise ValueError(f"image must not be empty, got shape {tuple(image.shape)}")
     if max_iter is None:
@@ -432,11 +458,17 @@ def tortuosity(
 
         info = CGInfo(0, math.sqrt(K.dot(r, r)) / bnorm, True)
     else:
-        info = pcg(
-            op.matvec_dot, M, K.update_xr, K.update_d, x, r, d, q,
-            bnorm=bnorm, rtol=rtol, max_iter=max_iter,
-            flexible=not M.symmetric, z=None if M.symmetric else xp.zeros_like(x), dot=K.dot,
-        )  # fmt: skip
+        bar = _SolveProgress(progress, rtol) if progress else None
+        try:
+            info = pcg(
+                op.matvec_dot, M, K.update_xr, K.update_d, x, r, d, q,
+                bnorm=bnorm, rtol=rtol, max_iter=max_iter,
+                flexible=not M.symmetric, z=None if M.symmetric else xp.zeros_like(x), dot=K.dot,
+                callback=bar.update if bar is not None else None,
+            )  # fmt: skip
+        finally:
+            if bar is not None:
+                bar.close()
     del d
     # true residual, fluxes and energy (device sync points: host scalars)
     op.matvec_dot(x, q)
@@ -499,6 +531,7 @@ def transport_properties(
     preconditioner: str = "multigrid",
     convention: str = "tau",
     dtype: str = "float64",
+    progress: bool = False,
     device: str = "cpu",
 ) -> TransportProperties:
     """Ionic and electronic effective conductivity and tortuosity of a composite cathode.
@@ -523,6 +556,8 @@ def transport_properties(
         Voxel edge in µm; gives ``thickness_um`` and area-specific resistances.
     periodic_lateral, rtol, max_iter, preconditioner, convention, dtype, device
         As in :func:`tortuosity`.
+    progress : bool
+        Show a progress bar for each of the two solves.
 
     Returns
     -------
@@ -573,8 +608,10 @@ def transport_properties(
         dtype=dtype,
         device=device,
     )
-    ionic = tortuosity(phases, conductivity=nets["ionic_phases"], **kw)
-    electronic = tortuosity(phases, conductivity=nets["electronic_phases"], **kw)
+    ionic = tortuosity(phases, conductivity=nets["ionic_phases"],
+                       progress="ionic transport" if progress else False, **kw)
+    electronic = tortuosity(phases, conductivity=nets["electronic_phases"],
+                            progress="electronic transport" if progress else False, **kw)
     return TransportProperties(
         ionic=ionic, electronic=electronic, axis=axis, thickness_um=thickness
     )

@@ -330,3 +330,14 @@ def test_bad_images():
         tortuosity(np.ones((4, 4, 4)))
     with pytest.raises(ValueError, match="needs conductivity"):
         tortuosity(np.full((4, 4, 4), 2, dtype=np.uint8))
+
+
+def test_progress_bar_does_not_change_the_result(capsys):
+    rng = np.random.default_rng(7)
+    img = rng.random((16, 12, 12)) < 0.7
+    quiet = tortuosity(img)
+    shown = tortuosity(img, progress="pore")
+    assert shown.tau == quiet.tau and shown.iterations == quiet.iterations
+    assert "pore" in capsys.readouterr().err
+    with pytest.raises(TypeError, match="progress"):
+        tortuosity(img, progress=1)
