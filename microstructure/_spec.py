@@ -351,14 +351,19 @@ def load_spec(path: str | Path) -> ElectrodeSpec:
     (200, 128, 128)
     """
     path = Path(path)
+    return ElectrodeSpec.from_dict(read_toml(path, what="spec", error=SpecError),
+                                   source=str(path))
+
+
+def read_toml(path: Path, *, what: str, error: type[Exception]) -> dict[str, Any]:
+    """Parse a TOML file; a missing file or bad TOML raises with the path in the message."""
     try:
         with path.open("rb") as fh:
-            data = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
-        raise FileNotFoundError(f"spec file not found: {path}") from None
+        raise FileNotFoundError(f"{what} file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
-        raise SpecError(f"invalid TOML in {path}: {exc}") from None
-    return ElectrodeSpec.from_dict(data, source=str(path))
+        raise error(f"invalid TOML in {path}: {exc}") from None
 
 
 def default_spec_path() -> Path:

@@ -55,10 +55,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ._spec import ElectrodeSpec, SpecError, default_spec_path, load_spec, set_dotted
+from ._spec import ElectrodeSpec, SpecError, default_spec_path, load_spec, read_toml, set_dotted
 from ._sweep_store import COLUMNS, ResultsStore, row_name
 
 log = logging.getLogger(__name__)
@@ -309,13 +308,7 @@ def load_sweep(path: str | Path) -> SweepSpec:
     (6, 2)
     """
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"sweep file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise SweepError(f"invalid TOML in {path}: {exc}") from None
+    data = read_toml(path, what="sweep", error=SweepError)
     if isinstance(data.get("base"), dict):
         raise SweepError(f"{path}: base must be a spec file name or \"default\", got a table")
     return _validate(data, root=path.parent, source=path)
