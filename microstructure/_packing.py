@@ -40,9 +40,8 @@ MAX_MOVE = 0.1
 #: Relaxation gives up (the packing is jammed) when the overlap fell < 5 % over this many steps.
 STALL_STEPS = 1000
 
-_nb_neighbours = numba.njit(cache=True)(K.neighbours_body)
-_nb_force = numba.njit(cache=True)(K.force_body)
-_nb_overlap = numba.njit(cache=True)(K.overlap_body)
+_B = K.compile_for(numba.njit(cache=True))
+_nb_neighbours, _nb_force, _nb_overlap = _B["neighbours"], _B["force"], _B["overlap"]
 
 
 @numba.njit(parallel=True, cache=True)

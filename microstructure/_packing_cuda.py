@@ -31,9 +31,8 @@ def _val_min_gpu(out, a, b, c, val):
     cuda.atomic.min(out, (a, b, c), np.float32(val))
 
 
-_d_neighbours = cuda.jit(device=True)(K.neighbours_body)
-_d_force = cuda.jit(device=True)(K.force_body)
-_d_overlap = cuda.jit(device=True)(K.overlap_body)
+_P = K.compile_for(cuda.jit(device=True))
+_d_neighbours, _d_force, _d_overlap = _P["neighbours"], _P["force"], _P["overlap"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
 _d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 

@@ -5,8 +5,8 @@ them with ``numba.njit`` and loops over particles with ``prange``; ``_packing_cu
 the very same source with ``numba.cuda.jit(device=True)`` and runs one thread per particle.
 Keeping one source for both backends is what makes the CPU and GPU results agree.
 
-The bodies call nothing but ``math`` functions (they are compiled for two targets), so small
-pieces such as the minimum-image shift are written out inline.
+The bodies call ``math`` functions and the helper :func:`min_image` by global name;
+:func:`compile_for` binds it to the helper compiled for the target.
 
 Coordinates are in µm in a box ``box = (Lz, Ly, Lx)``; ``periodic[a]`` (0/1) says whether axis
 ``a`` wraps (the through-plane axis 0 never does: it has hard walls at 0 and Lz).
@@ -78,15 +78,9 @@ def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, 
                     rj = rad[j]
                     if rj > ri or (rj == ri and j >= i):
                         continue
-                    d0 = x0 - pos[j, 0]
-                    d1 = x1 - pos[j, 1]
-                    d2 = x2 - pos[j, 2]
-                    if periodic[0] != 0:
-                        d0 -= box[0] * math.floor(d0 / box[0] + 0.5)
-                    if periodic[1] != 0:
-                        d1 -= box[1] * math.floor(d1 / box[1] + 0.5)
-                    if periodic[2] != 0:
-                        d2 -= box[2] * math.floor(d2 / box[2] + 0.5)
+                    d0 = min_image(x0 - pos[j, 0], box[0], periodic[0])  # noqa: F821
+                    d1 = min_image(x1 - pos[j, 1], box[1], periodic[1])  # noqa: F821
+                    d2 = min_image(x2 - pos[j, 2], box[2], periodic[2])  # noqa: F821
                     s = ri + rj + skin
                     if d0 * d0 + d1 * d1 + d2 * d2 < s * s:
                         if n < cap:
@@ -113,15 +107,9 @@ def force_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
     e = 0.0
     for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
         j = nbr_idx[k]
-        d0 = x0 - pos[j, 0]
-        d1 = x1 - pos[j, 1]
-        d2 = x2 - pos[j, 2]
-        if periodic[0] != 0:
-            d0 -= box[0] * math.floor(d0 / box[0] + 0.5)
-        if periodic[1] != 0:
-            d1 -= box[1] * math.floor(d1 / box[1] + 0.5)
-        if periodic[2] != 0:
-            d2 -= box[2] * math.floor(d2 / box[2] + 0.5)
+        d0 = min_image(x0 - pos[j, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+        d1 = min_image(x1 - pos[j, 1], box[1], periodic[1])  # noqa: F821
+        d2 = min_image(x2 - pos[j, 2], box[2], periodic[2])  # noqa: F821
         s = ri + rad[j]
         dd = d0 * d0 + d1 * d1 + d2 * d2
         if dd < s * s:
@@ -180,15 +168,9 @@ def overlap_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
     worst = 0.0
     for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
         j = nbr_idx[k]
-        d0 = x0 - pos[j, 0]
-        d1 = x1 - pos[j, 1]
-        d2 = x2 - pos[j, 2]
-        if periodic[0] != 0:
-            d0 -= box[0] * math.floor(d0 / box[0] + 0.5)
-        if periodic[1] != 0:
-            d1 -= box[1] * math.floor(d1 / box[1] + 0.5)
-        if periodic[2] != 0:
-            d2 -= box[2] * math.floor(d2 / box[2] + 0.5)
+        d0 = min_image(x0 - pos[j, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+        d1 = min_image(x1 - pos[j, 1], box[1], periodic[1])  # noqa: F821
+        d2 = min_image(x2 - pos[j, 2], box[2], periodic[2])  # noqa: F821
         rj = rad[j]
         s = ri + rj
         d = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
@@ -206,3 +188,23 @@ def overlap_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
             worst = max(worst, (ri - pos[i, a]) / ri, (pos[i, a] + ri - box[a]) / ri)
     lens[i] = v
     rel[i] = worst
+
+
+def min_image(d, length, periodic):
+    """Minimum-image separation along an axis of ``length`` (unchanged if not periodic)."""
+    if periodic != 0:
+        d -= length * math.floor(d / length + 0.5)
+    return d
+
+
+def compile_for(jit):
+    """``{"neighbours", "force", "overlap"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    ``cuda.jit(device=True)``), with :func:`min_image` bound to its compiled twin."""
+    from ._voxelize_kernels import bind
+
+    mi = jit(min_image)
+    return {
+        "neighbours": jit(bind(neighbours_body, min_image=mi)),
+        "force": jit(bind(force_body, min_image=mi)),
+        "overlap": jit(bind(overlap_body, min_image=mi)),
+    }
