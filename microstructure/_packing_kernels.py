@@ -5,8 +5,8 @@ them with ``numba.njit`` and loops over particles with ``prange``; ``_packing_cu
 the very same source with ``numba.cuda.jit(device=True)`` and runs one thread per particle.
 Keeping one source for both backends is what makes the CPU and GPU results agree.
 
-The bodies call ``math`` functions and the helper :func:`min_image` by global name;
-:func:`compile_for` binds it to the helper compiled for the target.
+The bodies call ``math`` functions and the helpers :func:`min_image` and :func:`wall_push` by
+global name; :func:`compile_for` binds them to the helpers compiled for the target.
 
 Coordinates are in µm in a box ``box = (Lz, Ly, Lx)``; ``periodic[a]`` (0/1) says whether axis
 ``a`` wraps (the through-plane axis 0 never does: it has hard walls at 0 and Lz).
@@ -120,34 +120,16 @@ def force_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, force, energy):
                 f0 += delta * d0 / d
                 f1 += delta * d1 / d
                 f2 += delta * d2 / d
-    # hard walls
-    if periodic[0] == 0:
-        w = ri - x0
-        if w > 0:
-            f0 += WALL * w
-            e += 0.5 * WALL * w * w
-        w = x0 + ri - box[0]
-        if w > 0:
-            f0 -= WALL * w
-            e += 0.5 * WALL * w * w
-    if periodic[1] == 0:
-        w = ri - x1
-        if w > 0:
-            f1 += WALL * w
-            e += 0.5 * WALL * w * w
-        w = x1 + ri - box[1]
-        if w > 0:
-            f1 -= WALL * w
-            e += 0.5 * WALL * w * w
-    if periodic[2] == 0:
-        w = ri - x2
-        if w > 0:
-            f2 += WALL * w
-            e += 0.5 * WALL * w * w
-        w = x2 + ri - box[2]
-        if w > 0:
-            f2 -= WALL * w
-            e += 0.5 * WALL * w * w
+    # hard walls on the non-periodic axes
+    g, w = wall_push(x0, ri, box[0], periodic[0])  # noqa: F821 - bound per target
+    f0 += g
+    e += w
+    g, w = wall_push(x1, ri, box[1], periodic[1])  # noqa: F821
+    f1 += g
+    e += w
+    g, w = wall_push(x2, ri, box[2], periodic[2])  # noqa: F821
+    f2 += g
+    e += w
     force[i, 0] = f0
     force[i, 1] = f1
     force[i, 2] = f2
@@ -197,14 +179,31 @@ def min_image(d, length, periodic):
     return d
 
 
+def wall_push(x, r, length, periodic):
+    """(force, energy) of the walls at 0 and ``length`` on a sphere at ``x`` (none if periodic)."""
+    f = 0.0
+    e = 0.0
+    if periodic == 0:
+        w = r - x
+        if w > 0:
+            f += WALL * w
+            e += 0.5 * WALL * w * w
+        w = x + r - length
+        if w > 0:
+            f -= WALL * w
+            e += 0.5 * WALL * w * w
+    return f, e
+
+
 def compile_for(jit):
     """``{"neighbours", "force", "overlap"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``), with :func:`min_image` bound to its compiled twin."""
     from ._voxelize_kernels import bind
 
     mi = jit(min_image)
+    wp = jit(wall_push)
     return {
         "neighbours": jit(bind(neighbours_body, min_image=mi)),
-        "force": jit(bind(force_body, min_image=mi)),
+        "force": jit(bind(force_body, min_image=mi, wall_push=wp)),
         "overlap": jit(bind(overlap_body, min_image=mi)),
     }
