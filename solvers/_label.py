@@ -2,12 +2,12 @@
 
 Algorithm
 ---------
-1. ``cc3d.connected_components`` labels the box without wrap.  It was the fastest correct
-   CPU labeler measured (``benchmarks/bench_label.py``: ahead of ``scipy.ndimage.label`` and
-   ``skimage.measure.label``, and of a slab-parallel numba union-find tried here); its labels
-   are ordered by each component's first voxel in C order, like ``scipy.ndimage.label``.
-2. Periodic wrap, per axis: ``cc3d`` can only wrap all axes at once and only for
-   connectivity 6, so wrap is done here.  Voxel pairs that are neighbours only through a
+1. The box is labeled without wrap by the run-based union-find on bit-packed rows of
+   :mod:`solvers._label_runs` (numba).  It is the fastest correct CPU labeler measured in
+   ``benchmarks/bench_label.py`` (ahead of ``scipy.ndimage.label``, ``cc3d`` and
+   ``skimage.measure.label``); its labels are ordered by each component's first voxel in C
+   order, like ``scipy.ndimage.label``.
+2. Periodic wrap, per axis, is done here for every connectivity.  Voxel pairs that are neighbours only through a
    periodic face, ``{p, (p + d) mod shape}`` for the offsets ``d`` of the connectivity that
    leave the box along periodic axes only, have their labels joined in a union-find table
    over labels (a numba kernel over the box's surface shell).
@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import cc3d
 import numba
 import numpy as np
 
 from ._backend import check_device
+from ._label_runs import label_runs
 from ._validate import check_connectivity, check_mask, check_periodic
 
 
@@ -166,19 +166,16 @@ def label_cpu_raw(
 ) -> tuple[np.ndarray, np.ndarray | None, int]:
     """Steps 1-2 of the CPU labeling, without remapping the image.
 
-    Returns ``(raw, table, n)``: ``raw`` are cc3d's int32 labels, ``table`` maps raw label ->
-    final label (None when periodic wrap merged nothing, i.e. raw labels are final) and ``n``
+    Returns ``(raw, table, n)``: ``raw`` are the int32 labels of the box without wrap,
+    ``table`` maps raw label -> final label (None when periodic wrap merged nothing, i.e. raw
+    labels are final) and ``n``
     is the final number of components.  Callers that only need per-component tables (the
     utilization pass) skip the remap pass over the image this way.
     """
     fg = np.ascontiguousarray(mask)
     if fg.size == 0:
         return np.zeros(fg.shape, dtype=np.int32), None, 0
-    lab, n = cc3d.connected_components(
-        fg, connectivity=connectivity, return_N=True, out_dtype=np.uint32, binary_image=True
-    )
-    lab = np.ascontiguousarray(lab).view(np.int32)  # labels <= voxel count < 2**31
-    n = int(n)
+    lab, n = label_runs(fg, connectivity)
     if n > 1 and any(periodic):
         eq = np.arange(n + 1, dtype=np.int32)
         merged = _join_periodic(
@@ -231,7 +228,8 @@ def label(
     periodic : bool or tuple of 3 bools
         Wrap per axis: voxels on opposite faces of a periodic axis are neighbours.
     device : {"cpu", "cuda"}
-        ``"cpu"``: cc3d plus a numba pass for periodic wrap.  ``"cuda"``: numba-cuda union-find
+        ``"cpu"``: run-based union-find on bit-packed rows (numba), plus a pass for
+        periodic wrap.  ``"cuda"``: numba-cuda union-find
         kernels on CuPy arrays.  Both give identical labels.
 
     Returns

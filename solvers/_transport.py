@@ -222,9 +222,9 @@ class _SolveProgress:
 def _percolating_mask(mask: Any, axis: int, periodic_lateral: bool, device: str) -> Any:
     """Voxels of ``mask`` 6-connected to both faces of ``axis`` (an array of ``device``).
 
-    Uses :func:`solvers.label` (cc3d on the CPU, numba-cuda union-find on the GPU) with
-    lateral wrap when ``periodic_lateral``; a component is kept if its label appears in both
-    the first and the last layer along ``axis``.
+    Uses :func:`solvers.label` (numba union-find on runs on the CPU, numba-cuda union-find on
+    the GPU) with lateral wrap when ``periodic_lateral``; a component is kept if its label
+    appears in both the first and the last layer along ``axis``.
     """
     from ._label import label
 

@@ -331,7 +331,7 @@ def _fold(raw_flags: Any, table: Any, n: int) -> Any:
 def _label_with_hits(mask, connectivity, periodic, axis, device):
     """Label ``mask``; flags per label: touches the collector face / the separator face.
 
-    On the CPU the labels are cc3d's raw labels (no remap pass) and the flags are folded
+    On the CPU the labels are the raw labels of the box (no remap pass) and the flags are folded
     through the periodic merge table, so flags are per merged component.
     """
     if device == "cpu":
