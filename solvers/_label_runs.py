@@ -10,12 +10,13 @@ words (bit ``x % 64`` of word ``x // 64`` is voxel ``x``), so most of the work i
 1. Per word: the run starts ``rise = w & ~(w << 1 | carry)`` and their count; an exclusive
    prefix sum of the counts gives ``wbase``, so the run covering voxel ``x`` of row ``r`` is
    ``wbase[r, x // 64] + popcount(rise & bits up to x)`` -- a rank query, no search.
-2. Neighbours.  A voxel's neighbours in earlier rows are its backward offsets
-   ``(dz, dy, dx)`` other than ``(0, 0, -1)`` (which is inside the run): 2, 8 or 12 of them
-   for connectivity 6, 18, 26.  For one offset the voxels of row ``r`` whose neighbour in row
-   ``r + dz * ny + dy`` (shifted by ``dx``) is foreground are ``ov = A & shift(B, dx)``; a new
-   pair of runs starts wherever ``ov`` starts or either run starts inside it, and only at
-   those bits are the two runs ranked and joined.  The joins use Rem's union-find with
+2. Neighbours.  The runs of row ``(z, y)`` touch runs of the earlier rows ``(z, y - 1)``
+   and, for connectivity 18/26, ``(z - 1, y + dy)`` (:func:`neighbour_rows`).  Runs *overlap*
+   in the voxels ``ov = A & B``; a new pair of runs starts wherever ``ov`` starts or either
+   row has a run start inside it, and only at those bits are the two runs ranked and joined.
+   Where the connectivity adds ``dx = +-1`` neighbours in that row, runs that merely *touch*
+   diagonally (one ends at ``x``, the other starts at ``x + 1``) are joined too, found as
+   bit masks of run ends and shifted run starts.  The joins use Rem's union-find with
    splicing, which keeps ``parent[k] <= k``, so a root is its component's first run.
    Rows are processed in slabs of whole ``z`` planes, one per thread; the planes at the slab
    seams are joined afterwards.
@@ -37,7 +38,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["label_runs", "row_offsets"]
+__all__ = ["label_runs", "neighbour_rows"]
 
 
 @intrinsic
@@ -60,16 +61,19 @@ def _ctz(typingctx, x):
     return types.uint64(types.uint64), codegen
 
 
-def row_offsets(connectivity: int) -> np.ndarray:
-    """Backward neighbour offsets ``(dz, dy, dx)`` that reach an earlier row, as int64 (k, 3)."""
+def neighbour_rows(connectivity: int) -> np.ndarray:
+    """Earlier neighbour rows as int64 ``(k, 3)`` rows ``(dz, dy, ext)``.
+
+    A row's runs touch runs of row ``(z + dz, y + dy)``; ``ext = 1`` when that row's
+    backward offsets include ``dx = +-1`` as well as ``dx = 0``, i.e. runs also touch
+    diagonally (one ends where the other starts).  The row itself, ``dx = -1`` within the
+    run, is not listed.  2, 4 or 4 rows for connectivity 6, 18, 26.
+    """
+    max_norm = {6: 1, 18: 2, 26: 3}[connectivity]
     out = []
-    for dz in (-1, 0):
-        for dy in (-1, 0, 1):
-            if (dz, dy) >= (0, 0):
-                continue
-            for dx in (-1, 0, 1):
-                if abs(dz) + abs(dy) + abs(dx) <= {6: 1, 18: 2, 26: 3}[connectivity]:
-                    out.append((dz, dy, dx))
+    for dz, dy in ((0, -1), (-1, -1), (-1, 0), (-1, 1)):
+        if abs(dz) + abs(dy) <= max_norm:
+            out.append((dz, dy, int(abs(dz) + abs(dy) + 1 <= max_norm)))
     return np.array(out, dtype=np.int64)
 
 
@@ -93,18 +97,20 @@ def _rises(bits, rise, counts):
 
 
 @numba.njit(inline="always")
-def _shifted(a, r, w, dx):
-    """Word ``w`` of row ``r`` of the bit rows ``a`` shifted so that bit x holds bit x + dx."""
-    v = a[r, w]
-    if dx == 1:
-        v >>= _ONE
-        if w + 1 < a.shape[1]:
-            v |= a[r, w + 1] << _TOP
-    elif dx == -1:
-        v <<= _ONE
-        if w > 0:
-            v |= a[r, w - 1] >> _TOP
+def _next_word_shifted(a, r, w):
+    """Word ``w`` of bit row ``r`` shifted so that bit x holds bit x + 1."""
+    v = a[r, w] >> _ONE
+    if w + 1 < a.shape[1]:
+        v |= a[r, w + 1] << _TOP
     return v
+
+
+@numba.njit(inline="always")
+def _rank(rise, wbase, r, p):
+    """Id of the run of row ``r`` that covers voxel ``p`` (a foreground voxel)."""
+    w = p >> 6
+    upto = (np.uint64(2) << np.uint64(p & 63)) - _ONE
+    return wbase[r, w] + np.int64(_popcount(rise[r, w] & upto))
 
 
 @numba.njit(inline="always")
@@ -130,61 +136,79 @@ def _union(parent, x, y):
 
 
 @numba.njit(inline="always")
-def _join_rows(parent, bits, rise, wbase, r, rr, dx):
-    """Join the runs of row ``r`` with the runs of row ``rr`` they touch at offset ``dx``."""
+def _join_rows(parent, bits, rise, wbase, r, rr, ext):
+    """Join the runs of row ``r`` with the runs of row ``rr`` that they touch.
+
+    Overlaps: a new pair of runs starts wherever ``ov = A & B`` starts or either row has a
+    run start inside it.  With ``ext``, also runs that touch only diagonally: an A run that
+    ends at ``x`` where a B run starts at ``x + 1``, and the mirror case.
+    """
     nw = bits.shape[1]
     carry = np.uint64(0)
     for w in range(nw):
         ra = rise[r, w]
-        rb = _shifted(rise, rr, w, dx)
-        ov = bits[r, w] & _shifted(bits, rr, w, dx)
+        rb = rise[rr, w]
+        a = bits[r, w]
+        b = bits[rr, w]
+        ov = a & b
         starts = ov & ~(((ov << _ONE) | carry) & ~ra & ~rb)
         carry = ov >> _TOP
-        if starts == 0:
-            continue
-        base_a = wbase[r, w]
+        base = np.int64(w * 64)
         while starts != 0:
             t = _ctz(starts)
             starts &= starts - _ONE
-            a = base_a + np.int64(_popcount(ra & ((np.uint64(2) << t) - _ONE)))
-            p = np.int64(w * 64) + np.int64(t) + dx  # the neighbour voxel in row rr
-            wb = p >> 6
-            tb = np.uint64(p & 63)
-            b = wbase[rr, wb] + np.int64(_popcount(rise[rr, wb] & ((np.uint64(2) << tb) - _ONE)))
-            _union(parent, a, b)
+            p = base + np.int64(t)
+            _union(parent, _rank(rise, wbase, r, p), _rank(rise, wbase, rr, p))
+        if ext:
+            # A run ends at p and a B run starts at p + 1
+            touch = a & ~_next_word_shifted(bits, r, w) & _next_word_shifted(rise, rr, w)
+            while touch != 0:
+                t = _ctz(touch)
+                touch &= touch - _ONE
+                p = base + np.int64(t)
+                _union(parent, _rank(rise, wbase, r, p), _rank(rise, wbase, rr, p + 1))
+            # a B run ends at p and an A run starts at p + 1
+            touch = b & ~_next_word_shifted(bits, rr, w) & _next_word_shifted(rise, r, w)
+            while touch != 0:
+                t = _ctz(touch)
+                touch &= touch - _ONE
+                p = base + np.int64(t)
+                _union(parent, _rank(rise, wbase, r, p + 1), _rank(rise, wbase, rr, p))
 
 
 @numba.njit(inline="always")
-def _join_earlier(parent, bits, rise, wbase, ny, r, rmin, offs):
+def _join_earlier(parent, bits, rise, wbase, ny, r, rmin, nbr_rows):
     """Join row ``r`` with its earlier neighbour rows that are ``>= rmin``."""
     y = r % ny
-    for q in range(offs.shape[0]):
-        yy = y + offs[q, 1]
-        rr = r + offs[q, 0] * ny + offs[q, 1]
+    for q in range(nbr_rows.shape[0]):
+        yy = y + nbr_rows[q, 1]
+        rr = r + nbr_rows[q, 0] * ny + nbr_rows[q, 1]
         if 0 <= yy < ny and rr >= rmin:
-            _join_rows(parent, bits, rise, wbase, r, rr, offs[q, 2])
+            _join_rows(parent, bits, rise, wbase, r, rr, nbr_rows[q, 2])
 
 
 @numba.njit(cache=True, parallel=True)
-def _scan_slabs(bits, rise, wbase, parent, ny, bounds, offs):
+def _scan_slabs(bits, rise, wbase, parent, ny, bounds, nbr_rows):
     """Step 2 inside each slab of rows ``[bounds[s], bounds[s + 1])`` (whole planes)."""
     for s in numba.prange(bounds.shape[0] - 1):
         r0 = bounds[s]
         for r in range(r0, bounds[s + 1]):
-            _join_earlier(parent, bits, rise, wbase, ny, r, r0, offs)
+            _join_earlier(parent, bits, rise, wbase, ny, r, r0, nbr_rows)
 
 
 @numba.njit(cache=True)
-def _join_seams(bits, rise, wbase, parent, ny, bounds, offs):
+def _join_seams(bits, rise, wbase, parent, ny, bounds, nbr_rows):
     """Step 2 across the slab seams: the first plane of each slab with the plane before."""
     for s in range(1, bounds.shape[0] - 1):
         r0 = bounds[s]
         for r in range(r0, r0 + ny):
             y = r - r0
-            for q in range(offs.shape[0]):
-                yy = y + offs[q, 1]
-                if offs[q, 0] == -1 and 0 <= yy < ny:
-                    _join_rows(parent, bits, rise, wbase, r, r - ny + offs[q, 1], offs[q, 2])
+            for q in range(nbr_rows.shape[0]):
+                yy = y + nbr_rows[q, 1]
+                if nbr_rows[q, 0] == -1 and 0 <= yy < ny:
+                    _join_rows(
+                        parent, bits, rise, wbase, r, r - ny + nbr_rows[q, 1], nbr_rows[q, 2]
+                    )
 
 
 @numba.njit(cache=True)
@@ -256,9 +280,9 @@ def label_runs(
     parent = np.arange(nrun + 1, dtype=np.int32)
     nslab = max(1, min(nz, slabs or numba.get_num_threads()))
     bounds = np.unique(np.linspace(0, nz, nslab + 1).astype(np.int64)) * ny
-    offs = row_offsets(connectivity)
-    _scan_slabs(bits, rise, wbase, parent, ny, bounds, offs)
-    _join_seams(bits, rise, wbase, parent, ny, bounds, offs)
+    nbr_rows = neighbour_rows(connectivity)
+    _scan_slabs(bits, rise, wbase, parent, ny, bounds, nbr_rows)
+    _join_seams(bits, rise, wbase, parent, ny, bounds, nbr_rows)
     n = int(_roots_to_labels(parent))
     _paint(m2, wbase, parent, out.reshape(nrow, nx))
     return out, n

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from solvers._label_runs import label_runs, row_offsets
+from solvers._label_runs import label_runs, neighbour_rows
 
 STRUCTURE = {c: ndi.generate_binary_structure(3, r) for c, r in ((6, 1), (18, 2), (26, 3))}
 
@@ -71,10 +71,8 @@ def test_integer_and_strided_input():
     check(big[::2, 1:, ::3], 26)
 
 
-def test_row_offsets_are_the_backward_half_without_the_row_itself():
-    assert len(row_offsets(6)) == 2
-    assert len(row_offsets(18)) == 8
-    assert len(row_offsets(26)) == 12
-    for c in (6, 18, 26):
-        for dz, dy, _dx in row_offsets(c):
-            assert (dz, dy) < (0, 0)
+def test_neighbour_rows():
+    # (dz, dy, ext): 6 -> the face rows only, exact overlap; 26 -> four rows, all diagonal
+    assert neighbour_rows(6).tolist() == [[0, -1, 0], [-1, 0, 0]]
+    assert neighbour_rows(18).tolist() == [[0, -1, 1], [-1, -1, 0], [-1, 0, 1], [-1, 1, 0]]
+    assert neighbour_rows(26).tolist() == [[0, -1, 1], [-1, -1, 1], [-1, 0, 1], [-1, 1, 1]]
