@@ -214,15 +214,14 @@ def _join_seams(bits, rise, wbase, parent, ny, bounds, nbr_rows):
 @numba.njit(cache=True)
 def _roots_to_labels(parent):
     """Step 3, in place over run ids 1..R: roots get 1..n ascending, others their root's."""
-    n = 0
+    n = np.int32(0)
     parent[0] = 0
     for k in range(1, parent.shape[0]):
         p = parent[k]
-        if p == k:
-            n += 1
-            parent[k] = n
-        else:
-            parent[k] = parent[p]
+        root = np.int32(p == k)
+        n += root
+        # branch-free select: roots and non-roots alternate unpredictably on random masks
+        parent[k] = (n & -root) | (parent[p] & (root - 1))
     return n
 
 
