@@ -1,7 +1,6 @@
 """CPU kernels (numba, parallel) for the cell-centred 7-point conductance operator.
 
-Storage (transport axis moved to axis 0; every level of the multigrid hierarchy, the voxel
-grid included, uses it):
+Storage (transport axis moved to axis 0):
 
 ``gx`` shape ``(n0 + 1, n1, n2)``
     ``gx[i]`` couples cells ``i - 1`` and ``i`` along axis 0; ``gx[0]`` and ``gx[n0]`` are
@@ -14,6 +13,10 @@ grid included, uses it):
 The operator is ``(A x)_c = sum_faces g_f (x_c - x_nb)`` with ``x_nb = 0`` on the Dirichlet
 faces (the fixed potentials enter through the right-hand side).  A cell whose faces are all
 zero (not solved) has a zero row: it gets 0 from the matvec, Jacobi and the smoother.
+
+The multigrid transfers to the first coarse level (:mod:`solvers._precond`) use an aggregation
+array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
+cells with a zero row; every aggregate lies inside one ``2 x 2 x 2`` block.
 
 The kernels work row by row (fixed ``i, j``) with a branch-free inner loop over ``k`` so that
 LLVM vectorises it; ``prange`` splits axis 0 over the threads.  Reductions are accumulated in
@@ -31,12 +34,12 @@ _OPTS = {"cache": True, "fastmath": True, "nogil": True}
 
 __all__ = [
     "build_faces",
-    "coarsen",
+    "block_labels",
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
-    "residual_restrict",
-    "prolong_add",
+    "residual_restrict_agg",
+    "prolong_add_agg",
     "dot",
     "update_xr",
     "update_d",
@@ -90,6 +93,35 @@ def _row(gx, gy, gz, x, i, j, ax, dg):
             + gzr[km] * xr[km]
             + gzr[k] * xr[kp]
         )
+
+
+@njit(inline="always", **_OPTS)
+def block_code(gx, gy, gz, bi, bj, bk):
+    """12-bit code of the open faces inside block ``(bi, bj, bk)`` (shared with the GPU).
+
+    Cell ``loc = 4a + 2b + c`` of the block is ``(2bi + a, 2bj + b, 2bk + c)``; bit ``2b + c``
+    is the axis-0 face of line ``(b, c)``, bit ``4 + 2a + c`` the axis-1 face of line
+    ``(a, c)``, bit ``8 + 2a + b`` the axis-2 face of line ``(a, b)``.  Wrap and Dirichlet
+    faces are never inside a block.
+    """
+    n0, n1, n2 = gy.shape
+    code = 0
+    for u in range(2):
+        for v in range(2):
+            i = 2 * bi
+            j = 2 * bj + u
+            k = 2 * bk + v
+            if i + 1 < n0 and j < n1 and k < n2 and gx[i + 1, j, k] > 0:
+                code |= 1 << (2 * u + v)
+            i = 2 * bi + u
+            j = 2 * bj
+            if i < n0 and j + 1 < n1 and k < n2 and gy[i, j, k] > 0:
+                code |= 1 << (4 + 2 * u + v)
+            j = 2 * bj + v
+            k = 2 * bk
+            if i < n0 and j < n1 and k + 1 < n2 and gz[i, j, k] > 0:
+                code |= 1 << (8 + 2 * u + v)
+    return code
 
 
 @njit(inline="always", **_OPTS)
@@ -202,47 +234,67 @@ def _rbgs(gx, gy, gz, x, b, color, zero_init):
 
 
 @njit(parallel=True, **_OPTS)
-def _residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
-    """``rc = P^T (b - A x)``: the residual summed over blocks of ``c0 x c1 x c2`` cells."""
-    n0, n1, n2 = x.shape
-    m0 = rc.shape[0]
-    for ic in prange(m0):
-        ax = np.empty(n2, dtype=x.dtype)
-        dg = np.empty(n2, dtype=x.dtype)
-        rc[ic] = 0.0
-        for i in range(ic * c0, min(ic * c0 + c0, n0)):
-            for j in range(n1):
-                _row(gx, gy, gz, x, i, j, ax, dg)
-                br = b[i, j]
-                out = rc[ic, j // c1]
-                if c2 == 2:
-                    for kc in range(n2 // 2):
-                        out[kc] += (br[2 * kc] - ax[2 * kc]) + (br[2 * kc + 1] - ax[2 * kc + 1])
-                    if n2 % 2:
-                        out[n2 // 2] += br[n2 - 1] - ax[n2 - 1]
-                else:
-                    for k in range(n2):
-                        out[k] += br[k] - ax[k]
+def _block_labels(gx, gy, gz, lut, lab):
+    """Connected pieces of the ``2 x 2 x 2`` blocks (see :func:`block_code` for the code).
+
+    ``lab[i, j, k] = 8 * block + lut[code, local]`` on solved cells, ``-1`` on cells with a
+    zero row; ``block`` is the row-major index of the block on the coarse grid.
+    """
+    n0, n1, n2 = lab.shape
+    m0 = (n0 + 1) // 2
+    m1 = (n1 + 1) // 2
+    m2 = (n2 + 1) // 2
+    for bi in prange(m0):
+        for bj in range(m1):
+            for bk in range(m2):
+                code = block_code(gx, gy, gz, bi, bj, bk)
+                base = ((bi * m1 + bj) * m2 + bk) * 8
+                for loc in range(8):
+                    i = 2 * bi + loc // 4
+                    j = 2 * bj + (loc // 2) % 2
+                    k = 2 * bk + loc % 2
+                    if i < n0 and j < n1 and k < n2:
+                        jm = j - 1 if j > 0 else n1 - 1
+                        km = k - 1 if k > 0 else n2 - 1
+                        d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
+                        d += gz[i, j, km] + gz[i, j, k]
+                        lab[i, j, k] = base + lut[code, loc] if d > 0 else -1
 
 
 @njit(parallel=True, **_OPTS)
-def _prolong_add(x, xc, c0, c1, c2):
-    """``x += P xc`` (piecewise constant over the blocks)."""
+def _residual_restrict_agg(gx, gy, gz, x, b, agg, rc):
+    """``rc += P^T (b - A x)`` with ``P`` the aggregation ``agg`` (``-1``: no aggregate).
+
+    Aggregates lie inside ``2 x 2 x 2`` blocks, so the threads (pairs of planes) never add
+    to the same entry of ``rc``.
+    """
+    n0, n1, n2 = x.shape
+    for ic in prange((n0 + 1) // 2):
+        ax = np.empty(n2, dtype=x.dtype)
+        dg = np.empty(n2, dtype=x.dtype)
+        for i in range(2 * ic, min(2 * ic + 2, n0)):
+            for j in range(n1):
+                _row(gx, gy, gz, x, i, j, ax, dg)
+                br = b[i, j]
+                ar = agg[i, j]
+                for k in range(n2):
+                    a = ar[k]
+                    if a >= 0:
+                        rc[a] += br[k] - ax[k]
+
+
+@njit(parallel=True, **_OPTS)
+def _prolong_add_agg(x, xc, agg):
+    """``x += P xc`` (piecewise constant over the aggregates; cells without one unchanged)."""
     n0, n1, n2 = x.shape
     for i in prange(n0):
         for j in range(n1):
             xr = x[i, j]
-            cr = xc[i // c0, j // c1]
-            if c2 == 2:
-                for kc in range(n2 // 2):
-                    v = cr[kc]
-                    xr[2 * kc] += v
-                    xr[2 * kc + 1] += v
-                if n2 % 2:
-                    xr[n2 - 1] += cr[n2 // 2]
-            else:
-                for k in range(n2):
-                    xr[k] += cr[k]
+            ar = agg[i, j]
+            for k in range(n2):
+                a = ar[k]
+                if a >= 0:
+                    xr[k] += xc[a]
 
 
 @njit(parallel=True, **_OPTS)
@@ -280,42 +332,6 @@ def _build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
                     gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
                 else:
                     gz[i, j, k] = 0.0
-
-
-@njit(parallel=True, **_OPTS)
-def _coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
-    """Face conductances of the next coarser level (blocks of ``c0 x c1 x c2`` cells).
-
-    A coarse face is the sum of the fine faces it covers divided by the coarsening factor
-    along its normal; a wrap face of an axis coarsened to length 1 is dropped.
-    """
-    n0, n1, n2 = gy.shape
-    m0, m1, m2 = gyc.shape
-    for ic in prange(m0 + 1):
-        for jc in range(m1):
-            for kc in range(m2):
-                s = 0.0
-                i = n0 if ic == m0 else ic * c0
-                for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                    for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                        s += gx[i, j, k]
-                gxc[ic, jc, kc] = s / c0
-                if ic == m0:
-                    continue
-                s = 0.0
-                if m1 > 1 or c1 == 1:
-                    j = min(jc * c1 + c1, n1) - 1
-                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                        for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                            s += gy[i, j, k]
-                gyc[ic, jc, kc] = s / c1
-                s = 0.0
-                if m2 > 1 or c2 == 1:
-                    k = min(kc * c2 + c2, n2) - 1
-                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                        for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                            s += gz[i, j, k]
-                gzc[ic, jc, kc] = s / c2
 
 
 @njit(parallel=True, **_OPTS)
@@ -394,10 +410,10 @@ def _dispatch(par):
 matvec_dot = _dispatch(_matvec_dot)
 jacobi_dot = _dispatch(_jacobi_dot)
 rbgs = _dispatch(_rbgs)
-residual_restrict = _dispatch(_residual_restrict)
-prolong_add = _dispatch(_prolong_add)
 build_faces = _dispatch(_build_faces)
-coarsen = _dispatch(_coarsen)
+block_labels = _dispatch(_block_labels)
+residual_restrict_agg = _dispatch(_residual_restrict_agg)
+prolong_add_agg = _dispatch(_prolong_add_agg)
 dot = _dispatch(_dot)
 update_xr = _dispatch(_update_xr)
 update_d = _dispatch(_update_d)

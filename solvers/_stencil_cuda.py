@@ -15,15 +15,16 @@ from typing import Any
 from numba import cuda, float64
 
 from ._backend import cuda_simulated, get_xp, launch_config, to_host
+from ._stencil import block_code as _block_code_cpu
 
 __all__ = [
     "build_faces",
-    "coarsen",
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
-    "residual_restrict",
-    "prolong_add",
+    "block_labels",
+    "residual_restrict_agg",
+    "prolong_add_agg",
     "dot",
     "update_xr",
     "update_d",
@@ -73,6 +74,9 @@ def _cell(gx, gy, gz, x, i, j, k):
     if i < n0 - 1:
         off += gb * x[i + 1, j, k]
     return d * x[i, j, k] - off, d
+
+
+_block_code = cuda.jit(device=True)(_block_code_cpu.py_func)  # one source for both targets
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -128,30 +132,58 @@ def _k_rbgs(gx, gy, gz, x, b, color, zero_init):
 
 
 @cuda.jit
-def _k_residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
-    n0, n1, n2 = x.shape
-    m0, m1, m2 = rc.shape
+def _k_block_labels(gx, gy, gz, lut, lab):
+    n0, n1, n2 = lab.shape
+    m0 = (n0 + 1) // 2
+    m1 = (n1 + 1) // 2
+    m2 = (n2 + 1) // 2
     for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
-        kc = t % m2
-        jc = (t // m2) % m1
-        ic = t // (m1 * m2)
-        s = 0.0
-        for i in range(ic * c0, min(ic * c0 + c0, n0)):
-            for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                    ax, _ = _cell(gx, gy, gz, x, i, j, k)
-                    s += b[i, j, k] - ax
-        rc[ic, jc, kc] = s
+        bk = t % m2
+        bj = (t // m2) % m1
+        bi = t // (m1 * m2)
+        code = _block_code(gx, gy, gz, bi, bj, bk)
+        for loc in range(8):
+            i = 2 * bi + loc // 4
+            j = 2 * bj + (loc // 2) % 2
+            k = 2 * bk + loc % 2
+            if i < n0 and j < n1 and k < n2:
+                jm = j - 1 if j > 0 else n1 - 1
+                km = k - 1 if k > 0 else n2 - 1
+                d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
+                d += gz[i, j, km] + gz[i, j, k]
+                lab[i, j, k] = t * 8 + lut[code, loc] if d > 0 else -1
 
 
 @cuda.jit
-def _k_prolong_add(x, xc, c0, c1, c2):
+def _k_residual_restrict_agg(gx, gy, gz, x, b, agg, rc):
+    # one thread per 2x2x2 block: its aggregates are its own, so no atomics are needed
+    n0, n1, n2 = x.shape
+    m0 = (n0 + 1) // 2
+    m1 = (n1 + 1) // 2
+    m2 = (n2 + 1) // 2
+    for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
+        bk = t % m2
+        bj = (t // m2) % m1
+        bi = t // (m1 * m2)
+        for i in range(2 * bi, min(2 * bi + 2, n0)):
+            for j in range(2 * bj, min(2 * bj + 2, n1)):
+                for k in range(2 * bk, min(2 * bk + 2, n2)):
+                    a = agg[i, j, k]
+                    if a >= 0:
+                        ax, _ = _cell(gx, gy, gz, x, i, j, k)
+                        rc[a] += b[i, j, k] - ax
+
+
+@cuda.jit
+def _k_prolong_add_agg(x, xc, agg):
     n0, n1, n2 = x.shape
     for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
         k = t % n2
         j = (t // n2) % n1
         i = t // (n1 * n2)
-        x[i, j, k] += xc[i // c0, j // c1, k // c2]
+        a = agg[i, j, k]
+        if a >= 0:
+            x[i, j, k] += xc[a]
 
 
 @cuda.jit
@@ -181,38 +213,6 @@ def _k_build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
             gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
         else:
             gz[i, j, k] = 0.0
-
-
-@cuda.jit
-def _k_coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
-    n0, n1, n2 = gy.shape
-    m0, m1, m2 = gyc.shape
-    for t in range(cuda.grid(1), (m0 + 1) * m1 * m2, cuda.gridsize(1)):
-        kc = t % m2
-        jc = (t // m2) % m1
-        ic = t // (m1 * m2)
-        s = 0.0
-        i = n0 if ic == m0 else ic * c0
-        for j in range(jc * c1, min(jc * c1 + c1, n1)):
-            for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                s += gx[i, j, k]
-        gxc[ic, jc, kc] = s / c0
-        if ic == m0:
-            continue
-        s = 0.0
-        if m1 > 1 or c1 == 1:
-            j = min(jc * c1 + c1, n1) - 1
-            for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                    s += gy[i, j, k]
-        gyc[ic, jc, kc] = s / c1
-        s = 0.0
-        if m2 > 1 or c2 == 1:
-            k = min(kc * c2 + c2, n2) - 1
-            for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                    s += gz[i, j, k]
-        gzc[ic, jc, kc] = s / c2
 
 
 @cuda.jit
@@ -294,24 +294,28 @@ def rbgs(gx, gy, gz, x, b, color, zero_init) -> None:
     _launch(_k_rbgs, _size(x), gx, gy, gz, x, b, int(color), bool(zero_init))
 
 
-def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2) -> None:
-    """``rc = P^T (b - A x)``."""
-    _launch(_k_residual_restrict, _size(rc), gx, gy, gz, x, b, rc, int(c0), int(c1), int(c2))
+def block_labels(gx, gy, gz, lut, lab) -> None:
+    """Connected pieces of the 2x2x2 blocks (see :func:`solvers._stencil.block_labels`)."""
+    n0, n1, n2 = lab.shape
+    nb = ((n0 + 1) // 2) * ((n1 + 1) // 2) * ((n2 + 1) // 2)
+    _launch(_k_block_labels, nb, gx, gy, gz, lut, lab)
 
 
-def prolong_add(x, xc, c0, c1, c2) -> None:
-    """``x += P xc``."""
-    _launch(_k_prolong_add, _size(x), x, xc, int(c0), int(c1), int(c2))
+def residual_restrict_agg(gx, gy, gz, x, b, agg, rc) -> None:
+    """``rc += P^T (b - A x)`` for the aggregation ``agg``."""
+    n0, n1, n2 = x.shape
+    nb = ((n0 + 1) // 2) * ((n1 + 1) // 2) * ((n2 + 1) // 2)
+    _launch(_k_residual_restrict_agg, nb, gx, gy, gz, x, b, agg, rc)
+
+
+def prolong_add_agg(x, xc, agg) -> None:
+    """``x += P xc`` for the aggregation ``agg``."""
+    _launch(_k_prolong_add_agg, _size(x), x, xc, agg)
 
 
 def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz) -> None:
     """Face conductances of the voxel grid (see :func:`solvers._stencil.build_faces`)."""
     _launch(_k_build_faces, _size(gx), phase, gtab, gdir, bool(per1), bool(per2), gx, gy, gz)
-
-
-def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc) -> None:
-    """Face conductances of the next coarser level."""
-    _launch(_k_coarsen, _size(gxc), gx, gy, gz, int(c0), int(c1), int(c2), gxc, gyc, gzc)
 
 
 def dot(a, b) -> float:

@@ -53,3 +53,54 @@ def test_cuda_non_percolating():
     img[:4, 2, 2] = True
     res = tortuosity(img, device="cuda")
     assert res.tau == math.inf and res.iterations == 0
+
+
+def test_cuda_aggregation_kernels_match_cpu():
+    """Block pieces, restriction and prolongation of the multigrid: simulator vs CPU."""
+    from solvers import _stencil, _stencil_cuda
+    from solvers._precond import _block_lut
+
+    rng = np.random.default_rng(7)
+    shape = (7, 6, 5)
+    g = [rng.random((8, 6, 5)), rng.random(shape), rng.random(shape)]
+    for a in g:
+        a[rng.random(a.shape) < 0.45] = 0.0
+    g[0][3, 2:4] = 0.0
+    g[1][3, 2:4] = 0.0
+    g[2][3, 2:4] = 0.0  # cells (3, 3, :) may lose every face
+    lut = _block_lut()
+    lab_cpu = np.empty(shape, dtype=np.int64)
+    lab_gpu = np.empty(shape, dtype=np.int64)
+    _stencil.block_labels(*g, lut, lab_cpu)
+    _stencil_cuda.block_labels(*g, lut, lab_gpu)
+    np.testing.assert_array_equal(lab_gpu, lab_cpu)
+    keys = np.unique(lab_cpu[lab_cpu >= 0])
+    agg = np.where(lab_cpu >= 0, np.searchsorted(keys, lab_cpu), -1).astype(np.int32)
+    x, b = rng.random(shape), rng.random(shape)
+    rc_cpu, rc_gpu = np.zeros(keys.size), np.zeros(keys.size)
+    _stencil.residual_restrict_agg(*g, x, b, agg, rc_cpu)
+    _stencil_cuda.residual_restrict_agg(*g, x, b, agg, rc_gpu)
+    np.testing.assert_allclose(rc_gpu, rc_cpu, rtol=1e-12)
+    xc = rng.random(keys.size)
+    y_cpu, y_gpu = x.copy(), x.copy()
+    _stencil.prolong_add_agg(y_cpu, xc, agg)
+    _stencil_cuda.prolong_add_agg(y_gpu, xc, agg)
+    np.testing.assert_array_equal(y_gpu, y_cpu)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cuda_high_contrast_composite_matches_cpu(periodic):
+    """CAM-like spheres with carbon grains at 500:1 (the electronic network of a composite)."""
+    z, y, x = np.indices((14, 13, 12))
+    img = np.zeros((14, 13, 12), dtype=np.uint8)
+    for c in ((3, 3, 3), (3, 9, 8), (9, 4, 8), (10, 9, 3), (7, 6, 6)):
+        img[(z - c[0]) ** 2 + (y - c[1]) ** 2 + (x - c[2]) ** 2 <= 12] = 1
+    img[::4, ::3, 1::5] = 3
+    img[1::4, ::3, 1::5] = 3
+    cond = {1: 1e-2, 3: 5.0}
+    kw = dict(conductivity=cond, periodic_lateral=periodic, rtol=1e-9)
+    cpu = tortuosity(img, **kw)
+    gpu = tortuosity(img, device="cuda", **kw)
+    assert cpu.converged and gpu.converged and math.isfinite(cpu.tau)
+    assert gpu.effective_conductivity == pytest.approx(cpu.effective_conductivity, rel=1e-9)
+    assert gpu.iterations == pytest.approx(cpu.iterations, abs=2)
