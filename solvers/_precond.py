@@ -1,37 +1,44 @@
-"""Preconditioners for the conductance operator: Jacobi and an aggregation multigrid.
+"""Preconditioners for the conductance operator: Jacobi and two aggregation multigrids.
 
-Multigrid
----------
-Level 0 is the voxel grid (face conductances, see :mod:`solvers._stencil`), smoothed by
-red-black Gauss-Seidel (``nu`` sweeps red then black before the coarse correction, black then
-red after).  The coarse levels are sparse matrices (``scipy.sparse`` on the CPU,
-``cupyx.scipy.sparse`` on the GPU):
+Both multigrids smooth the voxel grid (level 0, face conductances, see
+:mod:`solvers._stencil`) by red-black Gauss-Seidel (``nu`` sweeps red then black before the
+coarse correction, black then red after) and solve the last level (at most ``max_coarse``
+unknowns) exactly with a dense inverse.  A V-cycle is a symmetric positive definite operator
+and hence a valid preconditioner for conjugate gradients -- except with periodic sides of odd
+length, where the wrap couples cells of one colour and the red-black sweep is slightly
+non-symmetric (``symmetric`` is then False and the caller switches to flexible conjugate
+gradients).  The voxel-grid residual is restricted in the same pass that computes it.
 
-1. **Level 1: connected pieces of 2 x 2 x 2 blocks.**  Each block of ``2 x 2 x 2`` voxels (a
-   single voxel along an axis of length 1; the last block along an odd axis is thinner) is
-   split into its pieces connected through open faces inside the block; every piece is one
-   coarse unknown (a lookup table over the 12 inner faces, :func:`_block_lut`).  The coarse
-   operator is the Galerkin product ``A_1 = P_0^T A P_0`` with the piecewise constant
-   ``P_0``: the coupling of two pieces is the sum of the voxel faces between them.  A block
-   straddling two CAM particles that touch elsewhere, or a carbon grain and the CAM it sits
-   on, thus gives two unknowns instead of one average that ties unrelated voxels together --
-   which is what kept the old geometric 2 x 2 x 2 averaging from converging quickly on
-   high-contrast or narrowly connected networks (212 iterations on the 128³ example
-   composite's electronic network, 66 now).
-2. **Levels 2, 3, ...: smoothed aggregation.**  The unknowns of level ``l`` belong to blocks of
-   a grid that halves per level; those in the same block form an aggregate (``P_tent``), the
-   prolongation is smoothed by one damped Jacobi step,
-   ``P = (I - 4 / (3 rho) D^-1 A) P_tent`` with ``rho`` the largest eigenvalue of
-   ``D^-1 A`` (20 Lanczos steps), and ``A_{l+1} = P^T A_l P``.  These levels are smoothed
-   by ``2 nu`` damped Jacobi sweeps (weight ``4 / (3 rho)``) before and after.
-3. The last level (at most ``max_coarse`` unknowns) is solved exactly with a dense inverse.
+:class:`Multigrid` (geometric; one conducting phase)
+    Each coarser level groups ``2 x 2 x 2`` cells (a single cell along an axis of length 1;
+    the last block along an odd axis is thinner) and keeps a 7-point conductance operator on
+    the coarse grid: a coarse face conductance is the sum of the fine faces it covers divided
+    by the coarsening factor along its normal.  With the piecewise constant prolongation
+    ``P`` this is the Galerkin product ``P^T A P`` with each direction's couplings scaled by
+    ``1 / c`` -- the re-discretisation of a homogeneous medium.  Cheap to set up and fast on
+    single-phase networks; every level smoothed by red-black Gauss-Seidel.
 
-A V-cycle is a symmetric positive definite operator and hence a valid preconditioner for
-conjugate gradients -- except with periodic sides of odd length, where the wrap couples
-voxels of one colour and the red-black sweep is slightly non-symmetric (``symmetric`` is then
-False and the caller switches to flexible conjugate gradients).  The voxel-grid residual is
-restricted in the same pass that computes it, so the fine level needs no work array besides
-the output.
+:class:`PieceMultigrid` (aggregation; several conducting phases)
+    A block straddling two CAM particles that touch elsewhere, or a carbon grain and the CAM
+    around it, ties unrelated voxels to one coarse value in the geometric hierarchy; on the
+    128³ example composite's electronic network (CAM : carbon = 1 : 500) that costs 212
+    iterations.  Here:
+
+    1. *Level 1: connected pieces of 2 x 2 x 2 blocks.*  Each block is split into its pieces
+       connected through open faces inside the block (a lookup table over the 12 inner
+       faces, :func:`_block_lut`); every piece is one coarse unknown, and the operator is the
+       Galerkin product ``A_1 = P_0^T A P_0`` with the piecewise constant ``P_0`` (the
+       coupling of two pieces is the sum of the voxel faces between them).
+    2. *Levels 2, 3, ...: smoothed aggregation* (``scipy.sparse`` on the CPU,
+       ``cupyx.scipy.sparse`` on the GPU).  The unknowns of level ``l`` belong to blocks of a
+       grid that halves per level; those in one block form an aggregate (``P_tent``), the
+       prolongation is smoothed by one damped Jacobi step,
+       ``P = (I - 4 / (3 rho) D^-1 A) P_tent`` with ``rho`` the largest eigenvalue of
+       ``D^-1 A`` (20 Lanczos steps), and ``A_{l+1} = P^T A_l P``.  These levels are smoothed
+       by ``2 nu`` damped Jacobi sweeps (weight ``4 / (3 rho)``) before and after.
+
+    95 iterations instead of 212 on that network, at a higher set-up cost (sparse triple
+    products), which is why single-phase networks keep :class:`Multigrid`.
 
 The voxel-grid kernels come from :mod:`solvers._stencil` (CPU) or :mod:`solvers._stencil_cuda`
 (GPU); this module holds the glue, written against the array namespace ``xp`` and its sparse
@@ -49,7 +56,7 @@ import numpy as np
 
 from ._backend import to_host
 
-__all__ = ["FineOperator", "Jacobi", "Multigrid", "coarse_shape"]
+__all__ = ["FineOperator", "Jacobi", "Multigrid", "PieceMultigrid", "coarse_shape"]
 
 
 @dataclass
@@ -81,6 +88,17 @@ def coarse_shape(shape: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[int, ..
     return tuple(-(-n // c) for n, c in zip(shape, factors, strict=True)), factors
 
 
+@dataclass
+class _Level:
+    shape: tuple[int, int, int]
+    factors: tuple[int, int, int]  # coarsening factors from the level above to this one
+    gx: Any
+    gy: Any
+    gz: Any
+    x: Any
+    b: Any
+
+
 class Jacobi:
     """Diagonal (point Jacobi) preconditioner ``z = D^-1 r``."""
 
@@ -100,7 +118,117 @@ class Jacobi:
 
 
 class Multigrid:
-    """Aggregation multigrid V-cycle for the voxel operator (see the module docstring).
+    """Geometric multigrid over 2x2x2 blocks (see the module docstring).
+
+    Parameters
+    ----------
+    op : FineOperator
+        Fine-level operator.
+    xp : module
+        Array namespace of the device (NumPy or CuPy).
+    dtype : numpy dtype
+        Storage dtype of the coarse levels.
+    max_coarse : int
+        Coarsen until a level has at most this many cells; solve it exactly.
+    nu : int
+        Red-black Gauss-Seidel sweeps before and after the coarse correction.
+    """
+
+    name = "multigrid"
+
+    def __init__(
+        self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1
+    ) -> None:
+        self.op = op
+        self.xp = xp
+        if int(nu) < 1:
+            raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
+        self.nu = int(nu)
+        self.dtype = np.dtype(dtype)
+        K = op.kernels
+        self.levels: list[_Level] = []
+        shape, factors = coarse_shape(op.shape)
+        lvl = self._new_level(shape, factors)
+        K.coarsen(op.gx, op.gy, op.gz, *factors, lvl.gx, lvl.gy, lvl.gz)
+        self.levels.append(lvl)
+        while int(np.prod(shape)) > max_coarse and max(shape) > 1:
+            prev = lvl
+            shape, factors = coarse_shape(shape)
+            lvl = self._new_level(shape, factors)
+            K.coarsen(prev.gx, prev.gy, prev.gz, *factors, lvl.gx, lvl.gy, lvl.gz)
+            self.levels.append(lvl)
+        self._setup_direct(lvl)
+        shapes = [op.shape] + [lv.shape for lv in self.levels[:-1]]
+        self.symmetric = not (
+            op.periodic and any((s[1] % 2 and s[1] > 1) or (s[2] % 2 and s[2] > 1) for s in shapes)
+        )
+
+    def _new_level(self, shape: tuple[int, ...], factors: tuple[int, ...]) -> _Level:
+        xp, dt = self.xp, self.dtype
+        n0, n1, n2 = shape
+        return _Level(
+            shape=tuple(shape),
+            factors=tuple(factors),
+            gx=xp.zeros((n0 + 1, n1, n2), dtype=dt),
+            gy=xp.zeros((n0, n1, n2), dtype=dt),
+            gz=xp.zeros((n0, n1, n2), dtype=dt),
+            x=xp.zeros((n0, n1, n2), dtype=dt),
+            b=xp.zeros((n0, n1, n2), dtype=dt),
+        )
+
+    def _setup_direct(self, lvl: _Level) -> None:
+        """Dense inverse of the coarsest operator over its non-empty cells (host, once)."""
+        gx, gy, gz = (to_host(a).astype(np.float64) for a in (lvl.gx, lvl.gy, lvl.gz))
+        A, active = assemble_dense(gx, gy, gz)
+        idx = np.flatnonzero(active)
+        Ainv = np.linalg.inv(A[np.ix_(idx, idx)]) if idx.size else np.zeros((0, 0))
+        self._idx = self.xp.asarray(idx)
+        self._ainv = self.xp.asarray(Ainv)
+
+    def _direct(self, lvl: _Level) -> None:
+        xp = self.xp
+        xf = lvl.x.reshape(-1)
+        xf[...] = 0
+        if self._idx.size:
+            bf = lvl.b.reshape(-1)[self._idx].astype(xp.float64)
+            xf[self._idx] = (self._ainv @ bf).astype(lvl.x.dtype)
+
+    def _cycle(self, li: int) -> None:
+        """Approximately solve level ``li`` for ``levels[li].x`` from ``levels[li].b``."""
+        lvl = self.levels[li]
+        if li == len(self.levels) - 1:
+            self._direct(lvl)
+            return
+        self._vcycle((lvl.gx, lvl.gy, lvl.gz), lvl.x, lvl.b, li + 1)
+
+    def _vcycle(self, faces: tuple[Any, Any, Any], x: Any, b: Any, nxt_i: int) -> None:
+        """Smooth, restrict, recurse, prolong, smooth (symmetric: pre RB, post BR)."""
+        K = self.op.kernels
+        nxt = self.levels[nxt_i]
+        for s in range(self.nu):
+            K.rbgs(*faces, x, b, 0, s == 0)
+            K.rbgs(*faces, x, b, 1, False)
+        K.residual_restrict(*faces, x, b, nxt.b, *nxt.factors)
+        self._cycle(nxt_i)
+        K.prolong_add(x, nxt.x, *nxt.factors)
+        for _ in range(self.nu):
+            K.rbgs(*faces, x, b, 1, False)
+            K.rbgs(*faces, x, b, 0, False)
+
+    def __call__(self, r: Any, z: Any) -> float:
+        """``z = M r`` (one V-cycle from a zero guess); return ``r . z``."""
+        self._vcycle(self.op.faces, z, r, 0)
+        return self.op.kernels.dot(r, z)
+
+    def __repr__(self) -> str:
+        shapes = " -> ".join(
+            "x".join(map(str, s)) for s in [self.op.shape] + [lv.shape for lv in self.levels]
+        )
+        return f"Multigrid(levels={len(self.levels) + 1}, nu={self.nu}, grids={shapes}, coarse_cells={int(self._idx.size)})"
+
+
+class PieceMultigrid:
+    """Multigrid over the connected pieces of 2x2x2 blocks (see the module docstring).
 
     Parameters
     ----------
@@ -117,7 +245,7 @@ class Multigrid:
         (the coarse levels do ``2 nu`` damped Jacobi sweeps).
     """
 
-    name = "multigrid"
+    name = "multigrid-pieces"
 
     def __init__(
         self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1
@@ -203,7 +331,7 @@ class Multigrid:
     def __repr__(self) -> str:
         sizes = " -> ".join(map(str, self.sizes))
         return (
-            f"Multigrid(levels={len(self.sizes) + 1}, nu={self.nu}, "
+            f"PieceMultigrid(levels={len(self.sizes) + 1}, nu={self.nu}, "
             f"grid={'x'.join(map(str, self.op.shape))}, coarse_sizes={sizes}, "
             f"coarse_cells={int(self._idx.size)})"
         )
@@ -357,3 +485,23 @@ def _smoothed_level(
         A=A.astype(dtype), w=(omega * dinv).astype(dtype), P=P.astype(dtype), R=R.astype(dtype)
     )
     return lvl, Ac
+
+
+def assemble_dense(gx: np.ndarray, gy: np.ndarray, gz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Dense matrix of a coarse-level operator (host, small grids only) and its non-empty cells."""
+    n0, n1, n2 = gy.shape
+    n = n0 * n1 * n2
+    idx = np.arange(n).reshape(n0, n1, n2)
+    A = np.zeros((n, n))
+    diag = gx[:-1] + gx[1:] + gy + np.roll(gy, 1, axis=1) + gz + np.roll(gz, 1, axis=2)
+    A[idx.ravel(), idx.ravel()] = diag.ravel()
+
+    def couple(a: np.ndarray, b: np.ndarray, g: np.ndarray) -> None:
+        keep = (a != b) & (g != 0)
+        np.add.at(A, (a[keep], b[keep]), -g[keep])
+        np.add.at(A, (b[keep], a[keep]), -g[keep])
+
+    couple(idx[:-1], idx[1:], gx[1:-1])
+    couple(idx, np.roll(idx, -1, axis=1), gy)
+    couple(idx, np.roll(idx, -1, axis=2), gz)
+    return A, diag.ravel() > 0

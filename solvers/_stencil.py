@@ -1,6 +1,7 @@
 """CPU kernels (numba, parallel) for the cell-centred 7-point conductance operator.
 
-Storage (transport axis moved to axis 0):
+Storage (transport axis moved to axis 0; the voxel grid and every level of the geometric
+multigrid hierarchy use it):
 
 ``gx`` shape ``(n0 + 1, n1, n2)``
     ``gx[i]`` couples cells ``i - 1`` and ``i`` along axis 0; ``gx[0]`` and ``gx[n0]`` are
@@ -14,8 +15,8 @@ The operator is ``(A x)_c = sum_faces g_f (x_c - x_nb)`` with ``x_nb = 0`` on th
 faces (the fixed potentials enter through the right-hand side).  A cell whose faces are all
 zero (not solved) has a zero row: it gets 0 from the matvec, Jacobi and the smoother.
 
-The multigrid transfers to the first coarse level (:mod:`solvers._precond`) use an aggregation
-array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
+The transfers of the piece-aggregation multigrid to its first coarse level
+(:mod:`solvers._precond`) use an aggregation array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
 cells with a zero row; every aggregate lies inside one ``2 x 2 x 2`` block.
 
 The kernels work row by row (fixed ``i, j``) with a branch-free inner loop over ``k`` so that
@@ -34,6 +35,9 @@ _OPTS = {"cache": True, "fastmath": True, "nogil": True}
 
 __all__ = [
     "build_faces",
+    "coarsen",
+    "residual_restrict",
+    "prolong_add",
     "block_labels",
     "matvec_dot",
     "jacobi_dot",
@@ -234,6 +238,50 @@ def _rbgs(gx, gy, gz, x, b, color, zero_init):
 
 
 @njit(parallel=True, **_OPTS)
+def _residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
+    """``rc = P^T (b - A x)``: the residual summed over blocks of ``c0 x c1 x c2`` cells."""
+    n0, n1, n2 = x.shape
+    m0 = rc.shape[0]
+    for ic in prange(m0):
+        ax = np.empty(n2, dtype=x.dtype)
+        dg = np.empty(n2, dtype=x.dtype)
+        rc[ic] = 0.0
+        for i in range(ic * c0, min(ic * c0 + c0, n0)):
+            for j in range(n1):
+                _row(gx, gy, gz, x, i, j, ax, dg)
+                br = b[i, j]
+                out = rc[ic, j // c1]
+                if c2 == 2:
+                    for kc in range(n2 // 2):
+                        out[kc] += (br[2 * kc] - ax[2 * kc]) + (br[2 * kc + 1] - ax[2 * kc + 1])
+                    if n2 % 2:
+                        out[n2 // 2] += br[n2 - 1] - ax[n2 - 1]
+                else:
+                    for k in range(n2):
+                        out[k] += br[k] - ax[k]
+
+
+@njit(parallel=True, **_OPTS)
+def _prolong_add(x, xc, c0, c1, c2):
+    """``x += P xc`` (piecewise constant over the blocks)."""
+    n0, n1, n2 = x.shape
+    for i in prange(n0):
+        for j in range(n1):
+            xr = x[i, j]
+            cr = xc[i // c0, j // c1]
+            if c2 == 2:
+                for kc in range(n2 // 2):
+                    v = cr[kc]
+                    xr[2 * kc] += v
+                    xr[2 * kc + 1] += v
+                if n2 % 2:
+                    xr[n2 - 1] += cr[n2 // 2]
+            else:
+                for k in range(n2):
+                    xr[k] += cr[k]
+
+
+@njit(parallel=True, **_OPTS)
 def _block_labels(gx, gy, gz, lut, lab):
     """Connected pieces of the ``2 x 2 x 2`` blocks (see :func:`block_code` for the code).
 
@@ -335,6 +383,42 @@ def _build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
 
 
 @njit(parallel=True, **_OPTS)
+def _coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
+    """Face conductances of the next coarser level (blocks of ``c0 x c1 x c2`` cells).
+
+    A coarse face is the sum of the fine faces it covers divided by the coarsening factor
+    along its normal; a wrap face of an axis coarsened to length 1 is dropped.
+    """
+    n0, n1, n2 = gy.shape
+    m0, m1, m2 = gyc.shape
+    for ic in prange(m0 + 1):
+        for jc in range(m1):
+            for kc in range(m2):
+                s = 0.0
+                i = n0 if ic == m0 else ic * c0
+                for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                    for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                        s += gx[i, j, k]
+                gxc[ic, jc, kc] = s / c0
+                if ic == m0:
+                    continue
+                s = 0.0
+                if m1 > 1 or c1 == 1:
+                    j = min(jc * c1 + c1, n1) - 1
+                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                        for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                            s += gy[i, j, k]
+                gyc[ic, jc, kc] = s / c1
+                s = 0.0
+                if m2 > 1 or c2 == 1:
+                    k = min(kc * c2 + c2, n2) - 1
+                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                        for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                            s += gz[i, j, k]
+                gzc[ic, jc, kc] = s / c2
+
+
+@njit(parallel=True, **_OPTS)
 def _dot(a, b):
     """``a . b`` of two 3-D arrays, accumulated in float64."""
     n0, n1, n2 = a.shape
@@ -411,6 +495,9 @@ matvec_dot = _dispatch(_matvec_dot)
 jacobi_dot = _dispatch(_jacobi_dot)
 rbgs = _dispatch(_rbgs)
 build_faces = _dispatch(_build_faces)
+coarsen = _dispatch(_coarsen)
+residual_restrict = _dispatch(_residual_restrict)
+prolong_add = _dispatch(_prolong_add)
 block_labels = _dispatch(_block_labels)
 residual_restrict_agg = _dispatch(_residual_restrict_agg)
 prolong_add_agg = _dispatch(_prolong_add_agg)

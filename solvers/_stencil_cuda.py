@@ -19,6 +19,9 @@ from ._stencil import block_code as _block_code_cpu
 
 __all__ = [
     "build_faces",
+    "coarsen",
+    "residual_restrict",
+    "prolong_add",
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
@@ -132,6 +135,33 @@ def _k_rbgs(gx, gy, gz, x, b, color, zero_init):
 
 
 @cuda.jit
+def _k_residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
+    n0, n1, n2 = x.shape
+    m0, m1, m2 = rc.shape
+    for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
+        kc = t % m2
+        jc = (t // m2) % m1
+        ic = t // (m1 * m2)
+        s = 0.0
+        for i in range(ic * c0, min(ic * c0 + c0, n0)):
+            for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                    ax, _ = _cell(gx, gy, gz, x, i, j, k)
+                    s += b[i, j, k] - ax
+        rc[ic, jc, kc] = s
+
+
+@cuda.jit
+def _k_prolong_add(x, xc, c0, c1, c2):
+    n0, n1, n2 = x.shape
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        k = t % n2
+        j = (t // n2) % n1
+        i = t // (n1 * n2)
+        x[i, j, k] += xc[i // c0, j // c1, k // c2]
+
+
+@cuda.jit
 def _k_block_labels(gx, gy, gz, lut, lab):
     n0, n1, n2 = lab.shape
     m0 = (n0 + 1) // 2
@@ -216,6 +246,38 @@ def _k_build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
 
 
 @cuda.jit
+def _k_coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
+    n0, n1, n2 = gy.shape
+    m0, m1, m2 = gyc.shape
+    for t in range(cuda.grid(1), (m0 + 1) * m1 * m2, cuda.gridsize(1)):
+        kc = t % m2
+        jc = (t // m2) % m1
+        ic = t // (m1 * m2)
+        s = 0.0
+        i = n0 if ic == m0 else ic * c0
+        for j in range(jc * c1, min(jc * c1 + c1, n1)):
+            for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                s += gx[i, j, k]
+        gxc[ic, jc, kc] = s / c0
+        if ic == m0:
+            continue
+        s = 0.0
+        if m1 > 1 or c1 == 1:
+            j = min(jc * c1 + c1, n1) - 1
+            for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                    s += gy[i, j, k]
+        gyc[ic, jc, kc] = s / c1
+        s = 0.0
+        if m2 > 1 or c2 == 1:
+            k = min(kc * c2 + c2, n2) - 1
+            for i in range(ic * c0, min(ic * c0 + c0, n0)):
+                for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                    s += gz[i, j, k]
+        gzc[ic, jc, kc] = s / c2
+
+
+@cuda.jit
 def _k_dot(a, b, acc):
     n0, n1, n2 = a.shape
     v = 0.0
@@ -292,6 +354,21 @@ def jacobi_dot(gx, gy, gz, r, z) -> float:
 def rbgs(gx, gy, gz, x, b, color, zero_init) -> None:
     """Red-black Gauss-Seidel half sweep (see :func:`solvers._stencil.rbgs`)."""
     _launch(_k_rbgs, _size(x), gx, gy, gz, x, b, int(color), bool(zero_init))
+
+
+def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2) -> None:
+    """``rc = P^T (b - A x)``."""
+    _launch(_k_residual_restrict, _size(rc), gx, gy, gz, x, b, rc, int(c0), int(c1), int(c2))
+
+
+def prolong_add(x, xc, c0, c1, c2) -> None:
+    """``x += P xc``."""
+    _launch(_k_prolong_add, _size(x), x, xc, int(c0), int(c1), int(c2))
+
+
+def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc) -> None:
+    """Face conductances of the next coarser level."""
+    _launch(_k_coarsen, _size(gxc), gx, gy, gz, int(c0), int(c1), int(c2), gxc, gyc, gzc)
 
 
 def block_labels(gx, gy, gz, lut, lab) -> None:

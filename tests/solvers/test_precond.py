@@ -1,4 +1,4 @@
-"""Multigrid preconditioner: block pieces, Galerkin level 1, high-contrast convergence."""
+"""Piece-aggregation multigrid: block pieces, Galerkin level 1, high-contrast convergence."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from scipy.sparse.csgraph import connected_components
 from test_transport import reference_sigma
 
 from solvers import _stencil, tortuosity
-from solvers._precond import FineOperator, Multigrid, _block_lut, _fine_galerkin
+from solvers._precond import FineOperator, PieceMultigrid, _block_lut, _fine_galerkin
 
 
 def _fine(cond, periodic):
@@ -82,7 +82,7 @@ def test_aggregates_are_the_connected_pieces_of_each_block(shape, periodic):
     rng = np.random.default_rng(sum(shape))
     cond = np.where(rng.random(shape) < 0.6, rng.choice([1.0, 1e-3], size=shape), 0.0)
     op = _fine(cond, periodic)
-    M = Multigrid(op, np, np.float64, max_coarse=20)
+    M = PieceMultigrid(op, np, np.float64, max_coarse=20)
     agg = M._agg
     A = _assembled(op)
     active = A.diagonal() > 0
@@ -149,7 +149,7 @@ def test_coarse_levels_are_symmetric_positive():
     img = _spheres_and_grains(24, seed=4)
     cond = np.where(img == 1, 1e-2 / 5.0, np.where(img == 3, 1.0, 0.0))
     op = _fine(cond, periodic=True)
-    M = Multigrid(op, np, np.float64, max_coarse=30)
+    M = PieceMultigrid(op, np, np.float64, max_coarse=30)
     assert len(M.levels) >= 2 and "coarse_sizes=" in repr(M)
     rng = np.random.default_rng(0)
     active = M._agg >= 0
