@@ -99,6 +99,29 @@ class _Level:
     b: Any
 
 
+class _DenseSolve:
+    """Exact solve of a small coarsest-level operator: a dense inverse over its non-empty rows.
+
+    ``A`` is the host float64 matrix; rows with a zero diagonal (cells or pieces without any
+    conducting face) get 0.  Calls take and return vectors of the device namespace ``xp``.
+    """
+
+    def __init__(self, A: np.ndarray, xp: ModuleType) -> None:
+        idx = np.flatnonzero(np.diag(A) > 0)
+        Ainv = np.linalg.inv(A[np.ix_(idx, idx)]) if idx.size else np.zeros((0, 0))
+        self.n = A.shape[0]
+        self.size = int(idx.size)
+        self.xp = xp
+        self._idx = xp.asarray(idx)
+        self._ainv = xp.asarray(Ainv)
+
+    def __call__(self, b: Any) -> Any:
+        x = self.xp.zeros(self.n, dtype=b.dtype)
+        if self.size:
+            x[self._idx] = (self._ainv @ b[self._idx].astype(self.xp.float64)).astype(b.dtype)
+        return x
+
+
 class Jacobi:
     """Diagonal (point Jacobi) preconditioner ``z = D^-1 r``."""
 
@@ -177,21 +200,12 @@ class Multigrid:
         )
 
     def _setup_direct(self, lvl: _Level) -> None:
-        """Dense inverse of the coarsest operator over its non-empty cells (host, once)."""
+        """Exact solver of the coarsest level (host assembly, once)."""
         gx, gy, gz = (to_host(a).astype(np.float64) for a in (lvl.gx, lvl.gy, lvl.gz))
-        A, active = assemble_dense(gx, gy, gz)
-        idx = np.flatnonzero(active)
-        Ainv = np.linalg.inv(A[np.ix_(idx, idx)]) if idx.size else np.zeros((0, 0))
-        self._idx = self.xp.asarray(idx)
-        self._ainv = self.xp.asarray(Ainv)
+        self._coarse = _DenseSolve(assemble_dense(gx, gy, gz)[0], self.xp)
 
     def _direct(self, lvl: _Level) -> None:
-        xp = self.xp
-        xf = lvl.x.reshape(-1)
-        xf[...] = 0
-        if self._idx.size:
-            bf = lvl.b.reshape(-1)[self._idx].astype(xp.float64)
-            xf[self._idx] = (self._ainv @ bf).astype(lvl.x.dtype)
+        lvl.x.reshape(-1)[...] = self._coarse(lvl.b.reshape(-1))
 
     def _cycle(self, li: int) -> None:
         """Approximately solve level ``li`` for ``levels[li].x`` from ``levels[li].b``."""
@@ -224,7 +238,7 @@ class Multigrid:
         shapes = " -> ".join(
             "x".join(map(str, s)) for s in [self.op.shape] + [lv.shape for lv in self.levels]
         )
-        return f"Multigrid(levels={len(self.levels) + 1}, nu={self.nu}, grids={shapes}, coarse_cells={int(self._idx.size)})"
+        return f"Multigrid(levels={len(self.levels) + 1}, nu={self.nu}, grids={shapes}, coarse_cells={self._coarse.size})"
 
 
 class PieceMultigrid:
@@ -283,20 +297,11 @@ class PieceMultigrid:
         self.symmetric = not (op.periodic and ((n1 % 2 and n1 > 1) or (n2 % 2 and n2 > 1)))
 
     def _setup_direct(self, A: Any) -> None:
-        """Dense inverse of the coarsest operator over its non-empty rows (host, once)."""
-        Ad = to_host(A.toarray()).astype(np.float64)
-        idx = np.flatnonzero(np.diag(Ad) > 0)
-        Ainv = np.linalg.inv(Ad[np.ix_(idx, idx)]) if idx.size else np.zeros((0, 0))
-        self._n_coarse = Ad.shape[0]
-        self._idx = self.xp.asarray(idx)
-        self._ainv = self.xp.asarray(Ainv)
+        """Exact solver of the coarsest level (host, once)."""
+        self._coarse = _DenseSolve(to_host(A.toarray()).astype(np.float64), self.xp)
 
     def _direct(self, b: Any) -> Any:
-        xp = self.xp
-        x = xp.zeros(self._n_coarse, dtype=b.dtype)
-        if self._idx.size:
-            x[self._idx] = (self._ainv @ b[self._idx].astype(xp.float64)).astype(b.dtype)
-        return x
+        return self._coarse(b)
 
     def _coarse_cycle(self, li: int, b: Any) -> Any:
         """One V-cycle from a zero guess on sparse level ``li + 1``; returns ``x``."""
@@ -333,7 +338,7 @@ class PieceMultigrid:
         return (
             f"PieceMultigrid(levels={len(self.sizes) + 1}, nu={self.nu}, "
             f"grid={'x'.join(map(str, self.op.shape))}, coarse_sizes={sizes}, "
-            f"coarse_cells={int(self._idx.size)})"
+            f"coarse_cells={self._coarse.size})"
         )
 
 
