@@ -140,7 +140,27 @@ class Jacobi:
         return f"Jacobi(shape={self.op.shape})"
 
 
-class Multigrid:
+class _VCycle:
+    """What the two multigrid preconditioners share: operator, namespace, sweeps, dtype."""
+
+    def __init__(self, op: FineOperator, xp: ModuleType, dtype: Any, nu: int) -> None:
+        self.op = op
+        self.xp = xp
+        if int(nu) < 1:
+            raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
+        self.nu = int(nu)
+        self.dtype = np.dtype(dtype)
+
+
+def _red_black_symmetric(periodic: bool, shapes: list[tuple[int, ...]]) -> bool:
+    """False when a periodic side of odd length (> 1) on a red-black smoothed grid couples
+    cells of one colour, which makes the V-cycle slightly non-symmetric."""
+    return not (
+        periodic and any((s[1] % 2 and s[1] > 1) or (s[2] % 2 and s[2] > 1) for s in shapes)
+    )
+
+
+class Multigrid(_VCycle):
     """Geometric multigrid over 2x2x2 blocks (see the module docstring).
 
     Parameters
@@ -162,12 +182,7 @@ class Multigrid:
     def __init__(
         self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1
     ) -> None:
-        self.op = op
-        self.xp = xp
-        if int(nu) < 1:
-            raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
-        self.nu = int(nu)
-        self.dtype = np.dtype(dtype)
+        _VCycle.__init__(self, op, xp, dtype, nu)
         K = op.kernels
         self.levels: list[_Level] = []
         shape, factors = coarse_shape(op.shape)
@@ -181,9 +196,8 @@ class Multigrid:
             K.coarsen(prev.gx, prev.gy, prev.gz, *factors, lvl.gx, lvl.gy, lvl.gz)
             self.levels.append(lvl)
         self._setup_direct(lvl)
-        shapes = [op.shape] + [lv.shape for lv in self.levels[:-1]]
-        self.symmetric = not (
-            op.periodic and any((s[1] % 2 and s[1] > 1) or (s[2] % 2 and s[2] > 1) for s in shapes)
+        self.symmetric = _red_black_symmetric(
+            op.periodic, [op.shape] + [lv.shape for lv in self.levels[:-1]]
         )
 
     def _new_level(self, shape: tuple[int, ...], factors: tuple[int, ...]) -> _Level:
@@ -241,7 +255,7 @@ class Multigrid:
         return f"Multigrid(levels={len(self.levels) + 1}, nu={self.nu}, grids={shapes}, coarse_cells={self._coarse.size})"
 
 
-class PieceMultigrid:
+class PieceMultigrid(_VCycle):
     """Multigrid over the connected pieces of 2x2x2 blocks (see the module docstring).
 
     Parameters
@@ -264,12 +278,7 @@ class PieceMultigrid:
     def __init__(
         self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1
     ) -> None:
-        self.op = op
-        self.xp = xp
-        if int(nu) < 1:
-            raise ValueError(f"nu must be an integer >= 1, got {nu!r}")
-        self.nu = int(nu)
-        self.dtype = np.dtype(dtype)
+        _VCycle.__init__(self, op, xp, dtype, nu)
         sparse = _sparse_module(xp)
         K = op.kernels
         # level 1: connected pieces of the 2x2x2 blocks of the voxel grid
@@ -293,8 +302,7 @@ class PieceMultigrid:
             self.sizes.append(int(keys.size))
             grid, blocks = nxt, keys
         self._setup_direct(A)
-        n1, n2 = op.shape[1:]
-        self.symmetric = not (op.periodic and ((n1 % 2 and n1 > 1) or (n2 % 2 and n2 > 1)))
+        self.symmetric = _red_black_symmetric(op.periodic, [op.shape])
 
     def _setup_direct(self, A: Any) -> None:
         """Exact solver of the coarsest level (host, once)."""
