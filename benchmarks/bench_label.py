@@ -20,7 +20,6 @@ Run:  python benchmarks/bench_label.py [--sizes 256 512] [--repeat 3] [--device 
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
 import time
@@ -31,39 +30,12 @@ import cc3d
 import numpy as np
 import scipy.ndimage as ndi
 import skimage.measure
+from _mem import timed_peak  # benchmarks/ is on sys.path when run as a script
 
 import solvers
 
 ROOT = Path(__file__).resolve().parents[1]
 RANK = {6: 1, 18: 2, 26: 3}
-
-
-def _hwm_kib() -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
-def _reset_hwm() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS"):
-                return int(line.split()[1])
-    return 0
 
 
 def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float | None, object]:
@@ -72,16 +44,10 @@ def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float | None,
     peak = None
     out = None
     for _ in range(repeat):
-        out = None
-        gc.collect()
-        base = _rss_kib()
-        ok = _reset_hwm()
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-        hwm = _hwm_kib()
-        if ok and hwm is not None:
-            extra = (hwm - base) / 1024
+        out = None  # free the previous result before measuring
+        out, seconds, extra = timed_peak(fn)
+        best = min(best, seconds)
+        if extra is not None:
             peak = extra if peak is None else min(peak, extra)
     return best, peak, out
 

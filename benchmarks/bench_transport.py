@@ -33,51 +33,18 @@ difference to a reference solve at ``rtol=1e-10``.  Run it once per version of t
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import platform
-import time
 import warnings
 
 import numpy as np
-
-
-def _vm(key: str) -> int | None:
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith(key):
-                    return int(line.split()[1])  # kB
-    except OSError:
-        return None
-    return None
-
-
-def _reset_peak() -> None:
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def measure(fn):
-    """Run ``fn()``; return (result, seconds, peak extra MB)."""
-    gc.collect()
-    base = _vm("VmRSS:")
-    _reset_peak()
-    t0 = time.perf_counter()
-    out = fn()
-    dt = time.perf_counter() - t0
-    peak = _vm("VmHWM:")
-    mb = None if base is None or peak is None else max(peak - base, 0) / 1024
-    return out, dt, mb
+from _mem import timed_peak  # benchmarks/ is on sys.path when run as a script
 
 
 def run_ours(im, preconditioner, dtype, rtol):
     from solvers import tortuosity
 
-    res, dt, mb = measure(
+    res, dt, mb = timed_peak(
         lambda: tortuosity(
             im, preconditioner=preconditioner, dtype=dtype, rtol=rtol, max_iter=20000
         )
@@ -93,7 +60,7 @@ def run_taufactor(im, conv_crit):
         tau = s.solve(verbose=False, conv_crit=conv_crit, iter_limit=100000)
         return float(np.asarray(tau).ravel()[0]), s.iter
 
-    (tau, it), dt, mb = measure(go)
+    (tau, it), dt, mb = timed_peak(go)
     return tau, dt, it, mb
 
 
@@ -105,7 +72,7 @@ def run_porespy(im):
             warnings.simplefilter("ignore")
             return ps.simulations.tortuosity_fd(im, axis=0)
 
-    res, dt, mb = measure(go)
+    res, dt, mb = timed_peak(go)
     return float(res.tortuosity), dt, None, mb
 
 
@@ -136,7 +103,7 @@ def composite(sizes, repeat):
             ref = tortuosity(phases, rtol=1e-10, max_iter=20000, **kw)
             best = None
             for _ in range(repeat):
-                res, dt, mb = measure(lambda kw=kw, ph=phases: tortuosity(ph, **kw))
+                res, dt, mb = timed_peak(lambda kw=kw, ph=phases: tortuosity(ph, **kw))
                 if best is None or dt < best[1]:
                     best = (res, dt, mb)
             res, dt, mb = best
