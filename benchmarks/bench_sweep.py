@@ -39,7 +39,7 @@ def _warm_up() -> None:
     import warnings
 
     import microstructure as ms
-    from microstructure._analysis import analyze
+    from microstructure.studies import analyze
 
     spec = ms.load_spec(ms.default_spec_path()).updated(
         {"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0})
@@ -50,7 +50,7 @@ def _warm_up() -> None:
 
 def run(size: int, voxel: float, cams: list[int], seeds: int, workers: list[int],
         transport: bool) -> list[dict]:
-    import microstructure as ms
+    from microstructure import studies
 
     _warm_up()
     rows = []
@@ -63,7 +63,7 @@ def run(size: int, voxel: float, cams: list[int], seeds: int, workers: list[int]
             out = tmp / f"w{w}"
             load0 = os.getloadavg()[0]
             t0 = time.perf_counter()
-            df = ms.run_sweep(path, out, workers=w, quiet=True)
+            df = studies.run_sweep(path, out, workers=w, quiet=True)
             wall = time.perf_counter() - t0
             ok = df[df.status == "ok"]
             rows.append({

@@ -1,23 +1,24 @@
-"""Virtual composite cathodes: specs, packing, voxelization, storage, sweeps."""
+"""Virtual composite cathodes: specs, packing, voxelization, storage and import.
+
+The generator side of the project: ``load_spec`` -> ``generate`` -> ``Microstructure`` (zarr
+store via ``save`` / ``open``), ``structure_metrics`` and ``import_tiff``.  The application
+(sweeps, analysis, report, the ``assb`` CLI) lives one floor up in
+:mod:`microstructure.studies`; the numerics on voxel arrays in :mod:`solvers`.
+"""
+
+from solvers.phases import CAM, CARBON, PHASE_CODES, PORE, SE
 
 from ._generate import PackingError, generate
 from ._import import import_tiff
 from ._metrics import SizeDistribution, StructureMetrics, structure_metrics
-from ._microstructure import GenerationReport, Microstructure, ParticleTable
+from ._microstructure import STORE_FORMAT, GenerationReport, Microstructure, ParticleTable
 from ._microstructure import open_microstructure as open  # noqa: A001 - public name by design
 from ._spec import (
-    CAM,
-    CARBON,
-    PHASE_CODES,
-    PORE,
-    SE,
     ElectrodeSpec,
     SpecError,
     default_spec_path,
     load_spec,
 )
-from ._sweep import SweepError, SweepSpec, load_sweep, run_sweep
-from ._sweep_store import load_results
 
 __version__ = "0.1.0"
 
@@ -26,6 +27,7 @@ __all__ = [
     "CARBON",
     "PHASE_CODES",
     "PORE",
+    "STORE_FORMAT",
     "SE",
     "ElectrodeSpec",
     "GenerationReport",
@@ -35,16 +37,28 @@ __all__ = [
     "SizeDistribution",
     "SpecError",
     "StructureMetrics",
-    "SweepError",
-    "SweepSpec",
     "__version__",
     "default_spec_path",
     "generate",
     "import_tiff",
-    "load_results",
     "load_spec",
-    "load_sweep",
     "open",
-    "run_sweep",
     "structure_metrics",
 ]
+
+
+# Sweeps moved to ``microstructure.studies``; the old names keep working (with a
+# DeprecationWarning) without making the generator import the application at start-up.
+_MOVED = {"SweepError", "SweepSpec", "load_results", "load_sweep", "run_sweep"}
+
+
+def __getattr__(name: str):
+    if name in _MOVED:
+        import warnings
+
+        from . import studies
+
+        warnings.warn(f"microstructure.{name} moved to microstructure.studies.{name}",
+                      DeprecationWarning, stacklevel=2)
+        return getattr(studies, name)
+    raise AttributeError(f"module 'microstructure' has no attribute {name!r}")

@@ -1,5 +1,5 @@
 """``python -m microstructure`` runs the ``assb`` command line."""
 
-from .cli import app
+from .studies.cli import app
 
 app(prog_name="assb")

@@ -21,12 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from solvers._backend import check_device
+from solvers.device import check_device
+from solvers.phases import CAM, PHASE_CODES
 
 from ._fill import fill_soft_phase
 from ._microstructure import GenerationReport, Microstructure, ParticleTable
 from ._packing import pack_dense, pack_rsa, relax
-from ._spec import CAM, PHASE_CODES, ElectrodeSpec
+from ._spec import ElectrodeSpec
 from ._voxelize import clearance, stamp_hard
 
 log = logging.getLogger(__name__)
@@ -54,18 +55,13 @@ def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
     out = []
     for name, phase in spec.present_phases().items():
         sampler = phase.psd.sampler()
-        d10 = _volume_quantile_of(sampler, 0.1)
+        d10 = sampler.volume_quantile(0.1)
         if d10 < 2 * h:
             out.append(
                 f"phases.{name}: d10 = {d10:.3g} um is under 2 voxels ({2 * h:.3g} um); "
                 "particles that small are poorly resolved -- use a smaller voxel_size_um"
             )
     return out
-
-
-def _volume_quantile_of(sampler: Any, q: float) -> float:
-    cum = np.concatenate([[0.0], np.cumsum(sampler.volume_weights)])
-    return float(np.exp(np.interp(q, cum, np.log(sampler.grid))))
 
 
 def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",

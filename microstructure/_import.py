@@ -57,8 +57,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from solvers.phases import CAM, PHASE_CODES
+
 from ._microstructure import Microstructure, ParticleTable
-from ._spec import CAM, MAX_CAM_BOX_FRACTION, PHASE_CODES, ElectrodeSpec, SpecError
+from ._spec import MAX_CAM_BOX_FRACTION, ElectrodeSpec, SpecError
 
 log = logging.getLogger(__name__)
 

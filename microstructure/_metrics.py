@@ -36,9 +36,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._generate import _volume_quantile_of, resolution_warnings
+from solvers.phases import CAM, PHASE_CODES, SE
+
+from ._generate import resolution_warnings
 from ._microstructure import Microstructure
-from ._spec import CAM, PHASE_CODES, SE
 
 #: Correction of the voxel face count for isotropic surfaces (mean staircase over-count 3/2).
 ISOTROPIC_SURFACE_FACTOR = 2.0 / 3.0
@@ -219,8 +220,8 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
     sizes: dict[str, SizeDistribution] = {}
     for name, phase in present.items():
         sampler = phase.psd.sampler()
-        ref_d10 = _volume_quantile_of(sampler, 0.1)
-        ref_d50 = _volume_quantile_of(sampler, 0.5)
+        ref_d10 = sampler.volume_quantile(0.1)
+        ref_d50 = sampler.volume_quantile(0.5)
         spec_d50 = getattr(phase.psd, "d50_um", None)
         if name == "cam":
             vox = np.bincount(np.asarray(m.particle_ids).ravel())[1:]

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ._spec import CAM, PHASE_CODES, ElectrodeSpec
+from solvers.phases import CAM, PHASE_CODES
+
+from ._spec import ElectrodeSpec
 
 #: Format marker written into every store.
 STORE_FORMAT = "assb-microstructure/1"

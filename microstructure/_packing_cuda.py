@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from solvers._backend import cuda_simulated, get_xp, launch_config
+from solvers.device import cuda_simulated, get_xp, launch_config
 
 from . import _packing_kernels as K
 from . import _voxelize_kernels as VK

@@ -14,6 +14,8 @@ Coordinates are in µm in a box ``box = (Lz, Ly, Lx)``; ``periodic[a]`` (0/1) sa
 
 import math
 
+from solvers.device import bind
+
 #: Stiffness of the current-collector / separator walls relative to particle contacts.
 WALL = 8.0
 
@@ -198,8 +200,6 @@ def wall_push(x, r, length, periodic):
 def compile_for(jit):
     """``{"neighbours", "force", "overlap"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``), with :func:`min_image` bound to its compiled twin."""
-    from ._voxelize_kernels import bind
-
     mi = jit(min_image)
     wp = jit(wall_push)
     return {

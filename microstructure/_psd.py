@@ -80,6 +80,11 @@ class DiameterSampler:
     def d_max(self) -> float:
         return float(self.grid[-1])
 
+    def volume_quantile(self, q: float) -> float:
+        """Diameter (µm) below which the fraction ``q`` of the particle volume lies (d10: 0.1)."""
+        cum = np.concatenate([[0.0], np.cumsum(self.volume_weights)])
+        return float(np.exp(np.interp(q, cum, np.log(self.grid))))
+
     def mean_volume(self) -> float:
         """Number-mean particle volume (µm³)."""
         lo, hi = self._lo, self._hi

@@ -29,11 +29,11 @@ from pydantic import (
     model_validator,
 )
 
+from solvers.phases import PHASE_CODES
+
 from ._psd import DiameterSampler, lognormal_parameters, lognormal_sampler, table_sampler
 
 #: Phase codes used in every voxel array of the project.
-PORE, CAM, SE, CARBON = 0, 1, 2, 3
-PHASE_CODES = {"pore": PORE, "cam": CAM, "se": SE, "carbon": CARBON}
 SOLID_PHASES = ("cam", "se", "carbon")
 
 #: Highest CAM box fraction the dense packing is asked to reach (polydisperse jamming ~0.68).

@@ -18,7 +18,8 @@ target, so the CPU and GPU run the very same code.
 """
 
 import math
-import types
+
+from solvers.device import bind
 
 #: Keys of voxels that no hard sphere covers.
 NO_KEY = 2**63 - 1
@@ -129,14 +130,6 @@ def clearance_body(k, centers, radii, h, shape, periodic, pad, out, a0, a1):
                 if dx * dx <= rem:
                     d = math.sqrt(dz * dz + dy * dy + dx * dx) - r
                     val_min(out, ia, ib, c % nx, d)  # noqa: F821 - bound per target
-
-
-def bind(func, **names):
-    """A copy of ``func`` whose global ``names`` are replaced (per-target helpers)."""
-    g = dict(func.__globals__)
-    g.update(names)
-    return types.FunctionType(func.__code__, g, func.__name__, func.__defaults__,
-                              func.__closure__)
 
 
 def compile_for(jit, *, key_min, val_min):

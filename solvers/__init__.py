@@ -2,24 +2,31 @@
 
 ``solvers`` knows arrays, not electrode specs.  Every compute entry point takes
 ``device="cpu" | "cuda"``.
+
+Layout
+------
+* :mod:`solvers.labeling`    -- connected components, percolation (``label``, ``percolates``)
+* :mod:`solvers.utilization` -- static CAM utilization (``cam_utilization``)
+* :mod:`solvers.transport`   -- CG, multigrid, stencils (``tortuosity``, ``transport_properties``)
+* :mod:`solvers.device`      -- device selection helpers (``gpu_available``, ``get_xp``, ...)
+* :mod:`solvers.phases`      -- the phase codes (0 pore, 1 CAM, 2 SE, 3 carbon)
 """
 
-from ._backend import gpu_available
-from ._label import label
-from ._percolation import connected_to_face, percolates
-from ._transport import TransportProperties, TransportResult, tortuosity, transport_properties
-from ._utilization import ParticleTable, UtilizationResult, cam_utilization
+from .device import gpu_available
+from .labeling import connected_to_face, label, percolates
+from .transport import TransportProperties, TransportResult, tortuosity, transport_properties
+from .utilization import ParticleTable, UtilizationResult, cam_utilization
 
 __all__ = [
+    "ParticleTable",
+    "TransportProperties",
+    "TransportResult",
+    "UtilizationResult",
+    "cam_utilization",
+    "connected_to_face",
     "gpu_available",
     "label",
-    "connected_to_face",
     "percolates",
-    "cam_utilization",
-    "UtilizationResult",
-    "ParticleTable",
     "tortuosity",
     "transport_properties",
-    "TransportResult",
-    "TransportProperties",
 ]

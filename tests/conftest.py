@@ -4,7 +4,7 @@ import pytest
 
 
 def pytest_collection_modifyitems(config, items):
-    from solvers._backend import gpu_available
+    from solvers.device import gpu_available
 
     if gpu_available():
         return

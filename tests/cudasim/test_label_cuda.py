@@ -10,7 +10,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from solvers import connected_to_face, label, percolates
-from solvers._backend import cuda_simulated
+from solvers.device import cuda_simulated
 
 STRUCTURE = {c: ndi.generate_binary_structure(3, r) for c, r in ((6, 1), (18, 2), (26, 3))}
 

@@ -57,8 +57,8 @@ def test_cuda_non_percolating():
 
 def test_cuda_aggregation_kernels_match_cpu():
     """Block pieces, restriction and prolongation of the multigrid: simulator vs CPU."""
-    from solvers import _stencil, _stencil_cuda
-    from solvers._precond import _block_lut
+    from solvers.transport import _stencil, _stencil_cuda
+    from solvers.transport._multigrid import _block_lut
 
     rng = np.random.default_rng(7)
     shape = (7, 6, 5)

@@ -11,9 +11,8 @@ from typer.testing import CliRunner
 
 import microstructure as ms
 import solvers
-from microstructure import _generate
 from microstructure._microstructure import store_attrs
-from microstructure.cli import app
+from microstructure.studies.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nmc_lpscl.toml"
 runner = CliRunner()
@@ -165,7 +164,7 @@ def test_unknown_device_exits_2(tmp_path, device):
 
 
 def test_cuda_without_gpu_exits_2_before_work(tmp_path, monkeypatch):
-    import solvers._backend as backend
+    import solvers.device as backend
 
     monkeypatch.setattr(backend, "gpu_available", lambda: False)
     monkeypatch.setattr(backend, "cuda_simulated", lambda: False)
@@ -191,10 +190,10 @@ def test_refuses_to_overwrite_a_non_store_directory(tmp_path):
 
 def test_packing_error_exits_1_with_its_message(tmp_path, monkeypatch):
     def fail(*args, **kwargs):
-        raise _generate.PackingError("packing could not reach the target volume fractions "
+        raise ms.PackingError("packing could not reach the target volume fractions "
                                      "(cam: target 0.6600, achieved 0.6310)")
 
-    monkeypatch.setattr(_generate, "generate", fail)
+    monkeypatch.setattr(ms, "generate", fail)
     result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "x.zarr", "--json")
     assert result.exit_code == 1
     assert "target 0.6600, achieved 0.6310" in result.stderr

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 import microstructure as ms
 import solvers
-from microstructure.cli import app
+from microstructure.studies.cli import app
 
 GRAY = np.array([0, 128, 200, 255], dtype=np.uint8)  # pore, CAM, SE, carbon
 PHASE_MAP = "0:pore,128:cam,200:se,255:carbon"

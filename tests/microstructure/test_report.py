@@ -19,10 +19,11 @@ from typer.testing import CliRunner
 
 import microstructure as ms
 import solvers
-from microstructure import _plots
-from microstructure._sweep import SweepSpec
-from microstructure.cli import app
-from microstructure.report import (
+from microstructure import studies
+from microstructure.studies import _plots
+from microstructure.studies._sweep import SweepSpec
+from microstructure.studies.cli import app
+from microstructure.studies.report import (
     add_derived,
     load_results,
     particle_states,
@@ -49,7 +50,7 @@ def two_axes(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep2")
     sw = SweepSpec(base=_base(), seeds=2, axes={"phases.cam.fraction": [55, 75, 1000],
                                                 "phases.se.psd.d50_um": [0.9, 1.2]})
-    ms.run_sweep(sw, out, workers=1, quiet=True)
+    studies.run_sweep(sw, out, workers=1, quiet=True)
     return out
 
 
@@ -65,7 +66,7 @@ def three_axes(tmp_path_factory):
     sw = SweepSpec(base=_base(), seeds=1, transport=False,
                    axes={"phases.cam.fraction": [60, 75], "phases.se.fraction": [25, 40],
                          "phases.carbon.fraction": [1, 4]})
-    ms.run_sweep(sw, out, workers=1, quiet=True, save_structures=True)
+    studies.run_sweep(sw, out, workers=1, quiet=True, save_structures=True)
     return out
 
 

@@ -12,7 +12,6 @@ import tomllib
 from scipy.special import ndtr, ndtri
 
 import microstructure as ms
-from microstructure._generate import _volume_quantile_of
 from microstructure._psd import lognormal_parameters, table_sampler, volume_quantile
 from microstructure._spec import ElectrodeSpec, LognormalPSD, TablePSD
 
@@ -133,9 +132,9 @@ def test_lognormal_from_any_two_quantiles(given):
     # the sampler's volume quantiles reproduce the given ones (truncation at 0.5/99.5 % only
     # nudges d10/d90; the median is exact)
     sampler = psd.sampler()
-    assert math.isclose(_volume_quantile_of(sampler, 0.5), q["d50_um"], rel_tol=1e-3)
+    assert math.isclose(sampler.volume_quantile(0.5), q["d50_um"], rel_tol=1e-3)
     for name, p in (("d10_um", 0.1), ("d90_um", 0.9)):
-        assert math.isclose(_volume_quantile_of(sampler, p), q[name], rel_tol=0.02)
+        assert math.isclose(sampler.volume_quantile(p), q[name], rel_tol=0.02)
 
 
 def test_lognormal_fit_from_three_quantiles():
@@ -155,8 +154,8 @@ def test_table_psd_quantiles_and_range():
     sampler = psd.sampler()
     assert math.isclose(sampler.d_min, 1.0) and math.isclose(sampler.d_max, 8.0)
     # linear in ln d between table points: d50 = sqrt(2 * 4)
-    assert math.isclose(_volume_quantile_of(sampler, 0.5), math.sqrt(8.0), rel_tol=1e-9)
-    assert math.isclose(_volume_quantile_of(sampler, 0.25), 2.0, rel_tol=1e-9)
+    assert math.isclose(sampler.volume_quantile(0.5), math.sqrt(8.0), rel_tol=1e-9)
+    assert math.isclose(sampler.volume_quantile(0.25), 2.0, rel_tol=1e-9)
     d = sampler.sample(100_000, np.random.default_rng(1))
     assert d.min() >= 1.0 and d.max() <= 8.0
     assert math.isclose(volume_quantile(d, 0.5), math.sqrt(8.0), rel_tol=0.02)
@@ -177,7 +176,7 @@ def test_number_sampling_recovers_volume_d50(psd):
     """Particles are drawn by number; their volume-weighted d50 is the PSD's (within 2 %)."""
     sampler = LognormalPSD(**psd).sampler()
     d = sampler.sample(400_000, np.random.default_rng(7))
-    reference = _volume_quantile_of(sampler, 0.5)
+    reference = sampler.volume_quantile(0.5)
     assert abs(volume_quantile(d, 0.5) / reference - 1) < 0.02
     # by number the log-mean is the Hatch-Choate one, mu - 3 sigma^2 (truncated to the PSD's
     # volume-quantile range), far below d50
@@ -208,7 +207,7 @@ def test_number_based_psd():
     mu, sigma = lognormal_parameters(None, 1.0, 2.0)
     assert abs(np.median(d) / _truncated_median(mu, sigma, sampler.d_min, sampler.d_max) - 1) < 0.01
     # the equivalent volume-based median is exp(mu + 3 sigma^2) (Hatch-Choate)
-    assert abs(_volume_quantile_of(sampler, 0.5) / math.exp(mu + 3 * sigma**2) - 1) < 1e-3
+    assert abs(sampler.volume_quantile(0.5) / math.exp(mu + 3 * sigma**2) - 1) < 1e-3
     table = table_sampler(np.array([1.0, 2.0, 4.0]), np.array([0.0, 0.5, 1.0]), "number")
     d = table.sample(200_000, np.random.default_rng(4))
     assert abs(np.median(d) / 2.0 - 1) < 0.02

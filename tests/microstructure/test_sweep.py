@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 import microstructure as ms
-from microstructure import _generate
-from microstructure._sweep import point_id, run_point
-from microstructure._sweep_store import COLUMNS, ResultsStore
+from microstructure import studies
+from microstructure.studies._store import COLUMNS, ResultsStore
+from microstructure.studies._sweep import point_id, run_point
 
 TINY = """
 base = "default"
@@ -55,7 +55,7 @@ def tiny_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sweep")
     path = write(tmp, TINY)
     out = tmp / "out"
-    df = ms.run_sweep(path, out, workers=1, quiet=True)
+    df = studies.run_sweep(path, out, workers=1, quiet=True)
     return path, out, df
 
 
@@ -64,7 +64,7 @@ def tiny_run(tmp_path_factory):
 
 
 def test_grid_expansion_is_the_product_in_order(tmp_path):
-    sw = ms.load_sweep(write(tmp_path, TINY))
+    sw = studies.load_sweep(write(tmp_path, TINY))
     pts = sw.expand()
     assert len(pts) == 4 and sw.n_rows == 4
     assert [(p.params["phases.cam.fraction"], p.params["phases.se.psd.d50_um"]) for p in pts] \
@@ -80,7 +80,7 @@ def test_grid_expansion_is_the_product_in_order(tmp_path):
 
 
 def test_points_mode(tmp_path):
-    sw = ms.load_sweep(write(tmp_path, """
+    sw = studies.load_sweep(write(tmp_path, """
 base = "default"
 seeds = 2
 mode = "points"
@@ -105,9 +105,9 @@ mode = "points"
 
 
 def test_point_ids_are_stable_short_hashes(tmp_path):
-    a = ms.load_sweep(write(tmp_path, TINY, "a.toml")).expand()
+    a = studies.load_sweep(write(tmp_path, TINY, "a.toml")).expand()
     # same points written in another key order and with an extra axis value: same ids
-    b = ms.load_sweep(write(tmp_path, TINY.replace(
+    b = studies.load_sweep(write(tmp_path, TINY.replace(
         '"phases.cam.fraction" = [60, 75]', '"phases.cam.fraction" = [75, 60, 90]'),
         "b.toml")).expand()
     ids_a = {p.point_id for p in a}
@@ -126,9 +126,9 @@ def test_sweep_in_python_and_relative_base(tmp_path):
     spec_file = tmp_path / "specs" / "mine.toml"
     spec_file.parent.mkdir()
     shutil.copy(ms.default_spec_path(), spec_file)
-    sw = ms.load_sweep(write(tmp_path / "specs", TINY.replace('"default"', '"mine.toml"')))
+    sw = studies.load_sweep(write(tmp_path / "specs", TINY.replace('"default"', '"mine.toml"')))
     assert sw.base_spec == ms.load_spec(ms.default_spec_path())
-    same = ms.SweepSpec(base=ms.load_spec(spec_file), seeds=1, transport=False,
+    same = studies.SweepSpec(base=ms.load_spec(spec_file), seeds=1, transport=False,
                         overrides={"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0},
                         axes={"phases.cam.fraction": [60, 75],
                               "phases.se.psd.d50_um": [0.8, 3.0]})
@@ -165,10 +165,10 @@ def test_validation_names_the_field(tmp_path, edit, words):
     assert edit[0] in TINY
     path = write(tmp_path, TINY.replace(*edit))
     if not words:
-        ms.load_sweep(path)
+        studies.load_sweep(path)
         return
-    with pytest.raises(ms.SweepError) as info:
-        ms.load_sweep(path)
+    with pytest.raises(studies.SweepError) as info:
+        studies.load_sweep(path)
     msg = str(info.value)
     assert "\n" not in msg
     for w in words:
@@ -176,12 +176,12 @@ def test_validation_names_the_field(tmp_path, edit, words):
 
 
 def test_empty_axes_and_points(tmp_path):
-    with pytest.raises(ms.SweepError, match="axes: empty"):
-        ms.load_sweep(write(tmp_path, 'base = "default"\nseeds = 1\n'))
-    with pytest.raises(ms.SweepError, match="points: empty"):
-        ms.load_sweep(write(tmp_path, 'base = "default"\nmode = "points"\n'))
-    with pytest.raises(ms.SweepError, match=r"points\[1\]: same parameters as points\[0\]"):
-        ms.load_sweep(write(tmp_path, 'mode = "points"\n[[points]]\n"composition.porosity" = 0.1'
+    with pytest.raises(studies.SweepError, match="axes: empty"):
+        studies.load_sweep(write(tmp_path, 'base = "default"\nseeds = 1\n'))
+    with pytest.raises(studies.SweepError, match="points: empty"):
+        studies.load_sweep(write(tmp_path, 'base = "default"\nmode = "points"\n'))
+    with pytest.raises(studies.SweepError, match=r"points\[1\]: same parameters as points\[0\]"):
+        studies.load_sweep(write(tmp_path, 'mode = "points"\n[[points]]\n"composition.porosity" = 0.1'
                             '\n[[points]]\n"composition.porosity" = 0.1\n'))
 
 
@@ -194,28 +194,28 @@ def test_paths_on_psd_kinds_and_optional_sections(tmp_path):
                         'psd = { kind = "table", diameters_um = [0.3, 0.8, 2.0], '
                         'cumulative = [0.0, 0.5, 1.0] }')
     base.write_text(text)
-    with pytest.raises(ms.SweepError, match="'phases.se.psd' \\(a 'table' psd\\) has "
+    with pytest.raises(studies.SweepError, match="'phases.se.psd' \\(a 'table' psd\\) has "
                                             "basis, cumulative, diameters_um, kind"):
-        ms.load_sweep(write(tmp_path, 'base = "base.toml"\n[axes]\n'
+        studies.load_sweep(write(tmp_path, 'base = "base.toml"\n[axes]\n'
                                       '"phases.se.psd.d50_um" = [0.5, 0.8]\n'))
-    with pytest.raises(ms.SweepError, match="base spec has no 'phases.carbon'; set "
+    with pytest.raises(studies.SweepError, match="base spec has no 'phases.carbon'; set "
                                             "'phases.carbon' as a whole table"):
-        ms.load_sweep(write(tmp_path, 'base = "base.toml"\n[axes]\n'
+        studies.load_sweep(write(tmp_path, 'base = "base.toml"\n[axes]\n'
                                       '"phases.carbon.fraction" = [1, 2]\n'))
     # adding the optional section as a whole table is fine
-    sw = ms.load_sweep(write(tmp_path, 'base = "base.toml"\n[axes]\n"phases.carbon" = [\n'
+    sw = studies.load_sweep(write(tmp_path, 'base = "base.toml"\n[axes]\n"phases.carbon" = [\n'
                              '  { density_g_cm3 = 1.96, fraction = 1, psd = { kind = "lognormal",'
                              ' d50_um = 0.5, d90_um = 0.8 } }]\n'))
     assert sw.expand()[0].spec.phases.carbon.fraction == 1
 
 
 def test_bad_toml_and_types(tmp_path):
-    with pytest.raises(ms.SweepError, match="invalid TOML"):
-        ms.load_sweep(write(tmp_path, "[axes\n"))
+    with pytest.raises(studies.SweepError, match="invalid TOML"):
+        studies.load_sweep(write(tmp_path, "[axes\n"))
     with pytest.raises(FileNotFoundError, match="sweep file not found"):
-        ms.load_sweep(tmp_path / "missing.toml")
+        studies.load_sweep(tmp_path / "missing.toml")
     with pytest.raises(TypeError, match="sweep must be"):
-        ms.run_sweep(42, tmp_path / "o")
+        studies.run_sweep(42, tmp_path / "o")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,7 +287,7 @@ def test_csv_and_parquet_hold_the_same_rows(tiny_run):
             sa = a.astype(object).where(a.notna(), "").astype(str)
             sb = b.astype(object).where(b.notna(), "").astype(str)
             assert list(sa) == list(sb), c
-    pd.testing.assert_frame_equal(pq, ms.load_results(out))
+    pd.testing.assert_frame_equal(pq, studies.load_results(out))
 
 
 def test_rerun_skips_finished_rows(tiny_run, tmp_path):
@@ -296,12 +296,12 @@ def test_rerun_skips_finished_rows(tiny_run, tmp_path):
     shutil.copytree(out, out2)
     before = {p.name: p.read_bytes() for p in (out2 / "rows").iterdir()}
     seen = []
-    df = ms.run_sweep(path, out2, workers=1, quiet=True, on_row=lambda r, p: seen.append(r))
+    df = studies.run_sweep(path, out2, workers=1, quiet=True, on_row=lambda r, p: seen.append(r))
     assert seen == [] and len(df) == 4
     assert df.attrs["sweep_run"]["rows_done_before"] == 4
     assert {p.name: p.read_bytes() for p in (out2 / "rows").iterdir()} == before
     # failed rows run again only when asked
-    df = ms.run_sweep(path, out2, workers=1, quiet=True, retry_failed=True,
+    df = studies.run_sweep(path, out2, workers=1, quiet=True, retry_failed=True,
                       on_row=lambda r, p: seen.append(r))
     assert sorted(r["status"] for r in seen) == ["failed", "failed"]
     assert len(df) == 4 and len(list((out2 / "rows").iterdir())) == 4
@@ -314,28 +314,28 @@ def test_changed_sweep_adds_only_new_points(tiny_run, tmp_path):
     bigger = write(tmp_path, path.read_text().replace("[60, 75]", "[60, 75, 65]")
                    .replace("seeds = 1", "seeds = 2"))
     seen = []
-    df = ms.run_sweep(bigger, out2, workers=1, quiet=True,
+    df = studies.run_sweep(bigger, out2, workers=1, quiet=True,
                       on_row=lambda r, p: seen.append((r["point_id"], r["seed"])))
     old = set(zip(df0.point_id, df0.seed, strict=True))
     assert not (set(seen) & old)
     # 2 new points x 2 seeds + 4 old points x the new seed 1
     assert len(seen) == 2 * 2 + 4 and len(df) == 6 * 2
-    table = ms.load_results(out2)
+    table = studies.load_results(out2)
     assert len(table) == 12 and not table.duplicated(["point_id", "seed"]).any()
     assert (out2 / "sweep.toml").read_text() == bigger.read_text()
 
 
 def test_packing_error_is_a_failed_row_and_the_others_run(tmp_path, monkeypatch):
-    real = _generate.generate
+    real = ms.generate
 
     def generate(spec, *, seed=0, device="cpu", progress=False):
         if spec.phases.cam.fraction == 75:
-            raise _generate.PackingError("packing could not reach the target volume fractions "
+            raise ms.PackingError("packing could not reach the target volume fractions "
                                          "(cam: target 0.5000, achieved 0.4500)")
         return real(spec, seed=seed, device=device, progress=progress)
 
-    monkeypatch.setattr(_generate, "generate", generate)
-    df = ms.run_sweep(write(tmp_path, TINY.replace("[0.8, 3.0]", "[0.8]")), tmp_path / "o",
+    monkeypatch.setattr(ms, "generate", generate)
+    df = studies.run_sweep(write(tmp_path, TINY.replace("[0.8, 3.0]", "[0.8]")), tmp_path / "o",
                       workers=1, quiet=True)
     by = df.set_index("param:phases.cam.fraction")
     assert by.loc[60.0, "status"] == "ok"
@@ -350,8 +350,8 @@ def test_temporary_leftovers_are_ignored_and_cleaned(tiny_run, tmp_path):
     shutil.copytree(out, out2)
     (out2 / "rows" / ".abc__s0.json.x1.tmp").write_text('{"point_id": "abc", "se')  # torn
     (out2 / ".results.parquet.x2.tmp").write_bytes(b"PAR1")
-    assert len(ms.load_results(out2)) == 4
-    ms.run_sweep(path, out2, workers=1, quiet=True)
+    assert len(studies.load_results(out2)) == 4
+    studies.run_sweep(path, out2, workers=1, quiet=True)
     assert not ResultsStore(out2).temporary_leftovers()
 
 
@@ -361,25 +361,25 @@ def test_refuses_a_foreign_directory_and_a_locked_one(tiny_run, tmp_path):
     foreign.mkdir()
     (foreign / "chapter1.tex").write_text("keep")
     with pytest.raises(ValueError, match="not a sweep results directory"):
-        ms.run_sweep(path, foreign, workers=1, quiet=True)
+        studies.run_sweep(path, foreign, workers=1, quiet=True)
     assert sorted(p.name for p in foreign.iterdir()) == ["chapter1.tex"]
     with pytest.raises(FileNotFoundError, match="no sweep results"):
-        ms.load_results(foreign)
+        studies.load_results(foreign)
     out2 = tmp_path / "copy"
     shutil.copytree(out, out2)
     holder = ResultsStore(out2)
     holder.open_for_writing()
     try:
         with pytest.raises(RuntimeError, match="another sweep is writing"):
-            ms.run_sweep(path, out2, workers=1, quiet=True, retry_failed=True)
+            studies.run_sweep(path, out2, workers=1, quiet=True, retry_failed=True)
     finally:
         holder.close()
 
 
 def test_save_structures(tmp_path):
-    sw = ms.load_sweep(write(tmp_path, TINY.replace("[60, 75]", "[60]").replace("[0.8, 3.0]",
+    sw = studies.load_sweep(write(tmp_path, TINY.replace("[60, 75]", "[60]").replace("[0.8, 3.0]",
                                                                               "[0.8]")))
-    df = ms.run_sweep(sw, tmp_path / "o", workers=1, quiet=True, save_structures=True)
+    df = studies.run_sweep(sw, tmp_path / "o", workers=1, quiet=True, save_structures=True)
     (r,) = df.itertuples()
     assert r.structure == f"structures/{r.point_id}__s0.zarr"
     m = ms.open(tmp_path / "o" / r.structure)
@@ -389,7 +389,7 @@ def test_save_structures(tmp_path):
 
 
 def test_run_point_with_transport_fills_the_transport_columns(tmp_path):
-    sw = ms.load_sweep(write(tmp_path, TINY.replace("transport = false", "transport = true")
+    sw = studies.load_sweep(write(tmp_path, TINY.replace("transport = false", "transport = true")
                              .replace("[60, 75]", "[70]").replace("[0.8, 3.0]", "[0.8]")))
     (p,) = sw.expand()
     task = {"point_id": p.point_id, "params": p.params, "seed": 0, "device": "cpu",
@@ -415,9 +415,9 @@ def test_unreachable_scheduler_starts_nothing(tiny_run, tmp_path):
     out = tmp_path / "never"
     with pytest.raises(ConnectionError, match=f"cannot reach the Dask scheduler at "
                                               f"tcp://127.0.0.1:{port}"):
-        ms.run_sweep(path, out, scheduler=f"tcp://127.0.0.1:{port}", scheduler_timeout=2,
+        studies.run_sweep(path, out, scheduler=f"tcp://127.0.0.1:{port}", scheduler_timeout=2,
                      quiet=True)
     assert not out.exists()
     with pytest.raises(ValueError, match="scheduler must be 'local' or an address"):
-        ms.run_sweep(path, out, scheduler="127.0.0.1:8786", quiet=True)
+        studies.run_sweep(path, out, scheduler="127.0.0.1:8786", quiet=True)
     assert not out.exists()

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import microstructure as ms
-from microstructure._sweep_store import ResultsStore
-from microstructure.cli import app
+from microstructure import studies
+from microstructure.studies._store import ResultsStore
+from microstructure.studies.cli import app
 
 runner = CliRunner()
 
@@ -56,7 +56,7 @@ def test_sweep_command_and_resume(tmp_path):
     assert "failed x2: SpecError: phases.se.psd" in result.stdout
     assert f"results: {out / 'results.parquet'}" in result.stdout
     assert "sweep:" not in result.stderr  # no progress bar with --quiet
-    assert len(ms.load_results(out)) == 4
+    assert len(studies.load_results(out)) == 4
     again = invoke("sweep", path, "-o", out, "--workers", "1")
     assert again.exit_code == 0, again.output
     assert "this run 0 ok + 0 failed new, 4 done before" in again.stdout
@@ -145,14 +145,14 @@ def test_sigkill_loses_only_points_in_flight(tmp_path):
         assert row["status"] == "ok"
         survivors[p.name] = p.read_bytes()
     assert 2 <= len(survivors) < 8, "the sweep should be killed mid-way"
-    assert len(ms.load_results(out)) == len(survivors)
+    assert len(studies.load_results(out)) == len(survivors)
 
     # resume: only the lost points run, the table ends with one row per (point, seed)
     seen = []
-    df = ms.run_sweep(path, out, workers=1, quiet=True, on_row=lambda r, p: seen.append(r))
+    df = studies.run_sweep(path, out, workers=1, quiet=True, on_row=lambda r, p: seen.append(r))
     assert len(seen) == 8 - len(survivors)
     assert len(df) == 8 and (df.status == "ok").all()
-    table = ms.load_results(out)
+    table = studies.load_results(out)
     assert len(table) == 8 and not table.duplicated(["point_id", "seed"]).any()
     assert {p.name: p.read_bytes() for p in rows_dir.iterdir() if p.name in survivors} \
         == survivors
@@ -171,13 +171,13 @@ def test_dask_local_cluster_two_workers(tmp_path):
     path = sweep_file(tmp_path, cam="[60, 75]", se="[0.8, 3.0]")
     out = tmp_path / "out"
     t0 = time.monotonic()
-    df = ms.run_sweep(path, out, scheduler="local", workers=2, quiet=True)
+    df = studies.run_sweep(path, out, scheduler="local", workers=2, quiet=True)
     assert time.monotonic() - t0 < 90
     assert df.attrs["sweep_run"]["executor"] == "a local Dask cluster (2 workers)"
     assert sorted(df.status) == ["failed", "failed", "ok", "ok"]
     ok = df[df.status == "ok"]
     assert not ok.worker.str.endswith(f":{os.getpid()}").any()  # ran in the worker processes
-    assert len(ms.load_results(out)) == 4
+    assert len(studies.load_results(out)) == 4
 
 
 @pytest.mark.timeout(120)
@@ -195,7 +195,7 @@ def test_dask_scheduler_address(tmp_path):
                                   silence_logs=logging.ERROR) as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tcp://127.0.0.1:")
-        df = ms.run_sweep(path, out, scheduler=address, quiet=True)
+        df = studies.run_sweep(path, out, scheduler=address, quiet=True)
     assert df.attrs["sweep_run"]["executor"] == f"{address} (1 workers)"
     assert list(df.status) == ["ok"]
     assert not df.worker.str.endswith(f":{os.getpid()}").any()

@@ -7,9 +7,9 @@ import pytest
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from solvers import _stencil
-from solvers._cg import pcg
-from solvers._precond import FineOperator, Jacobi, Multigrid
+from solvers.transport import _stencil
+from solvers.transport._cg import pcg
+from solvers.transport._multigrid import FineOperator, Jacobi, Multigrid
 
 
 def _ops(A, Minv):

@@ -11,7 +11,7 @@ from scipy.sparse.csgraph import connected_components
 
 import solvers
 from solvers import label
-from solvers._label import neighbor_offsets
+from solvers.labeling._neighbors import neighbor_offsets
 
 STRUCTURE = {c: ndi.generate_binary_structure(3, r) for c, r in ((6, 1), (18, 2), (26, 3))}
 

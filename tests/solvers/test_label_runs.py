@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.ndimage as ndi
 
-from solvers._label_runs import label_runs, neighbour_rows
+from solvers.labeling._label_runs import label_runs, neighbour_rows
 
 STRUCTURE = {c: ndi.generate_binary_structure(3, r) for c, r in ((6, 1), (18, 2), (26, 3))}
 

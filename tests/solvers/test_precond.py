@@ -8,8 +8,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from test_transport import reference_sigma
 
-from solvers import _stencil, tortuosity
-from solvers._precond import FineOperator, PieceMultigrid, _block_lut, _fine_galerkin
+from solvers import tortuosity
+from solvers.transport import _stencil
+from solvers.transport._multigrid import FineOperator, PieceMultigrid, _block_lut, _fine_galerkin
 
 
 def _fine(cond, periodic):

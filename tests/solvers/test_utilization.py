@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from solvers import UtilizationResult, cam_utilization
-from solvers._utilization import _particle_sums_xp, particle_sums_cpu
+from solvers.utilization._utilization import _particle_sums_xp, particle_sums_cpu
 
 PORE, CAM, SE, C = 0, 1, 2, 3
 
@@ -267,7 +267,7 @@ def test_electronic_and_ionic_phase_options():
 def test_array_sums_equal_numba_sums():
     phases, ids = composite(seed=6, n=18)
     from solvers import label
-    from solvers._percolation import face_hits
+    from solvers.labeling._percolation import face_hits
 
     elab, ne = label(np.isin(phases, (1, 3)), periodic=(False, True, True))
     ilab, ni = label(phases == SE, periodic=(False, True, True))

@@ -1,7 +1,7 @@
 """Sweep reports: derived capacities, figures and one self-contained HTML page.
 
 ``write_report(RESULTS_DIR)`` (``assb report RESULTS_DIR``) reads a sweep's results table
-(one row per point and seed, see :mod:`microstructure._sweep`) and writes into
+(one row per point and seed, see :mod:`microstructure.studies._sweep`) and writes into
 ``RESULTS_DIR/report/``:
 
 * ``utilization.png`` -- static utilization θ (strict and CAM-relay rules) vs CAM content
@@ -73,7 +73,7 @@ SUMMARY_COLUMNS = (
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:
     """The results table of ``results_dir``: a sweep directory, else its results.parquet/csv."""
-    from ._sweep_store import load_results as sweep_load
+    from ._store import load_results as sweep_load
 
     results_dir = Path(results_dir)
     try:
@@ -189,9 +189,8 @@ def particle_states(m: Any, *, device: str = "cpu") -> dict[str, np.ndarray]:
 
 def _structure(results_dir: Path, row: pd.Series) -> tuple[Any, str]:
     """The stored structure of a row, or the same structure regenerated from spec and seed."""
-    from ._generate import generate
-    from ._microstructure import open_microstructure
-    from ._spec import ElectrodeSpec
+    from microstructure import ElectrodeSpec, generate
+    from microstructure import open as open_microstructure
 
     seed = int(row["seed"])
     path = results_dir / "structures" / f"{row['point_id']}__s{seed}.zarr"

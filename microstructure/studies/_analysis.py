@@ -2,7 +2,7 @@
 
 :func:`analyze` is what ``assb analyze`` stores in a store's ``attrs["analysis"]`` and what
 every sweep point runs; :func:`flat_row` turns one analysis into the flat row of a sweep's
-results table (column names are a contract, see :mod:`microstructure._sweep`).
+results table (column names are a contract, see :mod:`microstructure.studies._sweep`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ._microstructure import Microstructure
-from ._spec import CAM, CARBON, SE
+from microstructure import Microstructure
+from solvers.phases import CAM, CARBON, SE
 
 RULES = ("strict", "cam_relay")
 _PHASES = ("pore", "cam", "se", "carbon")
@@ -24,7 +24,7 @@ _PHASES = ("pore", "cam", "se", "carbon")
 def transport_function(*, fallback: bool = True) -> Callable[..., Any] | None:
     """``solvers.transport_properties``, or None where the transport solver is not installed.
 
-    With ``fallback`` the private module ``solvers._transport`` is tried when the package
+    With ``fallback`` the private module ``solvers.transport._tortuosity`` is tried when the package
     does not (yet) export the function.
     """
     import solvers
@@ -32,7 +32,7 @@ def transport_function(*, fallback: bool = True) -> Callable[..., Any] | None:
     fn = getattr(solvers, "transport_properties", None)
     if fn is None and fallback:
         try:
-            from solvers._transport import transport_properties as fn
+            from solvers.transport._tortuosity import transport_properties as fn
         except ImportError:
             fn = None
     return fn
@@ -68,9 +68,7 @@ def analyze(m: Microstructure, *, device: str = "cpu",
         ...) and ``seconds`` per step.
     """
     import solvers
-
-    from . import __version__
-    from ._metrics import structure_metrics
+    from microstructure import __version__, structure_metrics
 
     rules = tuple(rules)
     bad = [r for r in rules if r not in RULES]
@@ -181,9 +179,8 @@ def _spec_d50(phase: Any) -> float:
     d50 = getattr(phase.psd, "d50_um", None)
     if d50 is not None:
         return float(d50)
-    from ._generate import _volume_quantile_of
 
-    return _volume_quantile_of(phase.psd.sampler(), 0.5)
+    return phase.psd.sampler().volume_quantile(0.5)
 
 
 def flat_row(analysis: dict[str, Any], m: Microstructure) -> dict[str, Any]:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._backend import array_module, check_device, to_host
+from .._validate import check_axis, check_periodic, check_side
+from ..device import array_module, check_device, to_host
 from ._label import label
-from ._validate import check_axis, check_periodic, check_side
 
 
 def check_periodic_not_on_axis(periodic: Any, axis: int) -> tuple[bool, bool, bool]:

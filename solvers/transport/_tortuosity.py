@@ -26,8 +26,8 @@ Definitions (compatible with TauFactor's binary solver)
 TauFactor's ``MultiPhaseSolver`` places its fixed potentials one voxel (not half a voxel)
 outside the volume, so its multi-phase values differ from these by O(1/L).
 
-Solver: matrix-free preconditioned conjugate gradients (:mod:`solvers._cg`) with a
-multigrid V-cycle (default, :mod:`solvers._precond`: geometric for one conducting phase,
+Solver: matrix-free preconditioned conjugate gradients (:mod:`solvers.transport._cg`) with a
+multigrid V-cycle (default, :mod:`solvers.transport._multigrid`: geometric for one conducting phase,
 aggregation of connected block pieces for several) or Jacobi preconditioner.
 """
 
@@ -44,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import check_device, get_xp, to_host
+from .._validate import check_axis, check_positive, check_volume
+from ..device import check_device, get_xp, to_host
 from ._cg import pcg
-from ._precond import FineOperator, Jacobi, Multigrid, PieceMultigrid
-from ._validate import check_axis, check_positive, check_volume
+from ._multigrid import FineOperator, Jacobi, Multigrid, PieceMultigrid
 
 __all__ = ["TransportResult", "TransportProperties", "tortuosity", "transport_properties"]
 
@@ -227,7 +227,7 @@ def _percolating_mask(mask: Any, axis: int, periodic_lateral: bool, device: str)
     the GPU) with lateral wrap when ``periodic_lateral``; a component is kept if its label
     appears in both the first and the last layer along ``axis``.
     """
-    from ._label import label
+    from ..labeling._label import label
 
     xp = get_xp(device)
     m = xp.ascontiguousarray(xp.moveaxis(mask, axis, 0))
@@ -319,7 +319,7 @@ def tortuosity(
     Solves the steady conduction problem with fixed potentials on the two faces of ``axis``
     by matrix-free preconditioned conjugate gradients on the voxels connected to both faces.
     The definitions (TauFactor-compatible) are given in the module docstring of
-    :mod:`solvers._transport`.
+    :mod:`solvers.transport._tortuosity`.
 
     Parameters
     ----------
@@ -448,7 +448,7 @@ def tortuosity(
         M = Jacobi(op)
     else:
         # several conducting phases (contrast, e.g. CAM + carbon): aggregate connected pieces;
-        # one phase: the cheaper geometric hierarchy (see solvers._precond)
+        # one phase: the cheaper geometric hierarchy (see solvers.transport._multigrid)
         counts = xp.bincount(phase.ravel(), minlength=len(sig))[1:]
         several = int(xp.count_nonzero(counts)) > 1  # device sync
         M = (PieceMultigrid if several else Multigrid)(op, xp, fdt)

@@ -1,7 +1,7 @@
 """Preconditioners for the conductance operator: Jacobi and two aggregation multigrids.
 
 Both multigrids smooth the voxel grid (level 0, face conductances, see
-:mod:`solvers._stencil`) by red-black Gauss-Seidel (``nu`` sweeps red then black before the
+:mod:`solvers.transport._stencil`) by red-black Gauss-Seidel (``nu`` sweeps red then black before the
 coarse correction, black then red after) and solve the last level (at most ``max_coarse``
 unknowns) exactly with a dense inverse.  A V-cycle is a symmetric positive definite operator
 and hence a valid preconditioner for conjugate gradients -- except with periodic sides of odd
@@ -40,7 +40,7 @@ gradients).  The voxel-grid residual is restricted in the same pass that compute
     95 iterations instead of 212 on that network, at a higher set-up cost (sparse triple
     products), which is why single-phase networks keep :class:`Multigrid`.
 
-The voxel-grid kernels come from :mod:`solvers._stencil` (CPU) or :mod:`solvers._stencil_cuda`
+The voxel-grid kernels come from :mod:`solvers.transport._stencil` (CPU) or :mod:`solvers.transport._stencil_cuda`
 (GPU); this module holds the glue, written against the array namespace ``xp`` and its sparse
 module.
 """
@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from ._backend import to_host
+from ..device import to_host
 
 __all__ = ["FineOperator", "Jacobi", "Multigrid", "PieceMultigrid", "coarse_shape"]
 

@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 from numba import cuda
 
-from ._backend import get_xp, launch_config
-from ._label import neighbor_offsets
+from ..device import get_xp, launch_config
+from ._neighbors import neighbor_offsets
 
 
 @cuda.jit(device=True)

@@ -21,7 +21,7 @@ A sweep file (TOML) names a base spec and what to vary by dotted path::
 
 Dotted paths must be quoted keys (an unquoted ``a.b = 1`` is a nested TOML table).
 
-Results contract (one row per point and seed; see :mod:`microstructure._sweep_store` for the
+Results contract (one row per point and seed; see :mod:`microstructure.studies._store` for the
 directory): ``point_id`` (first 12 hex digits of the SHA-1 of the sorted JSON of the base spec
 and the point's parameters), ``seed``, ``status`` ("ok" | "failed"), ``error`` ("" when ok),
 ``param:<dotted.path>`` per swept or overridden path (scalars; lists and tables as JSON
@@ -57,8 +57,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
-from ._spec import ElectrodeSpec, SpecError, default_spec_path, load_spec, read_toml, set_dotted
-from ._sweep_store import COLUMNS, ResultsStore, row_name
+from microstructure import ElectrodeSpec, SpecError, default_spec_path, load_spec
+from microstructure._spec import read_toml, set_dotted
+
+from ._store import COLUMNS, ResultsStore, row_name
 
 log = logging.getLogger(__name__)
 
@@ -380,7 +382,7 @@ def _blank_row(point: dict[str, Any], seed: int) -> dict[str, Any]:
 
 
 def _provenance(row: dict[str, Any], device: str) -> dict[str, Any]:
-    from . import __version__
+    from microstructure import __version__
 
     row["package_version"] = __version__
     row["device"] = device
@@ -404,8 +406,9 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     threads for this task, or None) and ``structure_path`` (where to save the structure, or
     None).
     """
+    from microstructure import PackingError, generate
+
     from ._analysis import analyze, flat_row
-    from ._generate import PackingError, generate
 
     if task.get("threads"):
         _set_numba_threads(int(task["threads"]))
@@ -689,9 +692,9 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     ConnectionError
         Unreachable scheduler (nothing is run or written).
     """
-    from solvers._backend import DEVICES, cuda_simulated, gpu_available
+    from solvers.device import DEVICES, cuda_simulated, gpu_available
 
-    from ._sweep_store import rows_to_frame
+    from ._store import rows_to_frame
 
     sweep = as_sweep(sweep)
     if device not in DEVICES:
@@ -816,8 +819,9 @@ def _now() -> str:
 
 def _write_definition(store: ResultsStore, sweep: SweepSpec, points: list[SweepPoint],
                       started: str) -> None:
-    from . import __version__
-    from ._sweep_store import RESULTS_FORMAT
+    from microstructure import __version__
+
+    from ._store import RESULTS_FORMAT
 
     if sweep.source is not None:
         store.write_text("sweep.toml", Path(sweep.source).read_text())

@@ -28,13 +28,13 @@ from typing import Any
 import numba
 import numpy as np
 
-from ._backend import array_module, check_device, get_xp, to_host
-from ._label import label, label_cpu_raw
-from ._percolation import face_hits
-from ._validate import check_axis, check_connectivity, check_positive, check_same_shape
+from .._validate import check_axis, check_connectivity, check_positive, check_same_shape
+from ..device import array_module, check_device, get_xp, to_host
+from ..labeling._label import label, label_cpu_raw
+from ..labeling._percolation import face_hits
+from ..phases import CAM, PHASE_CODES
 
-CAM = 1
-PHASE_CODES = (0, 1, 2, 3)
+_CODES = tuple(PHASE_CODES.values())
 RULES = ("strict", "cam_relay")
 
 
@@ -160,10 +160,10 @@ def _check_phase_tuple(value: Any, name: str) -> tuple[int, ...]:
     if (
         not codes
         or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in codes)
-        or any(c not in PHASE_CODES for c in codes)
+        or any(c not in _CODES for c in codes)
     ):
         raise ValueError(
-            f"{name} must be a non-empty tuple of phase codes from {PHASE_CODES} "
+            f"{name} must be a non-empty tuple of phase codes from {_CODES} "
             f"(0 pore, 1 CAM, 2 SE, 3 carbon), got {value!r}"
         )
     return tuple(int(c) for c in codes)
@@ -251,10 +251,10 @@ def _raise_code_errors(phases: Any, particle_ids: Any, stats: Any) -> int:
     """Raise on bad phase codes or particle ids (details computed only then); return max id."""
     xp = array_module(phases)
     lo, hi, pmin, pmax, n_straddle, n_orphan = (int(v) for v in stats)
-    if lo < 0 or hi > max(PHASE_CODES):
-        bad = to_host(xp.unique(phases[(phases < 0) | (phases > max(PHASE_CODES))]))
+    if lo < 0 or hi > max(_CODES):
+        bad = to_host(xp.unique(phases[(phases < 0) | (phases > max(_CODES))]))
         raise ValueError(
-            f"phases holds unknown phase codes {bad[:10].tolist()}; allowed are {PHASE_CODES} "
+            f"phases holds unknown phase codes {bad[:10].tolist()}; allowed are {_CODES} "
             "(0 pore, 1 CAM, 2 SE, 3 carbon)"
         )
     if pmin < 0:
@@ -287,9 +287,9 @@ def _masks_cpu(phases, particle_ids, electronic, ionic, want_cam):
         return (empty, empty, empty if want_cam else None), 0
     ph = np.ascontiguousarray(phases).reshape(-1)
     ids = np.ascontiguousarray(particle_ids).reshape(-1)
-    elut = np.zeros(len(PHASE_CODES), dtype=bool)
+    elut = np.zeros(len(_CODES), dtype=bool)
     elut[list(electronic)] = True
-    ilut = np.zeros(len(PHASE_CODES), dtype=bool)
+    ilut = np.zeros(len(_CODES), dtype=bool)
     ilut[list(ionic)] = True
     emask = np.empty(ph.size, dtype=bool)
     imask = np.empty(ph.size, dtype=bool)

@@ -3,7 +3,7 @@
 Algorithm
 ---------
 1. The box is labeled without wrap by the run-based union-find on bit-packed rows of
-   :mod:`solvers._label_runs` (numba).  It is the fastest correct CPU labeler measured in
+   :mod:`solvers.labeling._label_runs` (numba).  It is the fastest correct CPU labeler measured in
    ``benchmarks/bench_label.py`` (ahead of ``scipy.ndimage.label``, ``cc3d`` and
    ``skimage.measure.label``); its labels are ordered by each component's first voxel in C
    order, like ``scipy.ndimage.label``.
@@ -26,31 +26,10 @@ from typing import Any
 import numba
 import numpy as np
 
-from ._backend import check_device
+from .._validate import check_connectivity, check_mask, check_periodic
+from ..device import check_device
 from ._label_runs import label_runs
-from ._validate import check_connectivity, check_mask, check_periodic
-
-
-def neighbor_offsets(connectivity: int, *, half: bool) -> np.ndarray:
-    """Offsets ``(dz, dy, dx)`` of a voxel's neighbours, as an ``(k, 3)`` int64 array.
-
-    ``half=True`` keeps the backward half (lexicographically negative offsets, visited before
-    the voxel in C order): 3, 9 or 13 offsets for connectivity 6, 18, 26.  ``half=False``
-    gives all 6, 18 or 26.
-    """
-    max_norm = {6: 1, 18: 2, 26: 3}[connectivity]
-    out = []
-    for dz in (-1, 0, 1):
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                norm = abs(dz) + abs(dy) + abs(dx)
-                if norm == 0 or norm > max_norm:
-                    continue
-                if half and (dz, dy, dx) >= (0, 0, 0):
-                    continue
-                out.append((dz, dy, dx))
-    return np.array(out, dtype=np.int64)
-
+from ._neighbors import neighbor_offsets
 
 # ---------------------------------------------------------------------------------------------
 # numba kernels.  ``eq`` is a union-find table over labels (root = smallest label of the set).

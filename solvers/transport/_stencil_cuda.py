@@ -1,4 +1,4 @@
-"""GPU twins (numba-cuda) of the kernels in :mod:`solvers._stencil`.
+"""GPU twins (numba-cuda) of the kernels in :mod:`solvers.transport._stencil`.
 
 Same storage, same function names, same arguments and results; the arrays are CuPy arrays
 (NumPy arrays under numba's CUDA simulator).  Grid-stride loops over the cells (or coarse blocks) on a 1-D grid; reductions
@@ -14,7 +14,7 @@ from typing import Any
 
 from numba import cuda, float64
 
-from ._backend import cuda_simulated, get_xp, launch_config, to_host
+from ..device import cuda_simulated, get_xp, launch_config, to_host
 from ._stencil import block_code as _block_code_cpu
 
 __all__ = [
@@ -352,7 +352,7 @@ def jacobi_dot(gx, gy, gz, r, z) -> float:
 
 
 def rbgs(gx, gy, gz, x, b, color, zero_init) -> None:
-    """Red-black Gauss-Seidel half sweep (see :func:`solvers._stencil.rbgs`)."""
+    """Red-black Gauss-Seidel half sweep (see :func:`solvers.transport._stencil.rbgs`)."""
     _launch(_k_rbgs, _size(x), gx, gy, gz, x, b, int(color), bool(zero_init))
 
 
@@ -372,7 +372,7 @@ def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc) -> None:
 
 
 def block_labels(gx, gy, gz, lut, lab) -> None:
-    """Connected pieces of the 2x2x2 blocks (see :func:`solvers._stencil.block_labels`)."""
+    """Connected pieces of the 2x2x2 blocks (see :func:`solvers.transport._stencil.block_labels`)."""
     n0, n1, n2 = lab.shape
     nb = ((n0 + 1) // 2) * ((n1 + 1) // 2) * ((n2 + 1) // 2)
     _launch(_k_block_labels, nb, gx, gy, gz, lut, lab)
@@ -391,7 +391,7 @@ def prolong_add_agg(x, xc, agg) -> None:
 
 
 def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz) -> None:
-    """Face conductances of the voxel grid (see :func:`solvers._stencil.build_faces`)."""
+    """Face conductances of the voxel grid (see :func:`solvers.transport._stencil.build_faces`)."""
     _launch(_k_build_faces, _size(gx), phase, gtab, gdir, bool(per1), bool(per2), gx, gy, gz)
 
 

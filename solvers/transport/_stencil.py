@@ -16,7 +16,7 @@ faces (the fixed potentials enter through the right-hand side).  A cell whose fa
 zero (not solved) has a zero row: it gets 0 from the matvec, Jacobi and the smoother.
 
 The transfers of the piece-aggregation multigrid to its first coarse level
-(:mod:`solvers._precond`) use an aggregation array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
+(:mod:`solvers.transport._multigrid`) use an aggregation array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
 cells with a zero row; every aggregate lies inside one ``2 x 2 x 2`` block.
 
 The kernels work row by row (fixed ``i, j``) with a branch-free inner loop over ``k`` so that

@@ -1,4 +1,4 @@
-"""Device selection shared by every compute entry point.
+"""Device selection shared by every compute entry point (public: the generator uses it too).
 
 One algorithm, two backends: ``device="cpu"`` runs NumPy/SciPy/numba code, ``device="cuda"``
 runs the same algorithm on CuPy arrays with numba-cuda kernels.  Under numba's CUDA simulator
@@ -12,6 +12,7 @@ raises a clear error.  CuPy and ``numba.cuda`` are imported only on the GPU path
 from __future__ import annotations
 
 import os
+import types
 from types import ModuleType
 from typing import Any
 
@@ -99,3 +100,23 @@ def array_module(a: Any) -> ModuleType:
 
         return cupy
     return np
+
+
+def bind(func: Any, **names: Any) -> Any:
+    """A copy of the plain-Python kernel body ``func`` whose global ``names`` are replaced.
+
+    The one-source pattern for CPU and GPU kernels: a body calls its helpers by global name,
+    and each target binds those names to the helpers compiled for it (``numba.njit`` or
+    ``cuda.jit(device=True)``) before compiling the body itself.
+
+    Examples
+    --------
+    >>> def body(x):
+    ...     return helper(x) + 1  # noqa: F821 - bound per target
+    >>> bind(body, helper=lambda x: 2 * x)(3)
+    7
+    """
+    g = dict(func.__globals__)
+    g.update(names)
+    return types.FunctionType(func.__code__, g, func.__name__, func.__defaults__,
+                              func.__closure__)

@@ -97,7 +97,7 @@ def demo(
                                    help="Include effective transport in the analysis."),
 ) -> None:
     """Generate the embedded NCM82 : Li6PS5Cl : C65 example, save it and analyze it."""
-    from ._spec import SpecError, default_spec_path
+    from microstructure import SpecError, default_spec_path
 
     device = _check_device(device)
     if shape is not None and small:
@@ -134,7 +134,7 @@ def import_(
                                           help="Smallest CAM particle centre distance (um)."),
 ) -> None:
     """Import a segmented tomography; CAM split into particles (EDT watershed)."""
-    from ._import import import_tiff
+    from microstructure import import_tiff
 
     out = _check_out(out)
     try:
@@ -193,7 +193,7 @@ def sweep(
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
-    logging.getLogger("microstructure._sweep").setLevel(logging.ERROR)  # failures: in summary
+    logging.getLogger("microstructure.studies._sweep").setLevel(logging.ERROR)  # failures: in summary
     t0 = time.perf_counter()
     try:
         df = run_sweep(sw, out, workers=workers, scheduler=scheduler, device=device,
@@ -246,8 +246,8 @@ def report(
 
 def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
                        progress: bool, echo_warnings: bool) -> dict[str, Any]:
-    from ._generate import PackingError
-    from ._generate import generate as _generate
+    from microstructure import PackingError
+    from microstructure import generate as _generate
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -302,9 +302,9 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     import zarr
 
     import solvers
+    from microstructure import open as open_microstructure
 
     from ._analysis import analyze
-    from ._microstructure import open_microstructure
 
     try:
         m = open_microstructure(store)
@@ -462,7 +462,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _check_device(device: str) -> str:
-    from solvers._backend import DEVICES, cuda_simulated, gpu_available
+    from solvers.device import DEVICES, cuda_simulated, gpu_available
 
     if device not in DEVICES:
         _fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
@@ -474,7 +474,7 @@ def _check_device(device: str) -> str:
 
 def _check_out(out: Path) -> Path:
     """Refuse to overwrite anything that is not an assb store (saving wipes the target)."""
-    from ._microstructure import STORE_FORMAT
+    from microstructure import STORE_FORMAT
 
     if out.exists():
         if not out.is_dir():
@@ -493,7 +493,7 @@ def _check_out(out: Path) -> Path:
 
 
 def _load_spec(path: Path) -> Any:
-    from ._spec import SpecError, load_spec
+    from microstructure import SpecError, load_spec
 
     try:
         return load_spec(path)

@@ -314,7 +314,7 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     -------
     pandas.DataFrame
         One row per finished (point, seed), ``status`` "ok" or "failed"; columns as
-        documented in :mod:`microstructure._sweep` (non-finite numbers as NaN / inf).
+        documented in :mod:`microstructure.studies._sweep` (non-finite numbers as NaN / inf).
 
     Examples
     --------

@@ -1,0 +1,26 @@
+"""The application: parameter sweeps, analysis of a structure, the report and the ``assb`` CLI.
+
+Built on the generator (:mod:`microstructure`) and the solvers (:mod:`solvers`); nothing below
+imports from here.
+
+* :func:`run_sweep` / :func:`load_sweep` -- many specs x seeds through the whole pipeline,
+  one flat row per point and seed (columns in :mod:`microstructure.studies.rows`);
+* :func:`load_results` -- a results directory as a pandas DataFrame;
+* :func:`analyze` -- utilization, structure metrics and transport of one structure;
+* :func:`write_report` -- PNG figures and one self-contained HTML page.
+"""
+
+from ._analysis import analyze
+from ._store import load_results
+from ._sweep import SweepError, SweepSpec, load_sweep, run_sweep
+from .report import write_report
+
+__all__ = [
+    "SweepError",
+    "SweepSpec",
+    "analyze",
+    "load_results",
+    "load_sweep",
+    "run_sweep",
+    "write_report",
+]
