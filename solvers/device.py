@@ -18,6 +18,19 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "DEVICES",
+    "array_module",
+    "bind",
+    "check_device",
+    "cuda_simulated",
+    "get_cuda",
+    "get_xp",
+    "gpu_available",
+    "launch_config",
+    "to_host",
+]
+
 DEVICES = ("cpu", "cuda")
 
 

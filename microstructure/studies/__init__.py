@@ -12,7 +12,8 @@ imports from here.
 
 from ._analysis import analyze
 from ._store import load_results
-from ._sweep import SweepError, SweepSpec, load_sweep, run_sweep
+from ._sweep import run_sweep
+from ._sweep_spec import SweepError, SweepSpec, load_sweep
 from .report import write_report
 
 __all__ = [

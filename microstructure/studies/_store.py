@@ -27,55 +27,17 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ._sweep_spec import SweepError
+from .rows import BOOL_COLUMNS, COLUMNS, INT_COLUMNS, TEXT_COLUMNS, row_name
+
 if TYPE_CHECKING:
     import pandas as pd
 
 #: ``format`` of manifest.json.
 RESULTS_FORMAT = "assb-sweep-results/1"
 
-#: Column order of the results table (the contract); ``param:*`` columns follow ``error``,
-#: columns not listed here come last, sorted.
-COLUMNS = (
-    "point_id", "seed", "status", "error",
-    # ``param:<dotted.path>`` columns go here
-    "spec_json",
-    "target_pore", "target_cam", "target_se", "target_carbon",
-    "cam_wt_frac", "se_wt_frac", "carbon_wt_frac",
-    "cam_d50_um", "se_d50_um", "carbon_d50_um", "porosity",
-    "thickness_um", "voxel_size_um", "areal_loading_mg_cm2",
-    "frac_pore", "frac_cam", "frac_se", "frac_carbon", "cam_overlap", "n_cam_particles",
-    "util_strict", "util_strict_by_count", "util_relay", "util_relay_by_count",
-    "electronically_isolated", "ionically_isolated_strict", "ionically_isolated_relay",
-    "isolated_both_strict", "electronic_percolates", "ionic_percolates",
-    "active_area_per_volume_per_um",
-    "ionic_sigma_eff_S_cm", "ionic_tau", "ionic_converged",
-    "electronic_sigma_eff_S_cm", "electronic_tau", "electronic_converged",
-    "ionic_percolating_fraction", "electronic_percolating_fraction",
-    "ionic_resistance_ohm_cm2", "electronic_resistance_ohm_cm2",
-    "ionic_iterations", "electronic_iterations",
-    "cam_se_area_per_volume_per_um", "cam_se_coverage",
-    "cam_d50_um_measured", "se_d50_um_measured",
-    "t_generate_s", "t_utilization_s", "t_structure_s", "t_transport_s", "t_total_s",
-    "warnings", "structure",
-    "package_version", "device", "worker", "finished_at",
-)
-
-#: Columns holding True/False (None where not computed): nullable booleans in the table.
-BOOL_COLUMNS = ("electronic_percolates", "ionic_percolates", "ionic_converged",
-                "electronic_converged")
-#: Text columns ("" where empty).
-TEXT_COLUMNS = ("point_id", "status", "error", "spec_json", "warnings", "structure",
-                "package_version", "device", "worker", "finished_at")
-#: Integer columns.
-INT_COLUMNS = ("seed",)
-
 _TMP_SUFFIX = ".tmp"
 _FILE_MODE = 0o644  # mkstemp makes 0600 files; results are meant to be shared
-
-
-def row_name(point_id: str, seed: int) -> str:
-    """File stem of the row / structure of ``(point_id, seed)``."""
-    return f"{point_id}__s{int(seed)}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -165,14 +127,24 @@ class ResultsStore:
     def is_results_dir(self) -> bool:
         return self.manifest_path.is_file() or self.rows_dir.is_dir()
 
+    @property
+    def locked(self) -> bool:
+        """Whether this process holds the directory's write lock."""
+        return self._lock_fd is not None
+
     def check_usable(self) -> None:
-        """Refuse a path that is a file or a non-empty directory that is not a results dir."""
-        if self.root.exists():
-            if not self.root.is_dir():
-                raise ValueError(f"results directory {self.root} exists and is not a directory")
-            if not self.is_results_dir() and any(self.root.iterdir()):
-                raise ValueError(f"results directory {self.root} is a non-empty directory that "
-                                 "is not a sweep results directory; choose another -o")
+        """Refuse a path that is (or lies under) a file, or a non-empty directory that is not a
+        results directory (:class:`SweepError`)."""
+        for parent in (self.root, *self.root.parents):
+            if parent.exists():
+                if not parent.is_dir():
+                    where = "" if parent == self.root else f" ({parent} is a file)"
+                    raise SweepError(f"results directory {self.root} cannot be made{where}: "
+                                     "give a directory path")
+                break
+        if self.root.is_dir() and not self.is_results_dir() and any(self.root.iterdir()):
+            raise SweepError(f"results directory {self.root} is a non-empty directory that "
+                             "is not a sweep results directory; choose another -o")
 
     def open_for_writing(self) -> None:
         """Create the layout, take the directory lock and remove temporary leftovers."""
@@ -199,8 +171,8 @@ class ResultsStore:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RuntimeError(f"another sweep is writing to {self.root}; wait for it or use "
-                               "another results directory") from None
+            raise SweepError(f"another sweep is writing to {self.root}; wait for it or use "
+                             "another results directory") from None
         self._lock_fd = fd
 
     def temporary_leftovers(self) -> list[Path]:
@@ -303,29 +275,44 @@ def _normalize_column(name: str, s: pd.Series) -> pd.Series:
 
 
 def load_results(results_dir: str | Path) -> pd.DataFrame:
-    """The results table of a sweep directory, read from its rows (the unit of truth).
+    """The results table of a sweep directory, or of a bare results table.
+
+    A sweep directory (``manifest.json`` and ``rows/``) is read from its rows, the unit of
+    truth (``results.parquet`` / ``results.csv`` there may lag behind after a kill); a
+    directory holding only ``results.parquet`` or ``results.csv`` (e.g. a copied table) is read
+    from that file.
 
     Parameters
     ----------
     results_dir : path
-        A directory written by :func:`microstructure.run_sweep` / ``assb sweep``.
+        A directory written by :func:`microstructure.studies.run_sweep` / ``assb sweep``.
 
     Returns
     -------
     pandas.DataFrame
         One row per finished (point, seed), ``status`` "ok" or "failed"; columns as
-        documented in :mod:`microstructure.studies._sweep` (non-finite numbers as NaN / inf).
+        documented in :mod:`microstructure.studies.rows` (not computed: NaN; blocked: inf).
+
+    Raises
+    ------
+    FileNotFoundError
+        Neither rows nor a results table in ``results_dir``.
 
     Examples
     --------
-    >>> import microstructure as ms
-    >>> df = ms.load_results("sweep_out")                            # doctest: +SKIP
+    >>> from microstructure import studies
+    >>> df = studies.load_results("sweep_out")                       # doctest: +SKIP
     >>> df[df.status == "ok"].groupby("param:phases.cam.fraction").util_strict.mean()
     ...                                                              # doctest: +SKIP
     """
+    import pandas as pd
+
     results_dir = Path(results_dir)
-    store = ResultsStore(results_dir)
-    if not store.is_results_dir():
-        raise FileNotFoundError(f"no sweep results in {results_dir} "
-                                "(expected manifest.json and rows/)")
-    return rows_to_frame(iter_rows(results_dir))
+    if ResultsStore(results_dir).is_results_dir():
+        return rows_to_frame(iter_rows(results_dir))
+    for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
+        p = results_dir / name
+        if p.is_file():
+            return reader(p)
+    raise FileNotFoundError(f"no results in {results_dir}: expected a sweep directory "
+                            "(manifest.json and rows/) or results.parquet / results.csv")

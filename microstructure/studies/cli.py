@@ -171,13 +171,17 @@ def sweep(
                                               "OUT/structures."),
     retry_failed: bool = typer.Option(False, "--retry-failed",
                                       help="Run points that failed before again."),
+    force: bool = typer.Option(False, "--force",
+                               help="Extend a results directory whose recorded sweep differs "
+                                    "from SWEEP.toml (finished rows are kept as they are)."),
     scheduler_timeout: float = typer.Option(10.0, "--scheduler-timeout", min=0.1,
                                             help="Seconds to wait for a Dask scheduler."),
 ) -> None:
     """Run a composition sweep: generate, utilization, transport; one row per point and seed."""
     import logging
 
-    from ._sweep import SweepError, load_sweep, run_sweep
+    from ._sweep import run_sweep
+    from ._sweep_spec import SweepError, load_sweep
 
     remote = scheduler is not None and scheduler != "local"
     if remote:
@@ -193,15 +197,15 @@ def sweep(
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
-    logging.getLogger("microstructure.studies._sweep").setLevel(logging.ERROR)  # failures: in summary
+    logging.getLogger("microstructure.studies").setLevel(logging.ERROR)  # failures: in summary
     t0 = time.perf_counter()
     try:
         df = run_sweep(sw, out, workers=workers, scheduler=scheduler, device=device,
                        quiet=quiet, save_structures=save_structures, retry_failed=retry_failed,
-                       scheduler_timeout=scheduler_timeout)
+                       scheduler_timeout=scheduler_timeout, force=force)
     except (ConnectionError, ImportError, ValueError) as exc:
         _fail(_one_line(exc))
-    except RuntimeError as exc:  # a worker process died / another sweep holds the directory
+    except RuntimeError as exc:  # a worker process died
         _fail(_one_line(exc), code=1)
     secs = time.perf_counter() - t0
     ok = int((df["status"] == "ok").sum())
@@ -305,6 +309,7 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     from microstructure import open as open_microstructure
 
     from ._analysis import analyze
+    from ._text import jsonable
 
     try:
         m = open_microstructure(store)
@@ -320,7 +325,7 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
     try:
         root = zarr.open_group(str(store), mode="r+")
-        root.attrs["analysis"] = analysis
+        root.attrs["analysis"] = jsonable(analysis)  # JSON at the edge: NaN -> "NaN"
     except OSError as exc:
         _fail(f"cannot write the analysis into {store}: {exc}")
     return analysis
@@ -505,7 +510,7 @@ def _load_spec(path: Path) -> Any:
 
 
 def _echo_json(obj: Any) -> None:
-    from ._analysis import jsonable
+    from ._text import jsonable
 
     typer.echo(json.dumps(jsonable(obj), allow_nan=False))
 

@@ -1,7 +1,7 @@
 """Sweep reports: derived capacities, figures and one self-contained HTML page.
 
 ``write_report(RESULTS_DIR)`` (``assb report RESULTS_DIR``) reads a sweep's results table
-(one row per point and seed, see :mod:`microstructure.studies._sweep`) and writes into
+(one row per point and seed, see :mod:`microstructure.studies.rows`) and writes into
 ``RESULTS_DIR/report/``:
 
 * ``utilization.png`` -- static utilization θ (strict and CAM-relay rules) vs CAM content
@@ -44,13 +44,14 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._store import load_results
+from .rows import RULE_COLUMNS
 
 __all__ = ["add_derived", "load_results", "particle_states", "point_summary", "swept_axes",
            "write_report"]
 
 log = logging.getLogger(__name__)
 
-RULES = {"strict": "util_strict", "relay": "util_relay"}
 #: Figure names (PNG files in the report directory).
 FIGURES = ("utilization", "transport", "percolation", "heatmap", "ternary", "slices")
 #: Columns summarised per point (mean ± sd across seeds) in the HTML table.
@@ -69,22 +70,6 @@ SUMMARY_COLUMNS = (
 
 # ---------------------------------------------------------------------------------------------
 # data
-
-
-def load_results(results_dir: str | Path) -> pd.DataFrame:
-    """The results table of ``results_dir``: a sweep directory, else its results.parquet/csv."""
-    from ._store import load_results as sweep_load
-
-    results_dir = Path(results_dir)
-    try:
-        return sweep_load(results_dir)      # the rows are the unit of truth
-    except FileNotFoundError:
-        pass                                # a bare table (e.g. copied results.parquet)
-    for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
-        p = results_dir / name
-        if p.is_file():
-            return reader(p)
-    raise FileNotFoundError(f"no results.parquet or results.csv in {results_dir}")
 
 
 def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
@@ -107,7 +92,8 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
     nan = pd.Series(np.nan, index=out.index)
     w = _plots.as_float(out["cam_wt_frac"]) if "cam_wt_frac" in out else nan
     load = _plots.as_float(out["areal_loading_mg_cm2"]) if "areal_loading_mg_cm2" in out else nan
-    for rule, col in RULES.items():
+    for col in RULE_COLUMNS.values():
+        rule = col.removeprefix("util_")  # column suffix: strict, relay
         theta = _plots.as_float(out[col]) if col in out else nan
         cap = theta * specific_capacity_mAh_g
         out[f"capacity_mAh_g_cam_{rule}"] = cap
@@ -175,7 +161,7 @@ def particle_states(m: Any, *, device: str = "cpu") -> dict[str, np.ndarray]:
 
     out = {}
     periodic = bool(m.spec.domain.periodic_lateral)
-    for rule in ("strict", "cam_relay"):
+    for rule in RULE_COLUMNS:
         u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
                                     rule=rule, periodic_lateral=periodic, device=device)
         p = u.particles

@@ -20,8 +20,7 @@ from typer.testing import CliRunner
 import microstructure as ms
 import solvers
 from microstructure import studies
-from microstructure.studies import _plots
-from microstructure.studies._sweep import SweepSpec
+from microstructure.studies import SweepSpec, _plots
 from microstructure.studies.cli import app
 from microstructure.studies.report import (
     add_derived,

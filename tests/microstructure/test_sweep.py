@@ -13,8 +13,10 @@ import pytest
 
 import microstructure as ms
 from microstructure import studies
-from microstructure.studies._store import COLUMNS, ResultsStore
-from microstructure.studies._sweep import point_id, run_point
+from microstructure.studies._point import run_point
+from microstructure.studies._store import ResultsStore
+from microstructure.studies._sweep_spec import point_id
+from microstructure.studies.rows import COLUMNS
 
 TINY = """
 base = "default"
@@ -115,11 +117,12 @@ def test_point_ids_are_stable_short_hashes(tmp_path):
     assert ids_a < {p.point_id for p in b}
     for p in a:
         assert len(p.point_id) == 12 and int(p.point_id, 16) >= 0
-        base = ms.load_spec(ms.default_spec_path()).model_dump(mode="json", exclude_none=True)
-        text = json.dumps({"base": base, "params": p.params}, sort_keys=True,
-                          separators=(",", ":"))
+        resolved = (p.spec.model_dump(mode="json", exclude_none=True) if p.spec is not None
+                    else p.spec_data)  # an invalid spec: the dict it would have been made of
+        text = json.dumps(resolved, sort_keys=True, separators=(",", ":"), default=str)
         assert p.point_id == hashlib.sha1(text.encode()).hexdigest()[:12]
-        assert point_id(dict(reversed(p.params.items())), base) == p.point_id
+        if p.spec is not None:
+            assert point_id(p.spec) == p.point_id
 
 
 def test_sweep_in_python_and_relative_base(tmp_path):
@@ -313,8 +316,10 @@ def test_changed_sweep_adds_only_new_points(tiny_run, tmp_path):
     shutil.copytree(out, out2)
     bigger = write(tmp_path, path.read_text().replace("[60, 75]", "[60, 75, 65]")
                    .replace("seeds = 1", "seeds = 2"))
+    with pytest.raises(studies.SweepError, match=r"different sweep: axes: .*seeds: 1 -> 2"):
+        studies.run_sweep(bigger, out2, workers=1, quiet=True)
     seen = []
-    df = studies.run_sweep(bigger, out2, workers=1, quiet=True,
+    df = studies.run_sweep(bigger, out2, workers=1, quiet=True, force=True,
                       on_row=lambda r, p: seen.append((r["point_id"], r["seed"])))
     old = set(zip(df0.point_id, df0.seed, strict=True))
     assert not (set(seen) & old)
@@ -363,14 +368,14 @@ def test_refuses_a_foreign_directory_and_a_locked_one(tiny_run, tmp_path):
     with pytest.raises(ValueError, match="not a sweep results directory"):
         studies.run_sweep(path, foreign, workers=1, quiet=True)
     assert sorted(p.name for p in foreign.iterdir()) == ["chapter1.tex"]
-    with pytest.raises(FileNotFoundError, match="no sweep results"):
+    with pytest.raises(FileNotFoundError, match="no results"):
         studies.load_results(foreign)
     out2 = tmp_path / "copy"
     shutil.copytree(out, out2)
     holder = ResultsStore(out2)
     holder.open_for_writing()
     try:
-        with pytest.raises(RuntimeError, match="another sweep is writing"):
+        with pytest.raises(studies.SweepError, match="another sweep is writing"):
             studies.run_sweep(path, out2, workers=1, quiet=True, retry_failed=True)
     finally:
         holder.close()

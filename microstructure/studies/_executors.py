@@ -1,0 +1,162 @@
+"""Where sweep points run: in this process, local worker processes, or a Dask cluster."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from ._point import failed_row, init_worker, run_point, usable_cores
+from ._text import one_line
+from .rows import row_name
+
+log = logging.getLogger(__name__)
+
+
+# ---------------------------------------------------------------------------------------------
+# executors
+
+
+class Executor:
+    """Runs tasks and yields ``(task, row)`` as they finish."""
+
+    description = ""
+
+    def run(self, tasks: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+        raise NotImplementedError
+
+    def close(self, *, abort: bool = False) -> None:
+        """Release the workers; ``abort`` stops running points instead of waiting for them."""
+
+
+class _InProcess(Executor):
+    description = "in this process"
+
+    def run(self, tasks):
+        for t in tasks:
+            yield t, run_point(t)
+
+
+class _ProcessPool(Executor):
+    def __init__(self, workers: int, threads: int) -> None:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.threads = threads
+        self.pool = ProcessPoolExecutor(max_workers=workers,
+                                        mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=init_worker,
+                                        initargs=(threads, os.getpid()))
+        self.description = f"{workers} local processes x {threads} numba threads"
+
+    def run(self, tasks):
+        from concurrent.futures import as_completed
+        from concurrent.futures.process import BrokenProcessPool
+
+        futures = {self.pool.submit(run_point, t): t for t in tasks}
+        try:
+            for fut in as_completed(futures):
+                try:
+                    row = fut.result()
+                except BrokenProcessPool:
+                    raise RuntimeError(
+                        "a sweep worker process died (killed, or out of memory?) while running "
+                        f"point {futures[fut]['point_id']} seed {futures[fut]['seed']}; finished "
+                        "rows are kept, rerun the sweep to resume.  From a script: is "
+                        "run_sweep under `if __name__ == \"__main__\":`?") from None
+                yield futures[fut], row
+        finally:
+            for fut in futures:
+                fut.cancel()
+
+    def close(self, *, abort: bool = False) -> None:
+        if abort:
+            # interrupted: the running points are abandoned (their rows are not written), so
+            # stop the worker processes now rather than wait for them to finish
+            for proc in list(getattr(self.pool, "_processes", {}).values()):
+                proc.terminate()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class _Dask(Executor):
+    def __init__(self, client: Any, cluster: Any = None, threads: int | None = None) -> None:
+        self.client, self.cluster, self.threads = client, cluster, threads
+        n = len(client.scheduler_info().get("workers", {}))
+        where = "a local Dask cluster" if cluster is not None else client.scheduler.address
+        self.description = f"{where} ({n} workers)"
+
+    def run(self, tasks):
+        from distributed import as_completed
+
+        futures = {}
+        for t in tasks:
+            key = f"assb-{row_name(t['point_id'], t['seed'])}-{os.urandom(4).hex()}"
+            futures[self.client.submit(run_point, t, key=key, pure=False)] = t
+        try:
+            for fut in as_completed(list(futures)):
+                task = futures[fut]
+                try:
+                    row = fut.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. KilledWorker: that point failed
+                    row = failed_row(task, task["seed"],
+                                     f"{type(exc).__name__}: {one_line(exc)}", task["device"])
+                fut.release()
+                yield task, row
+        finally:
+            for fut in futures:
+                if not fut.done():
+                    fut.cancel()
+
+    def close(self, *, abort: bool = False) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
+
+
+def _import_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise ImportError("scheduler needs dask.distributed: pip install "
+                          "'assb-microstructure[dist]'") from None
+    return distributed
+
+
+def make_executor(scheduler: str | None, workers: int | None, n_tasks: int,
+                   scheduler_timeout: float) -> Executor:
+    cores = usable_cores()
+    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
+    if scheduler is None or scheduler == "processes":
+        n = min(int(workers or cores), max(n_tasks, 1))
+        if n <= 1:
+            return _InProcess()
+        return _ProcessPool(n, max(1, cores // n))
+    distributed = _import_distributed()
+    if scheduler == "local":
+        n = int(workers or cores)
+        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=None,
+                                           silence_logs=logging.ERROR)
+        client = distributed.Client(cluster)
+        return _Dask(client, cluster, threads=max(1, cores // n))
+    if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
+        raise ValueError(f"scheduler must be 'local' or an address like tcp://host:8786, "
+                         f"got {scheduler!r}")
+    try:
+        client = distributed.Client(scheduler, timeout=f"{scheduler_timeout}s")
+    except (OSError, TimeoutError) as exc:
+        raise ConnectionError(
+            f"cannot reach the Dask scheduler at {scheduler} within {scheduler_timeout:g} s "
+            f"({one_line(exc) or type(exc).__name__}); start one with 'dask scheduler' and "
+            "workers with 'dask worker ADDRESS' (or 'dask cuda worker ADDRESS' on GPU nodes)"
+        ) from None
+    return _Dask(client, None, threads=None)
+
+

@@ -1,0 +1,110 @@
+"""The manifest of a results directory: the sweep definition, its points and every run."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import socket
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._store import ResultsStore
+from ._sweep_spec import POINT_ID_SCHEME, SweepError
+
+if TYPE_CHECKING:
+    from ._executors import Executor
+    from ._sweep import SweepProgress
+    from ._sweep_spec import SweepPoint, SweepSpec
+
+__all__ = ["definition", "definition_changes", "utc_now", "write_definition", "write_run"]
+
+
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC, to the second."""
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:
+    """What a results directory's rows depend on: the sweep (title aside) and the options that
+    change a row (``save_structures``)."""
+    d = sweep.describe()
+    d.pop("name", None)
+    d["base"] = sweep.base_spec.model_dump(mode="json", exclude_none=True)
+    d["save_structures"] = bool(save_structures)
+    return d
+
+
+def definition_changes(store: ResultsStore, sweep: SweepSpec, *,
+                       save_structures: bool) -> list[str]:
+    """How ``sweep`` differs from the definition recorded in ``store`` (``[]`` when equal or
+    when the directory is new).  Raises :class:`SweepError` for a directory whose point ids
+    were made another way (an older version), where a resume would silently run everything
+    again under new ids."""
+    man = store.read_manifest()
+    if not man:
+        return []
+    if man.get("point_id_scheme") != POINT_ID_SCHEME:
+        raise SweepError(
+            f"results directory {store.root} was written by assb-microstructure "
+            f"{man.get('package_version', '?')}, whose point ids are made differently "
+            f"(scheme {man.get('point_id_scheme', 'sha1-base+params/1')!r}, now "
+            f"{POINT_ID_SCHEME!r}); resuming would run every point again beside the old "
+            "rows. Use a new results directory")
+    old = man.get("definition")
+    if old is None:
+        return []
+    new = json.loads(json.dumps(definition(sweep, save_structures=save_structures),
+                                default=str))
+    return [f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}"
+            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+
+
+def _short(v: Any, n: int = 80) -> str:
+    text = json.dumps(v, sort_keys=True, default=str)
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+def write_definition(store: ResultsStore, sweep: SweepSpec, points: list[SweepPoint],
+                     started: str, *, save_structures: bool) -> None:
+    """Record the sweep, its points and the run options in ``manifest.json``."""
+    from microstructure import __version__
+
+    from ._store import RESULTS_FORMAT
+
+    if sweep.source is not None:
+        store.write_text("sweep.toml", Path(sweep.source).read_text())
+    man = store.read_manifest()
+    known = man.get("points", {})
+    for p in points:
+        known[p.point_id] = {"params": p.params, "spec_error": p.error}
+    man.update({
+        "format": RESULTS_FORMAT,
+        "package_version": __version__,
+        "created": man.get("created", started),
+        "updated": started,
+        "sweep": sweep.describe(),
+        "definition": definition(sweep, save_structures=save_structures),
+        "point_id_scheme": POINT_ID_SCHEME,
+        "sweep_file": None if sweep.source is None else str(Path(sweep.source).resolve()),
+        "base_spec": sweep.base_spec.model_dump(mode="json", exclude_none=True),
+        "param_paths": sorted(set(man.get("param_paths", [])) | set(sweep.param_paths)),
+        "seeds": sweep.seeds,
+        "current_points": [p.point_id for p in points],
+        "points": known,
+        "runs": man.get("runs", []),
+    })
+    store.write_manifest(man)
+
+
+def write_run(store: ResultsStore, sweep: SweepSpec, started: str, progress: SweepProgress,
+              executor: Executor | None, device: str) -> None:
+    """Append this run (counts, executor, device, host, times) to ``manifest.json``."""
+    man = store.read_manifest()
+    man.setdefault("runs", []).append({
+        "started": started, "finished": utc_now(), "rows_total": progress.total,
+        "rows_done_before": progress.done_before, "ok": progress.ok, "failed": progress.failed,
+        "executor": "nothing to run" if executor is None else executor.description,
+        "device": device, "host": socket.gethostname(),
+    })
+    store.write_manifest(man)
+

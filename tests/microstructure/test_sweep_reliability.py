@@ -1,0 +1,239 @@
+"""Sweeps that must not lose or corrupt results: shared overrides, resumes with another
+definition, unguarded scripts, killed and terminated sweep processes (issue 12)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from microstructure import studies
+
+ROOT = Path(__file__).resolve().parents[2]
+
+#: What ``examples/demo_sweep.toml`` does: a whole table in [overrides], a key inside it swept.
+TABLE_AND_KEY = """
+base = "default"
+seeds = 1
+transport = false
+[overrides]
+"domain.shape" = [32, 32, 32]
+"domain.voxel_size_um" = 1.0
+"phases.se.psd" = {{ kind = "lognormal", d50_um = 0.79, d90_um = 1.82 }}
+[axes]
+"phases.cam.fraction" = {cam}
+"phases.se.psd.d50_um" = {se}
+"""
+
+
+def sweep_file(tmp_path: Path, cam="[60, 70]", se="[0.6, 1.2]", name="s.toml") -> Path:
+    p = tmp_path / name
+    p.write_text(TABLE_AND_KEY.format(cam=cam, se=se))
+    return p
+
+
+def test_swept_key_inside_an_overridden_table_changes_nothing_shared(tmp_path):
+    sw = studies.load_sweep(sweep_file(tmp_path))
+    points = sw.expand()
+    assert sw.overrides["phases.se.psd"]["d50_um"] == 0.79  # the sweep's own dict: untouched
+    for p in points:
+        # each point's parameters show the override as written and its own axis value
+        assert p.params["phases.se.psd"] == {"kind": "lognormal", "d50_um": 0.79,
+                                             "d90_um": 1.82}
+        assert p.spec.phases.se.psd.d50_um == p.params["phases.se.psd.d50_um"]
+    assert len({p.point_id for p in points}) == 4
+
+
+def test_point_ids_do_not_depend_on_the_order_of_axes_or_values(tmp_path):
+    a = studies.load_sweep(sweep_file(tmp_path, name="a.toml")).expand()
+    b = studies.load_sweep(sweep_file(tmp_path, cam="[70, 60]", se="[1.2, 0.6]",
+                                      name="b.toml")).expand()
+    key = lambda p: (p.params["phases.cam.fraction"], p.params["phases.se.psd.d50_um"])  # noqa: E731
+    assert {key(p): p.point_id for p in a} == {key(p): p.point_id for p in b}
+
+
+def test_reversed_axes_into_the_same_directory_run_nothing_twice(tmp_path):
+    out = tmp_path / "out"
+    df = studies.run_sweep(sweep_file(tmp_path, name="a.toml"), out, workers=1, quiet=True)
+    assert len(df) == 4 and (df.status == "ok").all()
+    params = set(zip(df["param:phases.cam.fraction"], df["param:phases.se.psd.d50_um"],
+                     strict=True))
+    assert params == {(60.0, 0.6), (60.0, 1.2), (70.0, 0.6), (70.0, 1.2)}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {json.dumps(v["params"]["phases.se.psd"], sort_keys=True)
+            for v in manifest["points"].values()} == {
+        json.dumps({"kind": "lognormal", "d50_um": 0.79, "d90_um": 1.82}, sort_keys=True)}
+    seen = []
+    reversed_file = sweep_file(tmp_path, cam="[70, 60]", se="[1.2, 0.6]", name="b.toml")
+    df2 = studies.run_sweep(reversed_file, out, workers=1, quiet=True, force=True,
+                            on_row=lambda r, p: seen.append(r))
+    assert seen == [] and len(df2) == 4
+    table = studies.load_results(out)
+    assert len(table) == 4 and not table.duplicated(["point_id", "seed"]).any()
+
+
+@pytest.mark.parametrize(("kwargs", "edit", "named"), [
+    ({}, ("transport = false", "transport = true"), "transport: false -> true"),
+    ({"save_structures": True}, None, "save_structures: false -> true"),
+    ({}, ("seeds = 1", "seeds = 2"), "seeds: 1 -> 2"),
+])
+def test_changed_definition_on_resume_is_refused_and_named(tmp_path, kwargs, edit, named):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    rows_before = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
+    if edit is not None:
+        path.write_text(path.read_text().replace(*edit))
+    with pytest.raises(studies.SweepError, match="holds a different sweep") as info:
+        studies.run_sweep(path, out, workers=1, quiet=True, **kwargs)
+    assert named in str(info.value) and "--force" in str(info.value)
+    assert {p.name: p.read_bytes() for p in (out / "rows").iterdir()} == rows_before
+
+
+def test_a_directory_with_old_point_ids_is_refused(tmp_path):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    man = json.loads((out / "manifest.json").read_text())
+    del man["point_id_scheme"]  # what an older version wrote
+    (out / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(studies.SweepError, match="point ids are made differently"):
+        studies.run_sweep(path, out, workers=1, quiet=True, force=True)
+
+
+def test_results_dir_under_a_file_is_a_sweep_error(tmp_path):
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(studies.SweepError, match="is a file"):
+        studies.run_sweep(sweep_file(tmp_path), tmp_path / "file" / "sub", workers=1,
+                          quiet=True)
+
+
+def test_tables_are_rebuilt_from_the_rows_on_resume(tmp_path):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    (out / "results.csv").write_text("point_id\n")  # as stale as after a kill
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    assert len(pd.read_csv(out / "results.csv")) == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# real processes
+
+
+def _script(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "run.py"
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT)}
+
+
+def _children(pid: int) -> list[int]:
+    """Pool workers (spawned interpreters) whose parent is ``pid``."""
+    out = []
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            cmd = (d / "cmdline").read_bytes()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        if ppid == pid and b"spawn_main" in cmd:
+            out.append(int(d.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.timeout(120)
+def test_unguarded_script_gets_the_fix_not_a_misleading_error(tmp_path):
+    path = sweep_file(tmp_path, cam="[60, 70]", se="[0.8]")
+    script = _script(tmp_path, f"""
+        from microstructure import studies
+        studies.run_sweep({str(path)!r}, {str(tmp_path / "out")!r}, workers=2, quiet=True)
+    """)
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       env=_env(), timeout=110)
+    assert r.returncode != 0
+    assert 'if __name__ == "__main__":' in r.stderr
+    assert "another sweep is writing" not in r.stderr
+
+
+def _start_sweep(tmp_path: Path) -> tuple[subprocess.Popen, list[int]]:
+    path = sweep_file(tmp_path, cam="[55, 60, 65, 70, 75]", se="[0.6, 0.8]")
+    script = _script(tmp_path, f"""
+        from microstructure import studies
+        if __name__ == "__main__":
+            studies.run_sweep({str(path)!r}, {str(tmp_path / "out")!r}, workers=2, quiet=True)
+    """)
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(),
+                            start_new_session=True)
+    deadline = time.monotonic() + 90
+    workers: list[int] = []
+    while time.monotonic() < deadline and proc.poll() is None and len(workers) < 2:
+        time.sleep(0.1)
+        workers = _children(proc.pid)
+    assert len(workers) == 2, proc.communicate()
+    return proc, workers
+
+
+def _wait_gone(pids: list[int], seconds: float) -> list[int]:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+@pytest.mark.timeout(150)
+def test_killing_the_sweep_process_ends_its_workers(tmp_path):
+    proc, workers = _start_sweep(tmp_path)
+    try:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert _wait_gone(workers, 10) == []
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.communicate(timeout=30)
+
+
+@pytest.mark.timeout(150)
+def test_sigterm_stops_workers_and_keeps_finished_rows(tmp_path):
+    proc, workers = _start_sweep(tmp_path)
+    try:
+        os.kill(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode != 0
+        assert "leaked semaphore" not in err
+        assert _wait_gone(workers, 10) == []
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    out = tmp_path / "out"
+    rows = [p for p in (out / "rows").iterdir() if not p.name.startswith(".")]
+    assert len(pd.read_csv(out / "results.csv")) == len(rows)
+    assert json.loads((out / "manifest.json").read_text())["runs"]
