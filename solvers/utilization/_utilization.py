@@ -87,7 +87,9 @@ def cam_utilization(
     Returns
     -------
     UtilizationResult
-        With no CAM voxels, NaN utilization and fractions and a ``reason``.
+        Volume fractions and percolation flags, with the per-particle table in ``particles``
+        (:class:`ParticleUtilization`).  With no CAM voxels, NaN utilization and fractions and
+        a ``reason``.
 
     Raises
     ------
@@ -95,6 +97,12 @@ def cam_utilization(
         Non-3-D or non-integer arrays, shape mismatch, unknown phase codes, particle ids on
         non-CAM voxels (particles straddling several phases) or CAM voxels without an id,
         bad options.
+
+    Notes
+    -----
+    The body runs the named steps of this subpackage in order: ``check_utilization_args`` ->
+    ``network_masks`` -> ``label_face_hits`` (electronic and ionic networks) ->
+    ``particle_sums`` -> ``ionic_connected`` (the rule) -> ``utilization_result``.
 
     Examples
     --------
