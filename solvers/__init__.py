@@ -12,13 +12,15 @@ Layout
 * :mod:`solvers.phases`      -- the phase codes (0 pore, 1 CAM, 2 SE, 3 carbon)
 """
 
+from typing import Any
+
 from .device import gpu_available
 from .labeling import connected_to_face, label, percolates
 from .transport import TransportProperties, TransportResult, tortuosity, transport_properties
-from .utilization import ParticleTable, UtilizationResult, cam_utilization
+from .utilization import ParticleUtilization, UtilizationResult, cam_utilization
 
 __all__ = [
-    "ParticleTable",
+    "ParticleUtilization",
     "TransportProperties",
     "TransportResult",
     "UtilizationResult",
@@ -30,3 +32,12 @@ __all__ = [
     "tortuosity",
     "transport_properties",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # deprecated names (``ParticleTable`` -> ``ParticleUtilization``), with a DeprecationWarning
+    from . import utilization
+
+    if name in utilization._RENAMED:
+        return utilization.deprecated_alias(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

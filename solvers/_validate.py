@@ -6,14 +6,21 @@ from typing import Any
 
 import numpy as np
 
+from .phases import PHASE_CODES
 
-def check_volume(a: Any, name: str = "image") -> None:
-    """Require a 3-D array."""
+
+def check_volume(a: Any, name: str = "image", *, integer: bool = False) -> None:
+    """Require a 3-D array; with ``integer=True`` a 3-D integer array (bool is refused)."""
+    what = "3-D integer array" if integer else "3-D array"
     ndim = getattr(a, "ndim", None)
     if ndim is None:
-        raise TypeError(f"{name} must be a 3-D array, got {type(a).__name__}")
+        raise TypeError(f"{name} must be a {what}, got {type(a).__name__}")
     if ndim != 3:
-        raise ValueError(f"{name} must be a 3-D array, got ndim={ndim} (shape {tuple(a.shape)})")
+        raise ValueError(f"{name} must be a {what}, got ndim={ndim} (shape {tuple(a.shape)})")
+    if integer:
+        dtype = np.dtype(a.dtype)
+        if dtype == np.bool_ or not np.issubdtype(dtype, np.integer):
+            raise TypeError(f"{name} must be a {what}, got dtype {dtype}")
 
 
 def check_axis(axis: Any, ndim: int = 3) -> int:
@@ -78,3 +85,45 @@ def check_side(side: Any) -> int:
     if isinstance(side, bool) or side not in (0, -1):
         raise ValueError(f"side must be 0 (first face) or -1 (last face), got {side!r}")
     return int(side)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Require a bool (NumPy bools too); return it as a Python bool."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
+    """Require one of ``choices``; return it as a str."""
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+    return str(value)
+
+
+def check_host_array(a: Any, name: str) -> None:
+    """Require a NumPy array (the ``device="cpu"`` paths never copy from a GPU silently)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(
+            f"{name} must be a NumPy array for device='cpu', got "
+            f"{type(a).__module__}.{type(a).__name__}; use device='cuda' for GPU arrays"
+        )
+
+
+def check_phase_codes(value: Any, name: str) -> tuple[int, ...]:
+    """Require a non-empty sequence of phase codes (:mod:`solvers.phases`); return a tuple."""
+    allowed = tuple(PHASE_CODES.values())
+    try:
+        codes = tuple(value)
+    except TypeError:
+        codes = None
+    if (
+        not codes
+        or any(isinstance(c, bool) or not isinstance(c, (int, np.integer)) for c in codes)
+        or any(c not in allowed for c in codes)
+    ):
+        raise ValueError(
+            f"{name} must be a non-empty tuple of phase codes from {allowed} "
+            f"(0 pore, 1 CAM, 2 SE, 3 carbon), got {value!r}"
+        )
+    return tuple(int(c) for c in codes)

@@ -7,11 +7,23 @@ Wrap along ``axis`` itself is refused: it would join the two faces being tested.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
+
+import numpy as np
 
 from .._validate import check_axis, check_periodic, check_side
 from ..device import array_module, check_device, to_host
-from ._label import label
+from ._label import label, label_cpu_raw
+
+__all__ = [
+    "FaceHits",
+    "check_periodic_not_on_axis",
+    "connected_to_face",
+    "face_hits",
+    "fold_flags",
+    "label_face_hits",
+    "percolates",
+]
 
 
 def check_periodic_not_on_axis(periodic: Any, axis: int) -> tuple[bool, bool, bool]:
@@ -44,6 +56,76 @@ def face_hits(labels: Any, n: int, axis: int, side: int) -> Any:
     hit[face.ravel()] = True
     hit[0] = False
     return hit
+
+
+def fold_flags(raw_flags: np.ndarray, table: np.ndarray | None, n: int) -> np.ndarray:
+    """Flags per raw label -> flags per raw label of the merged components.
+
+    ``table`` maps raw label -> component (1..n) as returned by ``label_cpu_raw`` (None: the raw
+    labels are the components).  A component is flagged when any of its raw labels is, and
+    every raw label of it then carries the flag.
+    """
+    if table is None:
+        return raw_flags
+    final = np.zeros(n + 1, dtype=bool)
+    final[table[raw_flags]] = True
+    final[0] = False
+    return final[table]
+
+
+class FaceHits(NamedTuple):
+    """Labels of a mask and, per label, whether its component touches each face of an axis."""
+
+    labels: Any
+    """int32 labels, same shape as the mask.  On the CPU these are the labels before the
+    periodic merge (no remap pass), so one component may carry several labels; index
+    ``first`` / ``last`` with them, never count them."""
+    n: int
+    """Number of components."""
+    first: Any
+    """Bool per label: its component has a voxel on the face at index 0 along the axis."""
+    last: Any
+    """Bool per label: its component has a voxel on the face at the last index."""
+
+    def spans(self) -> bool:
+        """Whether one component touches both faces (a device sync point on the GPU)."""
+        return bool(to_host((self.first & self.last).any()))
+
+
+def label_face_hits(
+    mask: Any,
+    *,
+    axis: int,
+    connectivity: int,
+    periodic: tuple[bool, bool, bool],
+    device: str,
+) -> FaceHits:
+    """Label ``mask`` once and flag the components touching the two faces of ``axis``.
+
+    The percolating-part step shared by the solvers; arguments already validated (see
+    :func:`percolates` for the public, checked entry).  On the CPU the image keeps its raw
+    labels and the face flags are folded through the periodic merge table instead, which saves
+    the remap pass over the image.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = np.zeros((3, 1, 3), dtype=bool)
+    >>> m[:, 0, 0] = True        # a column from face 0 to face 2
+    >>> m[0, 0, 2] = True        # an island on face 0
+    >>> h = label_face_hits(m, axis=0, connectivity=6, periodic=(False,) * 3, device="cpu")
+    >>> h.n, h.first.tolist(), h.last.tolist(), h.spans()
+    (2, [False, True, True], [False, True, False], True)
+    """
+    if device == "cpu":
+        labels, table, n = label_cpu_raw(mask, connectivity, periodic)
+        nraw = n if table is None else table.size - 1
+    else:
+        labels, n = label(mask, connectivity=connectivity, periodic=periodic, device=device)
+        table, nraw = None, n
+    first = fold_flags(face_hits(labels, nraw, axis, 0), table, n)
+    last = fold_flags(face_hits(labels, nraw, axis, -1), table, n)
+    return FaceHits(labels, n, first, last)
 
 
 def connected_to_face(

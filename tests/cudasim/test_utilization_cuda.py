@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 
 from solvers import cam_utilization
+from solvers.labeling._percolation import label_face_hits
+from solvers.utilization._networks import network_masks
+from solvers.utilization._particle_sums import particle_sums
+from solvers.utilization._rules import cam_relay
 
 PORE, CAM, SE, C = 0, 1, 2, 3
 
@@ -89,3 +93,28 @@ def test_cuda_bad_input():
     ids[phases == SE] = 1
     with pytest.raises(ValueError, match="straddling several phases"):
         cam_utilization(phases, ids, device="cuda")
+
+
+def test_cuda_steps_equal_cpu_steps():
+    phases, ids = composite(n=10, seed=5)
+    per = (False, True, True)
+    out = {}
+    for device in ("cpu", "cuda"):
+        m = network_masks(phases, ids, electronic_phases=(1, 3), ionic_phases=(2,),
+                          want_cam=True, device=device)
+        kw = {"axis": 0, "connectivity": 6, "periodic": per, "device": device}
+        e, i = label_face_hits(m.electronic, **kw), label_face_hits(m.ionic, **kw)
+        s = particle_sums(ids, e.labels, e.first, i.labels, i.last, axis=0, wrap=True,
+                          nid=m.max_id + 1, device=device)
+        relay = cam_relay(ids, m.cam, s.network_faces > 0, connectivity=6, periodic=per,
+                          device=device)
+        # per-voxel flags: labels may differ (raw on the CPU), the components may not
+        flags = [np.asarray(h.first[h.labels]) for h in (e, i)]
+        flags += [np.asarray(h.last[h.labels]) for h in (e, i)]
+        out[device] = (m, flags, (e.spans(), i.spans()), s, relay)
+    (mc, fc, pc, sc, rc), (mg, fg, pg, sg, rg) = out["cpu"], out["cuda"]
+    for a, b in zip(mc, mg, strict=True):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(fc + list(sc) + [rc], fg + list(sg) + [rg], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert pc == pg and rc.sum() > 0

@@ -7,6 +7,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from solvers import connected_to_face, percolates
+from solvers.labeling._percolation import fold_flags, label_face_hits
 
 L = 48
 SEEDS = range(30)
@@ -104,3 +105,39 @@ def test_empty_axis_has_no_faces():
     with pytest.raises(ValueError, match="no voxels along axis=0"):
         percolates(np.ones((0, 3, 3), bool))
     assert connected_to_face(np.ones((3, 0, 3), bool), axis=0).shape == (3, 0, 3)
+
+
+def test_fold_flags_spreads_a_flag_over_merged_labels():
+    table = np.array([0, 1, 1, 2])  # raw labels 1 and 2 are one component after the wrap
+    np.testing.assert_array_equal(
+        fold_flags(np.array([False, False, True, False]), table, 2), [False, True, True, False]
+    )
+    raw = np.array([False, True])
+    assert fold_flags(raw, None, 1) is raw  # nothing merged: flags unchanged
+
+
+def test_label_face_hits_staircase_spans_only_with_wrap():
+    # the staircase of test_hand_cases_and_lateral_wrap: two raw components joined by x wrap
+    w = np.zeros((6, 3, 5), dtype=bool)
+    w[:3, 1, 4] = True
+    w[2:, 1, 0] = True
+    kw = {"axis": 0, "connectivity": 6, "device": "cpu"}
+    off = label_face_hits(w, periodic=(False, False, False), **kw)
+    on = label_face_hits(w, periodic=(False, False, True), **kw)
+    assert (off.n, off.spans()) == (2, False)
+    assert (on.n, on.spans()) == (1, True)
+    assert np.unique(on.labels[w]).size == 2  # raw labels kept (no remap) ...
+    assert on.first[on.labels[w]].all() and on.last[on.labels[w]].all()  # ... flags folded
+
+
+@pytest.mark.parametrize("connectivity", [6, 26])
+def test_label_face_hits_matches_connected_to_face(connectivity):
+    rng = np.random.default_rng(connectivity)
+    for axis in range(3):
+        mask = rng.random((14, 12, 10)) < 0.3
+        per = tuple(a != axis for a in range(3))
+        h = label_face_hits(mask, axis=axis, connectivity=connectivity, periodic=per, device="cpu")
+        kw = {"axis": axis, "connectivity": connectivity, "periodic": per}
+        np.testing.assert_array_equal(h.first[h.labels], connected_to_face(mask, side=0, **kw))
+        np.testing.assert_array_equal(h.last[h.labels], connected_to_face(mask, side=-1, **kw))
+        assert h.spans() == percolates(mask, **kw)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from solvers import UtilizationResult, cam_utilization
-from solvers.utilization._utilization import _particle_sums_xp, particle_sums_cpu
+from solvers.utilization._particle_sums import particle_sums_cpu, particle_sums_xp
 
 PORE, CAM, SE, C = 0, 1, 2, 3
 
@@ -275,7 +275,7 @@ def test_array_sums_equal_numba_sums():
     nid = int(ids.max()) + 1
     for wrap in (True, False):
         a = particle_sums_cpu(ids, elab, ehit, ilab, ihit, 0, wrap, nid)
-        b = _particle_sums_xp(ids, elab, ehit, ilab, ihit, 0, wrap, nid)
+        b = particle_sums_xp(ids, elab, ehit, ilab, ihit, 0, wrap, nid)
         for x, y in zip(a, b, strict=True):
             np.testing.assert_array_equal(x, y)
 
@@ -285,7 +285,7 @@ def test_repr_is_readable():
     r = cam_utilization(phases, ids)
     text = repr(r)
     assert "static_utilization=0.4286" in text and "1/2 active" in text
-    assert repr(r.particles).startswith("ParticleTable(2 particles, 1 active")
+    assert repr(r.particles).startswith("ParticleUtilization(2 particles, 1 active")
 
 
 GOOD = np.full((4, 4, 4), SE, dtype=np.uint8)
