@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,10 +14,19 @@ from ._sweep_spec import POINT_ID_SCHEME, SweepError
 
 if TYPE_CHECKING:
     from ._executors import Executor
-    from ._sweep import SweepProgress
     from ._sweep_spec import SweepPoint, SweepSpec
 
-__all__ = ["definition", "definition_changes", "utc_now", "write_definition", "write_run"]
+__all__ = ["SweepProgress", "definition", "definition_changes", "utc_now", "write_definition", "write_run"]
+
+
+@dataclass
+class SweepProgress:
+    """Counters of a running sweep (passed to ``on_row``)."""
+
+    total: int
+    done_before: int
+    ok: int = 0
+    failed: int = 0
 
 
 def utc_now() -> str:

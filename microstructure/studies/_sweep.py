@@ -12,12 +12,11 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ._executors import Executor, make_executor
-from ._manifest import definition_changes, utc_now, write_definition, write_run
+from ._manifest import SweepProgress, definition_changes, utc_now, write_definition, write_run
 from ._point import failed_row
 from ._store import ResultsStore
 from ._sweep_spec import SweepError, SweepSpec, as_sweep
@@ -27,16 +26,6 @@ log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # the runner
-
-
-@dataclass
-class SweepProgress:
-    """Counters of a running sweep (passed to ``on_row``)."""
-
-    total: int
-    done_before: int
-    ok: int = 0
-    failed: int = 0
 
 
 def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,

@@ -32,6 +32,8 @@ app = typer.Typer(
 )
 
 #: Shape used by ``assb demo --small``.
+__all__ = ["app"]
+
 SMALL_SHAPE = (64, 64, 64)
 
 _PHASES = ("pore", "cam", "se", "carbon")
