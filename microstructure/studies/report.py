@@ -234,11 +234,16 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     ------
     FileNotFoundError
         No results table in ``results_dir``.
+    NotADirectoryError
+        ``out_dir`` is an existing file (checked before anything is read or written).
     ValueError
         An empty table, an unknown ``point`` or a bad capacity / C-rate.
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out_dir {out} exists and is not a directory; give a "
+                                 "directory for the report")
     df = load_results(results_dir)
     if df.empty:
         raise ValueError(f"the results table in {results_dir} has no rows")
