@@ -145,9 +145,12 @@ class Microstructure:
 
         Examples
         --------
-        >>> import tempfile, microstructure as ms
-        >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [48, 40, 40]})
-        >>> m = ms.generate(spec, seed=3)
+        >>> import tempfile, warnings, microstructure as ms
+        >>> spec = ms.load_spec(ms.default_spec_path()).updated(
+        ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")     # d10 under 2 voxels
+        ...     m = ms.generate(spec, seed=3)
         >>> p = m.save(tempfile.mkdtemp() + "/m.zarr")
         >>> (ms.open(p).phases == m.phases).all()
         np.True_
@@ -366,9 +369,12 @@ def open_microstructure(path: str | Path) -> Microstructure:
 
     Examples
     --------
-    >>> import tempfile, microstructure as ms
-    >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [48, 40, 40]})
-    >>> p = ms.generate(spec, seed=3).save(tempfile.mkdtemp() + "/m.zarr")
+    >>> import tempfile, warnings, microstructure as ms
+    >>> spec = ms.load_spec(ms.default_spec_path()).updated(
+    ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")         # d10 under 2 voxels
+    ...     p = ms.generate(spec, seed=3).save(tempfile.mkdtemp() + "/m.zarr")
     >>> ms.open(p).shape
     (48, 40, 40)
     """
@@ -508,9 +514,12 @@ def update_store_attrs(path: str | Path, values: dict[str, Any]) -> None:
 
     Examples
     --------
-    >>> import tempfile, microstructure as ms
-    >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [48, 40, 40]})
-    >>> p = ms.generate(spec, seed=3).save(tempfile.mkdtemp() + "/m.zarr")
+    >>> import tempfile, warnings, microstructure as ms
+    >>> spec = ms.load_spec(ms.default_spec_path()).updated(
+    ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")         # d10 under 2 voxels
+    ...     p = ms.generate(spec, seed=3).save(tempfile.mkdtemp() + "/m.zarr")
     >>> update_store_attrs(p, {"note": "calendered"})
     >>> store_attrs(p)["note"]
     'calendered'
