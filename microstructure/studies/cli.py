@@ -213,7 +213,7 @@ def sweep(
     except SweepError as exc:  # bad input, a busy results directory, a changed sweep file
         _fail(_one_line(exc))
     except MemoryError as exc:  # the memory estimate of a point is over the limit
-        _fail(_one_line(exc) or "out of memory")
+        _memory_fail(exc)
     except (ConnectionError, ImportError, ValueError) as exc:
         _fail(_one_line(exc))
     except RuntimeError as exc:  # a worker process died
@@ -277,8 +277,8 @@ def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_lab
             m = _generate(spec, seed=seed, device=device, progress=progress)
         except PackingError as exc:
             _fail(str(exc), code=1)
-        except MemoryError as exc:  # the estimate is over the limit (raised before any work)
-            _fail(_one_line(exc) or "out of memory")
+        except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
+            _memory_fail(exc)
         except (ValueError, RuntimeError) as exc:  # device not usable, bad seed
             _fail(_one_line(exc))
     if echo_warnings:
@@ -341,8 +341,8 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
         _compile_notice(quiet=False)
     try:
         analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
-    except MemoryError as exc:  # the estimate is over the limit (raised before any work)
-        _fail(_one_line(exc) or "out of memory")
+    except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
+        _memory_fail(exc)
     try:
         update_store_attrs(store, {"analysis": jsonable(analysis)})
     except OSError as exc:
@@ -531,6 +531,15 @@ def _save(m: Any, out: Path) -> None:
         _fail(f"--out {out}: {_one_line(exc)}")
     except OSError as exc:  # a full disk: the temporary store is removed, out is unchanged
         _fail(f"cannot write {out} (nothing was replaced): {_one_line(exc)}", code=1)
+
+
+def _memory_fail(exc: MemoryError) -> NoReturn:
+    """An estimate over the limit is a user error (2); a real allocation failure is not (1)."""
+    from solvers.memory import InsufficientMemoryError
+
+    if isinstance(exc, InsufficientMemoryError):
+        _fail(_one_line(exc))
+    _fail(f"out of memory: {_one_line(exc) or type(exc).__name__}", code=1)
 
 
 def _not_text(path: Path, exc: UnicodeDecodeError) -> str:

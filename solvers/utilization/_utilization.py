@@ -32,6 +32,7 @@ from .._validate import check_axis, check_connectivity, check_positive, check_sa
 from ..device import array_module, check_device, get_xp, to_host
 from ..labeling._label import label, label_cpu_raw
 from ..labeling._percolation import face_hits
+from ..memory import check_memory, estimate_utilization
 from ..phases import CAM, PHASE_CODES
 
 _CODES = tuple(PHASE_CODES.values())
@@ -590,6 +591,9 @@ def cam_utilization(
         Non-3-D or non-integer arrays, shape mismatch, unknown phase codes, particle ids on
         non-CAM voxels (particles straddling several phases) or CAM voxels without an id,
         bad options.
+    solvers.memory.InsufficientMemoryError
+        Before any work, when the memory estimate for ``phases.shape`` is above the memory
+        available.
 
     Examples
     --------
@@ -618,6 +622,7 @@ def cam_utilization(
         voxel_size_um,
     )
     device, axis = opts["device"], opts["axis"]
+    check_memory(estimate_utilization(phases.shape, device=device), field="phases")
     xp = get_xp(device)
     wrap = opts["periodic_lateral"]
     periodic = tuple(wrap and a != axis for a in range(3))
