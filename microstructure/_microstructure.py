@@ -124,8 +124,10 @@ class Microstructure:
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:
         """Write to a zarr v3 store (chunked, zstd-compressed) with spec, seed and version.
 
-        The store is written next to ``path`` under a temporary name and moved into place
-        when complete, so ``path`` never holds a half-written store.  Every chunk is written
+        The store is written next to ``path`` under a temporary name, flushed to disk and moved
+        into place when complete (an existing store is swapped atomically where Linux
+        ``renameat2`` allows, else by two renames), so ``path`` never holds a half-written
+        store; leftovers of a killed save are removed by the next save to ``path``.  Every chunk is written
         (also all-zero ones) and ``attrs["integrity"]`` records each array's shape, dtype and
         SHA-256, which :func:`open_microstructure` verifies.
 
@@ -195,10 +197,12 @@ class Microstructure:
             })
             _fsync_tree(tmp)
             if replace:
-                old = path.parent / f".{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
+                if not _exchange(tmp, path):  # no atomic swap here: two renames
+                    old = path.parent / f".{path.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+                    os.replace(path, old)
+                    os.replace(tmp, path)
+                    shutil.rmtree(old, ignore_errors=True)
+                # after the swap tmp holds the old store; the finally clause removes it
             else:
                 if path.is_dir():
                     path.rmdir()        # empty (checked above)
@@ -296,6 +300,26 @@ def _sha256(a: np.ndarray) -> str:
     for i in range(0, flat.size, step):
         h.update(flat[i:i + step].data)
     return h.hexdigest()
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directories atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where the
+    system or file system cannot, and nothing was moved."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                   ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _fsync_tree(root: Path) -> None:

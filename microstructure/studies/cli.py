@@ -251,6 +251,7 @@ def report(
     from .report import write_report
 
     _check_dir_out(out if out is not None else results_dir / "report")
+    _compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
                             specific_capacity_mAh_g=capacity, c_rate=c_rate)

@@ -458,3 +458,23 @@ def test_demo_out_below_a_file_exits_2(tmp_path):
     result = _invoke("demo", "--small", "--out", tmp_path / "afile")
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output and "afile" in result.stderr
+
+
+def test_full_disk_on_save_exits_1_and_keeps_the_old_store(generated, tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    out, _, _ = generated
+    keep = tmp_path / "m.zarr"
+    shutil.copytree(out, keep)
+    before = (keep / "zarr.json").read_bytes()
+
+    def full(self, path, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ms.Microstructure, "save", full)
+    result = _invoke("generate", _write_spec(tmp_path), "-o", keep, "--quiet")
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.stderr and "nothing was replaced" in result.stderr
+    assert "Traceback" not in result.output
+    assert (keep / "zarr.json").read_bytes() == before

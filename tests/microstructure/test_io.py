@@ -287,3 +287,72 @@ def test_old_store_with_a_lost_chunk_is_an_error(structure, tmp_path):
     (old2 / "particle_ids" / "c" / "/".join(map(str, cam_chunk))).unlink()
     with pytest.raises(ms.StoreIntegrityError, match="'particle_ids' is missing 1 of 27"):
         ms.open(old2)
+
+
+# ---------------------------------------------------------------------------------------------
+# crash safety of save: a full disk, a SIGKILL
+
+
+def test_full_disk_during_save_leaves_the_old_store(structure, tmp_path, monkeypatch):
+    import errno
+
+    from microstructure import _microstructure
+
+    path = structure.save(tmp_path / "m.zarr")
+    before = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+    def full(root):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_microstructure, "_fsync_tree", full)
+    with pytest.raises(OSError, match="No space left"):
+        structure.save(path)
+    after = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zarr"]      # temporary removed
+    monkeypatch.undo()
+    ms.open(path)
+
+
+_SAVER = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import microstructure as ms
+spec = ms.load_spec(ms.default_spec_path()).updated(
+    {"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0})
+m = ms.generate(spec, seed=0)
+m.save(sys.argv[1])
+print("ready", flush=True)
+while True:
+    m.save(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_save_leaves_a_valid_store(tmp_path):
+    """Kill a process that replaces a store in a loop: the store always opens whole."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "m.zarr"
+    for delay in (0.05, 0.21, 0.43):
+        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], cwd=root,
+                                stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONPATH": str(root)})
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            time.sleep(delay)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            proc.stdout.close()
+        m = ms.open(path)                                  # integrity checked
+        assert m.shape == (32, 32, 32)
+    # the next save clears what the killed ones left
+    m.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zarr"]
