@@ -11,7 +11,13 @@ from solvers.phases import CAM, CARBON, PHASE_CODES, PORE, SE
 from ._generate import PackingError, generate
 from ._import import import_tiff
 from ._metrics import SizeDistribution, StructureMetrics, structure_metrics
-from ._microstructure import STORE_FORMAT, GenerationReport, Microstructure, ParticleTable
+from ._microstructure import (
+    STORE_FORMAT,
+    GenerationReport,
+    Microstructure,
+    ParticleTable,
+    StoreIntegrityError,
+)
 from ._microstructure import open_microstructure as open  # noqa: A001 - public name by design
 from ._spec import (
     ElectrodeSpec,
@@ -36,6 +42,7 @@ __all__ = [
     "ParticleTable",
     "SizeDistribution",
     "SpecError",
+    "StoreIntegrityError",
     "StructureMetrics",
     "__version__",
     "default_spec_path",

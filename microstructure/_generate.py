@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from solvers.device import check_device
+from solvers.memory import check_memory
 from solvers.phases import CAM, PHASE_CODES
 
 from ._fill import fill_soft_phase
+from ._memory import estimate_generate
 from ._microstructure import GenerationReport, Microstructure, ParticleTable
 from ._packing import pack_dense, pack_rsa, relax
 from ._spec import ElectrodeSpec
@@ -89,6 +91,9 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     ------
     PackingError
         When a phase cannot reach its target volume fraction within tolerance.
+    solvers.memory.InsufficientMemoryError
+        Before any work, when the memory estimate of ``domain.shape`` (and the particle count)
+        is above the memory available.
 
     Examples
     --------
@@ -105,6 +110,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     check_device(device)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    # before any allocation: InsufficientMemoryError naming domain.shape, estimate and limit
+    check_memory(estimate_generate(spec, device=device), field="domain.shape")
     for msg in resolution_warnings(spec):
         warnings.warn(msg, stacklevel=2)
     kern = get_kernels(device)

@@ -2,10 +2,21 @@
 
 Every function returns a :class:`matplotlib.figure.Figure` built without pyplot, so nothing
 here selects a backend or keeps figures alive; :func:`png_bytes` renders one with Agg.
-Statistics across seeds: mean and a two-sided 95 % Student-t interval
-``mean ± t(0.975, n-1) · sd / sqrt(n)`` (no band for one seed).  Non-finite values (τ = ∞ of
-a non-percolating network, NaN of a skipped solve) are left out of means; the percolation
-curves show how often that happened.
+
+Statistics across seeds (:func:`seed_stats`), chosen so that no band shows an impossible value:
+
+* 1 seed: the value; 2-3 seeds (fewer than :data:`MIN_BAND_SEEDS`): the line through the
+  centre and every seed drawn as a point -- a 95 % interval from 2 seeds (Student t = 12.7)
+  says nothing and reached τ = -2000 on a positive quantity;
+* positive quantities (σ_eff, τ; ``kind="positive"``), all values > 0: geometric mean and the
+  t-interval of ``ln y`` taken back, ``exp(m ± t(0.975, n-1) s / sqrt(n))`` -- positive, and
+  skewed as the data are;
+* fractions (θ; ``kind="fraction"``) and positive quantities with zeros (σ_eff = 0 of a network
+  that does not percolate): mean and the 95 % bootstrap percentile interval of the mean
+  (2000 resamples, fixed seed), which stays within the range of the data.
+
+Non-finite values (τ = ∞ of a non-percolating network, NaN of a skipped solve) are left out;
+the percolation curves show how often that happened.
 """
 
 from __future__ import annotations
@@ -52,20 +63,95 @@ def as_float(s: pd.Series) -> pd.Series:
     return s.astype(float)
 
 
-def seed_stats(df: pd.DataFrame, by: Sequence[str], y: str) -> pd.DataFrame:
-    """Mean, sd, n and 95 % t half-width of ``y`` (finite values) per group of ``by``."""
-    from scipy import stats
+#: Fewest seeds for which a 95 % band is drawn; with fewer the seeds are drawn as points.
+MIN_BAND_SEEDS = 4
+#: Bootstrap resamples of the percentile interval (fixed seed: the same table, the same figure).
+BOOTSTRAP_RESAMPLES = 2000
+KINDS = ("fraction", "positive")
 
+
+def seed_stats(df: pd.DataFrame, by: Sequence[str], y: str, *, kind: str = "fraction"
+               ) -> pd.DataFrame:
+    """Centre and 95 % interval of ``y`` (finite values) across seeds, per group of ``by``.
+
+    Parameters
+    ----------
+    df : DataFrame
+    by : sequence of str
+        Group columns (one group = one point, its rows the seeds).
+    y : str
+        The quantity.
+    kind : {"fraction", "positive"}
+        ``"positive"`` (σ_eff, τ): geometric mean and the back-transformed t-interval of
+        ``ln y`` when every value is > 0; ``"fraction"`` (θ), or positive values with zeros:
+        mean and bootstrap percentile interval of the mean.
+
+    Returns
+    -------
+    DataFrame
+        ``by`` columns, ``center``, ``lo``, ``hi`` (NaN with fewer than
+        :data:`MIN_BAND_SEEDS` seeds), ``mean``, ``sd``, ``n`` and ``method`` (``"log-t"``,
+        ``"bootstrap"``, ``"seeds"`` for points only, ``"one seed"``).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"x": [1, 1, 2, 2, 2, 2], "tau": [50, 2500, 2.0, 2.5, 3.0, 8.0]})
+    >>> s = seed_stats(df, ["x"], "tau", kind="positive")
+    >>> s[["x", "n", "method"]].values.tolist()
+    [[1, 2, 'seeds'], [2, 4, 'log-t']]
+    >>> bool((s["lo"].dropna() > 0).all())
+    True
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     d = df[list(by)].copy()
     v = as_float(df[y])
     d["_y"] = v.where(np.isfinite(v))
-    g = d.groupby(list(by), sort=True, dropna=False)["_y"]
-    out = g.agg(mean="mean", sd="std", n="count").reset_index()
-    n = out["n"].to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = np.where(n > 1, stats.t.ppf(0.975, np.maximum(n - 1, 1)), np.nan)
-        out["ci"] = t * out["sd"].to_numpy() / np.sqrt(n)
+    rows = []
+    for key, g in d.groupby(list(by), sort=True, dropna=False):
+        vals = g["_y"].dropna().to_numpy(dtype=float)
+        rows.append((*(key if isinstance(key, tuple) else (key,)), *_interval(vals, kind)))
+    cols = [*by, "center", "lo", "hi", "mean", "sd", "n", "method"]
+    out = pd.DataFrame(rows, columns=cols)
+    out["n"] = out["n"].astype(int)
     return out
+
+
+def _interval(vals: np.ndarray, kind: str) -> tuple[float, float, float, float, float, int, str]:
+    """(center, lo, hi, mean, sd, n, method) of one group's finite values."""
+    from scipy import stats
+
+    n = len(vals)
+    nan = float("nan")
+    if n == 0:
+        return nan, nan, nan, nan, nan, 0, "none"
+    mean = float(vals.mean())
+    sd = float(vals.std(ddof=1)) if n > 1 else nan
+    positive = kind == "positive" and bool((vals > 0).all())
+    center = float(np.exp(np.log(vals).mean())) if positive else mean
+    if n == 1:
+        return center, nan, nan, mean, sd, n, "one seed"
+    if n < MIN_BAND_SEEDS:
+        return center, nan, nan, mean, sd, n, "seeds"
+    if positive:
+        logs = np.log(vals)
+        half = stats.t.ppf(0.975, n - 1) * logs.std(ddof=1) / np.sqrt(n)
+        m = logs.mean()
+        return center, float(np.exp(m - half)), float(np.exp(m + half)), mean, sd, n, "log-t"
+    rng = np.random.default_rng(0)
+    means = vals[rng.integers(0, n, size=(BOOTSTRAP_RESAMPLES, n))].mean(axis=1)
+    lo, hi = np.percentile(means, [2.5, 97.5])
+    return center, float(lo), float(hi), mean, sd, n, "bootstrap"
+
+
+#: What the lines and bands of each kind show (figure titles and captions).
+SEED_NOTE = {
+    "fraction": f"mean; 95 % bootstrap interval of the mean with ≥ {MIN_BAND_SEEDS} seeds, "
+                "the seeds as × with 2-3",
+    "positive": f"geometric mean; 95 % interval from ln values with ≥ {MIN_BAND_SEEDS} seeds, "
+                "the seeds as × with 2-3",
+}
 
 
 def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
@@ -89,20 +175,26 @@ def _fmt(v: Any) -> str:
 
 def line_panel(ax: Any, df: pd.DataFrame, x: str, y: str, *, group: str | None,
                name: str = "", color: Any = None, logy: bool = False,
-               style: str = "-o") -> None:
-    """Mean of ``y`` vs ``x`` per value of ``group``, with the 95 % band across seeds."""
+               style: str = "-o", kind: str = "fraction") -> None:
+    """Centre of ``y`` vs ``x`` per value of ``group`` (see :func:`seed_stats`): a 95 % band
+    where a point has :data:`MIN_BAND_SEEDS` seeds or more, the seeds as points where fewer."""
     for i, (gval, d) in enumerate(_groups(df, group)):
-        s = seed_stats(d, [x], y).dropna(subset=["mean"])
+        s = seed_stats(d, [x], y, kind=kind).dropna(subset=["center"])
         if s.empty:
             continue
         xs = s[x].to_numpy(dtype=float)
         lab = name if group is None else f"{name}{' ' if name else ''}{label(group)} = {_fmt(gval)}"
         c = color if color is not None else f"C{i}"
-        ax.plot(xs, s["mean"], style, color=c, label=lab, ms=4)
-        band = s["ci"].notna()
+        ax.plot(xs, s["center"], style, color=c, label=lab, ms=4)
+        band = s["lo"].notna().to_numpy()
         if band.any():
-            ax.fill_between(xs[band], (s["mean"] - s["ci"])[band], (s["mean"] + s["ci"])[band],
-                            color=c, alpha=0.2, lw=0)
+            ax.fill_between(xs[band], s["lo"][band], s["hi"][band], color=c, alpha=0.2, lw=0)
+        few = set(s.loc[s["method"] == "seeds", x])
+        if few:
+            v = as_float(d[y])
+            pts = d[d[x].isin(few) & np.isfinite(v).to_numpy()]
+            ax.scatter(pts[x].to_numpy(dtype=float), as_float(pts[y]), s=14, color=c,
+                       alpha=0.6, marker="x", lw=1, zorder=3)
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel(label(x))
@@ -121,7 +213,7 @@ def utilization_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
         ax.set_ylim(-0.02, 1.02)
     if len(axs[0].get_legend_handles_labels()[0]) > 1:
         axs[0].legend(fontsize=8)
-    fig.suptitle("mean and 95 % t-interval across seeds")
+    fig.suptitle(SEED_NOTE["fraction"])
     return fig
 
 
@@ -130,9 +222,10 @@ def transport_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
     fig = Figure(figsize=(10, 7.5))
     axs = fig.subplots(2, 2)
     for row, net in enumerate(("ionic", "electronic")):
-        line_panel(axs[row, 0], df, x, f"{net}_sigma_eff_S_cm", group=group, logy=True)
+        line_panel(axs[row, 0], df, x, f"{net}_sigma_eff_S_cm", group=group, logy=True,
+                   kind="positive")
         axs[row, 0].set_ylabel(f"{net} σ_eff (S/cm)")
-        line_panel(axs[row, 1], df, x, f"{net}_tau", group=group)
+        line_panel(axs[row, 1], df, x, f"{net}_tau", group=group, kind="positive")
         axs[row, 1].set_ylabel(f"{net} τ (σ_eff = σ ε / τ)")
         for ax in axs[row]:
             if not ax.lines:
@@ -140,8 +233,7 @@ def transport_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
                         ha="center", va="center", transform=ax.transAxes, color="0.4")
     if axs[0, 0].get_legend_handles_labels()[0][1:]:
         axs[0, 0].legend(fontsize=8)
-    fig.suptitle("through-plane transport: mean and 95 % t-interval across seeds "
-                 "(finite values only)")
+    fig.suptitle(f"through-plane transport, finite values only: {SEED_NOTE['positive']}")
     fig.tight_layout()
     return fig
 

@@ -6,8 +6,11 @@ solver is installed) effective transport, and stores the result in the store's a
 (``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec; ``assb sweep
 SWEEP.toml -o DIR`` runs a composition sweep into a resumable results directory.
 
-User errors (a bad spec, an unknown device, a missing store) end with a one-line ``error: ...``
-on stderr and exit code 2; a packing that cannot reach its targets exits with code 1.  With
+Exit codes: 0 done; 2 a user error, found before any heavy work where it can be (a bad spec or
+sweep file, an unknown device, an output path that cannot be written, a missing or damaged
+store, a box too large for the available memory, a busy results directory), with a one-line
+``error: ...`` on stderr; 1 the work itself failed (a packing that cannot reach its targets, a
+sweep in which every point failed, a disk that filled up, a crashed worker).  With
 ``--json`` the result is one JSON object on stdout and nothing else is written there
 (non-finite numbers appear as the strings ``"NaN"`` / ``"Infinity"``, as in zarr v3 metadata).
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import time
 import warnings
 from pathlib import Path
@@ -59,6 +63,7 @@ def generate(
     device = _check_device(device)
     out = _check_out(out)
     spec_obj = _load_spec(spec)
+    _compile_notice(quiet=quiet)
     summary = _generate_and_save(spec_obj, out, seed=seed, device=device, spec_label=str(spec),
                                  progress=not (json_out or quiet), echo_warnings=not quiet)
     if json_out:
@@ -80,7 +85,8 @@ def analyze(
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
     device = _check_device(device)
-    analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out)
+    analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out,
+                              notice=True)
     if json_out:
         _echo_json(analysis)
     else:
@@ -111,10 +117,14 @@ def demo(
             spec_obj = spec_obj.updated({"domain.shape": new_shape})
         except SpecError as exc:
             _fail(f"--shape {' '.join(map(str, new_shape))}: {_one_line(exc)}")
-    out.mkdir(parents=True, exist_ok=True)
     path = _check_out(out / "demo.zarr")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        _fail(f"--out {out}: cannot create the directory: {exc}")
     typer.echo(f"assb demo: {default_spec_path().name} (NCM82 : Li6PS5Cl : Super C65 = "
                "70 : 30 : 1 w/w, 15 % porosity)\n")
+    _compile_notice(quiet=False)
     summary = _generate_and_save(spec_obj, path, seed=seed, device=device,
                                  spec_label=f"{default_spec_path()} (embedded)", progress=True,
                                  echo_warnings=True)
@@ -144,10 +154,7 @@ def import_(
                         min_distance_um=min_distance_um)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         _fail(_one_line(exc))
-    try:
-        m.save(out)
-    except OSError as exc:
-        _fail(f"cannot write {out}: {exc}")
+    _save(m, out)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
                f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "
@@ -195,16 +202,24 @@ def sweep(
         sw = load_sweep(sweep_file)
     except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         _fail(_one_line(exc))
+    except UnicodeDecodeError as exc:
+        _fail(_not_text(sweep_file, exc))
+    _check_dir_out(out)
     n_points = len(sw.expand())
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
     logging.getLogger("microstructure.studies").setLevel(logging.ERROR)  # failures: in summary
+    _compile_notice(quiet=quiet)
     t0 = time.perf_counter()
     try:
         df = run_sweep(sw, out, workers=workers, scheduler=scheduler, device=device,
                        quiet=quiet, save_structures=save_structures, retry_failed=retry_failed,
                        scheduler_timeout=scheduler_timeout, force=force)
+    except SweepError as exc:  # bad input, a busy results directory, a changed sweep file
+        _fail(_one_line(exc))
+    except MemoryError as exc:  # the memory estimate of a point is over the limit
+        _memory_fail(exc)
     except (ConnectionError, ImportError, ValueError) as exc:
         _fail(_one_line(exc))
     except RuntimeError as exc:  # a worker process died
@@ -221,6 +236,9 @@ def sweep(
         typer.echo(f"  failed x{n}: {reason}")
     typer.echo(f"results: {out / 'results.parquet'} and {out / 'results.csv'} "
                f"(rows in {out / 'rows'})")
+    if run.get("failed", 0) > 0 and run.get("ok", 0) == 0:
+        _fail(f"every point of this run failed ({run['failed']} rows); the reasons are in "
+              f"{out / 'results.csv'} (column 'error')", code=1)
 
 
 @app.command()
@@ -238,11 +256,16 @@ def report(
     """Figures, tables and one self-contained HTML page of a sweep's results."""
     from .report import write_report
 
+    _check_dir_out(out if out is not None else results_dir / "report")
+    _compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
                             specific_capacity_mAh_g=capacity, c_rate=c_rate)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
+            ValueError) as exc:
         _fail(_one_line(exc))
+    except OSError as exc:  # a full disk
+        _fail(f"cannot write the report: {_one_line(exc)}", code=1)
     typer.echo(f"report: {path}")
 
 
@@ -261,16 +284,15 @@ def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_lab
             m = _generate(spec, seed=seed, device=device, progress=progress)
         except PackingError as exc:
             _fail(str(exc), code=1)
+        except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
+            _memory_fail(exc)
         except (ValueError, RuntimeError) as exc:  # device not usable, bad seed
             _fail(_one_line(exc))
     if echo_warnings:
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
     t0 = time.perf_counter()
-    try:
-        m.save(out)
-    except OSError as exc:
-        _fail(f"cannot write {out}: {exc}")
+    _save(m, out)
     t_save = time.perf_counter() - t0
     return generation_summary(m, store=out, spec_label=spec_label, save_seconds=t_save)
 
@@ -304,11 +326,10 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
 
 
 def _analyze_store(store: Path, *, device: str, transport: bool,
-                   progress: bool = False) -> dict[str, Any]:
-    import zarr
-
+                   progress: bool = False, notice: bool = False) -> dict[str, Any]:
     import solvers
     from microstructure import open as open_microstructure
+    from microstructure._microstructure import update_store_attrs
 
     from ._analysis import analyze
     from ._text import jsonable
@@ -324,12 +345,17 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     fn = getattr(solvers, "transport_properties", None) if transport else None
     if fn is not None and progress:
         fn = functools.partial(fn, progress=True)  # tqdm bars on stderr for the long solves
-    analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
+    if notice:
+        _compile_notice(quiet=False)
     try:
-        root = zarr.open_group(str(store), mode="r+")
-        root.attrs["analysis"] = jsonable(analysis)  # JSON at the edge: NaN -> "NaN"
+        analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
+    except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
+        _memory_fail(exc)
+    try:
+        update_store_attrs(store, {"analysis": jsonable(analysis)})
     except OSError as exc:
-        _fail(f"cannot write the analysis into {store}: {exc}")
+        _fail(f"cannot write the analysis into {store} (the store is unchanged): "
+              f"{_one_line(exc)}", code=1)
     return analysis
 
 
@@ -480,23 +506,53 @@ def _check_device(device: str) -> str:
 
 
 def _check_out(out: Path) -> Path:
-    """Refuse to overwrite anything that is not an assb store (saving wipes the target)."""
-    from microstructure import STORE_FORMAT
+    """A store can be written at ``out`` (checked before any work): not a file, not below a
+    file, not a non-empty directory that is not an assb store, in a writable directory."""
+    from microstructure._microstructure import check_store_target
 
-    if out.exists():
-        if not out.is_dir():
-            _fail(f"--out {out} exists and is not a directory")
-        meta = out / "zarr.json"
-        fmt = None
-        if meta.is_file():
-            try:
-                fmt = json.loads(meta.read_text()).get("attributes", {}).get("format")
-            except (OSError, ValueError):
-                fmt = None
-        if fmt != STORE_FORMAT and any(out.iterdir()):
-            _fail(f"--out {out} is a non-empty directory that is not an assb store; "
-                  "refusing to overwrite it")
+    try:
+        check_store_target(out, overwrite=True)
+    except OSError as exc:
+        msg = _one_line(exc)
+        _fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
     return out
+
+
+def _check_dir_out(out: Path) -> Path:
+    """``out`` is, or can be created as, a directory (checked before any work)."""
+    if out.exists() and not out.is_dir():
+        _fail(f"--out {out} exists and is not a directory")
+    parent = out
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        _fail(f"--out {out}: cannot create it, {parent} is a file, not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        _fail(f"--out {out}: {parent} is not writable")
+    return out
+
+
+def _save(m: Any, out: Path) -> None:
+    try:
+        m.save(out)
+    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
+        _fail(f"--out {out}: {_one_line(exc)}")
+    except OSError as exc:  # a full disk: the temporary store is removed, out is unchanged
+        _fail(f"cannot write {out} (nothing was replaced): {_one_line(exc)}", code=1)
+
+
+def _memory_fail(exc: MemoryError) -> NoReturn:
+    """An estimate over the limit is a user error (2); a real allocation failure is not (1)."""
+    from solvers.memory import InsufficientMemoryError
+
+    if isinstance(exc, InsufficientMemoryError):
+        _fail(_one_line(exc))
+    _fail(f"out of memory: {_one_line(exc) or type(exc).__name__}", code=1)
+
+
+def _not_text(path: Path, exc: UnicodeDecodeError) -> str:
+    return (f"{path} is not a TOML text file: byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start} is not UTF-8")
 
 
 def _load_spec(path: Path) -> Any:
@@ -509,6 +565,54 @@ def _load_spec(path: Path) -> Any:
         raise typer.Exit(2) from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         _fail(_one_line(exc))
+    except UnicodeDecodeError as exc:
+        _fail(_not_text(path, exc))
+
+
+#: Modules whose numba kernels are cached on disk (``cache=True``).
+_CACHED_KERNEL_MODULES = (
+    "microstructure._packing", "microstructure._voxelize", "solvers.labeling._label",
+    "solvers.labeling._label_runs", "solvers.utilization._utilization",
+)
+
+
+def kernels_cold(modules: tuple[str, ...] = _CACHED_KERNEL_MODULES) -> bool:
+    """Whether numba will compile kernels in this process: a module none of whose cached
+    kernels has a usable entry in numba's on-disk cache (first run, or its source changed).
+
+    numba's cache index (per kernel, stamped with the source file's mtime and size) is read,
+    nothing is compiled.  If the index cannot be read (another numba version), say yes.
+    """
+    import importlib
+
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return False
+    try:
+        for name in modules:
+            mod = importlib.import_module(name)
+            cached = [v for v in vars(mod).values() if isinstance(v, CPUDispatcher)
+                      and hasattr(getattr(v, "_cache", None), "_cache_file")]
+            if cached and not any(v._cache._cache_file._load_index() for v in cached):
+                return True
+    except Exception:  # noqa: BLE001 - numba internals changed: assume a compile
+        return True
+    return False
+
+
+_NOTICE = "compiling kernels (first run only, ~20-40 s; cached for later runs)"
+_noticed = False
+
+
+def _compile_notice(*, quiet: bool) -> None:
+    """One line on stderr before the first compute of the process when the cache is cold."""
+    global _noticed
+    if quiet or _noticed:
+        return
+    _noticed = True
+    if kernels_cold():
+        typer.echo(_NOTICE, err=True)
 
 
 def _echo_json(obj: Any) -> None:

@@ -6,9 +6,11 @@
 
 * ``utilization.png`` -- static utilization θ (strict and CAM-relay rules) vs CAM content
   (``target_cam``, the CAM volume fraction of the box, when the CAM fraction is swept; else the
-  first swept axis), one line per value of the next swept axis, mean and 95 % t-interval
-  across seeds;
-* ``transport.png`` -- ionic and electronic σ_eff and τ against the same axis;
+  first swept axis), one line per value of the next swept axis: mean across seeds and a 95 %
+  bootstrap interval of the mean from 4 seeds on, the seeds as points with 2-3;
+* ``transport.png`` -- ionic and electronic σ_eff and τ against the same axis: geometric mean
+  and a 95 % interval from the logarithms (positive by construction) from 4 seeds on, the seeds
+  as points with 2-3 (see :mod:`microstructure.studies._plots`);
 * ``percolation.png`` -- fraction of seeds whose ionic / electronic network percolates;
 * ``heatmap.png`` -- θ and ionic τ over the first two swept axes (two or more swept);
 * ``ternary.png`` -- θ over the CAM/SE/carbon solid composition (when all three vary);
@@ -220,11 +222,16 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     ------
     FileNotFoundError
         No results table in ``results_dir``.
+    NotADirectoryError
+        ``out_dir`` is an existing file (checked before anything is read or written).
     ValueError
         An empty table, an unknown ``point`` or a bad capacity / C-rate.
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"out_dir {out} exists and is not a directory; give a "
+                                 "directory for the report")
     df = load_results(results_dir)
     if df.empty:
         raise ValueError(f"the results table in {results_dir} has no rows")
@@ -278,12 +285,13 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
     how = (f"lines: {_plots.label(group)}" if group else "one line") + (
         f"; pooled over {', '.join(_plots.label(c) for c in pooled)}" if pooled else "")
     figs = [
-        ("utilization", f"Static CAM utilization vs {_plots.label(x)} ({how}); mean and 95 % "
-         "t-interval across seeds (no band for one seed).",
+        ("utilization", f"Static CAM utilization vs {_plots.label(x)} ({how}); "
+         f"{_plots.SEED_NOTE['fraction']}.",
          _plots.utilization_figure(ok, x, group)),
         ("transport", f"Through-plane ionic (SE) and electronic (CAM + carbon) effective "
-         f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); non-finite values "
-         "(not percolating, not solved) are left out.",
+         f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); "
+         f"{_plots.SEED_NOTE['positive']}; non-finite values (not percolating, not solved) are "
+         "left out.",
          _plots.transport_figure(ok, x, group)),
         ("percolation", f"Percolation probability: fraction of seeds whose network joins "
          f"current collector and separator, vs {_plots.label(x)} ({how}).",

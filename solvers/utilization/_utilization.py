@@ -33,6 +33,7 @@ from typing import Any
 
 from ..device import get_xp
 from ..labeling._percolation import label_face_hits
+from ..memory import check_memory, estimate_utilization
 from ._networks import network_masks
 from ._options import check_utilization_args
 from ._particle_sums import particle_sums
@@ -97,6 +98,9 @@ def cam_utilization(
         Non-3-D or non-integer arrays, shape mismatch, unknown phase codes, particle ids on
         non-CAM voxels (particles straddling several phases) or CAM voxels without an id,
         bad options.
+    solvers.memory.InsufficientMemoryError
+        Before any work, when the memory estimate for ``phases.shape`` is above the memory
+        available.
 
     Notes
     -----
@@ -130,6 +134,7 @@ def cam_utilization(
         voxel_size_um=voxel_size_um,
         device=device,
     )
+    check_memory(estimate_utilization(phases.shape, device=opts.device), field="phases")
     if opts.device == "cuda":  # one copy to the GPU when given NumPy arrays
         xp = get_xp(opts.device)
         phases = xp.ascontiguousarray(xp.asarray(phases))

@@ -362,3 +362,119 @@ def test_help_lists_the_commands():
     assert result.exit_code == 0
     for cmd in ("generate", "analyze", "demo"):
         assert cmd in result.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# reliability (issue 12): damaged stores, unwritable outputs, non-text specs
+
+
+def _small_store(tmp_path: Path, name: str = "s.zarr") -> Path:
+    import warnings
+
+    from microstructure import _microstructure
+
+    spec = ms.load_spec(_write_spec(tmp_path, shape="[32, 32, 32]"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")                  # d10 under 2 voxels
+        m = ms.generate(spec, seed=0)
+    old = _microstructure._CHUNKS
+    _microstructure._CHUNKS = 16
+    try:
+        return m.save(tmp_path / name)
+    finally:
+        _microstructure._CHUNKS = old
+
+
+def test_analyze_store_with_a_missing_chunk_exits_2_and_writes_nothing(tmp_path):
+    store = _small_store(tmp_path)
+    (store / "phases" / "c" / "1" / "0" / "1").unlink()
+    before = (store / "zarr.json").read_bytes()
+    result = _invoke("analyze", store, "--no-transport")
+    assert result.exit_code == 2, result.output
+    assert f"damaged store {store}" in result.stderr and "'phases'" in result.stderr
+    assert "c/1/0/1" in result.stderr
+    assert "static utilization" not in result.stdout and "Traceback" not in result.output
+    assert (store / "zarr.json").read_bytes() == before         # nothing written
+    assert not [p for p in store.iterdir() if p.name.startswith(".")]
+
+
+def test_analyze_store_with_garbage_metadata_exits_2(tmp_path):
+    store = _small_store(tmp_path)
+    (store / "particle_ids" / "zarr.json").write_bytes(b"\x89PNG\x00\x01")
+    result = _invoke("analyze", store, "--no-transport")
+    assert result.exit_code == 2 and "'particle_ids' is missing or its zarr.json" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_analysis_written_atomically_keeps_the_store_valid(tmp_path):
+    store = _small_store(tmp_path)
+    result = _invoke("analyze", store, "--no-transport", "--json")
+    assert result.exit_code == 0, result.output
+    assert store_attrs(store)["analysis"] == json.loads(result.stdout)
+    assert "integrity" in store_attrs(store)
+    ms.open(store)                                   # still passes the integrity check
+    assert sorted(p.name for p in store.iterdir()) == ["particle_ids", "particles", "phases",
+                                                      "zarr.json"]
+
+
+def test_binary_garbage_spec_exits_2(tmp_path):
+    p = tmp_path / "garbage.toml"
+    p.write_bytes(bytes(range(256)) * 4)
+    result = _invoke("generate", p, "-o", tmp_path / "x.zarr")
+    assert result.exit_code == 2, result.output
+    assert f"{p} is not a TOML text file" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "x.zarr").exists()
+
+
+def test_generate_checks_the_output_path_before_generating(tmp_path, monkeypatch):
+    def never(*args, **kwargs):
+        raise AssertionError("generate ran although the output path cannot be written")
+
+    monkeypatch.setattr(ms, "generate", never)
+    (tmp_path / "afile").write_text("x")
+    result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "afile" / "sub.zarr")
+    assert result.exit_code == 2, result.output
+    assert "afile is not a directory" in result.stderr and "Traceback" not in result.output
+    result = _invoke("generate", _write_spec(tmp_path), "-o", tmp_path / "afile")
+    assert result.exit_code == 2 and "exists and is not a directory" in result.stderr
+
+
+@pytest.mark.skipif(hasattr(__import__("os"), "geteuid") and __import__("os").geteuid() == 0,
+                    reason="root may write anywhere")
+def test_generate_refuses_an_unwritable_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(ms, "generate", lambda *a, **k: pytest.fail("generated"))
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        result = _invoke("generate", _write_spec(tmp_path), "-o", ro / "m.zarr")
+    finally:
+        ro.chmod(0o700)
+    assert result.exit_code == 2 and "is not writable" in result.stderr
+
+
+def test_demo_out_below_a_file_exits_2(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    result = _invoke("demo", "--small", "--out", tmp_path / "afile")
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output and "afile" in result.stderr
+
+
+def test_full_disk_on_save_exits_1_and_keeps_the_old_store(generated, tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    out, _, _ = generated
+    keep = tmp_path / "m.zarr"
+    shutil.copytree(out, keep)
+    before = (keep / "zarr.json").read_bytes()
+
+    def full(self, path, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ms.Microstructure, "save", full)
+    result = _invoke("generate", _write_spec(tmp_path), "-o", keep, "--quiet")
+    assert result.exit_code == 1, result.output
+    assert "No space left on device" in result.stderr and "nothing was replaced" in result.stderr
+    assert "Traceback" not in result.output
+    assert (keep / "zarr.json").read_bytes() == before

@@ -126,3 +126,233 @@ def test_open_foreign_zarr_group(tmp_path):
 def test_repr_of_opened(stored):
     text = repr(ms.open(stored))
     assert text.startswith("Microstructure(shape=(48, 40, 40)") and "seed=11" in text
+
+
+# ---------------------------------------------------------------------------------------------
+# save never empties a directory it did not write (issue 12, case 4)
+
+
+def test_save_refuses_a_directory_holding_other_files(structure, tmp_path):
+    target = tmp_path / "results"
+    target.mkdir()
+    (target / "thesis.txt").write_text("four years of work")
+    for overwrite in (True, False):
+        with pytest.raises(FileExistsError, match="not an assb store; refusing"):
+            structure.save(target, overwrite=overwrite)
+    assert (target / "thesis.txt").read_text() == "four years of work"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]   # no temporary left
+
+
+def test_save_refuses_a_file_and_a_path_below_a_file(structure, tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(FileExistsError, match="not a directory"):
+        structure.save(tmp_path / "f")
+    with pytest.raises(NotADirectoryError, match="is not a directory"):
+        structure.save(tmp_path / "f" / "m.zarr")
+    assert (tmp_path / "f").read_text() == "x"
+
+
+def test_save_into_an_empty_directory_and_replace_leaves_nothing_behind(structure, tmp_path):
+    target = tmp_path / "m.zarr"
+    target.mkdir()
+    structure.save(target)
+    structure.save(target)                       # replaces the store
+    np.testing.assert_array_equal(ms.open(target).phases, structure.phases)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zarr"]
+
+
+def test_save_removes_the_leftovers_of_a_killed_save(structure, tmp_path):
+    dead = tmp_path / ".m.zarr.tmp-999999999-abcd0123"     # no such process
+    (dead / "phases").mkdir(parents=True)
+    structure.save(tmp_path / "m.zarr")
+    assert not dead.exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# integrity on open (issue 12, case 2): missing or damaged data is an error, never pore
+
+
+@pytest.fixture
+def chunked(structure, tmp_path, monkeypatch):
+    """The structure saved with 16-voxel chunks (3 x 3 x 3 chunks per voxel array)."""
+    from microstructure import _microstructure
+
+    monkeypatch.setattr(_microstructure, "_CHUNKS", 16)
+    return structure.save(tmp_path / "m.zarr")
+
+
+def test_integrity_record_written_on_save(structure, chunked):
+    rec = store_attrs(chunked)["integrity"]
+    assert rec["algorithm"] == "sha256"
+    assert rec["arrays"]["phases"]["shape"] == [48, 40, 40]
+    assert np.dtype(rec["arrays"]["particle_ids"]["dtype"]) == np.int32
+    assert set(rec["arrays"]) == {"phases", "particle_ids", "particles/id", "particles/phase",
+                                  "particles/center_um", "particles/radius_um"}
+    # every chunk is written, also the all-zero ones
+    assert len(list((chunked / "particle_ids" / "c").rglob("*"))) >= 27
+
+
+def test_missing_phases_chunk_is_an_error_not_pore(chunked):
+    (chunked / "phases" / "c" / "1" / "1" / "1").unlink()
+    with pytest.raises(ms.StoreIntegrityError) as info:
+        ms.open(chunked)
+    msg = str(info.value)
+    assert str(chunked) in msg and "'phases'" in msg and "missing 1 of 27 chunks" in msg
+    assert "c/1/1/1" in msg
+
+
+def test_corrupt_chunk_is_an_error(chunked):
+    chunk = chunked / "particle_ids" / "c" / "0" / "0" / "0"
+    chunk.write_bytes(b"\x00garbage" * 8)
+    with pytest.raises(ms.StoreIntegrityError, match="'particle_ids' has an unreadable chunk"):
+        ms.open(chunked)
+
+
+def test_changed_data_fails_the_checksum(chunked):
+    import zarr
+
+    arr = zarr.open_array(str(chunked / "phases"), mode="r+")
+    block = arr[0:16, 0:16, 0:16]
+    arr[0:16, 0:16, 0:16] = np.where(block == 2, 0, block)     # SE -> pore in one chunk
+    with pytest.raises(ms.StoreIntegrityError, match="'phases' differs from the checksum"):
+        ms.open(chunked)
+
+
+def test_missing_array_and_changed_shape_are_errors(structure, tmp_path):
+    import shutil
+
+    a = structure.save(tmp_path / "a.zarr")
+    shutil.rmtree(a / "particles" / "radius_um")
+    with pytest.raises(ms.StoreIntegrityError, match="'particles/radius_um' is missing"):
+        ms.open(a)
+    b = structure.save(tmp_path / "b.zarr")
+    meta = json.loads((b / "particle_ids" / "zarr.json").read_text())
+    meta["shape"] = [48, 40, 39]
+    (b / "particle_ids" / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(ms.StoreIntegrityError, match=r"recorded on save: \[48, 40, 40\]"):
+        ms.open(b)
+
+
+def test_truncated_metadata_is_an_error(structure, tmp_path):
+    p = structure.save(tmp_path / "m.zarr")
+    text = (p / "zarr.json").read_text()
+    (p / "zarr.json").write_text(text[: len(text) // 2])
+    with pytest.raises(ms.StoreIntegrityError, match="cannot read its metadata"):
+        ms.open(p)
+
+
+def _save_old_format(m, path):
+    """A store as the writer before integrity records wrote it: no checksum, and zarr's
+    default of not writing chunks that are all zero."""
+    import zarr
+
+    root = zarr.open_group(str(path), mode="w", zarr_format=3)
+    for name in ("phases", "particle_ids"):
+        root.create_array(name, data=getattr(m, name), chunks=(16, 16, 16))
+    p = root.create_group("particles")
+    for name in ("id", "phase", "center_um", "radius_um"):
+        a = getattr(m.particles, name)
+        p.create_array(name, data=a, chunks=a.shape)
+    root.attrs.update({"format": STORE_FORMAT, "spec": m.spec.model_dump(mode="json",
+                                                                          exclude_none=True),
+                       "seed": m.seed, "voxel_size_um": m.voxel_size_um,
+                       "generation": m.report.to_dict()})
+    return path
+
+
+def test_old_store_without_checksum_still_opens(structure, tmp_path):
+    # a block with no CAM: the old writer left its particle_ids chunk out
+    ph = structure.phases.copy()
+    ids = structure.particle_ids.copy()
+    ph[32:, 32:, 32:] = np.where(ph[32:, 32:, 32:] == ms.CAM, ms.SE, ph[32:, 32:, 32:])
+    ids[32:, 32:, 32:] = 0
+    from dataclasses import replace
+
+    old = _save_old_format(replace(structure, phases=ph, particle_ids=ids), tmp_path / "o.zarr")
+    assert not (old / "particle_ids" / "c" / "2" / "2" / "2").exists()
+    back = ms.open(old)
+    np.testing.assert_array_equal(back.particle_ids, ids)
+    assert "integrity" not in store_attrs(old)
+
+
+def test_old_store_with_a_lost_chunk_is_an_error(structure, tmp_path):
+    old = _save_old_format(structure, tmp_path / "o.zarr")
+    (old / "phases" / "c" / "1" / "0" / "1").unlink()
+    with pytest.raises(ms.StoreIntegrityError, match="no checksum"):
+        ms.open(old)
+    old2 = _save_old_format(structure, tmp_path / "o2.zarr")
+    cam_chunk = next(k for k in np.ndindex(3, 3, 3)
+                     if (structure.particle_ids[tuple(slice(16 * i, 16 * i + 16)
+                                                      for i in k)] > 0).any())
+    (old2 / "particle_ids" / "c" / "/".join(map(str, cam_chunk))).unlink()
+    with pytest.raises(ms.StoreIntegrityError, match="'particle_ids' is missing 1 of 27"):
+        ms.open(old2)
+
+
+# ---------------------------------------------------------------------------------------------
+# crash safety of save: a full disk, a SIGKILL
+
+
+def test_full_disk_during_save_leaves_the_old_store(structure, tmp_path, monkeypatch):
+    import errno
+
+    from microstructure import _microstructure
+
+    path = structure.save(tmp_path / "m.zarr")
+    before = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+
+    def full(root):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(_microstructure, "_fsync_tree", full)
+    with pytest.raises(OSError, match="No space left"):
+        structure.save(path)
+    after = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
+    assert after == before
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zarr"]      # temporary removed
+    monkeypatch.undo()
+    ms.open(path)
+
+
+_SAVER = """
+import sys, warnings
+warnings.simplefilter("ignore")
+import microstructure as ms
+spec = ms.load_spec(ms.default_spec_path()).updated(
+    {"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0})
+m = ms.generate(spec, seed=0)
+m.save(sys.argv[1])
+print("ready", flush=True)
+while True:
+    m.save(sys.argv[1])
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_during_save_leaves_a_valid_store(tmp_path):
+    """Kill a process that replaces a store in a loop: the store always opens whole."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "m.zarr"
+    for delay in (0.05, 0.21, 0.43):
+        proc = subprocess.Popen([sys.executable, "-c", _SAVER, str(path)], cwd=root,
+                                stdout=subprocess.PIPE, text=True,
+                                env={**os.environ, "PYTHONPATH": str(root)})
+        try:
+            assert proc.stdout.readline().strip() == "ready"
+            time.sleep(delay)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+            proc.stdout.close()
+        m = ms.open(path)                                  # integrity checked
+        assert m.shape == (32, 32, 32)
+    # the next save clears what the killed ones left
+    m.save(path)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.zarr"]

@@ -147,12 +147,107 @@ def test_derived_quantities_by_hand():
         add_derived(df, specific_capacity_mAh_g=0)
 
 
-def test_seed_interval_is_student_t():
-    df = pd.DataFrame({"x": [1, 1, 2], "y": [0.8, 1.0, 0.5]})
+def _plotted_y(fig) -> np.ndarray:
+    """Every y value drawn: line data, band vertices, scattered points."""
+    from matplotlib.collections import PathCollection, PolyCollection
+
+    ys = []
+    for ax in fig.axes:
+        for line in ax.lines:
+            ys.append(np.asarray(line.get_ydata(), dtype=float))
+        for c in ax.collections:
+            if isinstance(c, PolyCollection):
+                ys += [p.vertices[:, 1] for p in c.get_paths()]
+            elif isinstance(c, PathCollection):
+                ys.append(np.asarray(c.get_offsets(), dtype=float)[:, 1])
+    return np.concatenate(ys) if ys else np.array([])
+
+
+def _bands(ax) -> int:
+    from matplotlib.collections import PolyCollection
+
+    return sum(isinstance(c, PolyCollection) for c in ax.collections)
+
+
+def _demo_like_rows(seeds: int) -> pd.DataFrame:
+    """Transport rows as in the demo report: a skewed electronic τ, σ_eff near zero."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for x in (0.45, 0.55, 0.65):
+        for s in range(seeds):
+            tau = float(np.exp(rng.normal(np.log(40), 1.5)))
+            rows.append({"target_cam": x, "seed": s, "electronic_tau": tau,
+                         "electronic_sigma_eff_S_cm": 0.05 * 0.4 / tau,
+                         "ionic_tau": float(np.exp(rng.normal(1.0, 0.3))),
+                         "ionic_sigma_eff_S_cm": float(np.exp(rng.normal(-8, 0.8))),
+                         "util_strict": float(np.clip(rng.normal(0.8, 0.2), 0, 1)),
+                         "util_relay": float(np.clip(rng.normal(0.9, 0.15), 0, 1))})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("seeds", [2, 3, 6])
+def test_transport_figure_draws_no_impossible_values(seeds):
+    """Issue 12, case 10: with 2 seeds the t-band (t = 12.7) of τ reached -2000 and the
+    σ_eff bands spanned zero.  Every drawn value of a positive quantity is now > 0."""
+    fig = _plots.transport_figure(_demo_like_rows(seeds), "target_cam", None)
+    y = _plotted_y(fig)
+    assert y.size and (y[np.isfinite(y)] > 0).all()
+    n_bands = sum(_bands(ax) for ax in fig.axes)
+    assert n_bands == (4 if seeds >= _plots.MIN_BAND_SEEDS else 0)
+
+
+@pytest.mark.parametrize("seeds", [2, 6])
+def test_utilization_figure_stays_in_0_1(seeds):
+    fig = _plots.utilization_figure(_demo_like_rows(seeds), "target_cam", None)
+    y = _plotted_y(fig)
+    assert ((y >= 0) & (y <= 1)).all()
+
+
+def test_two_or_three_seeds_are_drawn_as_points():
+    df = _demo_like_rows(2)
+    fig = _plots.transport_figure(df, "target_cam", None)
+    ax = fig.axes[3]                                    # electronic τ
+    from matplotlib.collections import PathCollection
+
+    (pts,) = [c for c in ax.collections if isinstance(c, PathCollection)]
+    drawn = np.sort(np.asarray(pts.get_offsets())[:, 1])
+    np.testing.assert_allclose(drawn, np.sort(df["electronic_tau"]))
+    assert _bands(ax) == 0
+
+
+def test_seed_stats_positive_is_log_t():
+    vals = [2.0, 2.5, 3.0, 8.0]
+    df = pd.DataFrame({"x": [1, 1, 2, 2, 2, 2], "y": [50.0, 2500.0, *vals]})
+    s = _plots.seed_stats(df, ["x"], "y", kind="positive").set_index("x")
+    assert s.loc[1, "method"] == "seeds" and np.isnan(s.loc[1, "lo"]) and s.loc[1, "n"] == 2
+    logs = np.log(vals)
+    half = 3.182446305 * logs.std(ddof=1) / 2               # t(0.975, 3), sqrt(4)
+    assert s.loc[2, "center"] == pytest.approx(np.exp(logs.mean()))
+    assert s.loc[2, "lo"] == pytest.approx(np.exp(logs.mean() - half))
+    assert s.loc[2, "hi"] == pytest.approx(np.exp(logs.mean() + half))
+    assert s.loc[2, "lo"] > 0 and s.loc[2, "method"] == "log-t"
+
+
+def test_seed_stats_fraction_and_zeros_use_bootstrap_within_the_data():
+    df = pd.DataFrame({"x": [1] * 5 + [2], "y": [0.0, 0.1, 0.9, 1.0, 1.0, 0.5]})
     s = _plots.seed_stats(df, ["x"], "y").set_index("x")
-    # n = 2: t(0.975, 1) = 12.7062, sd = 0.141421
-    assert s.loc[1, "ci"] == pytest.approx(12.7062047 * np.std([0.8, 1.0], ddof=1) / np.sqrt(2))
-    assert np.isnan(s.loc[2, "ci"]) and s.loc[2, "n"] == 1      # one seed: no band
+    assert s.loc[1, "method"] == "bootstrap"
+    assert 0.0 <= s.loc[1, "lo"] < s.loc[1, "center"] < s.loc[1, "hi"] <= 1.0
+    assert s.loc[1, "center"] == pytest.approx(0.6)
+    assert s.loc[2, "method"] == "one seed" and s.loc[2, "center"] == 0.5
+    again = _plots.seed_stats(df, ["x"], "y").set_index("x")
+    assert again.loc[1, "lo"] == s.loc[1, "lo"]                # fixed bootstrap seed
+    z = _plots.seed_stats(pd.DataFrame({"x": [1] * 4, "y": [0.0, 1e-6, 2e-6, 3e-6]}), ["x"],
+                          "y", kind="positive")
+    assert z.loc[0, "method"] == "bootstrap" and z.loc[0, "lo"] >= 0   # σ_eff = 0: no log
+    with pytest.raises(ValueError, match="kind must be one of"):
+        _plots.seed_stats(df, ["x"], "y", kind="student")
+
+
+def test_report_captions_describe_the_intervals(two_axes_report):
+    page = two_axes_report.read_text(encoding="utf-8")
+    assert "t-interval" not in page
+    assert "the seeds as × with 2-3" in page and "geometric mean" in page
 
 
 def test_one_axis_from_a_bare_table(two_axes, tmp_path):

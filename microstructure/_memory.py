@@ -1,0 +1,47 @@
+"""Memory estimates of the generator and of a sweep point from an electrode spec.
+
+The byte counts and their calibration live in :mod:`solvers.memory`; this module turns a spec
+into the numbers they need: the voxel shape and the expected particle count.
+"""
+
+from __future__ import annotations
+
+import math
+
+from solvers.memory import MemoryEstimate
+from solvers.memory import estimate_generate as _estimate_generate
+from solvers.memory import estimate_sweep_point as _estimate_sweep_point
+
+from ._spec import ElectrodeSpec
+
+__all__ = ["estimate_generate", "estimate_sweep_point", "expected_particles"]
+
+
+def expected_particles(spec: ElectrodeSpec) -> float:
+    """``sum_i V_i / E[v_i]``: each solid phase's target volume (µm³) over the number-mean
+    volume of its particles (from its PSD) -- the particles a packing without overlap needs.
+
+    Examples
+    --------
+    >>> import microstructure as ms
+    >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 64, 64]})
+    >>> f"{expected_particles(spec):.2g}"
+    '2.1e+04'
+    """
+    box = math.prod(float(v) for v in spec.box_um())
+    target = spec.target_fractions()
+    return float(sum(target[name] * box / phase.psd.sampler().mean_volume()
+                     for name, phase in spec.present_phases().items()))
+
+
+def estimate_generate(spec: ElectrodeSpec, *, device: str = "cpu") -> MemoryEstimate:
+    """Peak memory of ``generate(spec, device=device)`` (see :mod:`solvers.memory`)."""
+    return _estimate_generate(spec.domain.shape, expected_particles=expected_particles(spec),
+                              device=device)
+
+
+def estimate_sweep_point(spec: ElectrodeSpec, *, transport: bool = True,
+                         device: str = "cpu") -> MemoryEstimate:
+    """Peak memory of one sweep point of ``spec`` (generate, utilization, transport)."""
+    return _estimate_sweep_point(spec.domain.shape, expected_particles=expected_particles(spec),
+                                 transport=transport, device=device)

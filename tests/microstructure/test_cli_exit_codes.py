@@ -1,0 +1,169 @@
+"""Exit codes the README promises (issue 12, case 8): 2 for user errors found before any work,
+1 when the work itself failed; never a traceback.  Real CliRunner invocations."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from microstructure import studies
+from microstructure.studies import cli
+from microstructure.studies.cli import app
+
+ROOT = Path(__file__).resolve().parents[2]
+runner = CliRunner()
+
+SWEEP = """
+base = "default"
+seeds = 1
+transport = false
+[overrides]
+"domain.shape" = [32, 32, 32]
+"domain.voxel_size_um" = 1.0
+[axes]
+"phases.cam.fraction" = {cam}
+"""
+
+
+def _invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def _sweep_file(tmp_path: Path, cam: str = "[60, 75]") -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(SWEEP.format(cam=cam))
+    return p
+
+
+def test_sweep_out_below_a_file_exits_2_before_running(tmp_path, monkeypatch):
+    monkeypatch.setattr(studies._sweep, "run_sweep",
+                        lambda *a, **k: pytest.fail("the sweep started"))
+    (tmp_path / "afile").write_text("x")
+    result = _invoke("sweep", _sweep_file(tmp_path), "-o", tmp_path / "afile" / "sub",
+                     "--workers", "1", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert "afile is a file, not a directory" in result.stderr
+    assert "Traceback" not in result.output
+    result = _invoke("sweep", _sweep_file(tmp_path), "-o", tmp_path / "afile", "--quiet")
+    assert result.exit_code == 2 and "exists and is not a directory" in result.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_binary_garbage_sweep_file_exits_2(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_bytes(b"\xff\xfe\x00garbage\x9c" * 20)
+    result = _invoke("sweep", p, "-o", tmp_path / "out", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert "is not a TOML text file" in result.stderr and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_sweep_in_which_every_point_failed_exits_1(tmp_path):
+    # CAM = 1000 parts of the solids: every point is an invalid spec (a failed row)
+    out = tmp_path / "out"
+    result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000, 2000]"), "-o", out,
+                     "--workers", "1", "--quiet")
+    assert result.exit_code == 1, result.output
+    assert "every point of this run failed (2 rows)" in result.stderr
+    assert "Traceback" not in result.output
+    assert len(studies.load_results(out)) == 2               # the failed rows are recorded
+
+
+def test_sweep_error_from_the_sweep_layer_exits_2(tmp_path, monkeypatch):
+    def busy(*args, **kwargs):
+        raise studies.SweepError(f"results directory busy: another sweep is writing to "
+                                 f"{tmp_path / 'out'}")
+
+    monkeypatch.setattr(studies._sweep, "run_sweep", busy)
+    result = _invoke("sweep", _sweep_file(tmp_path), "-o", tmp_path / "out", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert "results directory busy" in result.stderr and "Traceback" not in result.output
+
+
+def test_busy_results_directory_exits_2(tmp_path):
+    out = tmp_path / "out"
+    path = _sweep_file(tmp_path, cam="[1000]")
+    first = _invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert first.exit_code == 1 and (out / ".lock").exists()    # a results directory now
+    fd = os.open(out / ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)      # "another sweep" holds the lock
+        result = _invoke("sweep", path, "-o", out, "--workers", "1", "--quiet",
+                         "--retry-failed")
+    finally:
+        os.close(fd)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_out_an_existing_file_exits_2(tmp_path):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "report.html").write_text("an old report")
+    result = _invoke("report", tmp_path / "results", "--out", tmp_path / "report.html")
+    assert result.exit_code == 2, result.output
+    assert "exists and is not a directory" in result.stderr
+    assert "Traceback" not in result.output
+    assert (tmp_path / "report.html").read_text() == "an old report"
+
+
+def test_write_report_refuses_a_file_before_reading(tmp_path):
+    from microstructure.studies.report import write_report
+
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(NotADirectoryError, match="out_dir .* exists and is not a directory"):
+        write_report(tmp_path / "no-results-here", out_dir=tmp_path / "f")
+
+
+def test_garbage_spec_through_python_m_exits_2(tmp_path):
+    """The real entry point, in a subprocess: message on stderr, exit 2, no traceback."""
+    p = tmp_path / "spec.toml"
+    p.write_bytes(os.urandom(512).replace(b"\n", b"\x80"))
+    proc = subprocess.run([sys.executable, "-m", "microstructure", "generate", str(p), "-o",
+                           str(tmp_path / "x.zarr")], cwd=ROOT, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "is not a TOML text file" in proc.stderr and "Traceback" not in proc.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the compile notice (issue 12, case 11)
+
+
+def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_noticed", False)
+    monkeypatch.setattr(cli, "kernels_cold", lambda: True)
+    spec = ROOT / "examples" / "nmc_lpscl.toml"
+    text = spec.read_text().replace("shape = [200, 128, 128]", "shape = [32, 32, 32]")
+    (tmp_path / "s.toml").write_text(text.replace("voxel_size_um = 0.25",
+                                                  "voxel_size_um = 1.0"))
+    result = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json")
+    assert result.exit_code == 0, result.output
+    assert "compiling kernels (first run only" in result.stderr
+    assert "compiling" not in result.stdout                 # stdout: the JSON object only
+    again = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json")
+    assert "compiling" not in again.stderr                   # once per process
+
+
+def test_compile_notice_silent_with_a_warm_cache(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "_noticed", False)
+    monkeypatch.setattr(cli, "kernels_cold", lambda: False)
+    result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", tmp_path / "o",
+                     "--workers", "1")
+    assert "compiling" not in result.stderr
+
+
+def test_kernels_cold_reads_numba_s_cache(tmp_path):
+    """A fresh NUMBA_CACHE_DIR is cold; nothing is compiled to find that out."""
+    code = "from microstructure.studies.cli import kernels_cold; print(kernels_cold())"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT),
+                               "NUMBA_CACHE_DIR": str(tmp_path / "nb")})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "True"
