@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,19 @@ def test_kernels_cold_reads_numba_s_cache(tmp_path):
                                "NUMBA_CACHE_DIR": str(tmp_path / "nb")})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "True"
+
+
+def test_the_notice_watches_every_module_with_cached_kernels():
+    """Every module listed exists and has cached kernels, and every module of the tree that
+    caches kernels is listed (a rename would otherwise silence the notice)."""
+    import importlib
+
+    from numba.core.registry import CPUDispatcher
+
+    for name in cli._CACHED_KERNEL_MODULES:
+        mod = importlib.import_module(name)
+        assert any(isinstance(v, CPUDispatcher) for v in vars(mod).values()), name
+    cached = {".".join(p.relative_to(ROOT).with_suffix("").parts)
+              for pkg in ("microstructure", "solvers") for p in (ROOT / pkg).rglob("*.py")
+              if re.search(r"jit\([^)]*cache=True", p.read_text(encoding="utf-8"))}
+    assert cached <= set(cli._CACHED_KERNEL_MODULES), cached - set(cli._CACHED_KERNEL_MODULES)
