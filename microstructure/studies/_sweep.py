@@ -93,6 +93,9 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
 
     Raises
     ------
+    solvers.memory.InsufficientMemoryError
+        The largest point, times the points running at once, does not fit in the memory
+        available (checked before anything runs on this machine).
     SweepError
         Invalid sweep definition, a results directory that is busy, foreign, or recorded with
         another definition (nothing is run).
@@ -145,6 +148,8 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
             if save_structures:
                 task["structure_path"] = str(store.structure_path(p.point_id, seed).resolve())
             todo.append(task)
+    if todo and local:
+        _check_memory(points, todo, sweep, workers, device)
     keys = {(p.point_id, s) for p in points for s in range(sweep.seeds)}
     progress = SweepProgress(total=len(keys), done_before=sum(done(k) for k in keys))
 
@@ -270,3 +275,23 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def _check_memory(points: list, todo: list[dict[str, Any]], sweep: SweepSpec,
+                  workers: int | None, device: str) -> None:
+    """Refuse, before any work, a sweep whose largest point does not fit in memory as many
+    times as points run at once on this machine (:class:`~solvers.memory.InsufficientMemoryError`
+    naming ``domain.shape``, the estimate and the limit)."""
+    from microstructure._memory import estimate_sweep_point
+    from solvers.memory import check_memory
+
+    from ._point import usable_cores
+
+    ids = {t["point_id"] for t in todo}
+    estimates = [estimate_sweep_point(p.spec, transport=sweep.transport, device=device)
+                 for p in points if p.point_id in ids and p.spec is not None]
+    if not estimates:
+        return
+    biggest = max(estimates, key=lambda e: e.host_bytes)
+    copies = max(1, min(int(workers or usable_cores()), len(todo)))
+    check_memory(biggest, field="domain.shape", copies=copies)

@@ -237,3 +237,16 @@ def test_sigterm_stops_workers_and_keeps_finished_rows(tmp_path):
     rows = [p for p in (out / "rows").iterdir() if not p.name.startswith(".")]
     assert len(pd.read_csv(out / "results.csv")) == len(rows)
     assert json.loads((out / "manifest.json").read_text())["runs"]
+
+
+def test_a_sweep_too_big_for_memory_is_refused_before_running(tmp_path):
+    from solvers.memory import InsufficientMemoryError
+
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    path.write_text(path.read_text().replace("[32, 32, 32]", "[4000, 4000, 4000]"))
+    out = tmp_path / "out"
+    t0 = time.monotonic()
+    with pytest.raises(InsufficientMemoryError, match="domain.shape"):
+        studies.run_sweep(path, out, workers=1, quiet=True)
+    assert time.monotonic() - t0 < 10
+    assert not (out / "rows").exists()

@@ -1,0 +1,158 @@
+"""The human-readable tables of ``assb generate`` / ``assb analyze`` (and their JSON source)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+__all__ = ["format_analysis", "format_generation", "generation_summary"]
+
+_PHASES = ("pore", "cam", "se", "carbon")
+
+
+def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: str = "",
+                       save_seconds: float | None = None) -> dict[str, Any]:
+    """JSON-ready summary of a generated structure (what ``assb generate --json`` prints)."""
+    rep = m.report
+    seconds = dict(rep.seconds) if rep is not None else {}
+    if save_seconds is not None:
+        seconds["save"] = save_seconds
+    nz, ny, nx = m.shape
+    h = m.voxel_size_um
+    return {
+        "spec": spec_label,
+        "store": None if store is None else str(store),
+        "seed": int(m.seed),
+        "device": rep.device if rep is not None else None,
+        "shape": [nz, ny, nx],
+        "voxel_size_um": h,
+        "box_um": [nz * h, ny * h, nx * h],
+        "target": dict(m.spec.target_fractions()),
+        "achieved": dict(rep.achieved) if rep is not None else None,
+        "particles": dict(m.particles.counts()),
+        "cam_overlap_fraction": None if rep is None else rep.cam_overlap_fraction,
+        "cam_max_relative_overlap": None if rep is None else rep.cam_max_relative_overlap,
+        "relax_iterations": None if rep is None else rep.relax_iterations,
+        "seconds": seconds,
+        "warnings": [] if rep is None else list(rep.warnings),
+    }
+
+
+
+
+def format_generation(s: dict[str, Any]) -> str:
+    """The human-readable summary table of :func:`generation_summary`."""
+    box = " x ".join(f"{v:.4g}" for v in s["box_um"])
+    lines = [
+        f"spec    {s['spec']}",
+        f"box     {' x '.join(map(str, s['shape']))} voxels at {s['voxel_size_um']:g} um "
+        f"= {box} um (axis 0 through-plane)",
+        f"seed    {s['seed']}   device {s['device']}",
+        "",
+        f"{'phase':<8}{'target vol%':>13}{'achieved vol%':>15}{'particles':>11}",
+    ]
+    achieved = s["achieved"] or {}
+    for n in _PHASES:
+        if n not in s["target"]:
+            continue
+        a = achieved.get(n)
+        parts = s["particles"].get(n)
+        lines.append(f"{n:<8}{100 * s['target'][n]:>13.2f}"
+                     f"{'-' if a is None else f'{100 * a:.2f}':>15}"
+                     f"{'-' if parts is None else parts:>11}")
+    lines.append("")
+    if s["cam_overlap_fraction"] is not None:
+        lines.append(f"{'CAM overlap':<18}{s['cam_overlap_fraction']:.2e} of CAM volume "
+                     f"(deepest {100 * s['cam_max_relative_overlap']:.1f} % of a radius)")
+    if s["relax_iterations"] is not None:
+        lines.append(f"{'relax iterations':<18}{s['relax_iterations']}")
+    if s["seconds"]:
+        t = ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds"].items())
+        lines.append(f"{'time':<18}{t}")
+    if s["store"] is not None:
+        lines.append(f"{'store':<18}{s['store']}")
+    return "\n".join(lines)
+
+
+def format_analysis(a: dict[str, Any]) -> str:
+    """The human-readable tables of an analysis dict (see ``assb analyze``)."""
+    u = a["utilization"]
+    rules = list(u)
+    w = 34
+
+    def row(label: str, key: str, fmt: str) -> str:
+        cells = "".join(f"{_fmt(u[r][key], fmt):>12}" for r in rules)
+        return f"{label:<{w}}{cells}"
+
+    lines = [
+        f"CAM utilization of {a['store']}",
+        f"{'':<{w}}" + "".join(f"{r:>12}" for r in rules),
+        row("static utilization (volume)", "static_utilization", ".4f"),
+        row("static utilization (count)", "static_utilization_by_count", ".4f"),
+        row("electronically isolated (vol)", "electronically_isolated", ".4f"),
+        row("ionically isolated (vol)", "ionically_isolated", ".4f"),
+        row("isolated both ways (vol)", "isolated_both", ".4f"),
+        row("electronic network percolates", "electronic_percolates", "yes"),
+        row("ionic network percolates", "ionic_percolates", "yes"),
+        row("active CAM|SE faces / vol (1/um)", "active_interface_area_per_volume_per_um",
+            ".4g"),
+        f"{'active particles':<{w}}"
+        + "".join(f"{u[r]['n_active']}/{u[r]['n_particles']}".rjust(12) for r in rules),
+    ]
+    for r in rules:
+        if u[r]["reason"]:
+            lines.append(f"  {r}: {u[r]['reason']}")
+
+    st = a["structure"]
+    lines += ["", "Structure (sizes volume-weighted; CAM from voxels, SE/carbon from the "
+              "particle table)",
+              f"{'phase':<8}{'vol%':>8}{'target%':>9}{'d10':>8}{'d50':>8}{'d90':>8}"
+              f"{'ref d50':>9}{'d50 err':>9}  within"]
+    for n in _PHASES:
+        if n not in st["volume_fractions"] or (n != "pore" and n not in st["size_distributions"]
+                                               and st["volume_fractions"][n] == 0):
+            continue
+        head = (f"{n:<8}{100 * st['volume_fractions'][n]:>8.2f}"
+                f"{100 * st['target_fractions'].get(n, 0.0):>9.2f}")
+        sd = st["size_distributions"].get(n)
+        if sd is None:
+            lines.append(head)
+            continue
+        lines.append(head + f"{_fmt(sd['d10_um'], '.3g'):>8}{_fmt(sd['d50_um'], '.3g'):>8}"
+                     f"{_fmt(sd['d90_um'], '.3g'):>8}{_fmt(sd['reference_d50_um'], '.3g'):>9}"
+                     f"{_fmt(sd['d50_relative_error'], '+.1%'):>9}  "
+                     f"{'yes' if sd['d50_within_tolerance'] else 'no'}"
+                     f"{'' if sd['resolved'] else ' (d10 < 2 voxels)'}")
+    lines.append(f"{'CAM|SE contact area / volume':<{w}}"
+                 f"{_fmt(st['cam_se_contact_area_per_volume_per_um'], '.4g')} 1/um "
+                 "(voxel faces x 2/3; the utilization row counts raw faces)")
+    lines.append(f"{'CAM surface touching SE':<{w}}{_fmt(st['cam_se_coverage'], '.1%')}")
+    if st["cam_overlap_fraction"] is not None:
+        lines.append(f"{'CAM overlap':<{w}}{st['cam_overlap_fraction']:.2e} of CAM volume")
+
+    tr = a.get("transport")
+    if tr is not None:
+        lines += ["", f"Transport through-plane ({tr['convention']}: sigma_eff = sigma_bulk "
+                  "* eps / tau)",
+                  f"{'network':<12}{'sigma_eff S/cm':>16}{'tau':>10}{'eps':>8}"
+                  f"{'percolating':>13}{'R ohm cm2':>12}  converged"]
+        for net in ("ionic", "electronic"):
+            t = tr[net]
+            lines.append(f"{net:<12}{_fmt(t['effective_conductivity_S_cm'], '.4g'):>16}"
+                         f"{_fmt(t['tau'], '.4g'):>10}{_fmt(t['volume_fraction'], '.3f'):>8}"
+                         f"{_fmt(t['percolating_fraction'], '.3f'):>13}"
+                         f"{_fmt(t['resistance_ohm_cm2'], '.4g'):>12}  "
+                         f"{'yes' if t['converged'] else 'NO'}")
+    t = ", ".join(f"{k} {v:.2f} s" for k, v in a["seconds"].items())
+    lines += ["", f"{'time':<{w}}{t}", f"{'stored in':<{w}}{a['store']} (attrs['analysis'])"]
+    return "\n".join(lines)
+
+
+def _fmt(v: Any, fmt: str) -> str:
+    if v is None:
+        return "-"
+    if fmt == "yes":
+        return "yes" if v else "no"
+    if isinstance(v, str):  # "NaN" / "Infinity" from jsonable
+        return v.lower().replace("infinity", "inf")
+    return format(v, fmt)
