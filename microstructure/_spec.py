@@ -364,6 +364,9 @@ def read_toml(path: Path, *, what: str, error: type[Exception]) -> dict[str, Any
         raise FileNotFoundError(f"{what} file not found: {path}") from None
     except tomllib.TOMLDecodeError as exc:
         raise error(f"invalid TOML in {path}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise error(f"{path} is not a text (UTF-8) TOML file: byte {exc.start} cannot be "
+                    "decoded") from None
 
 
 def default_spec_path() -> Path:

@@ -413,3 +413,10 @@ def test_generate_rejects_bad_seed(seed):
 def test_generate_needs_a_spec():
     with pytest.raises(TypeError, match="ElectrodeSpec"):
         ms.generate(copy.deepcopy(_example()))
+
+
+def test_a_binary_spec_file_is_a_spec_error(tmp_path):
+    path = tmp_path / "garbage.toml"
+    path.write_bytes(bytes(range(256)))
+    with pytest.raises(ms.SpecError, match="not a text"):
+        ms.load_spec(path)
