@@ -40,9 +40,9 @@ def get_kernels(device: str) -> Any:
     """Kernel launcher for ``device`` (CuPy + numba-cuda, or NumPy + numba)."""
     check_device(device)
     if device == "cpu":
-        from ._packing import CpuKernels
+        from ._pressing import CpuPressKernels
 
-        return CpuKernels()
+        return CpuPressKernels()
     from ._packing_cuda import CudaKernels
 
     return CudaKernels()
@@ -111,6 +111,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     for msg in resolution_warnings(spec):
         warnings.warn(msg, stacklevel=2)
+    if spec.packing.mode == "pressed":
+        return _generate_pressed(spec, seed=int(seed), device=device, progress=progress)
     kern = get_kernels(device)
     xp = kern.xp
     t_start = time.perf_counter()
@@ -148,7 +150,7 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     c_dev, r_dev = xp.asarray(centers), xp.asarray(radii)
     ids = stamp_hard(kern, c_dev, r_dev, shape, h, periodic)
     cam_vox = int(xp.count_nonzero(ids))
-    if pk.mode == "dense":
+    if pk.mode in ("dense", "sequential"):
         for _ in range(4):
             frac = cam_vox / nvox
             if abs(frac - target["cam"]) <= 0.25 * tol or cam_vox == 0:
@@ -219,9 +221,57 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
                           voxel_size_um=h, spec=spec, seed=int(seed), report=report)
 
 
+def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
+                      progress: bool) -> Microstructure:
+    from ._generate_pressed import build_pressed
+    from ._pressing import PressingError
+
+    t_start = time.perf_counter()
+    kern = get_kernels(device)
+    rng = np.random.default_rng(seed)
+    bar = _Progress(progress, total=spec.packing.compaction_steps + 1)
+    try:
+        b = build_pressed(spec, rng=rng, kern=kern,
+                          progress=lambda step, por: bar.step(f"porosity {por:.3f}"))
+    except PressingError as exc:
+        raise PackingError(str(exc)) from None
+    finally:
+        bar.close()
+    target = spec.target_fractions()
+    tol = spec.packing.fraction_tolerance
+    nvox = b.phases.size
+    counts = np.bincount(b.phases.reshape(-1), minlength=4)
+    achieved = {n: float(counts[c]) / nvox for n, c in PHASE_CODES.items()}
+    misses = {n: (target[n], achieved[n]) for n in PHASE_CODES
+              if abs(achieved[n] - target[n]) > tol}
+    if misses:
+        detail = "; ".join(f"{n}: target {t:.4f}, achieved {a:.4f}" for n, (t, a) in misses.items())
+        raise PackingError(
+            f"packing could not reach the target volume fractions within +-{tol} ({detail})."
+        )
+    times = dict(b.seconds)
+    times["total"] = time.perf_counter() - t_start
+    table = ParticleTable.from_pressed(b.centers, b.radii, b.phase, b.graph)
+    cam = b.phase == CAM
+    report = GenerationReport(
+        target=dict(target), achieved=achieved,
+        cam_overlap_fraction=float(b.pressing.hard_overlap_fraction),
+        cam_max_relative_overlap=0.0,
+        n_particles=table.counts(), relax_iterations=int(b.pressing.iterations),
+        seconds=times, device=device, warnings=tuple(resolution_warnings(spec)),
+        compaction_porosity=tuple(float(x) for x in b.pressing.porosity),
+        compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
+        topology=dict(vars(b.topology)) | {"contacts": len(b.graph),
+                                           "cam_particles": int(cam.sum())},
+    )
+    return Microstructure(phases=b.phases, particle_ids=b.particle_ids, particles=table,
+                          voxel_size_um=float(spec.domain.voxel_size_um), spec=spec, seed=seed,
+                          report=report)
+
+
 def _advice(misses: dict[str, tuple[float, float]]) -> str:
     if "cam" in misses and misses["cam"][1] < misses["cam"][0]:
-        return "The CAM packing jammed: lower the CAM fraction or use packing.mode = 'dense'."
+        return "The CAM packing jammed: lower the CAM fraction or use packing.mode = 'pressed'."
     if any(n in misses for n in ("se", "carbon", "pore")):
         return ("The soft phases could not fill the pore space: raise composition.porosity, "
                 "use smaller SE particles or raise packing.se_cam_overlap.")

@@ -14,6 +14,8 @@ from ._spec import CAM, PHASE_CODES, ElectrodeSpec
 #: Format marker written into every store.
 STORE_FORMAT = "assb-microstructure/1"
 _CHUNKS = 64
+_TABLE_COLUMNS = ("id", "phase", "center_um", "radius_um", "contact_i", "contact_j",
+                  "contact_area_um2", "touches_cc", "touches_separator")
 
 
 @dataclass(frozen=True, eq=False)
@@ -28,6 +30,38 @@ class ParticleTable:
     """(n, 3) float32 centre in µm (through-plane, lateral, lateral)."""
     radius_um: np.ndarray
     """(n,) float32 radius in µm."""
+    contact_i: np.ndarray | None = None
+    """``pressed``: (m,) int32 id of the first particle of each contact (the contact graph)."""
+    contact_j: np.ndarray | None = None
+    """``pressed``: (m,) int32 id of the second particle of each contact (``contact_i < j``)."""
+    contact_area_um2: np.ndarray | None = None
+    """``pressed``: (m,) float32 contact area in µm² (the lens circle of the two spheres)."""
+    touches_cc: np.ndarray | None = None
+    """``pressed``: (n,) bool, the particle touches the current collector (x_0 = 0)."""
+    touches_separator: np.ndarray | None = None
+    """``pressed``: (n,) bool, the particle touches the separator face (x_0 = L)."""
+
+    @classmethod
+    def from_pressed(cls, centers: np.ndarray, radii: np.ndarray, phase: np.ndarray,
+                     graph: Any) -> ParticleTable:
+        """Table with the contact graph of a pressed packing."""
+        n = len(radii)
+        return cls(np.arange(1, n + 1, dtype=np.int32), np.asarray(phase, dtype=np.uint8),
+                   np.asarray(centers, dtype=np.float32).reshape(-1, 3),
+                   np.asarray(radii, dtype=np.float32), graph.i, graph.j, graph.area_um2,
+                   np.asarray(graph.touches_cc, bool), np.asarray(graph.touches_separator, bool))
+
+    @property
+    def has_contacts(self) -> bool:
+        """Whether the table carries a contact graph (``pressed`` mode)."""
+        return self.contact_i is not None
+
+    def contact_pairs(self) -> np.ndarray:
+        """(m, 2) contacts as 0-based row indices (for :mod:`solvers._utilization_graph`)."""
+        if self.contact_i is None:
+            raise ValueError("this particle table has no contact graph (packing.mode != "
+                             "'pressed')")
+        return np.stack([self.contact_i, self.contact_j], axis=1).astype(np.int64) - 1
 
     @classmethod
     def build(cls, cam_centers: np.ndarray, cam_radii: np.ndarray, soft: dict[str, Any]
@@ -78,10 +112,19 @@ class GenerationReport:
     rsa_failed: int = 0
     """RSA mode: CAM particles that found no free place."""
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    compaction_porosity: tuple[float, ...] = ()
+    """``pressed``: porosity (1 - powder volume / box volume) after each compaction step."""
+    compaction_stress: tuple[float, ...] = ()
+    """``pressed``: piston stress after each compaction step, relative to the last one."""
+    topology: dict[str, int] = field(default_factory=dict)
+    """``pressed``: contacts, and the voxels the topology-preserving voxelization re-assigned
+    (``neck_voxels``), carved (``carved_voxels``) or could not fix."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["warnings"] = list(self.warnings)
+        d["compaction_porosity"] = list(self.compaction_porosity)
+        d["compaction_stress"] = list(self.compaction_stress)
         return d
 
 
@@ -141,9 +184,12 @@ class Microstructure:
         root.create_array("particle_ids", data=np.ascontiguousarray(self.particle_ids),
                           chunks=chunks, compressors=comp, dimension_names=["z", "y", "x"])
         p = root.create_group("particles")
-        n = max(len(self.particles), 1)
-        for name in ("id", "phase", "center_um", "radius_um"):
-            a = np.ascontiguousarray(getattr(self.particles, name))
+        for name in _TABLE_COLUMNS:
+            a = getattr(self.particles, name)
+            if a is None:
+                continue
+            a = np.ascontiguousarray(a)
+            n = max(a.shape[0], 1)
             p.create_array(name, data=a, chunks=(min(n, 1 << 20),) + a.shape[1:],
                            compressors=comp)
         root.attrs.update({
@@ -172,13 +218,15 @@ def open_microstructure(path: str | Path) -> Microstructure:
         raise ValueError(f"{path} is not an assb-microstructure store "
                          f"(format={attrs.get('format')!r}, expected {STORE_FORMAT!r})")
     p = root["particles"]
-    table = ParticleTable(*(np.asarray(p[name][...]) for name in
-                            ("id", "phase", "center_um", "radius_um")))
+    table = ParticleTable(**{name: np.asarray(p[name][...]) for name in _TABLE_COLUMNS
+                             if name in p})
     gen = attrs.get("generation")
     report = None
     if gen is not None:
         gen = dict(gen)
         gen["warnings"] = tuple(gen.get("warnings", ()))
+        for key in ("compaction_porosity", "compaction_stress"):
+            gen[key] = tuple(gen.get(key, ()))
         report = GenerationReport(**gen)
     return Microstructure(
         phases=np.asarray(root["phases"][...]),

@@ -170,9 +170,14 @@ class _NeighbourList:
         ncells = int(np.prod(self.ncell_h))
         cell_start = xp.searchsorted(cid[order], xp.arange(ncells + 1)).astype(xp.int64)
         items = order.astype(xp.int64)
-        counts = xp.zeros(n, dtype=xp.int64)
         args = (pos, self.rad, cell_start, items, self.ncell, self.cell_size, self.box,
                 self.periodic, self.skin)
+        if hasattr(self.kern, "neighbours_csr"):  # two-pass CSR (CPU): no padded rows
+            self.ptr, self.idx = self.kern.neighbours_csr(*args)
+            self.ref = pos.copy()
+            self.builds += 1
+            return
+        counts = xp.zeros(n, dtype=xp.int64)
         while True:  # one pass into fixed-capacity rows; again with more room if one overflowed
             padded = xp.zeros((n, self.cap), dtype=xp.int64)
             self.kern.neighbours(*args, padded, counts)
