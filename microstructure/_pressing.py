@@ -229,7 +229,8 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
     state = _State(kern, xp, pos, rad, ph, kpair, carbon_adhesion, periodic, r_med)
     porosity, stress = [], []
     total_it = 0
-    hard_ov = 0.0
+    hard_ov = prev_ov = 0.0
+    reached = 1.0 - solid_vol / (h0 * area)
     cur = h0
     for step, hk in enumerate(np.concatenate([[h0], heights])):
         state.pos[:, 0] *= hk / cur
@@ -246,15 +247,20 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
             stress.append(top / area)
         if progress is not None:
             progress(step, por)
-        if hard_ov > max_hard_overlap:
-            achieved = porosity[-2] if len(porosity) > 1 else 1.0 - solid_vol / (h0 * area)
+        if hard_ov <= max_hard_overlap:
+            reached = por
+        # the loose start may still overlap; a jam shows as hard overlap that grows as the
+        # piston advances: fail at the end, or early once it is far beyond the limit
+        growing = step > 0 and hard_ov > prev_ov
+        if (last and hard_ov > max_hard_overlap) or (growing and hard_ov > 4 * max_hard_overlap):
             raise PressingError(
                 f"composition.porosity = {target_porosity:.4f} cannot be reached by pressing: "
-                f"the hard CAM/carbon skeleton jams at porosity {por:.4f} (hard-pair overlap "
-                f"{hard_ov:.4f} of their volume > packing.max_cam_overlap = {max_hard_overlap}); "
-                f"achieved porosity {achieved:.4f}. Raise the porosity, lower the CAM fraction "
+                f"the hard CAM/carbon skeleton jams (hard-pair overlap {hard_ov:.4f} of their "
+                f"volume at porosity {por:.4f} > packing.max_cam_overlap = {max_hard_overlap}); "
+                f"achieved porosity {reached:.4f}. Raise the porosity, lower the CAM fraction "
                 "or raise packing.se_ductility"
             )
+        prev_ov = hard_ov
     stress_a = np.asarray(stress)
     if stress_a.size and stress_a[-1] > 0:
         stress_a = stress_a / stress_a[-1]
