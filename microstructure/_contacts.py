@@ -13,9 +13,10 @@ Voxelization (topology-preserving)
        among one kind the smallest ``|x - c|^2 / r^2`` wins (ties: lowest id).  Where two spheres
        overlap the border passes through their contact circle.
     2. **Necks.** For every contact, the voxels met by the centre line (a face-connected walk,
-       Amanatides & Woo) go to the nearer particle of the pair (split at the contact spot), so
-       every contact is a face-connected path at least one voxel wide whatever the voxel size;
-       the same for a particle touching a wall (a straight walk to it).  A neck never takes a
+       Amanatides & Woo) from the contact spot towards each centre go to that particle until
+       the walk meets the particle's own voxels, so every contact is a face-connected path at
+       least one voxel wide whatever the voxel size; the same for a particle touching a wall
+       (a straight walk from the wall).  A neck never takes a
        hard voxel for SE.  Neck voxels are protected.
     3. **Gaps.** Two particles that are not in contact must not look connected: where voxels of
        two such particles are face-, edge- or corner-adjacent in the same conducting network
@@ -234,17 +235,17 @@ def _claim(owner, protected, ph, a, b, cc, want, stats):
 
 
 @numba.njit(cache=True)
-def _walk(c, p, q, split, ph, h, shape, periodic, owner, protected, stats, box):
-    """Face-connected walk along the segment c[p] -> c[p] + d (minimum image); voxels before
-    the parameter ``split`` (0..1) go to p, after it to q."""
-    d = _delta(c, p, q, box, periodic)
+def _walk(x0, d, want, skip_first, ph, h, shape, periodic, owner, protected, stats):
+    """Face-connected walk (Amanatides & Woo) from the point ``x0`` along ``d`` (µm): each voxel
+    met (but the first if ``skip_first``) goes to particle ``want``, up to and including the
+    first that already was its own."""
     x = np.empty(3)
     cell = np.empty(3, dtype=np.int64)
     step = np.empty(3, dtype=np.int64)
     tmax = np.empty(3)
     tdelta = np.empty(3)
     for a in range(3):
-        x[a] = c[p, a] / h
+        x[a] = x0[a] / h
         cell[a] = int(math.floor(x[a]))
         if d[a] > 0:
             step[a] = 1
@@ -258,27 +259,26 @@ def _walk(c, p, q, split, ph, h, shape, periodic, owner, protected, stats, box):
             step[a] = 0
             tmax[a] = np.inf
             tdelta[a] = np.inf
-    t = 0.0
+    first = skip_first
     while True:
         ia = cell[0]
-        if 0 <= ia < shape[0]:
+        if first:
+            first = False
+        elif 0 <= ia < shape[0]:
             ib = _wrap(cell[1], shape[1], periodic[1])
             ic = _wrap(cell[2], shape[2], periodic[2])
             if 0 <= ib < shape[1] and 0 <= ic < shape[2]:
-                # voxel centre's projection on the segment decides the side
-                s = 0.0
-                for a in range(3):
-                    s += ((cell[a] + 0.5) * h - c[p, a]) * d[a]
-                s /= max(d[0] * d[0] + d[1] * d[1] + d[2] * d[2], 1e-300)
-                _claim(owner, protected, ph, ia, ib, ic, p if s < split else q, stats)
+                was_own = owner[ia, ib, ic] == want + 1
+                _claim(owner, protected, ph, ia, ib, ic, want, stats)
+                if was_own:
+                    return
         a = 0
         if tmax[1] < tmax[a]:
             a = 1
         if tmax[2] < tmax[a]:
             a = 2
-        t = tmax[a]
-        if t > 1.0:
-            break
+        if tmax[a] > 1.0:
+            return
         cell[a] += step[a]
         tmax[a] += tdelta[a]
 
@@ -286,34 +286,42 @@ def _walk(c, p, q, split, ph, h, shape, periodic, owner, protected, stats, box):
 @numba.njit(cache=True)
 def _necks(c, r, ph, pairs, tcc, tsep, h, shape, periodic, owner, protected, stats
            ):  # pragma: no cover - numba
+    """Necks grow from the contact spot towards each centre until they meet the particle's own
+    voxels: the voxel of the spot goes to the first particle, the walk towards the second
+    starts there too, so the two parts share a face."""
     box = np.empty(3)
     for a in range(3):
         box[a] = shape[a] * h
+    spot = np.empty(3)
+    back = np.empty(3)
     for k in range(pairs.shape[0]):
         p = pairs[k, 0]
         q = pairs[k, 1]
         d = _delta(c, p, q, box, periodic)
         dist = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        if dist < 1e-12:
+            continue
         xp = (dist * dist + r[p] * r[p] - r[q] * r[q]) / (2 * dist)
-        split = min(max(xp / dist, 0.0), 1.0)
-        _walk(c, p, q, split, ph, h, shape, periodic, owner, protected, stats, box)
-    # walls: a straight walk along axis 0 from the centre to the first / last layer
+        f = min(max(xp / dist, 0.0), 1.0)
+        for a in range(3):
+            spot[a] = c[p, a] + f * d[a]
+            back[a] = -f * d[a]
+            d[a] = (1.0 - f) * d[a]
+        _walk(spot, back, p, False, ph, h, shape, periodic, owner, protected, stats)
+        _walk(spot, d, q, True, ph, h, shape, periodic, owner, protected, stats)
+    # walls: from the wall straight towards the centre
     n = c.shape[0]
     for p in range(n):
         for side in range(2):
             if (side == 0 and not tcc[p]) or (side == 1 and not tsep[p]):
                 continue
-            ib = _wrap(int(math.floor(c[p, 1] / h)), shape[1], periodic[1])
-            ic = _wrap(int(math.floor(c[p, 2] / h)), shape[2], periodic[2])
-            if ib < 0 or ib >= shape[1] or ic < 0 or ic >= shape[2]:
-                continue
-            a0 = min(max(int(math.floor(c[p, 0] / h)), 0), shape[0] - 1)
-            if side == 0:
-                for a in range(a0, -1, -1):
-                    _claim(owner, protected, ph, a, ib, ic, p, stats)
-            else:
-                for a in range(a0, shape[0]):
-                    _claim(owner, protected, ph, a, ib, ic, p, stats)
+            spot[0] = 0.5 * h if side == 0 else box[0] - 0.5 * h
+            spot[1] = c[p, 1]
+            spot[2] = c[p, 2]
+            back[0] = c[p, 0] - spot[0]
+            back[1] = 0.0
+            back[2] = 0.0
+            _walk(spot, back, p, False, ph, h, shape, periodic, owner, protected, stats)
 
 
 @numba.njit(cache=True)

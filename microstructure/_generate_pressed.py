@@ -7,8 +7,9 @@
    voxelized with that topology (:func:`._contacts.voxelize_topological`).
 4. Voxelization and the SE's flattening do not conserve each phase's volume exactly, so the
    radii of each phase are scaled by a common factor (``(target / achieved)^GAIN``, at most
-   ``CORRECTIONS`` times) and steps 3-4 repeated until every phase is within a quarter of
-   ``packing.fraction_tolerance``; the contact graph is always the one of the final radii.
+   ``CORRECTIONS`` times; the exponent of a phase is halved when its correction overshot) and
+   steps 3-4 repeated until every phase is within a quarter of ``packing.fraction_tolerance``;
+   the best attempt is kept, and its contact graph is the one of its radii.
 """
 
 from __future__ import annotations
@@ -24,10 +25,9 @@ from ._pressing import PressingResult, contact_pairs, press
 from ._spec import CAM, PHASE_CODES, ElectrodeSpec
 
 #: Radius corrections after the first voxelization.
-CORRECTIONS = 6
-#: Exponent of the radius correction (target / achieved)^GAIN: larger than the 1/3 of a lone
-#: sphere, as a grown particle also loses more volume to its neighbours.
-GAIN = 0.5
+CORRECTIONS = 8
+#: Exponent of the radius correction (target / achieved)^GAIN (1/3: a lone sphere).
+GAIN = 1.0 / 3.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +81,9 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     centers = res.centers
     r = res.radii.copy()
     xp = kern.xp
+    gain = np.full(4, GAIN)
+    last_err = np.zeros(4)
+    best = None
     for attempt in range(CORRECTIONS + 1):
         pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
         graph = contact_graph(centers, r, phase, pairs, box, periodic)
@@ -89,18 +92,25 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         ph_vox[1:] = phase
         phases = ph_vox[owner]
         counts = np.bincount(phases.reshape(-1), minlength=4)
-        worst = 0.0
+        err = np.zeros(4)
         scale = np.ones(4)
         for name, code in PHASE_CODES.items():
             if name == "pore" or target[name] <= 0:
                 continue
             got = counts[code] / nvox
-            worst = max(worst, abs(got - target[name]))
+            err[code] = got - target[name]
+            if err[code] * last_err[code] < 0:  # overshot: damp this phase's correction
+                gain[code] *= 0.5
             if got > 0:
-                scale[code] = (target[name] / got) ** GAIN
-        if worst <= 0.25 * pk.fraction_tolerance or attempt == CORRECTIONS:
+                scale[code] = (target[name] / got) ** gain[code]
+        worst = float(np.abs(err).max())
+        if best is None or worst < best[0]:
+            best = (worst, owner, phases, r, graph, topo)
+        if worst <= 0.25 * pk.fraction_tolerance:
             break
+        last_err = err
         r = r * scale[phase]
+    _, owner, phases, r, graph, topo = best
     times["voxelize"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
     return PressedBuild(phases, ids, centers, r, phase, graph, topo, res, times)
