@@ -67,14 +67,15 @@ def theta_graph(m, rule="strict"):
 
 
 def case_resolution(seeds):
-    print("\n## Resolution independence (CAM 5 / SE 2.5 / carbon 1 um, 70:30:3 w/w, eps 0.15)")
+    print("\n## Resolution independence (80:20 w/w CAM 5 um : SE 5 um, no carbon, eps 0.15, "
+          "24 x 20 x 20 um)")
     print("| seed | theta h=0.5 | theta h=0.25 | h=0.25 conn 6 / 18 / 26 | graph | "
           "required |")
     print("|---|---|---|---|---|---|")
     for seed in seeds:
         out = []
         for h in (0.5, 0.25):
-            spec = _spec(cam_wt=70, se_d50=2.5, h=h, box_um=(20, 16, 16), carbon_wt=3)
+            spec = _spec(cam_wt=80, se_d50=5.0, h=h, box_um=(24, 20, 20))
             m, _ = _gen(spec, seed)
             out.append((theta(m), [theta(m, connectivity=c) for c in (6, 18, 26)],
                         theta_graph(m)))

@@ -1,6 +1,8 @@
 """``generate``: from an electrode spec to a voxelized composite.
 
-Steps (each on the chosen device, same random numbers on both):
+``packing.mode = "pressed"`` builds a pressed powder (:mod:`._generate_pressed`); the steps below
+are those of ``sequential`` (formerly ``dense``) and ``rsa``, each on the chosen device, same
+random numbers on both:
 
 1. CAM diameters drawn by number from the (volume-based) PSD until their volume equals the
    target CAM volume; packed hard (``dense``: FIRE relaxation; ``rsa``: plain RSA).
@@ -87,7 +89,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     -------
     Microstructure
         Phases (uint8: 0 pore, 1 CAM, 2 SE, 3 carbon), CAM particle ids, the particle table and
-        a report of targets vs achieved values.
+        a report of targets vs achieved values.  With ``packing.mode = "pressed"`` the table
+        carries the contact graph and the report the compaction curve.
 
     Raises
     ------
@@ -263,6 +266,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
         compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
         topology=dict(vars(b.topology)) | {"contacts": len(b.graph),
                                            "cam_particles": int(cam.sum())},
+        radius_scale=b.radius_scale,
     )
     return Microstructure(phases=b.phases, particle_ids=b.particle_ids, particles=table,
                           voxel_size_um=float(spec.domain.voxel_size_um), spec=spec, seed=seed,

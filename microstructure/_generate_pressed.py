@@ -3,13 +3,14 @@
 1. Every solid phase is drawn by number from its PSD until its sphere volume equals its target
    volume (CAM, SE, carbon alike).
 2. The powder is pressed to the electrode thickness (:func:`._pressing.press`).
-3. The contact graph is read off the packing (:func:`._contacts.contact_graph`) and the packing
-   voxelized with that topology (:func:`._contacts.voxelize_topological`).
+3. The contact graph is read off the pressed packing (:func:`._contacts.contact_graph`) and the
+   packing voxelized with that topology (:func:`._contacts.voxelize_topological`).
 4. Voxelization and the SE's flattening do not conserve each phase's volume exactly, so the
-   radii of each phase are scaled by a common factor (``(target / achieved)^GAIN``, at most
-   ``CORRECTIONS`` times; the exponent of a phase is halved when its correction overshot) and
-   steps 3-4 repeated until every phase is within a quarter of ``packing.fraction_tolerance``;
-   the best attempt is kept, and its contact graph is the one of its radii.
+   drawn radii of each phase are scaled by a common factor (``(target / achieved)^GAIN``, at
+   most ``CORRECTIONS`` times; the exponent of a phase is halved when its correction overshot)
+   and the voxelization repeated until every phase is within a quarter of
+   ``packing.fraction_tolerance``; the best attempt is kept.  The contact graph stays that of
+   the pressed packing (necks and gaps enforce it), so it does not depend on the voxel size.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class PressedBuild:
     graph: ContactGraph
     topology: VoxelTopology
     pressing: PressingResult
+    radius_scale: dict[str, float]
     seconds: dict[str, float]
 
 
@@ -84,9 +86,11 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     gain = np.full(4, GAIN)
     last_err = np.zeros(4)
     best = None
-    for attempt in range(CORRECTIONS + 1):
-        pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
-        graph = contact_graph(centers, r, phase, pairs, box, periodic)
+    # the contact graph is that of the pressed packing: the volume correction below changes
+    # the drawn radii, never which particles touch
+    pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
+    graph = contact_graph(centers, r, phase, pairs, box, periodic)
+    for _ in range(CORRECTIONS + 1):
         owner, topo = voxelize_topological(centers, r, phase, graph, shape, h, periodic)
         ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)
         ph_vox[1:] = phase
@@ -105,12 +109,15 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                 scale[code] = (target[name] / got) ** gain[code]
         worst = float(np.abs(err).max())
         if best is None or worst < best[0]:
-            best = (worst, owner, phases, r, graph, topo)
+            best = (worst, owner, phases, r, topo)
         if worst <= 0.25 * pk.fraction_tolerance:
             break
         last_err = err
         r = r * scale[phase]
-    _, owner, phases, r, graph, topo = best
+    _, owner, phases, r, topo = best
     times["voxelize"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
-    return PressedBuild(phases, ids, centers, r, phase, graph, topo, res, times)
+    scale = {name: float(np.median(r[phase == code] / res.radii[phase == code]))
+             for name, code in PHASE_CODES.items() if code and np.any(phase == code)}
+    # the table keeps the pressed radii: the geometry the contact graph belongs to
+    return PressedBuild(phases, ids, centers, res.radii, phase, graph, topo, res, scale, times)

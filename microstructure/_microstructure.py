@@ -29,7 +29,8 @@ class ParticleTable:
     center_um: np.ndarray
     """(n, 3) float32 centre in µm (through-plane, lateral, lateral)."""
     radius_um: np.ndarray
-    """(n,) float32 radius in µm."""
+    """(n,) float32 radius in µm (``pressed``: after pressing, SE grown by its flattening; the
+    voxels draw them scaled by ``report.radius_scale``)."""
     contact_i: np.ndarray | None = None
     """``pressed``: (m,) int32 id of the first particle of each contact (the contact graph)."""
     contact_j: np.ndarray | None = None
@@ -119,6 +120,9 @@ class GenerationReport:
     topology: dict[str, int] = field(default_factory=dict)
     """``pressed``: contacts, and the voxels the topology-preserving voxelization re-assigned
     (``neck_voxels``), carved (``carved_voxels``) or could not fix."""
+    radius_scale: dict[str, float] = field(default_factory=dict)
+    """``pressed``: factor by which each phase's pressed radii (those in the particle table)
+    were scaled when drawn into voxels to put the phase on its target fraction."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
