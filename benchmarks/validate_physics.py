@@ -84,7 +84,7 @@ def case_resolution(seeds):
               "h vs h/2 and 6/18/26 within 0.02, graph within 0.01 |")
 
 
-def case_se_size(seeds, h=0.5):
+def case_se_size(seeds, h=0.25):
     print("\n## SE particle size, 80:20 w/w NCM (d50 5 um) : LPSCl, no carbon, eps 0.15")
     print("| SE d50 um | lambda | theta strict | theta CAM-relay | seconds | published |")
     print("|---|---|---|---|---|---|")
@@ -93,7 +93,7 @@ def case_se_size(seeds, h=0.5):
     for d in (1.5, 3.0, 5.0, 8.0):
         s, rl, sec = [], [], 0.0
         for seed in seeds:
-            m, t = _gen(_spec(cam_wt=80, se_d50=d, h=h, box_um=(40, 36, 36)), seed)
+            m, t = _gen(_spec(cam_wt=80, se_d50=d, h=h, box_um=(30, 24, 24)), seed)
             s.append(theta(m))
             rl.append(theta(m, "cam_relay"))
             sec += t

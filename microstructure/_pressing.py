@@ -17,8 +17,9 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
 * **SE volume is conserved.** A flattened SE particle keeps its volume by flowing into the
   free space next to it: its radius grows so that its sphere volume minus what it gives up
   (the whole lens to a hard partner, half the lens to another SE particle, what pokes through
-  a wall) equals its powder volume.  It stays a sphere, so it cannot reach into a crevice much
-  narrower than itself: where SE is coarse, the pores stay next to the CAM.
+  a wall) equals its powder volume (its radius grows at most ``MAX_GROWTH`` = 1.5 times).  It
+  stays a sphere, so it cannot reach into a crevice much narrower than itself: where SE is
+  coarse, the pores stay next to the CAM.
 * **Compaction.** The piston (the separator-side wall, ``x_0 = H``) moves from the loose
   height to the electrode thickness in ``compaction_steps`` geometric steps; each step scales
   the through-plane coordinates affinely and relaxes the forces with FIRE (Bitzek et al. 2006)
@@ -55,6 +56,10 @@ FORCE_TOL = 2e-3
 #: Largest move of one relaxation step, in units of the median radius (small: the affine
 #: compaction does the bulk of the motion, and the neighbour list then lasts >= 20 steps).
 MAX_MOVE = 0.025
+#: Largest radius growth of an SE particle (a particle buried between hard ones would otherwise
+#: grow without bound: what it loses grows with its radius); the fraction correction after
+#: voxelization makes up for the volume it cannot keep.
+MAX_GROWTH = 1.5
 #: Steps between updates of the SE radii (volume conservation) and of the convergence check.
 CHECK_EVERY = 20
 #: Pairs closer than this gap (µm) are in contact (a pressed contact overlaps; this only
@@ -359,7 +364,8 @@ class _State:
         self.kern.press_lost(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box, nl.periodic,
                              lost, hl)
         # fixed point r^3 = r0^3 + 3 lost / (4 pi), damped (lost grows with r)
-        target = xp.cbrt(rad0_cubed + 3.0 * lost / (4.0 * math.pi))
+        target = xp.minimum(xp.cbrt(rad0_cubed + 3.0 * lost / (4.0 * math.pi)),
+                            MAX_GROWTH * xp.cbrt(rad0_cubed))
         new = xp.where(soft, 0.5 * self.rad + 0.5 * target, self.rad)
         self.rad[...] = new
 
