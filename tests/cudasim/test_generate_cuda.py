@@ -80,8 +80,9 @@ def test_voxel_kernels_match_cpu(periodic):
 
 def test_pressed_generate_cuda_simulated_equals_cpu():
     spec = _small_spec(**{"packing.mode": "pressed", "packing.compaction_steps": 2,
-                          "packing.compaction_iter": 20, "packing.max_cam_overlap": 0.05,
-                          "domain.shape": [16, 12, 12], "phases.carbon.fraction": 3,
+                          "packing.compaction_iter": 40, "packing.max_cam_overlap": 0.05,
+                          "domain.shape": [32, 24, 24], "domain.voxel_size_um": 0.5,
+                          "phases.carbon.fraction": 3,
                           "composition.porosity": 0.3,
                           "phases.se.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.0},
                           "phases.carbon.psd": {"kind": "lognormal", "d50_um": 2.0,
