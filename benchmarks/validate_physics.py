@@ -93,10 +93,17 @@ def case_se_size(seeds, h=0.25):
     for d in (1.5, 3.0, 5.0, 8.0):
         s, rl, sec = [], [], 0.0
         for seed in seeds:
-            m, t = _gen(_spec(cam_wt=80, se_d50=d, h=h, box_um=(30, 24, 24)), seed)
+            try:
+                m, t = _gen(_spec(cam_wt=80, se_d50=d, h=h, box_um=(30, 24, 24)), seed)
+            except ms.PackingError as exc:
+                print(f"| {d} | {5 / d:.2f} | PackingError (seed {seed}): {str(exc)[:110]} | | "
+                      f"| {pub[d]} |")
+                break
             s.append(theta(m))
             rl.append(theta(m, "cam_relay"))
             sec += t
+        if len(s) < len(seeds):
+            continue
         print(f"| {d} | {5 / d:.2f} | {np.mean(s):.3f} ({' '.join(f'{x:.2f}' for x in s)}) | "
               f"{np.mean(rl):.3f} | {sec / len(seeds):.0f} | {pub[d]} |")
 
@@ -113,9 +120,16 @@ def case_shi(seeds, h=0.5):
         for seed in seeds:
             spec = _spec(cam_wt=wt, se_wt=100 - wt - 5, se_d50=d, h=h, box_um=(40, 36, 36),
                          carbon_wt=5, extra={"phases.se.density_g_cm3": 1.9})
-            m, _ = _gen(spec, seed)
+            try:
+                m, _ = _gen(spec, seed)
+            except ms.PackingError as exc:
+                print(f"| {wt} | {d} | {5 / d:.2f} | PackingError (seed {seed}): "
+                      f"{str(exc)[:110]} | | {pub} |")
+                break
             s.append(theta(m))
             rl.append(theta(m, "cam_relay"))
+        if len(s) < len(seeds):
+            continue
         print(f"| {wt} | {d} | {5 / d:.2f} | {np.mean(s):.3f} | {np.mean(rl):.3f} | {pub} |")
 
 
