@@ -263,7 +263,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
     report = GenerationReport(
         target=dict(target), achieved=achieved,
         cam_overlap_fraction=float(b.pressing.hard_overlap_fraction),
-        cam_max_relative_overlap=0.0,
+        cam_max_relative_overlap=b.cam_max_relative_overlap,
         n_particles=table.counts(), relax_iterations=int(b.pressing.iterations),
         seconds=times, device=device, warnings=tuple(resolution_warnings(spec)),
         compaction_porosity=tuple(float(x) for x in b.pressing.porosity),

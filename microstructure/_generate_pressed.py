@@ -42,6 +42,7 @@ class PressedBuild:
     topology: VoxelTopology
     pressing: PressingResult
     radius_scale: dict[str, float]
+    cam_max_relative_overlap: float
     seconds: dict[str, float]
 
 
@@ -117,7 +118,18 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     _, owner, phases, r, topo = best
     times["voxelize"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
+    # deepest CAM-CAM overlap / smaller radius in the pressed packing
+    c_i, c_j = pairs[:, 0], pairs[:, 1]
+    cc = (phase[c_i] == CAM) & (phase[c_j] == CAM)
+    d = centers[c_i[cc]] - centers[c_j[cc]]
+    for a in range(1, 3):
+        if periodic[a]:
+            d[:, a] -= box[a] * np.round(d[:, a] / box[a])
+    ri, rj = res.radii[c_i[cc]], res.radii[c_j[cc]]
+    depth = (ri + rj - np.sqrt((d * d).sum(axis=1))) / np.minimum(ri, rj)
+    max_rel = float(depth.max()) if depth.size else 0.0
     scale = {name: float(np.median(r[phase == code] / res.radii[phase == code]))
              for name, code in PHASE_CODES.items() if code and np.any(phase == code)}
     # the table keeps the pressed radii: the geometry the contact graph belongs to
-    return PressedBuild(phases, ids, centers, res.radii, phase, graph, topo, res, scale, times)
+    return PressedBuild(phases, ids, centers, res.radii, phase, graph, topo, res, scale,
+                        max_rel, times)

@@ -100,7 +100,8 @@ class GenerationReport:
     achieved: dict[str, float]
     """Achieved voxel volume fraction of the box per phase."""
     cam_overlap_fraction: float
-    """CAM–CAM pair-lens volume / CAM sphere volume (dimensionless)."""
+    """CAM–CAM pair-lens volume / CAM sphere volume (dimensionless; ``pressed``: lens volume of
+    all hard CAM/carbon pairs / their volume, after pressing)."""
     cam_max_relative_overlap: float
     """Largest CAM–CAM overlap depth / smaller radius (dimensionless)."""
     n_particles: dict[str, int]

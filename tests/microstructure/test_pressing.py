@@ -154,3 +154,10 @@ def test_resolution_independence_h_and_half_h():
     assert max(t_fine) - min(t_fine) <= 0.02
     assert abs(_graph_theta(fine).static_utilization - t_fine[0]) <= 0.01
     assert t_fine[0] < 0.95  # measured 0.766 at both voxel sizes: not a trivial all-active case
+
+
+def test_report_overlap_depth_is_measured(pressed):
+    t = pressed.particles
+    cam = (t.phase[t.contact_i - 1] == ms.CAM) & (t.phase[t.contact_j - 1] == ms.CAM)
+    assert cam.any()
+    assert 0.0 < pressed.report.cam_max_relative_overlap < 0.5
