@@ -11,20 +11,15 @@ from solvers.phases import CAM, CARBON, PHASE_CODES, PORE, SE
 from ._generate import PackingError, generate
 from ._import import import_tiff
 from ._metrics import SizeDistribution, StructureMetrics, structure_metrics
-from ._microstructure import (
-    STORE_FORMAT,
-    GenerationReport,
-    Microstructure,
-    ParticleTable,
-    StoreIntegrityError,
-)
-from ._microstructure import open_microstructure as open  # noqa: A001 - public name by design
+from ._microstructure import STORE_FORMAT, GenerationReport, Microstructure, ParticleTable
 from ._spec import (
     ElectrodeSpec,
     SpecError,
     default_spec_path,
     load_spec,
 )
+from ._zarr_store import StoreIntegrityError
+from ._zarr_store import open_microstructure as open  # noqa: A001 - public name by design
 
 __version__ = "0.1.0"
 

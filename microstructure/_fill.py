@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from solvers.device import to_host
+
 from ._psd import DiameterSampler
 from ._voxelize import stamp_soft
 
@@ -75,20 +77,20 @@ def fill_soft_phase(kern: Any, phases: Any, clearance_um: Any, sampler: Diameter
         # what still finds no room takes the largest size that fits its last place
         d = sampler.sample(b, rng)
         idx = free[xp.asarray(rng.integers(0, nfree, b))]
-        room = _host(cl[idx]).astype(np.float64)
+        room = to_host(cl[idx]).astype(np.float64)
         limit = 2 * room / max(1.0 - max_overlap, 1e-9)
         for _ in range(RETRIES):
             bad = np.flatnonzero(d > limit)
             if bad.size == 0:
                 break
             idx[xp.asarray(bad)] = free[xp.asarray(rng.integers(0, nfree, bad.size))]
-            room[bad] = _host(cl[idx[xp.asarray(bad)]])
+            room[bad] = to_host(cl[idx[xp.asarray(bad)]])
             limit[bad] = 2 * room[bad] / max(1.0 - max_overlap, 1e-9)
         bad = np.flatnonzero(d > limit)
         d[bad] = sampler.sample_below(limit[bad], rng)
         ok = ~np.isnan(d)
         jitter = rng.random((b, 3)) - 0.5
-        vox = np.stack(np.unravel_index(_host(idx)[ok], shape), axis=1).astype(np.float64)
+        vox = np.stack(np.unravel_index(to_host(idx)[ok], shape), axis=1).astype(np.float64)
         c = (vox + 0.5 + jitter[ok]) * h
         rr = d[ok] / 2
         stamp_soft(kern, phases, xp.asarray(c), xp.asarray(rr), h, periodic, code)
@@ -114,5 +116,3 @@ def fill_soft_phase(kern: Any, phases: Any, clearance_um: Any, sampler: Diameter
     return FillResult(centers, radii, count, batches)
 
 
-def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)

@@ -1,6 +1,8 @@
 """``generate``: from an electrode spec to a voxelized composite.
 
-Steps (each on the chosen device, same random numbers on both):
+``packing.mode = "pressed"`` builds a pressed powder (:mod:`._generate_pressed`); the steps below
+are those of ``sequential`` (formerly ``dense``) and ``rsa``, each on the chosen device, same
+random numbers on both:
 
 1. CAM diameters drawn by number from the (volume-based) PSD until their volume equals the
    target CAM volume; packed hard (``dense``: FIRE relaxation; ``rsa``: plain RSA).
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from solvers.device import check_device
+from solvers.device import check_device, to_host
 from solvers.memory import check_memory
 from solvers.phases import CAM, PHASE_CODES
 
@@ -43,9 +45,9 @@ def get_kernels(device: str) -> Any:
     """Kernel launcher for ``device`` (CuPy + numba-cuda, or NumPy + numba)."""
     check_device(device)
     if device == "cpu":
-        from ._packing import CpuKernels
+        from ._pressing import CpuPressKernels
 
-        return CpuKernels()
+        return CpuPressKernels()
     from ._packing_cuda import CudaKernels
 
     return CudaKernels()
@@ -85,7 +87,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     -------
     Microstructure
         Phases (uint8: 0 pore, 1 CAM, 2 SE, 3 carbon), CAM particle ids, the particle table and
-        a report of targets vs achieved values.
+        a report of targets vs achieved values.  With ``packing.mode = "pressed"`` the table
+        carries the contact graph and the report the compaction curve.
 
     Raises
     ------
@@ -114,6 +117,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     check_memory(estimate_generate(spec, device=device), field="domain.shape")
     for msg in resolution_warnings(spec):
         warnings.warn(msg, stacklevel=2)
+    if spec.packing.mode == "pressed":
+        return _generate_pressed(spec, seed=int(seed), device=device, progress=progress)
     kern = get_kernels(device)
     xp = kern.xp
     t_start = time.perf_counter()
@@ -151,7 +156,7 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     c_dev, r_dev = xp.asarray(centers), xp.asarray(radii)
     ids = stamp_hard(kern, c_dev, r_dev, shape, h, periodic)
     cam_vox = int(xp.count_nonzero(ids))
-    if pk.mode == "dense":
+    if pk.mode in ("dense", "sequential"):
         for _ in range(4):
             frac = cam_vox / nvox
             if abs(frac - target["cam"]) <= 0.25 * tol or cam_vox == 0:
@@ -164,7 +169,7 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
             iterations += it
             ids = stamp_hard(kern, c_dev, r_dev, shape, h, periodic)
             cam_vox = int(xp.count_nonzero(ids))
-        centers, radii = _host(c_dev), _host(r_dev)
+        centers, radii = to_host(c_dev), to_host(r_dev)
     if overlap > pk.max_cam_overlap:
         raise PackingError(
             f"CAM packing did not relax: overlap volume {overlap:.4f} of CAM volume exceeds "
@@ -195,7 +200,7 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     bar.step("SE and carbon filled")
 
     # 5. achieved vs target
-    counts = _host(xp.bincount(phases.reshape(-1), minlength=4))
+    counts = to_host(xp.bincount(phases.reshape(-1), minlength=4))
     achieved = {n: float(counts[c]) / nvox for n, c in PHASE_CODES.items()}
     misses = {n: (target[n], achieved[n]) for n in PHASE_CODES
               if abs(achieved[n] - target[n]) > tol}
@@ -203,13 +208,13 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         detail = "; ".join(f"{n}: target {t:.4f}, achieved {a:.4f}" for n, (t, a) in misses.items())
         raise PackingError(
             f"packing could not reach the target volume fractions within +-{tol} ({detail}). "
-            + _advice(misses)
+            + _advice(misses, spec)
         )
     bar.step("checked")
     bar.close()
     times["total"] = time.perf_counter() - t_start
 
-    ids_h = _host(ids)
+    ids_h = to_host(ids)
     table = ParticleTable.build(centers, radii, soft)
     report = GenerationReport(
         target=dict(target), achieved=achieved,
@@ -218,17 +223,86 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         rsa_failed=int(getattr(res, "n_failed", 0)), seconds=times, device=device,
         warnings=tuple(resolution_warnings(spec)),
     )
-    return Microstructure(phases=_host(phases), particle_ids=ids_h, particles=table,
+    return Microstructure(phases=to_host(phases), particle_ids=ids_h, particles=table,
                           voxel_size_um=h, spec=spec, seed=int(seed), report=report)
 
 
-def _advice(misses: dict[str, tuple[float, float]]) -> str:
+def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
+                      progress: bool) -> Microstructure:
+    from ._generate_pressed import build_pressed
+    from ._pressing import PressingError
+
+    t_start = time.perf_counter()
+    kern = get_kernels(device)
+    rng = np.random.default_rng(seed)
+    bar = _Progress(progress, total=spec.packing.compaction_steps + 1)
+    try:
+        b = build_pressed(spec, rng=rng, kern=kern,
+                          progress=lambda step, por: bar.step(f"porosity {por:.3f}"))
+    except PressingError as exc:
+        raise PackingError(str(exc)) from None
+    finally:
+        bar.close()
+    target = spec.target_fractions()
+    tol = spec.packing.fraction_tolerance
+    nvox = b.phases.size
+    counts = np.bincount(b.phases.reshape(-1), minlength=4)
+    achieved = {n: float(counts[c]) / nvox for n, c in PHASE_CODES.items()}
+    misses = {n: (target[n], achieved[n]) for n in PHASE_CODES
+              if abs(achieved[n] - target[n]) > tol}
+    if misses:
+        detail = "; ".join(f"{n}: target {t:.4f}, achieved {a:.4f}" for n, (t, a) in misses.items())
+        carved = b.topology.carved_voxels / nvox
+        raise PackingError(
+            f"packing could not reach the target volume fractions within +-{tol} ({detail}). "
+            f"Keeping non-touching particles apart turned {carved:.4f} of the box into pore "
+            "(gaps of one voxel); a smaller domain.voxel_size_um (smallest particles >= 2 "
+            "voxels) or a higher composition.porosity helps."
+        )
+    times = dict(b.seconds)
+    times["total"] = time.perf_counter() - t_start
+    table = ParticleTable.from_pressed(b.centers, b.radii, b.phase, b.graph)
+    cam = b.phase == CAM
+    report = GenerationReport(
+        target=dict(target), achieved=achieved,
+        cam_overlap_fraction=float(b.pressing.hard_overlap_fraction),
+        cam_max_relative_overlap=b.cam_max_relative_overlap,
+        n_particles=table.counts(), relax_iterations=int(b.pressing.iterations),
+        seconds=times, device=device, warnings=tuple(resolution_warnings(spec)),
+        compaction_porosity=tuple(float(x) for x in b.pressing.porosity),
+        compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
+        topology=dict(vars(b.topology)) | {"contacts": len(b.graph),
+                                           "cam_particles": int(cam.sum())},
+        radius_scale=b.radius_scale,
+    )
+    return Microstructure(phases=b.phases, particle_ids=b.particle_ids, particles=table,
+                          voxel_size_um=float(spec.domain.voxel_size_um), spec=spec, seed=seed,
+                          report=report)
+
+
+def _advice(misses: dict[str, tuple[float, float]], spec: ElectrodeSpec) -> str:
+    """What to change, for the phases that missed; the resolution warnings go with it (a
+    PackingError must not swallow them)."""
+    h = spec.domain.voxel_size_um
+    present = spec.present_phases()
+    out = ""
     if "cam" in misses and misses["cam"][1] < misses["cam"][0]:
-        return "The CAM packing jammed: lower the CAM fraction or use packing.mode = 'dense'."
-    if any(n in misses for n in ("se", "carbon", "pore")):
-        return ("The soft phases could not fill the pore space: raise composition.porosity, "
-                "use smaller SE particles or raise packing.se_cam_overlap.")
-    return ""
+        out = "The CAM packing jammed: lower the CAM fraction or use packing.mode = 'pressed'."
+    elif any(n in misses for n in ("se", "carbon", "pore")):
+        tiny = [n for n in ("se", "carbon") if n in present
+                and present[n].psd.sampler().volume_quantile(0.5) < h]
+        if tiny:
+            out = " ".join(
+                f"{n} particles (d50 {present[n].psd.sampler().volume_quantile(0.5):.3g} um) are "
+                f"smaller than a voxel ({h:g} um) and cannot be drawn;" for n in tiny
+            ) + " use a smaller domain.voxel_size_um."
+        else:
+            out = ("The soft phases could not fill the pore space: raise composition.porosity, "
+                   "use smaller SE particles or raise packing.se_cam_overlap.")
+    notes = resolution_warnings(spec)
+    if notes:
+        out += " Also: " + "; ".join(notes) + "."
+    return out
 
 
 class _Progress:
@@ -248,8 +322,5 @@ class _Progress:
         if self.bar is not None:
             self.bar.close()
 
-
-def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
 
 

@@ -30,6 +30,8 @@ from typing import Any
 import numba
 import numpy as np
 
+from solvers.device import to_host
+
 from . import _packing_kernels as K
 
 log = logging.getLogger(__name__)
@@ -134,9 +136,6 @@ def _cell_grid(box: np.ndarray, radii: np.ndarray, skin: float) -> np.ndarray:
     return best
 
 
-def _host(a: Any) -> np.ndarray:
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
 
 class _NeighbourList:
     """Verlet neighbour list (CSR) with a skin, rebuilt when a particle moved > skin / 2."""
@@ -150,7 +149,7 @@ class _NeighbourList:
         self.periodic = xp.asarray(self.periodic_h)
         self.rad = radii
         self.skin = skin
-        self.ncell_h = _cell_grid(self.box_h, _host(radii), skin)
+        self.ncell_h = _cell_grid(self.box_h, to_host(radii), skin)
         self.ncell = xp.asarray(self.ncell_h)
         self.cell_size = xp.asarray(self.box_h / self.ncell_h)
         self.cap = 16
@@ -170,9 +169,14 @@ class _NeighbourList:
         ncells = int(np.prod(self.ncell_h))
         cell_start = xp.searchsorted(cid[order], xp.arange(ncells + 1)).astype(xp.int64)
         items = order.astype(xp.int64)
-        counts = xp.zeros(n, dtype=xp.int64)
         args = (pos, self.rad, cell_start, items, self.ncell, self.cell_size, self.box,
                 self.periodic, self.skin)
+        if hasattr(self.kern, "neighbours_csr"):  # two-pass CSR (CPU): no padded rows
+            self.ptr, self.idx = self.kern.neighbours_csr(*args)
+            self.ref = pos.copy()
+            self.builds += 1
+            return
+        counts = xp.zeros(n, dtype=xp.int64)
         while True:  # one pass into fixed-capacity rows; again with more room if one overflowed
             padded = xp.zeros((n, self.cap), dtype=xp.int64)
             self.kern.neighbours(*args, padded, counts)
@@ -313,7 +317,7 @@ def pack_dense(radii: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,
     rad = xp.asarray(radii, dtype=xp.float64)
     pos, it, ov, rel = relax(pos, rad, box, periodic, kern=kern, overlap_target=overlap_target,
                              max_iter=max_iter, progress=progress)
-    return PackingResult(_host(pos), np.asarray(radii, dtype=np.float64), ov, rel, it)
+    return PackingResult(to_host(pos), np.asarray(radii, dtype=np.float64), ov, rel, it)
 
 
 @numba.njit(cache=True)

@@ -16,6 +16,7 @@ from numba import cuda
 from solvers.device import cuda_simulated, get_xp, launch_config
 
 from . import _packing_kernels as K
+from . import _pressing_kernels as PK
 from . import _voxelize_kernels as VK
 
 
@@ -33,6 +34,8 @@ def _val_min_gpu(out, a, b, c, val):
 
 _P = K.compile_for(cuda.jit(device=True))
 _d_neighbours, _d_force, _d_overlap = _P["neighbours"], _P["force"], _P["overlap"]
+_Q = PK.compile_for(cuda.jit(device=True))
+_d_pforce, _d_plost, _d_pcontacts = _Q["force"], _Q["lost"], _Q["contacts"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
 _d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 
@@ -58,6 +61,29 @@ def _overlap_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
     i = cuda.grid(1)
     if i < pos.shape[0]:
         _d_overlap(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel)
+
+
+@cuda.jit
+def _press_force_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh,
+                        force, wall_top, energy):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_pforce(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh, force,
+                  wall_top, energy)
+
+
+@cuda.jit
+def _press_lost_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_plost(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens)
+
+
+@cuda.jit
+def _press_contacts_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_pcontacts(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts)
 
 
 @cuda.jit
@@ -105,6 +131,15 @@ class CudaKernels:
 
     def overlap(self, pos: Any, *args: Any) -> None:
         self._launch(_overlap_kernel, pos.shape[0], pos, *args)
+
+    def press_force(self, pos: Any, *args: Any) -> None:
+        self._launch(_press_force_kernel, pos.shape[0], pos, *args)
+
+    def press_lost(self, pos: Any, *args: Any) -> None:
+        self._launch(_press_lost_kernel, pos.shape[0], pos, *args)
+
+    def press_contacts(self, pos: Any, *args: Any) -> None:
+        self._launch(_press_contacts_kernel, pos.shape[0], pos, *args)
 
     def stamp_hard(self, centers: Any, *args: Any) -> None:
         self._launch(_stamp_hard_kernel, centers.shape[0], centers, *args)

@@ -28,7 +28,8 @@ def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, 
     once, by its larger sphere, which only has to search within 2 r_i + skin (small spheres,
     the many, search small regions).  The count goes to ``counts[i]`` and the first
     ``padded.shape[1]`` indices, in cell order, to ``padded[i]`` (the caller retries with wider
-    rows when a count exceeds the width).
+    rows when a count exceeds the width).  The ``neighbours_csr`` variant stores into
+    ``padded = (start, out)``, row i being ``out[start[i]:start[i + 1]]``.
     """
     x0 = pos[i, 0]
     x1 = pos[i, 1]
@@ -67,7 +68,7 @@ def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, 
         lo2 = max(lo2, 0)
         hi2 = min(hi2, ncell[2] - 1)
     n = 0
-    cap = padded.shape[1]
+    cap = row_capacity(padded, i)  # noqa: F821 - bound per variant
     for a in range(lo0, hi0 + 1):
         ca = a % ncell[0]
         for b in range(lo1, hi1 + 1):
@@ -86,7 +87,7 @@ def neighbours_body(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, 
                     s = ri + rj + skin
                     if d0 * d0 + d1 * d1 + d2 * d2 < s * s:
                         if n < cap:
-                            padded[i, n] = j
+                            store(padded, i, n, j)  # noqa: F821 - bound per variant
                         n += 1
     counts[i] = n
 
@@ -174,6 +175,24 @@ def overlap_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
     rel[i] = worst
 
 
+def padded_store(padded, i, n, j):
+    """Row store of the padded layout: ``padded[i, n] = j``."""
+    padded[i, n] = j
+
+
+def padded_capacity(padded, i):
+    return padded.shape[1]
+
+
+def csr_store(rows, i, n, j):
+    """Row store of the CSR layout ``rows = (start, out)``: ``out[start[i] + n] = j``."""
+    rows[1][rows[0][i] + n] = j
+
+
+def csr_capacity(rows, i):
+    return rows[0][i + 1] - rows[0][i]
+
+
 def min_image(d, length, periodic):
     """Minimum-image separation along an axis of ``length`` (unchanged if not periodic)."""
     if periodic != 0:
@@ -198,12 +217,15 @@ def wall_push(x, r, length, periodic):
 
 
 def compile_for(jit):
-    """``{"neighbours", "force", "overlap"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    """``{"neighbours", "neighbours_csr", "force", "overlap"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``), with :func:`min_image` bound to its compiled twin."""
     mi = jit(min_image)
     wp = jit(wall_push)
     return {
-        "neighbours": jit(bind(neighbours_body, min_image=mi)),
+        "neighbours": jit(bind(neighbours_body, min_image=mi, store=jit(padded_store),
+                               row_capacity=jit(padded_capacity))),
+        "neighbours_csr": jit(bind(neighbours_body, min_image=mi, store=jit(csr_store),
+                                   row_capacity=jit(csr_capacity))),
         "force": jit(bind(force_body, min_image=mi, wall_push=wp)),
         "overlap": jit(bind(overlap_body, min_image=mi)),
     }

@@ -150,19 +150,36 @@ class CompositionSpec(_Model):
 class PackingSpec(_Model):
     """How the structure is built (all optional)."""
 
-    mode: Literal["dense", "rsa"] = "dense"
-    """``dense``: random placement then force-biased relaxation (reaches real CAM contents);
-    ``rsa``: plain random sequential addition of hard CAM spheres, no densification (jams
-    near 0.38 for equal spheres; kept as a validation mode)."""
+    mode: Literal["pressed", "sequential", "dense", "rsa"] = "sequential"
+    """``pressed``: CAM, SE and carbon particles placed as a loose powder and pressed
+    uniaxially along axis 0 to the target porosity (see ``se_ductility``); contacts are those of
+    the packing and the voxelization keeps them.  ``sequential`` (the default; ``dense`` is its
+    old name):
+    CAM spheres packed alone by force-biased relaxation, then SE and carbon poured into the
+    remaining space as freely overlapping spheres.  ``rsa``: plain random sequential addition
+    of hard CAM spheres, no densification (jams near 0.38 for equal spheres; a validation mode).
+    """
+    se_ductility: Annotated[float, Field(ge=1, le=1000)] = 10.0
+    """``pressed``: how much more an SE contact flattens than a CAM contact under the same load
+    (ratio of contact stiffnesses; Young's moduli of Ni-rich NCM ~200 GPa and of sulfide SE
+    ~20-25 GPa, plus plastic flow).  1 = SE as hard as CAM."""
+    carbon_adhesion: Annotated[float, Field(ge=0, le=1)] = 0.05
+    """``pressed``: adhesion of carbon to whatever it touches, as the resting overlap of a
+    carbon contact relative to its reduced radius (0: no adhesion)."""
+    compaction_steps: Annotated[int, Field(ge=1, le=200)] = 8
+    """``pressed``: piston steps from the loose powder (2.6 x the thickness) to the thickness."""
+    compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250
+    """``pressed``: relaxation (FIRE) steps at most per compaction step (the last gets 2 x)."""
     se_cam_overlap: Annotated[float, Field(ge=0, le=1)] = 0.25
-    """How far an SE or carbon particle may reach into a CAM particle, as a fraction of its own
+    """``sequential``: how far an SE or carbon particle may reach into a CAM particle, as a fraction of its own
     radius (0: touching only).  SE particles overlap each other freely (soft, pressed)."""
     max_cam_overlap: Annotated[float, Field(gt=0, le=0.05)] = 0.01
-    """Largest accepted CAM–CAM overlap volume, as a fraction of CAM volume."""
+    """Largest accepted CAM–CAM overlap volume, as a fraction of CAM volume (``pressed``: of
+    all hard CAM/carbon pairs, the sign that the porosity is below what pressing reaches)."""
     fraction_tolerance: Annotated[float, Field(gt=0, le=0.05)] = 0.005
     """Largest accepted |achieved - target| volume fraction of the box, per phase."""
     max_iter: Annotated[int, Field(ge=10)] = 20000
-    """Relaxation step limit."""
+    """``sequential``: relaxation step limit."""
 
 
 class ElectrodeSpec(_Model):
@@ -209,7 +226,7 @@ class ElectrodeSpec(_Model):
             if phases[name].fraction <= 0:
                 raise ValueError(f"phases.{name}.fraction must be > 0, got {phases[name].fraction}")
         box = self.target_fractions()
-        if self.packing.mode == "dense" and box["cam"] > MAX_CAM_BOX_FRACTION:
+        if self.packing.mode != "rsa" and box["cam"] > MAX_CAM_BOX_FRACTION:
             raise ValueError(
                 f"phases.cam.fraction = {phases['cam'].fraction} with porosity "
                 f"{self.composition.porosity} asks for CAM = {box['cam']:.3f} of the box; random "
@@ -219,7 +236,7 @@ class ElectrodeSpec(_Model):
         if self.packing.mode == "rsa" and box["cam"] > 0.40:
             raise ValueError(
                 f"packing.mode = 'rsa' jams near 0.38 CAM box fraction, but the spec asks for "
-                f"{box['cam']:.3f}: use packing.mode = 'dense'"
+                f"{box['cam']:.3f}: use packing.mode = 'pressed' or 'sequential'"
             )
         lengths = self.box_um()
         for name, p in phases.items():
@@ -365,8 +382,8 @@ def read_toml(path: Path, *, what: str, error: type[Exception]) -> dict[str, Any
     except tomllib.TOMLDecodeError as exc:
         raise error(f"invalid TOML in {path}: {exc}") from None
     except UnicodeDecodeError as exc:
-        raise error(f"{path} is not a text (UTF-8) TOML file: byte {exc.start} cannot be "
-                    "decoded") from None
+        raise error(f"{path} is not a TOML text file (byte {exc.start} is not UTF-8)"
+                    ) from None
 
 
 def default_spec_path() -> Path:

@@ -6,7 +6,8 @@
 Layout
 ------
 * :mod:`solvers.labeling`    -- connected components, percolation (``label``, ``percolates``)
-* :mod:`solvers.utilization` -- static CAM utilization (``cam_utilization``)
+* :mod:`solvers.utilization` -- static CAM utilization (``cam_utilization``, on voxels;
+  ``cam_utilization_graph``, on a contact graph)
 * :mod:`solvers.transport`   -- CG, multigrid, stencils (``tortuosity``, ``transport_properties``)
 * :mod:`solvers.device`      -- device selection helpers (``gpu_available``, ``get_xp``, ...)
 * :mod:`solvers.phases`      -- the phase codes (0 pore, 1 CAM, 2 SE, 3 carbon)
@@ -17,14 +18,22 @@ from typing import Any
 from .device import gpu_available
 from .labeling import connected_to_face, label, percolates
 from .transport import TransportProperties, TransportResult, tortuosity, transport_properties
-from .utilization import ParticleUtilization, UtilizationResult, cam_utilization
+from .utilization import (
+    GraphUtilizationResult,
+    ParticleUtilization,
+    UtilizationResult,
+    cam_utilization,
+    cam_utilization_graph,
+)
 
 __all__ = [
+    "GraphUtilizationResult",
     "ParticleUtilization",
     "TransportProperties",
     "TransportResult",
     "UtilizationResult",
     "cam_utilization",
+    "cam_utilization_graph",
     "connected_to_face",
     "gpu_available",
     "label",

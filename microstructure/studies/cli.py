@@ -302,7 +302,7 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
                    progress: bool = False, notice: bool = False) -> dict[str, Any]:
     import solvers
     from microstructure import open as open_microstructure
-    from microstructure._microstructure import update_store_attrs
+    from microstructure._zarr_store import update_store_attrs
 
     from ._analysis import analyze
     from ._text import jsonable
@@ -361,7 +361,7 @@ def _check_device(device: str) -> str:
 def _check_out(out: Path) -> Path:
     """A store can be written at ``out`` (checked before any work): not a file, not below a
     file, not a non-empty directory that is not an assb store, in a writable directory."""
-    from microstructure._microstructure import check_store_target
+    from microstructure._zarr_store import check_store_target
 
     try:
         check_store_target(out, overwrite=True)

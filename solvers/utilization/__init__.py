@@ -1,5 +1,6 @@
 """Static CAM utilization: which active-material particles are electronically and ionically
-connected (strict and CAM-relay rules).
+connected (strict and CAM-relay rules), on voxels (:func:`cam_utilization`) or on the contact
+graph of a pressed packing (:func:`cam_utilization_graph`).
 
 ``ParticleTable`` is a deprecated alias of :class:`ParticleUtilization` (the per-particle
 results), renamed so that it no longer shares a name with ``microstructure.ParticleTable``
@@ -11,11 +12,19 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from ._graph import GraphUtilizationResult, cam_utilization_graph
 from ._result import ParticleUtilization, UtilizationResult
 from ._rules import RULES
 from ._utilization import cam_utilization
 
-__all__ = ["RULES", "ParticleUtilization", "UtilizationResult", "cam_utilization"]
+__all__ = [
+    "RULES",
+    "GraphUtilizationResult",
+    "ParticleUtilization",
+    "UtilizationResult",
+    "cam_utilization",
+    "cam_utilization_graph",
+]
 
 _RENAMED = {"ParticleTable": "ParticleUtilization"}
 

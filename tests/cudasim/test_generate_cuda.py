@@ -76,3 +76,23 @@ def test_voxel_kernels_match_cpu(periodic):
     stamp_soft(gpu, ph_g, soft_c, soft_r, 1.0, per, 2)
     assert np.array_equal(ph_c, ph_g)
     assert (ph_c == 2).any() and ((ph_c == 1) == (ids_c > 0)).all()
+
+
+def test_pressed_generate_cuda_simulated_equals_cpu():
+    spec = _small_spec(**{"packing.mode": "pressed", "packing.compaction_steps": 2,
+                          "packing.compaction_iter": 40, "packing.max_cam_overlap": 0.05,
+                          "domain.shape": [32, 24, 24], "domain.voxel_size_um": 0.5,
+                          "phases.carbon.fraction": 3,
+                          "composition.porosity": 0.3,
+                          "phases.se.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.0},
+                          "phases.carbon.psd": {"kind": "lognormal", "d50_um": 2.0,
+                                                "d90_um": 2.5}})
+    cpu = _generate(spec, "cpu")
+    gpu = _generate(spec, "cuda")
+    assert gpu.report.device == "cuda"
+    np.testing.assert_allclose(gpu.particles.center_um, cpu.particles.center_um, atol=1e-5)
+    assert np.array_equal(gpu.particles.contact_i, cpu.particles.contact_i)
+    assert np.array_equal(gpu.particles.contact_j, cpu.particles.contact_j)
+    assert np.array_equal(gpu.phases, cpu.phases)
+    assert np.array_equal(gpu.particle_ids, cpu.particle_ids)
+    assert gpu.report.compaction_porosity == cpu.report.compaction_porosity

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 import microstructure as ms
 import solvers
-from microstructure._microstructure import store_attrs
+from microstructure._zarr_store import store_attrs
 from microstructure.studies.cli import app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nmc_lpscl.toml"
@@ -371,18 +371,18 @@ def test_help_lists_the_commands():
 def _small_store(tmp_path: Path, name: str = "s.zarr") -> Path:
     import warnings
 
-    from microstructure import _microstructure
+    from microstructure import _zarr_store
 
     spec = ms.load_spec(_write_spec(tmp_path, shape="[32, 32, 32]"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")                  # d10 under 2 voxels
         m = ms.generate(spec, seed=0)
-    old = _microstructure._CHUNKS
-    _microstructure._CHUNKS = 16
+    old = _zarr_store._CHUNKS
+    _zarr_store._CHUNKS = 16
     try:
         return m.save(tmp_path / name)
     finally:
-        _microstructure._CHUNKS = old
+        _zarr_store._CHUNKS = old
 
 
 def test_analyze_store_with_a_missing_chunk_exits_2_and_writes_nothing(tmp_path):

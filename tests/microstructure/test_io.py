@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import microstructure as ms
-from microstructure._microstructure import STORE_FORMAT, store_attrs
+from microstructure import STORE_FORMAT
 from microstructure._spec import ElectrodeSpec
+from microstructure._zarr_store import store_attrs
 
 
 @pytest.fixture(scope="module")
@@ -175,9 +176,9 @@ def test_save_removes_the_leftovers_of_a_killed_save(structure, tmp_path):
 @pytest.fixture
 def chunked(structure, tmp_path, monkeypatch):
     """The structure saved with 16-voxel chunks (3 x 3 x 3 chunks per voxel array)."""
-    from microstructure import _microstructure
+    from microstructure import _zarr_store
 
-    monkeypatch.setattr(_microstructure, "_CHUNKS", 16)
+    monkeypatch.setattr(_zarr_store, "_CHUNKS", 16)
     return structure.save(tmp_path / "m.zarr")
 
 
@@ -296,7 +297,7 @@ def test_old_store_with_a_lost_chunk_is_an_error(structure, tmp_path):
 def test_full_disk_during_save_leaves_the_old_store(structure, tmp_path, monkeypatch):
     import errno
 
-    from microstructure import _microstructure
+    from microstructure import _zarr_store
 
     path = structure.save(tmp_path / "m.zarr")
     before = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}
@@ -304,7 +305,7 @@ def test_full_disk_during_save_leaves_the_old_store(structure, tmp_path, monkeyp
     def full(root):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(_microstructure, "_fsync_tree", full)
+    monkeypatch.setattr(_zarr_store, "_fsync_tree", full)
     with pytest.raises(OSError, match="No space left"):
         structure.save(path)
     after = {p.relative_to(path): p.read_bytes() for p in path.rglob("*") if p.is_file()}

@@ -136,3 +136,21 @@ def test_bad_device_and_seed_rejected_before_work():
         ms.generate(spec, device="gpu")
     with pytest.raises(ValueError, match="seed"):
         ms.generate(spec, seed=-1)
+
+
+def test_soft_particles_below_a_voxel_get_the_right_advice():
+    """Issue 12: the error must say 'smaller voxel', never 'smaller SE particles', and carry
+    the under-2-voxels warnings instead of swallowing them."""
+    import warnings
+
+    spec = ms.load_spec(ms.default_spec_path()).updated(
+        {"domain.shape": [24, 24, 24], "domain.voxel_size_um": 3.0,
+         "packing.mode": "sequential"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ms.PackingError) as info:
+            ms.generate(spec, seed=0)
+    msg = str(info.value)
+    assert "smaller than a voxel" in msg and "use a smaller domain.voxel_size_um" in msg
+    assert "use smaller SE particles" not in msg
+    assert "under 2 voxels" in msg

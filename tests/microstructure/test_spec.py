@@ -418,5 +418,5 @@ def test_generate_needs_a_spec():
 def test_a_binary_spec_file_is_a_spec_error(tmp_path):
     path = tmp_path / "garbage.toml"
     path.write_bytes(bytes(range(256)))
-    with pytest.raises(ms.SpecError, match="not a text"):
+    with pytest.raises(ms.SpecError, match="not a TOML text file"):
         ms.load_spec(path)

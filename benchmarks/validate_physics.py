@@ -1,0 +1,183 @@
+"""Physics validation of the pressed generator, with the published values beside ours.
+
+Cases (all ``packing.mode = "pressed"``, NCM d50 5 um unless said; theta = static CAM
+utilization, strict rule and 6-connectivity unless said):
+
+* ``resolution``: one spec and seed voxelized at h and h/2 -- theta at both, at h/2 with
+  connectivity 6/18/26, and theta on the contact graph;
+* ``se_size``: 80:20 w/w NCM : LPSCl (1.64 g/cm3), no carbon, 15 % porosity, SE d50 1.5-8 um,
+  strict and CAM-relay (Shi et al. 2020; Minnmann et al. 2024);
+* ``shi``: Shi et al.'s table: 70 / 75 / 80 wt% CAM with their size ratios;
+* ``coarse``: coarse SE, CAM 60 vol% of solids, equal sizes, porosity 5-25 %: fractions;
+* ``tau``: ionic tortuosity factor through-plane and in-plane (pressed vs sequential).
+
+    python benchmarks/validate_physics.py                 # all cases
+    python benchmarks/validate_physics.py --cases se_size shi --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import numpy as np
+
+import microstructure as ms
+from solvers import cam_utilization, cam_utilization_graph, tortuosity
+
+
+def _spec(*, cam_wt, se_d50, h, box_um, porosity=0.15, carbon_wt=0.0, cam_d50=5.0,
+          mode="pressed", basis="weight", se_wt=None, extra=None):
+    n = [max(8, round(b / h)) for b in box_um]
+    ch = {
+        "domain.shape": n, "domain.voxel_size_um": h, "packing.mode": mode,
+        "composition.basis": basis, "composition.porosity": porosity,
+        "phases.cam.fraction": cam_wt, "phases.se.fraction": 100 - cam_wt if se_wt is None
+        else se_wt,
+        "phases.cam.psd": {"kind": "lognormal", "d50_um": cam_d50, "d90_um": 1.4 * cam_d50},
+        "phases.se.psd": {"kind": "lognormal", "d50_um": se_d50, "d90_um": 1.4 * se_d50},
+        "phases.carbon.fraction": carbon_wt,
+        "phases.carbon.psd": {"kind": "lognormal", "d50_um": 1.0, "d90_um": 1.4},
+    }
+    ch.update(extra or {})
+    return ms.load_spec(ms.default_spec_path()).updated(ch)
+
+
+def _gen(spec, seed):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        t = time.perf_counter()
+        m = ms.generate(spec, seed=seed)
+        return m, time.perf_counter() - t
+
+
+def theta(m, rule="strict", connectivity=6):
+    return cam_utilization(m.phases, m.particle_ids, rule=rule,
+                           connectivity=connectivity).static_utilization
+
+
+def theta_graph(m, rule="strict"):
+    t = m.particles
+    vol = 4 / 3 * np.pi * t.radius_um.astype(np.float64) ** 3
+    return cam_utilization_graph(t.phase, t.contact_pairs(), touches_cc=t.touches_cc,
+                                 touches_separator=t.touches_separator, volume=vol,
+                                 rule=rule).static_utilization
+
+
+def case_resolution(seeds):
+    print("\n## Resolution independence (80:20 w/w CAM 5 um : SE 5 um, no carbon, eps 0.15, "
+          "24 x 20 x 20 um)")
+    print("| seed | theta h=0.5 | theta h=0.25 | h=0.25 conn 6 / 18 / 26 | graph | "
+          "required |")
+    print("|---|---|---|---|---|---|")
+    for seed in seeds:
+        out = []
+        for h in (0.5, 0.25):
+            spec = _spec(cam_wt=80, se_d50=5.0, h=h, box_um=(24, 20, 20))
+            m, _ = _gen(spec, seed)
+            out.append((theta(m), [theta(m, connectivity=c) for c in (6, 18, 26)],
+                        theta_graph(m)))
+        print(f"| {seed} | {out[0][0]:.3f} | {out[1][0]:.3f} | "
+              f"{' / '.join(f'{x:.3f}' for x in out[1][1])} | {out[1][2]:.3f} | "
+              "h vs h/2 and 6/18/26 within 0.02, graph within 0.01 |")
+
+
+def case_se_size(seeds, h=0.25):
+    print("\n## SE particle size, 80:20 w/w NCM (d50 5 um) : LPSCl, no carbon, eps 0.15")
+    print("| SE d50 um | lambda | theta strict | theta CAM-relay | seconds | published |")
+    print("|---|---|---|---|---|---|")
+    pub = {1.5: "", 3.0: "Shi 2020 (80 wt%, 3 um SE): 0.52",
+           5.0: "Shi 2020 (80 wt%, 5 um SE): 0.25", 8.0: "Minnmann 2024 (70 wt%, 7.4 um): 0.62"}
+    for d in (1.5, 3.0, 5.0, 8.0):
+        s, rl, sec = [], [], 0.0
+        for seed in seeds:
+            try:
+                m, t = _gen(_spec(cam_wt=80, se_d50=d, h=h, box_um=(30, 24, 24)), seed)
+            except ms.PackingError as exc:
+                print(f"| {d} | {5 / d:.2f} | PackingError (seed {seed}): {str(exc)[:110]} | | "
+                      f"| {pub[d]} |")
+                break
+            s.append(theta(m))
+            rl.append(theta(m, "cam_relay"))
+            sec += t
+        if len(s) < len(seeds):
+            continue
+        print(f"| {d} | {5 / d:.2f} | {np.mean(s):.3f} ({' '.join(f'{x:.2f}' for x in s)}) | "
+              f"{np.mean(rl):.3f} | {sec / len(seeds):.0f} | {pub[d]} |")
+
+
+def case_shi(seeds, h=0.5):
+    print("\n## Shi et al. 2020 (NMC532 / Li3PS4 glass, 5 wt% CNF): theta vs CAM wt% and "
+          "lambda = d_CAM / d_SE")
+    print("| CAM wt% | SE d50 um | lambda | theta strict | theta CAM-relay | published |")
+    print("|---|---|---|---|---|---|")
+    rows = [(70, 2.5, "theta ~ 1 for lambda >= 1.7"), (70, 5.0, "< 1 (lambda 1)"),
+            (75, 2.4, ">= 0.98 for lambda >= 2.1"), (80, 3.0, "0.52"), (80, 5.0, "0.25")]
+    for wt, d, pub in rows:
+        s, rl = [], []
+        for seed in seeds:
+            spec = _spec(cam_wt=wt, se_wt=100 - wt - 5, se_d50=d, h=h, box_um=(40, 36, 36),
+                         carbon_wt=5, extra={"phases.se.density_g_cm3": 1.9})
+            try:
+                m, _ = _gen(spec, seed)
+            except ms.PackingError as exc:
+                print(f"| {wt} | {d} | {5 / d:.2f} | PackingError (seed {seed}): "
+                      f"{str(exc)[:110]} | | {pub} |")
+                break
+            s.append(theta(m))
+            rl.append(theta(m, "cam_relay"))
+        if len(s) < len(seeds):
+            continue
+        print(f"| {wt} | {d} | {5 / d:.2f} | {np.mean(s):.3f} | {np.mean(rl):.3f} | {pub} |")
+
+
+def case_coarse(seeds):
+    print("\n## Builds: coarse SE, CAM-rich, equal sizes (worst |achieved - target|, vol%)")
+    print("| case | porosity | worst error vol% | seconds |")
+    print("|---|---|---|---|")
+    cases = [("SE d50 20 um, CAM 5 um, 60:40 vol", dict(se_d50=20.0, cam_wt=60,
+                                                        basis="volume", h=1.0,
+                                                        box_um=(96, 96, 96))),
+             ("CAM 60 vol% of solids, SE 2 um", dict(se_d50=2.0, cam_wt=60, basis="volume",
+                                                     h=0.5, box_um=(30, 24, 24))),
+             ("equal sizes CAM = SE = 5 um", dict(se_d50=5.0, cam_wt=50, basis="volume",
+                                                 h=0.5, box_um=(40, 32, 32)))]
+    for name, kw in cases:
+        for eps in (0.05, 0.25):
+            try:
+                m, t = _gen(_spec(porosity=eps, **kw), seeds[0])
+                r = m.report
+                worst = max(abs(r.achieved[p] - r.target[p]) for p in r.target) * 100
+                print(f"| {name} | {eps} | {worst:.2f} | {t:.0f} |")
+            except ms.PackingError as exc:
+                print(f"| {name} | {eps} | PackingError: {str(exc)[:90]} | |")
+
+
+def case_tau(seeds):
+    print("\n## Ionic tortuosity factor of the SE (tau, through-plane vs in-plane)")
+    print("| mode | tau through (axis 0) | tau in-plane (axis 1) | tau in-plane (axis 2) |")
+    print("|---|---|---|---|")
+    for mode in ("pressed", "sequential"):
+        spec = _spec(cam_wt=70, se_d50=2.5, h=0.5, box_um=(32, 32, 32), carbon_wt=3, mode=mode)
+        m, _ = _gen(spec, seeds[0])
+        se = m.phases == 2
+        taus = [tortuosity(se, axis=a, periodic_lateral=a == 0).tau for a in (0, 1, 2)]
+        print(f"| {mode} | {taus[0]:.2f} | {taus[1]:.2f} | {taus[2]:.2f} |")
+
+
+CASES = {"resolution": case_resolution, "se_size": case_se_size, "shi": case_shi,
+         "coarse": case_coarse, "tau": case_tau}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1])
+    args = ap.parse_args()
+    for c in args.cases:
+        CASES[c](args.seeds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,411 @@
+"""The pressing model: a loose powder of CAM, SE and carbon spheres compacted uniaxially.
+
+Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J. Power Sources
+508 (2021) 230344, and Shi et al., Adv. Energy Mater. 10 (2020) 1902881)
+---------------------------------------------------------------------------------------------
+* **Powder.** Every solid phase is a set of spheres drawn by number from its PSD until their
+  volume equals the phase's target volume.  They start at random positions in a box
+  ``LOOSE_HEIGHT`` times taller than the electrode (a loose powder, solid fraction ~1/3).
+* **Contacts.** A pair overlapping by ``delta`` pushes with ``k_ij R_ij delta``
+  (``R_ij = r_i r_j / (r_i + r_j)``: the overlap under a given pressure is the same fraction of
+  the radius for every size).  The stiffness of a particle is 2 for CAM and carbon and
+  ``2 / se_ductility`` for SE; a pair's ``k_ij`` is the two in series (CAM–CAM 1, SE–SE
+  ``1 / se_ductility``, CAM–SE ``2 / (1 + se_ductility)``).  ``se_ductility`` is thus how much
+  more an SE contact flattens than a CAM contact under the same load (Young's moduli of Ni-rich
+  NCM ~200 GPa and of LPSCl ~20-25 GPa, plus the SE's plastic flow: default 10).  Pairs with
+  carbon also attract within a short range (``carbon_adhesion``): carbon sticks where it lands.
+* **SE volume is conserved.** A flattened SE particle keeps its volume by flowing into the
+  free space next to it: its radius grows so that its sphere volume minus what it gives up
+  (the whole lens to a hard partner, half the lens to another SE particle, what pokes through
+  a wall) equals its powder volume (its radius grows at most ``MAX_GROWTH`` = 1.5 times).  It
+  stays a sphere, so it cannot reach into a crevice much narrower than itself: where SE is
+  coarse, the pores stay next to the CAM.
+* **Compaction.** The piston (the separator-side wall, ``x_0 = H``) moves from the loose
+  height to the electrode thickness in ``compaction_steps`` geometric steps; each step scales
+  the through-plane coordinates affinely and relaxes the forces with FIRE (Bitzek et al. 2006)
+  until no particle carries an unbalanced force above ``FORCE_TOL`` of its contact scale (or
+  ``max_iter`` per step).  The lateral faces are periodic.  The wall stress (piston force per
+  area, relative to the last step) against porosity is the compaction curve.
+* **Too dense.** When the hard skeleton (CAM, carbon) is over-compressed -- its pair lenses
+  exceed ``packing.max_cam_overlap`` of the hard volume -- the target porosity cannot be
+  reached by pressing these particles; :class:`PressingError` names target and achieved.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numba
+import numpy as np
+
+from solvers.device import to_host
+
+from . import _packing_kernels as K
+from . import _pressing_kernels as PK
+from ._packing import SKIN, CpuKernels, _NeighbourList
+
+log = logging.getLogger(__name__)
+
+#: Initial (loose powder) height, in units of the electrode thickness.
+LOOSE_HEIGHT = 2.6
+#: Stiffness of the walls relative to a CAM contact.
+WALL = 4.0
+#: A compaction step is relaxed when max |F_i| / (r_i) is below this (relative overlap imbalance).
+FORCE_TOL = 2e-3
+#: Largest move of one relaxation step, in units of the median radius (small: the affine
+#: compaction does the bulk of the motion, and the neighbour list then lasts >= 20 steps).
+MAX_MOVE = 0.025
+#: Largest radius growth of an SE particle (a particle buried between hard ones would otherwise
+#: grow without bound: what it loses grows with its radius); the fraction correction after
+#: voxelization makes up for the volume it cannot keep.
+MAX_GROWTH = 1.5
+#: Steps between updates of the SE radii (volume conservation) and of the convergence check.
+CHECK_EVERY = 20
+#: Pairs closer than this gap (µm) are in contact (a pressed contact overlaps; this only
+#: absorbs round-off).
+CONTACT_GAP = 1e-4
+
+_B = PK.compile_for(numba.njit(cache=True))
+_PB = K.compile_for(numba.njit(cache=True))
+_nb_force, _nb_lost, _nb_contacts = _B["force"], _B["lost"], _B["contacts"]
+
+
+_nb_search, _nb_search_csr = _PB["neighbours"], _PB["neighbours_csr"]
+
+
+@numba.njit(parallel=True, cache=True)
+def _count_cpu(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin, counts):
+    empty = np.zeros((pos.shape[0], 0), dtype=np.int64)
+    for i in numba.prange(pos.shape[0]):
+        _nb_search(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin,
+                   empty, counts)
+
+
+@numba.njit(parallel=True, cache=True)
+def _fill_cpu(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin, start,
+              out, counts):
+    rows = (start, out)
+    for i in numba.prange(pos.shape[0]):
+        _nb_search_csr(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic,
+                       skin, rows, counts)
+
+
+@numba.njit(cache=True)
+def _symmetrize(n, start, half):  # pragma: no cover - numba
+    """Full CSR list (rows sorted) from the half list ``half[start[i]:start[i+1]]``."""
+    deg = np.zeros(n, dtype=np.int64)
+    for i in range(n):
+        deg[i] += start[i + 1] - start[i]
+        for k in range(start[i], start[i + 1]):
+            deg[half[k]] += 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        ptr[i + 1] = ptr[i] + deg[i]
+    cur = ptr[:-1].copy()
+    idx = np.empty(max(ptr[n], 1), dtype=np.int64)
+    for i in range(n):
+        for k in range(start[i], start[i + 1]):
+            j = half[k]
+            idx[cur[i]] = j
+            cur[i] += 1
+            idx[cur[j]] = i
+            cur[j] += 1
+    for i in range(n):
+        idx[ptr[i]:ptr[i + 1]] = np.sort(idx[ptr[i]:ptr[i + 1]])
+    return ptr, idx
+
+
+@numba.njit(parallel=True, cache=True)
+def _force_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh, force,
+               wall_top, energy):
+    for i in numba.prange(pos.shape[0]):
+        _nb_force(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh, force,
+                  wall_top, energy)
+
+
+@numba.njit(parallel=True, cache=True)
+def _lost_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens):
+    for i in numba.prange(pos.shape[0]):
+        _nb_lost(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens)
+
+
+@numba.njit(parallel=True, cache=True)
+def _contacts_cpu(pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts):
+    for i in numba.prange(pos.shape[0]):
+        _nb_contacts(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts)
+
+
+class PressingError(RuntimeError):
+    """The powder cannot be pressed to the target; the message gives target and achieved."""
+
+
+@dataclass(frozen=True)
+class PressingResult:
+    """Particles after compaction (continuous coordinates, µm)."""
+
+    centers: np.ndarray
+    """(n, 3) centres in µm (through-plane, lateral, lateral)."""
+    radii: np.ndarray
+    """(n,) radii in µm after compaction (SE grown by its flattening)."""
+    powder_radii: np.ndarray
+    """(n,) radii in µm as drawn from the PSD."""
+    phase: np.ndarray
+    """(n,) uint8 phase code (1 CAM, 2 SE, 3 carbon)."""
+    porosity: np.ndarray
+    """Compaction curve: porosity (1 - powder volume / box volume) after each step."""
+    wall_stress: np.ndarray
+    """Compaction curve: piston force per area after each step, relative to the last step."""
+    hard_overlap_fraction: float
+    """Lens volume of hard pairs (CAM, carbon) / hard volume at the end (dimensionless)."""
+    iterations: int
+    """FIRE steps taken in all."""
+
+
+def pair_stiffness(se_ductility: float) -> np.ndarray:
+    """(4, 4) contact stiffness ``k_ij`` by phase code (index 0 unused), CAM–CAM = 1."""
+    k = np.array([1.0, 2.0, 2.0 / se_ductility, 2.0])
+    out = k[:, None] * k[None, :] / (k[:, None] + k[None, :])
+    return out
+
+
+class CpuPressKernels(CpuKernels):
+    """CPU launchers of the packing and pressing bodies (GPU twins: ``_packing_cuda``)."""
+
+    def press_force(self, *args: Any) -> None:
+        _force_cpu(*args)
+
+    def press_lost(self, *args: Any) -> None:
+        _lost_cpu(*args)
+
+    def press_contacts(self, *args: Any) -> None:
+        _contacts_cpu(*args)
+
+    def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
+                       cell_size: Any, box: Any, periodic: Any, skin: float
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Full neighbour list (CSR, rows sorted by j) without the padded rows: count, fill,
+        symmetrize.  Same result as :meth:`._packing._NeighbourList.build`."""
+        n = pos.shape[0]
+        counts = np.zeros(n, dtype=np.int64)
+        args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
+        _count_cpu(*args, counts)
+        start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
+        _fill_cpu(*args, start, half, counts)
+        return _symmetrize(n, start, half)
+
+
+def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,
+          rng: np.random.Generator, kern: Any, se_ductility: float, carbon_adhesion: float,
+          compaction_steps: int, max_iter: int, max_hard_overlap: float,
+          target_porosity: float, progress: Any = None) -> PressingResult:
+    """Place the powder loosely and press it to the box height ``box[0]``.
+
+    ``radii`` and ``phase`` are the powder; ``box`` the final electrode box (µm).
+    """
+    xp = kern.xp
+    n = radii.shape[0]
+    r0 = np.asarray(radii, dtype=np.float64)
+    box_h = np.asarray(box, dtype=np.float64).copy()
+    height = float(box_h[0])
+    h0 = LOOSE_HEIGHT * height
+    loose = box_h.copy()
+    loose[0] = h0
+    pos_h = np.empty((n, 3))
+    for a in range(3):
+        u = rng.random(n)
+        if periodic[a]:
+            pos_h[:, a] = u * loose[a]
+        else:
+            pos_h[:, a] = r0 + u * np.maximum(loose[a] - 2 * r0, 0.0)
+    pos = xp.asarray(pos_h)
+    rad = xp.asarray(r0.copy())
+    rad0_cubed = rad**3
+    ph = xp.asarray(np.asarray(phase, dtype=np.int64))
+    soft = ph == 2
+    hard_vol = float(np.sum(4 / 3 * math.pi * r0[phase != 2] ** 3))
+    solid_vol = float(np.sum(4 / 3 * math.pi * r0**3))
+    area = float(box_h[1] * box_h[2])
+    kpair = xp.asarray(pair_stiffness(se_ductility))
+    r_med = float(np.median(r0)) if n else 1.0
+    heights = h0 * (height / h0) ** (np.arange(1, compaction_steps + 1) / compaction_steps)
+    state = _State(kern, xp, pos, rad, ph, kpair, carbon_adhesion, periodic, r_med)
+    porosity, stress = [], []
+    total_it = 0
+    hard_ov = prev_ov = 0.0
+    reached = 1.0 - solid_vol / (h0 * area)
+    cur = h0
+    for step, hk in enumerate(np.concatenate([[h0], heights])):
+        state.pos[:, 0] *= hk / cur
+        cur = hk
+        box_k = box_h.copy()
+        box_k[0] = hk
+        last = step == compaction_steps
+        it, top = state.relax(box_k, soft, rad0_cubed, 2 * max_iter if last else max_iter)
+        total_it += it
+        hard_ov = state.hard_lens(box_k) / max(hard_vol, 1e-300)
+        por = 1.0 - solid_vol / (hk * area)
+        if step > 0:
+            porosity.append(por)
+            stress.append(top / area)
+        if progress is not None:
+            progress(step, por)
+        if hard_ov <= max_hard_overlap:
+            reached = por
+        # the loose start may still overlap; a jam shows as hard overlap that grows as the
+        # piston advances: fail at the end, or early once it is far beyond the limit
+        growing = step > 0 and hard_ov > prev_ov
+        if (last and hard_ov > max_hard_overlap) or (growing and hard_ov > 4 * max_hard_overlap):
+            raise PressingError(
+                f"composition.porosity = {target_porosity:.4f} cannot be reached by pressing: "
+                f"the hard CAM/carbon skeleton jams (hard-pair overlap {hard_ov:.4f} of their "
+                f"volume at porosity {por:.4f} > packing.max_cam_overlap = {max_hard_overlap}); "
+                f"achieved porosity {reached:.4f}. Raise the porosity, lower the CAM fraction "
+                "or raise packing.se_ductility"
+            )
+        prev_ov = hard_ov
+    stress_a = np.asarray(stress)
+    if stress_a.size and stress_a[-1] > 0:
+        stress_a = stress_a / stress_a[-1]
+    return PressingResult(to_host(state.pos), to_host(state.rad), r0, np.asarray(phase, np.uint8),
+                          np.asarray(porosity), stress_a, float(hard_ov), total_it)
+
+
+class _State:
+    """Positions, radii and a neighbour list under relaxation."""
+
+    def __init__(self, kern: Any, xp: Any, pos: Any, rad: Any, ph: Any, kpair: Any,
+                 adh: float, periodic: np.ndarray, r_med: float) -> None:
+        self.kern, self.xp = kern, xp
+        self.pos, self.rad, self.ph, self.kpair, self.adh = pos, rad, ph, kpair, adh
+        self.periodic = np.asarray(periodic, dtype=np.int8)
+        self.r_med = r_med
+        self.nl: _NeighbourList | None = None
+        self.nl_height = -1.0
+        self.rad_ref = None
+
+    def _neighbours(self, box: np.ndarray) -> _NeighbourList:
+        xp = self.xp
+        grown = self.rad_ref is not None and float(xp.max(self.rad - self.rad_ref)) > 0.2 * (
+            SKIN * self.r_med)
+        if self.nl is None or grown or abs(box[0] - self.nl_height) > 1e-12:
+            self.nl = _NeighbourList(self.kern, xp, box, self.periodic, self.rad,
+                                     skin=SKIN * self.r_med)
+            self.nl.build(self.pos)
+            self.nl_height = float(box[0])
+            self.rad_ref = self.rad.copy()
+        else:
+            self.nl.rad = self.rad
+            self.nl.maybe_rebuild(self.pos)
+        return self.nl
+
+    def relax(self, box: np.ndarray, soft: Any, rad0_cubed: Any, max_iter: int
+              ) -> tuple[int, float]:
+        """FIRE on the current box; returns (steps, piston force)."""
+        xp = self.xp
+        n = self.pos.shape[0]
+        if n == 0:
+            return 0, 0.0
+        nl = self._neighbours(box)
+        force = xp.zeros_like(self.pos)
+        top = xp.zeros(n)
+        energy = xp.zeros(n)
+        vel = xp.zeros_like(self.pos)
+        mass = self.rad[:, None]
+        max_move = MAX_MOVE * self.r_med
+        dt, dt_max, n_min, f_inc, f_dec, a0, f_a = 0.05, 0.3, 5, 1.1, 0.5, 0.1, 0.99
+        alpha, since_neg = a0, 0
+        per = [a for a in range(3) if self.periodic[a]]
+        it = 0
+        for it in range(1, max_iter + 1):
+            self.kern.press_force(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
+                                  nl.periodic, self.kpair, WALL, self.adh, force, top, energy)
+            acc = force / mass
+            p = float(xp.sum(acc * vel))  # sync point
+            if p > 0:
+                vn = float(xp.sqrt(xp.sum(vel * vel)))
+                fn = float(xp.sqrt(xp.sum(acc * acc)))
+                vel = (1 - alpha) * vel + alpha * vn / max(fn, 1e-300) * acc
+                since_neg += 1
+                if since_neg > n_min:
+                    dt = min(dt * f_inc, dt_max)
+                    alpha *= f_a
+            else:
+                vel[...] = 0
+                dt *= f_dec
+                alpha = a0
+                since_neg = 0
+            vel += dt * acc
+            stp = dt * vel
+            sq = xp.sum(stp * stp, axis=1)
+            too_far = sq > max_move * max_move
+            stp[too_far] *= (max_move / xp.sqrt(sq[too_far]))[:, None]
+            self.pos += stp
+            for a in per:
+                self.pos[:, a] %= float(box[a])
+            nl.maybe_rebuild(self.pos)
+            if it % CHECK_EVERY == 0:
+                if bool(xp.any(soft)):
+                    self._grow_soft(box, nl, soft, rad0_cubed)
+                    nl = self._neighbours(box)
+                resid = float(xp.max(xp.sqrt(xp.sum(force * force, axis=1)) / self.rad))
+                if resid < FORCE_TOL:
+                    break
+        return it, float(xp.sum(top))
+
+    def _grow_soft(self, box: np.ndarray, nl: _NeighbourList, soft: Any, rad0_cubed: Any
+                   ) -> None:
+        xp = self.xp
+        n = self.pos.shape[0]
+        lost = xp.zeros(n)
+        hl = xp.zeros(n)
+        self.kern.press_lost(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box, nl.periodic,
+                             lost, hl)
+        # fixed point r^3 = r0^3 + 3 lost / (4 pi), damped (lost grows with r)
+        target = xp.minimum(xp.cbrt(rad0_cubed + 3.0 * lost / (4.0 * math.pi)),
+                            MAX_GROWTH * xp.cbrt(rad0_cubed))
+        new = xp.where(soft, 0.5 * self.rad + 0.5 * target, self.rad)
+        self.rad[...] = new
+
+    def hard_lens(self, box: np.ndarray) -> float:
+        xp = self.xp
+        n = self.pos.shape[0]
+        if n == 0:
+            return 0.0
+        nl = self._neighbours(box)
+        lost = xp.zeros(n)
+        hl = xp.zeros(n)
+        self.kern.press_lost(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box, nl.periodic,
+                             lost, hl)
+        return float(xp.sum(hl))
+
+
+def contact_pairs(kern: Any, pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray,
+                  gap: float = CONTACT_GAP) -> np.ndarray:
+    """(m, 2) int64 pairs (i < j) whose gap is below ``gap`` µm, sorted (host array)."""
+    xp = kern.xp
+    n = pos.shape[0]
+    if n < 2:
+        return np.zeros((0, 2), dtype=np.int64)
+    r_med = float(xp.median(rad))
+    nl = _NeighbourList(kern, xp, box, periodic, rad, skin=max(gap, 0.05 * r_med))
+    nl.build(pos)
+    counts = xp.zeros(n, dtype=xp.int64)
+    cap = 16
+    while True:
+        padded = xp.zeros((n, cap), dtype=xp.int64)
+        kern.press_contacts(pos, rad, nl.ptr, nl.idx, nl.box, nl.periodic, float(gap), padded,
+                            counts)
+        most = int(xp.max(counts))  # sync point
+        if most <= cap:
+            break
+        cap = most + 1
+    src, col = xp.nonzero(xp.arange(cap)[None, :] < counts[:, None])
+    pairs = xp.stack([src, padded[src, col]], axis=1)
+    out = to_host(pairs).astype(np.int64)
+    order = np.lexsort((out[:, 1], out[:, 0]))
+    return out[order]

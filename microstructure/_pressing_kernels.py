@@ -1,0 +1,175 @@
+"""Per-particle kernel bodies of the pressing model, compiled for CPU (numba) and GPU (numba-cuda).
+
+Same scheme as :mod:`._packing_kernels`: plain Python working on one particle ``i``, with the
+helper :func:`min_image` bound per target by :func:`compile_for`.
+
+Contact law (see :mod:`._pressing` for the physics): a pair that overlaps by ``delta > 0`` pushes
+with ``f = k_ij R_ij delta`` along the centre line, ``R_ij = r_i r_j / (r_i + r_j)`` (so under a
+given pressure the overlap is the same fraction of the radius for every size, as for Hertz
+contacts) and ``k_ij`` from the phase-pair table ``kpair`` (CAM–CAM = 1).  A pair involving
+carbon also attracts with ``adh R_ij^2`` (resting overlap ``adh R_ij / k_ij``) within a gap
+of ``ADH_RANGE R_ij`` (carbon sticks where it lands).  Walls at ``x_0 = 0`` (current collector) and ``x_0 = box[0]`` (the press piston) push
+like a contact with an infinitely large partner (``R = r_i``, stiffness ``kwall``).
+"""
+
+import math
+
+from solvers.device import bind
+
+#: Reach of the carbon adhesion, in units of the reduced radius R_ij.
+ADH_RANGE = 0.1
+
+
+def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh,
+                     force, wall_top, energy):
+    """Force on particle ``i`` (``force[i]``), its push on the piston (``wall_top[i]``, >= 0) and
+    its energy share (``energy[i]``, pairs counted half)."""
+    x0 = pos[i, 0]
+    x1 = pos[i, 1]
+    x2 = pos[i, 2]
+    ri = rad[i]
+    pi_ = phase[i]
+    f0 = 0.0
+    f1 = 0.0
+    f2 = 0.0
+    e = 0.0
+    for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
+        j = nbr_idx[k]
+        d0 = min_image(x0 - pos[j, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+        d1 = min_image(x1 - pos[j, 1], box[1], periodic[1])  # noqa: F821
+        d2 = min_image(x2 - pos[j, 2], box[2], periodic[2])  # noqa: F821
+        rj = rad[j]
+        s = ri + rj
+        dd = d0 * d0 + d1 * d1 + d2 * d2
+        pj = phase[j]
+        reff = ri * rj / s
+        a = 0.0
+        if pi_ == 3 or pj == 3:
+            a = adh * reff * reff
+        reach = s + ADH_RANGE * reff if a > 0.0 else s
+        if dd < reach * reach:
+            d = math.sqrt(dd)
+            delta = s - d
+            kk = kpair[pi_, pj] * reff
+            fmag = 0.0
+            if delta > 0.0:
+                fmag = kk * delta - a
+                e += 0.25 * kk * delta * delta - 0.5 * a * delta
+            else:
+                # adhesive tail: -a at contact, 0 at the end of its range
+                fmag = -a * (1.0 + delta / (ADH_RANGE * reff))
+            if d > 1e-12:
+                f0 += fmag * d0 / d
+                f1 += fmag * d1 / d
+                f2 += fmag * d2 / d
+    kw = kwall * ri
+    w = ri - x0
+    if w > 0.0:
+        f0 += kw * w
+        e += 0.5 * kw * w * w
+    w = x0 + ri - box[0]
+    top = 0.0
+    if w > 0.0:
+        f0 -= kw * w
+        top = kw * w
+        e += 0.5 * kw * w * w
+    force[i, 0] = f0
+    force[i, 1] = f1
+    force[i, 2] = f2
+    wall_top[i] = top
+    energy[i] = e
+
+
+def lens_volume(ri, rj, d):
+    """Volume (µm³) of the lens where spheres of radii ``ri``, ``rj`` at distance ``d`` overlap."""
+    s = ri + rj
+    if d >= s:
+        return 0.0
+    if d <= abs(ri - rj):
+        rm = min(ri, rj)
+        return 4.0 / 3.0 * math.pi * rm * rm * rm
+    return math.pi * (s - d) ** 2 * (d * d + 2 * d * s - 3 * (ri - rj) ** 2) / (12 * d)
+
+
+def cap_volume(r, depth):
+    """Volume (µm³) of the cap of a sphere of radius ``r`` cut at ``depth`` from its pole."""
+    if depth <= 0.0:
+        return 0.0
+    if depth >= 2 * r:
+        return 4.0 / 3.0 * math.pi * r * r * r
+    return math.pi * depth * depth * (3 * r - depth) / 3.0
+
+
+def press_lost_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens):
+    """Volume particle ``i`` gives up to its contacts and walls (``lost[i]``, µm³).
+
+    A soft (SE) particle loses the whole lens to a hard partner (CAM, carbon) -- the voxel goes
+    to the hard one -- and half the lens to another SE particle; it also loses what pokes
+    through a wall.  Hard particles lose nothing.  ``cam_lens[i]`` is the lens volume of hard
+    pairs (i, j > i), the measure of how far the hard skeleton is over-compressed.
+    """
+    x0 = pos[i, 0]
+    x1 = pos[i, 1]
+    x2 = pos[i, 2]
+    ri = rad[i]
+    soft = phase[i] == 2
+    v = 0.0
+    h = 0.0
+    for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
+        j = nbr_idx[k]
+        d0 = min_image(x0 - pos[j, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+        d1 = min_image(x1 - pos[j, 1], box[1], periodic[1])  # noqa: F821
+        d2 = min_image(x2 - pos[j, 2], box[2], periodic[2])  # noqa: F821
+        rj = rad[j]
+        dd = d0 * d0 + d1 * d1 + d2 * d2
+        s = ri + rj
+        if dd < s * s:
+            lv = lens_volume(ri, rj, math.sqrt(dd))  # noqa: F821 - bound per target
+            if soft:
+                v += 0.5 * lv if phase[j] == 2 else lv
+            elif phase[j] != 2 and j > i:
+                h += lv
+    if soft:
+        v += cap_volume(ri, ri - x0)  # noqa: F821 - bound per target
+        v += cap_volume(ri, x0 + ri - box[0])  # noqa: F821
+    lost[i] = v
+    cam_lens[i] = h
+
+
+def press_contacts_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts):
+    """Pairs (i, j > i) whose gap ``d - r_i - r_j`` is below ``tol`` (µm): their count goes to
+    ``counts[i]`` and the first ``padded.shape[1]`` partners to ``padded[i]``."""
+    x0 = pos[i, 0]
+    x1 = pos[i, 1]
+    x2 = pos[i, 2]
+    ri = rad[i]
+    n = 0
+    cap = padded.shape[1]
+    for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
+        j = nbr_idx[k]
+        if j <= i:
+            continue
+        d0 = min_image(x0 - pos[j, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+        d1 = min_image(x1 - pos[j, 1], box[1], periodic[1])  # noqa: F821
+        d2 = min_image(x2 - pos[j, 2], box[2], periodic[2])  # noqa: F821
+        s = ri + rad[j] + tol
+        if d0 * d0 + d1 * d1 + d2 * d2 < s * s:
+            if n < cap:
+                padded[i, n] = j
+            n += 1
+    counts[i] = n
+
+
+def compile_for(jit):
+    """``{"force", "lost", "contacts"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    ``cuda.jit(device=True)``), with the helpers bound to their compiled twins."""
+    from ._packing_kernels import min_image
+
+    mi = jit(min_image)
+    lv = jit(lens_volume)
+    cv = jit(cap_volume)
+    return {
+        "force": jit(bind(press_force_body, min_image=mi)),
+        "lost": jit(bind(press_lost_body, min_image=mi, lens_volume=lv, cap_volume=cv)),
+        "contacts": jit(bind(press_contacts_body, min_image=mi)),
+    }

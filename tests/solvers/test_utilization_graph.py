@@ -1,0 +1,54 @@
+"""Static utilization on a contact graph: analytic chains and rules."""
+
+import numpy as np
+import pytest
+
+from solvers import cam_utilization_graph
+
+
+def _run(phase, pairs, cc, sep, vol=None, rule="strict"):
+    n = len(phase)
+    tcc = np.zeros(n, bool)
+    tcc[list(cc)] = True
+    tsep = np.zeros(n, bool)
+    tsep[list(sep)] = True
+    return cam_utilization_graph(np.array(phase), np.array(pairs).reshape(-1, 2),
+                                 touches_cc=tcc, touches_separator=tsep,
+                                 volume=np.ones(n) if vol is None else np.array(vol), rule=rule)
+
+
+def test_chain_cc_cam_cam_se_separator():
+    # CAM0 (on the collector) - CAM1 - SE2 (at the separator)
+    r = _run([1, 1, 2], [[0, 1], [1, 2]], cc=[0], sep=[2])
+    assert r.static_utilization == 0.5 and r.n_electronic == 2 and r.n_ionic == 1
+    assert r.active.tolist() == [False, True, False]
+    assert _run([1, 1, 2], [[0, 1], [1, 2]], cc=[0], sep=[2],
+                rule="cam_relay").static_utilization == 1.0
+
+
+def test_volume_weighting_and_by_count():
+    r = _run([1, 1, 2], [[0, 1], [1, 2]], cc=[0], sep=[2], vol=[3.0, 1.0, 5.0])
+    assert r.static_utilization == pytest.approx(0.25)
+    assert r.static_utilization_by_count == 0.5
+
+
+def test_carbon_bridges_electrons_but_not_ions():
+    # CAM0 isolated from the collector except through carbon 3; SE 2 touches the separator;
+    # SE 4 touches CAM 0 but is not connected to the separator
+    phase = [1, 2, 2, 3, 2]
+    pairs = [[0, 3], [0, 1], [1, 2], [0, 4]]
+    assert _run(phase, pairs, cc=[3], sep=[2]).static_utilization == 1.0
+    assert _run(phase, pairs, cc=[], sep=[2]).static_utilization == 0.0  # no electrons
+    assert _run(phase, [[0, 3], [0, 4]], cc=[3], sep=[2]).static_utilization == 0.0
+    # carbon does not conduct ions: SE - carbon - SE is not an ionic path
+    assert _run([1, 2, 3, 2], [[0, 1], [1, 2], [2, 3]], cc=[0],
+                sep=[3]).static_utilization == 0.0
+
+
+def test_bad_input_named():
+    with pytest.raises(ValueError, match="rule must be one of .*'strict'.*got 'x'"):
+        _run([1], [], cc=[0], sep=[], rule="x")
+    with pytest.raises(ValueError, match="pairs must be 0-based"):
+        _run([1, 2], [[0, 2]], cc=[0], sep=[1])
+    with pytest.raises(ValueError, match="volume must have one entry per particle"):
+        _run([1, 2], [[0, 1]], cc=[0], sep=[1], vol=[1.0])
