@@ -2,9 +2,27 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+__all__ = [
+    "check_axis",
+    "check_bool",
+    "check_choice",
+    "check_conductivity",
+    "check_connectivity",
+    "check_mask",
+    "check_max_iter",
+    "check_optional_positive",
+    "check_periodic",
+    "check_positive",
+    "check_same_shape",
+    "check_side",
+    "check_volume",
+]
 
 
 def check_volume(a: Any, name: str = "image") -> None:
@@ -78,3 +96,55 @@ def check_side(side: Any) -> int:
     if isinstance(side, bool) or side not in (0, -1):
         raise ValueError(f"side must be 0 (first face) or -1 (last face), got {side!r}")
     return int(side)
+
+
+def check_conductivity(conductivity: Any, name: str = "conductivity") -> dict[int, float]:
+    """Require a mapping ``{integer phase code: finite conductivity >= 0}``; return a plain dict."""
+    if not isinstance(conductivity, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping {{phase_code: S/cm}}, got {type(conductivity).__name__}"
+        )
+    out = {}
+    for code, value in conductivity.items():
+        if isinstance(code, (bool, np.bool_)):
+            code = int(code)
+        if not isinstance(code, (int, np.integer)):
+            raise TypeError(f"{name} keys must be integer phase codes, got {code!r}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}[{code}] must be a number in S/cm, got {value!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(
+                f"{name}[{code}] must be a finite conductivity >= 0 S/cm, got {value!r}"
+            )
+        out[int(code)] = v
+    return out
+
+
+def check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
+    """Require one of the strings ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
+    return str(value)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """Require True or False (not 0/1)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_max_iter(max_iter: Any) -> int | None:
+    """Require a positive integer or None."""
+    if max_iter is None:
+        return None
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer or None, got {max_iter!r}")
+    return int(max_iter)
+
+
+def check_optional_positive(value: Any, name: str) -> float | None:
+    """Require None or a finite number > 0."""
+    return None if value is None else check_positive(value, name)

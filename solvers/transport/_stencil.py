@@ -28,22 +28,33 @@ from __future__ import annotations
 
 import types
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from . import _stencil_kernels
+
 _OPTS = {"cache": True, "fastmath": True, "nogil": True}
+# the bodies shared with the GPU (solvers.transport._stencil_kernels), compiled for the CPU
+_B = _stencil_kernels.compile_for(njit(inline="always", **_OPTS), numba.float64)
+block_code = _B["block_code"]
+_energy_cell = _B["energy_cell"]
+_restrict_agg_block = _B["restrict_agg_block"]
+_prolong_agg_cell = _B["prolong_agg_cell"]
 
 __all__ = [
     "build_faces",
     "coarsen",
     "residual_restrict",
     "prolong_add",
+    "block_code",
     "block_labels",
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
     "residual_restrict_agg",
     "prolong_add_agg",
+    "energy",
     "dot",
     "update_xr",
     "update_d",
@@ -97,35 +108,6 @@ def _row(gx, gy, gz, x, i, j, ax, dg):
             + gzr[km] * xr[km]
             + gzr[k] * xr[kp]
         )
-
-
-@njit(inline="always", **_OPTS)
-def block_code(gx, gy, gz, bi, bj, bk):
-    """12-bit code of the open faces inside block ``(bi, bj, bk)`` (shared with the GPU).
-
-    Cell ``loc = 4a + 2b + c`` of the block is ``(2bi + a, 2bj + b, 2bk + c)``; bit ``2b + c``
-    is the axis-0 face of line ``(b, c)``, bit ``4 + 2a + c`` the axis-1 face of line
-    ``(a, c)``, bit ``8 + 2a + b`` the axis-2 face of line ``(a, b)``.  Wrap and Dirichlet
-    faces are never inside a block.
-    """
-    n0, n1, n2 = gy.shape
-    code = 0
-    for u in range(2):
-        for v in range(2):
-            i = 2 * bi
-            j = 2 * bj + u
-            k = 2 * bk + v
-            if i + 1 < n0 and j < n1 and k < n2 and gx[i + 1, j, k] > 0:
-                code |= 1 << (2 * u + v)
-            i = 2 * bi + u
-            j = 2 * bj
-            if i < n0 and j + 1 < n1 and k < n2 and gy[i, j, k] > 0:
-                code |= 1 << (4 + 2 * u + v)
-            j = 2 * bj + v
-            k = 2 * bk
-            if i < n0 and j < n1 and k + 1 < n2 and gz[i, j, k] > 0:
-                code |= 1 << (8 + 2 * u + v)
-    return code
 
 
 @njit(inline="always", **_OPTS)
@@ -313,22 +295,16 @@ def _block_labels(gx, gy, gz, lut, lab):
 def _residual_restrict_agg(gx, gy, gz, x, b, agg, rc):
     """``rc += P^T (b - A x)`` with ``P`` the aggregation ``agg`` (``-1``: no aggregate).
 
-    Aggregates lie inside ``2 x 2 x 2`` blocks, so the threads (pairs of planes) never add
-    to the same entry of ``rc``.
+    One call of the shared block body per ``2 x 2 x 2`` block; aggregates lie inside blocks,
+    so the threads (planes of blocks) never add to the same entry of ``rc``.
     """
     n0, n1, n2 = x.shape
-    for ic in prange((n0 + 1) // 2):
-        ax = np.empty(n2, dtype=x.dtype)
-        dg = np.empty(n2, dtype=x.dtype)
-        for i in range(2 * ic, min(2 * ic + 2, n0)):
-            for j in range(n1):
-                _row(gx, gy, gz, x, i, j, ax, dg)
-                br = b[i, j]
-                ar = agg[i, j]
-                for k in range(n2):
-                    a = ar[k]
-                    if a >= 0:
-                        rc[a] += br[k] - ax[k]
+    m1 = (n1 + 1) // 2
+    m2 = (n2 + 1) // 2
+    for bi in prange((n0 + 1) // 2):
+        for bj in range(m1):
+            for bk in range(m2):
+                _restrict_agg_block(gx, gy, gz, x, b, agg, rc, bi, bj, bk)
 
 
 @njit(parallel=True, **_OPTS)
@@ -337,12 +313,23 @@ def _prolong_add_agg(x, xc, agg):
     n0, n1, n2 = x.shape
     for i in prange(n0):
         for j in range(n1):
-            xr = x[i, j]
-            ar = agg[i, j]
             for k in range(n2):
-                a = ar[k]
-                if a >= 0:
-                    xr[k] += xc[a]
+                _prolong_agg_cell(x, xc, agg, i, j, k)
+
+
+@njit(parallel=True, **_OPTS)
+def _energy(gx, gy, gz, x):
+    """Dirichlet energy ``sum_faces g (du)^2`` of ``x`` (potential 0 before index 0, 1 after
+    the last index along axis 0), float64: the conductance when ``x`` solves ``A x = b``."""
+    n0, n1, n2 = x.shape
+    s = 0.0
+    for i in prange(n0):
+        acc = 0.0
+        for j in range(n1):
+            for k in range(n2):
+                acc += _energy_cell(gx, gy, gz, x, i, j, k)
+        s += acc
+    return s
 
 
 @njit(parallel=True, **_OPTS)
@@ -501,6 +488,7 @@ prolong_add = _dispatch(_prolong_add)
 block_labels = _dispatch(_block_labels)
 residual_restrict_agg = _dispatch(_residual_restrict_agg)
 prolong_add_agg = _dispatch(_prolong_add_agg)
+energy = _dispatch(_energy)
 dot = _dispatch(_dot)
 update_xr = _dispatch(_update_xr)
 update_d = _dispatch(_update_d)
