@@ -77,11 +77,11 @@ def _strong_graph(indptr, indices, data, diag, theta):
 
 
 @njit(**_OPTS)
-def _standard_aggregation(indptr, indices, agg):
+def _standard_aggregation(indptr, indices, nonempty, agg):
     """Vanek's three-pass standard aggregation of the graph ``(indptr, indices)``.
 
-    Writes the aggregate of every node to ``agg`` (``-1`` for a node without any
-    off-diagonal connection that is also isolated, i.e. an empty row) and returns their count.
+    Writes the aggregate of every node to ``agg`` and returns their count; a node without
+    neighbours is an aggregate of its own if ``nonempty``, else it gets ``-1``.
     """
     n = indptr.size - 1
     for i in range(n):
@@ -120,8 +120,8 @@ def _standard_aggregation(indptr, indices, agg):
     for i in range(n):
         if agg[i] >= 0:
             continue
-        if indptr[i + 1] == indptr[i]:
-            continue  # empty row
+        if not nonempty[i]:
+            continue  # empty row of the matrix
         agg[i] = count
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
@@ -134,8 +134,9 @@ def _standard_aggregation(indptr, indices, agg):
 def standard_aggregation(A: Any, theta: float | None = None) -> tuple[np.ndarray, int]:
     """Aggregate of every row of the CSR matrix ``A`` (host int32 array) and their number.
 
-    Connections are the off-diagonal entries with ``|a_ij| >= theta sqrt(a_ii a_jj)``.  A row
-    without any entry gets ``-1``.  Deterministic (rows in index order).
+    Connections are the off-diagonal entries with ``|a_ij| >= theta sqrt(a_ii a_jj)``; a row
+    without any (strong) connection is an aggregate of its own, an empty row (zero diagonal)
+    gets ``-1``.  Deterministic (rows in index order).
     """
     indptr = to_host(A.indptr).astype(np.int64)  # device sync on the GPU path (set-up only)
     indices = to_host(A.indices).astype(np.int64)
@@ -144,7 +145,7 @@ def standard_aggregation(A: Any, theta: float | None = None) -> tuple[np.ndarray
     theta = THETA if theta is None else float(theta)
     indptr, indices = _strong_graph(indptr, indices, data, diag, theta)
     agg = np.empty(indptr.size - 1, dtype=np.int32)
-    count = _standard_aggregation(indptr, indices, agg)
+    count = _standard_aggregation(indptr, indices, diag != 0, agg)
     return agg, int(count)
 
 

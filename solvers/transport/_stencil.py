@@ -39,7 +39,6 @@ _OPTS = {"cache": True, "fastmath": True, "nogil": True}
 _B = _stencil_kernels.compile_for(njit(inline="always", **_OPTS), numba.float64)
 block_code = _B["block_code"]
 _energy_cell = _B["energy_cell"]
-_restrict_agg_block = _B["restrict_agg_block"]
 _prolong_agg_cell = _B["prolong_agg_cell"]
 
 __all__ = [
@@ -61,88 +60,33 @@ __all__ = [
 ]
 
 
-@njit(inline="always", **_OPTS)
-def _row(gx, gy, gz, x, i, j, ax, dg):
-    """Row ``(i, j)`` of ``A x`` into ``ax`` and of the diagonal into ``dg``."""
-    n0, n1, n2 = x.shape
-    jm = j - 1 if j > 0 else n1 - 1
-    jp = j + 1 if j < n1 - 1 else 0
-    im = i - 1 if i > 0 else 0
-    ip = i + 1 if i < n0 - 1 else n0 - 1
-    fm = 1.0 if i > 0 else 0.0  # the Dirichlet "neighbour" holds 0 (rhs carries the potential)
-    fp = 1.0 if i < n0 - 1 else 0.0
-    xr = x[i, j]
-    xm = x[im, j]
-    xp = x[ip, j]
-    xa = x[i, jm]
-    xb = x[i, jp]
-    ga = gx[i, j]
-    gb = gx[i + 1, j]
-    gya = gy[i, jm]
-    gyb = gy[i, j]
-    gzr = gz[i, j]
-    for k in range(1, n2 - 1):
-        c = xr[k]
-        d = ga[k] + gb[k] + gya[k] + gyb[k] + gzr[k - 1] + gzr[k]
-        dg[k] = d
-        ax[k] = d * c - (
-            fm * ga[k] * xm[k]
-            + fp * gb[k] * xp[k]
-            + gya[k] * xa[k]
-            + gyb[k] * xb[k]
-            + gzr[k - 1] * xr[k - 1]
-            + gzr[k] * xr[k + 1]
-        )
-    kend = n2 - 1 if n2 > 1 else 0
-    for k in (0, kend):
-        km = k - 1 if k > 0 else n2 - 1
-        kp = k + 1 if k < n2 - 1 else 0
-        c = xr[k]
-        d = ga[k] + gb[k] + gya[k] + gyb[k] + gzr[km] + gzr[k]
-        dg[k] = d
-        ax[k] = d * c - (
-            fm * ga[k] * xm[k]
-            + fp * gb[k] * xp[k]
-            + gya[k] * xa[k]
-            + gyb[k] * xb[k]
-            + gzr[km] * xr[km]
-            + gzr[k] * xr[kp]
-        )
+_neighbours = _B["neighbours"]
+_cell_ax = _B["cell_ax"]
+_gs_cell = _B["gs_cell"]
+_block_pieces = _B["block_pieces"]
+_prolong_cell = _B["prolong_cell"]
 
 
-@njit(inline="always", **_OPTS)
-def _gs_cell(gx, gy, gz, x, b, i, j, k, km, kp, im, ip, jm, jp, fm, fp, zero_init):
-    """Gauss-Seidel update of one cell (neighbour indices given; ``f*`` zero the Dirichlet side)."""
-    d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k] + gz[i, j, km] + gz[i, j, k]
-    if d > 0:
-        if zero_init:
-            x[i, j, k] = b[i, j, k] / d
-        else:
-            off = (
-                fm * gx[i, j, k] * x[im, j, k]
-                + fp * gx[i + 1, j, k] * x[ip, j, k]
-                + gy[i, jm, k] * x[i, jm, k]
-                + gy[i, j, k] * x[i, jp, k]
-                + gz[i, j, km] * x[i, j, km]
-                + gz[i, j, k] * x[i, j, kp]
-            )
-            x[i, j, k] = (b[i, j, k] + off) / d
-
-
+# The CPU drivers walk rows (fixed i, j): the interior cells k = 1 .. n2-2 with km = k - 1,
+# kp = k + 1 (a loop LLVM vectorises), then the two wrap cells k = 0 and k = n2 - 1.
 @njit(parallel=True, **_OPTS)
 def _matvec_dot(gx, gy, gz, x, y):
     """``y = A x``; return ``x . y`` (float64)."""
     n0, n1, n2 = x.shape
     s = 0.0
     for i in prange(n0):
-        dg = np.empty(n2, dtype=x.dtype)
         acc = 0.0
         for j in range(n1):
-            yr = y[i, j]
-            _row(gx, gy, gz, x, i, j, yr, dg)
-            xr = x[i, j]
-            for k in range(n2):
-                acc += np.float64(yr[k]) * np.float64(xr[k])
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
+            for k in range(1, n2 - 1):
+                ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp)
+                y[i, j, k] = ax
+                acc += np.float64(ax) * np.float64(x[i, j, k])
+            for k in range(0, n2, max(n2 - 1, 1)):
+                _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
+                ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, km, kp, fm, fp)
+                y[i, j, k] = ax
+                acc += np.float64(ax) * np.float64(x[i, j, k])
         s += acc
     return s
 
@@ -153,17 +97,15 @@ def _jacobi_dot(gx, gy, gz, r, z):
     n0, n1, n2 = r.shape
     s = 0.0
     for i in prange(n0):
-        ax = np.empty(n2, dtype=r.dtype)
-        dg = np.empty(n2, dtype=r.dtype)
         acc = 0.0
         for j in range(n1):
-            _row(gx, gy, gz, r, i, j, ax, dg)
-            rr = r[i, j]
-            zr = z[i, j]
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
             for k in range(n2):
-                v = rr[k] / dg[k] if dg[k] > 0 else 0.0
-                zr[k] = v
-                acc += np.float64(v) * np.float64(rr[k])
+                km = k - 1 if k > 0 else n2 - 1
+                _, d = _cell_ax(gx, gy, gz, r, i, j, k, im, ip, jm, jp, km, k, fm, fp)
+                v = r[i, j, k] / d if d > 0 else 0.0
+                z[i, j, k] = v
+                acc += np.float64(v) * np.float64(r[i, j, k])
         s += acc
     return s
 
@@ -180,43 +122,20 @@ def _rbgs(gx, gy, gz, x, b, color, zero_init):
     """
     n0, n1, n2 = x.shape
     for i in prange(n0):
-        im = i - 1 if i > 0 else 0
-        ip = i + 1 if i < n0 - 1 else n0 - 1
-        fm = 1.0 if i > 0 else 0.0
-        fp = 1.0 if i < n0 - 1 else 0.0
         for j in range(n1):
-            jm = j - 1 if j > 0 else n1 - 1
-            jp = j + 1 if j < n1 - 1 else 0
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
             if zero_init:
                 x[i, j, :] = 0.0
             k0 = (i + j + color) % 2
             # interior cells: no wrap along k
             for k in range(k0 if k0 > 0 else 2, n2 - 1, 2):
-                _gs_cell(gx, gy, gz, x, b, i, j, k, k - 1, k + 1, im, ip, jm, jp, fm, fp, zero_init)
-            if k0 == 0:
-                _gs_cell(
-                    gx,
-                    gy,
-                    gz,
-                    x,
-                    b,
-                    i,
-                    j,
-                    0,
-                    n2 - 1,
-                    1 if n2 > 1 else 0,
-                    im,
-                    ip,
-                    jm,
-                    jp,
-                    fm,
-                    fp,
-                    zero_init,
-                )
-            if n2 > 1 and (n2 - 1) % 2 == k0:
-                _gs_cell(
-                    gx, gy, gz, x, b, i, j, n2 - 1, n2 - 2, 0, im, ip, jm, jp, fm, fp, zero_init
-                )
+                _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp,
+                         zero_init)
+            for k in range(0, n2, max(n2 - 1, 1)):
+                if (k % 2) == k0 and (k == 0 or k == n2 - 1):
+                    _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
+                    _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, km, kp, fm, fp,
+                             zero_init)
 
 
 @njit(parallel=True, **_OPTS)
@@ -225,22 +144,16 @@ def _residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
     n0, n1, n2 = x.shape
     m0 = rc.shape[0]
     for ic in prange(m0):
-        ax = np.empty(n2, dtype=x.dtype)
-        dg = np.empty(n2, dtype=x.dtype)
         rc[ic] = 0.0
         for i in range(ic * c0, min(ic * c0 + c0, n0)):
             for j in range(n1):
-                _row(gx, gy, gz, x, i, j, ax, dg)
-                br = b[i, j]
+                im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
                 out = rc[ic, j // c1]
-                if c2 == 2:
-                    for kc in range(n2 // 2):
-                        out[kc] += (br[2 * kc] - ax[2 * kc]) + (br[2 * kc + 1] - ax[2 * kc + 1])
-                    if n2 % 2:
-                        out[n2 // 2] += br[n2 - 1] - ax[n2 - 1]
-                else:
-                    for k in range(n2):
-                        out[k] += br[k] - ax[k]
+                for k in range(n2):
+                    km = k - 1 if k > 0 else n2 - 1
+                    kp = k + 1 if k < n2 - 1 else 0
+                    ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, km, kp, fm, fp)
+                    out[k // c2] += b[i, j, k] - ax
 
 
 @njit(parallel=True, **_OPTS)
@@ -249,23 +162,13 @@ def _prolong_add(x, xc, c0, c1, c2):
     n0, n1, n2 = x.shape
     for i in prange(n0):
         for j in range(n1):
-            xr = x[i, j]
-            cr = xc[i // c0, j // c1]
-            if c2 == 2:
-                for kc in range(n2 // 2):
-                    v = cr[kc]
-                    xr[2 * kc] += v
-                    xr[2 * kc + 1] += v
-                if n2 % 2:
-                    xr[n2 - 1] += cr[n2 // 2]
-            else:
-                for k in range(n2):
-                    xr[k] += cr[k]
+            for k in range(n2):
+                _prolong_cell(x, xc, i, j, k, c0, c1, c2)
 
 
 @njit(parallel=True, **_OPTS)
 def _block_labels(gx, gy, gz, lut, lab):
-    """Connected pieces of the ``2 x 2 x 2`` blocks (see :func:`block_code` for the code).
+    """Connected pieces of the ``2 x 2 x 2`` blocks (see ``block_code`` for the code).
 
     ``lab[i, j, k] = 8 * block + lut[code, local]`` on solved cells, ``-1`` on cells with a
     zero row; ``block`` is the row-major index of the block on the coarse grid.
@@ -277,34 +180,28 @@ def _block_labels(gx, gy, gz, lut, lab):
     for bi in prange(m0):
         for bj in range(m1):
             for bk in range(m2):
-                code = block_code(gx, gy, gz, bi, bj, bk)
-                base = ((bi * m1 + bj) * m2 + bk) * 8
-                for loc in range(8):
-                    i = 2 * bi + loc // 4
-                    j = 2 * bj + (loc // 2) % 2
-                    k = 2 * bk + loc % 2
-                    if i < n0 and j < n1 and k < n2:
-                        jm = j - 1 if j > 0 else n1 - 1
-                        km = k - 1 if k > 0 else n2 - 1
-                        d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
-                        d += gz[i, j, km] + gz[i, j, k]
-                        lab[i, j, k] = base + lut[code, loc] if d > 0 else -1
+                _block_pieces(gx, gy, gz, lut, lab, bi, bj, bk, ((bi * m1 + bj) * m2 + bk) * 8)
 
 
 @njit(parallel=True, **_OPTS)
 def _residual_restrict_agg(gx, gy, gz, x, b, agg, rc):
     """``rc += P^T (b - A x)`` with ``P`` the aggregation ``agg`` (``-1``: no aggregate).
 
-    One call of the shared block body per ``2 x 2 x 2`` block; aggregates lie inside blocks,
-    so the threads (planes of blocks) never add to the same entry of ``rc``.
+    Aggregates lie inside ``2 x 2 x 2`` blocks, so the threads (pairs of planes) never add
+    to the same entry of ``rc``.
     """
     n0, n1, n2 = x.shape
-    m1 = (n1 + 1) // 2
-    m2 = (n2 + 1) // 2
-    for bi in prange((n0 + 1) // 2):
-        for bj in range(m1):
-            for bk in range(m2):
-                _restrict_agg_block(gx, gy, gz, x, b, agg, rc, bi, bj, bk)
+    for ic in prange((n0 + 1) // 2):
+        for i in range(2 * ic, min(2 * ic + 2, n0)):
+            for j in range(n1):
+                im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
+                for k in range(n2):
+                    a = agg[i, j, k]
+                    if a >= 0:
+                        km = k - 1 if k > 0 else n2 - 1
+                        kp = k + 1 if k < n2 - 1 else 0
+                        ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, km, kp, fm, fp)
+                        rc[a] += b[i, j, k] - ax
 
 
 @njit(parallel=True, **_OPTS)

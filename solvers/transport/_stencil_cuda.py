@@ -58,8 +58,11 @@ def _block_sum(v, acc):
 
 # the bodies shared with the CPU (solvers.transport._stencil_kernels), compiled for the GPU
 _B = _stencil_kernels.compile_for(cuda.jit(device=True), float64)
-_cell = _B["cell_apply"]
-_block_code = _B["block_code"]
+_cell = _B["cell_ax_at"]
+_neighbours = _B["neighbours"]
+_gs_cell = _B["gs_cell"]
+_block_pieces = _B["block_pieces"]
+_prolong_cell = _B["prolong_cell"]
 _energy_cell = _B["energy_cell"]
 _restrict_agg_block = _B["restrict_agg_block"]
 _prolong_agg_cell = _B["prolong_agg_cell"]
@@ -105,16 +108,11 @@ def _k_rbgs(gx, gy, gz, x, b, color, zero_init):
         if (i + j + k) % 2 != color:
             if zero_init:
                 x[i, j, k] = 0.0
-        elif zero_init:
-            jm = j - 1 if j > 0 else n1 - 1
-            km = k - 1 if k > 0 else n2 - 1
-            d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
-            d += gz[i, j, km] + gz[i, j, k]
-            x[i, j, k] = b[i, j, k] / d if d > 0 else 0.0
         else:
-            ax, d = _cell(gx, gy, gz, x, i, j, k)
-            if d > 0:
-                x[i, j, k] += (b[i, j, k] - ax) / d
+            if zero_init:
+                x[i, j, k] = 0.0
+            im, ip, jm, jp, km, kp, fm, fp = _neighbours(i, j, k, n0, n1, n2)
+            _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, km, kp, fm, fp, zero_init)
 
 
 @cuda.jit
@@ -138,33 +136,16 @@ def _k_residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
 def _k_prolong_add(x, xc, c0, c1, c2):
     n0, n1, n2 = x.shape
     for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
-        k = t % n2
-        j = (t // n2) % n1
-        i = t // (n1 * n2)
-        x[i, j, k] += xc[i // c0, j // c1, k // c2]
+        _prolong_cell(x, xc, t // (n1 * n2), (t // n2) % n1, t % n2, c0, c1, c2)
 
 
 @cuda.jit
 def _k_block_labels(gx, gy, gz, lut, lab):
     n0, n1, n2 = lab.shape
-    m0 = (n0 + 1) // 2
     m1 = (n1 + 1) // 2
     m2 = (n2 + 1) // 2
-    for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
-        bk = t % m2
-        bj = (t // m2) % m1
-        bi = t // (m1 * m2)
-        code = _block_code(gx, gy, gz, bi, bj, bk)
-        for loc in range(8):
-            i = 2 * bi + loc // 4
-            j = 2 * bj + (loc // 2) % 2
-            k = 2 * bk + loc % 2
-            if i < n0 and j < n1 and k < n2:
-                jm = j - 1 if j > 0 else n1 - 1
-                km = k - 1 if k > 0 else n2 - 1
-                d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
-                d += gz[i, j, km] + gz[i, j, k]
-                lab[i, j, k] = t * 8 + lut[code, loc] if d > 0 else -1
+    for t in range(cuda.grid(1), ((n0 + 1) // 2) * m1 * m2, cuda.gridsize(1)):
+        _block_pieces(gx, gy, gz, lut, lab, t // (m1 * m2), (t // m2) % m1, t % m2, t * 8)
 
 
 @cuda.jit
