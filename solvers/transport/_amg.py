@@ -77,11 +77,11 @@ def _strong_graph(indptr, indices, data, diag, theta):
 
 
 @njit(**_OPTS)
-def _standard_aggregation(indptr, indices, nonempty, agg):
+def _standard_aggregation(indptr, indices, agg):
     """Vanek's three-pass standard aggregation of the graph ``(indptr, indices)``.
 
     Writes the aggregate of every node to ``agg`` and returns their count; a node without
-    neighbours is an aggregate of its own if ``nonempty``, else it gets ``-1``.
+    neighbours gets ``-1``.
     """
     n = indptr.size - 1
     for i in range(n):
@@ -120,8 +120,8 @@ def _standard_aggregation(indptr, indices, nonempty, agg):
     for i in range(n):
         if agg[i] >= 0:
             continue
-        if not nonempty[i]:
-            continue  # empty row of the matrix
+        if indptr[i + 1] == indptr[i]:
+            continue  # no strong connection: left to the smoother
         agg[i] = count
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
@@ -134,9 +134,11 @@ def _standard_aggregation(indptr, indices, nonempty, agg):
 def standard_aggregation(A: Any, theta: float | None = None) -> tuple[np.ndarray, int]:
     """Aggregate of every row of the CSR matrix ``A`` (host int32 array) and their number.
 
-    Connections are the off-diagonal entries with ``|a_ij| >= theta sqrt(a_ii a_jj)``; a row
-    without any (strong) connection is an aggregate of its own, an empty row (zero diagonal)
-    gets ``-1``.  Deterministic (rows in index order).
+    Connections are the off-diagonal entries with ``|a_ij| >= theta sqrt(a_ii a_jj)``.  A row
+    without any gets ``-1``: no coarse unknown (as in pyamg).  Such a node -- say a poorly
+    conducting voxel piece among good conductors -- follows its neighbours, which the Jacobi
+    sweeps and the smoothed prolongation provide; making it an aggregate of its own stalls the
+    coarsening instead.  Deterministic (rows in index order).
     """
     indptr = to_host(A.indptr).astype(np.int64)  # device sync on the GPU path (set-up only)
     indices = to_host(A.indices).astype(np.int64)
@@ -145,7 +147,7 @@ def standard_aggregation(A: Any, theta: float | None = None) -> tuple[np.ndarray
     theta = THETA if theta is None else float(theta)
     indptr, indices = _strong_graph(indptr, indices, data, diag, theta)
     agg = np.empty(indptr.size - 1, dtype=np.int32)
-    count = _standard_aggregation(indptr, indices, diag != 0, agg)
+    count = _standard_aggregation(indptr, indices, agg)
     return agg, int(count)
 
 

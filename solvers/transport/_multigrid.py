@@ -29,20 +29,26 @@ gradients).  The voxel-grid residual is restricted in the same pass that compute
        faces, :func:`_block_lut`); every piece is one coarse unknown, and the operator is the
        Galerkin product ``A_1 = P_0^T A P_0`` with the piecewise constant ``P_0`` (the
        coupling of two pieces is the sum of the voxel faces between them).
-    2. *Levels 2, 3, ...: smoothed aggregation* (``scipy.sparse`` on the CPU,
-       ``cupyx.scipy.sparse`` on the GPU).  The unknowns of level ``l`` belong to blocks of a
-       grid that halves per level; those in one block form an aggregate (``P_tent``), the
-       prolongation is smoothed by one damped Jacobi step,
-       ``P = (I - 4 / (3 rho) D^-1 A) P_tent`` with ``rho`` the largest eigenvalue of
-       ``D^-1 A`` (20 Lanczos steps), and ``A_{l+1} = P^T A_l P``.  These levels are smoothed
-       by ``2 nu`` damped Jacobi sweeps (weight ``4 / (3 rho)``) before and after.
+    2. *Levels 2, 3, ...: smoothed aggregation* (:mod:`solvers.transport._amg`): aggregates
+       grown along the strong connections of the matrix graph (Vanek's standard
+       aggregation, ``|a_ij| >= 0.05 sqrt(a_ii a_jj)``), the prolongation smoothed by one
+       damped Jacobi step, ``P = (I - 4 / (3 rho) D^-1 A) P_tent`` with ``rho`` the largest
+       eigenvalue of ``D^-1 A`` (20 Lanczos steps), and ``A_{l+1} = P^T A_l P``.  These
+       levels are smoothed by ``2 nu`` damped Jacobi sweeps (weight ``4 / (3 rho)``) before
+       and after, with parallel numba CSR kernels on the CPU and ``cupyx.scipy.sparse`` on
+       the GPU.
 
-    95 iterations instead of 212 on that network, at a higher set-up cost (sparse triple
-    products), which is why single-phase networks keep :class:`Multigrid`.
+    On the 128³ example composite's electronic network, to a relative residual of 1e-5: 212
+    iterations with the geometric hierarchy, 95 with geometric (block-of-blocks) aggregates
+    below the pieces, 21 with the strength-based aggregates (a strength threshold of 0 gives
+    67, and 0.25 fails on connected pieces of high contrast: 214 at 64³).  The sparse set-up
+    (triple products) costs more than the geometric hierarchy, which is why single-phase
+    networks keep :class:`Multigrid`.
 
-The voxel-grid kernels come from :mod:`solvers.transport._stencil` (CPU) or :mod:`solvers.transport._stencil_cuda`
-(GPU); this module holds the glue, written against the array namespace ``xp`` and its sparse
-module.
+The voxel-grid kernels come from :mod:`solvers.transport._stencil` (CPU) or
+:mod:`solvers.transport._stencil_cuda` (GPU), both compiled from the one source
+:mod:`solvers.transport._stencil_kernels`; this module holds the glue, written against the
+array namespace ``xp`` and its sparse module.
 """
 
 from __future__ import annotations

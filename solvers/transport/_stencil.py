@@ -19,9 +19,14 @@ The transfers of the piece-aggregation multigrid to its first coarse level
 (:mod:`solvers.transport._multigrid`) use an aggregation array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
 cells with a zero row; every aggregate lies inside one ``2 x 2 x 2`` block.
 
-The kernels work row by row (fixed ``i, j``) with a branch-free inner loop over ``k`` so that
-LLVM vectorises it; ``prange`` splits axis 0 over the threads.  Reductions are accumulated in
-float64 whatever the storage dtype.
+The per-cell arithmetic (stencil, Gauss-Seidel update, Dirichlet energy, block pieces,
+transfers) is written once in :mod:`solvers.transport._stencil_kernels` and compiled here with
+``numba.njit(inline="always")`` and in :mod:`solvers.transport._stencil_cuda` with
+``cuda.jit(device=True)``; this module holds the CPU drivers.  They work row by row (fixed
+``i, j``) with a branch-free inner loop over ``k`` so that LLVM vectorises the inlined body;
+``prange`` splits axis 0 over the threads.  Reductions are accumulated in float64 whatever the
+storage dtype.  ``build_faces``, ``coarsen`` and the vector updates (``dot``, ``update_xr``,
+``update_d``) are short enough to be written per target.
 """
 
 from __future__ import annotations

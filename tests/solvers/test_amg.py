@@ -31,8 +31,12 @@ def _poisson2d(n, holes=0.0, seed=0):
 def test_standard_aggregation_covers_and_connects(theta):
     A = _poisson2d(30, holes=0.2)
     agg, n = _amg.standard_aggregation(A, theta=theta)
-    empty = A.diagonal() == 0
-    assert np.all((agg < 0) == empty) and set(np.unique(agg[~empty])) == set(range(n))
+    d = A.diagonal()
+    C = abs(A - sp.diags(d)).tocsr()
+    C.data = (C.data >= theta * np.sqrt(d[C.nonzero()[0]] * d[C.nonzero()[1]])).astype(float)
+    C.eliminate_zeros()
+    lonely = np.diff(C.indptr) == 0  # no strong connection
+    assert np.all((agg < 0) == lonely) and set(np.unique(agg[~lonely])) == set(range(n))
     assert n < A.shape[0] / 3  # it coarsens
     # every aggregate is connected in the matrix graph
     for a in range(0, n, 7):
