@@ -32,6 +32,7 @@ __all__ = [
     "AUTO_FLOAT32_RTOL",
     "DEFAULT_ACCURACY",
     "Measured",
+    "PIECES_BELOW",
     "build_operator",
     "choose_dtype",
     "choose_preconditioner",
@@ -43,6 +44,8 @@ __all__ = [
     "solve",
 ]
 
+#: Single-phase networks filling less than this fraction of the box use the piece multigrid.
+PIECES_BELOW = 0.3
 #: Requested relative accuracy of sigma_eff and tau when neither ``rtol`` nor ``accuracy`` is given.
 DEFAULT_ACCURACY = 1e-5
 #: ``dtype="auto"`` stores float32 when the solved phases' conductivities differ by at most this.
@@ -165,15 +168,27 @@ def build_operator(
 
 
 def choose_preconditioner(
-    name: str, op: FineOperator, present: np.ndarray, xp: ModuleType, dtype: np.dtype
+    name: str,
+    op: FineOperator,
+    present: np.ndarray,
+    xp: ModuleType,
+    dtype: np.dtype,
+    solved_fraction: float = 1.0,
 ) -> Any:
     """``"jacobi"``, or a multigrid: :class:`PieceMultigrid` (block pieces + smoothed
-    aggregation) when more than one class is ``present``, else the cheaper geometric
-    :class:`Multigrid`."""
+    aggregation) when more than one class is ``present`` or the solved voxels fill less than
+    :data:`PIECES_BELOW` of the box, else the cheaper geometric :class:`Multigrid`.
+
+    On sparse single-phase networks the geometric blocks tie unrelated branches together:
+    porosity-0.25 blobs at 200³ take 36 iterations (8.3 s) with it and 8 (3.3 s) with the
+    pieces; on dense ones (porosity 0.4, the SE network of a composite) the geometric
+    hierarchy's cheaper set-up wins (1.7 s vs 2.2 s; 0.42 s vs 0.72 s at 128³).
+    """
     if name == "jacobi":
         return Jacobi(op)
     several = int(np.count_nonzero(present[1:])) > 1
-    return (PieceMultigrid if several else Multigrid)(op, xp, dtype)
+    pieces = several or solved_fraction < PIECES_BELOW
+    return (PieceMultigrid if pieces else Multigrid)(op, xp, dtype)
 
 
 class _SolveProgress:

@@ -199,9 +199,10 @@ def tortuosity(
         Iteration limit (default ``max(1000, 10 * max(image.shape))``).
     preconditioner : {"multigrid", "jacobi"}
         Multigrid V-cycle (iteration count nearly independent of size) or point Jacobi.
-        With several conducting phases the multigrid aggregates the connected pieces of
-        ``2 x 2 x 2`` blocks (robust to conductivity contrast and narrow contacts), with one
-        phase it uses the cheaper geometric ``2 x 2 x 2`` hierarchy.
+        With several conducting phases, or one that fills less than 30 % of the box, the
+        multigrid aggregates the connected pieces of ``2 x 2 x 2`` blocks with smoothed
+        aggregation below (robust to conductivity contrast and narrow contacts); otherwise it
+        uses the cheaper geometric ``2 x 2 x 2`` hierarchy.
     convention : {"tau", "tau2"}
         Report ``tau = eps sigma / sigma_eff`` or its square root.
     dtype : {"auto", "float64", "float32"}
@@ -267,7 +268,7 @@ def tortuosity(
     fdt = choose_dtype(o.dtype, sig, present, o.rtol)
     gtab, gdir, scale = conductance_tables(sig)
     op = build_operator(phase, gtab, gdir, o.periodic_lateral, fdt, o.device)
-    M = choose_preconditioner(o.preconditioner, op, present, xp, fdt)
+    M = choose_preconditioner(o.preconditioner, op, present, xp, fdt, n_perc / image.size)
     # 5-6: solve and read off the conductance
     x, info = solve(op, M, phase, gdir, rtol=o.rtol, accuracy=o.accuracy,
                     max_iter=o.max_iter, progress=o.progress)

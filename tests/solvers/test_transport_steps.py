@@ -73,6 +73,8 @@ def test_choose_preconditioner_and_operator():
     assert isinstance(choose_preconditioner("multigrid", op, both, np, np.float64), PieceMultigrid)
     one = np.array([False, True, False])
     assert isinstance(choose_preconditioner("multigrid", op, one, np, np.float64), Multigrid)
+    sparse = choose_preconditioner("multigrid", op, one, np, np.float64, solved_fraction=0.2)
+    assert isinstance(sparse, PieceMultigrid)
     assert isinstance(choose_preconditioner("jacobi", op, both, np, np.float64), Jacobi)
 
 
