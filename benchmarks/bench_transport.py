@@ -1,33 +1,30 @@
-"""Benchmark: tortuosity factor by matrix-free PCG (issue 4) against TauFactor 2 and PoreSpy.
+"""Benchmark: tortuosity factor by matrix-free PCG (issues 4 and 10) against TauFactor 2 and pyamg.
 
-Structures: ``porespy.generators.blobs`` (blobiness 1, seed 1) at porosity 0.4 and 0.25, the
-pore phase conducting, transport along axis 0, sealed sides.  Methods, all on the CPU:
+All on the CPU; numba kernels are compiled before timing.  Times are wall seconds of the solve
+call (labeling of the percolating network, multigrid set-up and iterations, no compilation);
+"peak MB" is the rise of VmHWM over VmRSS before the call (``_mem.timed_peak``).  The load
+average is printed next to every figure: the project VM is shared, so ours and the reference
+are timed *interleaved* (ours, theirs, ours, theirs, ...) and the best of ``--repeat`` is kept.
 
-* ``ours-mg`` / ``ours-jacobi``: ``solvers.tortuosity`` with the multigrid or Jacobi
-  preconditioner (``--dtype``, ``--rtol``; numba kernels compiled before timing);
-* ``taufactor`` / ``taufactor-tight``: ``taufactor.Solver(...).solve()`` with the default
-  ``conv_crit=1e-2`` and with ``conv_crit=--tight-crit`` (float32, TauFactor's default);
-* ``porespy``: ``porespy.simulations.tortuosity_fd`` (assembled matrix via OpenPNM; reported
-  as unavailable when ``openpnm`` is not installed);
-* reference: ``solvers.tortuosity`` in float64 at ``rtol=1e-10`` (checked against
-  TauFactor in ``tests/solvers/test_transport.py`` to 1e-3 and against a sparse direct solve
-  to 1e-7 on small volumes); ``err`` is ``|tau / tau_ref - 1|``.
+Three parts (each optional):
 
-Reported per run: tau, relative error, wall seconds of the solve call, iterations, peak extra
-resident memory during the call (Linux VmHWM reset before the call, minus VmRSS before it),
-and the speed ratio ``t(taufactor default) / t(method)``.  Also the multigrid iteration count
-at 100³ and 200³.
+``--blobs 200 [--porosities 0.4 0.25]``
+    ``porespy.generators.blobs(shape=[n]*3, porosity=p, blobiness=1, seed=1)``, pore phase
+    conducting, axis 0, sealed sides.  ``ours``: ``solvers.tortuosity`` at default settings
+    (``dtype="auto"`` = float32 here, ``accuracy=1e-5``); ``taufactor``:
+    ``taufactor.Solver(...).solve()`` at its default ``conv_crit=1e-2``.  Error against
+    ``solvers.tortuosity`` in float64 at ``rtol=1e-10``.
+``--composite 64 128 192``
+    The example composite (``examples/nmc_lpscl.toml`` at n³, seed 0), through-plane, periodic
+    sides: electronic network (CAM 1e-2 S/cm + carbon 5 S/cm) and ionic (SE 3e-3 S/cm).  Ours
+    at default settings and with the residual rule ``rtol=1e-5``; pyamg's smoothed aggregation
+    (``pyamg.smoothed_aggregation_solver(A)``, CG acceleration, zero guess, ``tol=1e-5``) on
+    the same assembled operator, its σ from the Dirichlet energy of its solution.
+``--sweep 128``
+    The transport part of a sweep point: ``solvers.transport_properties`` on the n³ composite
+    as ``microstructure.studies`` calls it (both networks, defaults).
 
-Run:  python benchmarks/bench_transport.py [--sizes 128 200] [--porosities 0.4 0.25]
-          [--skip taufactor-tight porespy] [--threads 2]
-
-Electronic (high-contrast) solve, ``--composite 96 128 160 [--repeat 3]``: the example
-composite (``examples/nmc_lpscl.toml``, seed 0) at n³ and 0.25 µm voxels, through-plane,
-periodic sides, default float64 and ``rtol=1e-5`` -- the solves ``assb analyze`` runs: the
-electronic network (CAM 1e-2, carbon 5 S/cm: 500:1) and the ionic one (SE 3e-3 S/cm).  Best
-wall time of ``--repeat`` calls, iterations, peak extra memory, sigma_eff and its relative
-difference to a reference solve at ``rtol=1e-10``.  Run it once per version of the solver
-(e.g. ``PYTHONPATH=<old checkout>``) to compare; numba kernels are compiled before timing.
+Run:  python benchmarks/bench_transport.py --blobs 200 --composite 64 128 192 --sweep 128
 """
 
 from __future__ import annotations
@@ -35,121 +32,211 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import time
 import warnings
 
 import numpy as np
 from _mem import timed_peak  # benchmarks/ is on sys.path when run as a script
 
 
-def run_ours(im, preconditioner, dtype, rtol):
+def load() -> str:
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def ref_solve(im, **kw):
     from solvers import tortuosity
 
-    res, dt, mb = timed_peak(
-        lambda: tortuosity(
-            im, preconditioner=preconditioner, dtype=dtype, rtol=rtol, max_iter=20000
-        )
-    )
-    return res.tau, dt, res.iterations, mb
+    return tortuosity(im, rtol=1e-10, dtype="float64", max_iter=20000, **kw)
 
 
-def run_taufactor(im, conv_crit):
+def run_ours(im, **kw):
+    from solvers import tortuosity
+
+    res, dt, mb = timed_peak(lambda: tortuosity(im, **kw))
+    return res, dt, mb
+
+
+def run_taufactor(im):
     import taufactor as tf
 
     def go():
         s = tf.Solver(im.astype(np.uint8), device="cpu")
-        tau = s.solve(verbose=False, conv_crit=conv_crit, iter_limit=100000)
+        tau = s.solve(verbose=False, conv_crit=1e-2, iter_limit=100000)
         return float(np.asarray(tau).ravel()[0]), s.iter
 
     (tau, it), dt, mb = timed_peak(go)
-    return tau, dt, it, mb
+    return tau, it, dt, mb
 
 
-def run_porespy(im):
+def blobs(sizes, porosities, repeat):
     import porespy as ps
 
-    def go():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return ps.simulations.tortuosity_fd(im, axis=0)
+    print("\n| size | porosity | method | tau | rel. error | times s (load) | best s | iterations "
+          "| peak MB | TauFactor best / ours best |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for n in sizes:
+        for por in porosities:
+            im = ps.generators.blobs(shape=[n, n, n], porosity=por, blobiness=1, seed=1)
+            ref = ref_solve(im)
+            ours, theirs = [], []
+            for _ in range(repeat):
+                la = load()
+                res, dt, mb = run_ours(im)
+                ours.append((dt, la, res, mb))
+                la = load()
+                tau, it, dt2, mb2 = run_taufactor(im)
+                theirs.append((dt2, la, tau, it, mb2))
+            bo, bt = min(o[0] for o in ours), min(t[0] for t in theirs)
+            res = ours[0][2]
+            print(f"| {n}³ | {por} | ours (default) | {res.tau:.5f} | "
+                  f"{abs(res.tau / ref.tau - 1):.1e} | "
+                  f"{', '.join(f'{o[0]:.2f} ({o[1]})' for o in ours)} | {bo:.2f} | "
+                  f"{res.iterations} | {max(o[3] or 0 for o in ours):.0f} | {bt / bo:.1f}x |")
+            tau, it = theirs[0][2], theirs[0][3]
+            print(f"| {n}³ | {por} | TauFactor 2 (conv_crit 1e-2) | {tau:.5f} | "
+                  f"{abs(tau / ref.tau - 1):.1e} | "
+                  f"{', '.join(f'{t[0]:.2f} ({t[1]})' for t in theirs)} | {bt:.2f} | {it} | "
+                  f"{max(t[4] or 0 for t in theirs):.0f} | 1.0x |", flush=True)
+            print(f"  (reference tau {ref.tau:.8f}; ours estimated error "
+                  f"{res.estimated_error:.1e})", flush=True)
 
-    res, dt, mb = timed_peak(go)
-    return float(res.tortuosity), dt, None, mb
+
+def _composite(n):
+    import microstructure as ms
+
+    spec = ms.load_spec(
+        os.path.join(os.path.dirname(__file__), "..", "examples", "nmc_lpscl.toml")
+    ).updated({"domain.shape": [n, n, n]})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # d10 under 2 voxels at 0.25 µm
+        phases = ms.generate(spec, seed=0).phases
+    el, io = spec.conductivities("electronic"), spec.conductivities("ionic")
+    return phases, {"electronic": {1: el[1], 3: el[3]}, "ionic": {2: io[2]}}
+
+
+def _pyamg(phases, cond):
+    """pyamg SA on our assembled operator: (set-up s, iterations, solve s, sigma rel. to ours)."""
+    import pyamg
+    import scipy.sparse as sp
+
+    from solvers.transport import _stencil
+    from solvers.transport._steps import (
+        build_operator,
+        classes,
+        conductance_tables,
+        percolating_mask,
+    )
+
+    cls, sig, _, _ = classes(phases, cond, np)
+    perc = percolating_mask(cls > 0, 0, True, "cpu")
+    phase = np.where(perc, cls, 0).astype(np.uint8)
+    gtab, gdir, scale = conductance_tables(sig)
+    op = build_operator(phase, gtab, gdir, True, np.dtype(np.float64), "cpu")
+    gx, gy, gz = op.faces
+    idx = np.arange(gy.size).reshape(gy.shape)
+    rows, cols, vals = [], [], []
+    for a, b, g in ((idx[:-1], idx[1:], gx[1:-1]), (idx, np.roll(idx, -1, 1), gy),
+                    (idx, np.roll(idx, -1, 2), gz)):
+        k = (g != 0) & (a != b)
+        rows += [a[k], b[k]]
+        cols += [b[k], a[k]]
+        vals += [-g[k], -g[k]]
+    diag = gx[:-1] + gx[1:] + gy + np.roll(gy, 1, 1) + gz + np.roll(gz, 1, 2)
+    A = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                      shape=(idx.size,) * 2) + sp.diags(diag.ravel())
+    act = np.flatnonzero(diag.ravel() > 0)
+    A = A.tocsr()[act][:, act].tocsr()
+    b = np.zeros(gy.shape)
+    b[-1] = gdir[phase[-1]]
+    t0 = time.perf_counter()
+    ml = pyamg.smoothed_aggregation_solver(A, max_coarse=500)
+    t1 = time.perf_counter()
+    res: list[float] = []
+    xa = ml.solve(b.ravel()[act], tol=1e-5, accel="cg", residuals=res, maxiter=1000)
+    t2 = time.perf_counter()
+    x = np.zeros(gy.size)
+    x[act] = xa
+    G = _stencil.energy(gx, gy, gz, x.reshape(gy.shape))
+    n0, n1, n2 = gy.shape
+    return t1 - t0, len(res) - 1, t2 - t1, G * n0 / (n1 * n2) * scale
 
 
 def composite(sizes, repeat):
-    """Electronic and ionic solves of the example composite (see the module docstring)."""
-    import microstructure as ms
     from solvers import tortuosity
 
-    spec0 = ms.load_spec(
-        os.path.join(os.path.dirname(__file__), "..", "examples", "nmc_lpscl.toml")
-    )
-    warm = None
+    print("\n| size | network | solver | iterations | best s (load) | peak MB | σ_eff S/cm "
+          "| rel. error | estimated |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for n in sizes:
-        spec = spec0.updated({"domain.shape": [n, n, n]})
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # d10 under 2 voxels at 0.25 µm
-            phases = ms.generate(spec, seed=0).phases
-        nets = {
-            "electronic": spec.conductivities("electronic"),
-            "ionic": spec.conductivities("ionic"),
-        }
-        nets["electronic"] = {c: nets["electronic"][c] for c in (1, 3)}
-        nets["ionic"] = {2: nets["ionic"][2]}
-        if warm is None:  # parallel kernels (above the serial threshold) compiled before timing
-            warm = tortuosity(phases[:64, :64, :64], conductivity=nets["electronic"])
+        phases, nets = _composite(n)
         for name, cond in nets.items():
             kw = dict(conductivity=cond, periodic_lateral=True)
-            ref = tortuosity(phases, rtol=1e-10, max_iter=20000, **kw)
-            best = None
-            for _ in range(repeat):
-                res, dt, mb = timed_peak(lambda kw=kw, ph=phases: tortuosity(ph, **kw))
-                if best is None or dt < best[1]:
-                    best = (res, dt, mb)
-            res, dt, mb = best
-            err = abs(res.effective_conductivity / ref.effective_conductivity - 1)
-            print(
-                f"| {n}³ | {name} | {res.iterations} | {dt:.2f} | {mb:.0f} | "
-                f"{res.effective_conductivity:.9e} | {err:.1e} | {ref.effective_conductivity:.9e} |",
-                flush=True,
-            )
+            ref = ref_solve(phases, **kw)
+            for label, extra in (("ours (default)", {}), ("ours rtol=1e-5", {"rtol": 1e-5})):
+                best = None
+                for _ in range(repeat):
+                    la = load()
+                    res, dt, mb = timed_peak(
+                        lambda e=extra, p=phases, k=kw: tortuosity(p, **k, **e)
+                    )
+                    if best is None or dt < best[1]:
+                        best = (res, dt, mb, la)
+                res, dt, mb, la = best
+                err = abs(res.effective_conductivity / ref.effective_conductivity - 1)
+                print(f"| {n}³ | {name} | {label} | {res.iterations} | {dt:.2f} ({la}) | "
+                      f"{mb or 0:.0f} | {res.effective_conductivity:.6e} | {err:.1e} | "
+                      f"{res.estimated_error:.1e} |", flush=True)
+            la = load()
+            ts, it, tsol, sigma = _pyamg(phases, cond)
+            err = abs(sigma / ref.effective_conductivity - 1)
+            print(f"| {n}³ | {name} | pyamg SA (set-up {ts:.2f} s + solve {tsol:.2f} s) | {it} | "
+                  f"{ts + tsol:.2f} ({la}) | - | {sigma:.6e} | {err:.1e} | - |", flush=True)
+
+
+def sweep(sizes, repeat):
+    from solvers import transport_properties
+
+    print("\n| size | transport_properties best s (load) | ionic it / s | electronic it / s |")
+    print("|---|---|---|---|")
+    for n in sizes:
+        phases, nets = _composite(n)
+        cond = {**nets["ionic"], **nets["electronic"]}
+        best = None
+        for _ in range(repeat):
+            la = load()
+            t0 = time.perf_counter()
+            tp = transport_properties(phases, cond, axis=0, ionic_phases=(2,),
+                                      electronic_phases=(1, 3), voxel_size_um=0.25,
+                                      periodic_lateral=True)
+            dt = time.perf_counter() - t0
+            if best is None or dt < best[0]:
+                best = (dt, la, tp)
+        dt, la, tp = best
+        print(f"| {n}³ | {dt:.2f} ({la}) | {tp.ionic.iterations} / {tp.ionic.seconds:.2f} | "
+              f"{tp.electronic.iterations} / {tp.electronic.seconds:.2f} |", flush=True)
+
+
+def bandwidth():
+    """Copy bandwidth of this machine (numpy, one thread), GB/s counting read + write."""
+    a = np.ones(64 * 2**20 // 8)
+    b = np.empty_like(a)
+    best = min((lambda t0: (np.copyto(b, a), time.perf_counter() - t0)[1])(time.perf_counter())
+               for _ in range(10))
+    return 2 * a.nbytes / best / 1e9
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--sizes", type=int, nargs="+", default=[128, 200])
+    ap.add_argument("--blobs", type=int, nargs="*", default=[])
     ap.add_argument("--porosities", type=float, nargs="+", default=[0.4, 0.25])
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--rtol", type=float, default=1e-3)
-    ap.add_argument("--tight-crit", type=float, default=1e-4)
-    ap.add_argument("--skip", nargs="*", default=[], help="methods to leave out")
+    ap.add_argument("--composite", type=int, nargs="*", default=[])
+    ap.add_argument("--sweep", type=int, nargs="*", default=[])
+    ap.add_argument("--repeat", type=int, default=2, help="best of this many, interleaved")
     ap.add_argument("--threads", type=int, default=None)
-    ap.add_argument(
-        "--composite",
-        type=int,
-        nargs="*",
-        default=None,
-        help="sizes n of the example composite: electronic/ionic solves only",
-    )
-    ap.add_argument("--repeat", type=int, default=3, help="best of this many (--composite)")
     args = ap.parse_args()
-    if args.composite:
-        import numba
-
-        if args.threads:
-            numba.set_num_threads(args.threads)
-        print(f"numba threads {numba.get_num_threads()}, load avg {os.getloadavg()}")
-        print(
-            "| size | network | iterations | best s | peak MB | sigma_eff S/cm | rel. diff to ref | ref |"
-        )
-        print("|---|---|---|---|---|---|---|---|")
-        composite(args.composite, args.repeat)
-        return
-
     import numba
-    import porespy as ps
 
     from solvers import tortuosity
 
@@ -158,73 +245,22 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    print(
-        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"numba threads {numba.get_num_threads()}, load avg {os.getloadavg()}"
-    )
-    # compile the kernels (both dtypes) before timing
-    warm = np.ones((12, 12, 12), dtype=bool)
-    for dt in ("float32", "float64"):
-        tortuosity(warm, dtype=dt)
-        tortuosity(warm, dtype=dt, preconditioner="jacobi")
-
-    rows = []
-    for n in args.sizes:
-        for por in args.porosities:
-            im = ps.generators.blobs(shape=[n, n, n], porosity=por, blobiness=1, seed=1)
-            ref = tortuosity(im, dtype="float64", rtol=1e-10, max_iter=20000)
-            methods = {
-                "ours-mg": lambda im=im: run_ours(im, "multigrid", args.dtype, args.rtol),
-                "ours-mg-f64": lambda im=im: run_ours(im, "multigrid", "float64", args.rtol),
-                "ours-jacobi": lambda im=im: run_ours(im, "jacobi", args.dtype, args.rtol),
-                "taufactor": lambda im=im: run_taufactor(im, 1e-2),
-                "taufactor-tight": lambda im=im: run_taufactor(im, args.tight_crit),
-                "porespy": lambda im=im: run_porespy(im),
-            }
-            t_tf = None
-            for name, fn in methods.items():
-                if name in args.skip:
-                    continue
-                try:
-                    tau, dt, it, mb = fn()
-                except ImportError as exc:  # porespy.tortuosity_fd needs openpnm
-                    print(f"{n}^3 por={por} {name}: unavailable ({exc})", flush=True)
-                    continue
-                if name == "taufactor":
-                    t_tf = dt
-                err = abs(tau / ref.tau - 1)
-                rows.append((n, por, name, tau, err, dt, it, mb))
-                print(
-                    f"{n}^3 por={por} {name:16s} tau={tau:.6f} err={err:.1e} t={dt:7.2f}s "
-                    f"it={it} peak={mb if mb is None else round(mb)}MB",
-                    flush=True,
-                )
-            for r in rows:
-                if r[0] == n and r[1] == por:
-                    rows[rows.index(r)] = r + ((t_tf / r[5]) if t_tf else None,)
-            print(
-                f"{n}^3 por={por} reference tau={ref.tau:.8f} ({ref.iterations} it, {ref.seconds:.1f}s)"
-            )
-
-    print(
-        "\n| size | porosity | method | tau | rel. error | seconds | iterations | peak MB | TauFactor time / time |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for n, por, name, tau, err, dt, it, mb, sp in rows:
-        print(
-            f"| {n}³ | {por} | {name} | {tau:.5f} | {err:.1e} | {dt:.2f} | {it if it is not None else '-'} | "
-            f"{'-' if mb is None else round(mb)} | {'-' if sp is None else f'{sp:.1f}x'} |"
-        )
-
-    print("\nmultigrid iterations vs size (porosity 0.4 and 0.25, float64, rtol 1e-5):")
-    for por in args.porosities:
-        its = {}
-        for n in (100, 200):
-            im = ps.generators.blobs(shape=[n, n, n], porosity=por, blobiness=1, seed=1)
-            its[n] = tortuosity(im, rtol=1e-5).iterations
-        print(
-            f"  porosity {por}: 100³ {its[100]} it, 200³ {its[200]} it, ratio {its[200] / its[100]:.2f}"
-        )
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"numba threads {numba.get_num_threads()}, load avg {os.getloadavg()}, "
+          f"copy bandwidth {bandwidth():.1f} GB/s (one thread)")
+    # compile the kernels (both dtypes, both multigrids, serial and parallel) before timing
+    rng = np.random.default_rng(0)
+    for n in (12, 72):
+        warm = (rng.random((n, n, n)) < 0.7).astype(np.uint8) * rng.integers(1, 3, (n, n, n))
+        for dt in ("float32", "float64"):
+            tortuosity(warm > 0, dtype=dt)
+            tortuosity(warm, conductivity={1: 1.0, 2: 1e-3}, dtype=dt)
+    if args.blobs:
+        blobs(args.blobs, args.porosities, args.repeat)
+    if args.composite:
+        composite(args.composite, args.repeat)
+    if args.sweep:
+        sweep(args.sweep, args.repeat)
 
 
 if __name__ == "__main__":

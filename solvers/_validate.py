@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from .phases import PHASE_CODES
+
+__all__ = [
+    "check_axis",
+    "check_bool",
+    "check_host_array",
+    "check_phase_codes",
+    "check_choice",
+    "check_conductivity",
+    "check_connectivity",
+    "check_mask",
+    "check_max_iter",
+    "check_optional_positive",
+    "check_periodic",
+    "check_positive",
+    "check_same_shape",
+    "check_side",
+    "check_volume",
+]
 
 
 def check_volume(a: Any, name: str = "image", *, integer: bool = False) -> None:
@@ -90,14 +110,14 @@ def check_side(side: Any) -> int:
 def check_bool(value: Any, name: str) -> bool:
     """Require a bool (NumPy bools too); return it as a Python bool."""
     if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be a bool, got {value!r}")
+        raise TypeError(f"{name} must be a bool (True or False), got {value!r}")
     return bool(value)
 
 
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """Require one of ``choices``; return it as a str."""
     if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
     return str(value)
 
 
@@ -127,3 +147,41 @@ def check_phase_codes(value: Any, name: str) -> tuple[int, ...]:
             f"(0 pore, 1 CAM, 2 SE, 3 carbon), got {value!r}"
         )
     return tuple(int(c) for c in codes)
+
+
+def check_conductivity(conductivity: Any, name: str = "conductivity") -> dict[int, float]:
+    """Require a mapping ``{integer phase code: finite conductivity >= 0}``; return a plain dict."""
+    if not isinstance(conductivity, Mapping):
+        raise TypeError(
+            f"{name} must be a mapping {{phase_code: S/cm}}, got {type(conductivity).__name__}"
+        )
+    out = {}
+    for code, value in conductivity.items():
+        if isinstance(code, (bool, np.bool_)):
+            code = int(code)
+        if not isinstance(code, (int, np.integer)):
+            raise TypeError(f"{name} keys must be integer phase codes, got {code!r}")
+        try:
+            v = float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"{name}[{code}] must be a number in S/cm, got {value!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(
+                f"{name}[{code}] must be a finite conductivity >= 0 S/cm, got {value!r}"
+            )
+        out[int(code)] = v
+    return out
+
+
+def check_max_iter(max_iter: Any) -> int | None:
+    """Require a positive integer or None."""
+    if max_iter is None:
+        return None
+    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer or None, got {max_iter!r}")
+    return int(max_iter)
+
+
+def check_optional_positive(value: Any, name: str) -> float | None:
+    """Require None or a finite number > 0."""
+    return None if value is None else check_positive(value, name)

@@ -19,148 +19,79 @@ The transfers of the piece-aggregation multigrid to its first coarse level
 (:mod:`solvers.transport._multigrid`) use an aggregation array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
 cells with a zero row; every aggregate lies inside one ``2 x 2 x 2`` block.
 
-The kernels work row by row (fixed ``i, j``) with a branch-free inner loop over ``k`` so that
-LLVM vectorises it; ``prange`` splits axis 0 over the threads.  Reductions are accumulated in
-float64 whatever the storage dtype.
+The per-cell arithmetic (stencil, Gauss-Seidel update, Dirichlet energy, block pieces,
+transfers) is written once in :mod:`solvers.transport._stencil_kernels` and compiled here with
+``numba.njit(inline="always")`` and in :mod:`solvers.transport._stencil_cuda` with
+``cuda.jit(device=True)``; this module holds the CPU drivers.  They work row by row (fixed
+``i, j``) with a branch-free inner loop over ``k`` so that LLVM vectorises the inlined body;
+``prange`` splits axis 0 over the threads.  Reductions are accumulated in float64 whatever the
+storage dtype.  ``build_faces``, ``coarsen`` and the vector updates (``dot``, ``update_xr``,
+``update_d``) are short enough to be written per target.
 """
 
 from __future__ import annotations
 
 import types
 
+import numba
 import numpy as np
 from numba import njit, prange
 
+from . import _stencil_kernels
+
 _OPTS = {"cache": True, "fastmath": True, "nogil": True}
+# the bodies shared with the GPU (solvers.transport._stencil_kernels), compiled for the CPU
+_B = _stencil_kernels.compile_for(njit(inline="always", **_OPTS), numba.float64)
+block_code = _B["block_code"]
+_energy_cell = _B["energy_cell"]
+_prolong_agg_cell = _B["prolong_agg_cell"]
 
 __all__ = [
     "build_faces",
     "coarsen",
     "residual_restrict",
     "prolong_add",
+    "block_code",
     "block_labels",
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
     "residual_restrict_agg",
     "prolong_add_agg",
+    "energy",
     "dot",
     "update_xr",
     "update_d",
 ]
 
 
-@njit(inline="always", **_OPTS)
-def _row(gx, gy, gz, x, i, j, ax, dg):
-    """Row ``(i, j)`` of ``A x`` into ``ax`` and of the diagonal into ``dg``."""
-    n0, n1, n2 = x.shape
-    jm = j - 1 if j > 0 else n1 - 1
-    jp = j + 1 if j < n1 - 1 else 0
-    im = i - 1 if i > 0 else 0
-    ip = i + 1 if i < n0 - 1 else n0 - 1
-    fm = 1.0 if i > 0 else 0.0  # the Dirichlet "neighbour" holds 0 (rhs carries the potential)
-    fp = 1.0 if i < n0 - 1 else 0.0
-    xr = x[i, j]
-    xm = x[im, j]
-    xp = x[ip, j]
-    xa = x[i, jm]
-    xb = x[i, jp]
-    ga = gx[i, j]
-    gb = gx[i + 1, j]
-    gya = gy[i, jm]
-    gyb = gy[i, j]
-    gzr = gz[i, j]
-    for k in range(1, n2 - 1):
-        c = xr[k]
-        d = ga[k] + gb[k] + gya[k] + gyb[k] + gzr[k - 1] + gzr[k]
-        dg[k] = d
-        ax[k] = d * c - (
-            fm * ga[k] * xm[k]
-            + fp * gb[k] * xp[k]
-            + gya[k] * xa[k]
-            + gyb[k] * xb[k]
-            + gzr[k - 1] * xr[k - 1]
-            + gzr[k] * xr[k + 1]
-        )
-    kend = n2 - 1 if n2 > 1 else 0
-    for k in (0, kend):
-        km = k - 1 if k > 0 else n2 - 1
-        kp = k + 1 if k < n2 - 1 else 0
-        c = xr[k]
-        d = ga[k] + gb[k] + gya[k] + gyb[k] + gzr[km] + gzr[k]
-        dg[k] = d
-        ax[k] = d * c - (
-            fm * ga[k] * xm[k]
-            + fp * gb[k] * xp[k]
-            + gya[k] * xa[k]
-            + gyb[k] * xb[k]
-            + gzr[km] * xr[km]
-            + gzr[k] * xr[kp]
-        )
+_neighbours = _B["neighbours"]
+_cell_ax = _B["cell_ax"]
+_gs_cell = _B["gs_cell"]
+_block_pieces = _B["block_pieces"]
+_prolong_cell = _B["prolong_cell"]
 
 
-@njit(inline="always", **_OPTS)
-def block_code(gx, gy, gz, bi, bj, bk):
-    """12-bit code of the open faces inside block ``(bi, bj, bk)`` (shared with the GPU).
-
-    Cell ``loc = 4a + 2b + c`` of the block is ``(2bi + a, 2bj + b, 2bk + c)``; bit ``2b + c``
-    is the axis-0 face of line ``(b, c)``, bit ``4 + 2a + c`` the axis-1 face of line
-    ``(a, c)``, bit ``8 + 2a + b`` the axis-2 face of line ``(a, b)``.  Wrap and Dirichlet
-    faces are never inside a block.
-    """
-    n0, n1, n2 = gy.shape
-    code = 0
-    for u in range(2):
-        for v in range(2):
-            i = 2 * bi
-            j = 2 * bj + u
-            k = 2 * bk + v
-            if i + 1 < n0 and j < n1 and k < n2 and gx[i + 1, j, k] > 0:
-                code |= 1 << (2 * u + v)
-            i = 2 * bi + u
-            j = 2 * bj
-            if i < n0 and j + 1 < n1 and k < n2 and gy[i, j, k] > 0:
-                code |= 1 << (4 + 2 * u + v)
-            j = 2 * bj + v
-            k = 2 * bk
-            if i < n0 and j < n1 and k + 1 < n2 and gz[i, j, k] > 0:
-                code |= 1 << (8 + 2 * u + v)
-    return code
-
-
-@njit(inline="always", **_OPTS)
-def _gs_cell(gx, gy, gz, x, b, i, j, k, km, kp, im, ip, jm, jp, fm, fp, zero_init):
-    """Gauss-Seidel update of one cell (neighbour indices given; ``f*`` zero the Dirichlet side)."""
-    d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k] + gz[i, j, km] + gz[i, j, k]
-    if d > 0:
-        if zero_init:
-            x[i, j, k] = b[i, j, k] / d
-        else:
-            off = (
-                fm * gx[i, j, k] * x[im, j, k]
-                + fp * gx[i + 1, j, k] * x[ip, j, k]
-                + gy[i, jm, k] * x[i, jm, k]
-                + gy[i, j, k] * x[i, jp, k]
-                + gz[i, j, km] * x[i, j, km]
-                + gz[i, j, k] * x[i, j, kp]
-            )
-            x[i, j, k] = (b[i, j, k] + off) / d
-
-
+# The CPU drivers walk rows (fixed i, j): the interior cells k = 1 .. n2-2 with km = k - 1,
+# kp = k + 1 (a loop LLVM vectorises), then the two wrap cells k = 0 and k = n2 - 1.
 @njit(parallel=True, **_OPTS)
 def _matvec_dot(gx, gy, gz, x, y):
     """``y = A x``; return ``x . y`` (float64)."""
     n0, n1, n2 = x.shape
     s = 0.0
     for i in prange(n0):
-        dg = np.empty(n2, dtype=x.dtype)
         acc = 0.0
         for j in range(n1):
-            yr = y[i, j]
-            _row(gx, gy, gz, x, i, j, yr, dg)
-            xr = x[i, j]
-            for k in range(n2):
-                acc += np.float64(yr[k]) * np.float64(xr[k])
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
+            for k in range(1, n2 - 1):
+                ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp)
+                y[i, j, k] = ax
+                acc += np.float64(ax) * np.float64(x[i, j, k])
+            for k in range(0, n2, max(n2 - 1, 1)):
+                _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
+                ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, km, kp, fm, fp)
+                y[i, j, k] = ax
+                acc += np.float64(ax) * np.float64(x[i, j, k])
         s += acc
     return s
 
@@ -171,17 +102,15 @@ def _jacobi_dot(gx, gy, gz, r, z):
     n0, n1, n2 = r.shape
     s = 0.0
     for i in prange(n0):
-        ax = np.empty(n2, dtype=r.dtype)
-        dg = np.empty(n2, dtype=r.dtype)
         acc = 0.0
         for j in range(n1):
-            _row(gx, gy, gz, r, i, j, ax, dg)
-            rr = r[i, j]
-            zr = z[i, j]
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
             for k in range(n2):
-                v = rr[k] / dg[k] if dg[k] > 0 else 0.0
-                zr[k] = v
-                acc += np.float64(v) * np.float64(rr[k])
+                km = k - 1 if k > 0 else n2 - 1
+                _, d = _cell_ax(gx, gy, gz, r, i, j, k, im, ip, jm, jp, km, k, fm, fp)
+                v = r[i, j, k] / d if d > 0 else 0.0
+                z[i, j, k] = v
+                acc += np.float64(v) * np.float64(r[i, j, k])
         s += acc
     return s
 
@@ -198,72 +127,60 @@ def _rbgs(gx, gy, gz, x, b, color, zero_init):
     """
     n0, n1, n2 = x.shape
     for i in prange(n0):
-        im = i - 1 if i > 0 else 0
-        ip = i + 1 if i < n0 - 1 else n0 - 1
-        fm = 1.0 if i > 0 else 0.0
-        fp = 1.0 if i < n0 - 1 else 0.0
         for j in range(n1):
-            jm = j - 1 if j > 0 else n1 - 1
-            jp = j + 1 if j < n1 - 1 else 0
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
             if zero_init:
                 x[i, j, :] = 0.0
             k0 = (i + j + color) % 2
             # interior cells: no wrap along k
             for k in range(k0 if k0 > 0 else 2, n2 - 1, 2):
-                _gs_cell(gx, gy, gz, x, b, i, j, k, k - 1, k + 1, im, ip, jm, jp, fm, fp, zero_init)
-            if k0 == 0:
-                _gs_cell(
-                    gx,
-                    gy,
-                    gz,
-                    x,
-                    b,
-                    i,
-                    j,
-                    0,
-                    n2 - 1,
-                    1 if n2 > 1 else 0,
-                    im,
-                    ip,
-                    jm,
-                    jp,
-                    fm,
-                    fp,
-                    zero_init,
-                )
-            if n2 > 1 and (n2 - 1) % 2 == k0:
-                _gs_cell(
-                    gx, gy, gz, x, b, i, j, n2 - 1, n2 - 2, 0, im, ip, jm, jp, fm, fp, zero_init
-                )
+                _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp,
+                         zero_init)
+            for k in range(0, n2, max(n2 - 1, 1)):
+                if (k % 2) == k0 and (k == 0 or k == n2 - 1):
+                    _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
+                    _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, km, kp, fm, fp,
+                             zero_init)
 
 
 @njit(parallel=True, **_OPTS)
 def _residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
-    """``rc = P^T (b - A x)``: the residual summed over blocks of ``c0 x c1 x c2`` cells."""
+    """``rc = P^T (b - A x)``: the residual summed over blocks of ``c0 x c1 x c2`` cells.
+
+    Each row's residual goes to a buffer first (the vectorised interior loop), then is summed
+    in pairs along ``k``.
+    """
     n0, n1, n2 = x.shape
     m0 = rc.shape[0]
     for ic in prange(m0):
-        ax = np.empty(n2, dtype=x.dtype)
-        dg = np.empty(n2, dtype=x.dtype)
+        buf = np.empty(n2, dtype=x.dtype)
         rc[ic] = 0.0
         for i in range(ic * c0, min(ic * c0 + c0, n0)):
             for j in range(n1):
-                _row(gx, gy, gz, x, i, j, ax, dg)
-                br = b[i, j]
+                im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
+                for k in range(1, n2 - 1):
+                    ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp)
+                    buf[k] = b[i, j, k] - ax
+                for k in range(0, n2, max(n2 - 1, 1)):
+                    _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
+                    ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, km, kp, fm, fp)
+                    buf[k] = b[i, j, k] - ax
                 out = rc[ic, j // c1]
                 if c2 == 2:
                     for kc in range(n2 // 2):
-                        out[kc] += (br[2 * kc] - ax[2 * kc]) + (br[2 * kc + 1] - ax[2 * kc + 1])
+                        out[kc] += buf[2 * kc] + buf[2 * kc + 1]
                     if n2 % 2:
-                        out[n2 // 2] += br[n2 - 1] - ax[n2 - 1]
+                        out[n2 // 2] += buf[n2 - 1]
                 else:
                     for k in range(n2):
-                        out[k] += br[k] - ax[k]
+                        out[k] += buf[k]
 
 
 @njit(parallel=True, **_OPTS)
 def _prolong_add(x, xc, c0, c1, c2):
-    """``x += P xc`` (piecewise constant over the blocks)."""
+    """``x += P xc`` (piecewise constant over the blocks): the shared ``prolong_cell`` formula
+    ``x[i, j, k] += xc[i // c0, j // c1, k // c2]`` with the division along ``k`` unrolled for
+    ``c2 == 2`` so that the row loop vectorises (the simulator test compares it with the GPU)."""
     n0, n1, n2 = x.shape
     for i in prange(n0):
         for j in range(n1):
@@ -278,12 +195,12 @@ def _prolong_add(x, xc, c0, c1, c2):
                     xr[n2 - 1] += cr[n2 // 2]
             else:
                 for k in range(n2):
-                    xr[k] += cr[k]
+                    _prolong_cell(x, xc, i, j, k, c0, c1, c2)
 
 
 @njit(parallel=True, **_OPTS)
 def _block_labels(gx, gy, gz, lut, lab):
-    """Connected pieces of the ``2 x 2 x 2`` blocks (see :func:`block_code` for the code).
+    """Connected pieces of the ``2 x 2 x 2`` blocks (see ``block_code`` for the code).
 
     ``lab[i, j, k] = 8 * block + lut[code, local]`` on solved cells, ``-1`` on cells with a
     zero row; ``block`` is the row-major index of the block on the coarse grid.
@@ -295,18 +212,7 @@ def _block_labels(gx, gy, gz, lut, lab):
     for bi in prange(m0):
         for bj in range(m1):
             for bk in range(m2):
-                code = block_code(gx, gy, gz, bi, bj, bk)
-                base = ((bi * m1 + bj) * m2 + bk) * 8
-                for loc in range(8):
-                    i = 2 * bi + loc // 4
-                    j = 2 * bj + (loc // 2) % 2
-                    k = 2 * bk + loc % 2
-                    if i < n0 and j < n1 and k < n2:
-                        jm = j - 1 if j > 0 else n1 - 1
-                        km = k - 1 if k > 0 else n2 - 1
-                        d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
-                        d += gz[i, j, km] + gz[i, j, k]
-                        lab[i, j, k] = base + lut[code, loc] if d > 0 else -1
+                _block_pieces(gx, gy, gz, lut, lab, bi, bj, bk, ((bi * m1 + bj) * m2 + bk) * 8)
 
 
 @njit(parallel=True, **_OPTS)
@@ -318,17 +224,16 @@ def _residual_restrict_agg(gx, gy, gz, x, b, agg, rc):
     """
     n0, n1, n2 = x.shape
     for ic in prange((n0 + 1) // 2):
-        ax = np.empty(n2, dtype=x.dtype)
-        dg = np.empty(n2, dtype=x.dtype)
         for i in range(2 * ic, min(2 * ic + 2, n0)):
             for j in range(n1):
-                _row(gx, gy, gz, x, i, j, ax, dg)
-                br = b[i, j]
-                ar = agg[i, j]
+                im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
                 for k in range(n2):
-                    a = ar[k]
+                    a = agg[i, j, k]
                     if a >= 0:
-                        rc[a] += br[k] - ax[k]
+                        km = k - 1 if k > 0 else n2 - 1
+                        kp = k + 1 if k < n2 - 1 else 0
+                        ax, _ = _cell_ax(gx, gy, gz, x, i, j, k, im, ip, jm, jp, km, kp, fm, fp)
+                        rc[a] += b[i, j, k] - ax
 
 
 @njit(parallel=True, **_OPTS)
@@ -337,12 +242,23 @@ def _prolong_add_agg(x, xc, agg):
     n0, n1, n2 = x.shape
     for i in prange(n0):
         for j in range(n1):
-            xr = x[i, j]
-            ar = agg[i, j]
             for k in range(n2):
-                a = ar[k]
-                if a >= 0:
-                    xr[k] += xc[a]
+                _prolong_agg_cell(x, xc, agg, i, j, k)
+
+
+@njit(parallel=True, **_OPTS)
+def _energy(gx, gy, gz, x):
+    """Dirichlet energy ``sum_faces g (du)^2`` of ``x`` (potential 0 before index 0, 1 after
+    the last index along axis 0), float64: the conductance when ``x`` solves ``A x = b``."""
+    n0, n1, n2 = x.shape
+    s = 0.0
+    for i in prange(n0):
+        acc = 0.0
+        for j in range(n1):
+            for k in range(n2):
+                acc += _energy_cell(gx, gy, gz, x, i, j, k)
+        s += acc
+    return s
 
 
 @njit(parallel=True, **_OPTS)
@@ -501,6 +417,7 @@ prolong_add = _dispatch(_prolong_add)
 block_labels = _dispatch(_block_labels)
 residual_restrict_agg = _dispatch(_residual_restrict_agg)
 prolong_add_agg = _dispatch(_prolong_add_agg)
+energy = _dispatch(_energy)
 dot = _dispatch(_dot)
 update_xr = _dispatch(_update_xr)
 update_d = _dispatch(_update_d)

@@ -15,7 +15,7 @@ from typing import Any
 from numba import cuda, float64
 
 from ..device import cuda_simulated, get_xp, launch_config, to_host
-from ._stencil import block_code as _block_code_cpu
+from . import _stencil_kernels
 
 __all__ = [
     "build_faces",
@@ -28,6 +28,7 @@ __all__ = [
     "block_labels",
     "residual_restrict_agg",
     "prolong_add_agg",
+    "energy",
     "dot",
     "update_xr",
     "update_d",
@@ -55,31 +56,16 @@ def _block_sum(v, acc):
         cuda.atomic.add(acc, 0, sh[0])
 
 
-@cuda.jit(device=True)
-def _cell(gx, gy, gz, x, i, j, k):
-    """Return ``((A x)_ijk, diag_ijk)`` for one cell."""
-    n0, n1, n2 = x.shape
-    jm = j - 1 if j > 0 else n1 - 1
-    jp = j + 1 if j < n1 - 1 else 0
-    km = k - 1 if k > 0 else n2 - 1
-    kp = k + 1 if k < n2 - 1 else 0
-    ga = gx[i, j, k]
-    gb = gx[i + 1, j, k]
-    d = ga + gb + gy[i, jm, k] + gy[i, j, k] + gz[i, j, km] + gz[i, j, k]
-    off = (
-        gy[i, jm, k] * x[i, jm, k]
-        + gy[i, j, k] * x[i, jp, k]
-        + gz[i, j, km] * x[i, j, km]
-        + gz[i, j, k] * x[i, j, kp]
-    )
-    if i > 0:
-        off += ga * x[i - 1, j, k]
-    if i < n0 - 1:
-        off += gb * x[i + 1, j, k]
-    return d * x[i, j, k] - off, d
-
-
-_block_code = cuda.jit(device=True)(_block_code_cpu.py_func)  # one source for both targets
+# the bodies shared with the CPU (solvers.transport._stencil_kernels), compiled for the GPU
+_B = _stencil_kernels.compile_for(cuda.jit(device=True), float64)
+_cell = _B["cell_ax_at"]
+_neighbours = _B["neighbours"]
+_gs_cell = _B["gs_cell"]
+_block_pieces = _B["block_pieces"]
+_prolong_cell = _B["prolong_cell"]
+_energy_cell = _B["energy_cell"]
+_restrict_agg_block = _B["restrict_agg_block"]
+_prolong_agg_cell = _B["prolong_agg_cell"]
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -122,16 +108,11 @@ def _k_rbgs(gx, gy, gz, x, b, color, zero_init):
         if (i + j + k) % 2 != color:
             if zero_init:
                 x[i, j, k] = 0.0
-        elif zero_init:
-            jm = j - 1 if j > 0 else n1 - 1
-            km = k - 1 if k > 0 else n2 - 1
-            d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
-            d += gz[i, j, km] + gz[i, j, k]
-            x[i, j, k] = b[i, j, k] / d if d > 0 else 0.0
         else:
-            ax, d = _cell(gx, gy, gz, x, i, j, k)
-            if d > 0:
-                x[i, j, k] += (b[i, j, k] - ax) / d
+            if zero_init:
+                x[i, j, k] = 0.0
+            im, ip, jm, jp, km, kp, fm, fp = _neighbours(i, j, k, n0, n1, n2)
+            _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, km, kp, fm, fp, zero_init)
 
 
 @cuda.jit
@@ -155,65 +136,42 @@ def _k_residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2):
 def _k_prolong_add(x, xc, c0, c1, c2):
     n0, n1, n2 = x.shape
     for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
-        k = t % n2
-        j = (t // n2) % n1
-        i = t // (n1 * n2)
-        x[i, j, k] += xc[i // c0, j // c1, k // c2]
+        _prolong_cell(x, xc, t // (n1 * n2), (t // n2) % n1, t % n2, c0, c1, c2)
 
 
 @cuda.jit
 def _k_block_labels(gx, gy, gz, lut, lab):
     n0, n1, n2 = lab.shape
-    m0 = (n0 + 1) // 2
     m1 = (n1 + 1) // 2
     m2 = (n2 + 1) // 2
-    for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
-        bk = t % m2
-        bj = (t // m2) % m1
-        bi = t // (m1 * m2)
-        code = _block_code(gx, gy, gz, bi, bj, bk)
-        for loc in range(8):
-            i = 2 * bi + loc // 4
-            j = 2 * bj + (loc // 2) % 2
-            k = 2 * bk + loc % 2
-            if i < n0 and j < n1 and k < n2:
-                jm = j - 1 if j > 0 else n1 - 1
-                km = k - 1 if k > 0 else n2 - 1
-                d = gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k]
-                d += gz[i, j, km] + gz[i, j, k]
-                lab[i, j, k] = t * 8 + lut[code, loc] if d > 0 else -1
+    for t in range(cuda.grid(1), ((n0 + 1) // 2) * m1 * m2, cuda.gridsize(1)):
+        _block_pieces(gx, gy, gz, lut, lab, t // (m1 * m2), (t // m2) % m1, t % m2, t * 8)
 
 
 @cuda.jit
 def _k_residual_restrict_agg(gx, gy, gz, x, b, agg, rc):
     # one thread per 2x2x2 block: its aggregates are its own, so no atomics are needed
     n0, n1, n2 = x.shape
-    m0 = (n0 + 1) // 2
     m1 = (n1 + 1) // 2
     m2 = (n2 + 1) // 2
-    for t in range(cuda.grid(1), m0 * m1 * m2, cuda.gridsize(1)):
-        bk = t % m2
-        bj = (t // m2) % m1
-        bi = t // (m1 * m2)
-        for i in range(2 * bi, min(2 * bi + 2, n0)):
-            for j in range(2 * bj, min(2 * bj + 2, n1)):
-                for k in range(2 * bk, min(2 * bk + 2, n2)):
-                    a = agg[i, j, k]
-                    if a >= 0:
-                        ax, _ = _cell(gx, gy, gz, x, i, j, k)
-                        rc[a] += b[i, j, k] - ax
+    for t in range(cuda.grid(1), ((n0 + 1) // 2) * m1 * m2, cuda.gridsize(1)):
+        _restrict_agg_block(gx, gy, gz, x, b, agg, rc, t // (m1 * m2), (t // m2) % m1, t % m2)
 
 
 @cuda.jit
 def _k_prolong_add_agg(x, xc, agg):
     n0, n1, n2 = x.shape
     for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
-        k = t % n2
-        j = (t // n2) % n1
-        i = t // (n1 * n2)
-        a = agg[i, j, k]
-        if a >= 0:
-            x[i, j, k] += xc[a]
+        _prolong_agg_cell(x, xc, agg, t // (n1 * n2), (t // n2) % n1, t % n2)
+
+
+@cuda.jit
+def _k_energy(gx, gy, gz, x, acc):
+    n0, n1, n2 = x.shape
+    v = 0.0
+    for t in range(cuda.grid(1), n0 * n1 * n2, cuda.gridsize(1)):
+        v += _energy_cell(gx, gy, gz, x, t // (n1 * n2), (t // n2) % n1, t % n2)
+    _block_sum(v, acc)
 
 
 @cuda.jit
@@ -393,6 +351,13 @@ def prolong_add_agg(x, xc, agg) -> None:
 def build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz) -> None:
     """Face conductances of the voxel grid (see :func:`solvers.transport._stencil.build_faces`)."""
     _launch(_k_build_faces, _size(gx), phase, gtab, gdir, bool(per1), bool(per2), gx, gy, gz)
+
+
+def energy(gx, gy, gz, x) -> float:
+    """Dirichlet energy of ``x`` (see :func:`solvers.transport._stencil.energy`), float64."""
+    acc = _acc()
+    _launch(_k_energy, _size(x), gx, gy, gz, x, acc)
+    return float(to_host(acc)[0])  # device sync
 
 
 def dot(a, b) -> float:

@@ -28,289 +28,146 @@ outside the volume, so its multi-phase values differ from these by O(1/L).
 
 Solver: matrix-free preconditioned conjugate gradients (:mod:`solvers.transport._cg`) with a
 multigrid V-cycle (default, :mod:`solvers.transport._multigrid`: geometric for one conducting phase,
-aggregation of connected block pieces for several) or Jacobi preconditioner.
+aggregation of connected block pieces and smoothed aggregation below for several) or Jacobi
+preconditioner.  :func:`tortuosity` is a short sequence of the steps in
+:mod:`solvers.transport._steps`.
+
+Accuracy: by default the solve stops when the estimated relative error of ``sigma_eff`` (and
+hence of ``tau``) is below ``accuracy = 1e-5`` -- the energy rule of
+:mod:`solvers.transport._cg`: the conductance is the minimum of the Dirichlet energy, every CG
+step lowers the energy by a known amount, and the remaining error is estimated from the tail
+of those decreases.  Giving ``rtol`` instead stops on the relative residual as before.
 """
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from types import ModuleType
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .._validate import check_axis, check_positive, check_volume
+from .._validate import (
+    check_axis,
+    check_bool,
+    check_choice,
+    check_conductivity,
+    check_max_iter,
+    check_optional_positive,
+    check_positive,
+    check_volume,
+)
 from ..device import check_device, get_xp, to_host
-from ._cg import pcg
-from ._multigrid import FineOperator, Jacobi, Multigrid, PieceMultigrid
+from ._result import TransportProperties, TransportResult
+from ._steps import (
+    DEFAULT_ACCURACY,
+    build_operator,
+    choose_dtype,
+    choose_preconditioner,
+    classes,
+    conductance_tables,
+    measure,
+    percolating_mask,
+    solve,
+)
 
 __all__ = ["TransportResult", "TransportProperties", "tortuosity", "transport_properties"]
 
 PRECONDITIONERS = ("multigrid", "jacobi")
 CONVENTIONS = ("tau", "tau2")
-DTYPES = ("float64", "float32")
+DTYPES = ("auto", "float64", "float32")
 
 
 @dataclass(frozen=True)
-class TransportResult:
-    """Effective conductivity and tortuosity factor of one conducting network.
+class _Options:
+    """The checked arguments of :func:`tortuosity`."""
 
-    All conductivities are in S/cm (relative to a unit conductivity when a boolean mask was
-    given without ``conductivity``).
-    """
-
-    tau: float
-    """Tortuosity factor ``(sum_i eps_i sigma_i) / sigma_eff`` (or its square root with
-    ``convention="tau2"``); ``inf`` if the network does not percolate.  Dimensionless."""
-    effective_conductivity: float
-    """``sigma_eff`` along ``axis``, S/cm (0 if the network does not percolate)."""
-    relative_conductivity: float
-    """``sigma_eff / sigma_bulk`` with ``sigma_bulk`` the volume-weighted mean conductivity of
-    the conducting phases (1 for one phase).  Dimensionless."""
-    volume_fraction: float
-    """Volume fraction ``eps`` of all conducting voxels, percolating or not.  Dimensionless."""
-    percolating_fraction: float
-    """Fraction of the conducting voxels connected to both fixed faces (0..1)."""
-    iterations: int
-    """Conjugate-gradient iterations (0 when nothing had to be solved)."""
-    residual: float
-    """Final true relative residual ``||b - A x|| / ||b||``."""
-    flux_mismatch: float
-    """``|I_in - I_out| / I`` of the currents through the two fixed faces."""
-    converged: bool
-    """Whether the relative residual reached ``rtol`` within ``max_iter`` iterations."""
-    seconds: float
-    """Wall time of the call, s."""
     device: str
-    """``"cpu"`` or ``"cuda"``."""
-    convention: str = "tau"
-    """``"tau"`` or ``"tau2"``: which tortuosity factor ``tau`` holds."""
-    field: Any = field(default=None, repr=False)
-    """Potential (0 on the face before index 0, 1 after the last index along ``axis``) on
-    the solved voxels, NaN elsewhere; a NumPy (CPU) or CuPy (GPU) array in the input's axis
-    order.  None unless ``return_field=True``."""
-
-    def __repr__(self) -> str:
-        return (
-            f"TransportResult(tau={self.tau:.6g} [{self.convention}], "
-            f"effective_conductivity={self.effective_conductivity:.6g} S/cm, "
-            f"relative_conductivity={self.relative_conductivity:.6g}, "
-            f"volume_fraction={self.volume_fraction:.4f}, "
-            f"percolating_fraction={self.percolating_fraction:.4f}, "
-            f"iterations={self.iterations}, residual={self.residual:.2e}, "
-            f"flux_mismatch={self.flux_mismatch:.2e}, converged={self.converged}, "
-            f"seconds={self.seconds:.3f}, device={self.device!r})"
-        )
-
-
-@dataclass(frozen=True)
-class TransportProperties:
-    """Ionic and electronic transport of a composite cathode along ``axis``."""
-
-    ionic: TransportResult
-    """Network of the ionic phases (solid electrolyte) with their ionic conductivities."""
-    electronic: TransportResult
-    """Network of the electronic phases (CAM, carbon) with their electronic conductivities."""
     axis: int
-    """Transport axis (0 = through-plane, current collector to separator)."""
-    thickness_um: float | None = None
-    """Length of the volume along ``axis``, µm (None without ``voxel_size_um``)."""
-
-    @property
-    def ionic_resistance_ohm_cm2(self) -> float | None:
-        """Area-specific ionic resistance ``L / sigma_eff``, Ω·cm² (None without a voxel size)."""
-        return _asr(self.thickness_um, self.ionic.effective_conductivity)
-
-    @property
-    def electronic_resistance_ohm_cm2(self) -> float | None:
-        """Area-specific electronic resistance ``L / sigma_eff``, Ω·cm² (None without a voxel size)."""
-        return _asr(self.thickness_um, self.electronic.effective_conductivity)
-
-    def __repr__(self) -> str:
-        t = "None" if self.thickness_um is None else f"{self.thickness_um:.6g} µm"
-        return (
-            f"TransportProperties(axis={self.axis}, thickness={t},\n"
-            f"  ionic={self.ionic!r},\n  electronic={self.electronic!r})"
-        )
+    conductivity: dict[int, float] | None
+    periodic_lateral: bool
+    rtol: float | None
+    accuracy: float | None
+    max_iter: int
+    preconditioner: str
+    convention: str
+    dtype: str
+    return_field: bool
+    progress: bool | str
 
 
-def _asr(thickness_um: float | None, sigma: float) -> float | None:
-    if thickness_um is None:
-        return None
-    return math.inf if sigma == 0 else thickness_um * 1e-4 / sigma
-
-
-# --------------------------------------------------------------------------- validation
-def _check_conductivity(conductivity: Any, name: str) -> dict[int, float]:
-    if not isinstance(conductivity, Mapping):
-        raise TypeError(
-            f"{name} must be a mapping {{phase_code: S/cm}}, got {type(conductivity).__name__}"
-        )
-    out = {}
-    for code, value in conductivity.items():
-        if isinstance(code, (bool, np.bool_)):
-            code = int(code)
-        if not isinstance(code, (int, np.integer)):
-            raise TypeError(f"{name} keys must be integer phase codes, got {code!r}")
-        try:
-            v = float(value)
-        except (TypeError, ValueError):
-            raise TypeError(f"{name}[{code}] must be a number in S/cm, got {value!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise ValueError(
-                f"{name}[{code}] must be a finite conductivity >= 0 S/cm, got {value!r}"
-            )
-        out[int(code)] = v
-    return out
-
-
-def _check_choice(value: Any, name: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    return str(value)
-
-
-def _check_bool(value: Any, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
-
-
-def _check_max_iter(max_iter: Any) -> int | None:
-    if max_iter is None:
-        return None
-    if isinstance(max_iter, bool) or not isinstance(max_iter, (int, np.integer)) or max_iter < 1:
-        raise ValueError(f"max_iter must be a positive integer or None, got {max_iter!r}")
-    return int(max_iter)
-
-
-def _is_cupy(a: Any) -> bool:
-    return type(a).__module__.startswith("cupy")
-
-
-# --------------------------------------------------------------------------- building blocks
-def _kernels(device: str) -> ModuleType:
-    """The kernel module of ``device`` (numba-cuda kernels imported only for the GPU)."""
-    name = "._stencil" if device == "cpu" else "._stencil_cuda"
-    return importlib.import_module(name, __package__)
-
-
-class _SolveProgress:
-    """tqdm bar over CG iterations; its position is the residual's progress in decades."""
-
-    def __init__(self, label: bool | str, rtol: float) -> None:
-        from tqdm.auto import tqdm
-
-        self.decades = max(-math.log10(rtol), 1.0)
-        desc = label if isinstance(label, str) else "solve"
-        self.bar = tqdm(total=round(self.decades, 1), desc=desc, unit="decade", leave=False,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
-
-    def update(self, it: int, rel_residual: float) -> None:
-        done = min(max(-math.log10(max(rel_residual, 1e-300)), 0.0), self.decades)
-        self.bar.n = round(done, 1)
-        self.bar.set_postfix_str(f"iteration {it}, residual {rel_residual:.1e}")
-
-    def close(self) -> None:
-        self.bar.close()
-
-
-def _percolating_mask(mask: Any, axis: int, periodic_lateral: bool, device: str) -> Any:
-    """Voxels of ``mask`` 6-connected to both faces of ``axis`` (an array of ``device``).
-
-    Uses :func:`solvers.label` (numba union-find on runs on the CPU, numba-cuda union-find on
-    the GPU) with lateral wrap when ``periodic_lateral``; a component is kept if its label
-    appears in both the first and the last layer along ``axis``.
-    """
-    from ..labeling._label import label
-
-    xp = get_xp(device)
-    m = xp.ascontiguousarray(xp.moveaxis(mask, axis, 0))
-    labels, n = label(
-        m, connectivity=6, periodic=(False, periodic_lateral, periodic_lateral), device=device
+def _options(image, axis, conductivity, periodic_lateral, rtol, max_iter, preconditioner,
+             convention, dtype, return_field, progress, device, accuracy) -> _Options:
+    """Validate the arguments of :func:`tortuosity` (step 0)."""
+    device = check_device(device)
+    check_volume(image, "image")
+    if type(image).__module__.startswith("cupy") and device == "cpu":
+        raise TypeError("image is a CuPy array but device='cpu'; use device='cuda' or image.get()")
+    dt = np.dtype(getattr(image, "dtype", None))
+    if not (dt.kind == "b" or np.issubdtype(dt, np.integer)):
+        raise TypeError(f"image must be a boolean mask or an integer phase array, got dtype {dt}")
+    if min(image.shape) < 1:
+        raise ValueError(f"image must not be empty, got shape {tuple(image.shape)}")
+    if not isinstance(progress, (bool, str)):
+        raise TypeError(f"progress must be a bool or a label string, got {progress!r}")
+    rtol = check_optional_positive(rtol, "rtol")
+    accuracy = check_optional_positive(accuracy, "accuracy")
+    if rtol is None and accuracy is None:
+        accuracy = DEFAULT_ACCURACY
+    max_iter = check_max_iter(max_iter)
+    return _Options(
+        device=device,
+        axis=check_axis(axis),
+        conductivity=None if conductivity is None else check_conductivity(conductivity),
+        periodic_lateral=check_bool(periodic_lateral, "periodic_lateral"),
+        rtol=rtol,
+        accuracy=accuracy,
+        max_iter=max(1000, 10 * max(image.shape)) if max_iter is None else max_iter,
+        preconditioner=check_choice(preconditioner, "preconditioner", PRECONDITIONERS),
+        convention=check_choice(convention, "convention", CONVENTIONS),
+        dtype=check_choice(dtype, "dtype", DTYPES),
+        return_field=check_bool(return_field, "return_field"),
+        progress=progress,
     )
-    lut = xp.zeros(int(n) + 1, dtype=bool)
-    lut[xp.unique(labels[0])] = True
-    lut_out = xp.zeros(int(n) + 1, dtype=bool)
-    lut_out[xp.unique(labels[-1])] = True
-    lut &= lut_out
-    lut[0] = False
-    return xp.moveaxis(lut[labels], 0, axis)
 
 
-def _classes(image: Any, conductivity: dict[int, float] | None, xp: ModuleType):
-    """Class index per voxel (uint8), class conductivities and sum_i eps_i sigma_i."""
-    if conductivity is None:
-        if image.dtype == bool:
-            cls = image.astype(np.uint8)
-        else:
-            lo, hi = int(image.min()), int(image.max())
-            if lo < 0 or hi > 1:
-                raise ValueError(
-                    "image with phase codes other than 0/1 needs conductivity={phase_code: S/cm}, "
-                    f"got codes in [{lo}, {hi}] and conductivity=None"
-                )
-            cls = image.astype(np.uint8)
-        sig = np.array([0.0, 1.0])
-        eps = float(cls.mean()) if cls.size else 0.0
-        return cls, sig, eps, eps * 1.0
-    if image.dtype == bool:
-        image = image.astype(np.uint8)
-    lo, hi = int(image.min()), int(image.max())
-    conducting = sorted(c for c, s in conductivity.items() if s > 0 and lo <= c <= hi)
-    if len(conducting) > 254:
-        raise ValueError(f"at most 254 conducting phases are supported, got {len(conducting)}")
-    lut = np.zeros(hi - lo + 1, dtype=np.uint8)
-    sig = np.zeros(len(conducting) + 1)
-    for n, c in enumerate(conducting, start=1):
-        lut[c - lo] = n
-        sig[n] = conductivity[c]
-    shifted = image - lo if lo != 0 else image
-    counts = to_host(xp.bincount(shifted.ravel().astype(np.int64), minlength=hi - lo + 1))
-    total = image.size
-    eps_sigma = sum(counts[c - lo] / total * conductivity[c] for c in conducting)
-    eps = sum(counts[c - lo] / total for c in conducting)
-    cls = xp.asarray(lut)[shifted]
-    return cls, sig, float(eps), float(eps_sigma)
-
-
-def _empty_result(eps, perc_frac, t0, device, convention, shape, xp, return_field, dtype):
-    fld = xp.full(shape, np.nan, dtype=dtype) if return_field else None
+def _empty_result(eps: float, t0: float, o: _Options, shape: tuple[int, ...], xp: Any):
+    """A network that does not percolate: tau = inf without iterating."""
+    fld = xp.full(shape, np.nan, dtype=np.float64 if o.dtype == "auto" else o.dtype)
     return TransportResult(
         tau=math.inf,
         effective_conductivity=0.0,
         relative_conductivity=0.0,
         volume_fraction=eps,
-        percolating_fraction=perc_frac,
+        percolating_fraction=0.0,
         iterations=0,
         residual=0.0,
         flux_mismatch=0.0,
         converged=True,
         seconds=time.perf_counter() - t0,
-        device=device,
-        convention=convention,
-        field=fld,
+        device=o.device,
+        convention=o.convention,
+        field=fld if o.return_field else None,
+        estimated_error=0.0,
     )
 
 
-# --------------------------------------------------------------------------- public API
 def tortuosity(
     image: Any,
     *,
     axis: int = 0,
     conductivity: Mapping[int, float] | None = None,
     periodic_lateral: bool = False,
-    rtol: float = 1e-5,
+    rtol: float | None = None,
     max_iter: int | None = None,
     preconditioner: str = "multigrid",
     convention: str = "tau",
-    dtype: str = "float64",
+    dtype: str = "auto",
     return_field: bool = False,
+    accuracy: float | None = None,
     progress: bool | str = False,
     device: str = "cpu",
 ) -> TransportResult:
@@ -334,22 +191,28 @@ def tortuosity(
         images with codes other than 0/1.
     periodic_lateral : bool
         Periodic (instead of sealed) sides normal to the two other axes.
-    rtol : float
-        Stop when ``||b - A x|| <= rtol ||b||``.
+    rtol : float, optional
+        Residual rule: stop when ``||b - A x|| <= rtol ||b||`` (and the preconditioned
+        residual has dropped by ``rtol^2``).  By default only the energy rule (``accuracy``)
+        is used.
     max_iter : int, optional
         Iteration limit (default ``max(1000, 10 * max(image.shape))``).
     preconditioner : {"multigrid", "jacobi"}
         Multigrid V-cycle (iteration count nearly independent of size) or point Jacobi.
-        With several conducting phases the multigrid aggregates the connected pieces of
-        ``2 x 2 x 2`` blocks (robust to conductivity contrast and narrow contacts), with one
-        phase it uses the cheaper geometric ``2 x 2 x 2`` hierarchy.
+        With several conducting phases, or one that fills less than 30 % of the box, the
+        multigrid aggregates the connected pieces of ``2 x 2 x 2`` blocks with smoothed
+        aggregation below (robust to conductivity contrast and narrow contacts); otherwise it
+        uses the cheaper geometric ``2 x 2 x 2`` hierarchy.
     convention : {"tau", "tau2"}
         Report ``tau = eps sigma / sigma_eff`` or its square root.
-    dtype : {"float64", "float32"}
+    dtype : {"auto", "float64", "float32"}
         Storage of the vectors and face conductances; reductions always use float64.
-        float32 halves memory traffic and is accurate for one phase or moderate contrasts;
-        with conductivity contrasts of 1e3 or more use float64 (the potential then varies
-        by less than float32 resolves across the highly conducting regions).
+        float32 halves memory traffic and is accurate (to ~1e-6 in ``tau``) for one phase or
+        moderate contrasts; with conductivity contrasts of 1e2 or more it is not safe (the
+        potential varies across the highly conducting regions by less than float32 resolves,
+        and the energy, summed over faces of very different conductance, loses digits), so
+        ``"auto"`` stores float32 only when the solved phases' conductivities differ by at
+        most a factor 10 and ``rtol`` (if given) is at least 1e-5, float64 otherwise.
     return_field : bool
         Also return the potential field.
     progress : bool or str
@@ -357,6 +220,10 @@ def tortuosity(
         a string is used as the bar's label.
     device : {"cpu", "cuda"}
         CPU (numba-parallel kernels) or GPU (CuPy + numba-cuda kernels).
+    accuracy : float, optional
+        Energy rule: stop when the estimated relative error of ``sigma_eff`` (and ``tau``) is
+        at most ``accuracy`` (default ``1e-5`` when ``rtol`` is not given either; see the
+        module docstring).  The error estimate is returned as ``estimated_error``.
 
     Returns
     -------
@@ -365,7 +232,7 @@ def tortuosity(
     Warns
     -----
     RuntimeWarning
-        If the solver stops at ``max_iter`` before reaching ``rtol`` (``converged=False``).
+        If the solver stops at ``max_iter`` before meeting its stopping rule (``converged=False``).
 
     Examples
     --------
@@ -383,148 +250,59 @@ def tortuosity(
     1.5
     """
     t0 = time.perf_counter()
-    device = check_device(device)
-    check_volume(image, "image")
-    if _is_cupy(image) and device == "cpu":
-        raise TypeError("image is a CuPy array but device='cpu'; use device='cuda' or image.get()")
-    dt = np.dtype(getattr(image, "dtype", None))
-    if not (dt.kind == "b" or np.issubdtype(dt, np.integer)):
-        raise TypeError(f"image must be a boolean mask or an integer phase array, got dtype {dt}")
-    axis = check_axis(axis)
-    cond = None if conductivity is None else _check_conductivity(conductivity, "conductivity")
-    periodic_lateral = _check_bool(periodic_lateral, "periodic_lateral")
-    rtol = check_positive(rtol, "rtol")
-    max_iter = _check_max_iter(max_iter)
-    preconditioner = _check_choice(preconditioner, "preconditioner", PRECONDITIONERS)
-    convention = _check_choice(convention, "convention", CONVENTIONS)
-    dtype = _check_choice(dtype, "dtype", DTYPES)
-    return_field = _check_bool(return_field, "return_field")
-    if not isinstance(progress, (bool, str)):
-        raise TypeError(f"progress must be a bool or a label string, got {progress!r}")
-    if min(image.shape) < 1:
-        raise ValueError(f"image must not be empty, got shape {tuple(image.shape)}")
-    if max_iter is None:
-        max_iter = max(1000, 10 * max(image.shape))
-    fdt = np.dtype(dtype)
-
-    xp = get_xp(device)
+    o = _options(image, axis, conductivity, periodic_lateral, rtol, max_iter, preconditioner,
+                 convention, dtype, return_field, progress, device, accuracy)
+    xp = get_xp(o.device)
     image = xp.asarray(image)
-    cls, sig, eps, eps_sigma = _classes(image, cond, xp)
+    # 1-2: classes and the part of the network connected to both faces
+    cls, sig, eps, eps_sigma = classes(image, o.conductivity, xp)
     conducting = cls > 0
     n_cond = int(conducting.sum())
-    if n_cond == 0:
-        return _empty_result(eps, 0.0, t0, device, convention, image.shape, xp, return_field, fdt)
-    perc = _percolating_mask(conducting, axis, periodic_lateral, device)
-    n_perc = int(perc.sum())
-    perc_frac = n_perc / n_cond
+    perc = percolating_mask(conducting, o.axis, o.periodic_lateral, o.device) if n_cond else None
+    n_perc = 0 if perc is None else int(perc.sum())
     if n_perc == 0:
-        return _empty_result(eps, 0.0, t0, device, convention, image.shape, xp, return_field, fdt)
-
-    # solve with the transport axis first; conductivities scaled to max 1
-    phase = xp.ascontiguousarray(xp.moveaxis(xp.where(perc, cls, 0).astype(np.uint8), axis, 0))
-    scale = float(sig.max())
-    s = sig / scale
-    with np.errstate(divide="ignore", invalid="ignore"):
-        gtab = np.where(
-            (s[:, None] > 0) & (s[None, :] > 0),
-            2 * s[:, None] * s[None, :] / (s[:, None] + s[None, :]),
-            0.0,
-        )
-    gdir = 2.0 * s
-    n0, n1, n2 = phase.shape
-    K = _kernels(device)
-    op = FineOperator(
-        gx=xp.empty((n0 + 1, n1, n2), dtype=fdt),
-        gy=xp.empty((n0, n1, n2), dtype=fdt),
-        gz=xp.empty((n0, n1, n2), dtype=fdt),
-        kernels=K,
-        periodic=periodic_lateral,
-    )
-    gdir_x = xp.asarray(gdir)
-    K.build_faces(
-        phase, xp.asarray(gtab), gdir_x, bool(periodic_lateral), bool(periodic_lateral), *op.faces
-    )
-    if preconditioner == "jacobi":
-        M = Jacobi(op)
-    else:
-        # several conducting phases (contrast, e.g. CAM + carbon): aggregate connected pieces;
-        # one phase: the cheaper geometric hierarchy (see solvers.transport._multigrid)
-        counts = xp.bincount(phase.ravel(), minlength=len(sig))[1:]
-        several = int(xp.count_nonzero(counts)) > 1  # device sync
-        M = (PieceMultigrid if several else Multigrid)(op, xp, fdt)
-
-    # initial guess: linear profile on the solved voxels; b = gdir on the outlet layer
-    active = phase > 0
-    prof = ((xp.arange(n0, dtype=np.float64) + 0.5) / n0).astype(fdt)
-    x = xp.where(active, prof[:, None, None], 0).astype(fdt)
-    b_out = gdir_x[phase[-1]].astype(fdt)  # (n1, n2)
-    bnorm = math.sqrt(float(xp.sum(b_out.astype(np.float64) ** 2)))
-    q = xp.empty_like(x)
-    op.matvec_dot(x, q)
-    r = -q
-    r[-1] += b_out
-    d = xp.zeros_like(x)
-    if math.sqrt(K.dot(r, r)) <= rtol * bnorm:
-        from ._cg import CGInfo
-
-        info = CGInfo(0, math.sqrt(K.dot(r, r)) / bnorm, True)
-    else:
-        bar = _SolveProgress(progress, rtol) if progress else None
-        try:
-            info = pcg(
-                op.matvec_dot, M, K.update_xr, K.update_d, x, r, d, q,
-                bnorm=bnorm, rtol=rtol, max_iter=max_iter,
-                flexible=not M.symmetric, z=None if M.symmetric else xp.zeros_like(x), dot=K.dot,
-                callback=bar.update if bar is not None else None,
-            )  # fmt: skip
-        finally:
-            if bar is not None:
-                bar.close()
-    del d
-    # true residual, fluxes and energy (device sync points: host scalars)
-    op.matvec_dot(x, q)
-    r[...] = -q
-    r[-1] += b_out
-    del q
-    resid = math.sqrt(K.dot(r, r)) / bnorm
-    xr = K.dot(x, r)
-    g_in = float(xp.sum(gdir_x[phase[0]] * x[0].astype(np.float64)))
-    g_out = float(xp.sum(gdir_x[phase[-1]] * (1.0 - x[-1].astype(np.float64))))
-    G = g_out - xr  # energy sum_faces g (du)^2, >= exact conductance
-    del r
-    sigma_eff = G * n0 / (n1 * n2) * scale
-    mismatch = abs(g_in - g_out) / G if G > 0 else math.inf
-    sigma_bulk = eps_sigma / eps
-    tau = eps_sigma / sigma_eff if sigma_eff > 0 else math.inf
-    if convention == "tau2":
-        tau = math.sqrt(tau)
+        return _empty_result(eps, t0, o, image.shape, xp)
+    # 3-4: operator on the solved voxels (transport axis first), dtype, preconditioner
+    phase = xp.ascontiguousarray(xp.moveaxis(xp.where(perc, cls, 0).astype(np.uint8), o.axis, 0))
+    present = to_host(xp.bincount(phase.ravel(), minlength=len(sig))) > 0  # device sync
+    fdt = choose_dtype(o.dtype, sig, present, o.rtol)
+    gtab, gdir, scale = conductance_tables(sig)
+    op = build_operator(phase, gtab, gdir, o.periodic_lateral, fdt, o.device)
+    M = choose_preconditioner(o.preconditioner, op, present, xp, fdt, n_perc / image.size)
+    # 5-6: solve and read off the conductance
+    x, info = solve(op, M, phase, gdir, rtol=o.rtol, accuracy=o.accuracy,
+                    max_iter=o.max_iter, progress=o.progress)
+    m = measure(op, x, phase, gdir)
     if not info.converged:
         warnings.warn(
             f"tortuosity: conjugate gradients stopped after {info.iterations} iterations at "
-            f"relative residual {info.residual:.2e} > rtol={rtol:g} (breakdown={info.breakdown}); "
-            "the result has converged=False. Raise max_iter, loosen rtol or use "
+            f"relative residual {info.residual:.2e} (rtol={o.rtol}, estimated error "
+            f"{info.energy_error:.1e}, accuracy={o.accuracy}, breakdown={info.breakdown}); "
+            "the result has converged=False. Raise max_iter, loosen rtol or accuracy, or use "
             "preconditioner='multigrid'.",
             RuntimeWarning,
             stacklevel=2,
         )
+    sigma_eff = m.conductance * phase.shape[0] / (phase.shape[1] * phase.shape[2]) * scale
+    tau = eps_sigma / sigma_eff if sigma_eff > 0 else math.inf
     fld = None
-    if return_field:
-        fld = xp.where(active, x, np.nan).astype(fdt)
-        fld = xp.moveaxis(fld, 0, axis)
+    if o.return_field:
+        fld = xp.moveaxis(xp.where(phase > 0, x, np.nan).astype(fdt), 0, o.axis)
     return TransportResult(
-        tau=float(tau),
+        tau=float(math.sqrt(tau) if o.convention == "tau2" else tau),
         effective_conductivity=float(sigma_eff),
-        relative_conductivity=float(sigma_eff / sigma_bulk),
+        relative_conductivity=float(sigma_eff / (eps_sigma / eps)),
         volume_fraction=eps,
-        percolating_fraction=float(perc_frac),
+        percolating_fraction=n_perc / n_cond,
         iterations=info.iterations,
-        residual=float(resid),
-        flux_mismatch=float(mismatch),
+        residual=float(m.residual),
+        flux_mismatch=float(m.flux_mismatch),
         converged=info.converged,
         seconds=time.perf_counter() - t0,
-        device=device,
-        convention=convention,
+        device=o.device,
+        convention=o.convention,
         field=fld,
+        estimated_error=float(info.energy_error),
     )
 
 
@@ -537,13 +315,14 @@ def transport_properties(
     electronic_phases: tuple[int, ...] = (1, 3),
     voxel_size_um: float | None = None,
     periodic_lateral: bool = False,
-    rtol: float = 1e-5,
+    rtol: float | None = None,
     max_iter: int | None = None,
     preconditioner: str = "multigrid",
     convention: str = "tau",
-    dtype: str = "float64",
+    dtype: str = "auto",
     progress: bool = False,
     device: str = "cpu",
+    accuracy: float | None = None,
 ) -> TransportProperties:
     """Ionic and electronic effective conductivity and tortuosity of a composite cathode.
 
@@ -565,7 +344,7 @@ def transport_properties(
         Phase codes of the two networks.
     voxel_size_um : float, optional
         Voxel edge in µm; gives ``thickness_um`` and area-specific resistances.
-    periodic_lateral, rtol, max_iter, preconditioner, convention, dtype, device
+    periodic_lateral, rtol, max_iter, preconditioner, convention, dtype, device, accuracy
         As in :func:`tortuosity`.
     progress : bool
         Show a progress bar for each of the two solves.
@@ -590,7 +369,7 @@ def transport_properties(
     dt = np.dtype(getattr(phases, "dtype", None))
     if not np.issubdtype(dt, np.integer):
         raise TypeError(f"phases must be an integer phase array, got dtype {dt}")
-    cond = _check_conductivity(conductivities, "conductivities")
+    cond = check_conductivity(conductivities, "conductivities")
     axis = check_axis(axis)
     present = {int(c) for c in to_host(get_xp(check_device(device)).unique(phases))}
     nets = {}
@@ -618,6 +397,7 @@ def transport_properties(
         convention=convention,
         dtype=dtype,
         device=device,
+        accuracy=accuracy,
     )
     ionic = tortuosity(phases, conductivity=nets["ionic_phases"],
                        progress="ionic transport" if progress else False, **kw)

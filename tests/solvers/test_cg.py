@@ -121,3 +121,41 @@ def test_matvec_matches_assembled_operator():
         A[:, i] = y.ravel()
     np.testing.assert_allclose(A, A.T, atol=1e-12)
     assert np.all(np.linalg.eigvalsh(A) > -1e-12)
+
+
+def _energy_problem(n=300, seed=4):
+    """An SPD system and ``E(x) = x.Ax - 2 b.x + c`` with ``min E = 1``."""
+    rng = np.random.default_rng(seed)
+    B = sp.random(n, n, density=0.02, random_state=seed)
+    A = (B @ B.T + sp.diags(np.linspace(1e-3, 1.0, n))).tocsr()
+    b = rng.random(n)
+    xs = spla.spsolve(A.tocsc(), b)
+    c = 1.0 + float(b @ xs)
+
+    def E(x):
+        return float(x @ (A @ x) - 2 * b @ x + c)
+
+    return A, b, xs, E
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-6, 1e-9])
+def test_pcg_energy_rule_bounds_the_energy_error(tol):
+    A, b, xs, E = _energy_problem()
+    x = np.zeros(b.size)
+    info = pcg(*_ops(A, sp.diags(1 / A.diagonal())), x, b.copy(), np.zeros(b.size),
+               np.zeros(b.size), bnorm=float(np.linalg.norm(b)), rtol=None, max_iter=5000,
+               energy=E(x), energy_rtol=tol)  # fmt: skip
+    assert info.converged
+    actual = (E(x) - 1.0) / E(x)
+    assert info.energy_error <= tol
+    assert actual <= 3 * tol  # the estimate is not far off ...
+    assert actual >= 1e-4 * tol  # ... and the rule does not over-solve by orders of magnitude
+
+
+def test_pcg_needs_a_stopping_rule():
+    A, b, _, E = _energy_problem(50)
+    args = (*_ops(A, sp.eye(50)), np.zeros(50), b.copy(), np.zeros(50), np.zeros(50))
+    with pytest.raises(ValueError, match="stopping rule"):
+        pcg(*args, bnorm=1.0, rtol=None, max_iter=10)
+    with pytest.raises(ValueError, match="energy"):
+        pcg(*args, bnorm=1.0, rtol=None, max_iter=10, energy_rtol=1e-3)
