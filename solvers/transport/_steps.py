@@ -204,7 +204,8 @@ class _SolveProgress:
 
     def update(self, it: int, rel_residual: float) -> None:
         done = min(max(-math.log10(max(rel_residual, 1e-300)), 0.0), self.decades)
-        self.bar.n = round(done, 1)
+        # the CG residual is not monotone: the bar shows the best reached, never going back
+        self.bar.n = max(self.bar.n, round(done, 1))
         self.bar.set_postfix_str(f"iteration {it}, residual {rel_residual:.1e}")
 
     def close(self) -> None:

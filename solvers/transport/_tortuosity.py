@@ -61,6 +61,7 @@ from .._validate import (
     check_volume,
 )
 from ..device import check_device, get_xp, to_host
+from ..memory import check_memory, estimate_tortuosity
 from ._result import TransportProperties, TransportResult
 from ._steps import (
     DEFAULT_ACCURACY,
@@ -252,6 +253,7 @@ def tortuosity(
     t0 = time.perf_counter()
     o = _options(image, axis, conductivity, periodic_lateral, rtol, max_iter, preconditioner,
                  convention, dtype, return_field, progress, device, accuracy)
+    check_memory(estimate_tortuosity(image.shape, device=o.device), field="image")
     xp = get_xp(o.device)
     image = xp.asarray(image)
     # 1-2: classes and the part of the network connected to both faces

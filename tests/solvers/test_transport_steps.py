@@ -133,3 +133,34 @@ def test_rtol_alone_uses_the_residual_rule_and_accuracy_is_checked():
     for bad in (0.0, -1.0, float("nan")):
         with pytest.raises(ValueError, match="accuracy"):
             tortuosity(img, accuracy=bad)
+
+
+def test_progress_bar_never_goes_backwards():
+    """Issue 12: the CG residual is not monotone (92 -> 94 -> 92 %); the bar must not be."""
+    from solvers.transport._steps import _SolveProgress
+
+    bar = _SolveProgress("solve", 1e-5)
+    shown = []
+    try:
+        for it, res in enumerate([1e-1, 1e-3, 3e-3, 1e-2, 5e-4, 2e-4, 1e-3, 1e-6]):
+            bar.update(it, res)
+            shown.append(bar.bar.n)
+    finally:
+        bar.close()
+    assert shown == sorted(shown) and shown[-1] == 5.0
+
+
+def test_a_volume_too_big_for_memory_is_refused_before_any_work():
+    """Issue 12: a memory estimate before allocating (a broadcast view: no memory itself)."""
+    import time
+
+    import numpy as np
+
+    from solvers import tortuosity
+    from solvers.memory import InsufficientMemoryError
+
+    img = np.broadcast_to(np.True_, (4000, 4000, 4000))
+    t0 = time.perf_counter()
+    with pytest.raises(InsufficientMemoryError, match="image of shape"):
+        tortuosity(img)
+    assert time.perf_counter() - t0 < 1.0
