@@ -422,6 +422,10 @@ def _load_spec(path: Path) -> Any:
         _fail(_not_text(path, exc))
 
 
+#: How a module asks numba for an on-disk cache: the cache option of njit, or an options dict.
+_CACHE_PATTERN = r"jit\([^)]*cache=True|[\"']cache[\"']\s*:\s*True"
+
+
 @functools.lru_cache(maxsize=1)
 def cached_kernel_modules() -> tuple[str, ...]:
     """Modules of this project that compile numba kernels with ``cache=True`` (found in the
@@ -436,7 +440,7 @@ def cached_kernel_modules() -> tuple[str, ...]:
     for pkg in (microstructure, solvers):
         root = Path(pkg.__file__).parent
         for p in sorted(root.rglob("*.py")):
-            if re.search(r"jit\([^)]*cache=True", p.read_text(encoding="utf-8")):
+            if re.search(_CACHE_PATTERN, p.read_text(encoding="utf-8")):
                 rel = p.relative_to(root.parent).with_suffix("").parts
                 found.append(".".join(rel))
     return tuple(found)

@@ -182,6 +182,7 @@ def test_the_notice_watches_every_module_with_cached_kernels():
         assert any(isinstance(v, CPUDispatcher) for v in vars(mod).values()), name
     cached = {".".join(p.relative_to(ROOT).with_suffix("").parts)
               for pkg in ("microstructure", "solvers") for p in (ROOT / pkg).rglob("*.py")
-              if re.search(r"jit\([^)]*cache=True", p.read_text(encoding="utf-8"))}
+              if re.search(cli._CACHE_PATTERN, p.read_text(encoding="utf-8"))}
     assert cached == set(cli.cached_kernel_modules())
-    assert {"microstructure._packing", "solvers.labeling._label_runs"} <= cached
+    assert {"microstructure._packing", "solvers.labeling._label_runs",
+            "solvers.transport._stencil", "solvers.transport._amg"} <= cached
