@@ -39,6 +39,10 @@ def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:
     change a row (``save_structures``)."""
     d = sweep.describe()
     d.pop("name", None)
+    # the order of axes, values and points changes no row: compare them as sets
+    canon = lambda v: json.dumps(v, sort_keys=True, default=str)  # noqa: E731
+    d["axes"] = {k: sorted(v, key=canon) for k, v in d.get("axes", {}).items()}
+    d["points"] = sorted(d.get("points", []), key=canon)
     d["base"] = sweep.base_spec.model_dump(mode="json", exclude_none=True)
     d["save_structures"] = bool(save_structures)
     return d

@@ -73,7 +73,7 @@ def test_reversed_axes_into_the_same_directory_run_nothing_twice(tmp_path):
         json.dumps({"kind": "lognormal", "d50_um": 0.79, "d90_um": 1.82}, sort_keys=True)}
     seen = []
     reversed_file = sweep_file(tmp_path, cam="[70, 60]", se="[1.2, 0.6]", name="b.toml")
-    df2 = studies.run_sweep(reversed_file, out, workers=1, quiet=True, force=True,
+    df2 = studies.run_sweep(reversed_file, out, workers=1, quiet=True,  # same sweep: no force
                             on_row=lambda r, p: seen.append(r))
     assert seen == [] and len(df2) == 4
     table = studies.load_results(out)
