@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from microstructure import studies
-from microstructure.studies import cli
+from microstructure.studies import _kernel_cache, cli
 from microstructure.studies.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,7 +138,7 @@ def test_garbage_spec_through_python_m_exits_2(tmp_path):
 
 def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_noticed", False)
-    monkeypatch.setattr(cli, "kernels_cold", lambda: True)
+    monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: True)
     spec = ROOT / "examples" / "nmc_lpscl.toml"
     text = spec.read_text().replace("shape = [200, 128, 128]", "shape = [32, 32, 32]")
     (tmp_path / "s.toml").write_text(text.replace("voxel_size_um = 0.25",
@@ -153,7 +153,7 @@ def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
 
 def test_compile_notice_silent_with_a_warm_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_noticed", False)
-    monkeypatch.setattr(cli, "kernels_cold", lambda: False)
+    monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: False)
     result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", tmp_path / "o",
                      "--workers", "1")
     assert "compiling" not in result.stderr
@@ -161,7 +161,7 @@ def test_compile_notice_silent_with_a_warm_cache(tmp_path, monkeypatch):
 
 def test_kernels_cold_reads_numba_s_cache(tmp_path):
     """A fresh NUMBA_CACHE_DIR is cold; nothing is compiled to find that out."""
-    code = "from microstructure.studies.cli import kernels_cold; print(kernels_cold())"
+    code = "from microstructure.studies._kernel_cache import kernels_cold; print(kernels_cold())"
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120,
                           env={**os.environ, "PYTHONPATH": str(ROOT),
@@ -177,12 +177,12 @@ def test_the_notice_watches_every_module_with_cached_kernels():
 
     from numba.core.registry import CPUDispatcher
 
-    for name in cli.cached_kernel_modules():
+    for name in _kernel_cache.cached_kernel_modules():
         mod = importlib.import_module(name)
         assert any(isinstance(v, CPUDispatcher) for v in vars(mod).values()), name
     cached = {".".join(p.relative_to(ROOT).with_suffix("").parts)
               for pkg in ("microstructure", "solvers") for p in (ROOT / pkg).rglob("*.py")
-              if re.search(cli._CACHE_PATTERN, p.read_text(encoding="utf-8"))}
-    assert cached == set(cli.cached_kernel_modules())
+              if re.search(_kernel_cache._CACHE_PATTERN, p.read_text(encoding="utf-8"))}
+    assert cached == set(_kernel_cache.cached_kernel_modules())
     assert {"microstructure._packing", "solvers.labeling._label_runs",
             "solvers.transport._stencil", "solvers.transport._amg"} <= cached

@@ -1,0 +1,58 @@
+"""Whether numba's on-disk kernel cache is cold: the CLI's "compiling kernels" notice."""
+
+from __future__ import annotations
+
+import functools
+
+__all__ = ["cached_kernel_modules", "kernels_cold"]
+
+#: How a module asks numba for an on-disk cache: the cache option of njit, or an options dict.
+_CACHE_PATTERN = r"jit\([^)]*cache=True|[\"']cache[\"']\s*:\s*True"
+
+
+@functools.lru_cache(maxsize=1)
+def cached_kernel_modules() -> tuple[str, ...]:
+    """Modules of this project that compile numba kernels with ``cache=True`` (found in the
+    sources, so a new or moved kernel module is watched without a list to keep up)."""
+    import re
+    from pathlib import Path
+
+    import microstructure
+    import solvers
+
+    found = []
+    for pkg in (microstructure, solvers):
+        root = Path(pkg.__file__).parent
+        for p in sorted(root.rglob("*.py")):
+            if re.search(_CACHE_PATTERN, p.read_text(encoding="utf-8")):
+                rel = p.relative_to(root.parent).with_suffix("").parts
+                found.append(".".join(rel))
+    return tuple(found)
+
+
+def kernels_cold(modules: tuple[str, ...] | None = None) -> bool:
+    """Whether numba will compile kernels in this process: a module none of whose cached
+    kernels has a usable entry in numba's on-disk cache (first run, or its source changed).
+
+    numba's cache index (per kernel, stamped with the source file's mtime and size) is read,
+    nothing is compiled.  If the index cannot be read (another numba version), say yes.
+    """
+    import importlib
+
+    try:
+        from numba.core.registry import CPUDispatcher
+    except ImportError:  # pragma: no cover - numba is a dependency
+        return False
+    try:
+        for name in cached_kernel_modules() if modules is None else modules:
+            try:
+                mod = importlib.import_module(name)
+            except ModuleNotFoundError:  # moved; tests keep the list in step with the tree
+                continue
+            cached = [v for v in vars(mod).values() if isinstance(v, CPUDispatcher)
+                      and hasattr(getattr(v, "_cache", None), "_cache_file")]
+            if cached and not any(v._cache._cache_file._load_index() for v in cached):
+                return True
+    except Exception:  # noqa: BLE001 - numba internals changed: assume a compile
+        return True
+    return False
