@@ -137,6 +137,48 @@ def _cell_grid(box: np.ndarray, radii: np.ndarray, skin: float) -> np.ndarray:
 
 
 
+
+class Fire:
+    """One FIRE integrator (Bitzek et al. 2006) with this project's parameters, shared by the
+    CAM relaxation and the pressing: time step and mixing adapt to whether the power
+    ``acc . vel`` is positive."""
+
+    DT_MAX, N_MIN, F_INC, F_DEC, A0, F_A = 0.3, 5, 1.1, 0.5, 0.1, 0.99
+
+    def __init__(self) -> None:
+        self.dt = 0.05
+        self.alpha = self.A0
+        self.since_neg = 0
+
+    def move(self, xp: ModuleType, pos: Any, vel: Any, acc: Any, box: np.ndarray,
+             per: list[int], max_move: float) -> Any:
+        """Advance ``pos`` in place by one step under ``acc``; return the new velocities."""
+        p = float(xp.sum(acc * vel))  # sync point
+        if p > 0:
+            vn = float(xp.sqrt(xp.sum(vel * vel)))
+            fn = float(xp.sqrt(xp.sum(acc * acc)))
+            vel = (1 - self.alpha) * vel + self.alpha * vn / max(fn, 1e-300) * acc
+            self.since_neg += 1
+            if self.since_neg > self.N_MIN:
+                self.dt = min(self.dt * self.F_INC, self.DT_MAX)
+                self.alpha *= self.F_A
+        else:
+            vel[...] = 0
+            self.dt *= self.F_DEC
+            self.alpha = self.A0
+            self.since_neg = 0
+        vel += self.dt * acc
+        step = self.dt * vel
+        # cap the step of the fastest particles (FIRE's "maxmove"): keeps the neighbour list
+        # valid for many steps; only the first, violent steps from a random start are capped
+        sq = xp.sum(step * step, axis=1)
+        too_far = sq > max_move * max_move
+        step[too_far] *= (max_move / xp.sqrt(sq[too_far]))[:, None]
+        pos += step
+        for a in per:
+            pos[:, a] %= float(box[a])
+        return vel
+
 class _NeighbourList:
     """Verlet neighbour list (CSR) with a skin, rebuilt when a particle moved > skin / 2."""
 
@@ -254,39 +296,14 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
     force = xp.zeros_like(pos)
     energy = xp.zeros(n)
     vel = xp.zeros_like(pos)
-    # FIRE parameters (Bitzek et al. 2006); unit mass, unit stiffness
-    dt, dt_max, n_min, f_inc, f_dec, a0, f_a = 0.05, 0.3, 5, 1.1, 0.5, 0.1, 0.99
-    alpha, since_neg = a0, 0
+    fire = Fire()  # unit mass, unit stiffness
     check_every = 25
     ov, rel = math.inf, math.inf
     history: list[float] = []
     it = 0
     for it in range(1, max_iter + 1):
         kern.force(pos, rad, nl.ptr, nl.idx, nl.box, nl.periodic, force, energy)
-        p = float(xp.sum(force * vel))  # sync point
-        if p > 0:
-            vn = float(xp.sqrt(xp.sum(vel * vel)))
-            fn = float(xp.sqrt(xp.sum(force * force)))
-            vel = (1 - alpha) * vel + alpha * vn / max(fn, 1e-300) * force
-            since_neg += 1
-            if since_neg > n_min:
-                dt = min(dt * f_inc, dt_max)
-                alpha *= f_a
-        else:
-            vel[...] = 0
-            dt *= f_dec
-            alpha = a0
-            since_neg = 0
-        vel += dt * force
-        step = dt * vel
-        # cap the step of the fastest particles (FIRE's "maxmove"): keeps the neighbour list
-        # valid for many steps; only the first, violent steps from the random start are capped
-        sq = xp.sum(step * step, axis=1)
-        too_far = sq > max_move * max_move
-        step[too_far] *= (max_move / xp.sqrt(sq[too_far]))[:, None]
-        pos += step
-        for a in per:
-            pos[:, a] %= float(box[a])
+        vel = fire.move(xp, pos, vel, force, box, per, max_move)
         nl.maybe_rebuild(pos)
         if it % check_every == 0:
             ov, rel = overlap_stats(kern, xp, pos, rad, nl)

@@ -45,7 +45,7 @@ from solvers.device import to_host
 
 from . import _packing_kernels as K
 from . import _pressing_kernels as PK
-from ._packing import SKIN, CpuKernels, _NeighbourList
+from ._packing import SKIN, CpuKernels, Fire, _NeighbourList
 
 log = logging.getLogger(__name__)
 
@@ -317,36 +317,13 @@ class _State:
         vel = xp.zeros_like(self.pos)
         mass = self.rad[:, None]
         max_move = MAX_MOVE * self.r_med
-        dt, dt_max, n_min, f_inc, f_dec, a0, f_a = 0.05, 0.3, 5, 1.1, 0.5, 0.1, 0.99
-        alpha, since_neg = a0, 0
+        fire = Fire()
         per = [a for a in range(3) if self.periodic[a]]
         it = 0
         for it in range(1, max_iter + 1):
             self.kern.press_force(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
                                   nl.periodic, self.kpair, WALL, self.adh, force, top, energy)
-            acc = force / mass
-            p = float(xp.sum(acc * vel))  # sync point
-            if p > 0:
-                vn = float(xp.sqrt(xp.sum(vel * vel)))
-                fn = float(xp.sqrt(xp.sum(acc * acc)))
-                vel = (1 - alpha) * vel + alpha * vn / max(fn, 1e-300) * acc
-                since_neg += 1
-                if since_neg > n_min:
-                    dt = min(dt * f_inc, dt_max)
-                    alpha *= f_a
-            else:
-                vel[...] = 0
-                dt *= f_dec
-                alpha = a0
-                since_neg = 0
-            vel += dt * acc
-            stp = dt * vel
-            sq = xp.sum(stp * stp, axis=1)
-            too_far = sq > max_move * max_move
-            stp[too_far] *= (max_move / xp.sqrt(sq[too_far]))[:, None]
-            self.pos += stp
-            for a in per:
-                self.pos[:, a] %= float(box[a])
+            vel = fire.move(xp, self.pos, vel, force / mass, box, per, max_move)
             nl.maybe_rebuild(self.pos)
             if it % CHECK_EVERY == 0:
                 if bool(xp.any(soft)):
