@@ -26,17 +26,20 @@ import numpy as np
 import microstructure as ms
 from solvers import cam_utilization, cam_utilization_graph, tortuosity
 
+#: Width d90/d50 of the PSDs: that of the NCM82 in DOMAIN.md (6.1 / 3.3 um).
+WIDTH = 1.85
+
 
 def _spec(*, cam_wt, se_d50, h, box_um, porosity=0.15, carbon_wt=0.0, cam_d50=5.0,
-          mode="pressed", basis="weight", se_wt=None, extra=None):
+          mode="pressed", basis="weight", se_wt=None, extra=None, width=WIDTH):
     n = [max(8, round(b / h)) for b in box_um]
     ch = {
         "domain.shape": n, "domain.voxel_size_um": h, "packing.mode": mode,
         "composition.basis": basis, "composition.porosity": porosity,
         "phases.cam.fraction": cam_wt, "phases.se.fraction": 100 - cam_wt if se_wt is None
         else se_wt,
-        "phases.cam.psd": {"kind": "lognormal", "d50_um": cam_d50, "d90_um": 1.4 * cam_d50},
-        "phases.se.psd": {"kind": "lognormal", "d50_um": se_d50, "d90_um": 1.4 * se_d50},
+        "phases.cam.psd": {"kind": "lognormal", "d50_um": cam_d50, "d90_um": width * cam_d50},
+        "phases.se.psd": {"kind": "lognormal", "d50_um": se_d50, "d90_um": width * se_d50},
         "phases.carbon.fraction": carbon_wt,
         "phases.carbon.psd": {"kind": "lognormal", "d50_um": 1.0, "d90_um": 1.4},
     }
@@ -83,53 +86,68 @@ def case_resolution(seeds):
               "h vs h/2 and 6/18/26 within 0.02, graph within 0.01 |")
 
 
-def case_se_size(seeds, h=0.25):
-    print("\n## SE particle size, 80:20 w/w NCM (d50 5 um) : LPSCl, no carbon, eps 0.15")
-    print("| SE d50 um | lambda | theta strict | theta CAM-relay | seconds | published |")
-    print("|---|---|---|---|---|---|")
+def case_se_size(seeds, h=0.25, cam_wt=80):
+    print(f"\n## SE particle size, {cam_wt}:{100 - cam_wt} w/w NCM (d50 5 um) : LPSCl, no carbon, "
+          "eps 0.15, "
+          f"PSD d90/d50 = {WIDTH} for both, 50 x 40 x 40 um at h = {h} um")
+    print("| SE d50 um | lambda | theta strict (per seed) | theta CAM-relay | graph strict | "
+          "seconds | published |")
+    print("|---|---|---|---|---|---|---|")
     pub = {1.5: "", 3.0: "Shi 2020 (80 wt%, 3 um SE): 0.52",
            5.0: "Shi 2020 (80 wt%, 5 um SE): 0.25", 8.0: "Minnmann 2024 (70 wt%, 7.4 um): 0.62"}
     for d in (1.5, 3.0, 5.0, 8.0):
-        s, rl, sec = [], [], 0.0
+        s, rl, gr, sec = [], [], [], 0.0
         for seed in seeds:
             try:
-                m, t = _gen(_spec(cam_wt=80, se_d50=d, h=h, box_um=(30, 24, 24)), seed)
+                m, t = _gen(_spec(cam_wt=cam_wt, se_d50=d, h=h, box_um=(50, 40, 40)), seed)
             except ms.PackingError as exc:
                 print(f"| {d} | {5 / d:.2f} | PackingError (seed {seed}): {str(exc)[:110]} | | "
                       f"| {pub[d]} |")
                 break
             s.append(theta(m))
             rl.append(theta(m, "cam_relay"))
+            gr.append(theta_graph(m))
             sec += t
         if len(s) < len(seeds):
             continue
-        print(f"| {d} | {5 / d:.2f} | {np.mean(s):.3f} ({' '.join(f'{x:.2f}' for x in s)}) | "
-              f"{np.mean(rl):.3f} | {sec / len(seeds):.0f} | {pub[d]} |")
+        print(f"| {d} | {5 / d:.2f} | {np.mean(s):.3f} ({' '.join(f'{x:.3f}' for x in s)}) | "
+              f"{np.mean(rl):.3f} | {np.mean(gr):.3f} | {sec / len(seeds):.0f} | {pub[d]} |",
+              flush=True)
+
+
+def case_se_size_70(seeds):
+    case_se_size(seeds, cam_wt=70)
 
 
 def case_shi(seeds, h=0.5):
     print("\n## Shi et al. 2020 (NMC532 / Li3PS4 glass, 5 wt% CNF): theta vs CAM wt% and "
-          "lambda = d_CAM / d_SE")
-    print("| CAM wt% | SE d50 um | lambda | theta strict | theta CAM-relay | published |")
-    print("|---|---|---|---|---|---|")
+          "lambda = d_CAM / d_SE (CAM d50 5 um, carbon 1 um spheres, 40 x 36 x 36 um, "
+          f"h = {h} um)")
+    print("| CAM wt% | SE d50 um | lambda | porosity | theta strict | theta CAM-relay | "
+          "published |")
+    print("|---|---|---|---|---|---|---|")
     rows = [(70, 2.5, "theta ~ 1 for lambda >= 1.7"), (70, 5.0, "< 1 (lambda 1)"),
             (75, 2.4, ">= 0.98 for lambda >= 2.1"), (80, 3.0, "0.52"), (80, 5.0, "0.25")]
-    for wt, d, pub in rows:
-        s, rl = [], []
-        for seed in seeds:
-            spec = _spec(cam_wt=wt, se_wt=100 - wt - 5, se_d50=d, h=h, box_um=(40, 36, 36),
-                         carbon_wt=5, extra={"phases.se.density_g_cm3": 1.9})
-            try:
-                m, _ = _gen(spec, seed)
-            except ms.PackingError as exc:
-                print(f"| {wt} | {d} | {5 / d:.2f} | PackingError (seed {seed}): "
-                      f"{str(exc)[:110]} | | {pub} |")
-                break
-            s.append(theta(m))
-            rl.append(theta(m, "cam_relay"))
-        if len(s) < len(seeds):
-            continue
-        print(f"| {wt} | {d} | {5 / d:.2f} | {np.mean(s):.3f} | {np.mean(rl):.3f} | {pub} |")
+    for eps in (0.15, 0.30):
+        for wt, d, pub in rows:
+            s, rl = [], []
+            for seed in seeds:
+                spec = _spec(cam_wt=wt, se_wt=100 - wt - 5, se_d50=d, h=h, box_um=(40, 36, 36),
+                             carbon_wt=5, porosity=eps,
+                             extra={"phases.se.density_g_cm3": 1.9})
+                try:
+                    m, _ = _gen(spec, seed)
+                except ms.PackingError as exc:
+                    print(f"| {wt} | {d} | {5 / d:.2f} | {eps} | PackingError (seed {seed}): "
+                          f"{str(exc)[:110]} | | {pub} |")
+                    break
+                s.append(theta(m))
+                rl.append(theta(m, "cam_relay"))
+            if len(s) < len(seeds):
+                continue
+            print(f"| {wt} | {d} | {5 / d:.2f} | {eps} | {np.mean(s):.3f} "
+                  f"({' '.join(f'{x:.3f}' for x in s)}) | {np.mean(rl):.3f} | {pub} |",
+                  flush=True)
 
 
 def case_coarse(seeds):
@@ -166,7 +184,8 @@ def case_tau(seeds):
         print(f"| {mode} | {taus[0]:.2f} | {taus[1]:.2f} | {taus[2]:.2f} |")
 
 
-CASES = {"resolution": case_resolution, "se_size": case_se_size, "shi": case_shi,
+CASES = {"resolution": case_resolution, "se_size": case_se_size,
+         "se_size_70": case_se_size_70, "shi": case_shi,
          "coarse": case_coarse, "tau": case_tau}
 
 

@@ -57,6 +57,18 @@ def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
     """Messages for phases whose d10 is under 2 voxels (poorly resolved particles)."""
     h = spec.domain.voxel_size_um
     out = []
+    if spec.packing.mode == "pressed":
+        from ._generate_pressed import MIN_DIAMETER_VOXELS, fines_share
+
+        cut = MIN_DIAMETER_VOXELS * h
+        for name, share in fines_share(spec).items():
+            if share >= 0.005:
+                out.append(
+                    f"phases.{name}: {100 * share:.1f} % of its volume is in particles under "
+                    f"{MIN_DIAMETER_VOXELS:g} voxels ({cut:.3g} um); that volume is drawn as "
+                    f"particles of {cut:.3g} um and above -- use a smaller voxel_size_um to "
+                    "keep them")
+        return out
     for name, phase in spec.present_phases().items():
         sampler = phase.psd.sampler()
         d10 = sampler.volume_quantile(0.1)
@@ -267,13 +279,17 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
         target=dict(target), achieved=achieved,
         cam_overlap_fraction=float(b.pressing.hard_overlap_fraction),
         cam_max_relative_overlap=b.cam_max_relative_overlap,
-        n_particles=table.counts(), relax_iterations=int(b.pressing.iterations),
+        n_particles={n: int(np.count_nonzero(b.pressing.phase == c))
+                     for n, c in PHASE_CODES.items() if n != "pore"},
+        relax_iterations=int(b.pressing.iterations),
         seconds=times, device=device, warnings=tuple(resolution_warnings(spec)),
         compaction_porosity=tuple(float(x) for x in b.pressing.porosity),
         compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
         topology=dict(vars(b.topology)) | {"contacts": len(b.graph),
-                                           "cam_particles": int(cam.sum())},
-        radius_scale=b.radius_scale,
+                                           "cam_particles": int(cam.sum()),
+                                           "se_fill_bodies": int(b.fill_bodies)},
+        se_fill_fraction=b.fill_fraction,
+        radius_scale=b.radius_scale, lumped_fines=b.lumped_fines,
     )
     return Microstructure(phases=b.phases, particle_ids=b.particle_ids, particles=table,
                           voxel_size_um=float(spec.domain.voxel_size_um), spec=spec, seed=seed,

@@ -1,7 +1,11 @@
 """``packing.mode = "pressed"``: powder -> pressing -> contact graph -> topological voxels.
 
 1. Every solid phase is drawn by number from its PSD until its sphere volume equals its target
-   volume (CAM, SE, carbon alike).
+   volume (CAM, SE, carbon alike).  Particles under ``MIN_DIAMETER_VOXELS`` voxels cannot be
+   drawn with their contacts (a neck and a gap need a voxel each), so the part of a PSD below
+   that diameter is not drawn as such: its volume is drawn from the rest of the PSD (the
+   conditional PSD above the cut), and the share so moved is reported per phase
+   (``GenerationReport.lumped_fines``) with a warning.  A finer voxel removes it.
 2. The powder is pressed to the electrode thickness (:func:`._pressing.press`).
 3. The contact graph is read off the pressed packing (:func:`._contacts.contact_graph`) and the
    packing voxelized with that topology (:func:`._contacts.voxelize_topological`).
@@ -11,6 +15,9 @@
    and the voxelization repeated until every phase is within a quarter of
    ``packing.fraction_tolerance``; the best attempt is kept.  The contact graph stays that of
    the pressed packing (necks and gaps enforce it), so it does not depend on the voxel size.
+5. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
+   their volume fills the narrowest gaps of the voxelized skeleton (:mod:`._se_fill`), and each
+   body of that fill joins the contact graph as an SE node.
 """
 
 from __future__ import annotations
@@ -21,12 +28,19 @@ from typing import Any
 
 import numpy as np
 
-from solvers.phases import CAM, PHASE_CODES
+from solvers.phases import CAM, PHASE_CODES, SE
 
 from ._contacts import ContactGraph, VoxelTopology, contact_graph, voxelize_topological
-from ._pressing import PressingResult, contact_pairs, press
+from ._pressing import PressingError, PressingResult, contact_pairs, press
+from ._se_fill import REACH_CAM_RADII, fill_bodies, place_fill
 from ._spec import ElectrodeSpec
 
+#: Smallest drawn particle diameter, in voxels (see step 1).
+MIN_DIAMETER_VOXELS = 2.0
+#: The SE fill takes at most the box volume beyond this solid fraction of the pressed skeleton
+#: (a skeleton much looser than a random close packing, ~0.64, would not be a contact network:
+#: the SE beyond it is pressed as particles).
+SKELETON_MIN = 0.62
 #: Radius corrections after the first voxelization.
 CORRECTIONS = 8
 #: Exponent of the radius correction (target / achieved)^GAIN (1/3: a lone sphere).
@@ -46,26 +60,98 @@ class PressedBuild:
     radius_scale: dict[str, float]
     cam_max_relative_overlap: float
     seconds: dict[str, float]
+    lumped_fines: dict[str, float]
+    fill_bodies: int
+    fill_fraction: float
 
 
-def draw_powder(spec: ElectrodeSpec, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Radii (µm) and phase codes of all particles, CAM first (ids 1..n_cam), then SE, carbon."""
-    box = np.asarray(spec.box_um(), dtype=np.float64)
+def _share_below(sampler: Any, d: float) -> float:
+    """Volume share of a PSD under diameter ``d`` (µm)."""
+    if d <= sampler.d_min:
+        return 0.0
+    if d >= sampler.d_max:
+        return 1.0
+    return sampler.above(d)[1]
+
+
+def se_fill_cut(spec: ElectrodeSpec) -> float:
+    """Diameter (µm) under which SE particles go to the crevice fill (0: none)."""
+    present = spec.present_phases()
+    if "cam" not in present or "se" not in present:
+        return 0.0
+    return spec.packing.se_fill_ratio * present["cam"].psd.sampler().volume_quantile(0.5)
+
+
+def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
+    """Per present phase: (sampler of the drawn particles or None, share of its volume drawn
+    from above the 2-voxel cut instead of below it, share that goes to the SE fill)."""
     target = spec.target_fractions()
-    radii, phase = [], []
+    d_min = MIN_DIAMETER_VOXELS * float(spec.domain.voxel_size_um)
+    fill_cut = se_fill_cut(spec)
+    plan = {}
     for name in ("cam", "se", "carbon"):
         p = spec.present_phases().get(name)
         if p is None or target[name] <= 0:
             continue
-        d = p.psd.sampler().sample_volume(target[name] * float(np.prod(box)), rng)
+        sampler = p.psd.sampler()
+        fill_share = 0.0
+        cut = d_min
+        if name == "se":
+            fill_share = _share_below(sampler, fill_cut)
+            room = max(0.0, 1.0 - target["pore"] - SKELETON_MIN)
+            if target[name] * fill_share > room:  # keep the skeleton a contact network
+                fill_share = room / target[name]
+                fill_cut = sampler.volume_quantile(fill_share) if fill_share > 0 else 0.0
+            if fill_share >= 1.0:
+                plan[name] = (None, 0.0, 1.0)
+                continue
+            cut = max(d_min, fill_cut)
+        if cut >= sampler.d_max:
+            raise PressingError(
+                f"phases.{name}: every particle of its PSD (largest {sampler.d_max:.3g} um) is "
+                f"under {MIN_DIAMETER_VOXELS:g} voxels ({d_min:.3g} um) and cannot be drawn; use "
+                f"a domain.voxel_size_um of at most {sampler.volume_quantile(0.5) / 4:.3g} um")
+        share = _share_below(sampler, cut)
+        plan[name] = (sampler.above(cut)[0] if share > 0 else sampler,
+                      max(0.0, share - fill_share), fill_share)
+    return plan
+
+
+def fines_share(spec: ElectrodeSpec) -> dict[str, float]:
+    """Volume share of each phase's PSD drawn from above the 2-voxel cut instead of below it
+    (only shares > 0; empty when the plan cannot be drawn at all)."""
+    try:
+        plan = powder_plan(spec)
+    except PressingError:
+        return {}
+    return {name: lumped for name, (_, lumped, _) in plan.items() if lumped > 0}
+
+
+def draw_powder(spec: ElectrodeSpec, rng: np.random.Generator
+                ) -> tuple[np.ndarray, np.ndarray, dict[str, float], float]:
+    """Radii (µm) and phase codes of the pressed particles, CAM first (ids 1..n_cam), then SE,
+    carbon; the volume share of each phase drawn from above the 2-voxel cut instead of below it;
+    and the volume fraction of the box that the SE fill takes (step 1)."""
+    box = np.asarray(spec.box_um(), dtype=np.float64)
+    target = spec.target_fractions()
+    radii, phase, lumped = [], [], {}
+    fill_fraction = 0.0
+    for name, (sampler, lumped_share, fill_share) in powder_plan(spec).items():
+        if name == "se":
+            fill_fraction = target[name] * fill_share
+        if lumped_share > 0:
+            lumped[name] = lumped_share
+        if sampler is None:
+            continue
+        d = sampler.sample_volume(target[name] * (1.0 - fill_share) * float(np.prod(box)), rng)
         radii.append(d / 2)
         phase.append(np.full(d.shape[0], PHASE_CODES[name], dtype=np.uint8))
-    return np.concatenate(radii), np.concatenate(phase)
+    return np.concatenate(radii), np.concatenate(phase), lumped, fill_fraction
 
 
 def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                   progress: Any = None) -> PressedBuild:
-    """Steps 1-4 of the module docstring (raises ``PressingError`` when pressing fails)."""
+    """Steps 1-5 of the module docstring (raises ``PressingError`` when pressing fails)."""
     pk = spec.packing
     times: dict[str, float] = {}
     shape = tuple(int(s) for s in spec.domain.shape)
@@ -73,10 +159,14 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     box = np.asarray(spec.box_um(), dtype=np.float64)
     periodic = np.array([0, int(spec.domain.periodic_lateral), int(spec.domain.periodic_lateral)],
                         dtype=np.int8)
-    target = spec.target_fractions()
     nvox = int(np.prod(shape))
     t0 = time.perf_counter()
-    radii, phase = draw_powder(spec, rng)
+    radii, phase, lumped, fill_fraction = draw_powder(spec, rng)
+    target_all = spec.target_fractions()
+    # the voxelized skeleton aims at the box minus the SE fill; the fill then makes up the SE
+    target = dict(target_all)
+    target["se"] -= fill_fraction
+    target["pore"] += fill_fraction
     res = press(radii, phase, box, periodic, rng=rng, kern=kern, se_ductility=pk.se_ductility,
                 carbon_adhesion=pk.carbon_adhesion, compaction_steps=pk.compaction_steps,
                 max_iter=pk.compaction_iter, max_hard_overlap=pk.max_cam_overlap,
@@ -119,6 +209,22 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         r = r * scale[phase]
     _, owner, phases, r, topo = best
     times["voxelize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n_press = len(phase)
+    n_fill = int(round(target_all["se"] * nvox)) - int(np.count_nonzero(phases == SE))
+    fill = None
+    if fill_fraction > 0 and n_fill > 0:
+        cam_r = res.radii[phase == CAM]
+        reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
+                    4 * h)
+        try:
+            mask = place_fill(owner, centers, r, n_fill, h, periodic, reach)
+        except ValueError as exc:
+            raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
+                                "packing.se_fill_ratio or raise composition.porosity") from None
+        phases[mask] = SE
+        fill = fill_bodies(mask, owner, h, periodic)
+    times["se_fill"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
     # deepest CAM-CAM overlap / smaller radius in the pressed packing
     c_i, c_j = pairs[:, 0], pairs[:, 1]
@@ -132,6 +238,21 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     max_rel = float(depth.max()) if depth.size else 0.0
     scale = {name: float(np.median(r[phase == code] / res.radii[phase == code]))
              for name, code in PHASE_CODES.items() if code and np.any(phase == code)}
-    # the table keeps the pressed radii: the geometry the contact graph belongs to
-    return PressedBuild(phases, ids, centers, res.radii, phase, graph, topo, res, scale,
-                        max_rel, times)
+    # the table keeps the pressed radii: the geometry the contact graph belongs to; the fill
+    # bodies follow as SE rows (centroid, radius of the sphere of equal volume)
+    radii_out, centers_out, phase_out = res.radii, centers, phase
+    n_bodies = 0
+    if fill is not None:
+        _, n_bodies, fpairs, farea, fcc, fsep, fcen, fvol = fill
+        radii_out = np.concatenate([res.radii, np.cbrt(3 * fvol / (4 * np.pi))])
+        centers_out = np.concatenate([centers, fcen])
+        phase_out = np.concatenate([phase, np.full(n_bodies, SE, dtype=phase.dtype)])
+        gi = np.concatenate([graph.i, fpairs[:, 1].astype(np.int32)])
+        gj = np.concatenate([graph.j, (fpairs[:, 0] + n_press).astype(np.int32)])
+        ga = np.concatenate([graph.area_um2, farea.astype(np.float32)])
+        order = np.lexsort((gj, gi))
+        graph = ContactGraph(gi[order], gj[order], ga[order],
+                             np.concatenate([graph.touches_cc, fcc]),
+                             np.concatenate([graph.touches_separator, fsep]))
+    return PressedBuild(phases, ids, centers_out, radii_out, phase_out, graph, topo, res, scale,
+                        max_rel, times, lumped, n_bodies, float(fill_fraction))

@@ -218,19 +218,33 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
     # size distributions
     present = m.spec.present_phases()
     sizes: dict[str, SizeDistribution] = {}
+    # pressed: the fine-SE fill bodies (last rows of the table) are not particles, and the
+    # drawn particles follow the PSD above the fill / 2-voxel cuts: compare with that
+    n_fill = 0 if m.report is None else int(m.report.topology.get("se_fill_bodies", 0))
+    n_rows = len(m.particles) - n_fill
+    plan = {}
+    if m.spec.packing.mode == "pressed":
+        from ._generate_pressed import powder_plan
+
+        plan = powder_plan(m.spec)
     for name, phase in present.items():
         sampler = phase.psd.sampler()
         ref_d10 = sampler.volume_quantile(0.1)
-        ref_d50 = sampler.volume_quantile(0.5)
         spec_d50 = getattr(phase.psd, "d50_um", None)
         if name == "cam":
+            ref_d50 = sampler.volume_quantile(0.5)
             vox = np.bincount(np.asarray(m.particle_ids).ravel())[1:]
             d = np.cbrt(6.0 / np.pi * h**3 * vox[vox > 0].astype(np.float64))
             source = "voxels"
         else:
-            sel = m.particles.phase == PHASE_CODES[name]
-            d = 2.0 * np.asarray(m.particles.radius_um[sel], dtype=np.float64)
-            source = "particle table"
+            drawn = plan.get(name, (None, 0.0, 0.0))
+            cut = drawn[1] > 0 or drawn[2] > 0
+            ref_d50 = (drawn[0] if cut and drawn[0] is not None else sampler).volume_quantile(0.5)
+            sel = m.particles.phase[:n_rows] == PHASE_CODES[name]
+            d = 2.0 * np.asarray(m.particles.radius_um[:n_rows][sel], dtype=np.float64)
+            source = ("particle table (drawn part of the PSD: "
+                      f"{100 * (1 - drawn[1] - drawn[2]):.0f} % of its volume)" if cut
+                      else "particle table")
         q = _volume_quantiles(d, (0.1, 0.5, 0.9))
         err = (q[1] - ref_d50) / ref_d50
         sizes[name] = SizeDistribution(

@@ -20,7 +20,12 @@ _TABLE_COLUMNS = ("id", "phase", "center_um", "radius_um", "contact_i", "contact
 
 @dataclass(frozen=True, eq=False)
 class ParticleTable:
-    """Every placed particle: CAM ids are 1..n_cam (as in ``particle_ids``), then SE, carbon."""
+    """Every placed particle: CAM ids are 1..n_cam (as in ``particle_ids``), then SE, carbon.
+
+    ``pressed``: the bodies of the fine-SE fill (see ``packing.se_fill_ratio``) follow as the
+    last ``report.topology["se_fill_bodies"]`` rows (phase SE, centre = mean voxel centre,
+    radius of the sphere of equal volume); their contacts are the particles they share a voxel
+    face with."""
 
     id: np.ndarray
     """(n,) int32 particle id."""
@@ -124,6 +129,12 @@ class GenerationReport:
     radius_scale: dict[str, float] = field(default_factory=dict)
     """``pressed``: factor by which each phase's pressed radii (those in the particle table)
     were scaled when drawn into voxels to put the phase on its target fraction."""
+    se_fill_fraction: float = 0.0
+    """``pressed``: volume fraction of the box filled by the fine SE (``packing.se_fill_ratio``;
+    its bodies are the last ``topology["se_fill_bodies"]`` rows of the particle table)."""
+    lumped_fines: dict[str, float] = field(default_factory=dict)
+    """``pressed``: volume share of each phase's PSD under 2 voxels, drawn instead from the
+    rest of its PSD (dimensionless, 0-1; see the warning)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

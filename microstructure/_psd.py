@@ -80,6 +80,36 @@ class DiameterSampler:
     def d_max(self) -> float:
         return float(self.grid[-1])
 
+    def above(self, d_cut: float) -> tuple[DiameterSampler, float]:
+        """The PSD without its particles under ``d_cut`` (µm), and the volume share they held.
+
+        The returned sampler draws from the conditional PSD ``d >= d_cut`` (volume density
+        unchanged above the cut, renormalised); the share is in [0, 1).  A cut at or below the
+        smallest diameter returns ``(self, 0.0)``.
+
+        Examples
+        --------
+        >>> import math
+        >>> from microstructure._psd import lognormal_sampler
+        >>> s = lognormal_sampler(math.log(0.79), 0.65)   # LPSCl: volume d50 0.79 um
+        >>> fine, share = s.above(s.volume_quantile(0.1))
+        >>> round(share, 3), round(fine.volume_quantile(0.0), 3) == round(s.volume_quantile(0.1), 3)
+        (0.1, True)
+        """
+        lo_d, hi_d = self.grid[:-1], self.grid[1:]
+        if d_cut <= lo_d[0]:
+            return self, 0.0
+        if d_cut >= hi_d[-1]:
+            raise ValueError(f"d_cut = {d_cut:g} um is above the largest diameter "
+                             f"{hi_d[-1]:g} um of the PSD")
+        k = int(np.searchsorted(hi_d, d_cut, side="right"))
+        keep = self.volume_weights[k:].copy()
+        frac = (np.log(hi_d[k]) - np.log(d_cut)) / (np.log(hi_d[k]) - np.log(lo_d[k]))
+        keep[0] *= frac
+        share = 1.0 - float(keep.sum())
+        grid = np.concatenate([[d_cut], self.grid[k + 1:]])
+        return DiameterSampler(grid, keep), share
+
     def volume_quantile(self, q: float) -> float:
         """Diameter (µm) below which the fraction ``q`` of the particle volume lies (d10: 0.1)."""
         cum = np.concatenate([[0.0], np.cumsum(self.volume_weights)])

@@ -150,11 +150,12 @@ class CompositionSpec(_Model):
 class PackingSpec(_Model):
     """How the structure is built (all optional)."""
 
-    mode: Literal["pressed", "sequential", "dense", "rsa"] = "sequential"
-    """``pressed``: CAM, SE and carbon particles placed as a loose powder and pressed
-    uniaxially along axis 0 to the target porosity (see ``se_ductility``); contacts are those of
-    the packing and the voxelization keeps them.  ``sequential`` (the default; ``dense`` is its
-    old name):
+    mode: Literal["pressed", "sequential", "dense", "rsa"] = "pressed"
+    """``pressed`` (the default): CAM, SE and carbon particles placed as a loose powder and
+    pressed uniaxially along axis 0 to the target porosity (see ``se_ductility``), the finest SE
+    filling the crevices afterwards (``se_fill_ratio``); contacts are those of the packing and
+    the voxelization keeps them, so θ does not depend on the voxel size or the connectivity.
+    ``sequential`` (the model before; ``dense`` is its old name):
     CAM spheres packed alone by force-biased relaxation, then SE and carbon poured into the
     remaining space as freely overlapping spheres.  ``rsa``: plain random sequential addition
     of hard CAM spheres, no densification (jams near 0.38 for equal spheres; a validation mode).
@@ -166,6 +167,11 @@ class PackingSpec(_Model):
     carbon_adhesion: Annotated[float, Field(ge=0, le=1)] = 0.05
     """``pressed``: adhesion of carbon to whatever it touches, as the resting overlap of a
     carbon contact relative to its reduced radius (0: no adhesion)."""
+    se_fill_ratio: Annotated[float, Field(ge=0, le=1)] = 0.25
+    """``pressed``: SE particles finer than this fraction of the CAM d50 (by volume) are not
+    pressed one by one: fine powder pressed with a coarse one ends up in the narrowest gaps of
+    the coarse skeleton, so their volume fills the pore space where the gap between two particle
+    surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is pressed."""
     compaction_steps: Annotated[int, Field(ge=1, le=200)] = 8
     """``pressed``: piston steps from the loose powder (2.6 x the thickness) to the thickness."""
     compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250

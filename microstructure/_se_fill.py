@@ -1,0 +1,189 @@
+"""The fine SE fraction as a fill of the pressed skeleton's crevices (``packing.se_fill_ratio``).
+
+Where the SE is far finer than the CAM (the reference composite: LPSCl d50 0.79 µm against NCM
+3.3 µm, about a hundred SE particles per CAM particle), the finest SE is not pressed particle by
+particle.  Fine powder pressed with a coarse one ends up in the narrowest gaps of the coarse
+skeleton -- around its contacts and in its crevices -- so after the skeleton (CAM, the coarser
+SE, carbon) is pressed and voxelized, the fine SE's volume is put into the pore voxels where the
+gap is narrowest:
+
+* **Crevice width.** For a pore point ``x`` let ``s_1 <= s_2`` be its distances to the surfaces
+  of the two nearest particles (µm).  ``w(x) = s_1 + s_2`` is the width of the gap through
+  ``x`` between those two particles: 0 at a contact, small in a crevice, large in the middle of
+  an open pore.  It is a property of the packing, not of the grid (voxels only sample it).
+* **Fill.** The pore voxels with the smallest ``w`` (ties: C order) become SE until the fine
+  SE's volume is placed.  The fill is therefore a set of necks and pendular rings around the
+  skeleton's contacts, bridging the gaps narrower than a width ``w*`` set by the fine SE's
+  volume.
+* **Graph.** Each face-connected body of fill voxels (periodic laterally) is an SE node of the
+  contact graph: it touches the particles whose voxels share a face with it (contact area =
+  shared faces × h²) and the collector / separator when it reaches the first / last layer.  The
+  voxel image and the graph therefore have the same topology by construction.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from solvers import label
+
+#: Gap widths beyond this many CAM radii are not looked at (they are never filled first).
+REACH_CAM_RADII = 1.0
+
+
+@numba.njit(cache=True)
+def _crevice_width(c, r, owner, h, shape, periodic, reach, s1, s2):  # pragma: no cover
+    """Two smallest surface distances (``s1 <= s2``, µm) of each pore voxel, within ``reach``."""
+    nz, ny, nx = shape[0], shape[1], shape[2]
+    for k in range(c.shape[0]):
+        rr = r[k]
+        big = rr + reach
+        lo0 = max(int(math.floor((c[k, 0] - big) / h - 0.5)), 0)
+        hi0 = min(int(math.ceil((c[k, 0] + big) / h - 0.5)), nz - 1)
+        lo1 = int(math.floor((c[k, 1] - big) / h - 0.5))
+        hi1 = int(math.ceil((c[k, 1] + big) / h - 0.5))
+        lo2 = int(math.floor((c[k, 2] - big) / h - 0.5))
+        hi2 = int(math.ceil((c[k, 2] + big) / h - 0.5))
+        for a in range(lo0, hi0 + 1):
+            dz = (a + 0.5) * h - c[k, 0]
+            for b in range(lo1, hi1 + 1):
+                ib = b % ny if periodic[1] != 0 else b
+                if ib < 0 or ib >= ny:
+                    continue
+                dy = (b + 0.5) * h - c[k, 1]
+                for cc in range(lo2, hi2 + 1):
+                    ic = cc % nx if periodic[2] != 0 else cc
+                    if ic < 0 or ic >= nx or owner[a, ib, ic] != 0:
+                        continue
+                    dx = (cc + 0.5) * h - c[k, 2]
+                    s = math.sqrt(dz * dz + dy * dy + dx * dx) - rr
+                    if s < 0.0:
+                        s = 0.0
+                    if s >= reach:
+                        continue
+                    if s < s1[a, ib, ic]:
+                        s2[a, ib, ic] = s1[a, ib, ic]
+                        s1[a, ib, ic] = s
+                    elif s < s2[a, ib, ic]:
+                        s2[a, ib, ic] = s
+
+
+def crevice_width(centers: np.ndarray, radii: np.ndarray, owner: np.ndarray, h: float,
+                  periodic: np.ndarray, reach: float) -> np.ndarray:
+    """``w = s_1 + s_2`` (µm, float32) on pore voxels (``owner == 0``); ``inf`` on solid voxels
+    and where fewer than two particle surfaces lie within ``reach`` (µm)."""
+    shape = np.asarray(owner.shape, dtype=np.int64)
+    s1 = np.full(owner.shape, np.inf, dtype=np.float32)
+    s2 = np.full(owner.shape, np.inf, dtype=np.float32)
+    _crevice_width(np.ascontiguousarray(centers, np.float64),
+                   np.ascontiguousarray(radii, np.float64), owner, float(h), shape,
+                   np.asarray(periodic, np.int64), float(reach), s1, s2)
+    s1 += s2
+    return s1
+
+
+def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill: int,
+               h: float, periodic: np.ndarray, reach: float) -> np.ndarray:
+    """Boolean mask of the ``n_fill`` pore voxels with the narrowest crevice width.
+
+    Raises ``ValueError`` when fewer than ``n_fill`` pore voxels lie within ``reach`` of two
+    particle surfaces (the fine SE does not fit the skeleton's crevices).
+    """
+    fill = np.zeros(owner.shape, dtype=bool)
+    if n_fill <= 0:
+        return fill
+    w = crevice_width(centers, radii, owner, h, periodic, reach).reshape(-1)
+    cand = np.flatnonzero(np.isfinite(w))
+    if cand.size < n_fill:
+        raise ValueError(
+            f"the fine SE ({n_fill} voxels) does not fit the crevices of the pressed skeleton "
+            f"({cand.size} pore voxels within {reach:.3g} um of two particles)")
+    order = np.argsort(w[cand], kind="stable")[:n_fill]
+    fill.reshape(-1)[cand[order]] = True
+    return fill
+
+
+@numba.njit(cache=True)
+def _body_faces(lab, owner, periodic, out_b, out_p, count_only):  # pragma: no cover - numba
+    """(fill body, particle) pairs of every face shared by a fill voxel and a particle voxel."""
+    nz, ny, nx = lab.shape
+    m = 0
+    for a in range(nz):
+        for b in range(ny):
+            for c in range(nx):
+                body = lab[a, b, c]
+                if body == 0:
+                    continue
+                for d in range(6):
+                    aa, bb, cc = a, b, c
+                    if d == 0:
+                        aa -= 1
+                    elif d == 1:
+                        aa += 1
+                    elif d == 2:
+                        bb -= 1
+                    elif d == 3:
+                        bb += 1
+                    elif d == 4:
+                        cc -= 1
+                    else:
+                        cc += 1
+                    if aa < 0 or aa >= nz:
+                        continue
+                    if bb < 0 or bb >= ny:
+                        if periodic[1] == 0:
+                            continue
+                        bb %= ny
+                    if cc < 0 or cc >= nx:
+                        if periodic[2] == 0:
+                            continue
+                        cc %= nx
+                    p = owner[aa, bb, cc]
+                    if p > 0:
+                        if not count_only:
+                            out_b[m] = body
+                            out_p[m] = p
+                        m += 1
+    return m
+
+
+def fill_bodies(fill: np.ndarray, owner: np.ndarray, h: float, periodic: np.ndarray
+                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                           np.ndarray]:
+    """Label the fill's face-connected bodies and read off their contacts.
+
+    Returns ``(labels, n, pairs, area, touches_cc, touches_sep, centroid_um, volume_um3)``
+    trimmed to what the caller needs: ``labels`` (int32, 0 off the fill), ``n`` bodies,
+    ``pairs`` (k, 2) of (body 1..n, particle id), ``area`` (k,) µm², per body ``touches_cc``,
+    ``touches_sep`` (bool) and ``centroid_um`` (n, 3), ``volume_um3`` (n,).
+    """
+    per = (False, bool(periodic[1]), bool(periodic[2]))
+    lab, n = label(fill, connectivity=6, periodic=per)
+    lab = np.asarray(lab, dtype=np.int32)
+    perio = np.asarray(periodic, dtype=np.int64)
+    empty = np.zeros(0, dtype=np.int64)
+    m = _body_faces(lab, owner, perio, empty, empty, True)
+    bb = np.empty(m, dtype=np.int64)
+    pp = np.empty(m, dtype=np.int64)
+    _body_faces(lab, owner, perio, bb, pp, False)
+    key = bb * (int(owner.max()) + 1) + pp
+    uniq, faces = np.unique(key, return_counts=True)
+    pairs = np.stack([uniq // (int(owner.max()) + 1), uniq % (int(owner.max()) + 1)], axis=1)
+    area = faces * h * h
+    flat = lab.reshape(-1)
+    vol = np.bincount(flat, minlength=n + 1)[1:] * h**3
+    touches_cc = np.zeros(n + 1, dtype=bool)
+    touches_cc[np.unique(lab[0])] = True
+    touches_sep = np.zeros(n + 1, dtype=bool)
+    touches_sep[np.unique(lab[-1])] = True
+    idx = np.nonzero(flat)[0]
+    coords = np.stack(np.unravel_index(idx, lab.shape), axis=1).astype(np.float64)
+    cnt = np.bincount(flat[idx], minlength=n + 1)[1:].astype(np.float64)
+    centroid = np.zeros((n, 3))
+    for a in range(3):
+        centroid[:, a] = (np.bincount(flat[idx], weights=coords[:, a], minlength=n + 1)[1:]
+                          / np.maximum(cnt, 1) + 0.5) * h
+    return lab, n, pairs, area, touches_cc[1:], touches_sep[1:], centroid, vol

@@ -1,0 +1,117 @@
+"""The fine-SE crevice fill of the pressed generator (``packing.se_fill_ratio``)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import microstructure as ms
+from microstructure._se_fill import crevice_width, fill_bodies, place_fill
+from solvers import cam_utilization, cam_utilization_graph
+
+NOPER = np.array([0, 0, 0], dtype=np.int8)
+
+
+def _two_spheres(gap_um, h=0.1, n=(40, 30, 30), r=1.0):
+    """Two spheres on the x_0 axis with a surface gap ``gap_um``; voxels of the spheres owned."""
+    c = np.array([[2.0 - gap_um / 2 - r, 1.5, 1.5], [2.0 + gap_um / 2 + r, 1.5, 1.5]])
+    owner = np.zeros(n, dtype=np.int32)
+    z, y, x = np.meshgrid(*[(np.arange(k) + 0.5) * h for k in n], indexing="ij")
+    for k in range(2):
+        inside = (z - c[k, 0]) ** 2 + (y - c[k, 1]) ** 2 + (x - c[k, 2]) ** 2 <= r * r
+        owner[inside] = k + 1
+    return c, np.array([r, r]), owner, h
+
+
+def test_crevice_width_is_the_gap_between_two_surfaces():
+    c, r, owner, h = _two_spheres(0.4)
+    w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
+    # the voxel centre nearest the midpoint between the spheres (2.0, 1.5, 1.5) -> (19, 14, 14)
+    # lies 0.05 um off the axis laterally: w is the gap to within that offset
+    assert w[19, 14, 14] == pytest.approx(0.4, abs=0.01)
+    assert np.all(np.isinf(w[owner > 0]))                       # solid voxels are never filled
+    assert np.all(w[owner == 0] >= 0.4 - 0.01)                  # no pore point is narrower
+
+
+def test_place_fill_takes_the_narrowest_gaps_first():
+    c, r, owner, h = _two_spheres(0.4)
+    fill = place_fill(owner, c, r, 50, h, NOPER, reach=2.0)
+    assert fill.sum() == 50 and not np.any(fill & (owner > 0))
+    w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
+    assert w[fill].max() <= w[(owner == 0) & ~fill].min() + 1e-6
+    lab, n, pairs, area, tcc, tsep, cen, vol = fill_bodies(fill, owner, h, NOPER)
+    assert n == 1                                          # one neck bridging the two spheres
+    assert sorted(pairs[:, 1].tolist()) == [1, 2] and np.all(area > 0)
+    assert vol.sum() == pytest.approx(50 * h**3)
+
+
+def test_place_fill_refuses_what_does_not_fit():
+    c, r, owner, h = _two_spheres(0.4)
+    with pytest.raises(ValueError, match="does not fit the crevices"):
+        place_fill(owner, c, r, int((owner == 0).sum()) + 1, h, NOPER, reach=0.3)
+
+
+def _example(shape, h, seed=0):
+    spec = ms.load_spec(ms.default_spec_path()).updated({
+        "domain.shape": shape, "domain.voxel_size_um": h, "packing.mode": "pressed",
+        # carbon as 1 um spheres: resolved at both voxel sizes, so the material is the same
+        "phases.carbon.psd": {"kind": "lognormal", "d50_um": 1.0, "d90_um": 1.4}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return ms.generate(spec, seed=seed)
+
+
+def _theta_graph(m):
+    t = m.particles
+    vol = 4 / 3 * np.pi * t.radius_um.astype(np.float64) ** 3
+    return cam_utilization_graph(t.phase, t.contact_pairs(), touches_cc=t.touches_cc,
+                                 touches_separator=t.touches_separator,
+                                 volume=vol).static_utilization
+
+
+@pytest.fixture(scope="module")
+def pair():
+    """The example composition (fine LPSCl: the fill holds about a fifth of the box) at h and
+    h/2 on a 14 x 12 x 12 um box."""
+    return _example([56, 48, 48], 0.25), _example([112, 96, 96], 0.125)
+
+
+def test_example_composition_builds_with_the_fill(pair):
+    m, _ = pair
+    r = m.report
+    assert r.se_fill_fraction > 0.15                       # the fine SE is a fill
+    for name, target in r.target.items():
+        assert abs(r.achieved[name] - target) <= m.spec.packing.fraction_tolerance
+    n_fill = r.topology["se_fill_bodies"]
+    assert n_fill > 0
+    table = m.particles
+    assert np.all(table.phase[-n_fill:] == 2)
+    assert r.n_particles["se"] == int(np.count_nonzero(table.phase[:-n_fill] == 2))
+    # every fill body touches something (it lies in a crevice between particles)
+    fill_ids = set(range(len(table) - n_fill + 1, len(table) + 1))
+    touched = set(table.contact_j.tolist()) | set(table.contact_i.tolist())
+    assert fill_ids <= touched
+
+
+def test_fill_keeps_theta_independent_of_grid_and_connectivity(pair):
+    coarse, fine = pair
+    th = [cam_utilization(coarse.phases, coarse.particle_ids, connectivity=c).static_utilization
+          for c in (6, 18, 26)]
+    th_fine = cam_utilization(fine.phases, fine.particle_ids).static_utilization
+    assert max(th) - min(th) <= 0.02
+    assert abs(th[0] - th_fine) <= 0.02
+    assert abs(_theta_graph(coarse) - th[0]) <= 0.01
+    assert abs(_theta_graph(fine) - th_fine) <= 0.01
+
+
+def test_fill_ratio_zero_presses_every_se_particle():
+    spec = ms.load_spec(ms.default_spec_path()).updated({
+        "domain.shape": [40, 40, 40], "domain.voxel_size_um": 0.5, "packing.mode": "pressed",
+        "packing.se_fill_ratio": 0.0, "phases.carbon.fraction": 0,
+        "phases.cam.psd": {"kind": "lognormal", "d50_um": 5.0, "d90_um": 7.0},
+        "phases.se.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.2}})
+    m = ms.generate(spec, seed=0)
+    assert m.report.se_fill_fraction == 0.0
+    assert m.report.topology["se_fill_bodies"] == 0
