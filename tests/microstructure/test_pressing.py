@@ -7,7 +7,7 @@ import pytest
 
 import microstructure as ms
 from microstructure._contacts import contact_graph, voxelize_topological
-from microstructure._pressing import CpuPressKernels, contact_pairs, pair_stiffness
+from microstructure._pressing import CpuPressKernels, contact_pairs, pair_law, pair_stiffness, press
 from solvers import cam_utilization, cam_utilization_graph
 
 
@@ -123,6 +123,12 @@ def test_pair_stiffness_orders_hard_and_soft():
     k = pair_stiffness(10.0)
     assert k[1, 1] == 1.0 and k[2, 2] == pytest.approx(0.1)
     assert k[2, 2] < k[1, 2] < k[1, 1] and k[1, 3] == k[1, 1]
+    # SE-SE and SE-CAM contacts yield (at a finite overlap); hard pairs and carbon never do
+    law = pair_law(10.0)
+    assert np.array_equal(law[0], k)
+    y = law[1]
+    assert np.isfinite([y[2, 2], y[1, 2], y[2, 1]]).all()
+    assert np.isinf([y[1, 1], y[1, 3], y[3, 3], y[2, 3], y[3, 2]]).all()
 
 
 def test_unreachable_porosity_names_target_and_achieved():
@@ -160,3 +166,20 @@ def test_report_overlap_depth_is_measured(pressed):
     cam = (t.phase[t.contact_i - 1] == ms.CAM) & (t.phase[t.contact_j - 1] == ms.CAM)
     assert cam.any()
     assert 0.0 < pressed.report.cam_max_relative_overlap < 0.5
+
+
+def test_equal_hard_spheres_press_to_random_close_packing():
+    # equal CAM spheres alone (no SE to yield, no carbon): pressing reaches the random close
+    # packing range (>= 0.62 solid) with the hard skeleton within packing.max_cam_overlap
+    rng = np.random.default_rng(0)
+    box = np.array([30.0, 24.0, 24.0])
+    r, target = 2.0, 0.63
+    n = int(round(target * box.prod() / (4 / 3 * np.pi * r**3)))
+    res = press(np.full(n, r), np.ones(n, dtype=np.uint8), box, np.array([0, 1, 1]), rng=rng,
+                kern=CpuPressKernels(), se_ductility=10.0, carbon_adhesion=0.0,
+                compaction_steps=8, max_iter=250, max_hard_overlap=0.01,
+                target_porosity=1 - target)
+    assert res.hard_overlap_fraction <= 0.01
+    # solid fraction of the union of the spheres (the lenses counted once)
+    solid = n * 4 / 3 * np.pi * r**3 * (1 - res.hard_overlap_fraction) / box.prod()
+    assert solid >= 0.62
