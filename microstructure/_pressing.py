@@ -23,11 +23,16 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
   voxels go to the CAM) instead of crushing the CAM clusters in its interstices.  Without
   the cap a coarse SE (20 µm with 5 µm CAM) at 5 % porosity over-compresses those clusters
   (hard-pair overlap 0.026 of their volume); more relaxation does not help (0.070 with
-  24 steps of 1000 iterations): the jam is not kinetic.  Hard pairs (CAM, carbon) never yield.
+  24 steps of 1000 iterations): the jam is not kinetic.  Hard pairs (CAM, carbon) never yield,
+  nor do carbon contacts (their adhesion would pull carbon through a yielded SE grain).  The
+  linear contacts carry no absolute pressure scale, so the load on the hard skeleton is the
+  gauge: the SE stays elastic until a compaction step leaves the hard-pair overlap above
+  ``max_cam_overlap``; that step is relaxed again with yielding SE, and the SE yields from
+  there on.  A powder whose hard skeleton never reaches the limit is pressed as before.
 * **SE volume is conserved.** A flattened SE particle keeps its volume by flowing into the
   free space next to it: its radius grows so that its sphere volume minus what it gives up
   (the whole lens to a hard partner, half the lens to another SE particle, what pokes through
-  a wall) equals its powder volume (its radius grows at most ``MAX_GROWTH`` = 1.15 times).  It
+  a wall) equals its powder volume (its radius grows at most ``MAX_GROWTH`` = 1.5 times).  It
   stays a sphere, so it cannot reach into a crevice much narrower than itself: where SE is
   coarse, the pores stay next to the CAM.
 * **Compaction.** The piston (the separator-side wall, ``x_0 = H``) moves from the loose
@@ -70,15 +75,11 @@ FORCE_TOL = 2e-3
 MAX_MOVE = 0.025
 #: Largest radius growth of an SE particle (a particle buried between hard ones would otherwise
 #: grow without bound: what it loses grows with its radius); the fraction correction after
-#: voxelization makes up for the volume it cannot keep.  A yielded SE grain keeps its volume by
-#: wrapping its neighbours (overlap), not by reaching further out in every direction: a sphere
-#: 1.5 times larger would touch CAM its flowed material cannot reach (80:20 w/w, 8 um SE, 15 %
-#: porosity, strict graph theta: 0.87 with no yield, 0.92 with a yield at 0.15 and growth up
-#: to 1.5, 0.86 with growth up to 1.15: the cap keeps the SE-size effect).
-MAX_GROWTH = 1.15
+#: voxelization makes up for the volume it cannot keep.
+MAX_GROWTH = 1.5
 #: Yield overlap of a contact with SE, relative to its reduced radius R_ij: beyond it the
 #: contact flows at its yield force ``k_ij R_ij^2 SE_YIELD`` (see the module docstring).
-SE_YIELD = 0.2
+SE_YIELD = 0.15
 #: Steps between updates of the SE radii (volume conservation) and of the convergence check.
 CHECK_EVERY = 20
 #: Pairs closer than this gap (µm) are in contact (a pressed contact overlaps; this only
@@ -260,7 +261,9 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
     hard_vol = float(np.sum(4 / 3 * math.pi * r0[phase != 2] ** 3))
     solid_vol = float(np.sum(4 / 3 * math.pi * r0**3))
     area = float(box_h[1] * box_h[2])
-    kpair = xp.asarray(pair_law(se_ductility))
+    # elastic SE until the hard skeleton would be over-compressed; then the SE yields
+    kpair = xp.asarray(pair_law(se_ductility, np.inf))
+    yielding = False
     r_med = float(np.median(r0)) if n else 1.0
     heights = h0 * (height / h0) ** (np.arange(1, compaction_steps + 1) / compaction_steps)
     state = _State(kern, xp, pos, rad, ph, kpair, carbon_adhesion, periodic, r_med)
@@ -278,6 +281,13 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
         it, top = state.relax(box_k, soft, rad0_cubed, 2 * max_iter if last else max_iter)
         total_it += it
         hard_ov = state.hard_lens(box_k) / max(hard_vol, 1e-300)
+        if step > 0 and not yielding and hard_ov > max_hard_overlap and bool(xp.any(soft)):
+            # the pressure has reached what the CAM skeleton can carry: the SE flows from here
+            yielding = True
+            state.kpair = xp.asarray(pair_law(se_ductility))
+            it, top = state.relax(box_k, soft, rad0_cubed, 2 * max_iter)
+            total_it += it
+            hard_ov = state.hard_lens(box_k) / max(hard_vol, 1e-300)
         por = 1.0 - solid_vol / (hk * area)
         if step > 0:
             porosity.append(por)
@@ -294,8 +304,9 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
                 f"composition.porosity = {target_porosity:.4f} cannot be reached by pressing: "
                 f"the hard CAM/carbon skeleton jams (hard-pair overlap {hard_ov:.4f} of their "
                 f"volume at porosity {por:.4f} > packing.max_cam_overlap = {max_hard_overlap}); "
-                f"achieved porosity {reached:.4f}. Raise the porosity, lower the CAM fraction "
-                "or raise packing.se_ductility"
+                f"achieved porosity {reached:.4f}"
+                + (" with the SE yielding" if yielding else "")
+                + ". Raise the porosity, lower the CAM fraction or raise packing.se_ductility"
             )
         prev_ov = hard_ov
     stress_a = np.asarray(stress)
