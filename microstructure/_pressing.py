@@ -14,6 +14,21 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
   more an SE contact flattens than a CAM contact under the same load (Young's moduli of Ni-rich
   NCM ~200 GPa and of LPSCl ~20-25 GPa, plus the SE's plastic flow: default 10).  Pairs with
   carbon also attract within a short range (``carbon_adhesion``): carbon sticks where it lands.
+* **SE yields.** A contact with SE is elastic up to the overlap ``SE_YIELD R_ij`` and perfectly
+  plastic beyond: it carries at most its yield force ``k_ij R_ij^2 SE_YIELD`` (elastic-perfectly
+  plastic contact, as in Thornton's model with the post-yield stiffness of a soft sulfide
+  taken to zero).  A sulfide SE (LPSCl, yield stress ~0.1-0.3 GPa) flows at a fraction of the
+  pressing pressure (~0.3-0.5 GPa) while NCM (hardness several GPa) stays nearly rigid: the
+  load a flowing SE grain puts on the CAM is capped, it wraps around the CAM (overlaps it; the
+  voxels go to the CAM) instead of crushing the CAM clusters in its interstices.  Without
+  the cap a coarse SE (20 µm with 5 µm CAM) at 5 % porosity over-compresses those clusters
+  (hard-pair overlap 0.026 of their volume); more relaxation does not help (0.070 with
+  24 steps of 1000 iterations): the jam is not kinetic.  Hard pairs (CAM, carbon) never yield,
+  nor do carbon contacts (their adhesion would pull carbon through a yielded SE grain).  The
+  linear contacts carry no absolute pressure scale, so the load on the hard skeleton is the
+  gauge: the SE stays elastic until a compaction step leaves the hard-pair overlap above
+  ``max_cam_overlap``; that step is relaxed again with yielding SE, and the SE yields from
+  there on.  A powder whose hard skeleton never reaches the limit is pressed as before.
 * **SE volume is conserved.** A flattened SE particle keeps its volume by flowing into the
   free space next to it: its radius grows so that its sphere volume minus what it gives up
   (the whole lens to a hard partner, half the lens to another SE particle, what pokes through
@@ -62,6 +77,9 @@ MAX_MOVE = 0.025
 #: grow without bound: what it loses grows with its radius); the fraction correction after
 #: voxelization makes up for the volume it cannot keep.
 MAX_GROWTH = 1.5
+#: Yield overlap of a contact with SE, relative to its reduced radius R_ij: beyond it the
+#: contact flows at its yield force ``k_ij R_ij^2 SE_YIELD`` (see the module docstring).
+SE_YIELD = 0.15
 #: Steps between updates of the SE radii (volume conservation) and of the convergence check.
 CHECK_EVERY = 20
 #: Pairs closer than this gap (µm) are in contact (a pressed contact overlaps; this only
@@ -171,6 +189,19 @@ def pair_stiffness(se_ductility: float) -> np.ndarray:
     return out
 
 
+def pair_law(se_ductility: float, se_yield: float | None = None) -> np.ndarray:
+    """(2, 4, 4) contact law by phase code: ``[0]`` the stiffness :func:`pair_stiffness`,
+    ``[1]`` the yield overlap relative to ``R_ij`` (``SE_YIELD`` for SE–SE and SE–CAM, infinite
+    for the others)."""
+    y = SE_YIELD if se_yield is None else se_yield
+    yld = np.full((4, 4), np.inf)
+    # SE with SE or CAM; a carbon contact stays elastic: its adhesion (resting overlap
+    # ``carbon_adhesion R_ij / k_ij``, beyond the SE yield overlap) would pull carbon through
+    # a yielded SE grain
+    yld[2, 1:3] = yld[1:3, 2] = y
+    return np.stack([pair_stiffness(se_ductility), yld])
+
+
 class CpuPressKernels(CpuKernels):
     """CPU launchers of the packing and pressing bodies (GPU twins: ``_packing_cuda``)."""
 
@@ -230,7 +261,9 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
     hard_vol = float(np.sum(4 / 3 * math.pi * r0[phase != 2] ** 3))
     solid_vol = float(np.sum(4 / 3 * math.pi * r0**3))
     area = float(box_h[1] * box_h[2])
-    kpair = xp.asarray(pair_stiffness(se_ductility))
+    # elastic SE until the hard skeleton would be over-compressed; then the SE yields
+    kpair = xp.asarray(pair_law(se_ductility, np.inf))
+    yielding = False
     r_med = float(np.median(r0)) if n else 1.0
     heights = h0 * (height / h0) ** (np.arange(1, compaction_steps + 1) / compaction_steps)
     state = _State(kern, xp, pos, rad, ph, kpair, carbon_adhesion, periodic, r_med)
@@ -248,6 +281,13 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
         it, top = state.relax(box_k, soft, rad0_cubed, 2 * max_iter if last else max_iter)
         total_it += it
         hard_ov = state.hard_lens(box_k) / max(hard_vol, 1e-300)
+        if step > 0 and not yielding and hard_ov > max_hard_overlap and bool(xp.any(soft)):
+            # the pressure has reached what the CAM skeleton can carry: the SE flows from here
+            yielding = True
+            state.kpair = xp.asarray(pair_law(se_ductility))
+            it, top = state.relax(box_k, soft, rad0_cubed, 2 * max_iter)
+            total_it += it
+            hard_ov = state.hard_lens(box_k) / max(hard_vol, 1e-300)
         por = 1.0 - solid_vol / (hk * area)
         if step > 0:
             porosity.append(por)
@@ -264,8 +304,9 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
                 f"composition.porosity = {target_porosity:.4f} cannot be reached by pressing: "
                 f"the hard CAM/carbon skeleton jams (hard-pair overlap {hard_ov:.4f} of their "
                 f"volume at porosity {por:.4f} > packing.max_cam_overlap = {max_hard_overlap}); "
-                f"achieved porosity {reached:.4f}. Raise the porosity, lower the CAM fraction "
-                "or raise packing.se_ductility"
+                f"achieved porosity {reached:.4f}"
+                + (" with the SE yielding" if yielding else "")
+                + ". Raise the porosity, lower the CAM fraction or raise packing.se_ductility"
             )
         prev_ov = hard_ov
     stress_a = np.asarray(stress)

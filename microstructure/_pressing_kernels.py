@@ -50,9 +50,14 @@ def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair,
         if dd < reach * reach:
             d = math.sqrt(dd)
             delta = s - d
-            kk = kpair[pi_, pj] * reff
+            kk = kpair[0, pi_, pj] * reff
+            dy = kpair[1, pi_, pj] * reff
             fmag = 0.0
-            if delta > 0.0:
+            if delta > dy:
+                # yielded (a pair with SE): the contact flows at its yield force
+                fmag = kk * dy - a
+                e += 0.5 * kk * dy * (delta - 0.5 * dy) - 0.5 * a * delta
+            elif delta > 0.0:
                 fmag = kk * delta - a
                 e += 0.25 * kk * delta * delta - 0.5 * a * delta
             else:

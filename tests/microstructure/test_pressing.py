@@ -7,7 +7,7 @@ import pytest
 
 import microstructure as ms
 from microstructure._contacts import contact_graph, voxelize_topological
-from microstructure._pressing import CpuPressKernels, contact_pairs, pair_stiffness
+from microstructure._pressing import CpuPressKernels, contact_pairs, pair_law, pair_stiffness, press
 from solvers import cam_utilization, cam_utilization_graph
 
 
@@ -123,6 +123,12 @@ def test_pair_stiffness_orders_hard_and_soft():
     k = pair_stiffness(10.0)
     assert k[1, 1] == 1.0 and k[2, 2] == pytest.approx(0.1)
     assert k[2, 2] < k[1, 2] < k[1, 1] and k[1, 3] == k[1, 1]
+    # SE-SE and SE-CAM contacts yield (at a finite overlap); hard pairs and carbon never do
+    law = pair_law(10.0)
+    assert np.array_equal(law[0], k)
+    y = law[1]
+    assert np.isfinite([y[2, 2], y[1, 2], y[2, 1]]).all()
+    assert np.isinf([y[1, 1], y[1, 3], y[3, 3], y[2, 3], y[3, 2]]).all()
 
 
 def test_unreachable_porosity_names_target_and_achieved():
@@ -160,3 +166,51 @@ def test_report_overlap_depth_is_measured(pressed):
     cam = (t.phase[t.contact_i - 1] == ms.CAM) & (t.phase[t.contact_j - 1] == ms.CAM)
     assert cam.any()
     assert 0.0 < pressed.report.cam_max_relative_overlap < 0.5
+
+
+def test_equal_hard_spheres_press_to_random_close_packing():
+    # equal CAM spheres alone (no SE to yield, no carbon): pressing reaches the random close
+    # packing range (>= 0.62 solid) with the hard skeleton within packing.max_cam_overlap
+    rng = np.random.default_rng(0)
+    box = np.array([30.0, 24.0, 24.0])
+    r, target = 2.0, 0.63
+    n = int(round(target * box.prod() / (4 / 3 * np.pi * r**3)))
+    res = press(np.full(n, r), np.ones(n, dtype=np.uint8), box, np.array([0, 1, 1]), rng=rng,
+                kern=CpuPressKernels(), se_ductility=10.0, carbon_adhesion=0.0,
+                compaction_steps=8, max_iter=250, max_hard_overlap=0.01,
+                target_porosity=1 - target)
+    assert res.hard_overlap_fraction <= 0.01
+    # solid fraction of the union of the spheres (the lenses counted once)
+    solid = n * 4 / 3 * np.pi * r**3 * (1 - res.hard_overlap_fraction) / box.prod()
+    assert solid >= 0.62
+
+
+def _coarse_se_powder(rng, box, cam_vol=0.45, porosity=0.05):
+    # 5 um CAM in the interstices of 20 um SE (narrow lognormal sizes), volumes on target
+    def draw(r, v):
+        x = r * np.exp(0.1 * rng.standard_normal(int(3 * v / (4 / 3 * np.pi * r**3)) + 3))
+        return x[: int(np.argmin(np.abs(np.cumsum(4 / 3 * np.pi * x**3) - v))) + 1]
+    solid = (1 - porosity) * box.prod()
+    rc, rs = draw(2.5, cam_vol * solid), draw(10.0, (1 - cam_vol) * solid)
+    return np.concatenate([rc, rs]), np.repeat(np.array([1, 2], dtype=np.uint8), [len(rc), len(rs)])
+
+
+@pytest.mark.parametrize("se_yield", [np.inf, None])
+def test_coarse_se_presses_to_low_porosity_because_the_se_yields(monkeypatch, se_yield):
+    # CAM clusters between coarse SE grains: an elastic SE over-compresses them at 5 %
+    # porosity (jam); a yielding SE flows around them and the hard skeleton stays in bounds
+    import microstructure._pressing as P
+    if se_yield is not None:
+        monkeypatch.setattr(P, "SE_YIELD", se_yield)
+    rng = np.random.default_rng(0)
+    box = np.array([40.0, 40.0, 40.0])
+    radii, phase = _coarse_se_powder(rng, box)
+    kw = dict(rng=rng, kern=CpuPressKernels(), se_ductility=10.0, carbon_adhesion=0.0,
+              compaction_steps=8, max_iter=250, max_hard_overlap=0.01, target_porosity=0.05)
+    if se_yield is not None:
+        with pytest.raises(P.PressingError, match=r"porosity = 0\.0500.*achieved porosity"):
+            press(radii, phase, box, np.array([0, 1, 1]), **kw)
+    else:
+        res = press(radii, phase, box, np.array([0, 1, 1]), **kw)
+        assert res.hard_overlap_fraction <= 0.01
+        assert res.porosity[-1] < 0.08  # the target up to the last (20 um) SE grain drawn
