@@ -213,7 +213,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     n_press = len(phase)
     n_fill = int(round(target_all["se"] * nvox)) - int(np.count_nonzero(phases == SE))
     fill = None
-    if fill_fraction > 0 and n_fill > 0:
+    # the fill also takes SE volume the voxel skeleton could not hold (gaps carved between
+    # non-touching particles): ductile SE extruded into the narrowest crevices
+    tol_vox = 0.25 * pk.fraction_tolerance * nvox
+    if n_fill > 0 and (fill_fraction > 0 or n_fill > tol_vox):
         cam_r = res.radii[phase == CAM]
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
                     4 * h)
