@@ -26,8 +26,11 @@ def _write_spec(tmp_path: Path, *, shape="[48, 48, 48]", voxel="0.5", extra="",
     if replace is not None:
         assert replace[0] in text
         text = text.replace(*replace)
+    assert "[packing]" not in text + extra
+    # plumbing test: the fast sequential model at coarse voxels; the pressed default is tested
+    # in test_pressing.py
     p = tmp_path / "spec.toml"
-    p.write_text(text + extra)
+    p.write_text(text + extra + '\n[packing]\nmode = "sequential"\n')
     return p
 
 

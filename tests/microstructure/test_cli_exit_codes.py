@@ -20,6 +20,8 @@ from microstructure.studies.cli import app
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
+# plumbing tests: the fast sequential model at coarse voxels; the pressed default is tested
+# in test_pressing.py
 SWEEP = """
 base = "default"
 seeds = 1
@@ -27,6 +29,7 @@ transport = false
 [overrides]
 "domain.shape" = [32, 32, 32]
 "domain.voxel_size_um" = 1.0
+"packing.mode" = "sequential"
 [axes]
 "phases.cam.fraction" = {cam}
 """
@@ -141,8 +144,11 @@ def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: True)
     spec = ROOT / "examples" / "nmc_lpscl.toml"
     text = spec.read_text().replace("shape = [200, 128, 128]", "shape = [32, 32, 32]")
-    (tmp_path / "s.toml").write_text(text.replace("voxel_size_um = 0.25",
-                                                  "voxel_size_um = 1.0"))
+    assert "[packing]" not in text
+    # plumbing test: the fast sequential model at coarse voxels; the pressed default is tested
+    # in test_pressing.py
+    (tmp_path / "s.toml").write_text(text.replace("voxel_size_um = 0.25", "voxel_size_um = 1.0")
+                                     + '\n[packing]\nmode = "sequential"\n')
     result = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json")
     assert result.exit_code == 0, result.output
     assert "compiling kernels (first run only" in result.stderr

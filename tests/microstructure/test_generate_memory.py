@@ -67,8 +67,9 @@ sys.path.insert(0, {bench!r})
 warnings.simplefilter("ignore")
 import microstructure as ms
 from _mem import timed_peak
-spec = ms.load_spec({example!r})
-ms.generate(spec.updated({{"domain.shape": [24, 24, 24], "domain.voxel_size_um": 1.0}}), seed=0)
+spec = ms.load_spec({example!r}).updated({{"packing.mode": {mode!r}}})
+ms.generate(spec.updated({{"domain.shape": [{w}, {w}, {w}], "domain.voxel_size_um": {wh}}}),
+            seed=0)                                   # warm-up: compile the kernels of the mode
 spec = spec.updated({{"domain.shape": [{n}, {n}, {n}], "domain.voxel_size_um": {h}}})
 m, s, mib = timed_peak(lambda: ms.generate(spec, seed=0))
 print(json.dumps({{"peak": None if mib is None else mib * 2**20, "n": len(m.particles)}}))
@@ -77,17 +78,22 @@ print(json.dumps({{"peak": None if mib is None else mib * 2**20, "n": len(m.part
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux VmHWM")
-@pytest.mark.parametrize(("n", "h"), [(128, 0.25), (96, 0.5)])
-def test_estimate_bounds_the_measured_peak(n, h):
+@pytest.mark.parametrize(("n", "h", "mode", "warmup"), [
+    (128, 0.25, "pressed", (48, 0.25)),        # the default model (needs fine voxels)
+    (96, 0.5, "sequential", (24, 1.0)),
+])
+def test_estimate_bounds_the_measured_peak(n, h, mode, warmup):
     """Calibration check in a fresh process: measured peak <= estimate <= 3 x peak + 64 MB."""
-    code = _MEASURE.format(bench=str(ROOT / "benchmarks"), example=str(EXAMPLE), n=n, h=h)
+    code = _MEASURE.format(bench=str(ROOT / "benchmarks"), example=str(EXAMPLE), n=n, h=h,
+                           mode=mode, w=warmup[0], wh=warmup[1])
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout.splitlines()[-1])
     if out["peak"] is None:
         pytest.skip("VmHWM cannot be reset here")
-    spec = ms.load_spec(EXAMPLE).updated({"domain.shape": [n, n, n], "domain.voxel_size_um": h})
+    spec = ms.load_spec(EXAMPLE).updated({"domain.shape": [n, n, n], "domain.voxel_size_um": h,
+                                          "packing.mode": mode})
     est = estimate_generate(spec).host_bytes
     assert out["peak"] <= est <= 3 * out["peak"] + 64 * 2**20, (out, est)
     assert out["n"] <= 2 * expected_particles(spec)             # the overlap factor
@@ -114,8 +120,11 @@ def test_python_m_generate_100000_cubed_exits_2(tmp_path):
 
 
 def test_cli_analyze_over_the_limit_exits_2_and_writes_nothing(tmp_path, monkeypatch):
+    # plumbing test: the fast sequential model at coarse voxels; the pressed default is tested
+    # in test_pressing.py
     spec = ms.load_spec(EXAMPLE).updated({"domain.shape": [24, 24, 24],
-                                          "domain.voxel_size_um": 1.0})
+                                          "domain.voxel_size_um": 1.0,
+                                          "packing.mode": "sequential"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         store = ms.generate(spec, seed=0).save(tmp_path / "m.zarr")

@@ -16,6 +16,8 @@ from microstructure._zarr_store import store_attrs
 
 @pytest.fixture(scope="module")
 def structure():
+    # plumbing test: the fast sequential model at coarse voxels; the pressed default is tested
+    # in test_pressing.py
     spec = ElectrodeSpec.from_dict({
         "domain": {"shape": [48, 40, 40], "voxel_size_um": 0.5},
         "composition": {"basis": "weight", "porosity": 0.15},
@@ -29,7 +31,7 @@ def structure():
                        "psd": {"kind": "table", "diameters_um": [1.0, 1.4, 2.0],
                                "cumulative": [0.0, 0.6, 1.0]}},
         },
-        "packing": {"max_iter": 5000},
+        "packing": {"max_iter": 5000, "mode": "sequential"},
     })
     return ms.generate(spec, seed=11)
 
@@ -319,8 +321,9 @@ _SAVER = """
 import sys, warnings
 warnings.simplefilter("ignore")
 import microstructure as ms
+# plumbing test: the fast sequential model at coarse voxels (pressed is tested in test_pressing.py)
 spec = ms.load_spec(ms.default_spec_path()).updated(
-    {"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0})
+    {"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0, "packing.mode": "sequential"})
 m = ms.generate(spec, seed=0)
 m.save(sys.argv[1])
 print("ready", flush=True)

@@ -27,6 +27,9 @@ def _spec(shape, h, *, cam=None, se=None, carbon=None, periodic=True, porosity=0
         "domain": {"shape": list(shape), "voxel_size_um": h, "periodic_lateral": periodic},
         "composition": {"basis": "weight", "porosity": porosity},
         "phases": phases,
+        # metrics tests: the fast sequential model at coarse voxels; the pressed default is
+        # tested in test_pressing.py
+        "packing": {"mode": "sequential"},
     })
 
 
@@ -132,13 +135,21 @@ def test_repr_and_to_dict(resolved):
     assert len(d["profile"]) == 80
 
 
-def test_resolution_warnings_listed_not_raised():
-    spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 64, 64]})
+@pytest.mark.parametrize(("mode", "warned"), [
+    # sequential: d10 under 2 voxels (SE and carbon)
+    ("sequential", {"phases.se", "phases.carbon"}),
+    # pressed (the default): volume share in particles under 2 voxels; the fine SE goes to the
+    # crevice fill (packing.se_fill_ratio), so only carbon is warned about
+    ("pressed", {"phases.carbon"}),
+])
+def test_resolution_warnings_listed_not_raised(mode, warned):
+    spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 64, 64],
+                                                          "packing.mode": mode})
     with pytest.warns(UserWarning, match="under 2 voxels"):
         m = ms.generate(spec, seed=0)
     sm = ms.structure_metrics(m)   # no warning here: pytest turns warnings into errors
     assert sm.warnings == tuple(resolution_warnings(spec))
-    assert {w.split(":")[0] for w in sm.warnings} == {"phases.se", "phases.carbon"}
+    assert {w.split(":")[0] for w in sm.warnings} == warned
     assert not sm.size_distributions["se"].resolved
     assert sm.size_distributions["cam"].resolved
 

@@ -66,7 +66,10 @@ def test_generate_equal_spheres_at_062_box_fraction():
 
 
 def test_generate_ncm82_distribution_at_066_box_fraction():
+    # the sequential model's CAM packing (force-biased relaxation) at coarse voxels; the pressed
+    # default is tested in test_pressing.py
     spec = _spec(**{
+        "packing.mode": "sequential",
         "domain.shape": [128, 128, 128], "domain.voxel_size_um": 0.5,
         "composition.basis": "volume", "composition.porosity": 0.1,
         "phases.cam.fraction": 66.0, "phases.se.fraction": 24.0, "phases.carbon.fraction": 0.0,
@@ -91,8 +94,13 @@ def test_example_composition_within_tolerance_at_128():
     assert m.particle_ids.max() == m.report.n_particles["cam"]
 
 
-def test_same_seed_same_arrays_other_seed_other_arrays():
-    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+@pytest.mark.parametrize(("mode", "shape", "h"), [
+    ("sequential", [48, 40, 40], 0.5),
+    (None, [56, 48, 48], 0.25),               # the default (pressed) needs finer voxels
+])
+def test_same_seed_same_arrays_other_seed_other_arrays(mode, shape, h):
+    changes = {"domain.shape": shape, "domain.voxel_size_um": h}
+    spec = _spec(**changes, **({} if mode is None else {"packing.mode": mode}))
     a = _quiet_generate(spec, seed=5)
     b = _quiet_generate(spec, seed=5)
     c = _quiet_generate(spec, seed=6)
@@ -103,8 +111,10 @@ def test_same_seed_same_arrays_other_seed_other_arrays():
 
 
 def test_unreachable_target_raises_with_target_and_achieved():
-    # no porosity at all: the SE cannot fill every crevice between hard CAM spheres
+    # no porosity at all: the SE cannot fill every crevice between hard CAM spheres (the
+    # sequential model, whose SE is poured around the packed CAM, at coarse voxels)
     spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5,
+                    "packing.mode": "sequential",
                     "composition.porosity": 0.0, "packing.se_cam_overlap": 0.0})
     with pytest.raises(ms.PackingError, match=r"target .* achieved"):
         _quiet_generate(spec, seed=0)
@@ -121,7 +131,10 @@ def test_rsa_mode_generates_and_refuses_dense_targets():
 
 
 def test_d10_under_two_voxels_warns():
-    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
+    # the sequential model's d10 warning at coarse voxels (the pressed model's fines warning:
+    # test_metrics.py::test_resolution_warnings_listed_not_raised)
+    spec = _spec(**{"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5,
+                    "packing.mode": "sequential"})
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         ms.generate(spec, seed=0)

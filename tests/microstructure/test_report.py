@@ -36,7 +36,10 @@ SE_AXIS = "param:phases.se.psd.d50_um"
 
 
 def _base() -> ms.ElectrodeSpec:
+    # plumbing test: the fast sequential model at coarse voxels; the pressed default is tested
+    # in test_pressing.py
     return ms.load_spec(ms.default_spec_path()).updated({
+        "packing.mode": "sequential",
         "domain.shape": [32, 32, 32], "domain.voxel_size_um": 0.4,
         "phases.cam.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.0},
         "phases.se.psd": {"kind": "lognormal", "d50_um": 1.2, "d90_um": 1.8},

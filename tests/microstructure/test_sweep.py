@@ -18,6 +18,8 @@ from microstructure.studies._store import ResultsStore
 from microstructure.studies._sweep_spec import point_id
 from microstructure.studies.rows import COLUMNS
 
+# plumbing tests: the fast sequential model at coarse voxels; the pressed default is tested
+# in test_pressing.py
 TINY = """
 base = "default"
 seeds = 1
@@ -25,6 +27,7 @@ transport = false
 [overrides]
 "domain.shape" = [32, 32, 32]
 "domain.voxel_size_um" = 1.0
+"packing.mode" = "sequential"
 [axes]
 "phases.cam.fraction" = [60, 75]
 "phases.se.psd.d50_um" = [0.8, 3.0]     # 3.0 > d90 = 1.82: an invalid spec, recorded as failed
@@ -73,8 +76,8 @@ def test_grid_expansion_is_the_product_in_order(tmp_path):
         == [(60, 0.8), (60, 3.0), (75, 0.8), (75, 3.0)]
     for p in pts:  # overrides reach every point
         assert p.params["domain.shape"] == [32, 32, 32]
-    assert sw.param_paths == ["domain.shape", "domain.voxel_size_um", "phases.cam.fraction",
-                              "phases.se.psd.d50_um"]
+    assert sw.param_paths == ["domain.shape", "domain.voxel_size_um", "packing.mode",
+                              "phases.cam.fraction", "phases.se.psd.d50_um"]
     good = pts[0].spec
     assert good.phases.cam.fraction == 60 and good.domain.shape == (32, 32, 32)
     assert good.phases.se.psd.d50_um == 0.8
@@ -132,7 +135,8 @@ def test_sweep_in_python_and_relative_base(tmp_path):
     sw = studies.load_sweep(write(tmp_path / "specs", TINY.replace('"default"', '"mine.toml"')))
     assert sw.base_spec == ms.load_spec(ms.default_spec_path())
     same = studies.SweepSpec(base=ms.load_spec(spec_file), seeds=1, transport=False,
-                        overrides={"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0},
+                        overrides={"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0,
+                                   "packing.mode": "sequential"},
                         axes={"phases.cam.fraction": [60, 75],
                               "phases.se.psd.d50_um": [0.8, 3.0]})
     assert [p.point_id for p in same.expand()] == [p.point_id for p in sw.expand()]

@@ -20,6 +20,8 @@ from microstructure.studies.cli import app
 
 runner = CliRunner()
 
+# plumbing tests: the fast sequential model at coarse voxels; the pressed default is tested
+# in test_pressing.py
 SWEEP = """
 base = "default"
 seeds = 1
@@ -27,6 +29,7 @@ transport = false
 [overrides]
 "domain.shape" = [32, 32, 32]
 "domain.voxel_size_um" = 1.0
+"packing.mode" = "sequential"
 [axes]
 "phases.cam.fraction" = {cam}
 "phases.se.psd.d50_um" = {se}
