@@ -28,7 +28,8 @@ def _generate(spec, device):
 
 
 def test_generate_cuda_simulated_equals_cpu():
-    spec = _small_spec()
+    # the sequential pipeline (the pressed one: test_pressed_generate_cuda_simulated_equals_cpu)
+    spec = _small_spec(**{"packing.mode": "sequential"})
     cpu = _generate(spec, "cpu")
     gpu = _generate(spec, "cuda")
     assert gpu.report.device == "cuda"
