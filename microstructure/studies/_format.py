@@ -122,7 +122,7 @@ def format_analysis(a: dict[str, Any]) -> str:
                      f"{_fmt(sd['d90_um'], '.3g'):>8}{_fmt(sd['reference_d50_um'], '.3g'):>9}"
                      f"{_fmt(sd['d50_relative_error'], '+.1%'):>9}  "
                      f"{'yes' if sd['d50_within_tolerance'] else 'no'}"
-                     f"{'' if sd['resolved'] else ' (d10 < 2 voxels)'}")
+                     f"{'' if sd['resolved'] else ' (under 2 voxels)'}")
     lines.append(f"{'CAM|SE contact area / volume':<{w}}"
                  f"{_fmt(st['cam_se_contact_area_per_volume_per_um'], '.4g')} 1/um "
                  "(voxel faces x 2/3; the utilization row counts raw faces)")
