@@ -18,6 +18,7 @@ from ..device import bind
 __all__ = [
     "block_code",
     "block_pieces",
+    "cell_diag",
     "cell_ax",
     "cell_ax_at",
     "compile_for",
@@ -27,16 +28,38 @@ __all__ = [
     "prolong_agg_cell",
     "prolong_cell",
     "restrict_agg_block",
+    "strong",
 ]
 
 
+#: A face joins two cells of a block piece when ``g^2 >= PIECE_STRENGTH^2 a_ii a_jj``.
+PIECE_STRENGTH = 0.05
+
+
+def cell_diag(gx, gy, gz, i, j, k):
+    """Diagonal ``a_ii``: the sum of the six face conductances of cell ``(i, j, k)``."""
+    n0, n1, n2 = gy.shape
+    jm = j - 1 if j > 0 else n1 - 1
+    km = k - 1 if k > 0 else n2 - 1
+    return gx[i, j, k] + gx[i + 1, j, k] + gy[i, jm, k] + gy[i, j, k] + gz[i, j, km] + gz[i, j, k]
+
+
+def strong(g, da, db):
+    """Whether a face of conductance ``g > 0`` between cells of diagonals ``da``, ``db`` is
+    strong (the test of smoothed aggregation, ``g >= PIECE_STRENGTH sqrt(da db)``)."""
+    return g * g >= PIECE_STRENGTH * PIECE_STRENGTH * da * db
+
+
 def block_code(gx, gy, gz, bi, bj, bk):
-    """12-bit code of the open faces inside block ``(bi, bj, bk)``.
+    """12-bit code of the strong open faces inside block ``(bi, bj, bk)``.
 
     Cell ``loc = 4a + 2b + c`` of the block is ``(2bi + a, 2bj + b, 2bk + c)``; bit ``2b + c``
     is the axis-0 face of line ``(b, c)``, bit ``4 + 2a + c`` the axis-1 face of line
     ``(a, c)``, bit ``8 + 2a + b`` the axis-2 face of line ``(a, b)``.  Wrap and Dirichlet
-    faces are never inside a block.
+    faces are never inside a block.  A face counts when it is strong (:func:`strong`): a
+    carbon grain and the CAM around it (contrast 500) become separate pieces -- tied together
+    they are a coarse value the low-energy error does not have (192³ electronic network of
+    the example composite: 46 -> 24 iterations to a residual of 1e-5).
     """
     n0, n1, n2 = gy.shape
     code = 0
@@ -46,15 +69,21 @@ def block_code(gx, gy, gz, bi, bj, bk):
             j = 2 * bj + u
             k = 2 * bk + v
             if i + 1 < n0 and j < n1 and k < n2 and gx[i + 1, j, k] > 0:
-                code |= 1 << (2 * u + v)
+                da = cell_diag(gx, gy, gz, i, j, k)  # noqa: F821
+                if strong(gx[i + 1, j, k], da, cell_diag(gx, gy, gz, i + 1, j, k)):  # noqa: F821
+                    code |= 1 << (2 * u + v)
             i = 2 * bi + u
             j = 2 * bj
             if i < n0 and j + 1 < n1 and k < n2 and gy[i, j, k] > 0:
-                code |= 1 << (4 + 2 * u + v)
+                da = cell_diag(gx, gy, gz, i, j, k)  # noqa: F821
+                if strong(gy[i, j, k], da, cell_diag(gx, gy, gz, i, j + 1, k)):  # noqa: F821
+                    code |= 1 << (4 + 2 * u + v)
             j = 2 * bj + v
             k = 2 * bk
             if i < n0 and j < n1 and k + 1 < n2 and gz[i, j, k] > 0:
-                code |= 1 << (8 + 2 * u + v)
+                da = cell_diag(gx, gy, gz, i, j, k)  # noqa: F821
+                if strong(gz[i, j, k], da, cell_diag(gx, gy, gz, i, j, k + 1)):  # noqa: F821
+                    code |= 1 << (8 + 2 * u + v)
     return code
 
 
@@ -192,12 +221,14 @@ def compile_for(jit: Any, float64: Any) -> dict[str, Any]:
     nb = jit(neighbours)
     ca = jit(cell_ax)
     cat = jit(bind(cell_ax_at, neighbours=nb, cell_ax=ca))
-    bc = jit(block_code)
+    cd = jit(cell_diag)
+    bc = jit(bind(block_code, cell_diag=cd, strong=jit(strong)))
     return {
         "neighbours": nb,
         "cell_ax": ca,
         "cell_ax_at": cat,
         "gs_cell": jit(bind(gs_cell, cell_ax=ca)),
+        "cell_diag": cd,
         "block_code": bc,
         "block_pieces": jit(bind(block_pieces, block_code=bc)),
         "energy_cell": jit(bind(energy_cell, float64=float64)),

@@ -11,6 +11,7 @@ from test_transport import reference_sigma
 from solvers import tortuosity
 from solvers.transport import _stencil
 from solvers.transport._multigrid import FineOperator, PieceMultigrid, _block_lut, _fine_galerkin
+from solvers.transport._stencil_kernels import PIECE_STRENGTH
 
 
 def _fine(cond, periodic):
@@ -88,12 +89,15 @@ def test_aggregates_are_the_connected_pieces_of_each_block(shape, periodic):
     A = _assembled(op)
     active = A.diagonal() > 0
     assert np.array_equal(agg.ravel() >= 0, active)
-    # every aggregate is one connected piece of one block, and every piece is one aggregate
+    # every aggregate is one piece of one block connected through strong faces
+    # (|a_ij| >= 0.05 sqrt(a_ii a_jj)), and every piece is one aggregate
     block = np.ravel_multi_index(
         tuple(np.indices(shape)[a] // 2 for a in range(3)), [(n + 1) // 2 for n in shape]
     ).ravel()
     coo = A.tocoo()
-    same = (block[coo.row] == block[coo.col]) & (coo.row != coo.col)
+    d = A.diagonal()
+    strong = np.abs(coo.data) >= PIECE_STRENGTH * np.sqrt(d[coo.row] * d[coo.col])
+    same = (block[coo.row] == block[coo.col]) & (coo.row != coo.col) & strong
     G = sp.csr_matrix((np.ones(same.sum()), (coo.row[same], coo.col[same])), shape=A.shape)
     _, piece = connected_components(G, directed=False)
     a, p = agg.ravel()[active], piece[active]
