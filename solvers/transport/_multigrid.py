@@ -62,6 +62,7 @@ import numpy as np
 
 from ..device import to_host
 from ._amg import SparseLevel, smoothed_level, sparse_module
+from ._pieces import compact_labels, piece_galerkin
 
 __all__ = [
     "COARSE_SWEEPS",
@@ -251,14 +252,12 @@ class Multigrid(_VCycle):
         K = self.op.kernels
         nxt = self.levels[nxt_i]
         for s in range(self.nu):
-            K.rbgs(*faces, x, b, 0, s == 0)
-            K.rbgs(*faces, x, b, 1, False)
+            K.rbgs_pair(*faces, x, b, 0, s == 0)
         K.residual_restrict(*faces, x, b, nxt.b, *nxt.factors)
         self._cycle(nxt_i)
         K.prolong_add(x, nxt.x, *nxt.factors)
         for _ in range(self.nu):
-            K.rbgs(*faces, x, b, 1, False)
-            K.rbgs(*faces, x, b, 0, False)
+            K.rbgs_pair(*faces, x, b, 1, False)
 
     def __call__(self, r: Any, z: Any) -> float:
         """``z = M r`` (one V-cycle from a zero guess); return ``r . z``."""
@@ -302,10 +301,16 @@ class PieceMultigrid(_VCycle):
         lab = xp.empty(op.shape, dtype=np.int64)
         K.block_labels(op.gx, op.gy, op.gz, xp.asarray(_block_lut()), lab)
         grid, _ = coarse_shape(op.shape)
-        self._agg, keys = _compact(xp, lab, 8 * int(np.prod(grid)))
-        del lab
-        n1 = int(keys.size)
-        A = _fine_galerkin(op, self._agg, n1, xp, sparse)
+        if xp is np:  # one or two numba passes instead of sorts and a COO conversion
+            self._agg, keys = compact_labels(lab, 8 * int(np.prod(grid)))
+            del lab
+            n1 = int(keys.size)
+            A = piece_galerkin(*op.faces, self._agg, n1)
+        else:
+            self._agg, keys = _compact(xp, lab, 8 * int(np.prod(grid)))
+            del lab
+            n1 = int(keys.size)
+            A = _fine_galerkin(op, self._agg, n1, xp, sparse)
         self._b1 = xp.zeros(n1, dtype=self.dtype)
         self.sizes = [n1]
         self.levels: list[SparseLevel] = []
@@ -363,15 +368,13 @@ class PieceMultigrid(_VCycle):
         K = self.op.kernels
         faces = self.op.faces
         for s in range(self.nu):
-            K.rbgs(*faces, z, r, 0, s == 0)
-            K.rbgs(*faces, z, r, 1, False)
+            K.rbgs_pair(*faces, z, r, 0, s == 0)
         b1 = self._b1
         b1[...] = 0
         K.residual_restrict_agg(*faces, z, r, self._agg, b1)
         K.prolong_add_agg(z, self._coarse_cycle(0, b1), self._agg)
         for _ in range(self.nu):
-            K.rbgs(*faces, z, r, 1, False)
-            K.rbgs(*faces, z, r, 0, False)
+            K.rbgs_pair(*faces, z, r, 1, False)
         return K.dot(r, z)
 
     def __repr__(self) -> str:

@@ -165,3 +165,45 @@ def test_coarse_levels_are_symmetric_positive():
     for lv in M.levels:
         assert abs(lv.A - lv.A.T).max() <= 1e-12 * abs(lv.A).max()
         assert abs(lv.R - lv.P.T).max() == 0
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("shape", [(9, 8, 7), (6, 1, 5), (8, 6, 10)])
+def test_numba_piece_setup_matches_the_array_version(shape, periodic):
+    from solvers.transport._multigrid import _compact, coarse_shape
+    from solvers.transport._pieces import compact_labels, piece_galerkin
+
+    rng = np.random.default_rng(len(shape) + sum(shape))
+    cond = np.where(rng.random(shape) < 0.6, rng.choice([1.0, 1e-3], size=shape), 0.0)
+    op = _fine(cond, periodic)
+    lab = np.empty(op.shape, dtype=np.int64)
+    _stencil.block_labels(*op.faces, _block_lut(), lab)
+    n_keys = 8 * int(np.prod(coarse_shape(op.shape)[0]))
+    agg, keys = _compact(np, lab, n_keys)
+    agg2, keys2 = compact_labels(lab, n_keys)
+    np.testing.assert_array_equal(agg, agg2)
+    np.testing.assert_array_equal(keys, keys2)
+    A = _fine_galerkin(op, agg, keys.size, np, sp)
+    B = piece_galerkin(*op.faces, agg, keys.size)
+    assert B.has_canonical_format
+    assert abs(A - B).max() <= 1e-14 * abs(A).max()
+
+
+@pytest.mark.parametrize("zero_init", [False, True])
+@pytest.mark.parametrize("color", [0, 1])
+@pytest.mark.parametrize("shape,periodic", [((9, 8, 7), True), ((13, 6, 10), False), ((2, 3, 1), True), ((70, 40, 50), True)])
+def test_fused_red_black_pair_equals_two_half_sweeps(shape, periodic, color, zero_init):
+    rng = np.random.default_rng(sum(shape))
+    cond = np.where(rng.random(shape) < 0.7, rng.choice([1.0, 1e-3], size=shape), 0.0)
+    op = _fine(cond, periodic)
+    b = rng.standard_normal(shape)
+    x1 = rng.standard_normal(shape)
+    x2 = x1.copy()
+    _stencil.rbgs(*op.faces, x1, b, color, zero_init)
+    _stencil.rbgs(*op.faces, x1, b, 1 - color, False)
+    for chunks in (1, 2, 3, 7):
+        x3 = x2.copy()
+        _stencil._rbgs_pair_d(*op.faces, x3, b, color, zero_init, chunks)
+        np.testing.assert_array_equal(x1, x3)
+    _stencil.rbgs_pair(*op.faces, x2, b, color, zero_init)
+    np.testing.assert_array_equal(x1, x2)
