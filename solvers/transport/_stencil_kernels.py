@@ -21,14 +21,18 @@ __all__ = [
     "cell_diag",
     "cell_ax",
     "cell_ax_at",
+    "coarse_faces_cell",
     "compile_for",
     "energy_cell",
+    "faces_cell",
     "gs_cell",
     "neighbours",
     "prolong_agg_cell",
     "prolong_cell",
     "restrict_agg_block",
     "strong",
+    "update_d_cell",
+    "update_xr_cell",
 ]
 
 
@@ -215,6 +219,76 @@ def prolong_cell(x, xc, i, j, k, c0, c1, c2):
     x[i, j, k] += xc[i // c0, j // c1, k // c2]
 
 
+def faces_cell(phase, gtab, gdir, per1, per2, gx, gy, gz, i, j, k):
+    """Face conductances owned by cell ``(i, j, k)``, ``0 <= i <= n0``: ``gx[i, j, k]`` (the
+    Dirichlet faces for ``i == 0`` and ``i == n0``) and, for ``i < n0``, ``gy`` and ``gz``
+    towards ``+1`` (the wrap faces when ``per1`` / ``per2``, else 0)."""
+    n0, n1, n2 = phase.shape
+    if i == 0:
+        gx[i, j, k] = gdir[phase[0, j, k]]
+    elif i == n0:
+        gx[i, j, k] = gdir[phase[n0 - 1, j, k]]
+    else:
+        gx[i, j, k] = gtab[phase[i - 1, j, k], phase[i, j, k]]
+    if i == n0:
+        return
+    if j + 1 < n1:
+        gy[i, j, k] = gtab[phase[i, j, k], phase[i, j + 1, k]]
+    elif per1 and n1 > 1:
+        gy[i, j, k] = gtab[phase[i, j, k], phase[i, 0, k]]
+    else:
+        gy[i, j, k] = 0.0
+    if k + 1 < n2:
+        gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, k + 1]]
+    elif per2 and n2 > 1:
+        gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
+    else:
+        gz[i, j, k] = 0.0
+
+
+def coarse_faces_cell(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc, ic, jc, kc):
+    """Coarse faces owned by coarse cell ``(ic, jc, kc)``, ``0 <= ic <= m0`` (as
+    :func:`faces_cell`): the sum of the fine faces each covers divided by the coarsening
+    factor along its normal; a wrap face of an axis coarsened to length 1 is dropped."""
+    n0, n1, n2 = gy.shape
+    m0, m1, m2 = gyc.shape
+    s = 0.0
+    i = n0 if ic == m0 else ic * c0
+    for j in range(jc * c1, min(jc * c1 + c1, n1)):
+        for k in range(kc * c2, min(kc * c2 + c2, n2)):
+            s += gx[i, j, k]
+    gxc[ic, jc, kc] = s / c0
+    if ic == m0:
+        return
+    s = 0.0
+    if m1 > 1 or c1 == 1:
+        j = min(jc * c1 + c1, n1) - 1
+        for i in range(ic * c0, min(ic * c0 + c0, n0)):
+            for k in range(kc * c2, min(kc * c2 + c2, n2)):
+                s += gy[i, j, k]
+    gyc[ic, jc, kc] = s / c1
+    s = 0.0
+    if m2 > 1 or c2 == 1:
+        k = min(kc * c2 + c2, n2) - 1
+        for i in range(ic * c0, min(ic * c0 + c0, n0)):
+            for j in range(jc * c1, min(jc * c1 + c1, n1)):
+                s += gz[i, j, k]
+    gzc[ic, jc, kc] = s / c2
+
+
+def update_xr_cell(x, r, d, q, alpha, i, j, k):
+    """``x += alpha d``, ``r -= alpha q`` at one cell; returns the new ``r^2`` in float64."""
+    x[i, j, k] += alpha * d[i, j, k]
+    v = r[i, j, k] - alpha * q[i, j, k]
+    r[i, j, k] = v
+    return float64(v) * float64(v)  # noqa: F821 - bound per target
+
+
+def update_d_cell(d, z, beta, i, j, k):
+    """``d = z + beta d`` at one cell."""
+    d[i, j, k] = z[i, j, k] + beta * d[i, j, k]
+
+
 def compile_for(jit: Any, float64: Any) -> dict[str, Any]:
     """The bodies compiled with ``jit`` (``numba.njit(inline="always")`` or
     ``cuda.jit(device=True)``); ``float64`` is the target's float64 cast (``numba.float64``)."""
@@ -235,4 +309,8 @@ def compile_for(jit: Any, float64: Any) -> dict[str, Any]:
         "restrict_agg_block": jit(bind(restrict_agg_block, cell_ax_at=cat)),
         "prolong_agg_cell": jit(prolong_agg_cell),
         "prolong_cell": jit(prolong_cell),
+        "faces_cell": jit(faces_cell),
+        "coarse_faces_cell": jit(coarse_faces_cell),
+        "update_xr_cell": jit(bind(update_xr_cell, float64=float64)),
+        "update_d_cell": jit(update_d_cell),
     }
