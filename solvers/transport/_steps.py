@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: Single-phase networks filling less than this fraction of the box use the piece multigrid.
-PIECES_BELOW = 0.45
+PIECES_BELOW = 0.3
 #: Requested relative accuracy of sigma_eff and tau when neither ``rtol`` nor ``accuracy`` is given.
 DEFAULT_ACCURACY = 1e-5
 #: ``dtype="auto"`` stores float32 when the solved phases' conductivities differ by at most this.
@@ -180,11 +180,11 @@ def choose_preconditioner(
     :data:`PIECES_BELOW` of the box, else the cheaper geometric :class:`Multigrid`.
 
     On sparse single-phase networks the geometric blocks tie unrelated branches together:
-    porosity-0.25 blobs at 200³ take 36 iterations with it and 5 with the pieces; at porosity
-    0.4 (solved fraction 0.39) 20 against 5, and since the piece level's set-up runs in numba
-    the pieces are faster there too (CPU time 5.8 s vs 3.7 s at load 10).  On denser ones
-    (the SE network of a composite, fraction 0.46: 11 against 5 iterations) the geometric
-    hierarchy's cheaper set-up wins (128³: CPU time 2.2 s vs 2.4 s at load 10).
+    porosity-0.25 blobs at 200³ take 36 iterations with it and 5 with the pieces.  At
+    porosity 0.4 (solved fraction 0.39) it is 20 against 5 iterations, but on a quiet machine
+    the geometric hierarchy's cheaper set-up still wins (2.3 s vs 2.7 s, load 1.5; the
+    pieces win only when the cores are shared: CPU time 5.8 s vs 3.7 s at load 10), and on
+    the SE network of a composite (fraction 0.46, 11 against 5 iterations) too.
     """
     if name == "jacobi":
         return Jacobi(op)
