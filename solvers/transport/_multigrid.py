@@ -252,12 +252,14 @@ class Multigrid(_VCycle):
         K = self.op.kernels
         nxt = self.levels[nxt_i]
         for s in range(self.nu):
-            K.rbgs_pair(*faces, x, b, 0, s == 0)
+            K.rbgs(*faces, x, b, 0, s == 0)
+            K.rbgs(*faces, x, b, 1, False)
         K.residual_restrict(*faces, x, b, nxt.b, *nxt.factors)
         self._cycle(nxt_i)
         K.prolong_add(x, nxt.x, *nxt.factors)
         for _ in range(self.nu):
-            K.rbgs_pair(*faces, x, b, 1, False)
+            K.rbgs(*faces, x, b, 1, False)
+            K.rbgs(*faces, x, b, 0, False)
 
     def __call__(self, r: Any, z: Any) -> float:
         """``z = M r`` (one V-cycle from a zero guess); return ``r . z``."""
@@ -368,13 +370,15 @@ class PieceMultigrid(_VCycle):
         K = self.op.kernels
         faces = self.op.faces
         for s in range(self.nu):
-            K.rbgs_pair(*faces, z, r, 0, s == 0)
+            K.rbgs(*faces, z, r, 0, s == 0)
+            K.rbgs(*faces, z, r, 1, False)
         b1 = self._b1
         b1[...] = 0
         K.residual_restrict_agg(*faces, z, r, self._agg, b1)
         K.prolong_add_agg(z, self._coarse_cycle(0, b1), self._agg)
         for _ in range(self.nu):
-            K.rbgs_pair(*faces, z, r, 1, False)
+            K.rbgs(*faces, z, r, 1, False)
+            K.rbgs(*faces, z, r, 0, False)
         return K.dot(r, z)
 
     def __repr__(self) -> str:

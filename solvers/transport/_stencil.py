@@ -56,7 +56,6 @@ __all__ = [
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
-    "rbgs_pair",
     "residual_restrict_agg",
     "prolong_add_agg",
     "energy",
@@ -120,26 +119,6 @@ def _jacobi_dot(gx, gy, gz, r, z):
     return s
 
 
-@njit(**_OPTS)
-def _rbgs_plane(gx, gy, gz, x, b, i, color, zero_init):
-    """Half sweep of colour ``color`` on plane ``i`` (see :func:`_rbgs`)."""
-    n0, n1, n2 = x.shape
-    for j in range(n1):
-        im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
-        if zero_init:
-            x[i, j, :] = 0.0
-        k0 = (i + j + color) % 2
-        # interior cells: no wrap along k
-        for k in range(k0 if k0 > 0 else 2, n2 - 1, 2):
-            _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp,
-                     zero_init)
-        for k in range(0, n2, max(n2 - 1, 1)):
-            if (k % 2) == k0 and (k == 0 or k == n2 - 1):
-                _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
-                _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, km, kp, fm, fp,
-                         zero_init)
-
-
 @njit(parallel=True, **_OPTS)
 def _rbgs(gx, gy, gz, x, b, color, zero_init):
     """Red-black Gauss-Seidel half sweep on the cells with ``(i + j + k) % 2 == color``.
@@ -150,35 +129,22 @@ def _rbgs(gx, gy, gz, x, b, color, zero_init):
     updated one after the other (CPU) or concurrently (GPU), which makes the V-cycle slightly
     non-symmetric -- the caller then uses flexible conjugate gradients.
     """
-    for i in prange(x.shape[0]):
-        _rbgs_plane(gx, gy, gz, x, b, i, color, zero_init)
-
-
-@njit(parallel=True, **_OPTS)
-def _rbgs_pair(gx, gy, gz, x, b, color, zero_init, chunks):
-    """The half sweeps of ``color`` and then of ``1 - color`` in one pass over the planes.
-
-    The same result as ``_rbgs(.., color, zero_init)`` then ``_rbgs(.., 1 - color, False)``
-    (every cell sees the same neighbour values), with the arrays read about once instead of
-    twice: in each of ``chunks`` slabs of planes the second colour follows one plane behind
-    the first; the second colour of the slab's first and last planes, whose neighbours lie in
-    the next slabs, waits for all slabs (a second parallel pass over two planes per slab).
-    """
-    n0 = x.shape[0]
-    nch = max(min(chunks, n0 // 3), 1)
-    for c in prange(nch):
-        s = c * n0 // nch
-        e = (c + 1) * n0 // nch
-        for i in range(s, e):
-            _rbgs_plane(gx, gy, gz, x, b, i, color, zero_init)
-            if s + 1 <= i - 1 <= e - 2:
-                _rbgs_plane(gx, gy, gz, x, b, i - 1, 1 - color, False)
-    for c in prange(nch):
-        s = c * n0 // nch
-        e = (c + 1) * n0 // nch
-        _rbgs_plane(gx, gy, gz, x, b, s, 1 - color, False)
-        if e - 1 > s:
-            _rbgs_plane(gx, gy, gz, x, b, e - 1, 1 - color, False)
+    n0, n1, n2 = x.shape
+    for i in prange(n0):
+        for j in range(n1):
+            im, ip, jm, jp, _, _, fm, fp = _neighbours(i, j, 0, n0, n1, n2)
+            if zero_init:
+                x[i, j, :] = 0.0
+            k0 = (i + j + color) % 2
+            # interior cells: no wrap along k
+            for k in range(k0 if k0 > 0 else 2, n2 - 1, 2):
+                _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, k - 1, k + 1, fm, fp,
+                         zero_init)
+            for k in range(0, n2, max(n2 - 1, 1)):
+                if (k % 2) == k0 and (k == 0 or k == n2 - 1):
+                    _, _, _, _, km, kp, _, _ = _neighbours(i, j, k, n0, n1, n2)
+                    _gs_cell(gx, gy, gz, x, b, i, j, k, im, ip, jm, jp, km, kp, fm, fp,
+                             zero_init)
 
 
 @njit(parallel=True, **_OPTS)
@@ -391,12 +357,6 @@ def _dispatch(par):
 matvec_dot = _dispatch(_matvec_dot)
 jacobi_dot = _dispatch(_jacobi_dot)
 rbgs = _dispatch(_rbgs)
-_rbgs_pair_d = _dispatch(_rbgs_pair)
-
-
-def rbgs_pair(gx, gy, gz, x, b, color, zero_init) -> None:
-    """``rbgs(.., color, zero_init)`` then ``rbgs(.., 1 - color, False)`` in one pass."""
-    _rbgs_pair_d(gx, gy, gz, x, b, color, zero_init, 2 * numba.get_num_threads())
 build_faces = _dispatch(_build_faces)
 coarsen = _dispatch(_coarsen)
 residual_restrict = _dispatch(_residual_restrict)

@@ -25,7 +25,6 @@ __all__ = [
     "matvec_dot",
     "jacobi_dot",
     "rbgs",
-    "rbgs_pair",
     "block_labels",
     "residual_restrict_agg",
     "prolong_add_agg",
@@ -274,12 +273,6 @@ def jacobi_dot(gx, gy, gz, r, z) -> float:
 def rbgs(gx, gy, gz, x, b, color, zero_init) -> None:
     """Red-black Gauss-Seidel half sweep (see :func:`solvers.transport._stencil.rbgs`)."""
     _launch(_k_rbgs, _size(x), gx, gy, gz, x, b, int(color), bool(zero_init))
-
-
-def rbgs_pair(gx, gy, gz, x, b, color, zero_init) -> None:
-    """Half sweeps of ``color`` then ``1 - color`` (two launches; one pass on the CPU)."""
-    rbgs(gx, gy, gz, x, b, color, zero_init)
-    rbgs(gx, gy, gz, x, b, 1 - color, False)
 
 
 def residual_restrict(gx, gy, gz, x, b, rc, c0, c1, c2) -> None:

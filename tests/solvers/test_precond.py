@@ -188,22 +188,3 @@ def test_numba_piece_setup_matches_the_array_version(shape, periodic):
     assert B.has_canonical_format
     assert abs(A - B).max() <= 1e-14 * abs(A).max()
 
-
-@pytest.mark.parametrize("zero_init", [False, True])
-@pytest.mark.parametrize("color", [0, 1])
-@pytest.mark.parametrize("shape,periodic", [((9, 8, 7), True), ((13, 6, 10), False), ((2, 3, 1), True), ((70, 40, 50), True)])
-def test_fused_red_black_pair_equals_two_half_sweeps(shape, periodic, color, zero_init):
-    rng = np.random.default_rng(sum(shape))
-    cond = np.where(rng.random(shape) < 0.7, rng.choice([1.0, 1e-3], size=shape), 0.0)
-    op = _fine(cond, periodic)
-    b = rng.standard_normal(shape)
-    x1 = rng.standard_normal(shape)
-    x2 = x1.copy()
-    _stencil.rbgs(*op.faces, x1, b, color, zero_init)
-    _stencil.rbgs(*op.faces, x1, b, 1 - color, False)
-    for chunks in (1, 2, 3, 7):
-        x3 = x2.copy()
-        _stencil._rbgs_pair_d(*op.faces, x3, b, color, zero_init, chunks)
-        np.testing.assert_array_equal(x1, x3)
-    _stencil.rbgs_pair(*op.faces, x2, b, color, zero_init)
-    np.testing.assert_array_equal(x1, x2)
