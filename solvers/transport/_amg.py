@@ -276,6 +276,7 @@ def smoothed_level(
     R = P.T.tocsr()
     Ac = (R @ (A @ P)).tocsr()
     lvl = SparseLevel(
-        A=A.astype(dtype), w=(omega * dinv).astype(dtype), P=P.astype(dtype), R=R.astype(dtype)
+        A=A.astype(dtype, copy=False), w=(omega * dinv).astype(dtype, copy=False),
+        P=P.astype(dtype, copy=False), R=R.astype(dtype, copy=False),
     )
     return lvl, Ac, n_next

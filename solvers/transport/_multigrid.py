@@ -34,7 +34,7 @@ gradients).  The voxel-grid residual is restricted in the same pass that compute
        aggregation, ``|a_ij| >= 0.05 sqrt(a_ii a_jj)``), the prolongation smoothed by one
        damped Jacobi step, ``P = (I - 4 / (3 rho) D^-1 A) P_tent`` with ``rho`` the largest
        eigenvalue of ``D^-1 A`` (20 Lanczos steps), and ``A_{l+1} = P^T A_l P``.  These
-       levels are smoothed by ``2 nu`` damped Jacobi sweeps (weight ``4 / (3 rho)``) before
+       levels are smoothed by ``COARSE_SWEEPS`` (4) damped Jacobi sweeps (weight ``4 / (3 rho)``) before
        and after, with parallel numba CSR kernels on the CPU and ``cupyx.scipy.sparse`` on
        the GPU.
 
@@ -62,8 +62,19 @@ import numpy as np
 
 from ..device import to_host
 from ._amg import SparseLevel, smoothed_level, sparse_module
+from ._pieces import compact_labels, piece_galerkin
 
-__all__ = ["FineOperator", "Jacobi", "Multigrid", "PieceMultigrid", "coarse_shape"]
+__all__ = [
+    "COARSE_SWEEPS",
+    "FineOperator",
+    "Jacobi",
+    "Multigrid",
+    "PieceMultigrid",
+    "coarse_shape",
+]
+
+#: Damped Jacobi sweeps before and after the coarse correction on the sparse levels.
+COARSE_SWEEPS = 4
 
 
 @dataclass
@@ -277,7 +288,7 @@ class PieceMultigrid(_VCycle):
         Coarsen until a level has at most this many unknowns; solve it exactly.
     nu : int
         Red-black Gauss-Seidel sweeps on the voxel grid before and after the coarse correction
-        (the coarse levels do ``2 nu`` damped Jacobi sweeps).
+        (the sparse levels do ``COARSE_SWEEPS`` damped Jacobi sweeps, W-cycle below the first).
     """
 
     name = "multigrid-pieces"
@@ -292,10 +303,16 @@ class PieceMultigrid(_VCycle):
         lab = xp.empty(op.shape, dtype=np.int64)
         K.block_labels(op.gx, op.gy, op.gz, xp.asarray(_block_lut()), lab)
         grid, _ = coarse_shape(op.shape)
-        self._agg, keys = _compact(xp, lab, 8 * int(np.prod(grid)))
-        del lab
-        n1 = int(keys.size)
-        A = _fine_galerkin(op, self._agg, n1, xp, sparse)
+        if xp is np:  # one or two numba passes instead of sorts and a COO conversion
+            self._agg, keys = compact_labels(lab, 8 * int(np.prod(grid)))
+            del lab
+            n1 = int(keys.size)
+            A = piece_galerkin(*op.faces, self._agg, n1)
+        else:
+            self._agg, keys = _compact(xp, lab, 8 * int(np.prod(grid)))
+            del lab
+            n1 = int(keys.size)
+            A = _fine_galerkin(op, self._agg, n1, xp, sparse)
         self._b1 = xp.zeros(n1, dtype=self.dtype)
         self.sizes = [n1]
         self.levels: list[SparseLevel] = []
@@ -323,17 +340,28 @@ class PieceMultigrid(_VCycle):
         return self._coarse(b)
 
     def _coarse_cycle(self, li: int, b: Any) -> Any:
-        """One V-cycle from a zero guess on sparse level ``li + 1``; returns ``x``."""
+        """One cycle from a zero guess on sparse level ``li + 1``; returns ``x``.
+
+        ``COARSE_SWEEPS`` damped Jacobi sweeps before and after; below the first sparse
+        level the coarse problem gets two cycles (a W-cycle), which costs little there
+        (the levels shrink about 6x each) and on the 192³ example composite's electronic
+        network takes 24 -> 17 iterations (residual 1e-5; 64³: 14 -> 12).
+        """
         if li == len(self.levels):
             return self._direct(b)
         lv = self.levels[li]
         w1, w2 = self._work[li]
         x = lv.w * b
-        for _ in range(2 * self.nu - 1):
+        for _ in range(COARSE_SWEEPS - 1):
             x, w1 = lv.jacobi(x, b, w1), x
-        xc = self._coarse_cycle(li + 1, lv.apply(lv.R, lv.residual(x, b, w2)))
+        bc = lv.apply(lv.R, lv.residual(x, b, w2))
+        xc = self._coarse_cycle(li + 1, bc)
+        if 0 < li + 1 < len(self.levels):
+            xc = xc.copy()  # may be a work array of level li + 1
+            nxt = self.levels[li + 1]
+            xc += self._coarse_cycle(li + 1, nxt.residual(xc, bc, self.xp.empty_like(bc)))
         x += lv.apply(lv.P, xc)
-        for _ in range(2 * self.nu):
+        for _ in range(COARSE_SWEEPS):
             x, w1 = lv.jacobi(x, b, w1), x
         return x
 

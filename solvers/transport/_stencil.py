@@ -70,6 +70,10 @@ _cell_ax = _B["cell_ax"]
 _gs_cell = _B["gs_cell"]
 _block_pieces = _B["block_pieces"]
 _prolong_cell = _B["prolong_cell"]
+_faces_cell = _B["faces_cell"]
+_coarse_faces_cell = _B["coarse_faces_cell"]
+_update_xr_cell = _B["update_xr_cell"]
+_update_d_cell = _B["update_d_cell"]
 
 
 # The CPU drivers walk rows (fixed i, j): the interior cells k = 1 .. n2-2 with km = k - 1,
@@ -266,72 +270,24 @@ def _build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
     """Face conductances of the voxel grid from class indices and the class tables.
 
     ``gtab[a, b]`` is the face conductance between classes ``a`` and ``b`` (0 for class 0),
-    ``gdir[a]`` the conductance to a Dirichlet face half a voxel away.
+    ``gdir[a]`` the conductance to a Dirichlet face half a voxel away (shared ``faces_cell``).
     """
     n0, n1, n2 = phase.shape
     for i in prange(n0 + 1):
         for j in range(n1):
             for k in range(n2):
-                if i == 0:
-                    gx[i, j, k] = gdir[phase[0, j, k]]
-                elif i == n0:
-                    gx[i, j, k] = gdir[phase[n0 - 1, j, k]]
-                else:
-                    gx[i, j, k] = gtab[phase[i - 1, j, k], phase[i, j, k]]
-        if i == n0:
-            continue
-        for j in range(n1):
-            jn = j + 1
-            for k in range(n2):
-                if jn < n1:
-                    gy[i, j, k] = gtab[phase[i, j, k], phase[i, jn, k]]
-                elif per1 and n1 > 1:
-                    gy[i, j, k] = gtab[phase[i, j, k], phase[i, 0, k]]
-                else:
-                    gy[i, j, k] = 0.0
-            for k in range(n2):
-                if k + 1 < n2:
-                    gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, k + 1]]
-                elif per2 and n2 > 1:
-                    gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
-                else:
-                    gz[i, j, k] = 0.0
+                _faces_cell(phase, gtab, gdir, per1, per2, gx, gy, gz, i, j, k)
 
 
 @njit(parallel=True, **_OPTS)
 def _coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
-    """Face conductances of the next coarser level (blocks of ``c0 x c1 x c2`` cells).
-
-    A coarse face is the sum of the fine faces it covers divided by the coarsening factor
-    along its normal; a wrap face of an axis coarsened to length 1 is dropped.
-    """
-    n0, n1, n2 = gy.shape
+    """Face conductances of the next coarser level (blocks of ``c0 x c1 x c2`` cells, shared
+    ``coarse_faces_cell``)."""
     m0, m1, m2 = gyc.shape
     for ic in prange(m0 + 1):
         for jc in range(m1):
             for kc in range(m2):
-                s = 0.0
-                i = n0 if ic == m0 else ic * c0
-                for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                    for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                        s += gx[i, j, k]
-                gxc[ic, jc, kc] = s / c0
-                if ic == m0:
-                    continue
-                s = 0.0
-                if m1 > 1 or c1 == 1:
-                    j = min(jc * c1 + c1, n1) - 1
-                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                        for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                            s += gy[i, j, k]
-                gyc[ic, jc, kc] = s / c1
-                s = 0.0
-                if m2 > 1 or c2 == 1:
-                    k = min(kc * c2 + c2, n2) - 1
-                    for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                        for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                            s += gz[i, j, k]
-                gzc[ic, jc, kc] = s / c2
+                _coarse_faces_cell(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc, ic, jc, kc)
 
 
 @njit(parallel=True, **_OPTS)
@@ -352,35 +308,26 @@ def _dot(a, b):
 
 @njit(parallel=True, **_OPTS)
 def _update_xr(x, r, d, q, alpha):
-    """``x += alpha d``, ``r -= alpha q``; return ``r . r`` (float64)."""
+    """``x += alpha d``, ``r -= alpha q``; return ``r . r`` (float64, shared ``update_xr_cell``)."""
     n0, n1, n2 = x.shape
     s = 0.0
     for i in prange(n0):
         acc = 0.0
         for j in range(n1):
-            xr = x[i, j]
-            rr = r[i, j]
-            dr = d[i, j]
-            qr = q[i, j]
             for k in range(n2):
-                xr[k] += alpha * dr[k]
-                v = rr[k] - alpha * qr[k]
-                rr[k] = v
-                acc += np.float64(v) * np.float64(v)
+                acc += _update_xr_cell(x, r, d, q, alpha, i, j, k)
         s += acc
     return s
 
 
 @njit(parallel=True, **_OPTS)
 def _update_d(d, z, beta):
-    """``d = z + beta d``."""
+    """``d = z + beta d`` (shared ``update_d_cell``)."""
     n0, n1, n2 = d.shape
     for i in prange(n0):
         for j in range(n1):
-            dr = d[i, j]
-            zr = z[i, j]
             for k in range(n2):
-                dr[k] = zr[k] + beta * dr[k]
+                _update_d_cell(d, z, beta, i, j, k)
 
 
 # ----------------------------------------------------------------------------- dispatch

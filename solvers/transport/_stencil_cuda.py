@@ -66,6 +66,10 @@ _prolong_cell = _B["prolong_cell"]
 _energy_cell = _B["energy_cell"]
 _restrict_agg_block = _B["restrict_agg_block"]
 _prolong_agg_cell = _B["prolong_agg_cell"]
+_faces_cell = _B["faces_cell"]
+_coarse_faces_cell = _B["coarse_faces_cell"]
+_update_xr_cell = _B["update_xr_cell"]
+_update_d_cell = _B["update_d_cell"]
 
 
 # ----------------------------------------------------------------------------- kernels
@@ -181,58 +185,17 @@ def _k_build_faces(phase, gtab, gdir, per1, per2, gx, gy, gz):
         k = t % n2
         j = (t // n2) % n1
         i = t // (n1 * n2)
-        if i == 0:
-            gx[i, j, k] = gdir[phase[0, j, k]]
-        elif i == n0:
-            gx[i, j, k] = gdir[phase[n0 - 1, j, k]]
-        else:
-            gx[i, j, k] = gtab[phase[i - 1, j, k], phase[i, j, k]]
-        if i == n0:
-            continue
-        if j + 1 < n1:
-            gy[i, j, k] = gtab[phase[i, j, k], phase[i, j + 1, k]]
-        elif per1 and n1 > 1:
-            gy[i, j, k] = gtab[phase[i, j, k], phase[i, 0, k]]
-        else:
-            gy[i, j, k] = 0.0
-        if k + 1 < n2:
-            gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, k + 1]]
-        elif per2 and n2 > 1:
-            gz[i, j, k] = gtab[phase[i, j, k], phase[i, j, 0]]
-        else:
-            gz[i, j, k] = 0.0
+        _faces_cell(phase, gtab, gdir, per1, per2, gx, gy, gz, i, j, k)
 
 
 @cuda.jit
 def _k_coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc):
-    n0, n1, n2 = gy.shape
     m0, m1, m2 = gyc.shape
     for t in range(cuda.grid(1), (m0 + 1) * m1 * m2, cuda.gridsize(1)):
         kc = t % m2
         jc = (t // m2) % m1
         ic = t // (m1 * m2)
-        s = 0.0
-        i = n0 if ic == m0 else ic * c0
-        for j in range(jc * c1, min(jc * c1 + c1, n1)):
-            for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                s += gx[i, j, k]
-        gxc[ic, jc, kc] = s / c0
-        if ic == m0:
-            continue
-        s = 0.0
-        if m1 > 1 or c1 == 1:
-            j = min(jc * c1 + c1, n1) - 1
-            for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                for k in range(kc * c2, min(kc * c2 + c2, n2)):
-                    s += gy[i, j, k]
-        gyc[ic, jc, kc] = s / c1
-        s = 0.0
-        if m2 > 1 or c2 == 1:
-            k = min(kc * c2 + c2, n2) - 1
-            for i in range(ic * c0, min(ic * c0 + c0, n0)):
-                for j in range(jc * c1, min(jc * c1 + c1, n1)):
-                    s += gz[i, j, k]
-        gzc[ic, jc, kc] = s / c2
+        _coarse_faces_cell(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc, ic, jc, kc)
 
 
 @cuda.jit
@@ -255,9 +218,7 @@ def _k_update_xr(x, r, d, q, alpha, acc):
         k = t % n2
         j = (t // n2) % n1
         i = t // (n1 * n2)
-        x[i, j, k] += alpha * d[i, j, k]
-        r[i, j, k] = r[i, j, k] - alpha * q[i, j, k]
-        v += float64(r[i, j, k]) * float64(r[i, j, k])
+        v += _update_xr_cell(x, r, d, q, alpha, i, j, k)
     _block_sum(v, acc)
 
 
@@ -268,7 +229,7 @@ def _k_update_d(d, z, beta):
         k = t % n2
         j = (t // n2) % n1
         i = t // (n1 * n2)
-        d[i, j, k] = z[i, j, k] + beta * d[i, j, k]
+        _update_d_cell(d, z, beta, i, j, k)
 
 
 # ----------------------------------------------------------------------------- wrappers

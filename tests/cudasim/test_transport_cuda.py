@@ -145,3 +145,38 @@ def test_cuda_stencil_kernels_match_cpu(shape, periodic):
     np.testing.assert_allclose(s_g, s_c, rtol=1e-12)
     for u, v in zip(a_g, a_c, strict=True):
         np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cuda_face_coarsen_update_kernels_match_cpu(periodic):
+    """Faces, coarsening and vector updates: simulator vs CPU (one source
+    in ``_stencil_kernels``)."""
+    from solvers.transport import _stencil, _stencil_cuda
+
+    rng = np.random.default_rng(11)
+    shape = (7, 6, 5)
+    phase = rng.integers(0, 3, size=shape).astype(np.uint8)
+    gtab = np.array([[0, 0, 0], [0, 1.0, 0.02], [0, 0.02, 0.01]])
+    gdir = np.array([0, 2.0, 0.02])
+    g_cpu = [np.zeros((8, 6, 5)), np.zeros(shape), np.zeros(shape)]
+    g_gpu = [np.zeros((8, 6, 5)), np.zeros(shape), np.zeros(shape)]
+    _stencil.build_faces(phase, gtab, gdir, periodic, periodic, *g_cpu)
+    _stencil_cuda.build_faces(phase, gtab, gdir, periodic, periodic, *g_gpu)
+    for a, b in zip(g_cpu, g_gpu, strict=True):
+        np.testing.assert_array_equal(a, b)
+    c_cpu = [np.zeros((5, 3, 3)), np.zeros((4, 3, 3)), np.zeros((4, 3, 3))]
+    c_gpu = [np.zeros((5, 3, 3)), np.zeros((4, 3, 3)), np.zeros((4, 3, 3))]
+    _stencil.coarsen(*g_cpu, 2, 2, 2, *c_cpu)
+    _stencil_cuda.coarsen(*g_cpu, 2, 2, 2, *c_gpu)
+    for a, b in zip(c_cpu, c_gpu, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-15)
+    x, r, d, q, b = (rng.random(shape) for _ in range(5))
+    x2, r2, d2 = x.copy(), r.copy(), d.copy()
+    s1 = _stencil.update_xr(x, r, d, q, 0.3)
+    s2 = _stencil_cuda.update_xr(x2, r2, d2, q, 0.3)
+    np.testing.assert_allclose(x, x2, rtol=1e-13)
+    np.testing.assert_allclose(r, r2, rtol=1e-13)  # FMA on one side
+    assert s1 == pytest.approx(s2, rel=1e-12)
+    _stencil.update_d(d, q, 0.7)
+    _stencil_cuda.update_d(d2, q, 0.7)
+    np.testing.assert_allclose(d, d2, rtol=1e-13)

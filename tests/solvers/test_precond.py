@@ -11,6 +11,7 @@ from test_transport import reference_sigma
 from solvers import tortuosity
 from solvers.transport import _stencil
 from solvers.transport._multigrid import FineOperator, PieceMultigrid, _block_lut, _fine_galerkin
+from solvers.transport._stencil_kernels import PIECE_STRENGTH
 
 
 def _fine(cond, periodic):
@@ -88,12 +89,15 @@ def test_aggregates_are_the_connected_pieces_of_each_block(shape, periodic):
     A = _assembled(op)
     active = A.diagonal() > 0
     assert np.array_equal(agg.ravel() >= 0, active)
-    # every aggregate is one connected piece of one block, and every piece is one aggregate
+    # every aggregate is one piece of one block connected through strong faces
+    # (|a_ij| >= 0.05 sqrt(a_ii a_jj)), and every piece is one aggregate
     block = np.ravel_multi_index(
         tuple(np.indices(shape)[a] // 2 for a in range(3)), [(n + 1) // 2 for n in shape]
     ).ravel()
     coo = A.tocoo()
-    same = (block[coo.row] == block[coo.col]) & (coo.row != coo.col)
+    d = A.diagonal()
+    strong = np.abs(coo.data) >= PIECE_STRENGTH * np.sqrt(d[coo.row] * d[coo.col])
+    same = (block[coo.row] == block[coo.col]) & (coo.row != coo.col) & strong
     G = sp.csr_matrix((np.ones(same.sum()), (coo.row[same], coo.col[same])), shape=A.shape)
     _, piece = connected_components(G, directed=False)
     a, p = agg.ravel()[active], piece[active]
@@ -161,3 +165,26 @@ def test_coarse_levels_are_symmetric_positive():
     for lv in M.levels:
         assert abs(lv.A - lv.A.T).max() <= 1e-12 * abs(lv.A).max()
         assert abs(lv.R - lv.P.T).max() == 0
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+@pytest.mark.parametrize("shape", [(9, 8, 7), (6, 1, 5), (8, 6, 10)])
+def test_numba_piece_setup_matches_the_array_version(shape, periodic):
+    from solvers.transport._multigrid import _compact, coarse_shape
+    from solvers.transport._pieces import compact_labels, piece_galerkin
+
+    rng = np.random.default_rng(len(shape) + sum(shape))
+    cond = np.where(rng.random(shape) < 0.6, rng.choice([1.0, 1e-3], size=shape), 0.0)
+    op = _fine(cond, periodic)
+    lab = np.empty(op.shape, dtype=np.int64)
+    _stencil.block_labels(*op.faces, _block_lut(), lab)
+    n_keys = 8 * int(np.prod(coarse_shape(op.shape)[0]))
+    agg, keys = _compact(np, lab, n_keys)
+    agg2, keys2 = compact_labels(lab, n_keys)
+    np.testing.assert_array_equal(agg, agg2)
+    np.testing.assert_array_equal(keys, keys2)
+    A = _fine_galerkin(op, agg, keys.size, np, sp)
+    B = piece_galerkin(*op.faces, agg, keys.size)
+    assert B.has_canonical_format
+    assert abs(A - B).max() <= 1e-14 * abs(A).max()
+
