@@ -171,7 +171,10 @@ class PackingSpec(_Model):
     """``pressed``: SE particles finer than this fraction of the CAM d50 (by volume) are not
     pressed one by one: fine powder pressed with a coarse one ends up in the narrowest gaps of
     the coarse skeleton, so their volume fills the pore space where the gap between two particle
-    surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is pressed."""
+    surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is pressed.
+    Raising it loosens the pressed skeleton: at 0.5, 70:30 NCM (5 µm) : LPSCl (1.5 µm) without
+    carbon leaves a skeleton of 0.62 solids whose CAM barely touches (θ 0.01-0.03 against 0.93
+    at the default)."""
     compaction_steps: Annotated[int, Field(ge=1, le=200)] = 8
     """``pressed``: piston steps from the loose powder (2.6 x the thickness) to the thickness."""
     compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250
