@@ -65,15 +65,6 @@ class PressedBuild:
     fill_fraction: float
 
 
-def _share_below(sampler: Any, d: float) -> float:
-    """Volume share of a PSD under diameter ``d`` (µm)."""
-    if d <= sampler.d_min:
-        return 0.0
-    if d >= sampler.d_max:
-        return 1.0
-    return sampler.above(d)[1]
-
-
 def se_fill_cut(spec: ElectrodeSpec) -> float:
     """Diameter (µm) under which SE particles go to the crevice fill (0: none)."""
     present = spec.present_phases()
@@ -97,7 +88,7 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
         fill_share = 0.0
         cut = d_min
         if name == "se":
-            fill_share = _share_below(sampler, fill_cut)
+            fill_share = sampler.volume_share_below(fill_cut)
             room = max(0.0, 1.0 - target["pore"] - SKELETON_MIN)
             if target[name] * fill_share > room:  # keep the skeleton a contact network
                 fill_share = room / target[name]
@@ -111,7 +102,7 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
                 f"phases.{name}: every particle of its PSD (largest {sampler.d_max:.3g} um) is "
                 f"under {MIN_DIAMETER_VOXELS:g} voxels ({d_min:.3g} um) and cannot be drawn; use "
                 f"a domain.voxel_size_um of at most {sampler.volume_quantile(0.5) / 4:.3g} um")
-        share = _share_below(sampler, cut)
+        share = sampler.volume_share_below(cut)
         plan[name] = (sampler.above(cut)[0] if share > 0 else sampler,
                       max(0.0, share - fill_share), fill_share)
     return plan

@@ -96,19 +96,40 @@ class DiameterSampler:
         >>> round(share, 3), round(fine.volume_quantile(0.0), 3) == round(s.volume_quantile(0.1), 3)
         (0.1, True)
         """
-        lo_d, hi_d = self.grid[:-1], self.grid[1:]
-        if d_cut <= lo_d[0]:
+        if d_cut <= self.grid[0]:
             return self, 0.0
-        if d_cut >= hi_d[-1]:
+        if d_cut >= self.grid[-1]:
             raise ValueError(f"d_cut = {d_cut:g} um is above the largest diameter "
-                             f"{hi_d[-1]:g} um of the PSD")
-        k = int(np.searchsorted(hi_d, d_cut, side="right"))
-        keep = self.volume_weights[k:].copy()
-        frac = (np.log(hi_d[k]) - np.log(d_cut)) / (np.log(hi_d[k]) - np.log(lo_d[k]))
-        keep[0] *= frac
-        share = 1.0 - float(keep.sum())
+                             f"{self.grid[-1]:g} um of the PSD")
+        k, keep = self._kept_above(d_cut)
         grid = np.concatenate([[d_cut], self.grid[k + 1:]])
-        return DiameterSampler(grid, keep), share
+        return DiameterSampler(grid, keep), 1.0 - float(keep.sum())
+
+    def volume_share_below(self, d: float) -> float:
+        """Volume share (0-1) of the particles under diameter ``d`` (µm).
+
+        Examples
+        --------
+        >>> import math
+        >>> from microstructure._psd import lognormal_sampler
+        >>> s = lognormal_sampler(math.log(0.79), 0.65)
+        >>> round(s.volume_share_below(s.volume_quantile(0.25)), 3)
+        0.25
+        """
+        if d <= self.grid[0]:
+            return 0.0
+        if d >= self.grid[-1]:
+            return 1.0
+        return 1.0 - float(self._kept_above(d)[1].sum())
+
+    def _kept_above(self, d: float) -> tuple[int, np.ndarray]:
+        """Index of the sub-bin holding ``d`` and the volume weights from ``d`` up (log-uniform
+        within a sub-bin); ``grid[0] < d < grid[-1]``."""
+        lo_d, hi_d = self.grid[:-1], self.grid[1:]
+        k = int(np.searchsorted(hi_d, d, side="right"))
+        keep = self.volume_weights[k:].copy()
+        keep[0] *= (np.log(hi_d[k]) - np.log(d)) / (np.log(hi_d[k]) - np.log(lo_d[k]))
+        return k, keep
 
     def volume_quantile(self, q: float) -> float:
         """Diameter (µm) below which the fraction ``q`` of the particle volume lies (d10: 0.1)."""

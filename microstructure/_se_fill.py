@@ -169,9 +169,9 @@ def fill_bodies(fill: np.ndarray, owner: np.ndarray, h: float, periodic: np.ndar
     bb = np.empty(m, dtype=np.int64)
     pp = np.empty(m, dtype=np.int64)
     _body_faces(lab, owner, perio, bb, pp, False)
-    key = bb * (int(owner.max()) + 1) + pp
-    uniq, faces = np.unique(key, return_counts=True)
-    pairs = np.stack([uniq // (int(owner.max()) + 1), uniq % (int(owner.max()) + 1)], axis=1)
+    base = int(owner.max()) + 1
+    uniq, faces = np.unique(bb * base + pp, return_counts=True)
+    pairs = np.stack([uniq // base, uniq % base], axis=1)
     area = faces * h * h
     flat = lab.reshape(-1)
     vol = np.bincount(flat, minlength=n + 1)[1:] * h**3
