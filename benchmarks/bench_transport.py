@@ -11,7 +11,7 @@ Three parts (each optional):
 ``--blobs 200 [--porosities 0.4 0.25]``
     ``porespy.generators.blobs(shape=[n]*3, porosity=p, blobiness=1, seed=1)``, pore phase
     conducting, axis 0, sealed sides.  ``ours``: ``solvers.tortuosity`` at default settings
-    (``dtype="auto"`` = float32 here, ``accuracy=1e-5``); ``taufactor``:
+    (``dtype="auto"`` = float32 here, ``accuracy=3e-5``); ``taufactor``:
     ``taufactor.Solver(...).solve()`` at its default ``conv_crit=1e-2``.  Error against
     ``solvers.tortuosity`` in float64 at ``rtol=1e-10``.
 ``--composite 64 128 192``

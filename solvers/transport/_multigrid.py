@@ -193,14 +193,23 @@ class Multigrid(_VCycle):
         Coarsen until a level has at most this many cells; solve it exactly.
     nu : int
         Red-black Gauss-Seidel sweeps before and after the coarse correction.
+    gamma : {1, 2}
+        Cycles per coarse level: 1 a V-cycle, 2 (default) a W-cycle.  The voxel grid is
+        smoothed once per application either way; the coarse levels cost 1/8, 1/32, ... of
+        it per visit, so the W-cycle adds about 15 % to a cycle and on porosity-0.4 blobs at
+        200³ takes CG from 13 to 4 iterations (0.85 s -> 0.48 s).
     """
 
     name = "multigrid"
 
     def __init__(
-        self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1
+        self, op: FineOperator, xp: ModuleType, dtype: Any, *, max_coarse: int = 512, nu: int = 1,
+        gamma: int = 2,
     ) -> None:
         _VCycle.__init__(self, op, xp, dtype, nu)
+        if int(gamma) not in (1, 2):
+            raise ValueError(f"gamma must be 1 (V-cycle) or 2 (W-cycle), got {gamma!r}")
+        self.gamma = int(gamma)
         K = op.kernels
         self.levels: list[_Level] = []
         shape, factors = coarse_shape(op.shape)
@@ -240,19 +249,24 @@ class Multigrid(_VCycle):
         lvl.x.reshape(-1)[...] = self._coarse(lvl.b.reshape(-1))
 
     def _cycle(self, li: int) -> None:
-        """Approximately solve level ``li`` for ``levels[li].x`` from ``levels[li].b``."""
+        """Approximately solve level ``li`` for ``levels[li].x`` from ``levels[li].b``: exactly
+        on the last level, else by ``gamma`` cycles (the second from where the first ended)."""
         lvl = self.levels[li]
         if li == len(self.levels) - 1:
             self._direct(lvl)
             return
-        self._vcycle((lvl.gx, lvl.gy, lvl.gz), lvl.x, lvl.b, li + 1)
+        for c in range(self.gamma):
+            self._vcycle((lvl.gx, lvl.gy, lvl.gz), lvl.x, lvl.b, li + 1, zero=c == 0)
 
-    def _vcycle(self, faces: tuple[Any, Any, Any], x: Any, b: Any, nxt_i: int) -> None:
-        """Smooth, restrict, recurse, prolong, smooth (symmetric: pre RB, post BR)."""
+    def _vcycle(
+        self, faces: tuple[Any, Any, Any], x: Any, b: Any, nxt_i: int, zero: bool = True
+    ) -> None:
+        """Smooth, restrict, recurse, prolong, smooth (symmetric: pre RB, post BR); with
+        ``zero`` the current ``x`` is taken as 0."""
         K = self.op.kernels
         nxt = self.levels[nxt_i]
         for s in range(self.nu):
-            K.rbgs(*faces, x, b, 0, s == 0)
+            K.rbgs(*faces, x, b, 0, zero and s == 0)
             K.rbgs(*faces, x, b, 1, False)
         K.residual_restrict(*faces, x, b, nxt.b, *nxt.factors)
         self._cycle(nxt_i)
@@ -270,7 +284,10 @@ class Multigrid(_VCycle):
         shapes = " -> ".join(
             "x".join(map(str, s)) for s in [self.op.shape] + [lv.shape for lv in self.levels]
         )
-        return f"Multigrid(levels={len(self.levels) + 1}, nu={self.nu}, grids={shapes}, coarse_cells={self._coarse.size})"
+        return (
+            f"Multigrid(levels={len(self.levels) + 1}, nu={self.nu}, gamma={self.gamma}, "
+            f"grids={shapes}, coarse_cells={self._coarse.size})"
+        )
 
 
 class PieceMultigrid(_VCycle):

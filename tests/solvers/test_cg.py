@@ -94,7 +94,8 @@ def test_multigrid_and_jacobi_are_symmetric_positive(periodic):
     img = rng.random((17, 12, 8)) < 0.7
     op = _fine(img, periodic=periodic)
     active = op.gx[:-1] + op.gx[1:] + op.gy + op.gz > 0
-    for M in (Multigrid(op, np, np.float64, max_coarse=50), Jacobi(op)):
+    cycles = [Multigrid(op, np, np.float64, max_coarse=50, gamma=g) for g in (1, 2)]
+    for M in (*cycles, Jacobi(op)):
         assert M.symmetric
         r1 = rng.random(img.shape) * active
         r2 = rng.random(img.shape) * active
@@ -104,6 +105,9 @@ def test_multigrid_and_jacobi_are_symmetric_positive(periodic):
         assert float(np.sum(z1 * r2)) == pytest.approx(float(np.sum(z2 * r1)), rel=1e-10)
         assert M(r1, z1) > 0
     assert "Multigrid(levels=" in repr(Multigrid(op, np, np.float64, max_coarse=50))
+    assert len(cycles[1].levels) >= 2  # a W-cycle below the first coarse level was exercised
+    with pytest.raises(ValueError, match="gamma"):
+        Multigrid(op, np, np.float64, gamma=3)
 
 
 def test_matvec_matches_assembled_operator():
