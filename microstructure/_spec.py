@@ -172,9 +172,9 @@ class PackingSpec(_Model):
     pressed one by one: fine powder pressed with a coarse one ends up in the narrowest gaps of
     the coarse skeleton, so their volume fills the pore space where the gap between two particle
     surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is pressed.
-    Raising it loosens the pressed skeleton: at 0.5, 70:30 NCM (5 µm) : LPSCl (1.5 µm) without
-    carbon leaves a skeleton of 0.62 solids whose CAM barely touches (θ 0.01-0.03 against 0.93
-    at the default)."""
+    The fill takes at most the volume beyond a skeleton solid fraction of 0.68, so raising the
+    ratio cannot loosen the pressed skeleton below that (a looser, barely jammed skeleton
+    without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
     compaction_steps: Annotated[int, Field(ge=1, le=200)] = 8
     """``pressed``: piston steps from the loose powder (2.6 x the thickness) to the thickness."""
     compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250
