@@ -31,7 +31,6 @@ storage dtype.  ``build_faces``, ``coarsen`` and the vector updates (``dot``, ``
 
 from __future__ import annotations
 
-
 import numba
 import numpy as np
 from numba import njit, prange
