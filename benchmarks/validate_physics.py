@@ -154,22 +154,24 @@ def case_coarse(seeds):
     print("\n## Builds: coarse SE, CAM-rich, equal sizes (worst |achieved - target|, vol%)")
     print("| case | porosity | worst error vol% | seconds |")
     print("|---|---|---|---|")
-    cases = [("SE d50 20 um, CAM 5 um, 60:40 vol", dict(se_d50=20.0, cam_wt=60,
-                                                        basis="volume", h=1.0,
-                                                        box_um=(96, 96, 96))),
-             ("CAM 60 vol% of solids, SE 2 um", dict(se_d50=2.0, cam_wt=60, basis="volume",
-                                                     h=0.5, box_um=(30, 24, 24))),
-             ("equal sizes CAM = SE = 5 um", dict(se_d50=5.0, cam_wt=50, basis="volume",
-                                                 h=0.5, box_um=(40, 32, 32)))]
+    # the 20 um SE's largest particle is 69 um: a 72 um box; CAM d50 5 um is 10 / 20 voxels
+    cases = [(f"SE d50 20 um, CAM 5 um, 60:40 vol, h {h} um",
+              dict(se_d50=20.0, cam_wt=60, basis="volume", h=h, box_um=(72, 72, 72)))
+             for h in (0.5, 0.25)]
+    cases += [("CAM 60 vol% of solids, SE 2 um",
+               dict(se_d50=2.0, cam_wt=60, basis="volume", h=0.5, box_um=(30, 24, 24))),
+              ("equal sizes CAM = SE = 5 um",
+               dict(se_d50=5.0, cam_wt=50, basis="volume", h=0.5, box_um=(40, 32, 32)))]
     for name, kw in cases:
         for eps in (0.05, 0.25):
-            try:
-                m, t = _gen(_spec(porosity=eps, **kw), seeds[0])
-                r = m.report
-                worst = max(abs(r.achieved[p] - r.target[p]) for p in r.target) * 100
-                print(f"| {name} | {eps} | {worst:.2f} | {t:.0f} |")
-            except ms.PackingError as exc:
-                print(f"| {name} | {eps} | PackingError: {str(exc)[:90]} | |")
+            for seed in seeds:
+                try:
+                    m, t = _gen(_spec(porosity=eps, **kw), seed)
+                    r = m.report
+                    worst = max(abs(r.achieved[p] - r.target[p]) for p in r.target) * 100
+                    print(f"| {name} (seed {seed}) | {eps} | {worst:.2f} | {t:.0f} |", flush=True)
+                except ms.PackingError as exc:
+                    print(f"| {name} (seed {seed}) | {eps} | PackingError: {str(exc)[:90]} | |")
 
 
 def case_tau(seeds):
