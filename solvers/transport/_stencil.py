@@ -335,13 +335,13 @@ def _update_d(d, z, beta):
 # bodies was tried and is 3-12x slower per cell than the parallel compilation run on one
 # thread -- numba's parfor lowering vectorises the row loops better -- 50^3 red-black half
 # sweep: 1.42 ms serial vs 0.22 ms on one thread, 0.11 ms on two.)
-SERIAL_BELOW = 1 << 15
+ONE_THREAD_BELOW = 1 << 15
 
 
 def _dispatch(par):
     def kernel(*args):
         n = max(a.size for a in args if getattr(a, "ndim", 0) == 3)
-        if n >= SERIAL_BELOW:
+        if n >= ONE_THREAD_BELOW:
             return par(*args)
         threads = numba.get_num_threads()
         numba.set_num_threads(1)
