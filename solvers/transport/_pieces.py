@@ -146,6 +146,16 @@ def _merge_row(cols, vals, m):
     return w
 
 
+@njit(**_OPTS)
+def _full_row(gx, gy, gz, agg, cells, start, a, cols, vals):
+    """Row ``a`` of ``P^T A P`` in ``cols`` / ``vals``: off-diagonals, then the diagonal,
+    sorted and merged; returns its length."""
+    m, diag = _piece_row(gx, gy, gz, agg, cells, start[a], start[a + 1], a, cols, vals)
+    cols[m] = a
+    vals[m] = diag
+    return _merge_row(cols, vals, m + 1)
+
+
 @njit(parallel=True, **_OPTS)
 def _assemble(gx, gy, gz, agg, start, cells, n):
     width = 1
@@ -159,10 +169,7 @@ def _assemble(gx, gy, gz, agg, start, cells, n):
         cols = np.empty(width, dtype=np.int64)
         vals = np.empty(width, dtype=np.float64)
         for a in range(c * step, min(c * step + step, n)):
-            m, diag = _piece_row(gx, gy, gz, agg, cells, start[a], start[a + 1], a, cols, vals)
-            cols[m] = a
-            vals[m] = diag
-            nnz[a + 1] = _merge_row(cols, vals, m + 1)
+            nnz[a + 1] = _full_row(gx, gy, gz, agg, cells, start, a, cols, vals)
     for a in range(n):
         nnz[a + 1] += nnz[a]
     indices = np.empty(nnz[n], dtype=np.int32)
@@ -172,10 +179,7 @@ def _assemble(gx, gy, gz, agg, start, cells, n):
         cols = np.empty(width, dtype=np.int64)
         vals = np.empty(width, dtype=np.float64)
         for a in range(c * step, min(c * step + step, n)):
-            m, diag = _piece_row(gx, gy, gz, agg, cells, start[a], start[a + 1], a, cols, vals)
-            cols[m] = a
-            vals[m] = diag
-            w = _merge_row(cols, vals, m + 1)
+            w = _full_row(gx, gy, gz, agg, cells, start, a, cols, vals)
             for t in range(w):
                 indices[nnz[a] + t] = cols[t]
                 data[nnz[a] + t] = vals[t]
