@@ -6,7 +6,8 @@
    that diameter is not drawn as such: its volume is drawn from the rest of the PSD (the
    conditional PSD above the cut), and the share so moved is reported per phase
    (``GenerationReport.lumped_fines``) with a warning.  A finer voxel removes it.
-2. The powder is pressed to the electrode thickness (:func:`._pressing.press`).
+2. The powder is pressed to the electrode thickness and the load held
+   (:func:`._pressing.press`).
 3. The contact graph is read off the pressed packing (:func:`._contacts.contact_graph`) and the
    packing voxelized with that topology (:func:`._contacts.voxelize_topological`).
 4. Voxelization and the SE's flattening do not conserve each phase's volume exactly, so the
@@ -165,7 +166,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     res = press(radii, phase, box, periodic, rng=rng, kern=kern, se_ductility=pk.se_ductility,
                 carbon_adhesion=pk.carbon_adhesion, compaction_steps=pk.compaction_steps,
                 max_iter=pk.compaction_iter, max_hard_overlap=pk.max_cam_overlap,
-                target_porosity=spec.composition.porosity, progress=progress)
+                target_porosity=spec.composition.porosity, se_extrusion=pk.se_extrusion,
+                progress=progress)
     times["press"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     centers = res.centers

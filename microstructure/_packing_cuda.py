@@ -64,11 +64,11 @@ def _overlap_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
 
 
 @cuda.jit
-def _press_force_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh,
-                        force, wall_top, energy):
+def _press_force_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force,
+                        wall_top, energy):
     i = cuda.grid(1)
     if i < pos.shape[0]:
-        _d_pforce(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh, force,
+        _d_pforce(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force,
                   wall_top, energy)
 
 

@@ -41,6 +41,16 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
   until no particle carries an unbalanced force above ``FORCE_TOL`` of its contact scale (or
   ``max_iter`` per step).  The lateral faces are periodic.  The wall stress (piston force per
   area, relative to the last step) against porosity is the compaction curve.
+* **Hold.** A real press holds 300-500 MPa, far above the SE's yield stress, and the load
+  concentrates on the near-contacts of the hard particles: yielded SE between two CAM particles
+  flows aside until they touch, unless it is a grain large enough to carry the load.  The
+  linear model has no absolute pressure, so after the last piston step the hold applies it as a
+  short-range pull between CAM pairs whose surfaces are within ``se_extrusion R_ij``
+  (force ``HOLD_ADHESION R_ij^2`` at contact, falling linearly to zero at that gap), and
+  between CAM and the current collector the same way (the collector is a partner of infinite
+  radius, ``R = r_i``), and relaxes once more with the SE yielding.  An SE grain between them yields at ``k_ij R_ij^2 SE_YIELD``
+  with its own, smaller ``R_ij``: with ``se_ductility`` 10 a grain finer than ~2 µm between
+  two 5 µm CAM particles gives way, a coarser one holds them apart.  The box height, and so the porosity, does not change.
 * **Too dense.** When the hard skeleton (CAM, carbon) is over-compressed -- its pair lenses
   exceed ``packing.max_cam_overlap`` of the hard volume -- the target porosity cannot be
   reached by pressing these particles; :class:`PressingError` names target and achieved.
@@ -80,6 +90,10 @@ MAX_GROWTH = 1.5
 #: Yield overlap of a contact with SE, relative to its reduced radius R_ij: beyond it the
 #: contact flows at its yield force ``k_ij R_ij^2 SE_YIELD`` (see the module docstring).
 SE_YIELD = 0.15
+#: Adhesion ``a`` of a CAM–CAM pair during the hold (force ``a R_ij^2``, resting overlap
+#: 0.01 R_ij); with ``se_ductility`` 10 it equals the yield force of an SE contact whose
+#: R_ij is 0.6 that of the CAM pair (an SE grain of ~2 µm between two 5 µm CAM particles).
+HOLD_ADHESION = 0.01
 #: Steps between updates of the SE radii (volume conservation) and of the convergence check.
 CHECK_EVERY = 20
 #: Pairs closer than this gap (µm) are in contact (a pressed contact overlaps; this only
@@ -137,10 +151,10 @@ def _symmetrize(n, start, half):  # pragma: no cover - numba
 
 
 @numba.njit(parallel=True, cache=True)
-def _force_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh, force,
-               wall_top, energy):
+def _force_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force, wall_top,
+               energy):
     for i in numba.prange(pos.shape[0]):
-        _nb_force(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh, force,
+        _nb_force(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force,
                   wall_top, energy)
 
 
@@ -189,17 +203,28 @@ def pair_stiffness(se_ductility: float) -> np.ndarray:
     return out
 
 
-def pair_law(se_ductility: float, se_yield: float | None = None) -> np.ndarray:
-    """(2, 4, 4) contact law by phase code: ``[0]`` the stiffness :func:`pair_stiffness`,
+def pair_law(se_ductility: float, se_yield: float | None = None, *,
+             carbon_adhesion: float = 0.0, hard_adhesion: float = 0.0,
+             hard_range: float = 0.1) -> np.ndarray:
+    """(3, 4, 4) contact law by phase code: ``[0]`` the stiffness :func:`pair_stiffness`,
     ``[1]`` the yield overlap relative to ``R_ij`` (``SE_YIELD`` for SE–SE and SE–CAM, infinite
-    for the others)."""
+    for the others), ``[2]`` the adhesion ``a`` (force ``a R_ij^2`` within a gap of
+    ``ADH_RANGE R_ij``): ``carbon_adhesion`` for every pair with carbon, ``hard_adhesion`` for
+    CAM–CAM and CAM–collector, ``[3]`` the reach of the adhesion relative to ``R_ij``
+    (``ADH_RANGE``; ``hard_range`` for CAM–CAM and CAM–collector).  Index 0 (pore) stands for
+    the current-collector face, a partner of infinite radius (``R = r_i``)."""
     y = SE_YIELD if se_yield is None else se_yield
     yld = np.full((4, 4), np.inf)
     # SE with SE or CAM; a carbon contact stays elastic: its adhesion (resting overlap
     # ``carbon_adhesion R_ij / k_ij``, beyond the SE yield overlap) would pull carbon through
     # a yielded SE grain
     yld[2, 1:3] = yld[1:3, 2] = y
-    return np.stack([pair_stiffness(se_ductility), yld])
+    adh = np.zeros((4, 4))
+    adh[3, 1:] = adh[1:, 3] = carbon_adhesion
+    adh[1, 1] = adh[1, 0] = hard_adhesion
+    reach = np.full((4, 4), PK.ADH_RANGE)
+    reach[1, 1] = reach[1, 0] = hard_range
+    return np.stack([pair_stiffness(se_ductility), yld, adh, reach])
 
 
 class CpuPressKernels(CpuKernels):
@@ -233,8 +258,10 @@ class CpuPressKernels(CpuKernels):
 def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,
           rng: np.random.Generator, kern: Any, se_ductility: float, carbon_adhesion: float,
           compaction_steps: int, max_iter: int, max_hard_overlap: float,
-          target_porosity: float, progress: Any = None) -> PressingResult:
-    """Place the powder loosely and press it to the box height ``box[0]``.
+          target_porosity: float, se_extrusion: float = 0.0, progress: Any = None
+          ) -> PressingResult:
+    """Place the powder loosely and press it to the box height ``box[0]``, then hold the load
+    (``se_extrusion`` > 0, see the module docstring).
 
     ``radii`` and ``phase`` are the powder; ``box`` the final electrode box (µm).
     """
@@ -262,11 +289,11 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
     solid_vol = float(np.sum(4 / 3 * math.pi * r0**3))
     area = float(box_h[1] * box_h[2])
     # elastic SE until the hard skeleton would be over-compressed; then the SE yields
-    kpair = xp.asarray(pair_law(se_ductility, np.inf))
+    kpair = xp.asarray(pair_law(se_ductility, np.inf, carbon_adhesion=carbon_adhesion))
     yielding = False
     r_med = float(np.median(r0)) if n else 1.0
     heights = h0 * (height / h0) ** (np.arange(1, compaction_steps + 1) / compaction_steps)
-    state = _State(kern, xp, pos, rad, ph, kpair, carbon_adhesion, periodic, r_med)
+    state = _State(kern, xp, pos, rad, ph, kpair, periodic, r_med)
     porosity, stress = [], []
     total_it = 0
     hard_ov = prev_ov = 0.0
@@ -284,7 +311,7 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
         if step > 0 and not yielding and hard_ov > max_hard_overlap and bool(xp.any(soft)):
             # the pressure has reached what the CAM skeleton can carry: the SE flows from here
             yielding = True
-            state.kpair = xp.asarray(pair_law(se_ductility))
+            state.kpair = xp.asarray(pair_law(se_ductility, carbon_adhesion=carbon_adhesion))
             it, top = state.relax(box_k, soft, rad0_cubed, 2 * max_iter)
             total_it += it
             hard_ov = state.hard_lens(box_k) / max(hard_vol, 1e-300)
@@ -309,6 +336,18 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
                 + ". Raise the porosity, lower the CAM fraction or raise packing.se_ductility"
             )
         prev_ov = hard_ov
+    if se_extrusion > 0 and int(np.count_nonzero(phase == 1)) > 1:
+        # the hold: the load pulls CAM near-contacts together through the yielded SE
+        state.kpair = xp.asarray(pair_law(se_ductility, carbon_adhesion=carbon_adhesion,
+                                          hard_adhesion=HOLD_ADHESION, hard_range=se_extrusion))
+        it, _ = state.relax(box_h, soft, rad0_cubed, 2 * max_iter)
+        total_it += it
+        hard_ov = state.hard_lens(box_h) / max(hard_vol, 1e-300)
+        if hard_ov > max_hard_overlap:  # pragma: no cover - the hold overlap is ~1e-4
+            raise PressingError(
+                f"packing.se_extrusion = {se_extrusion}: holding the load over-compresses the "
+                f"hard CAM/carbon skeleton (hard-pair overlap {hard_ov:.4f} of their volume > "
+                f"packing.max_cam_overlap = {max_hard_overlap}); lower packing.se_extrusion")
     stress_a = np.asarray(stress)
     if stress_a.size and stress_a[-1] > 0:
         stress_a = stress_a / stress_a[-1]
@@ -320,9 +359,9 @@ class _State:
     """Positions, radii and a neighbour list under relaxation."""
 
     def __init__(self, kern: Any, xp: Any, pos: Any, rad: Any, ph: Any, kpair: Any,
-                 adh: float, periodic: np.ndarray, r_med: float) -> None:
+                 periodic: np.ndarray, r_med: float) -> None:
         self.kern, self.xp = kern, xp
-        self.pos, self.rad, self.ph, self.kpair, self.adh = pos, rad, ph, kpair, adh
+        self.pos, self.rad, self.ph, self.kpair = pos, rad, ph, kpair
         self.periodic = np.asarray(periodic, dtype=np.int8)
         self.r_med = r_med
         self.nl: _NeighbourList | None = None
@@ -363,7 +402,7 @@ class _State:
         it = 0
         for it in range(1, max_iter + 1):
             self.kern.press_force(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
-                                  nl.periodic, self.kpair, WALL, self.adh, force, top, energy)
+                                  nl.periodic, self.kpair, WALL, force, top, energy)
             vel = fire.move(xp, self.pos, vel, force / mass, box, per, max_move)
             nl.maybe_rebuild(self.pos)
             if it % CHECK_EVERY == 0:

@@ -6,10 +6,14 @@ helper :func:`min_image` bound per target by :func:`compile_for`.
 Contact law (see :mod:`._pressing` for the physics): a pair that overlaps by ``delta > 0`` pushes
 with ``f = k_ij R_ij delta`` along the centre line, ``R_ij = r_i r_j / (r_i + r_j)`` (so under a
 given pressure the overlap is the same fraction of the radius for every size, as for Hertz
-contacts) and ``k_ij`` from the phase-pair table ``kpair`` (CAM–CAM = 1).  A pair involving
-carbon also attracts with ``adh R_ij^2`` (resting overlap ``adh R_ij / k_ij``) within a gap
-of ``ADH_RANGE R_ij`` (carbon sticks where it lands).  Walls at ``x_0 = 0`` (current collector) and ``x_0 = box[0]`` (the press piston) push
-like a contact with an infinitely large partner (``R = r_i``, stiffness ``kwall``).
+contacts) and ``k_ij`` from the phase-pair table ``kpair[0]`` (CAM–CAM = 1); beyond the yield
+overlap ``kpair[1] R_ij`` the force stays at its yield value.  A pair may also attract with
+``kpair[2] R_ij^2`` (resting overlap ``kpair[2] R_ij / k_ij``), falling linearly to zero at a
+gap of ``kpair[3] R_ij``: pairs with carbon (``carbon_adhesion`` within ``ADH_RANGE``: carbon
+sticks where it lands) and, during the hold, CAM–CAM pairs (see :mod:`._pressing`).  Walls at
+``x_0 = 0`` (current collector) and ``x_0 = box[0]`` (the press piston) push like a contact with
+an infinitely large partner (``R = r_i``, stiffness ``kwall``); the collector may also attract,
+with the table's column 0 (``kpair[2:4, phase, 0]``; during the hold, CAM).
 """
 
 import math
@@ -20,8 +24,8 @@ from solvers.device import bind
 ADH_RANGE = 0.1
 
 
-def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, adh,
-                     force, wall_top, energy):
+def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force,
+                     wall_top, energy):
     """Force on particle ``i`` (``force[i]``), its push on the piston (``wall_top[i]``, >= 0) and
     its energy share (``energy[i]``, pairs counted half)."""
     x0 = pos[i, 0]
@@ -43,10 +47,9 @@ def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair,
         dd = d0 * d0 + d1 * d1 + d2 * d2
         pj = phase[j]
         reff = ri * rj / s
-        a = 0.0
-        if pi_ == 3 or pj == 3:
-            a = adh * reff * reff
-        reach = s + ADH_RANGE * reff if a > 0.0 else s
+        a = kpair[2, pi_, pj] * reff * reff
+        arange = kpair[3, pi_, pj] * reff
+        reach = s + arange if a > 0.0 else s
         if dd < reach * reach:
             d = math.sqrt(dd)
             delta = s - d
@@ -62,16 +65,22 @@ def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair,
                 e += 0.25 * kk * delta * delta - 0.5 * a * delta
             else:
                 # adhesive tail: -a at contact, 0 at the end of its range
-                fmag = -a * (1.0 + delta / (ADH_RANGE * reff))
+                fmag = -a * (1.0 + delta / arange)
             if d > 1e-12:
                 f0 += fmag * d0 / d
                 f1 += fmag * d1 / d
                 f2 += fmag * d2 / d
     kw = kwall * ri
+    # the collector face: a partner of infinite radius (R = r_i) and phase index 0
+    aw = kpair[2, pi_, 0] * ri * ri
     w = ri - x0
     if w > 0.0:
-        f0 += kw * w
-        e += 0.5 * kw * w * w
+        f0 += kw * w - aw
+        e += 0.5 * kw * w * w - aw * w
+    elif aw > 0.0:
+        wr = kpair[3, pi_, 0] * ri
+        if -w < wr:
+            f0 -= aw * (1.0 + w / wr)
     w = x0 + ri - box[0]
     top = 0.0
     if w > 0.0:

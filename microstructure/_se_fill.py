@@ -89,21 +89,54 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
                h: float, periodic: np.ndarray, reach: float) -> np.ndarray:
     """Boolean mask of the ``n_fill`` pore voxels with the narrowest crevice width.
 
-    Raises ``ValueError`` when fewer than ``n_fill`` pore voxels lie within ``reach`` of two
-    particle surfaces (the fine SE does not fit the skeleton's crevices).
+    A body of the fill that shares no face with a particle (a voxel whose neighbours were carved
+    out as the gap between two close, non-touching particles) is not in a crevice of the
+    skeleton: it is given up for the next-narrowest voxels.  Raises ``ValueError`` when fewer
+    than ``n_fill`` pore voxels lie within ``reach`` of two particle surfaces (the fine SE does
+    not fit the skeleton's crevices).
     """
     fill = np.zeros(owner.shape, dtype=bool)
     if n_fill <= 0:
         return fill
     w = crevice_width(centers, radii, owner, h, periodic, reach).reshape(-1)
     cand = np.flatnonzero(np.isfinite(w))
-    if cand.size < n_fill:
-        raise ValueError(
-            f"the fine SE ({n_fill} voxels) does not fit the crevices of the pressed skeleton "
-            f"({cand.size} pore voxels within {reach:.3g} um of two particles)")
-    order = np.argsort(w[cand], kind="stable")[:n_fill]
-    fill.reshape(-1)[cand[order]] = True
-    return fill
+    cand = cand[np.argsort(w[cand], kind="stable")]
+    flat = fill.reshape(-1)
+    taken = 0
+    while True:
+        if cand.size - taken < n_fill - int(np.count_nonzero(flat)):
+            raise ValueError(
+                f"the fine SE ({n_fill} voxels) does not fit the crevices of the pressed "
+                f"skeleton ({cand.size} pore voxels within {reach:.3g} um of two particles, "
+                f"{taken - int(np.count_nonzero(flat))} of them cut off from every particle)")
+        more = n_fill - int(np.count_nonzero(flat))
+        flat[cand[taken:taken + more]] = True
+        taken += more
+        floating = _floating(fill, owner, periodic)
+        if not floating.any():
+            return fill
+        fill[floating] = False
+
+
+def _floating(fill: np.ndarray, owner: np.ndarray, periodic: np.ndarray) -> np.ndarray:
+    """The voxels of ``fill`` in face-connected bodies that share no face with a particle."""
+    per = (False, bool(periodic[1]), bool(periodic[2]))
+    lab, n = label(fill, connectivity=6, periodic=per)
+    lab = np.asarray(lab)
+    solid = owner > 0
+    near = np.zeros_like(fill)
+    for a in range(3):
+        for s in (1, -1):
+            shifted = np.roll(solid, s, axis=a)
+            if not per[a]:  # no wrap through the collector / separator
+                edge = [slice(None)] * 3
+                edge[a] = 0 if s == 1 else -1
+                shifted[tuple(edge)] = False
+            near |= shifted
+    touching = np.zeros(n + 1, dtype=bool)
+    touching[np.unique(lab[fill & near])] = True
+    touching[0] = True
+    return fill & ~touching[lab]
 
 
 @numba.njit(cache=True)

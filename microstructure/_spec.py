@@ -175,6 +175,14 @@ class PackingSpec(_Model):
     The fill takes at most the volume beyond a skeleton solid fraction of 0.68, so raising the
     ratio cannot loosen the pressed skeleton below that (a looser, barely jammed skeleton
     without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
+    se_extrusion: Annotated[float, Field(ge=0, le=2)] = 0.7
+    """``pressed``: how thick an SE film between two CAM particles the pressing load squeezes
+    out, relative to the pair's reduced radius ``r_i r_j / (r_i + r_j)`` (0.7: ~0.9 µm between
+    two 5 µm particles).  After the last piston step the press holds its load: it concentrates
+    on near-contacts of the hard CAM, pulls such pairs together and the yielded SE between them
+    flows aside -- a fine SE grain gives way, a coarse one (yield force ~ its size squared) does
+    not.  Without it a fine SE (1.5 µm around 5 µm NCM, 70:30, no carbon) kept 1.5x more CAM
+    pairs a film apart and isolated 2-3x more CAM electronically than a 3 µm SE.  0: no hold."""
     compaction_steps: Annotated[int, Field(ge=1, le=200)] = 8
     """``pressed``: piston steps from the loose powder (2.6 x the thickness) to the thickness."""
     compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250
