@@ -337,8 +337,10 @@ def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.nd
             )
         prev_ov = hard_ov
     if se_extrusion > 0 and int(np.count_nonzero(phase == 1)) > 1:
-        # the hold: the load pulls CAM near-contacts together through the yielded SE
-        state.kpair = xp.asarray(pair_law(se_ductility, carbon_adhesion=carbon_adhesion,
+        # the hold: the load pulls CAM near-contacts together; the SE keeps the contact law
+        # it was pressed with (yielding once the hard skeleton carried the load)
+        state.kpair = xp.asarray(pair_law(se_ductility, None if yielding else np.inf,
+                                          carbon_adhesion=carbon_adhesion,
                                           hard_adhesion=HOLD_ADHESION, hard_range=se_extrusion))
         it, _ = state.relax(box_h, soft, rad0_cubed, 2 * max_iter)
         total_it += it
