@@ -290,6 +290,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
                                            "se_fill_bodies": int(b.fill_bodies)},
         se_fill_fraction=b.fill_fraction,
         radius_scale=b.radius_scale, lumped_fines=b.lumped_fines,
+        hold_load=float(b.pressing.hold),
     )
     return Microstructure(phases=b.phases, particle_ids=b.particle_ids, particles=table,
                           voxel_size_um=float(spec.domain.voxel_size_um), spec=spec, seed=seed,

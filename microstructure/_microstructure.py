@@ -135,6 +135,10 @@ class GenerationReport:
     lumped_fines: dict[str, float] = field(default_factory=dict)
     """``pressed``: volume share of each phase's PSD under 2 voxels, drawn instead from the
     rest of its PSD (dimensionless, 0-1; see the warning)."""
+    hold_load: float = 0.0
+    """``pressed``: the pull of the hold (``packing.se_extrusion``) relative to its full value
+    (1: as specified; 0.5, 0.25, 0.125 where the hard skeleton, pressed close to
+    ``packing.max_cam_overlap``, could not carry more; 0: no hold)."""
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 import microstructure as ms
+from microstructure._contact_law import pair_law, pair_stiffness
 from microstructure._contacts import contact_graph, voxelize_topological
-from microstructure._pressing import CpuPressKernels, contact_pairs, pair_law, pair_stiffness, press
+from microstructure._pressing import CpuPressKernels, contact_pairs, press
 from solvers import cam_utilization, cam_utilization_graph
 
 
@@ -200,9 +201,10 @@ def _coarse_se_powder(rng, box, cam_vol=0.45, porosity=0.05):
 def test_coarse_se_presses_to_low_porosity_because_the_se_yields(monkeypatch, se_yield):
     # CAM clusters between coarse SE grains: an elastic SE over-compresses them at 5 %
     # porosity (jam); a yielding SE flows around them and the hard skeleton stays in bounds
+    import microstructure._contact_law as L
     import microstructure._pressing as P
     if se_yield is not None:
-        monkeypatch.setattr(P, "SE_YIELD", se_yield)
+        monkeypatch.setattr(L, "SE_YIELD", se_yield)
     rng = np.random.default_rng(0)
     box = np.array([40.0, 40.0, 40.0])
     radii, phase = _coarse_se_powder(rng, box)
@@ -236,7 +238,8 @@ def test_hold_squeezes_a_fine_se_grain_from_between_two_cam_particles():
     # two 2.5 um CAM particles 0.3 um apart (0.24 R_ij, inside se_extrusion 0.7) with a 0.4 um
     # SE grain between them: pressed to the end, nothing pulls the pair together; in the hold
     # the pull beats the grain's yield force, the grain flows aside and the CAM pair touches
-    from microstructure._pressing import HOLD_ADHESION, SE_YIELD, _State
+    from microstructure._contact_law import SE_YIELD
+    from microstructure._pressing import HOLD_ADHESION, _State
     gap, rc, rs = 0.3, 2.5, 0.2
     box = np.array([20.0, 30.0, 30.0])
     ya, yb = 10.0, 10.0 + 2 * rc + gap
@@ -266,6 +269,7 @@ def _hold_case(d_se, extrusion, seed):
           "phases.se.psd": {"kind": "lognormal", "d50_um": d_se, "d90_um": 1.85 * d_se},
           "packing.se_extrusion": extrusion}
     m = _generate(_spec(shape=(60, 48, 48), h=0.5, **ch), seed=seed)
+    assert m.report.hold_load == (1.0 if extrusion > 0 else 0.0)
     u = cam_utilization(m.phases, m.particle_ids)
     p = m.particles
     pairs = p.contact_pairs()
@@ -285,3 +289,24 @@ def test_hold_makes_fine_se_never_worse_at_70_30():
     assert z[1.5, 0.7] > 1.3 * z[1.5, 0.0]                # films squeezed out: CAM contacts
     assert theta[1.5, 0.7] >= theta[3.0, 0.7] - 0.005     # finer SE no worse
     assert theta[1.5, 0.7] > theta[1.5, 0.0]
+
+
+def test_hold_pull_is_halved_where_the_skeleton_cannot_carry_it(monkeypatch):
+    # equal hard spheres pressed to 0.63 solid: a pull 100x the default (resting overlap R_ij)
+    # would over-compress the skeleton; the hold halves it until the skeleton stays within
+    # packing.max_cam_overlap and reports the share it kept
+    import microstructure._pressing as P
+    rng = np.random.default_rng(0)
+    box = np.array([30.0, 24.0, 24.0])
+    n = int(round(0.63 * box.prod() / (4 / 3 * np.pi * 2.0**3)))
+    kw = dict(kern=CpuPressKernels(), se_ductility=10.0, carbon_adhesion=0.0,
+              compaction_steps=8, max_iter=250, max_hard_overlap=0.01, target_porosity=0.37)
+    args = (np.full(n, 2.0), np.ones(n, dtype=np.uint8), box, np.array([0, 1, 1]))
+    held = press(*args, rng=np.random.default_rng(0), se_extrusion=0.7, **kw)
+    assert held.hold == 1.0 and held.hard_overlap_fraction <= 0.01
+    monkeypatch.setattr(P, "HOLD_ADHESION", 1.0)
+    res = press(*args, rng=rng, se_extrusion=0.7, **kw)
+    assert res.hold in (0.5, 0.25, 0.125)
+    assert res.hard_overlap_fraction <= 0.01
+    unheld = press(*args, rng=np.random.default_rng(0), **kw)
+    assert unheld.hold == 0.0
