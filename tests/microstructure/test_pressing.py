@@ -118,6 +118,7 @@ def test_same_seed_same_arrays_and_store_round_trip(pressed, tmp_path):
                  "touches_separator"):
         assert np.array_equal(getattr(back.particles, name), getattr(pressed.particles, name))
     assert back.report.compaction_porosity == pressed.report.compaction_porosity
+    assert back.report.hold_load == pressed.report.hold_load == 1.0
 
 
 def test_pair_stiffness_orders_hard_and_soft():
