@@ -97,3 +97,4 @@ def test_pressed_generate_cuda_simulated_equals_cpu():
     assert np.array_equal(gpu.phases, cpu.phases)
     assert np.array_equal(gpu.particle_ids, cpu.particle_ids)
     assert gpu.report.compaction_porosity == cpu.report.compaction_porosity
+    assert gpu.report.hold_load == cpu.report.hold_load == 1.0  # the hold ran on both
