@@ -48,8 +48,8 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
   short-range pull between CAM pairs whose surfaces are within ``se_extrusion R_ij``
   (force ``HOLD_ADHESION R_ij^2`` at contact, falling linearly to zero at that gap), and
   between CAM and the current collector the same way (the collector is a partner of infinite
-  radius, ``R = r_i``), and relaxes once more, the SE keeping the contact law it was pressed
-  with.  An SE grain between two CAM particles resists with a force that scales with its own,
+  radius, ``R = r_i``), and relaxes once more, the SE keeping its pressed radius and the
+  contact law it was pressed with.  An SE grain between two CAM particles resists with a force that scales with its own,
   smaller ``R_ij`` (at most its yield force ``k_ij R_ij^2 SE_YIELD``): with ``se_ductility``
   10 a grain finer than ~2 µm between two 5 µm CAM particles gives way, a coarser one holds
   them apart.  The box height, and so the porosity, does not change.  Without the hold,
@@ -335,7 +335,7 @@ def _hold(state: _State, box: np.ndarray, soft: Any, rad0_cubed: Any, max_iter: 
     skeleton stays within the limit, and the hold is dropped (positions restored) after
     ``HOLD_TRIES`` halvings."""
     xp = state.xp
-    pos0, rad0 = state.pos.copy(), state.rad.copy()
+    pos0 = state.pos.copy()  # the radii do not change in the hold (no SE growth)
     steps = 0
     for k in range(HOLD_TRIES + 1):
         share = 0.5**k
@@ -356,7 +356,6 @@ def _hold(state: _State, box: np.ndarray, soft: Any, rad0_cubed: Any, max_iter: 
                          "skeleton within packing.max_cam_overlap", k)
             return share, steps, ov
         state.pos[...] = pos0
-        state.rad[...] = rad0
         state.nl = None
     log.info("pressing: the hard skeleton is at packing.max_cam_overlap; no hold")
     return 0.0, steps, hard_ov
