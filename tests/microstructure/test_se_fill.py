@@ -47,6 +47,21 @@ def test_place_fill_takes_the_narrowest_gaps_first():
     assert vol.sum() == pytest.approx(50 * h**3)
 
 
+def test_place_fill_gives_up_bodies_cut_off_from_every_particle():
+    # a pore block carved around the gap (as the topological voxelization carves between close,
+    # non-touching particles): its narrowest voxels share no face with a sphere, so a fill body
+    # there would touch nothing; the fill takes the narrowest voxels that do touch
+    c, r, owner, h = _two_spheres(0.1)
+    owner[16:23, 11:18, 11:18] = 0
+    w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
+    for n_fill in (1, 5):
+        fill = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0)
+        assert fill.sum() == n_fill
+        _, n, pairs, *_ = fill_bodies(fill, owner, h, NOPER)
+        assert n >= 1 and set(pairs[:, 0].tolist()) == set(range(1, n + 1))  # each body touches
+        assert w[fill].min() > w[(owner == 0)].min()      # the narrowest voxel was given up
+
+
 def test_place_fill_refuses_what_does_not_fit():
     c, r, owner, h = _two_spheres(0.4)
     with pytest.raises(ValueError, match="does not fit the crevices"):
