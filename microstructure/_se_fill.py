@@ -102,29 +102,29 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
     cand = np.flatnonzero(np.isfinite(w))
     cand = cand[np.argsort(w[cand], kind="stable")]
     flat = fill.reshape(-1)
-    taken = 0
+    per = (False, bool(periodic[1]), bool(periodic[2]))
+    near = _next_to_solid(owner > 0, per)
+    placed = taken = 0
     while True:
-        if cand.size - taken < n_fill - int(np.count_nonzero(flat)):
+        more = n_fill - placed
+        if cand.size - taken < more:
             raise ValueError(
                 f"the fine SE ({n_fill} voxels) does not fit the crevices of the pressed "
                 f"skeleton ({cand.size} pore voxels within {reach:.3g} um of two particles, "
-                f"{taken - int(np.count_nonzero(flat))} of them cut off from every particle)")
-        more = n_fill - int(np.count_nonzero(flat))
+                f"{taken - placed} of them cut off from every particle)")
         flat[cand[taken:taken + more]] = True
         taken += more
-        floating = _floating(fill, owner, periodic)
-        if not floating.any():
+        floating = _floating(fill, near, per)
+        cut_off = int(np.count_nonzero(floating))
+        if cut_off == 0:
             return fill
         fill[floating] = False
+        placed = n_fill - cut_off
 
 
-def _floating(fill: np.ndarray, owner: np.ndarray, periodic: np.ndarray) -> np.ndarray:
-    """The voxels of ``fill`` in face-connected bodies that share no face with a particle."""
-    per = (False, bool(periodic[1]), bool(periodic[2]))
-    lab, n = label(fill, connectivity=6, periodic=per)
-    lab = np.asarray(lab)
-    solid = owner > 0
-    near = np.zeros_like(fill)
+def _next_to_solid(solid: np.ndarray, per: tuple[bool, bool, bool]) -> np.ndarray:
+    """Voxels that share a face with a ``solid`` voxel (periodic along the ``per`` axes)."""
+    near = np.zeros_like(solid)
     for a in range(3):
         for s in (1, -1):
             shifted = np.roll(solid, s, axis=a)
@@ -133,6 +133,14 @@ def _floating(fill: np.ndarray, owner: np.ndarray, periodic: np.ndarray) -> np.n
                 edge[a] = 0 if s == 1 else -1
                 shifted[tuple(edge)] = False
             near |= shifted
+    return near
+
+
+def _floating(fill: np.ndarray, near: np.ndarray, per: tuple[bool, bool, bool]) -> np.ndarray:
+    """The voxels of ``fill`` in face-connected bodies with no voxel in ``near`` (next to a
+    particle)."""
+    lab, n = label(fill, connectivity=6, periodic=per)
+    lab = np.asarray(lab)
     touching = np.zeros(n + 1, dtype=bool)
     touching[np.unique(lab[fill & near])] = True
     touching[0] = True
