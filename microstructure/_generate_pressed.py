@@ -43,7 +43,7 @@ MIN_DIAMETER_VOXELS = 2.0
 #: is barely jammed, with few load-bearing contacts: at 0.62, 70:30 NCM 5 µm : LPSCl 1.5 µm
 #: without carbon with ``se_fill_ratio`` 0.35-0.5 gave θ 0.006-0.019 (CAM hardly touching);
 #: at 0.68 the same powders give 0.88-0.89, and the default ratio 0.89 either way (two seeds,
-#: 50 x 40 x 40 µm at 0.25 µm).  The example composition then presses 1.6x the particles:
+#: 50 x 40 x 40 µm at 0.25 µm; 0.99 since the hold, ``packing.se_extrusion``).  The example composition then presses 1.6x the particles:
 #: 256³ in 130 s instead of 89 s.
 SKELETON_MIN = 0.68
 #: Radius corrections after the first voxelization.

@@ -38,7 +38,8 @@ hence of ``tau``) is below ``accuracy = 3e-5`` -- the energy rule of
 step lowers the energy by a known amount, and the remaining error is estimated from the tail
 of those decreases.  The estimate can read up to about 3x low when a solve stops after a few
 iterations, so the default keeps the true error of ``tau`` below 1e-4 (measured on blobs,
-composites and random multi-phase volumes: 6e-6 to 7.9e-5).  Giving ``rtol`` instead stops on the relative residual as before.
+composites and random multi-phase volumes: 6e-6 to 7.9e-5).  Giving ``rtol`` instead stops on
+the relative residual as before.
 """
 
 from __future__ import annotations
