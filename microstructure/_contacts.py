@@ -23,7 +23,8 @@ Voxelization (topology-preserving)
        (CAM/carbon for electrons, SE for ions), or face-adjacent CAM and SE (an ionic contact),
        the voxel nearer its own sphere's surface becomes pore.  Likewise an electronically
        conducting voxel in the first layer of a particle that does not touch the current
-       collector, and an SE voxel in the last layer of one that does not touch the separator.
+       collector, and an SE or CAM voxel in the last layer of one that does not touch the
+       separator (CAM on the separator face counts as touching the separator's SE).
 
 The result therefore has the graph's topology for 6-, 18- and 26-connectivity alike, up to the
 counts reported in :class:`VoxelTopology` (necks that would have crossed hard voxels, gaps
@@ -38,7 +39,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-CAM, SE, CARBON = 1, 2, 3
+from solvers.phases import CAM, CARBON, SE
+
 _NO_KEY = np.int64(2**63 - 1)
 _ID_MASK = np.int64(2**31 - 1)
 
@@ -368,7 +370,7 @@ def _carve(c, r, ph, ptr, nbr, tcc, tsep, h, shape, periodic, owner, protected, 
                     owner[0, b, cc] = 0
                     stats[1] += 1
             o = owner[nz - 1, b, cc]
-            if o > 0 and ph[o - 1] == SE and not tsep[o - 1]:
+            if o > 0 and ph[o - 1] != CARBON and not tsep[o - 1]:
                 if protected[nz - 1, b, cc]:
                     stats[3] += 1
                 else:

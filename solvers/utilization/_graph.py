@@ -7,7 +7,8 @@ nodes and physical contacts as edges:
   contacts; a component is connected when one of its particles touches the current collector;
 * ionic network: SE particles joined by SE–SE contacts; connected when one touches the
   separator;
-* a CAM particle has *own ionic contact* when it touches an SE particle of the ionic network;
+* a CAM particle has *own ionic contact* when it touches an SE particle of the ionic network,
+  or (``separator_contact``) the separator itself, a pure SE layer;
 * ``rule="strict"``: ionically connected = own ionic contact; ``rule="cam_relay"``: also when a
   particle of its CAM cluster (CAM–CAM contacts) has own ionic contact;
 * active = electronically and ionically connected; θ is the active share of CAM volume.
@@ -23,7 +24,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .._validate import check_choice
+from .._validate import check_bool, check_choice
 from ..phases import CAM, CARBON, SE
 from ._rules import RULES
 
@@ -59,7 +60,8 @@ def _components(n: int, i: np.ndarray, j: np.ndarray, keep: np.ndarray) -> np.nd
 
 def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: np.ndarray,
                           touches_separator: np.ndarray, volume: np.ndarray,
-                          rule: str = "strict") -> GraphUtilizationResult:
+                          rule: str = "strict",
+                          separator_contact: bool = True) -> GraphUtilizationResult:
     """Static CAM utilization from the particle contact graph.
 
     Parameters
@@ -73,6 +75,9 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
     volume : (n,) float
         Particle volume (any unit; only CAM volumes are used, as weights).
     rule : {"strict", "cam_relay"}
+    separator_contact : bool
+        CAM touching the separator (a pure SE layer) has own ionic contact, as in
+        :func:`solvers.cam_utilization`.
 
     Examples
     --------
@@ -89,6 +94,7 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
     (0.5, 1.0)
     """
     rule = check_choice(rule, "rule", RULES)
+    separator_contact = check_bool(separator_contact, "separator_contact")
     phase = np.asarray(phase).astype(np.int64).ravel()
     n = phase.shape[0]
     pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
@@ -122,6 +128,8 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
     m = (pj == CAM) & ionic_net[i]
     own[j[m]] = True
     cam = phase == CAM
+    if separator_contact:
+        own |= cam & tsep
     if rule == "cam_relay":
         lab = _components(n, i, j, (pi == CAM) & (pj == CAM))
         good = np.zeros(n, dtype=bool)

@@ -43,6 +43,8 @@ class UtilizationOptions:
     """6, 18 or 26."""
     periodic_lateral: bool
     """Wrap the two axes other than ``axis``."""
+    separator_contact: bool
+    """CAM on the separator face (last index along ``axis``) has own ionic contact."""
     voxel_size_um: float | None
     """Voxel edge in µm, or None."""
     device: str
@@ -64,6 +66,7 @@ def check_utilization_args(
     rule: Any = "strict",
     connectivity: Any = 6,
     periodic_lateral: Any = True,
+    separator_contact: Any = True,
     voxel_size_um: Any = None,
     device: Any = "cpu",
 ) -> UtilizationOptions:
@@ -96,6 +99,7 @@ def check_utilization_args(
     rule = check_choice(rule, "rule", RULES)
     connectivity = check_connectivity(connectivity)
     periodic_lateral = check_bool(periodic_lateral, "periodic_lateral")
+    separator_contact = check_bool(separator_contact, "separator_contact")
     voxel = None if voxel_size_um is None else check_positive(voxel_size_um, "voxel_size_um")
     return UtilizationOptions(
         axis=axis,
@@ -104,6 +108,7 @@ def check_utilization_args(
         rule=rule,
         connectivity=connectivity,
         periodic_lateral=periodic_lateral,
+        separator_contact=separator_contact,
         voxel_size_um=voxel,
         device=device,
     )

@@ -14,7 +14,13 @@ import numpy as np
 
 from ..device import array_module, to_host
 
-__all__ = ["ParticleSums", "particle_sums", "particle_sums_cpu", "particle_sums_xp"]
+__all__ = [
+    "ParticleSums",
+    "particle_sums",
+    "particle_sums_cpu",
+    "particle_sums_xp",
+    "separator_faces",
+]
 
 
 class ParticleSums(NamedTuple):
@@ -213,4 +219,27 @@ def particle_sums_xp(
     )
     for a in out:
         a[0] = 0  # id 0 is "no particle"; the numba pass skips it
+    return out
+
+
+def separator_faces(particle_ids: Any, *, axis: int, nid: int) -> np.ndarray:
+    """Voxel faces each particle id has on the separator face (last index along ``axis``).
+
+    Host int64 array of length ``nid`` (row 0, "no particle", is 0); one array expression, the
+    same on NumPy and CuPy arrays.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ids = np.zeros((3, 2, 2), dtype=np.int32)
+    >>> ids[2, 0, :] = 1                      # particle 1 lies on the separator face
+    >>> ids[0, 1, 1] = 2                      # particle 2 touches the collector only
+    >>> separator_faces(ids, axis=0, nid=3).tolist()
+    [0, 2, 0]
+    """
+    xp = array_module(particle_ids)
+    last = xp.take(particle_ids, particle_ids.shape[axis] - 1, axis=axis)
+    out = to_host(xp.bincount(last.ravel().astype(xp.int64, copy=False), minlength=nid))
+    out = out[:nid].astype(np.int64)
+    out[0] = 0
     return out

@@ -35,16 +35,18 @@ class ParticleUtilization:
     electronic: np.ndarray
     """Electronically connected to the current collector (bool)."""
     ionic_contact: np.ndarray
-    """Shares at least one voxel face with the ionic network (bool)."""
+    """Shares at least one voxel face with the ionic network (or, with ``separator_contact``,
+    lies on the separator face) (bool)."""
     ionic: np.ndarray
     """Ionically connected under the rule used (bool); equals ``ionic_contact`` for strict."""
     active: np.ndarray
     """``electronic & ionic`` (bool)."""
     cam_se_contact_faces: np.ndarray
     """Voxel faces shared with any voxel of ``ionic_phases`` (int64; CAM|SE contact area in
-    units of one voxel face)."""
+    units of one voxel face), faces on the separator included with ``separator_contact``."""
     ionic_network_contact_faces: np.ndarray
-    """Voxel faces shared with the ionic network (int64)."""
+    """Voxel faces shared with the ionic network (int64), faces on the separator included with
+    ``separator_contact``."""
     cam_se_contact_area_um2: np.ndarray | None
     """CAM|SE contact area in µm² (float64); None when ``voxel_size_um`` was not given."""
 
@@ -108,6 +110,8 @@ class UtilizationResult:
     """Voxel neighbourhood used for the networks (6, 18 or 26)."""
     periodic_lateral: bool
     """Whether the two lateral axes were wrapped."""
+    separator_contact: bool
+    """Whether CAM on the separator face counted as touching the ionic network."""
     voxel_size_um: float | None
     """Voxel edge length in µm, or None (results then in voxel units)."""
     reason: str
@@ -214,6 +218,7 @@ def utilization_result(
         axis=options.axis,
         connectivity=options.connectivity,
         periodic_lateral=options.periodic_lateral,
+        separator_contact=options.separator_contact,
         voxel_size_um=vox,
         reason=reason,
     )

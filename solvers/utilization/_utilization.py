@@ -8,7 +8,10 @@ separator)
 * ionic network: voxels of ``ionic_phases`` whose component touches the separator face;
 * a particle is *electronically connected* when its voxels belong to the electronic network
   (any voxel: a particle is one conductor);
-* it has *own ionic contact* when one of its voxels shares a face with the ionic network;
+* it has *own ionic contact* when one of its voxels shares a face with the ionic network, or
+  (``separator_contact``, the default) lies on the separator face: the separator is a pure
+  SE layer, so CAM pressed against it touches SE there, as CAM on the collector face touches
+  the collector;
 * ``rule="strict"``: ionically connected = own ionic contact.  ``rule="cam_relay"``: also
   when it lies in the same CAM cluster (CAM voxels joined with ``connectivity``) as a particle
   with own ionic contact, since Li can diffuse through touching CAM;
@@ -22,7 +25,8 @@ Steps (each a function of its own module, reusable and tested on its own)
 3. :func:`solvers.labeling._percolation.label_face_hits` -- label each network once and flag
    the components touching the collector / separator faces;
 4. :func:`~._particle_sums.particle_sums` -- volume, electronic flag and contact faces per
-   particle in one pass (numba on the CPU, ``bincount`` on the GPU);
+   particle in one pass (numba on the CPU, ``bincount`` on the GPU), plus
+   :func:`~._particle_sums.separator_faces` (faces on the separator);
 5. :func:`~._rules.ionic_connected` -- the rule, ``"strict"`` or ``"cam_relay"``;
 6. :func:`~._result.utilization_result` -- the per-particle table and the volume fractions.
 """
@@ -36,7 +40,7 @@ from ..labeling._percolation import label_face_hits
 from ..memory import check_memory, estimate_utilization
 from ._networks import network_masks
 from ._options import check_utilization_args
-from ._particle_sums import particle_sums
+from ._particle_sums import particle_sums, separator_faces
 from ._result import UtilizationResult, utilization_result
 from ._rules import ionic_connected
 
@@ -53,6 +57,7 @@ def cam_utilization(
     rule: str = "strict",
     connectivity: int = 6,
     periodic_lateral: bool = True,
+    separator_contact: bool = True,
     voxel_size_um: float | None = None,
     device: str = "cpu",
 ) -> UtilizationResult:
@@ -79,6 +84,12 @@ def cam_utilization(
         Neighbourhood for the networks and CAM clusters.  Ionic contact is always face sharing.
     periodic_lateral : bool
         Wrap the two axes other than ``axis`` (never ``axis`` itself).
+    separator_contact : bool
+        CAM voxels on the separator face (the last index along ``axis``) touch the separator,
+        a pure SE layer: those faces count as contact with the ionic network (and as CAM–SE
+        contact area), as CAM on the collector face is electronically connected.  False for a
+        volume whose last layer is a cut through the electrode rather than its separator side
+        (a sub-volume of a tomogram).
     voxel_size_um : float, optional
         Voxel edge in µm; gives µm³ / µm² columns and ``active_interface_area_per_volume`` in
         µm⁻¹.  Without it areas and volumes are in voxel units.
@@ -131,6 +142,7 @@ def cam_utilization(
         rule=rule,
         connectivity=connectivity,
         periodic_lateral=periodic_lateral,
+        separator_contact=separator_contact,
         voxel_size_um=voxel_size_um,
         device=device,
     )
@@ -167,6 +179,11 @@ def cam_utilization(
         nid=max_id + 1,
         device=opts.device,
     )
+    if opts.separator_contact:
+        sep = separator_faces(particle_ids, axis=opts.axis, nid=max_id + 1)
+        sums = sums._replace(
+            contact_faces=sums.contact_faces + sep, network_faces=sums.network_faces + sep
+        )
     ionic_ok = ionic_connected(
         opts.rule,
         particle_ids,

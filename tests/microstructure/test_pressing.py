@@ -75,6 +75,12 @@ def test_contact_graph_is_physical(pressed):
     phase_pairs = {tuple(sorted((t.phase[p - 1], t.phase[q - 1]))) for p, q in pairs}
     assert {(1, 1), (1, 2), (2, 2), (1, 3)} <= phase_pairs
     assert t.touches_cc.any() and t.touches_separator.any()
+    # CAM in the first / last voxel layer is exactly the CAM touching the collector / separator
+    # (CAM on the separator face has ionic contact there, so the layer must not invent it)
+    for layer, flag in ((0, t.touches_cc), (-1, t.touches_separator)):
+        on = np.unique(pressed.particle_ids[layer])
+        cam_ids = np.flatnonzero((t.phase == ms.CAM) & flag) + 1
+        assert set(on[on > 0].tolist()) == set(cam_ids.tolist())
 
 
 @pytest.mark.parametrize("rule", ["strict", "cam_relay"])
@@ -106,6 +112,23 @@ def test_topological_voxelization_separates_and_joins():
             assert k == (1 if joined else 2), (gap_um, h)
             if joined:  # face-connected too
                 assert ndimage.label(owner > 0)[1] == 1
+
+
+def test_cam_reaches_the_last_layer_only_when_it_touches_the_separator():
+    # CAM on the separator face has ionic contact there: a sphere 0.05 um short of the wall
+    # must leave the last voxel layer empty, one pressed into the wall must reach it
+    box, per = np.array([6.0, 6.0, 6.0]), np.array([0, 1, 1])
+    r = np.array([1.5])
+    ph = np.array([1], dtype=np.uint8)
+    for gap_um, touching in ((0.05, False), (-0.01, True)):
+        c = np.array([[6.0 - 1.5 - gap_um, 3.0, 3.0]])
+        g = contact_graph(c, r, ph, np.zeros((0, 2), np.int64), box, per)
+        assert bool(g.touches_separator[0]) == touching
+        for h in (0.5, 0.25):
+            n = int(6 / h)
+            owner, _ = voxelize_topological(c, r, ph, g, (n, n, n), h, per)
+            assert (owner[-1] > 0).any() == touching, (gap_um, h)
+            assert (owner > 0).sum() > 0.8 * (4 / 3 * np.pi * 1.5**3) / h**3
 
 
 def test_same_seed_same_arrays_and_store_round_trip(pressed, tmp_path):

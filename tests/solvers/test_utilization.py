@@ -85,6 +85,36 @@ def test_chain_touching_collector_with_se_contact_is_active():
     assert (r.particles.ionic_network_contact_faces > 0).all()
 
 
+def test_cam_on_the_separator_face_touches_the_separator():
+    # a CAM column from the collector to the separator in pore: no SE voxel anywhere, yet it
+    # is pressed against the separator (a pure SE layer), so it is active
+    shape = (8, 5, 5)
+    phases = np.full(shape, PORE, dtype=np.uint8)
+    col = np.zeros(shape, bool)
+    col[:, 2, 2] = True
+    short = np.zeros(shape, bool)
+    short[:-1, 0, 0] = True  # stops one layer short of the separator
+    phases[col | short] = CAM
+    ids = ids_from(phases, col, short)
+    r = cam_utilization(phases, ids)
+    assert r.particles.active.tolist() == [True, False] and r.separator_contact
+    assert r.particles.ionic_network_contact_faces.tolist() == [1, 0]
+    assert r.particles.cam_se_contact_faces.tolist() == [1, 0]
+    assert not r.ionic_percolates  # the composite itself has no SE
+    off = cam_utilization(phases, ids, separator_contact=False)
+    assert off.particles.active.tolist() == [False, False] and not off.separator_contact
+    # the rule follows the through-plane axis
+    t = cam_utilization(np.moveaxis(phases, 0, 2), np.moveaxis(ids, 0, 2), axis=2)
+    assert t.particles.active.tolist() == [True, False]
+    # and relays like any own contact: a CAM neighbour of the column, off the separator face
+    side = np.zeros(shape, bool)
+    side[3:5, 2, 3] = True
+    phases[side] = CAM
+    ids = ids_from(phases, col, short, side)
+    assert cam_utilization(phases, ids, rule="cam_relay").particles.ionic.tolist() == [
+        True, False, True]
+
+
 def relay_fixture():
     """Particle 1 touches the collector and has no SE contact; particle 2 touches it and SE."""
     shape = (10, 6, 6)
@@ -211,7 +241,8 @@ def test_invariants_on_random_composite(rule, connectivity):
         np.testing.assert_array_equal(t.ionic, t.ionic_contact)
     else:
         assert (t.ionic >= t.ionic_contact).all()
-    # brute-force CAM|SE face count per particle (periodic lateral axes 1 and 2)
+    # brute-force CAM|SE face count per particle (periodic lateral axes 1 and 2); beyond the
+    # last layer lies the separator (SE), beyond the first the collector
     faces = np.zeros(ids.max() + 1, dtype=np.int64)
     cam = ids > 0
     for a in range(3):
@@ -220,7 +251,7 @@ def test_invariants_on_random_composite(rule, connectivity):
             if a == 0:  # no wrap through-plane
                 edge = [slice(None)] * 3
                 edge[0] = -1 if step == 1 else 0
-                nb[tuple(edge)] = False
+                nb[tuple(edge)] = step == 1
             np.add.at(faces, ids[cam & nb], 1)
     np.testing.assert_array_equal(t.cam_se_contact_faces, faces[t.id])
 
@@ -325,6 +356,13 @@ GOOD_IDS = (GOOD == CAM).astype(np.int32)
             {"periodic_lateral": (True, True)},
             TypeError,
             "periodic_lateral must be a bool",
+        ),
+        (
+            GOOD,
+            GOOD_IDS,
+            {"separator_contact": "yes"},
+            TypeError,
+            "separator_contact must be a bool",
         ),
         (GOOD, GOOD_IDS, {"device": "gpu"}, ValueError, "'cpu' or 'cuda'"),
     ],

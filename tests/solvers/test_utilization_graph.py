@@ -6,7 +6,7 @@ import pytest
 from solvers import cam_utilization_graph
 
 
-def _run(phase, pairs, cc, sep, vol=None, rule="strict"):
+def _run(phase, pairs, cc, sep, vol=None, rule="strict", **kw):
     n = len(phase)
     tcc = np.zeros(n, bool)
     tcc[list(cc)] = True
@@ -14,7 +14,8 @@ def _run(phase, pairs, cc, sep, vol=None, rule="strict"):
     tsep[list(sep)] = True
     return cam_utilization_graph(np.array(phase), np.array(pairs).reshape(-1, 2),
                                  touches_cc=tcc, touches_separator=tsep,
-                                 volume=np.ones(n) if vol is None else np.array(vol), rule=rule)
+                                 volume=np.ones(n) if vol is None else np.array(vol), rule=rule,
+                                 **kw)
 
 
 def test_chain_cc_cam_cam_se_separator():
@@ -24,6 +25,17 @@ def test_chain_cc_cam_cam_se_separator():
     assert r.active.tolist() == [False, True, False]
     assert _run([1, 1, 2], [[0, 1], [1, 2]], cc=[0], sep=[2],
                 rule="cam_relay").static_utilization == 1.0
+
+
+def test_cam_touching_the_separator_has_ionic_contact():
+    # CAM0 (collector) - CAM1 (separator), no SE at all: the separator is a pure SE layer
+    r = _run([1, 1], [[0, 1]], cc=[0], sep=[1])
+    assert r.active.tolist() == [False, True]
+    assert _run([1, 1], [[0, 1]], cc=[0], sep=[1], rule="cam_relay").static_utilization == 1.0
+    assert _run([1, 1], [[0, 1]], cc=[0], sep=[1],
+                separator_contact=False).static_utilization == 0.0
+    with pytest.raises(TypeError, match="separator_contact must be a bool"):
+        _run([1, 1], [[0, 1]], cc=[0], sep=[1], separator_contact=1)
 
 
 def test_volume_weighting_and_by_count():

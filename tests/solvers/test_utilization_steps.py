@@ -33,6 +33,7 @@ def test_check_utilization_args_normalizes():
         rule="cam_relay",
         connectivity=18,
         periodic_lateral=np.bool_(True),
+        separator_contact=np.bool_(False),
         voxel_size_um=1,
     )
     assert opts == UtilizationOptions(
@@ -42,6 +43,7 @@ def test_check_utilization_args_normalizes():
         rule="cam_relay",
         connectivity=18,
         periodic_lateral=True,
+        separator_contact=False,
         voxel_size_um=1.0,
         device="cpu",
     )
