@@ -218,12 +218,12 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
                     4 * h)
         try:
-            mask = place_fill(owner, centers, r, n_fill, h, periodic, reach)
+            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach)
         except ValueError as exc:
             raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
                                 "packing.se_fill_ratio or raise composition.porosity") from None
-        phases[mask] = SE
-        fill = fill_bodies(mask, owner, h, periodic)
+        phases[fill_lab > 0] = SE
+        fill = fill_bodies(fill_lab, n_lab, owner, h, periodic)
     times["se_fill"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
     # deepest CAM-CAM overlap / smaller radius in the pressed packing

@@ -86,8 +86,9 @@ def crevice_width(centers: np.ndarray, radii: np.ndarray, owner: np.ndarray, h: 
 
 
 def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill: int,
-               h: float, periodic: np.ndarray, reach: float) -> np.ndarray:
-    """Boolean mask of the ``n_fill`` pore voxels with the narrowest crevice width.
+               h: float, periodic: np.ndarray, reach: float) -> tuple[np.ndarray, int]:
+    """The ``n_fill`` pore voxels with the narrowest crevice width, as the labels of their
+    face-connected bodies (int32, 0 off the fill; periodic laterally) and the number of bodies.
 
     A body of the fill that shares no face with a particle (a voxel whose neighbours were carved
     out as the gap between two close, non-touching particles) is not in a crevice of the
@@ -97,7 +98,7 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
     """
     fill = np.zeros(owner.shape, dtype=bool)
     if n_fill <= 0:
-        return fill
+        return np.zeros(owner.shape, dtype=np.int32), 0
     w = crevice_width(centers, radii, owner, h, periodic, reach).reshape(-1)
     cand = np.flatnonzero(np.isfinite(w))
     cand = cand[np.argsort(w[cand], kind="stable")]
@@ -114,10 +115,15 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
                 f"{taken - placed} of them cut off from every particle)")
         flat[cand[taken:taken + more]] = True
         taken += more
-        floating = _floating(fill, near, per)
+        lab, n = label(fill, connectivity=6, periodic=per)
+        lab = np.asarray(lab, dtype=np.int32)
+        touching = np.zeros(n + 1, dtype=bool)
+        touching[np.unique(lab[fill & near])] = True
+        touching[0] = True
+        floating = fill & ~touching[lab]
         cut_off = int(np.count_nonzero(floating))
-        if cut_off == 0:
-            return fill
+        if cut_off == 0:  # the labels are those of the final fill
+            return lab, int(n)
         fill[floating] = False
         placed = n_fill - cut_off
 
@@ -134,17 +140,6 @@ def _next_to_solid(solid: np.ndarray, per: tuple[bool, bool, bool]) -> np.ndarra
                 shifted[tuple(edge)] = False
             near |= shifted
     return near
-
-
-def _floating(fill: np.ndarray, near: np.ndarray, per: tuple[bool, bool, bool]) -> np.ndarray:
-    """The voxels of ``fill`` in face-connected bodies with no voxel in ``near`` (next to a
-    particle)."""
-    lab, n = label(fill, connectivity=6, periodic=per)
-    lab = np.asarray(lab)
-    touching = np.zeros(n + 1, dtype=bool)
-    touching[np.unique(lab[fill & near])] = True
-    touching[0] = True
-    return fill & ~touching[lab]
 
 
 @numba.njit(cache=True)
@@ -191,19 +186,17 @@ def _body_faces(lab, owner, periodic, out_b, out_p, count_only):  # pragma: no c
     return m
 
 
-def fill_bodies(fill: np.ndarray, owner: np.ndarray, h: float, periodic: np.ndarray
+def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: np.ndarray
                 ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                            np.ndarray]:
-    """Label the fill's face-connected bodies and read off their contacts.
+    """Read off the contacts of the fill's bodies (``lab``, ``n``: as :func:`place_fill`
+    returns them).
 
     Returns ``(labels, n, pairs, area, touches_cc, touches_sep, centroid_um, volume_um3)``
     trimmed to what the caller needs: ``labels`` (int32, 0 off the fill), ``n`` bodies,
     ``pairs`` (k, 2) of (body 1..n, particle id), ``area`` (k,) µm², per body ``touches_cc``,
     ``touches_sep`` (bool) and ``centroid_um`` (n, 3), ``volume_um3`` (n,).
     """
-    per = (False, bool(periodic[1]), bool(periodic[2]))
-    lab, n = label(fill, connectivity=6, periodic=per)
-    lab = np.asarray(lab, dtype=np.int32)
     perio = np.asarray(periodic, dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
     m = _body_faces(lab, owner, perio, empty, empty, True)

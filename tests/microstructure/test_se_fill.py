@@ -9,7 +9,7 @@ import pytest
 
 import microstructure as ms
 from microstructure._se_fill import crevice_width, fill_bodies, place_fill
-from solvers import cam_utilization, cam_utilization_graph
+from solvers import cam_utilization, cam_utilization_graph, label
 
 NOPER = np.array([0, 0, 0], dtype=np.int8)
 
@@ -37,11 +37,12 @@ def test_crevice_width_is_the_gap_between_two_surfaces():
 
 def test_place_fill_takes_the_narrowest_gaps_first():
     c, r, owner, h = _two_spheres(0.4)
-    fill = place_fill(owner, c, r, 50, h, NOPER, reach=2.0)
+    flab, nb = place_fill(owner, c, r, 50, h, NOPER, reach=2.0)
+    fill = flab > 0
     assert fill.sum() == 50 and not np.any(fill & (owner > 0))
     w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
     assert w[fill].max() <= w[(owner == 0) & ~fill].min() + 1e-6
-    lab, n, pairs, area, tcc, tsep, cen, vol = fill_bodies(fill, owner, h, NOPER)
+    lab, n, pairs, area, tcc, tsep, cen, vol = fill_bodies(flab, nb, owner, h, NOPER)
     assert n == 1                                          # one neck bridging the two spheres
     assert sorted(pairs[:, 1].tolist()) == [1, 2] and np.all(area > 0)
     assert vol.sum() == pytest.approx(50 * h**3)
@@ -55,9 +56,13 @@ def test_place_fill_gives_up_bodies_cut_off_from_every_particle():
     owner[16:23, 11:18, 11:18] = 0
     w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
     for n_fill in (1, 5):
-        fill = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0)
+        flab, nb = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0)
+        fill = flab > 0
         assert fill.sum() == n_fill
-        _, n, pairs, *_ = fill_bodies(fill, owner, h, NOPER)
+        # the labels are those of the final fill: one per face-connected body
+        ref, nref = label(fill, connectivity=6, periodic=(False, False, False))
+        assert nb == nref and np.array_equal(np.asarray(ref), flab)
+        _, n, pairs, *_ = fill_bodies(flab, nb, owner, h, NOPER)
         assert n >= 1 and set(pairs[:, 0].tolist()) == set(range(1, n + 1))  # each body touches
         assert w[fill].min() > w[(owner == 0)].min()      # the narrowest voxel was given up
 
