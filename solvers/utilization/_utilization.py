@@ -77,7 +77,8 @@ def cam_utilization(
     ionic_phases : tuple of int
         Phases that conduct Li ions (default SE); must not contain CAM (see ``rule``).
     rule : {"strict", "cam_relay"}
-        ``"strict"``: a particle needs its own face contact with the ionic network.
+        ``"strict"``: a particle needs its own face contact with the ionic network (or the
+        separator, see ``separator_contact``).
         ``"cam_relay"``: contact of any particle in the same CAM cluster is enough (Li
         diffusion through touching CAM, as the Giessen group counts static losses).
     connectivity : {6, 18, 26}
