@@ -7,7 +7,7 @@ PIP    := $(BIN)/python -m pip
 # taufactor (a test dependency) needs torch; the CPU build is all the tests need.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench gpu-kit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,20 @@ test: $(VENV)/.test
 	$(BIN)/ruff check microstructure solvers tests benchmarks
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/cudasim
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/cudasim
+
+# For a lent GPU machine (see benchmarks/gpu_session.sh): wheels of the packages its
+# image lacks (runtime, and cc3d for bench_label), at the versions tested here, for its Python
+# 3.12 on x86-64, into .whl/ (ignored
+# by git; the device run carries it).
+GPU_WHEELS := pydantic pydantic_core annotated-types typing-inspection typing_extensions zarr \
+	numcodecs donfig google-crc32c connected-components-3d
+gpu-kit: $(VENV)/.test
+	mkdir -p .whl
+	$(PIP) download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 --platform any -d .whl \
+		$$($(PIP) freeze | grep -i -E "^($(shell echo $(GPU_WHEELS) | tr ' ' '|'))==")
+	@ls .whl
 
 bench: $(VENV)/.test
 	$(BIN)/python benchmarks/bench_generate.py
