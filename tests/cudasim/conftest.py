@@ -1,8 +1,8 @@
 """Tests in this folder run numba-cuda kernels in numba's CUDA simulator.
 
 The Makefile runs this folder in its own pytest process with NUMBA_ENABLE_CUDASIM=1 already in
-the environment; the line below makes a direct ``pytest tests/cudasim`` work too, as long as
-numba has not been imported before this conftest.
+the environment (it must be set before numba is imported, and pytest's warning filters in
+pyproject.toml import numba before this conftest); a run without it stops with that message.
 
 On a machine with a real GPU, ``ASSB_CUDA_TESTS=real python -m pytest tests/cudasim`` runs the
 same differential tests (``device="cuda"`` against ``device="cpu"``) with CuPy arrays and the
