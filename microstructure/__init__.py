@@ -21,7 +21,10 @@ from ._spec import (
 from ._zarr_store import StoreIntegrityError
 from ._zarr_store import open_microstructure as open  # noqa: A001 - public name by design
 
-__version__ = "0.1.0"
+#: The one place the version lives (pyproject.toml reads it).  Raised whenever a result changes
+#: meaning -- 0.2.0: the pressed generator's hold step and CAM on the separator face counting
+#: as ionically connected -- so stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.2.0"
 
 __all__ = [
     "CAM",

@@ -51,7 +51,7 @@ def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:
 def definition_changes(store: ResultsStore, sweep: SweepSpec, *,
                        save_structures: bool) -> list[str]:
     """How ``sweep`` differs from the definition recorded in ``store`` (``[]`` when equal or
-    when the directory is new).  Raises :class:`SweepError` for a directory whose point ids
+    when the directory is new), the package version that wrote it included.  Raises :class:`SweepError` for a directory whose point ids
     were made another way (an older version), where a resume would silently run everything
     again under new ids."""
     man = store.read_manifest()
@@ -64,13 +64,19 @@ def definition_changes(store: ResultsStore, sweep: SweepSpec, *,
             f"(scheme {man.get('point_id_scheme', 'sha1-base+params/1')!r}, now "
             f"{POINT_ID_SCHEME!r}); resuming would run every point again beside the old "
             "rows. Use a new results directory")
+    from microstructure import __version__
+
+    changes = []
+    if man.get("package_version", __version__) != __version__:
+        changes.append(f"package_version: {man['package_version']} -> {__version__} (the "
+                       "finished rows were computed by that version and may mean otherwise)")
     old = man.get("definition")
     if old is None:
-        return []
+        return changes
     new = json.loads(json.dumps(definition(sweep, save_structures=save_structures),
                                 default=str))
-    return [f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}"
-            for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    return changes + [f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}"
+                      for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 def _short(v: Any, n: int = 80) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+import microstructure as ms
 from microstructure import studies
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,6 +100,23 @@ def test_changed_definition_on_resume_is_refused_and_named(tmp_path, kwargs, edi
         studies.run_sweep(path, out, workers=1, quiet=True, **kwargs)
     assert named in str(info.value) and "--force" in str(info.value)
     assert {p.name: p.read_bytes() for p in (out / "rows").iterdir()} == rows_before
+
+
+def test_a_directory_written_by_another_version_is_refused_unless_forced(tmp_path):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    rows_before = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
+    man = json.loads((out / "manifest.json").read_text())
+    man["package_version"] = "0.0.1"  # rows computed by code whose results mean otherwise
+    (out / "manifest.json").write_text(json.dumps(man))
+    with pytest.raises(studies.SweepError, match="holds a different sweep") as info:
+        studies.run_sweep(path, out, workers=1, quiet=True)
+    assert f"package_version: 0.0.1 -> {ms.__version__}" in str(info.value)
+    studies.run_sweep(path, out, workers=1, quiet=True, force=True)  # rows kept, not rerun
+    assert {p.name: p.read_bytes() for p in (out / "rows").iterdir()} == rows_before
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["package_version"] == ms.__version__
 
 
 def test_a_directory_with_old_point_ids_is_refused(tmp_path):
