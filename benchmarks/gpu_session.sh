@@ -11,7 +11,7 @@
 #    the whole differential suite of tests/cudasim on the real GPU (ASSB_CUDA_TESTS=real: CuPy
 #    arrays and compiled kernels instead of the simulator);
 # 3. ``bench``: the pressed generator at 256³ and 512³ (issue 9 asks 512³ in <= 60 s; the
-#    contact graph, the topological voxelization and the SE fill run on the host, ~33 s of the
+#    contact graph, the topological voxelization and the SE fill run on the host, ~32 s of the
 #    256³ CPU run, so they set the floor) and labeling / utilization at 256³.
 # Each step's log goes to $OUT (a step that fails does not stop the next); the summary lines
 # are printed at the end.  PY picks the interpreter (default python3, the image's).
