@@ -43,8 +43,8 @@ MIN_DIAMETER_VOXELS = 2.0
 #: is barely jammed, with few load-bearing contacts: at 0.62, 70:30 NCM 5 µm : LPSCl 1.5 µm
 #: without carbon with ``se_fill_ratio`` 0.35-0.5 gave θ 0.006-0.019 (CAM hardly touching);
 #: at 0.68 the same powders give 0.88-0.89, and the default ratio 0.89 either way (two seeds,
-#: 50 x 40 x 40 µm at 0.25 µm; 0.99 since the hold, ``packing.se_extrusion``).  The example composition then presses 1.6x the particles:
-#: 256³ in 130 s instead of 89 s.
+#: 50 x 40 x 40 µm at 0.25 µm; 0.99 since the hold, ``packing.se_extrusion``).  The example
+#: composition then presses 1.6x the particles: 256³ in 130 s instead of 89 s.
 SKELETON_MIN = 0.68
 #: Radius corrections after the first voxelization.
 CORRECTIONS = 8
@@ -223,7 +223,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
             raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
                                 "packing.se_fill_ratio or raise composition.porosity") from None
         phases[fill_lab > 0] = SE
-        fill = fill_bodies(fill_lab, n_lab, owner, h, periodic)
+        fill = (n_lab, *fill_bodies(fill_lab, n_lab, owner, h, periodic))
     times["se_fill"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
     # deepest CAM-CAM overlap / smaller radius in the pressed packing
@@ -243,7 +243,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     radii_out, centers_out, phase_out = res.radii, centers, phase
     n_bodies = 0
     if fill is not None:
-        _, n_bodies, fpairs, farea, fcc, fsep, fcen, fvol = fill
+        n_bodies, fpairs, farea, fcc, fsep, fcen, fvol = fill
         radii_out = np.concatenate([res.radii, np.cbrt(3 * fvol / (4 * np.pi))])
         centers_out = np.concatenate([centers, fcen])
         phase_out = np.concatenate([phase, np.full(n_bodies, SE, dtype=phase.dtype)])

@@ -187,15 +187,14 @@ def _body_faces(lab, owner, periodic, out_b, out_p, count_only):  # pragma: no c
 
 
 def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: np.ndarray
-                ) -> tuple[np.ndarray, int, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
                            np.ndarray]:
     """Read off the contacts of the fill's bodies (``lab``, ``n``: as :func:`place_fill`
     returns them).
 
-    Returns ``(labels, n, pairs, area, touches_cc, touches_sep, centroid_um, volume_um3)``
-    trimmed to what the caller needs: ``labels`` (int32, 0 off the fill), ``n`` bodies,
-    ``pairs`` (k, 2) of (body 1..n, particle id), ``area`` (k,) µm², per body ``touches_cc``,
-    ``touches_sep`` (bool) and ``centroid_um`` (n, 3), ``volume_um3`` (n,).
+    Returns ``(pairs, area, touches_cc, touches_sep, centroid_um, volume_um3)``: ``pairs``
+    (k, 2) of (body 1..n, particle id), ``area`` (k,) µm², per body ``touches_cc``,
+    ``touches_sep`` (bool), ``centroid_um`` (n, 3) and ``volume_um3`` (n,).
     """
     perio = np.asarray(periodic, dtype=np.int64)
     empty = np.zeros(0, dtype=np.int64)
@@ -208,16 +207,16 @@ def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: 
     pairs = np.stack([uniq // base, uniq % base], axis=1)
     area = faces * h * h
     flat = lab.reshape(-1)
-    vol = np.bincount(flat, minlength=n + 1)[1:] * h**3
+    cnt = np.bincount(flat, minlength=n + 1)[1:]
+    vol = cnt * h**3
     touches_cc = np.zeros(n + 1, dtype=bool)
     touches_cc[np.unique(lab[0])] = True
     touches_sep = np.zeros(n + 1, dtype=bool)
     touches_sep[np.unique(lab[-1])] = True
     idx = np.nonzero(flat)[0]
     coords = np.stack(np.unravel_index(idx, lab.shape), axis=1).astype(np.float64)
-    cnt = np.bincount(flat[idx], minlength=n + 1)[1:].astype(np.float64)
     centroid = np.zeros((n, 3))
     for a in range(3):
         centroid[:, a] = (np.bincount(flat[idx], weights=coords[:, a], minlength=n + 1)[1:]
                           / np.maximum(cnt, 1) + 0.5) * h
-    return lab, n, pairs, area, touches_cc[1:], touches_sep[1:], centroid, vol
+    return pairs, area, touches_cc[1:], touches_sep[1:], centroid, vol

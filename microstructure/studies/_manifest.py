@@ -51,9 +51,9 @@ def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:
 def definition_changes(store: ResultsStore, sweep: SweepSpec, *,
                        save_structures: bool) -> list[str]:
     """How ``sweep`` differs from the definition recorded in ``store`` (``[]`` when equal or
-    when the directory is new), the package version that wrote it included.  Raises :class:`SweepError` for a directory whose point ids
-    were made another way (an older version), where a resume would silently run everything
-    again under new ids."""
+    when the directory is new), the package version that wrote it included.  Raises
+    :class:`SweepError` for a directory whose point ids were made another way (an older
+    version), where a resume would silently run everything again under new ids."""
     man = store.read_manifest()
     if not man:
         return []

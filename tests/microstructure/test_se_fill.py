@@ -42,8 +42,8 @@ def test_place_fill_takes_the_narrowest_gaps_first():
     assert fill.sum() == 50 and not np.any(fill & (owner > 0))
     w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
     assert w[fill].max() <= w[(owner == 0) & ~fill].min() + 1e-6
-    lab, n, pairs, area, tcc, tsep, cen, vol = fill_bodies(flab, nb, owner, h, NOPER)
-    assert n == 1                                          # one neck bridging the two spheres
+    pairs, area, tcc, tsep, cen, vol = fill_bodies(flab, nb, owner, h, NOPER)
+    assert nb == 1                                         # one neck bridging the two spheres
     assert sorted(pairs[:, 1].tolist()) == [1, 2] and np.all(area > 0)
     assert vol.sum() == pytest.approx(50 * h**3)
 
@@ -62,8 +62,8 @@ def test_place_fill_gives_up_bodies_cut_off_from_every_particle():
         # the labels are those of the final fill: one per face-connected body
         ref, nref = label(fill, connectivity=6, periodic=(False, False, False))
         assert nb == nref and np.array_equal(np.asarray(ref), flab)
-        _, n, pairs, *_ = fill_bodies(flab, nb, owner, h, NOPER)
-        assert n >= 1 and set(pairs[:, 0].tolist()) == set(range(1, n + 1))  # each body touches
+        pairs, *_ = fill_bodies(flab, nb, owner, h, NOPER)
+        assert nb >= 1 and set(pairs[:, 0].tolist()) == set(range(1, nb + 1))  # each body touches
         assert w[fill].min() > w[(owner == 0)].min()      # the narrowest voxel was given up
 
 
