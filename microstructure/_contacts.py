@@ -21,7 +21,9 @@ Voxelization (topology-preserving)
     3. **Gaps.** Two particles that are not in contact must not look connected: where voxels of
        two such particles are face-, edge- or corner-adjacent in the same conducting network
        (CAM/carbon for electrons, SE for ions), or face-adjacent CAM and SE (an ionic contact),
-       the voxel nearer its own sphere's surface becomes pore.  Likewise an electronically
+       the voxel nearer its own sphere's surface becomes pore -- of a CAM and an SE voxel, the
+       SE one: the ductile SE gives way to the hard CAM, as in step 1, so an SE grown to keep
+       its volume never eats into a CAM particle it does not touch.  Likewise an electronically
        conducting voxel in the first layer of a particle that does not touch the current
        collector, and an SE or CAM voxel in the last layer of one that does not touch the
        separator (CAM on the separator face counts as touching the separator's SE).
@@ -414,10 +416,13 @@ def _carve(c, r, ph, ptr, nbr, tcc, tsep, h, shape, periodic, owner, protected, 
                             if pr1 and pr2:
                                 stats[3] += 1
                                 continue
-                            first = pr2 or (not pr1 and _depth(c, r, o - 1, a, b, cc, h, box,
-                                                               periodic)
-                                            >= _depth(c, r, o2 - 1, a2, b2, c2, h, box,
-                                                      periodic))
+                            if ionic and not (pr1 or pr2):
+                                first = p1 == SE  # the ductile SE gives way, not the CAM
+                            else:
+                                first = pr2 or (not pr1 and _depth(c, r, o - 1, a, b, cc, h,
+                                                                   box, periodic)
+                                                >= _depth(c, r, o2 - 1, a2, b2, c2, h, box,
+                                                          periodic))
                             if first:
                                 owner[a, b, cc] = 0
                             else:

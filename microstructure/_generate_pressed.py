@@ -11,11 +11,14 @@
 3. The contact graph is read off the pressed packing (:func:`._contacts.contact_graph`) and the
    packing voxelized with that topology (:func:`._contacts.voxelize_topological`).
 4. Voxelization and the SE's flattening do not conserve each phase's volume exactly, so the
-   drawn radii of each phase are scaled by a common factor (``(target / achieved)^GAIN``, at
-   most ``CORRECTIONS`` times; the exponent of a phase is halved when its correction overshot)
-   and the voxelization repeated until every phase is within a quarter of
+   drawn radii of each phase are scaled by a common factor ``(target / achieved)^g`` (at most
+   ``CORRECTIONS`` times) and the voxelization repeated until every phase is within a quarter of
    ``packing.fraction_tolerance``; the best attempt is kept.  The contact graph stays that of
    the pressed packing (necks and gaps enforce it), so it does not depend on the voxel size.
+   The exponent ``g`` of a phase is ``GAIN`` (a lone sphere: fraction ~ radius^3) at first,
+   then ``1 / k`` with ``k`` the response ``d ln(fraction) / d ln(radius)`` its last correction
+   showed, kept within [1, 3] (a crowded phase, whose growth is partly carved away, responds
+   less than a lone sphere); it is halved instead when the correction overshot.
 5. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
    their volume fills the narrowest gaps of the voxelized skeleton (:mod:`._se_fill`), and each
    body of that fill joins the contact graph as an SE node.
@@ -23,6 +26,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +52,7 @@ MIN_DIAMETER_VOXELS = 2.0
 SKELETON_MIN = 0.68
 #: Radius corrections after the first voxelization.
 CORRECTIONS = 8
-#: Exponent of the radius correction (target / achieved)^GAIN (1/3: a lone sphere).
+#: Exponent of the first radius correction (target / achieved)^GAIN (1/3: a lone sphere).
 GAIN = 1.0 / 3.0
 
 
@@ -175,6 +179,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     xp = kern.xp
     gain = np.full(4, GAIN)
     last_err = np.zeros(4)
+    last_got = np.zeros(4)
+    last_step = np.zeros(4)  # log of the radius scale applied after the previous pass
     best = None
     # the contact graph is that of the pressed packing: the volume correction below changes
     # the drawn radii, never which particles touch
@@ -195,6 +201,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
             err[code] = got - target[name]
             if err[code] * last_err[code] < 0:  # overshot: damp this phase's correction
                 gain[code] *= 0.5
+            elif got > 0 and last_got[code] > 0 and abs(last_step[code]) > 1e-9:
+                k = math.log(got / last_got[code]) / last_step[code]  # step 4
+                gain[code] = 1.0 / min(max(k, 1.0), 3.0)
+            last_got[code] = got
             if got > 0:
                 scale[code] = (target[name] / got) ** gain[code]
         worst = float(np.abs(err).max())
@@ -203,6 +213,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         if worst <= 0.25 * pk.fraction_tolerance:
             break
         last_err = err
+        last_step = np.log(scale)
         r = r * scale[phase]
     _, owner, phases, r, topo = best
     times["voxelize"] = time.perf_counter() - t0

@@ -114,6 +114,29 @@ def test_topological_voxelization_separates_and_joins():
                 assert ndimage.label(owner > 0)[1] == 1
 
 
+def test_se_not_touching_a_cam_particle_gives_way_to_it():
+    # an SE sphere grown past a CAM sphere it does not touch (no contact in the graph): the gap
+    # between them is carved out of the SE, the CAM keeps every voxel it has alone
+    box, per = np.array([10.0, 10.0, 10.0]), np.array([0, 1, 1])
+    c = np.array([[5.0, 5.0, 3.5], [5.0, 5.0, 6.5]])
+    r = np.array([1.6, 1.8])  # 0.4 um of overlap along the centre line
+    none = np.zeros((0, 2), np.int64)
+    for h in (0.5, 0.25):
+        n = int(10 / h)
+        alone, _ = voxelize_topological(c[:1], r[:1], np.array([1], np.uint8),
+                                        contact_graph(c[:1], r[:1], np.array([1], np.uint8),
+                                                      none, box, per), (n, n, n), h, per)
+        ph = np.array([1, 2], dtype=np.uint8)
+        owner, topo = voxelize_topological(c, r, ph, contact_graph(c, r, ph, none, box, per),
+                                           (n, n, n), h, per)
+        assert (owner == 1).sum() == (alone == 1).sum() > 0, h
+        assert topo.carved_voxels > 0
+        # and no CAM voxel shares a face with an SE voxel
+        for ax in range(3):
+            a, b = np.swapaxes(owner, 0, ax)[:-1], np.swapaxes(owner, 0, ax)[1:]
+            assert not np.any(((a == 1) & (b == 2)) | ((a == 2) & (b == 1))), (h, ax)
+
+
 def test_cam_reaches_the_last_layer_only_when_it_touches_the_separator():
     # CAM on the separator face has ionic contact there: a sphere 0.05 um short of the wall
     # must leave the last voxel layer empty, one pressed into the wall must reach it
