@@ -20,14 +20,15 @@
    showed, kept within [1, 3] (a crowded phase, whose growth is partly carved away, responds
    less than a lone sphere); it is halved instead when the correction overshot.
 5. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
-   their volume fills the narrowest gaps of the voxelized skeleton (:mod:`._se_fill`), and each
-   body of that fill joins the contact graph as an SE node.
+   they are pressed into the narrowest gaps of the voxelized skeleton as grains of their own
+   sizes (:mod:`._se_fill`), and each body of that fill joins the contact graph as an SE node.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +116,22 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
         plan[name] = (sampler.above(cut)[0] if share > 0 else sampler,
                       max(0.0, share - fill_share), fill_share)
     return plan
+
+
+def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
+    """Diameters (µm) of the SE fill's grains, drawn by number (step 5): the SE PSD below the
+    fill cut; where none of it lies below (the fill then only holds SE the voxel skeleton could
+    not), grains of the cut's diameter (``packing.se_fill_ratio`` x the CAM d50), or of the
+    PSD's smallest diameter without a cut."""
+    sampler = spec.present_phases()["se"].psd.sampler()
+    share = powder_plan(spec)["se"][2]
+    cut = sampler.volume_quantile(share) if share > 0 else se_fill_cut(spec) or sampler.d_min
+
+    def draw(k: int) -> np.ndarray:
+        d = sampler.sample_below(np.full(k, cut), rng)
+        return np.where(np.isnan(d), cut, d)
+
+    return draw
 
 
 def fines_share(spec: ElectrodeSpec) -> dict[str, float]:
@@ -229,7 +246,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
                     4 * h)
         try:
-            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach)
+            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach,
+                                         fill_grains(spec, rng))
         except ValueError as exc:
             raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
                                 "packing.se_fill_ratio or raise composition.porosity") from None

@@ -170,8 +170,9 @@ class PackingSpec(_Model):
     se_fill_ratio: Annotated[float, Field(ge=0, le=1)] = 0.25
     """``pressed``: SE particles finer than this fraction of the CAM d50 (by volume) are not
     pressed one by one: fine powder pressed with a coarse one ends up in the narrowest gaps of
-    the coarse skeleton, so their volume fills the pore space where the gap between two particle
-    surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is pressed.
+    the coarse skeleton, so they are pressed in grain by grain where the gap between two
+    particle surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is
+    pressed.
     The fill takes at most the volume beyond a skeleton solid fraction of 0.68, so raising the
     ratio cannot loosen the pressed skeleton below that (a looser, barely jammed skeleton
     without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
