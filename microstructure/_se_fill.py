@@ -95,33 +95,37 @@ SPREAD_RADII = 3.0
 
 
 @numba.njit(cache=True)
-def _face_next_to(gid, a, b, c, want, periodic):  # pragma: no cover - numba
-    nz, ny, nx = gid.shape
-    for d in range(6):
-        aa, bb, cc = a, b, c
-        if d == 0:
-            aa -= 1
-        elif d == 1:
-            aa += 1
-        elif d == 2:
-            bb -= 1
-        elif d == 3:
-            bb += 1
-        elif d == 4:
-            cc -= 1
-        else:
-            cc += 1
-        if aa < 0 or aa >= nz:
-            continue
-        if bb < 0 or bb >= ny:
+def _face_step(a, b, c, d, shape, periodic):  # pragma: no cover - numba
+    """The face neighbour ``d`` (0-5: -/+ along axes 0, 1, 2) of voxel ``(a, b, c)``, wrapped
+    along the periodic axes, and whether it lies in the box."""
+    step = 1 if d % 2 else -1
+    if d < 2:
+        a += step
+        if a < 0 or a >= shape[0]:
+            if periodic[0] == 0:
+                return a, b, c, False
+            a %= shape[0]
+    elif d < 4:
+        b += step
+        if b < 0 or b >= shape[1]:
             if periodic[1] == 0:
-                continue
-            bb %= ny
-        if cc < 0 or cc >= nx:
+                return a, b, c, False
+            b %= shape[1]
+    else:
+        c += step
+        if c < 0 or c >= shape[2]:
             if periodic[2] == 0:
-                continue
-            cc %= nx
-        if gid[aa, bb, cc] == want:
+                return a, b, c, False
+            c %= shape[2]
+    return a, b, c, True
+
+
+@numba.njit(cache=True)
+def _face_next_to(gid, a, b, c, want, periodic):  # pragma: no cover - numba
+    """Whether a face neighbour of voxel ``(a, b, c)`` belongs to grain ``want``."""
+    for d in range(6):
+        aa, bb, cc, inside = _face_step(a, b, c, d, gid.shape, periodic)
+        if inside and gid[aa, bb, cc] == want:
             return True
     return False
 
@@ -276,29 +280,9 @@ def _body_faces(lab, owner, periodic, out_b, out_p, count_only):  # pragma: no c
                 if body == 0:
                     continue
                 for d in range(6):
-                    aa, bb, cc = a, b, c
-                    if d == 0:
-                        aa -= 1
-                    elif d == 1:
-                        aa += 1
-                    elif d == 2:
-                        bb -= 1
-                    elif d == 3:
-                        bb += 1
-                    elif d == 4:
-                        cc -= 1
-                    else:
-                        cc += 1
-                    if aa < 0 or aa >= nz:
+                    aa, bb, cc, inside = _face_step(a, b, c, d, lab.shape, periodic)
+                    if not inside:
                         continue
-                    if bb < 0 or bb >= ny:
-                        if periodic[1] == 0:
-                            continue
-                        bb %= ny
-                    if cc < 0 or cc >= nx:
-                        if periodic[2] == 0:
-                            continue
-                        cc %= nx
                     p = owner[aa, bb, cc]
                     if p > 0:
                         if not count_only:

@@ -172,10 +172,9 @@ class PackingSpec(_Model):
     pressed one by one: fine powder pressed with a coarse one ends up in the narrowest gaps of
     the coarse skeleton, so they are pressed in grain by grain where the gap between two
     particle surfaces is narrowest (necks around contacts, crevices).  0: every SE particle is
-    pressed.
-    The fill takes at most the volume beyond a skeleton solid fraction of 0.68, so raising the
-    ratio cannot loosen the pressed skeleton below that (a looser, barely jammed skeleton
-    without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
+    pressed.  The fill takes at most the volume beyond a skeleton solid fraction of 0.68, so
+    raising the ratio cannot loosen the pressed skeleton below that (a looser, barely jammed
+    skeleton without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
     se_extrusion: Annotated[float, Field(ge=0, le=2)] = 0.7
     """``pressed``: how thick an SE film between two CAM particles the pressing load squeezes
     out, relative to the pair's reduced radius ``r_i r_j / (r_i + r_j)`` (0.7: ~0.9 µm between
