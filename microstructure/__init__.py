@@ -23,8 +23,10 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 
 #: The one place the version lives (pyproject.toml reads it).  Raised whenever a result changes
 #: meaning -- 0.2.0: the pressed generator's hold step and CAM on the separator face counting
-#: as ionically connected -- so stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.2.0"
+#: as ionically connected; 0.3.0: the fine-SE fill pressed in as grains, and SE giving way to
+#: CAM where the voxelization separates them -- so stored rows, stores and resumed sweeps can
+#: tell them apart.
+__version__ = "0.3.0"
 
 __all__ = [
     "CAM",
