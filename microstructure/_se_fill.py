@@ -39,41 +39,51 @@ from solvers import label
 REACH_CAM_RADII = 1.0
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def _crevice_width(c, r, owner, h, shape, periodic, reach, s1, s2):  # pragma: no cover
-    """Two smallest surface distances (``s1 <= s2``, µm) of each pore voxel, within ``reach``."""
+    """Two smallest surface distances (``s1 <= s2``, µm) of each pore voxel, within ``reach``.
+
+    Parallel over slabs of through-plane layers, each scanning every particle that reaches it:
+    the two smallest of a voxel's distances do not depend on the order they come in, so the
+    result is the same for any number of threads."""
     nz, ny, nx = shape[0], shape[1], shape[2]
-    for k in range(c.shape[0]):
-        rr = r[k]
-        big = rr + reach
-        lo0 = max(int(math.floor((c[k, 0] - big) / h - 0.5)), 0)
-        hi0 = min(int(math.ceil((c[k, 0] + big) / h - 0.5)), nz - 1)
-        lo1 = int(math.floor((c[k, 1] - big) / h - 0.5))
-        hi1 = int(math.ceil((c[k, 1] + big) / h - 0.5))
-        lo2 = int(math.floor((c[k, 2] - big) / h - 0.5))
-        hi2 = int(math.ceil((c[k, 2] + big) / h - 0.5))
-        for a in range(lo0, hi0 + 1):
-            dz = (a + 0.5) * h - c[k, 0]
-            for b in range(lo1, hi1 + 1):
-                ib = b % ny if periodic[1] != 0 else b
-                if ib < 0 or ib >= ny:
-                    continue
-                dy = (b + 0.5) * h - c[k, 1]
-                for cc in range(lo2, hi2 + 1):
-                    ic = cc % nx if periodic[2] != 0 else cc
-                    if ic < 0 or ic >= nx or owner[a, ib, ic] != 0:
+    n_slab = min(nz, 64)
+    for t in numba.prange(n_slab):
+        z0 = t * nz // n_slab
+        z1 = (t + 1) * nz // n_slab
+        for k in range(c.shape[0]):
+            rr = r[k]
+            big = rr + reach
+            lo0 = max(int(math.floor((c[k, 0] - big) / h - 0.5)), z0)
+            hi0 = min(int(math.ceil((c[k, 0] + big) / h - 0.5)), z1 - 1)
+            if lo0 > hi0:
+                continue
+            lo1 = int(math.floor((c[k, 1] - big) / h - 0.5))
+            hi1 = int(math.ceil((c[k, 1] + big) / h - 0.5))
+            lo2 = int(math.floor((c[k, 2] - big) / h - 0.5))
+            hi2 = int(math.ceil((c[k, 2] + big) / h - 0.5))
+            for a in range(lo0, hi0 + 1):
+                dz = (a + 0.5) * h - c[k, 0]
+                for b in range(lo1, hi1 + 1):
+                    ib = b % ny if periodic[1] != 0 else b
+                    if ib < 0 or ib >= ny:
                         continue
-                    dx = (cc + 0.5) * h - c[k, 2]
-                    s = math.sqrt(dz * dz + dy * dy + dx * dx) - rr
-                    if s < 0.0:
-                        s = 0.0
-                    if s >= reach:
-                        continue
-                    if s < s1[a, ib, ic]:
-                        s2[a, ib, ic] = s1[a, ib, ic]
-                        s1[a, ib, ic] = s
-                    elif s < s2[a, ib, ic]:
-                        s2[a, ib, ic] = s
+                    dy = (b + 0.5) * h - c[k, 1]
+                    for cc in range(lo2, hi2 + 1):
+                        ic = cc % nx if periodic[2] != 0 else cc
+                        if ic < 0 or ic >= nx or owner[a, ib, ic] != 0:
+                            continue
+                        dx = (cc + 0.5) * h - c[k, 2]
+                        s = math.sqrt(dz * dz + dy * dy + dx * dx) - rr
+                        if s < 0.0:
+                            s = 0.0
+                        if s >= reach:
+                            continue
+                        if s < s1[a, ib, ic]:
+                            s2[a, ib, ic] = s1[a, ib, ic]
+                            s1[a, ib, ic] = s
+                        elif s < s2[a, ib, ic]:
+                            s2[a, ib, ic] = s
 
 
 def crevice_width(centers: np.ndarray, radii: np.ndarray, owner: np.ndarray, h: float,
