@@ -105,29 +105,35 @@ SPREAD_RADII = 3.0
 
 
 @numba.njit(cache=True)
+def _in_box(a, b, c, shape, periodic):  # pragma: no cover - numba
+    """Voxel ``(a, b, c)`` wrapped along the periodic axes, and whether it lies in the box."""
+    if a < 0 or a >= shape[0]:
+        if periodic[0] == 0:
+            return a, b, c, False
+        a %= shape[0]
+    if b < 0 or b >= shape[1]:
+        if periodic[1] == 0:
+            return a, b, c, False
+        b %= shape[1]
+    if c < 0 or c >= shape[2]:
+        if periodic[2] == 0:
+            return a, b, c, False
+        c %= shape[2]
+    return a, b, c, True
+
+
+@numba.njit(cache=True)
 def _face_step(a, b, c, d, shape, periodic):  # pragma: no cover - numba
-    """The face neighbour ``d`` (0-5: -/+ along axes 0, 1, 2) of voxel ``(a, b, c)``, wrapped
-    along the periodic axes, and whether it lies in the box."""
+    """The face neighbour ``d`` (0-5: -/+ along axes 0, 1, 2) of voxel ``(a, b, c)``, as
+    :func:`_in_box` gives it."""
     step = 1 if d % 2 else -1
     if d < 2:
         a += step
-        if a < 0 or a >= shape[0]:
-            if periodic[0] == 0:
-                return a, b, c, False
-            a %= shape[0]
     elif d < 4:
         b += step
-        if b < 0 or b >= shape[1]:
-            if periodic[1] == 0:
-                return a, b, c, False
-            b %= shape[1]
     else:
         c += step
-        if c < 0 or c >= shape[2]:
-            if periodic[2] == 0:
-                return a, b, c, False
-            c %= shape[2]
-    return a, b, c, True
+    return _in_box(a, b, c, shape, periodic)
 
 
 @numba.njit(cache=True)
@@ -168,20 +174,9 @@ def _place_grains(cand, ptr, vox, reach2, g, owner, gid, offsets, dist2, periodi
         for k in range(1, offsets.shape[0]):
             if held >= vox[g] or placed >= need or dist2[k] > reach2[g]:
                 break
-            a = a0 + offsets[k, 0]
-            if a < 0 or a >= nz:
-                continue
-            b = b0 + offsets[k, 1]
-            if b < 0 or b >= ny:
-                if periodic[1] == 0:
-                    continue
-                b %= ny
-            c = c0 + offsets[k, 2]
-            if c < 0 or c >= nx:
-                if periodic[2] == 0:
-                    continue
-                c %= nx
-            if owner[a, b, c] != 0 or gid[a, b, c] != 0:
+            a, b, c, inside = _in_box(a0 + offsets[k, 0], b0 + offsets[k, 1],
+                                      c0 + offsets[k, 2], owner.shape, periodic)
+            if not inside or owner[a, b, c] != 0 or gid[a, b, c] != 0:
                 continue
             if _face_next_to(gid, a, b, c, me, periodic):
                 gid[a, b, c] = me
