@@ -24,9 +24,10 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: The one place the version lives (pyproject.toml reads it).  Raised whenever a result changes
 #: meaning -- 0.2.0: the pressed generator's hold step and CAM on the separator face counting
 #: as ionically connected; 0.3.0: the fine-SE fill pressed in as grains, and SE giving way to
-#: CAM where the voxelization separates them -- so stored rows, stores and resumed sweeps can
-#: tell them apart.
-__version__ = "0.3.0"
+#: CAM where the voxelization separates them; 0.4.0: the pressed SE keeps its drawn size (its
+#: volume is put back in the voxels, without new contacts) -- so stored rows, stores and
+#: resumed sweeps can tell them apart.
+__version__ = "0.4.0"
 
 __all__ = [
     "CAM",

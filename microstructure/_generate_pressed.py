@@ -10,11 +10,13 @@
    (:func:`._pressing.press`).
 3. The contact graph is read off the pressed packing (:func:`._contacts.contact_graph`) and the
    packing voxelized with that topology (:func:`._contacts.voxelize_topological`).
-4. Voxelization and the SE's flattening do not conserve each phase's volume exactly, so the
-   drawn radii of each phase are scaled by a common factor ``(target / achieved)^g`` (at most
-   ``CORRECTIONS`` times) and the voxelization repeated until every phase is within a quarter of
-   ``packing.fraction_tolerance``; the best attempt is kept.  The contact graph stays that of
-   the pressed packing (necks and gaps enforce it), so it does not depend on the voxel size.
+4. The pressed SE has given up the lenses of its contacts, and voxels do not conserve volume
+   exactly, so the drawn radii of each phase are scaled by a common factor
+   ``(target / achieved)^g`` (at most ``CORRECTIONS`` times) and the voxelization repeated until
+   every phase is within a quarter of ``packing.fraction_tolerance``; the best attempt is kept.
+   The contact graph stays that of the pressed packing (necks and gaps enforce it: a grown SE
+   gives way to a particle it does not touch), so the SE's volume flows into free space without
+   making contacts, and the graph does not depend on the voxel size.
    The exponent ``g`` of a phase is ``GAIN`` (a lone sphere: fraction ~ radius^3) at first,
    then ``1 / k`` with ``k`` the response ``d ln(fraction) / d ln(radius)`` its last correction
    showed, kept within [1, 3] (a crowded phase, whose growth is partly carved away, responds
