@@ -208,7 +208,7 @@ def test_resolution_independence_h_and_half_h():
         pressed_pair = (t.contact_i <= n) & (t.contact_j <= n)
         graphs.append((t.contact_i[pressed_pair], t.contact_j[pressed_pair],
                        t.touches_cc[:n], t.touches_separator[:n], t.radius_um[:n]))
-    for a, b in zip(*graphs):
+    for a, b in zip(*graphs, strict=True):
         assert np.array_equal(a, b)
     t_coarse = cam_utilization(coarse.phases, coarse.particle_ids).static_utilization
     t_fine = [cam_utilization(fine.phases, fine.particle_ids, connectivity=c).static_utilization
