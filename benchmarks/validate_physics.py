@@ -120,8 +120,11 @@ def case_se_size(seeds, h=0.25, cam_wt=80):
     print("| SE d50 um | lambda | theta strict (per seed) | theta CAM-relay | graph strict | "
           "seconds | published |")
     print("|---|---|---|---|---|---|---|")
-    pub = {1.5: "", 3.0: "Shi 2020 (80 wt%, 3 um SE): 0.52",
-           5.0: "Shi 2020 (80 wt%, 5 um SE): 0.25", 8.0: "Minnmann 2024 (70 wt%, 7.4 um): 0.62"}
+    pub = {80: {1.5: "", 3.0: "Shi 2020 (80 wt%, 3 um SE): 0.52",
+                5.0: "Shi 2020 (80 wt%, 5 um SE): 0.25", 8.0: ""},
+           70: {1.5: "", 3.0: "Shi 2020 (70 wt%): ~1 for lambda >= 1.7",
+                5.0: "Minnmann 2024 (70 wt%, ~5 um): 0.77",
+                8.0: "Minnmann 2024 (70 wt%, 7.4 um): 0.62"}}.get(cam_wt, {})
     for d in (1.5, 3.0, 5.0, 8.0):
         s, rl, gr, sec = [], [], [], 0.0
         for seed in seeds:
@@ -129,7 +132,7 @@ def case_se_size(seeds, h=0.25, cam_wt=80):
                 m, t = _gen(_spec(cam_wt=cam_wt, se_d50=d, h=h, box_um=(50, 40, 40)), seed)
             except ms.PackingError as exc:
                 print(f"| {d} | {5 / d:.2f} | PackingError (seed {seed}): {str(exc)[:110]} | | "
-                      f"| {pub[d]} |")
+                      f"| {pub.get(d, '')} |")
                 break
             s.append(theta(m))
             rl.append(theta(m, "cam_relay"))
@@ -138,7 +141,7 @@ def case_se_size(seeds, h=0.25, cam_wt=80):
         if len(s) < len(seeds):
             continue
         print(f"| {d} | {5 / d:.2f} | {np.mean(s):.3f} ({' '.join(f'{x:.3f}' for x in s)}) | "
-              f"{np.mean(rl):.3f} | {np.mean(gr):.3f} | {sec / len(seeds):.0f} | {pub[d]} |",
+              f"{np.mean(rl):.3f} | {np.mean(gr):.3f} | {sec / len(seeds):.0f} | {pub.get(d, '')} |",
               flush=True)
 
 
