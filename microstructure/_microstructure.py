@@ -34,8 +34,9 @@ class ParticleTable:
     center_um: np.ndarray
     """(n, 3) float32 centre in µm (through-plane, lateral, lateral)."""
     radius_um: np.ndarray
-    """(n,) float32 radius in µm (``pressed``: after pressing, SE grown by its flattening; the
-    voxels draw them scaled by ``report.radius_scale``)."""
+    """(n,) float32 radius in µm (``pressed``: as drawn, the press does not resize particles;
+    the voxels draw them scaled by ``report.radius_scale``, which puts back the volume the SE
+    gave up to its contacts)."""
     contact_i: np.ndarray | None = None
     """``pressed``: (m,) int32 id of the first particle of each contact (the contact graph)."""
     contact_j: np.ndarray | None = None

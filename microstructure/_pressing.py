@@ -55,8 +55,8 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
   short-range pull between CAM pairs whose surfaces are within ``se_extrusion R_ij``
   (force ``HOLD_ADHESION R_ij^2`` at contact, falling linearly to zero at that gap), and
   between CAM and the current collector the same way (the collector is a partner of infinite
-  radius, ``R = r_i``), and relaxes once more, the SE keeping its pressed radius and the
-  contact law it was pressed with.  An SE grain between two CAM particles resists with a
+  radius, ``R = r_i``), and relaxes once more, the SE keeping the contact law it was
+  pressed with.  An SE grain between two CAM particles resists with a
   force that scales with its own, smaller ``R_ij`` (at most its yield force
   ``k_ij R_ij^2 SE_YIELD``): with ``se_ductility``
   10 a grain finer than ~2 µm between two 5 µm CAM particles gives way, a coarser one holds
