@@ -137,6 +137,30 @@ def test_se_not_touching_a_cam_particle_gives_way_to_it():
             assert not np.any(((a == 1) & (b == 2)) | ((a == 2) & (b == 1))), (h, ax)
 
 
+def test_the_press_does_not_resize_particles():
+    # the SE's lost lens volume is put back in the voxels (radius_scale > 1, next test), not by
+    # growing spheres that would reach partners a flowing SE does not
+    rng = np.random.default_rng(3)
+    box = np.array([24.0, 20.0, 20.0])
+    r = np.concatenate([rng.uniform(2.0, 3.0, 40), rng.uniform(3.0, 4.5, 14)])
+    ph = np.repeat(np.array([1, 2], dtype=np.uint8), [40, 14])
+    res = press(r, ph, box, np.array([0, 1, 1]), rng=rng, kern=CpuPressKernels(),
+                se_ductility=10.0, carbon_adhesion=0.0, compaction_steps=8, max_iter=250,
+                max_hard_overlap=0.01, target_porosity=0.2, se_extrusion=0.7)
+    assert np.array_equal(res.radii, r)
+    assert np.array_equal(res.phase, ph)
+    # the SE was pressed into its partners (lenses to put back), and the contacts come from
+    # these drawn spheres
+    pairs = contact_pairs(CpuPressKernels(), res.centers, res.radii, box, np.array([0, 1, 1]))
+    assert (ph[pairs] == 2).any(axis=1).sum() > 20
+
+
+def test_pressed_se_volume_comes_back_in_the_voxels(pressed):
+    r = pressed.report
+    assert r.radius_scale["se"] > 1.0  # its contacts' lenses, put back
+    assert abs(r.achieved["se"] - r.target["se"]) <= 0.25 * 0.005 + 1e-9
+
+
 def test_cam_reaches_the_last_layer_only_when_it_touches_the_separator():
     # CAM on the separator face has ionic contact there: a sphere 0.05 um short of the wall
     # must leave the last voxel layer empty, one pressed into the wall must reach it
