@@ -35,7 +35,7 @@ def _val_min_gpu(out, a, b, c, val):
 _P = K.compile_for(cuda.jit(device=True))
 _d_neighbours, _d_force, _d_overlap = _P["neighbours"], _P["force"], _P["overlap"]
 _Q = PK.compile_for(cuda.jit(device=True))
-_d_pforce, _d_plost, _d_pcontacts = _Q["force"], _Q["lost"], _Q["contacts"]
+_d_pforce, _d_plens, _d_pcontacts = _Q["force"], _Q["hard_lens"], _Q["contacts"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
 _d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 
@@ -73,10 +73,10 @@ def _press_force_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair,
 
 
 @cuda.jit
-def _press_lost_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens):
+def _press_hard_lens_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens):
     i = cuda.grid(1)
     if i < pos.shape[0]:
-        _d_plost(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens)
+        _d_plens(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens)
 
 
 @cuda.jit
@@ -135,8 +135,8 @@ class CudaKernels:
     def press_force(self, pos: Any, *args: Any) -> None:
         self._launch(_press_force_kernel, pos.shape[0], pos, *args)
 
-    def press_lost(self, pos: Any, *args: Any) -> None:
-        self._launch(_press_lost_kernel, pos.shape[0], pos, *args)
+    def press_hard_lens(self, pos: Any, *args: Any) -> None:
+        self._launch(_press_hard_lens_kernel, pos.shape[0], pos, *args)
 
     def press_contacts(self, pos: Any, *args: Any) -> None:
         self._launch(_press_contacts_kernel, pos.shape[0], pos, *args)

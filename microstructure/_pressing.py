@@ -110,7 +110,7 @@ CONTACT_GAP = 1e-4
 
 _B = PK.compile_for(numba.njit(cache=True))
 _PB = K.compile_for(numba.njit(cache=True))
-_nb_force, _nb_lost, _nb_contacts = _B["force"], _B["lost"], _B["contacts"]
+_nb_force, _nb_lens, _nb_contacts = _B["force"], _B["hard_lens"], _B["contacts"]
 
 
 _nb_search, _nb_search_csr = _PB["neighbours"], _PB["neighbours_csr"]
@@ -167,9 +167,9 @@ def _force_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, f
 
 
 @numba.njit(parallel=True, cache=True)
-def _lost_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens):
+def _hard_lens_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens):
     for i in numba.prange(pos.shape[0]):
-        _nb_lost(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens)
+        _nb_lens(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens)
 
 
 @numba.njit(parallel=True, cache=True)
@@ -211,8 +211,8 @@ class CpuPressKernels(CpuKernels):
     def press_force(self, *args: Any) -> None:
         _force_cpu(*args)
 
-    def press_lost(self, *args: Any) -> None:
-        _lost_cpu(*args)
+    def press_hard_lens(self, *args: Any) -> None:
+        _hard_lens_cpu(*args)
 
     def press_contacts(self, *args: Any) -> None:
         _contacts_cpu(*args)
@@ -424,10 +424,9 @@ class _State:
         if n == 0:
             return 0.0
         nl = self._neighbours(box)
-        lost = xp.zeros(n)
         hl = xp.zeros(n)
-        self.kern.press_lost(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box, nl.periodic,
-                             lost, hl)
+        self.kern.press_hard_lens(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
+                                  nl.periodic, hl)
         return float(xp.sum(hl))
 
 

@@ -105,29 +105,16 @@ def lens_volume(ri, rj, d):
     return math.pi * (s - d) ** 2 * (d * d + 2 * d * s - 3 * (ri - rj) ** 2) / (12 * d)
 
 
-def cap_volume(r, depth):
-    """Volume (µm³) of the cap of a sphere of radius ``r`` cut at ``depth`` from its pole."""
-    if depth <= 0.0:
-        return 0.0
-    if depth >= 2 * r:
-        return 4.0 / 3.0 * math.pi * r * r * r
-    return math.pi * depth * depth * (3 * r - depth) / 3.0
-
-
-def press_lost_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, cam_lens):
-    """Volume particle ``i`` gives up to its contacts and walls (``lost[i]``, µm³).
-
-    A soft (SE) particle loses the whole lens to a hard partner (CAM, carbon) -- the voxel goes
-    to the hard one -- and half the lens to another SE particle; it also loses what pokes
-    through a wall.  Hard particles lose nothing.  ``cam_lens[i]`` is the lens volume of hard
-    pairs (i, j > i), the measure of how far the hard skeleton is over-compressed.
-    """
+def press_hard_lens_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens):
+    """``cam_lens[i]``: the lens volume (µm³) of the hard pairs (i, j > i) -- CAM and carbon --
+    the measure of how far the hard skeleton is over-compressed (0 for an SE particle)."""
+    cam_lens[i] = 0.0
+    if phase[i] == 2:
+        return
     x0 = pos[i, 0]
     x1 = pos[i, 1]
     x2 = pos[i, 2]
     ri = rad[i]
-    soft = phase[i] == 2
-    v = 0.0
     h = 0.0
     for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
         j = nbr_idx[k]
@@ -137,16 +124,8 @@ def press_lost_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, lost, c
         rj = rad[j]
         dd = d0 * d0 + d1 * d1 + d2 * d2
         s = ri + rj
-        if dd < s * s:
-            lv = lens_volume(ri, rj, math.sqrt(dd))  # noqa: F821 - bound per target
-            if soft:
-                v += 0.5 * lv if phase[j] == 2 else lv
-            elif phase[j] != 2 and j > i:
-                h += lv
-    if soft:
-        v += cap_volume(ri, ri - x0)  # noqa: F821 - bound per target
-        v += cap_volume(ri, x0 + ri - box[0])  # noqa: F821
-    lost[i] = v
+        if dd < s * s and phase[j] != 2 and j > i:
+            h += lens_volume(ri, rj, math.sqrt(dd))  # noqa: F821 - bound per target
     cam_lens[i] = h
 
 
@@ -175,15 +154,14 @@ def press_contacts_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padde
 
 
 def compile_for(jit):
-    """``{"force", "lost", "contacts"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    """``{"force", "hard_lens", "contacts"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``), with the helpers bound to their compiled twins."""
     from ._packing_kernels import min_image
 
     mi = jit(min_image)
     lv = jit(lens_volume)
-    cv = jit(cap_volume)
     return {
         "force": jit(bind(press_force_body, min_image=mi)),
-        "lost": jit(bind(press_lost_body, min_image=mi, lens_volume=lv, cap_volume=cv)),
+        "hard_lens": jit(bind(press_hard_lens_body, min_image=mi, lens_volume=lv)),
         "contacts": jit(bind(press_contacts_body, min_image=mi)),
     }
