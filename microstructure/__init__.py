@@ -25,8 +25,9 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: meaning -- 0.2.0: the pressed generator's hold step and CAM on the separator face counting
 #: as ionically connected; 0.3.0: the fine-SE fill pressed in as grains, and SE giving way to
 #: CAM where the voxelization separates them; 0.4.0: the pressed SE keeps its drawn size (its
-#: volume is put back in the voxels, without new contacts) -- so stored rows, stores and
-#: resumed sweeps can tell them apart.
+#: volume is put back in the voxels, without new contacts), and the hold reaches films up to
+#: 1.5 R_ij (``packing.se_extrusion``) -- so stored rows, stores and resumed sweeps can tell
+#: them apart.
 __version__ = "0.4.0"
 
 __all__ = [

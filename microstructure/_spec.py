@@ -175,10 +175,12 @@ class PackingSpec(_Model):
     pressed.  The fill takes at most the volume beyond a skeleton solid fraction of 0.68, so
     raising the ratio cannot loosen the pressed skeleton below that (a looser, barely jammed
     skeleton without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
-    se_extrusion: Annotated[float, Field(ge=0, le=2)] = 0.7
+    se_extrusion: Annotated[float, Field(ge=0, le=2)] = 1.5
     """``pressed``: how thick an SE film between two CAM particles the pressing load squeezes
-    out, relative to the pair's reduced radius ``r_i r_j / (r_i + r_j)`` (0.7: ~0.9 µm between
-    two 5 µm particles).  After the last piston step the press holds its load: it concentrates
+    out, relative to the pair's reduced radius ``r_i r_j / (r_i + r_j)`` (1.5: ~1.9 µm between
+    two 5 µm particles, the largest grain whose yield force the pull beats, so every pair held
+    apart by a grain that gives way is reached; 0.7 reached only films under ~0.9 µm and left
+    1.5 µm SE 0.2 % below 3 µm SE at 70:30 without carbon).  After the last piston step the press holds its load: it concentrates
     on near-contacts of the hard CAM and pulls such pairs together; the SE between them gives
     way if it is fine (its contact force grows with its own, smaller reduced radius), a coarse
     grain holds them apart.  Without it a fine SE (1.5 µm around 5 µm NCM, 70:30, no carbon)
