@@ -183,9 +183,10 @@ class PackingSpec(_Model):
     1.5 µm SE 0.2 % below 3 µm SE at 70:30 without carbon).  After the last piston step the
     press holds its load: it concentrates on near-contacts of the hard CAM and pulls such
     pairs together; the SE between them gives way if it is fine (its contact force grows with
-    its own, smaller reduced radius), a coarse grain holds them apart.  Without it a fine SE (1.5 µm around 5 µm NCM, 70:30, no carbon)
-    left 0.6x the CAM–CAM contacts of a 3 µm SE and 3x the CAM pairs within 0.1 µm of each
-    other: θ 0.89 against 0.99; with it both give 0.99.  0: no hold."""
+    its own, smaller reduced radius), a coarse grain holds them apart.  Without it a fine SE
+    (1.5 µm around 5 µm NCM, 70:30, no carbon) left 0.6x the CAM–CAM contacts of a 3 µm SE
+    and 3x the CAM pairs within 0.1 µm of each other: θ 0.89 against 0.99; with it both give
+    0.99.  0: no hold."""
     compaction_steps: Annotated[int, Field(ge=1, le=200)] = 8
     """``pressed``: piston steps from the loose powder (2.6 x the thickness) to the thickness."""
     compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250
