@@ -91,6 +91,7 @@ def case_resolution(seeds):
     print("| seed | theta h=0.25 | theta h=0.125 | fill bodies h / h/2 | theta without the fill "
           "(pressed graph) |")
     print("|---|---|---|---|---|")
+    means = []
     for seed in seeds:
         out = []
         for h in (0.25, 0.125):
@@ -111,6 +112,12 @@ def case_resolution(seeds):
                                      volume=vol).static_utilization
         print(f"| {seed} | {out[0][0]:.3f} | {out[1][0]:.3f} | {out[0][1]} / {out[1][1]} | "
               f"{bare:.3f} |", flush=True)
+        means.append((out[0][0], out[1][0]))
+    th = np.asarray(means)
+    diff = th[:, 0] - th[:, 1]
+    print(f"| mean | {th[:, 0].mean():.3f} | {th[:, 1].mean():.3f} | h - h/2: "
+          f"{diff.mean():+.3f} +- {diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0:.3f}"
+          f" (s.e.), within 0.02 in {int(np.sum(np.abs(diff) <= 0.02))} of {len(diff)} | |")
 
 
 def case_se_size(seeds, h=0.25, cam_wt=80):
