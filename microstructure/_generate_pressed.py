@@ -120,12 +120,11 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
     return plan
 
 
-def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator
-                ) -> tuple[Callable[[int], np.ndarray], float]:
-    """Diameters (µm) of the SE fill's grains, drawn by number (step 5), and the largest: the SE
-    PSD below the fill cut; where none of it lies below (the fill then only holds SE the voxel
-    skeleton could not), grains of the cut's diameter (``packing.se_fill_ratio`` x the CAM
-    d50), or of the PSD's smallest diameter without a cut."""
+def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
+    """Diameters (µm) of the SE fill's grains, drawn by number (step 5): the SE PSD below the
+    fill cut; where none of it lies below (the fill then only holds SE the voxel skeleton could
+    not), grains of the cut's diameter (``packing.se_fill_ratio`` x the CAM d50), or of the
+    PSD's smallest diameter without a cut."""
     sampler = spec.present_phases()["se"].psd.sampler()
     share = powder_plan(spec)["se"][2]
     cut = sampler.volume_quantile(share) if share > 0 else se_fill_cut(spec) or sampler.d_min
@@ -134,7 +133,7 @@ def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator
         d = sampler.sample_below(np.full(k, cut), rng)
         return np.where(np.isnan(d), cut, d)
 
-    return draw, float(cut)
+    return draw
 
 
 def fines_share(spec: ElectrodeSpec) -> dict[str, float]:
@@ -248,18 +247,9 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         cam_r = res.radii[phase == CAM]
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
                     4 * h)
-        draw, largest = fill_grains(spec, rng)
-        contacts = np.stack([graph.i, graph.j], axis=1).astype(np.int64) - 1
-        # gaps a grain of the fill can bridge: narrower than its largest grain
-        near = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic,
-                             gap=largest)
-        base = int(len(r)) + 1
-        gaps = near[~np.isin(near[:, 0] * base + near[:, 1],
-                             contacts[:, 0] * base + contacts[:, 1])]
         try:
-            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach, draw,
-                                         contacts=contacts, gaps=gaps,
-                                         salt=int(rng.integers(2**62)))
+            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach,
+                                         fill_grains(spec, rng))
         except ValueError as exc:
             raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
                                 "packing.se_fill_ratio or raise composition.porosity") from None
