@@ -26,9 +26,11 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: as ionically connected; 0.3.0: the fine-SE fill pressed in as grains, and SE giving way to
 #: CAM where the voxelization separates them; 0.4.0: the pressed SE keeps its drawn size (its
 #: volume is put back in the voxels, without new contacts), and the hold reaches films up to
-#: 1.5 R_ij (``packing.se_extrusion``) -- so stored rows, stores and resumed sweeps can tell
-#: them apart.
-__version__ = "0.4.0"
+#: 1.5 R_ij (``packing.se_extrusion``); 0.5.0: the fine-SE fill's grains go to crevice sites
+#: of the continuum (contact rings, gaps), not to voxels picked by the grid, and SE the voxel
+#: skeleton cannot hold is a coat on its own particles instead of part of the fill -- so stored
+#: rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.5.0"
 
 __all__ = [
     "CAM",

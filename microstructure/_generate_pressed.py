@@ -20,7 +20,10 @@
    The exponent ``g`` of a phase is ``GAIN`` (a lone sphere: fraction ~ radius^3) at first,
    then ``1 / k`` with ``k`` the response ``d ln(fraction) / d ln(radius)`` its last correction
    showed, kept within [1, 3] (a crowded phase, whose growth is partly carved away, responds
-   less than a lone sphere); it is halved instead when the correction overshot.
+   less than a lone sphere); it is halved instead when the correction overshot.  SE the voxel
+   skeleton still could not hold (carved to keep particles apart, mostly at coarse voxels) is
+   put back as a coat on the SE particles' own free surface that touches nothing new
+   (:mod:`._se_coat`).
 5. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
    they are pressed into the narrowest gaps of the voxelized skeleton as grains of their own
    sizes (:mod:`._se_fill`), and each body of that fill joins the contact graph as an SE node.
@@ -40,6 +43,7 @@ from solvers.phases import CAM, PHASE_CODES, SE
 
 from ._contacts import ContactGraph, VoxelTopology, contact_graph, voxelize_topological
 from ._pressing import PressingError, PressingResult, contact_pairs, press
+from ._se_coat import coat_se
 from ._se_fill import REACH_CAM_RADII, fill_bodies, place_fill
 from ._spec import ElectrodeSpec
 
@@ -75,6 +79,7 @@ class PressedBuild:
     lumped_fines: dict[str, float]
     fill_bodies: int
     fill_fraction: float
+    coat_voxels: int
 
 
 def se_fill_cut(spec: ElectrodeSpec) -> float:
@@ -120,11 +125,12 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
     return plan
 
 
-def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator) -> Callable[[int], np.ndarray]:
-    """Diameters (µm) of the SE fill's grains, drawn by number (step 5): the SE PSD below the
-    fill cut; where none of it lies below (the fill then only holds SE the voxel skeleton could
-    not), grains of the cut's diameter (``packing.se_fill_ratio`` x the CAM d50), or of the
-    PSD's smallest diameter without a cut."""
+def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator
+                ) -> tuple[Callable[[int], np.ndarray], float]:
+    """Diameters (µm) of the SE fill's grains, drawn by number (step 5), and the largest: the SE
+    PSD below the fill cut; where none of it lies below (the fill then only holds SE the voxel
+    skeleton could not), grains of the cut's diameter (``packing.se_fill_ratio`` x the CAM
+    d50), or of the PSD's smallest diameter without a cut."""
     sampler = spec.present_phases()["se"].psd.sampler()
     share = powder_plan(spec)["se"][2]
     cut = sampler.volume_quantile(share) if share > 0 else se_fill_cut(spec) or sampler.d_min
@@ -133,7 +139,7 @@ def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator) -> Callable[[int]
         d = sampler.sample_below(np.full(k, cut), rng)
         return np.where(np.isnan(d), cut, d)
 
-    return draw
+    return draw, float(cut)
 
 
 def fines_share(spec: ElectrodeSpec) -> dict[str, float]:
@@ -235,21 +241,41 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         last_step = np.log(scale)
         r = r * scale[phase]
     _, owner, phases, r, topo = best
+    # SE the voxel skeleton could not hold (carved to keep particles apart) flows next to its
+    # own particles, never into a new contact (:mod:`._se_coat`)
+    short = int(round(target["se"] * nvox)) - int(np.count_nonzero(phases == SE))
+    coated = 0
+    coat_rng = np.random.default_rng(int(rng.integers(2**62)))  # drawn at every voxel size,
+    if short > 0 and target["se"] > 0:  # so what follows draws the same numbers at h and h/2
+        coated = coat_se(owner, phase, np.stack([graph.i, graph.j], axis=1), short, periodic,
+                         coat_rng)
+        ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)
+        ph_vox[1:] = phase
+        phases = ph_vox[owner]
     times["voxelize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     n_press = len(phase)
     n_fill = int(round(target_all["se"] * nvox)) - int(np.count_nonzero(phases == SE))
     fill = None
-    # the fill also takes SE volume the voxel skeleton could not hold (gaps carved between
-    # non-touching particles): ductile SE extruded into the narrowest crevices
+    # the fill also takes SE volume that neither the voxel skeleton nor its coat could hold
+    # (no free surface left that touches nothing new): ductile SE extruded into the crevices
     tol_vox = 0.25 * pk.fraction_tolerance * nvox
     if n_fill > 0 and (fill_fraction > 0 or n_fill > tol_vox):
         cam_r = res.radii[phase == CAM]
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
                     4 * h)
+        draw, largest = fill_grains(spec, rng)
+        contacts = np.stack([graph.i, graph.j], axis=1).astype(np.int64) - 1
+        # gaps a grain of the fill can bridge: narrower than its largest grain
+        near = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic,
+                             gap=largest)
+        base = int(len(r)) + 1
+        gaps = near[~np.isin(near[:, 0] * base + near[:, 1],
+                             contacts[:, 0] * base + contacts[:, 1])]
         try:
-            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach,
-                                         fill_grains(spec, rng))
+            fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach, draw,
+                                         contacts=contacts, gaps=gaps,
+                                         salt=int(rng.integers(2**62)))
         except ValueError as exc:
             raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
                                 "packing.se_fill_ratio or raise composition.porosity") from None
@@ -286,4 +312,4 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                              np.concatenate([graph.touches_cc, fcc]),
                              np.concatenate([graph.touches_separator, fsep]))
     return PressedBuild(phases, ids, centers_out, radii_out, phase_out, graph, topo, res, scale,
-                        max_rel, times, lumped, n_bodies, float(fill_fraction))
+                        max_rel, times, lumped, n_bodies, float(fill_fraction), coated)

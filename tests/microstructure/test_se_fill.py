@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import microstructure as ms
-from microstructure._se_fill import crevice_width, fill_bodies, place_fill
+from microstructure._se_fill import crevice_sites, crevice_width, fill_bodies, place_fill
 from solvers import cam_utilization, cam_utilization_graph, label
 
 NOPER = np.array([0, 0, 0], dtype=np.int8)
+NONE = np.zeros((0, 2), dtype=np.int64)
+GAP = np.array([[0, 1]])
 
 
 def _two_spheres(gap_um, h=0.1, n=(40, 30, 30), r=1.0):
@@ -39,17 +41,37 @@ def _grains(d_um):
     return lambda k: np.full(k, d_um)
 
 
-def test_place_fill_starts_a_grain_in_the_narrowest_gap():
+def test_place_fill_starts_a_grain_in_the_middle_of_the_gap():
     c, r, owner, h = _two_spheres(0.4)
-    flab, nb = place_fill(owner, c, r, 50, h, NOPER, reach=2.0, grains=_grains(0.5))
+    flab, nb = place_fill(owner, c, r, 50, h, NOPER, reach=2.0, grains=_grains(0.5),
+                          contacts=NONE, gaps=GAP, salt=0)
     fill = flab > 0
     assert fill.sum() == 50 and not np.any(fill & (owner > 0))
-    w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
-    assert fill.reshape(-1)[np.argmin(w)]                  # the narrowest pore voxel is taken
+    assert fill[20, 15, 15]                # the voxel holding the gap's midpoint (2, 1.5, 1.5)
     pairs, area, tcc, tsep, cen, vol = fill_bodies(flab, nb, owner, h, NOPER)
     assert nb == 1                                         # one grain bridging the two spheres
     assert sorted(pairs[:, 1].tolist()) == [1, 2] and np.all(area > 0)
     assert vol.sum() == pytest.approx(50 * h**3)
+    assert cen[0] == pytest.approx([2.0, 1.5, 1.5], abs=h)
+
+
+def test_crevice_sites_lie_on_the_contact_circle_and_in_the_middle_of_gaps():
+    # spheres of radius 1 at x_0 = 0 and 1.6 (touching: contact circle of radius 0.6 at x_0 =
+    # 0.8) and one at x_0 = 4.0 (gap 0.4 to the second: site at x_0 = 2.8)
+    c = np.array([[0.0, 5.0, 5.0], [1.6, 5.0, 5.0], [4.0, 5.0, 5.0]])
+    r = np.ones(3)
+    box = np.array([10.0, 10.0, 10.0])
+    base, ring, u, v, phi = crevice_sites(c, r, np.array([[0, 1]]), np.array([[1, 2]]), box,
+                                          NOPER, salt=7)
+    assert base[0] == pytest.approx([0.8, 5.0, 5.0]) and ring[0] == pytest.approx(0.6)
+    assert base[1] == pytest.approx([2.8, 5.0, 5.0]) and ring[1] == 0.0  # contacts come first
+    assert np.abs(u[0] @ [1.0, 0.0, 0.0]) < 1e-12 and np.abs(v[0] @ [1.0, 0.0, 0.0]) < 1e-12
+    # the order of the contacts is set by the salt, not by the grid or the input order
+    many = np.array([[0, 1], [1, 2], [0, 2]])
+    c3 = np.array([[0.0, 5.0, 5.0], [1.6, 5.0, 5.0], [0.8, 6.2, 5.0]])
+    a = crevice_sites(c3, r, many, NONE, box, NOPER, salt=1)[0]
+    b = crevice_sites(c3, r, many[::-1], NONE, box, NOPER, salt=1)[0]
+    assert np.array_equal(a, b)
 
 
 def _four_crevices(h):
@@ -72,11 +94,45 @@ def test_fill_bridges_as_many_crevices_as_it_has_grains_at_every_voxel_size(h):
     c, r, owner = _four_crevices(h)
     d = 0.6
     n_fill = int(round(2 * np.pi / 6 * d**3 / h**3))
-    flab, nb = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0, grains=_grains(d))
+    gaps = np.array([[6, 7], [2, 3], [4, 5], [0, 1]])  # the fill takes the narrowest first
+    flab, nb = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0, grains=_grains(d),
+                          contacts=NONE, gaps=gaps, salt=0)
     assert (flab > 0).sum() == n_fill
     pairs, *_ = fill_bodies(flab, nb, owner, h, NOPER)
     bridged = {tuple(sorted(pairs[pairs[:, 0] == b, 1].tolist())) for b in range(1, nb + 1)}
     assert bridged == {(1, 2), (3, 4)}, (h, bridged)
+
+
+def _four_contacts(h):
+    """Four pairs of 1 um spheres pressed 0.1 um into each other, far apart."""
+    box = np.array([4.0, 12.0, 3.0])
+    n = tuple(int(round(b / h)) for b in box)
+    c, ids = [], np.zeros(n, dtype=np.int32)
+    z, y, x = np.meshgrid(*[(np.arange(k) + 0.5) * h for k in n], indexing="ij")
+    for k in range(4):
+        for side in (-1, 1):
+            c.append([2.0 + side * 0.95, 1.5 + 3.0 * k, 1.5])
+            ids[(z - c[-1][0]) ** 2 + (y - c[-1][1]) ** 2 + (x - c[-1][2]) ** 2 <= 1.0] = len(c)
+    return np.array(c), np.ones(len(c)), ids
+
+
+@pytest.mark.parametrize("salt", [0, 1, 2, 3])
+def test_the_contacts_that_get_grains_do_not_depend_on_the_voxel_size(salt):
+    # two grains for four equal contacts: which two get one is set by the seed (salt), and
+    # each grain sits at the same place at both voxel sizes
+    contacts = np.array([[0, 1], [2, 3], [4, 5], [6, 7]])
+    got = []
+    for h in (0.1, 0.05):
+        c, r, owner = _four_contacts(h)
+        n_fill = int(round(2 * np.pi / 6 * 0.4**3 / h**3))
+        flab, nb = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0, grains=_grains(0.4),
+                              contacts=contacts, gaps=NONE, salt=salt)
+        pairs, _, _, _, cen, _ = fill_bodies(flab, nb, owner, h, NOPER)
+        ringed = sorted(tuple(sorted(pairs[pairs[:, 0] == b, 1].tolist()))
+                        for b in range(1, nb + 1))
+        got.append((ringed, cen[np.argsort(cen[:, 1])]))
+    assert got[0][0] == got[1][0] and len(got[0][0]) == 2
+    assert np.allclose(got[0][1], got[1][1], atol=0.15)
 
 
 def test_place_fill_gives_up_bodies_cut_off_from_every_particle():
@@ -87,7 +143,8 @@ def test_place_fill_gives_up_bodies_cut_off_from_every_particle():
     owner[16:23, 11:18, 11:18] = 0
     w = crevice_width(c, r, owner, h, NOPER, reach=2.0)
     for n_fill in (1, 5):
-        flab, nb = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0, grains=_grains(h))
+        flab, nb = place_fill(owner, c, r, n_fill, h, NOPER, reach=2.0, grains=_grains(h),
+                              contacts=NONE, gaps=GAP, salt=0)
         fill = flab > 0
         assert fill.sum() == n_fill
         # the labels are those of the final fill: one per face-connected body
@@ -102,7 +159,7 @@ def test_place_fill_refuses_what_does_not_fit():
     c, r, owner, h = _two_spheres(0.4)
     with pytest.raises(ValueError, match="does not fit the crevices"):
         place_fill(owner, c, r, int((owner == 0).sum()) + 1, h, NOPER, reach=0.3,
-                   grains=_grains(0.3))
+                   grains=_grains(0.3), contacts=NONE, gaps=GAP, salt=0)
 
 
 def _example(shape, h, seed=0):
