@@ -25,6 +25,8 @@ import numpy as np
 
 from solvers.phases import SE as SE_CODE
 
+from ._se_fill import _face_step, _in_box
+
 
 @numba.njit(cache=True)
 def _touch(keys, base, p, q):  # pragma: no cover - numba
@@ -40,49 +42,20 @@ def _coat_owner(owner, ph, keys, base, a, b, c, periodic):  # pragma: no cover -
     """The SE particle that pore voxel ``(a, b, c)`` may join: one it shares a face with, such
     that no particle it does not touch is then next to it in a way the voxelization forbids
     (another SE in the 26-neighbourhood, a CAM or carbon particle across a face); 0 if none."""
-    nz, ny, nx = owner.shape
     p = 0
     for d in range(6):
-        aa, bb, cc = a, b, c
-        step = 1 if d % 2 else -1
-        if d < 2:
-            aa += step
-        elif d < 4:
-            bb += step
-        else:
-            cc += step
-        if aa < 0 or aa >= nz:
-            continue
-        if bb < 0 or bb >= ny:
-            if periodic[1] == 0:
-                continue
-            bb %= ny
-        if cc < 0 or cc >= nx:
-            if periodic[2] == 0:
-                continue
-            cc %= nx
-        q = owner[aa, bb, cc]
-        if q > 0 and ph[q] == SE_CODE:
-            p = q
+        aa, bb, cc, inside = _face_step(a, b, c, d, owner.shape, periodic)
+        if inside and owner[aa, bb, cc] > 0 and ph[owner[aa, bb, cc]] == SE_CODE:
+            p = owner[aa, bb, cc]
             break
     if p == 0:
         return 0
     for da in range(-1, 2):
-        aa = a + da
-        if aa < 0 or aa >= nz:
-            continue
         for db in range(-1, 2):
-            bb = b + db
-            if bb < 0 or bb >= ny:
-                if periodic[1] == 0:
-                    continue
-                bb %= ny
             for dc in range(-1, 2):
-                cc = c + dc
-                if cc < 0 or cc >= nx:
-                    if periodic[2] == 0:
-                        continue
-                    cc %= nx
+                aa, bb, cc, inside = _in_box(a + da, b + db, c + dc, owner.shape, periodic)
+                if not inside:
+                    continue
                 q = owner[aa, bb, cc]
                 if q == 0 or q == p or _touch(keys, base, p, q):
                     continue
