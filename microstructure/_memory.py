@@ -37,10 +37,10 @@ def expected_particles(spec: ElectrodeSpec) -> float:
 
 #: ``packing.mode = "pressed"``: bytes per voxel on top of the generator's estimate for the
 #: topological voxelization and the crevice fill (gap widths, the gaps between particles that a
-#: grain can bridge, fill labels).  Calibrated: 128³ of the example composition peaked at
-#: 121.7 MiB against 82.8 MiB estimated without it (so the pressed estimate, 130.8 MiB, is
-#: 1.07 x the measured peak; the fill's gap search alone added 42 MiB in version 0.5.0).
-PRESSED_BYTES_PER_VOXEL = 24
+#: grain can bridge, fill labels, the SE coat's mask).  Calibrated: 128³ of the example
+#: composition peaked at 88.0 MiB against 82.8 MiB estimated without it (so the pressed
+#: estimate, 114.8 MiB, is 1.30 x the measured peak).
+PRESSED_BYTES_PER_VOXEL = 16
 
 
 def _pressed(est: MemoryEstimate, spec: ElectrodeSpec) -> MemoryEstimate:

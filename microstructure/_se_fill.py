@@ -234,6 +234,23 @@ def _place_at_sites(base, ring, u, v, phi, state, dead, vox, reach2, owner, gid,
 _SITE_CHUNK = 32768
 
 
+def _displacement(centers: np.ndarray, ij: np.ndarray, box: np.ndarray, periodic: np.ndarray
+                  ) -> np.ndarray:
+    """``centers[j] - centers[i]`` per pair, the nearest image along the periodic axes."""
+    d = centers[ij[:, 1]] - centers[ij[:, 0]]
+    for a in range(3):
+        if periodic[a]:
+            d[:, a] -= box[a] * np.round(d[:, a] / box[a])
+    return d
+
+
+def _distance(centers: np.ndarray, ij: np.ndarray, box: np.ndarray, periodic: np.ndarray
+              ) -> np.ndarray:
+    """Centre distance per pair (µm), the nearest image along the periodic axes."""
+    d = _displacement(centers, ij, box, periodic)
+    return np.sqrt((d * d).sum(axis=1))
+
+
 def _hash01(i: np.ndarray, j: np.ndarray, salt: int) -> np.ndarray:
     """A number in [0, 1) per pair ``(i, j)``, fixed by ``salt`` (splitmix64)."""
     with np.errstate(over="ignore"):
@@ -246,8 +263,8 @@ def _hash01(i: np.ndarray, j: np.ndarray, salt: int) -> np.ndarray:
 
 
 def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
-                  gaps: np.ndarray, box: np.ndarray, periodic: np.ndarray, salt: int
-                  ) -> tuple[np.ndarray, ...]:
+                  gaps: np.ndarray, box: np.ndarray, periodic: np.ndarray, salt: int,
+                  max_gaps: int | None = None) -> tuple[np.ndarray, ...]:
     """The crevices the fill presses grains into, in the order it visits them, as
     ``(base, ring, u, v, phi)`` for :func:`_place_at_sites` (µm, radians).
 
@@ -257,17 +274,23 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
     crevice on the centre line, in the middle of the gap (``ring`` 0).  Contacts come first, in
     an order fixed by ``salt`` (every contact's crevice is as narrow as a crevice gets), then
     the gaps, narrowest first.  All of it follows from the particles alone, not from the grid.
+    Only the ``max_gaps`` narrowest gaps are kept (all when None); sites are float32.
     """
-    ij = np.concatenate([contacts, gaps]).astype(np.int64).reshape(-1, 2)
+    gaps = np.asarray(gaps, dtype=np.int64).reshape(-1, 2)
+    if max_gaps is not None and gaps.shape[0] > max_gaps:
+        width = np.concatenate([_distance(centers, gaps[s:s + _SITE_CHUNK], box, periodic)
+                                - radii[gaps[s:s + _SITE_CHUNK, 0]]
+                                - radii[gaps[s:s + _SITE_CHUNK, 1]]
+                                for s in range(0, gaps.shape[0], _SITE_CHUNK)])
+        gaps = gaps[np.lexsort((_hash01(gaps[:, 0], gaps[:, 1], salt), width))[:max_gaps]]
+    ij = np.concatenate([np.asarray(contacts, dtype=np.int64).reshape(-1, 2), gaps])
     m = ij.shape[0]
-    base, u, v = np.empty((m, 3)), np.empty((m, 3)), np.empty((m, 3))
-    ring, gap = np.empty(m), np.empty(m)
+    f4 = np.float32
+    base, u, v = np.empty((m, 3), f4), np.empty((m, 3), f4), np.empty((m, 3), f4)
+    ring, gap = np.empty(m, f4), np.empty(m)
     for s in range(0, m, _SITE_CHUNK):  # in chunks: the temporaries stay small
         i, j = ij[s:s + _SITE_CHUNK, 0], ij[s:s + _SITE_CHUNK, 1]
-        d = centers[j] - centers[i]
-        for a in range(3):
-            if periodic[a]:
-                d[:, a] -= box[a] * np.round(d[:, a] / box[a])
+        d = _displacement(centers, ij[s:s + _SITE_CHUNK], box, periodic)
         dist = np.maximum(np.sqrt((d * d).sum(axis=1)), 1e-12)
         n = d / dist[:, None]
         ri, rj = radii[i], radii[j]
@@ -287,7 +310,8 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
             base[:, a] %= box[a]
     key = _hash01(ij[:, 0], ij[:, 1], salt)
     order = np.lexsort((key, gap))
-    return (base[order], ring[order], u[order], v[order], 2 * np.pi * key[order])
+    return (base[order], ring[order], u[order], v[order],
+            (2 * np.pi * key[order]).astype(np.float32))
 
 
 def _offsets(reach: int) -> tuple[np.ndarray, np.ndarray]:
@@ -323,9 +347,12 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
     if n_fill <= 0:
         return np.zeros(owner.shape, dtype=np.int32), 0
     box = np.asarray(owner.shape, dtype=np.float64) * h
+    mean_vox = max(float(np.mean(np.pi / 6 * grains(256) ** 3)) / h**3, 1.0)
+    # one round over the contacts and twice the grains expected in gaps: never run through
     base, ring, u, v, phi = crevice_sites(np.asarray(centers, np.float64),
                                           np.asarray(radii, np.float64), contacts, gaps, box,
-                                          periodic, salt)
+                                          periodic, salt, max_gaps=int(2 * n_fill / mean_vox)
+                                          + 1024)
     crevice = np.isfinite(crevice_width(centers, radii, owner, h, periodic, reach))
     dead = np.zeros(base.shape[0], dtype=np.bool_)
     state = np.zeros(3, dtype=np.int64)  # round, next crevice, next grain
@@ -334,7 +361,6 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
     perio = np.asarray(periodic, dtype=np.int64)
     near = _next_to_solid(owner > 0, per)
     gid = np.zeros(owner.shape, dtype=np.int32)
-    mean_vox = max(float(np.mean(np.pi / 6 * grains(256) ** 3)) / h**3, 1.0)
     vox = reach2 = np.zeros(0, dtype=np.int64)
     offsets = dist2 = None
     placed = given_up = 0
