@@ -37,10 +37,11 @@ def expected_particles(spec: ElectrodeSpec) -> float:
 
 #: ``packing.mode = "pressed"``: bytes per voxel on top of the generator's estimate for the
 #: topological voxelization and the crevice fill (gap widths, the gaps between particles that a
-#: grain can bridge, fill labels, the SE coat's mask).  Calibrated: 128³ of the example
-#: composition peaked at 88.0 MiB against 82.8 MiB estimated without it (so the pressed
-#: estimate, 114.8 MiB, is 1.30 x the measured peak).
-PRESSED_BYTES_PER_VOXEL = 16
+#: grain can bridge, fill labels, the SE coat's mask).  Calibrated on the example composition:
+#: 128³ peaked at 76.5 MiB against 82.8 MiB estimated without it; 256³ at 831 MB
+#: (``bench_generate``, version 0.5.0: the fill's gap search pads its pair rows) against
+#: 806 MiB with 16 B, so 24 B (934 MiB, 1.18 x; 130.8 MiB at 128³, 1.7 x).
+PRESSED_BYTES_PER_VOXEL = 24
 
 
 def _pressed(est: MemoryEstimate, spec: ElectrodeSpec) -> MemoryEstimate:
