@@ -25,8 +25,9 @@
    put back as a coat on the SE particles' own free surface that touches nothing new
    (:mod:`._se_coat`).
 5. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
-   they are pressed into the narrowest gaps of the voxelized skeleton as grains of their own
-   sizes (:mod:`._se_fill`), and each body of that fill joins the contact graph as an SE node.
+   they are pressed into the crevices of the voxelized skeleton (around its contacts, then its
+   narrowest gaps) as grains of their own sizes (:mod:`._se_fill`), and each body of that fill
+   joins the contact graph as an SE node.
 """
 
 from __future__ import annotations
