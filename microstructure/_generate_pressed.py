@@ -175,6 +175,23 @@ def draw_powder(spec: ElectrodeSpec, rng: np.random.Generator
     return np.concatenate(radii), np.concatenate(phase), lumped, fill_fraction
 
 
+def _gaps(kern: Any, centers: np.ndarray, r: np.ndarray, box: np.ndarray, periodic: np.ndarray,
+          width: float, contacts: np.ndarray) -> np.ndarray:
+    """(m, 2) 0-based pairs (i < j) of particles that do not touch (not in ``contacts``) with a
+    surface gap below ``width`` µm.
+
+    Asked in reverse order, so each pair is listed under its later particle, the smaller kind
+    (CAM are drawn first): a CAM particle has hundreds of fine neighbours within a grain's
+    width, and ``contact_pairs`` pads every row to the longest (700 MB more at 256³ of the
+    example composition the other way round)."""
+    rev = np.arange(len(r))[::-1]
+    near = contact_pairs(kern, kern.xp.asarray(centers[rev]), kern.xp.asarray(r[rev]), box,
+                         periodic, gap=width)
+    near = np.sort(rev[near], axis=1)
+    base = int(len(r)) + 1
+    return near[~np.isin(near[:, 0] * base + near[:, 1], contacts[:, 0] * base + contacts[:, 1])]
+
+
 def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                   progress: Any = None) -> PressedBuild:
     """Steps 1-5 of the module docstring (raises ``PressingError`` when pressing fails)."""
@@ -212,10 +229,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # the drawn radii, never which particles touch
     pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
     graph = contact_graph(centers, r, phase, pairs, box, periodic)
+    ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)  # phase code of each particle id, 0: pore
+    ph_vox[1:] = phase
     for _ in range(CORRECTIONS + 1):
         owner, topo = voxelize_topological(centers, r, phase, graph, shape, h, periodic)
-        ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)
-        ph_vox[1:] = phase
         phases = ph_vox[owner]
         counts = np.bincount(phases.reshape(-1), minlength=4)
         err = np.zeros(4)
@@ -246,12 +263,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # own particles, never into a new contact (:mod:`._se_coat`)
     short = int(round(target["se"] * nvox)) - int(np.count_nonzero(phases == SE))
     coated = 0
+    touching = np.stack([graph.i, graph.j], axis=1).astype(np.int64)  # 1-based ids
     coat_rng = np.random.default_rng(int(rng.integers(2**62)))  # drawn at every voxel size,
     if short > 0 and target["se"] > 0:  # so what follows draws the same numbers at h and h/2
-        coated = coat_se(owner, phase, np.stack([graph.i, graph.j], axis=1), short, periodic,
-                         coat_rng)
-        ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)
-        ph_vox[1:] = phase
+        coated = coat_se(owner, phase, touching, short, periodic, coat_rng)
         phases = ph_vox[owner]
     times["voxelize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -266,18 +281,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
                     4 * h)
         draw, largest = fill_grains(spec, rng)
-        contacts = np.stack([graph.i, graph.j], axis=1).astype(np.int64) - 1
-        # gaps a grain of the fill can bridge: narrower than its largest grain.  Asked in
-        # reverse order, so each pair is listed by its later, smaller particle (CAM come
-        # first): a CAM particle has hundreds of fine neighbours, and contact_pairs pads every
-        # row to the longest (700 MB at 256³ of the example composition the other way round)
-        rev = np.arange(len(r))[::-1]
-        near = contact_pairs(kern, xp.asarray(centers[rev]), xp.asarray(r[rev]), box, periodic,
-                             gap=largest)
-        near = np.sort(rev[near], axis=1)
-        base = int(len(r)) + 1
-        gaps = near[~np.isin(near[:, 0] * base + near[:, 1],
-                             contacts[:, 0] * base + contacts[:, 1])]
+        contacts = touching - 1
+        gaps = _gaps(kern, centers, r, box, periodic, largest, contacts)
         try:
             fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach, draw,
                                          contacts=contacts, gaps=gaps,
