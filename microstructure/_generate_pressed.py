@@ -45,7 +45,7 @@ from solvers.phases import CAM, PHASE_CODES, SE
 from ._contacts import ContactGraph, VoxelTopology, contact_graph, voxelize_topological
 from ._pressing import PressingError, PressingResult, contact_pairs, press
 from ._se_coat import coat_se
-from ._se_fill import REACH_CAM_RADII, fill_bodies, place_fill
+from ._se_fill import REACH_CAM_RADII, _distance, fill_bodies, place_fill
 from ._spec import ElectrodeSpec
 
 #: Smallest drawn particle diameter, in voxels (see step 1).
@@ -297,12 +297,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # deepest CAM-CAM overlap / smaller radius in the pressed packing
     c_i, c_j = pairs[:, 0], pairs[:, 1]
     cc = (phase[c_i] == CAM) & (phase[c_j] == CAM)
-    d = centers[c_i[cc]] - centers[c_j[cc]]
-    for a in range(1, 3):
-        if periodic[a]:
-            d[:, a] -= box[a] * np.round(d[:, a] / box[a])
     ri, rj = res.radii[c_i[cc]], res.radii[c_j[cc]]
-    depth = (ri + rj - np.sqrt((d * d).sum(axis=1))) / np.minimum(ri, rj)
+    depth = (ri + rj - _distance(centers, pairs[cc], box, periodic)) / np.minimum(ri, rj)
     max_rel = float(depth.max()) if depth.size else 0.0
     scale = {name: float(np.median(r[phase == code] / res.radii[phase == code]))
              for name, code in PHASE_CODES.items() if code and np.any(phase == code)}
