@@ -14,20 +14,26 @@ Voxelization (topology-preserving)
        overlap the border passes through their contact circle.
     2. **Necks.** For every contact, the voxels met by the centre line (a face-connected walk,
        Amanatides & Woo) from the contact spot towards each centre go to that particle until
-       the walk meets the particle's own voxels, so every contact is a face-connected path at
-       least one voxel wide whatever the voxel size; the same for a particle touching a wall
-       (a straight walk from the wall).  A neck never takes a
-       hard voxel for SE.  Neck voxels are protected.
+       the walk meets the particle's own voxels of step 1, so every contact is a face-connected
+       path at least one voxel wide whatever the voxel size; the same for a particle touching a
+       wall (a straight walk from the wall).  A neck never takes a voxel stamped hard for SE.
+       Where two necks cross, the voxel goes to the hard particle's, then to the lower id.
+       Neck voxels are protected.
     3. **Gaps.** Two particles that are not in contact must not look connected: where voxels of
        two such particles are face-, edge- or corner-adjacent in the same conducting network
        (CAM/carbon for electrons, SE for ions), or face-adjacent CAM and SE (an ionic contact),
-       the voxel nearer its own sphere's surface becomes pore -- of a CAM and an SE voxel, the
-       SE one: the ductile SE gives way to the hard CAM, as in step 1, so an SE grown to keep
-       its volume never eats into a CAM particle it does not touch.  Likewise an electronically
+       the voxel nearer its own sphere's surface becomes pore (on a tie, that of the higher id)
+       -- of a CAM and an SE voxel, the SE one: the ductile SE gives way to the hard CAM, as in
+       step 1, so an SE grown to keep its volume never eats into a CAM particle it does not
+       touch.  Every voxel is judged on the owners before this step, so a voxel that lost to a
+       neighbour carved in the same step is carved as well.  First, likewise, an electronically
        conducting voxel in the first layer of a particle that does not touch the current
        collector, and an SE or CAM voxel in the last layer of one that does not touch the
        separator (CAM on the separator face counts as touching the separator's SE).
 
+No step depends on the order of particles, contacts or voxels (keys decide, never "who came
+last"), so the GPU runs them with one thread per particle, contact or voxel row and gives the
+CPU's array (:mod:`._topology_kernels`).
 The result therefore has the graph's topology for 6-, 18- and 26-connectivity alike, up to the
 counts reported in :class:`VoxelTopology` (necks that would have crossed hard voxels, gaps
 between two protected voxels).
@@ -37,14 +43,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 
-from solvers.phases import CAM, CARBON, SE
+from solvers.phases import CARBON, SE
 
-_NO_KEY = np.int64(2**63 - 1)
-_ID_MASK = np.int64(2**31 - 1)
+from . import _topology_kernels as TK
+from ._voxelize import _key_min_cpu
 
 
 @dataclass(frozen=True)
@@ -157,274 +164,102 @@ def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cove
 
 def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarray,
                          graph: ContactGraph, shape: tuple[int, int, int], h: float,
-                         periodic: np.ndarray) -> tuple[np.ndarray, VoxelTopology]:
-    """Owner id per voxel (int32, 0 = pore, else 1-based particle id) with the graph's topology."""
-    c = np.ascontiguousarray(centers, dtype=np.float64)
-    r = np.ascontiguousarray(radii, dtype=np.float64)
-    ph = np.ascontiguousarray(phase, dtype=np.int64)
-    n = c.shape[0]
-    sh = np.asarray(shape, dtype=np.int64)
-    per = np.asarray(periodic, dtype=np.int64)
-    keys = np.full(tuple(int(s) for s in shape), _NO_KEY, dtype=np.int64)
-    _stamp_classes(c, r, ph, float(h), sh, per, keys)
-    owner = np.where(keys == _NO_KEY, 0, keys & _ID_MASK).astype(np.int32)
+                         periodic: np.ndarray, *, kern: Any = None) -> tuple[Any, VoxelTopology]:
+    """Owner id per voxel (int32, 0 = pore, else 1-based particle id) with the graph's topology.
+
+    Runs on ``kern``'s device (default: the CPU) and returns the owner array there; every step
+    is independent of the order of particles, contacts and voxels
+    (:mod:`._topology_kernels`), so the CPU and the GPU give the same array."""
+    if kern is None:
+        from ._pressing import CpuPressKernels
+
+        kern = CpuPressKernels()
+    xp = kern.xp
+    n = int(np.asarray(centers).shape[0])
+    c = xp.asarray(np.ascontiguousarray(centers, dtype=np.float64))
+    r = xp.asarray(np.ascontiguousarray(radii, dtype=np.float64))
+    ph = xp.asarray(np.ascontiguousarray(phase, dtype=np.int64))
+    sh = xp.asarray(np.asarray(shape, dtype=np.int64))
+    per = xp.asarray(np.asarray(periodic, dtype=np.int64))
+    pairs_h = np.stack([graph.i.astype(np.int64) - 1, graph.j.astype(np.int64) - 1], axis=1)
+    ptr_h, nbr_h = _csr(pairs_h, n)
+    pairs, ptr, nbr = xp.asarray(pairs_h), xp.asarray(ptr_h), xp.asarray(nbr_h)
+    tcc = xp.asarray(np.asarray(graph.touches_cc, dtype=np.bool_))
+    tsep = xp.asarray(np.asarray(graph.touches_separator, dtype=np.bool_))
+    # 1. stamp: nearest centre relative to radius, hard before SE
+    keys = xp.full(tuple(int(s) for s in shape), TK.NO_KEY, dtype=xp.int64)
+    kern.topo_stamp(c, r, ph, float(h), sh, per, keys)
+    owner = _ids(xp, keys)
+    # 2. necks: claims on the stamped owners, smallest key wins
+    keys.fill(TK.NO_KEY)
+    blocked = kern.topo_necks(c, r, ph, pairs, tcc, tsep, float(h), sh, per, owner, keys)
+    drawn = _ids(xp, keys)
     del keys
-    pairs = np.stack([graph.i.astype(np.int64) - 1, graph.j.astype(np.int64) - 1], axis=1)
-    ptr, nbr = _csr(pairs, n)
-    protected = np.zeros(owner.shape, dtype=np.bool_)
-    stats = np.zeros(4, dtype=np.int64)
-    _necks(c, r, ph, pairs, graph.touches_cc, graph.touches_separator, float(h), sh, per, owner,
-           protected, stats)
-    _carve(c, r, ph, ptr, nbr, graph.touches_cc, graph.touches_separator, float(h), sh, per,
-           owner, protected, stats)
-    return owner, VoxelTopology(int(stats[0]), int(stats[1]), int(stats[2]), int(stats[3]))
+    claimed = drawn > 0
+    necks = int(xp.count_nonzero(claimed & (drawn != owner)))
+    xp.copyto(owner, drawn, where=claimed)
+    del drawn
+    prot = claimed.view(xp.uint8)
+    # 3a. walls: electronically conducting voxels on the collector of particles that do not
+    # touch it, SE and CAM on the separator of particles that do not touch the separator
+    ph_id = xp.zeros(n + 1, dtype=xp.int64)  # phase by owner id; 0: pore
+    ph_id[1:] = ph
+    carved = 0
+    unresolved = 0
+    for layer, exempt, touches in ((0, SE, tcc), (int(shape[0]) - 1, CARBON, tsep)):
+        t_id = xp.zeros(n + 1, dtype=xp.bool_)
+        t_id[1:] = touches
+        o = owner[layer]  # a view: carving it carves the owner array
+        wrong = (o > 0) & (ph_id[o] != exempt) & ~t_id[o]
+        unresolved += int(xp.count_nonzero(wrong & claimed[layer]))
+        wrong &= ~claimed[layer]
+        carved += int(xp.count_nonzero(wrong))
+        o[wrong] = 0
+    # 3b. gaps: each voxel judged against its 26 neighbours on the owners before carving
+    cut = xp.zeros(owner.shape, dtype=xp.uint8)
+    unresolved += kern.topo_carve(c, r, ph, ptr, nbr, float(h), sh, per, owner, prot, cut)
+    lost = cut.view(xp.bool_)
+    carved += int(xp.count_nonzero(lost))
+    owner[lost] = 0
+    return owner, VoxelTopology(necks, carved, int(blocked), unresolved)
+
+
+def _ids(xp: Any, keys: Any) -> Any:
+    """The particle ids (int32, 0: none) of an array of keys, which it overwrites."""
+    xp.bitwise_and(keys, TK.ID_MASK, out=keys)  # NO_KEY -> ID_MASK, an id no particle has
+    ids = keys.astype(xp.int32)
+    ids[ids == TK.ID_MASK] = 0
+    return ids
+
+
+_K = TK.compile_for(numba.njit(cache=True), key_min=_key_min_cpu)
+_nb_stamp, _nb_neck, _nb_carve = _K["stamp"], _K["neck"], _K["carve_row"]
 
 
 @numba.njit(cache=True)
-def _stamp_classes(c, r, ph, h, shape, periodic, keys):  # pragma: no cover - numba
-    nz, ny, nx = shape[0], shape[1], shape[2]
+def topo_stamp_cpu(c, r, ph, h, shape, periodic, keys):  # pragma: no cover - numba
+    """Step 1 on the CPU (serial: compare-and-store is not atomic)."""
     for k in range(c.shape[0]):
-        cls = np.int64(0) if ph[k] != SE else np.int64(1)
-        rr = r[k]
-        r2 = rr * rr
-        lo0 = int(math.ceil((c[k, 0] - rr) / h - 0.5))
-        hi0 = int(math.floor((c[k, 0] + rr) / h - 0.5))
-        lo0 = max(lo0, 0)
-        hi0 = min(hi0, nz - 1)
-        lo1 = int(math.ceil((c[k, 1] - rr) / h - 0.5))
-        hi1 = int(math.floor((c[k, 1] + rr) / h - 0.5))
-        lo2 = int(math.ceil((c[k, 2] - rr) / h - 0.5))
-        hi2 = int(math.floor((c[k, 2] + rr) / h - 0.5))
-        for a in range(lo0, hi0 + 1):
-            dz = (a + 0.5) * h - c[k, 0]
-            for b in range(lo1, hi1 + 1):
-                dy = (b + 0.5) * h - c[k, 1]
-                rem = r2 - dz * dz - dy * dy
-                if rem < 0:
-                    continue
-                ib = b % ny if periodic[1] != 0 else b
-                if ib < 0 or ib >= ny:
-                    continue
-                for cc in range(lo2, hi2 + 1):
-                    dx = (cc + 0.5) * h - c[k, 2]
-                    if dx * dx <= rem:
-                        ic = cc % nx if periodic[2] != 0 else cc
-                        if ic < 0 or ic >= nx:
-                            continue
-                        q = np.int64((dz * dz + dy * dy + dx * dx) / r2 * 1073741823.0)
-                        key = (cls << 61) | (q << 31) | np.int64(k + 1)
-                        if key < keys[a, ib, ic]:
-                            keys[a, ib, ic] = key
+        _nb_stamp(k, c, r, ph, h, shape, periodic, keys)
 
 
 @numba.njit(cache=True)
-def _wrap(i, n, periodic):
-    if periodic != 0:
-        return i % n
-    return i
+def topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
+                   ):  # pragma: no cover - numba
+    """Step 2 on the CPU; returns the voxels refused to SE necks."""
+    blocked = 0
+    for t in range(pairs.shape[0] + c.shape[0]):
+        blocked += _nb_neck(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim)
+    return blocked
 
 
-@numba.njit(cache=True)
-def _claim(owner, protected, ph, a, b, cc, want, stats):
-    cur = owner[a, b, cc]
-    if cur == want + 1:
-        protected[a, b, cc] = True
-        return
-    if cur > 0 and ph[want] == SE and ph[cur - 1] != SE:
-        stats[2] += 1
-        return
-    owner[a, b, cc] = want + 1
-    protected[a, b, cc] = True
-    stats[0] += 1
-
-
-@numba.njit(cache=True)
-def _walk(x0, d, want, skip_first, ph, h, shape, periodic, owner, protected, stats):
-    """Face-connected walk (Amanatides & Woo) from the point ``x0`` along ``d`` (µm): each voxel
-    met (but the first if ``skip_first``) goes to particle ``want``, up to and including the
-    first that already was its own."""
-    x = np.empty(3)
-    cell = np.empty(3, dtype=np.int64)
-    step = np.empty(3, dtype=np.int64)
-    tmax = np.empty(3)
-    tdelta = np.empty(3)
-    for a in range(3):
-        x[a] = x0[a] / h
-        cell[a] = int(math.floor(x[a]))
-        if d[a] > 0:
-            step[a] = 1
-            tmax[a] = (cell[a] + 1 - x[a]) * h / d[a]
-            tdelta[a] = h / d[a]
-        elif d[a] < 0:
-            step[a] = -1
-            tmax[a] = (x[a] - cell[a]) * h / -d[a]
-            tdelta[a] = h / -d[a]
-        else:
-            step[a] = 0
-            tmax[a] = np.inf
-            tdelta[a] = np.inf
-    first = skip_first
-    while True:
-        ia = cell[0]
-        if first:
-            first = False
-        elif 0 <= ia < shape[0]:
-            ib = _wrap(cell[1], shape[1], periodic[1])
-            ic = _wrap(cell[2], shape[2], periodic[2])
-            if 0 <= ib < shape[1] and 0 <= ic < shape[2]:
-                was_own = owner[ia, ib, ic] == want + 1
-                _claim(owner, protected, ph, ia, ib, ic, want, stats)
-                if was_own:
-                    return
-        a = 0
-        if tmax[1] < tmax[a]:
-            a = 1
-        if tmax[2] < tmax[a]:
-            a = 2
-        if tmax[a] > 1.0:
-            return
-        cell[a] += step[a]
-        tmax[a] += tdelta[a]
-
-
-@numba.njit(cache=True)
-def _necks(c, r, ph, pairs, tcc, tsep, h, shape, periodic, owner, protected, stats
-           ):  # pragma: no cover - numba
-    """Necks grow from the contact spot towards each centre until they meet the particle's own
-    voxels: the voxel of the spot goes to the first particle, the walk towards the second
-    starts there too, so the two parts share a face."""
-    box = np.empty(3)
-    for a in range(3):
-        box[a] = shape[a] * h
-    spot = np.empty(3)
-    back = np.empty(3)
-    for k in range(pairs.shape[0]):
-        p = pairs[k, 0]
-        q = pairs[k, 1]
-        d = _delta(c, p, q, box, periodic)
-        dist = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
-        if dist < 1e-12:
-            continue
-        xp = (dist * dist + r[p] * r[p] - r[q] * r[q]) / (2 * dist)
-        f = min(max(xp / dist, 0.0), 1.0)
-        for a in range(3):
-            spot[a] = c[p, a] + f * d[a]
-            back[a] = -f * d[a]
-            d[a] = (1.0 - f) * d[a]
-        _walk(spot, back, p, False, ph, h, shape, periodic, owner, protected, stats)
-        _walk(spot, d, q, True, ph, h, shape, periodic, owner, protected, stats)
-    # walls: from the wall straight towards the centre
-    n = c.shape[0]
-    for p in range(n):
-        for side in range(2):
-            if (side == 0 and not tcc[p]) or (side == 1 and not tsep[p]):
-                continue
-            spot[0] = 0.5 * h if side == 0 else box[0] - 0.5 * h
-            spot[1] = c[p, 1]
-            spot[2] = c[p, 2]
-            back[0] = c[p, 0] - spot[0]
-            back[1] = 0.0
-            back[2] = 0.0
-            _walk(spot, back, p, False, ph, h, shape, periodic, owner, protected, stats)
-
-
-@numba.njit(cache=True)
-def _touching(ptr, nbr, p, q):
-    lo = ptr[p]
-    hi = ptr[p + 1]
-    while lo < hi:  # binary search in p's sorted partner list
-        mid = (lo + hi) // 2
-        if nbr[mid] < q:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < ptr[p + 1] and nbr[lo] == q
-
-
-@numba.njit(cache=True)
-def _depth(c, r, p, a, b, cc, h, box, periodic):
-    """|x - c_p|^2 / r_p^2 at the centre of voxel (a, b, cc)."""
-    s = 0.0
-    idx = (a, b, cc)
-    for ax in range(3):
-        x = (idx[ax] + 0.5) * h - c[p, ax]
-        if periodic[ax] != 0:
-            x -= box[ax] * math.floor(x / box[ax] + 0.5)
-        s += x * x
-    return s / (r[p] * r[p])
-
-
-@numba.njit(cache=True)
-def _carve(c, r, ph, ptr, nbr, tcc, tsep, h, shape, periodic, owner, protected, stats
-           ):  # pragma: no cover - numba
-    nz, ny, nx = shape[0], shape[1], shape[2]
-    box = np.empty(3)
-    for a in range(3):
-        box[a] = shape[a] * h
-    # walls first
-    for b in range(ny):
-        for cc in range(nx):
-            o = owner[0, b, cc]
-            if o > 0 and ph[o - 1] != SE and not tcc[o - 1]:
-                if protected[0, b, cc]:
-                    stats[3] += 1
-                else:
-                    owner[0, b, cc] = 0
-                    stats[1] += 1
-            o = owner[nz - 1, b, cc]
-            if o > 0 and ph[o - 1] != CARBON and not tsep[o - 1]:
-                if protected[nz - 1, b, cc]:
-                    stats[3] += 1
-                else:
-                    owner[nz - 1, b, cc] = 0
-                    stats[1] += 1
-    for a in range(nz):
-        for b in range(ny):
-            for cc in range(nx):
-                o = owner[a, b, cc]
-                if o == 0:
-                    continue
-                for da in range(0, 2):
-                    for db in range(-1, 2):
-                        for dc in range(-1, 2):
-                            if da == 0 and (db < 0 or (db == 0 and dc <= 0)):
-                                continue  # half of the 26-neighbourhood
-                            o = owner[a, b, cc]
-                            if o == 0:
-                                break
-                            a2 = a + da
-                            if a2 >= nz:
-                                continue
-                            b2 = _wrap(b + db, ny, periodic[1])
-                            c2 = _wrap(cc + dc, nx, periodic[2])
-                            if b2 < 0 or b2 >= ny or c2 < 0 or c2 >= nx:
-                                continue
-                            o2 = owner[a2, b2, c2]
-                            if o2 == 0 or o2 == o:
-                                continue
-                            p1 = ph[o - 1]
-                            p2 = ph[o2 - 1]
-                            face = abs(da) + abs(db) + abs(dc) == 1
-                            same = (p1 == SE) == (p2 == SE)
-                            ionic = face and ((p1 == CAM and p2 == SE) or (p1 == SE and p2 == CAM))
-                            if not (same or ionic):
-                                continue
-                            if _touching(ptr, nbr, o - 1, o2 - 1):
-                                continue
-                            pr1 = protected[a, b, cc]
-                            pr2 = protected[a2, b2, c2]
-                            if pr1 and pr2:
-                                stats[3] += 1
-                                continue
-                            if ionic and not (pr1 or pr2):
-                                first = p1 == SE  # the ductile SE gives way, not the CAM
-                            else:
-                                first = pr2 or (not pr1 and _depth(c, r, o - 1, a, b, cc, h,
-                                                                   box, periodic)
-                                                >= _depth(c, r, o2 - 1, a2, b2, c2, h, box,
-                                                          periodic))
-                            if first:
-                                owner[a, b, cc] = 0
-                            else:
-                                owner[a2, b2, c2] = 0
-                            stats[1] += 1
+@numba.njit(parallel=True, cache=True)
+def topo_carve_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, cut
+                   ):  # pragma: no cover - numba
+    """Step 3b on the CPU, in parallel over layers (each voxel writes only its own mask)."""
+    unresolved = 0
+    for a in numba.prange(shape[0]):
+        for b in range(shape[1]):
+            unresolved += _nb_carve(a, b, 0, 1, c, r, ph, ptr, nbr, h, shape, periodic, own,
+                                    prot, cut)
+    return unresolved

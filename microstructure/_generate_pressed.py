@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 
+from solvers.device import to_host
 from solvers.phases import CAM, PHASE_CODES, SE
 
 from ._contacts import ContactGraph, VoxelTopology, contact_graph, voxelize_topological
@@ -231,10 +232,12 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     graph = contact_graph(centers, r, phase, pairs, box, periodic)
     ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)  # phase code of each particle id, 0: pore
     ph_vox[1:] = phase
-    for _ in range(CORRECTIONS + 1):
-        owner, topo = voxelize_topological(centers, r, phase, graph, shape, h, periodic)
-        phases = ph_vox[owner]
-        counts = np.bincount(phases.reshape(-1), minlength=4)
+    ph_dev = xp.asarray(ph_vox)
+    for _ in range(CORRECTIONS + 1):  # on the device; the voxels come back once, at the end
+        owner, topo = voxelize_topological(centers, r, phase, graph, shape, h, periodic,
+                                           kern=kern)
+        phases = ph_dev[owner]
+        counts = to_host(xp.bincount(phases.reshape(-1), minlength=4))
         err = np.zeros(4)
         scale = np.ones(4)
         for name, code in PHASE_CODES.items():
@@ -259,6 +262,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         last_step = np.log(scale)
         r = r * scale[phase]
     _, owner, phases, r, topo = best
+    del best
+    owner, phases = to_host(owner), to_host(phases)
     # SE the voxel skeleton could not hold (carved to keep particles apart) flows next to its
     # own particles, never into a new contact (:mod:`._se_coat`)
     short = int(round(target["se"] * nvox)) - int(np.count_nonzero(phases == SE))

@@ -17,6 +17,7 @@ from solvers.device import cuda_simulated, get_xp, launch_config
 
 from . import _packing_kernels as K
 from . import _pressing_kernels as PK
+from . import _topology_kernels as TK
 from . import _voxelize_kernels as VK
 
 
@@ -38,6 +39,8 @@ _Q = PK.compile_for(cuda.jit(device=True))
 _d_pforce, _d_plens, _d_pcontacts = _Q["force"], _Q["hard_lens"], _Q["contacts"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
 _d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
+_T = TK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu)
+_d_tstamp, _d_tneck, _d_tcarve = _T["stamp"], _T["neck"], _T["carve_row"]
 
 
 @cuda.jit
@@ -107,6 +110,35 @@ def _clearance_kernel(centers, radii, h, shape, periodic, cap, out):
         _d_clear(k, centers, radii, h, shape, periodic, cap, out, 0, 0)
 
 
+@cuda.jit
+def _topo_stamp_kernel(c, r, ph, h, shape, periodic, keys):
+    k = cuda.grid(1)
+    if k < c.shape[0]:
+        _d_tstamp(k, c, r, ph, h, shape, periodic, keys)
+
+
+@cuda.jit
+def _topo_neck_kernel(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim, count):
+    t = cuda.grid(1)
+    if t < pairs.shape[0] + c.shape[0]:
+        blocked = _d_tneck(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim)
+        if blocked:
+            cuda.atomic.add(count, 0, blocked)
+
+
+@cuda.jit
+def _topo_carve_kernel(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, cut, stride, count):
+    # thread t takes every stride-th voxel of row t // stride, starting at t % stride: neighbouring
+    # threads read neighbouring voxels
+    t = cuda.grid(1)
+    if t < shape[0] * shape[1] * stride:
+        row = t // stride
+        unresolved = _d_tcarve(row // shape[1], row % shape[1], t % stride, stride, c, r, ph, ptr,
+                               nbr, h, shape, periodic, own, prot, cut)
+        if unresolved:
+            cuda.atomic.add(count, 0, unresolved)
+
+
 class CudaKernels:
     """GPU launcher with the same methods as :class:`._packing.CpuKernels`."""
 
@@ -149,3 +181,20 @@ class CudaKernels:
 
     def clearance(self, centers: Any, *args: Any) -> None:
         self._launch(_clearance_kernel, centers.shape[0], centers, *args)
+
+    def topo_stamp(self, c: Any, *args: Any) -> None:
+        self._launch(_topo_stamp_kernel, c.shape[0], c, *args)
+
+    def topo_necks(self, c: Any, r: Any, ph: Any, pairs: Any, *args: Any) -> int:
+        count = self.xp.zeros(1, dtype=self.xp.int64)
+        self._launch(_topo_neck_kernel, pairs.shape[0] + c.shape[0], c, r, ph, pairs, *args,
+                     count)
+        return int(count[0])
+
+    def topo_carve(self, *args: Any) -> int:
+        own = args[8]
+        nz, ny, nx = (int(s) for s in own.shape)
+        stride = 1 if cuda_simulated() else min(32, nx)
+        count = self.xp.zeros(1, dtype=self.xp.int64)
+        self._launch(_topo_carve_kernel, nz * ny * stride, *args, stride, count)
+        return int(count[0])

@@ -217,6 +217,21 @@ class CpuPressKernels(CpuKernels):
     def press_contacts(self, *args: Any) -> None:
         _contacts_cpu(*args)
 
+    def topo_stamp(self, *args: Any) -> None:
+        from ._contacts import topo_stamp_cpu
+
+        topo_stamp_cpu(*args)
+
+    def topo_necks(self, *args: Any) -> int:
+        from ._contacts import topo_necks_cpu
+
+        return int(topo_necks_cpu(*args))
+
+    def topo_carve(self, *args: Any) -> int:
+        from ._contacts import topo_carve_cpu
+
+        return int(topo_carve_cpu(*args))
+
     def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
                        cell_size: Any, box: Any, periodic: Any, skin: float
                        ) -> tuple[np.ndarray, np.ndarray]:

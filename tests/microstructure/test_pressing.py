@@ -114,6 +114,33 @@ def test_topological_voxelization_separates_and_joins():
                 assert ndimage.label(owner > 0)[1] == 1
 
 
+def _crowded_packing(seed, periodic):
+    """40 random CAM/SE/carbon spheres in a 10 µm box: contacts, gaps and walls to resolve."""
+    rng = np.random.default_rng(seed)
+    box, per = np.array([10.0, 10.0, 10.0]), np.array(periodic)
+    c = rng.uniform(0, 10, (40, 3))
+    r = rng.uniform(0.8, 1.6, 40)
+    ph = rng.choice(np.array([1, 2, 3], dtype=np.uint8), 40)
+    g = contact_graph(c, r, ph, contact_pairs(CpuPressKernels(), c, r, box, per), box, per)
+    return c, r, ph, g, per
+
+
+@pytest.mark.parametrize("periodic", [(0, 1, 1), (0, 0, 0)])
+def test_topological_voxelization_does_not_depend_on_the_contact_order(periodic):
+    # every step resolves competing claims by a key, not by which contact came first, which is
+    # what lets the GPU run one thread per contact and per voxel (tests/cudasim: same arrays)
+    c, r, ph, g, per = _crowded_packing(5, periodic)
+    owner, topo = voxelize_topological(c, r, ph, g, (20, 20, 20), 0.5, per)
+    assert len(g) > 20 and topo.neck_voxels > 0 and topo.carved_voxels > 0
+    for seed in range(3):
+        order = np.random.default_rng(seed).permutation(len(g))
+        shuffled = type(g)(g.i[order], g.j[order], g.area_um2[order], g.touches_cc,
+                           g.touches_separator)
+        again, topo2 = voxelize_topological(c, r, ph, shuffled, (20, 20, 20), 0.5, per)
+        assert np.array_equal(again, owner)
+        assert topo2 == topo
+
+
 def test_se_not_touching_a_cam_particle_gives_way_to_it():
     # an SE sphere grown past a CAM sphere it does not touch (no contact in the graph): the gap
     # between them is carved out of the SE, the CAM keeps every voxel it has alone

@@ -1,0 +1,270 @@
+"""Bodies of the topology-preserving voxelization, compiled for CPU (numba) and GPU (numba-cuda).
+
+The algorithm is described in :mod:`._contacts`.  Every step is written so that its result does
+not depend on the order in which particles, contacts or voxels are visited, which is what lets
+one thread per item run it on the GPU and give the CPU's arrays:
+
+- :func:`stamp_class_body` (one sphere): a voxel takes the smallest 64-bit key
+  ``class << 61 | quantised |x - c|^2 / r^2 << 31 | id`` offered to it (hard spheres are class 0,
+  SE class 1), by compare-and-store on the CPU and ``atomic.min`` on the GPU;
+- :func:`neck_body` (one contact or wall contact): the necks' walks read the stamped owners only
+  and offer each voxel they cross the key ``class << 62 | id`` of the particle they draw (a hard
+  particle's neck beats an SE one, then the lower id), again smallest key wins;
+- :func:`carve_row_body` (one row of voxels, or every ``stride``-th voxel of it): a voxel is
+  carved when it loses against one of its 26 neighbours under the gap rule, judged on the owners
+  before carving and marked in a separate mask (a mark is only ever set, never cleared, so
+  threads marking the same voxel agree).
+
+The bodies are plain Python calling their helpers by global name; :func:`compile_for` binds the
+names to the helpers compiled for one target (as in :mod:`._voxelize_kernels`).
+"""
+
+import math
+
+from solvers.device import bind
+from solvers.phases import CAM, SE
+
+#: Voxels no sphere (stamp) or no neck (claim) has reached.
+NO_KEY = 2**63 - 1
+#: Low bits of a key that hold the particle id.
+ID_MASK = 2**31 - 1
+_CLASS_STAMP = 2**61
+_CLASS_NECK = 2**62
+
+
+def stamp_class_body(k, c, r, ph, h, shape, periodic, keys):
+    """Offer sphere ``k`` (id ``k + 1``) to each voxel centre inside it; smallest key wins."""
+    cz = c[k, 0]
+    cy = c[k, 1]
+    cx = c[k, 2]
+    rr = r[k]
+    r2 = rr * rr
+    cls = 0 if ph[k] != SE else _CLASS_STAMP
+    nz = shape[0]
+    ny = shape[1]
+    nx = shape[2]
+    lo0, hi0 = axis_range(cz, rr, h, nz, 0)  # noqa: F821 - bound per target
+    lo1, hi1 = axis_range(cy, rr, h, ny, periodic[1])  # noqa: F821
+    lo2, hi2 = axis_range(cx, rr, h, nx, periodic[2])  # noqa: F821
+    for a in range(lo0, hi0 + 1):
+        dz = (a + 0.5) * h - cz
+        for b in range(lo1, hi1 + 1):
+            dy = (b + 0.5) * h - cy
+            rem = r2 - dz * dz - dy * dy
+            if rem < 0:
+                continue
+            ib = b % ny
+            for cc in range(lo2, hi2 + 1):
+                dx = (cc + 0.5) * h - cx
+                if dx * dx <= rem:
+                    q = int((dz * dz + dy * dy + dx * dx) / r2 * 1073741823.0)
+                    key_min(keys, a, ib, cc % nx, cls + q * 2147483648 + (k + 1))  # noqa: F821
+
+
+def axis_walk(x, d, h):
+    """Start of a face-connected walk (Amanatides & Woo) along one axis from ``x`` along ``d``
+    (µm): first cell, step, parameter of the first cell border, parameter per cell."""
+    u = x / h
+    cell = int(math.floor(u))
+    if d > 0:
+        return cell, 1, (cell + 1 - u) * h / d, h / d
+    if d < 0:
+        return cell, -1, (u - cell) * h / -d, h / -d
+    return cell, 0, math.inf, math.inf
+
+
+def walk(x0, x1, x2, d0, d1, d2, want, skip_first, ph, h, shape, periodic, own, claim):
+    """Offer each voxel met from ``x`` along ``d`` (but the first if ``skip_first``) to particle
+    ``want`` (0-based), up to and including the first that it owns in the stamp ``own``.  An SE
+    particle's neck never takes a voxel stamped hard: returns how many it was refused."""
+    c0, s0, t0, e0 = axis_walk(x0, d0, h)  # noqa: F821 - bound per target
+    c1, s1, t1, e1 = axis_walk(x1, d1, h)  # noqa: F821
+    c2, s2, t2, e2 = axis_walk(x2, d2, h)  # noqa: F821
+    se = ph[want] == SE
+    key = (_CLASS_NECK if se else 0) + want + 1
+    blocked = 0
+    first = skip_first
+    while True:
+        if first:
+            first = False
+        elif 0 <= c0 < shape[0]:
+            ib = c1 % shape[1] if periodic[1] != 0 else c1
+            ic = c2 % shape[2] if periodic[2] != 0 else c2
+            if 0 <= ib < shape[1] and 0 <= ic < shape[2]:
+                cur = own[c0, ib, ic]
+                if se and cur > 0 and ph[cur - 1] != SE:
+                    blocked += 1
+                else:
+                    key_min(claim, c0, ib, ic, key)  # noqa: F821
+                if cur == want + 1:
+                    return blocked
+        if t0 <= t1 and t0 <= t2:
+            if t0 > 1.0:
+                return blocked
+            c0 += s0
+            t0 += e0
+        elif t1 <= t2:
+            if t1 > 1.0:
+                return blocked
+            c1 += s1
+            t1 += e1
+        else:
+            if t2 > 1.0:
+                return blocked
+            c2 += s2
+            t2 += e2
+
+
+def neck_body(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim):
+    """The necks of contact ``t`` (``t < len(pairs)``) or of particle ``t - len(pairs)`` with the
+    walls; returns the voxels refused to an SE neck."""
+    m = pairs.shape[0]
+    if t >= m:  # walls: from the wall straight towards the centre
+        p = t - m
+        blocked = 0
+        if tcc[p]:
+            blocked += walk(0.5 * h, c[p, 1], c[p, 2], c[p, 0] - 0.5 * h, 0.0, 0.0, p,  # noqa: F821
+                            False, ph, h, shape, periodic, own, claim)
+        if tsep[p]:
+            top = shape[0] * h - 0.5 * h
+            blocked += walk(top, c[p, 1], c[p, 2], c[p, 0] - top, 0.0, 0.0, p,  # noqa: F821
+                            False, ph, h, shape, periodic, own, claim)
+        return blocked
+    # contacts: from the contact spot (centre of the lens circle) towards each centre, the voxel
+    # of the spot going to the first particle, so that the two halves share a face
+    p = pairs[t, 0]
+    q = pairs[t, 1]
+    d0 = min_image(c[q, 0] - c[p, 0], shape[0] * h, 0)  # noqa: F821 - bound per target
+    d1 = min_image(c[q, 1] - c[p, 1], shape[1] * h, periodic[1])  # noqa: F821
+    d2 = min_image(c[q, 2] - c[p, 2], shape[2] * h, periodic[2])  # noqa: F821
+    dist = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
+    if dist < 1e-12:
+        return 0
+    xp = (dist * dist + r[p] * r[p] - r[q] * r[q]) / (2 * dist)
+    f = min(max(xp / dist, 0.0), 1.0)
+    s0 = c[p, 0] + f * d0
+    s1 = c[p, 1] + f * d1
+    s2 = c[p, 2] + f * d2
+    g = 1.0 - f
+    return (walk(s0, s1, s2, -f * d0, -f * d1, -f * d2, p, False, ph, h,  # noqa: F821
+                 shape, periodic, own, claim)
+            + walk(s0, s1, s2, g * d0, g * d1, g * d2, q, True, ph, h,  # noqa: F821
+                   shape, periodic, own, claim))
+
+
+def touching(ptr, nbr, p, q):
+    """Whether ``q`` is among the sorted contact partners ``nbr[ptr[p]:ptr[p + 1]]`` of ``p``."""
+    lo = ptr[p]
+    hi = ptr[p + 1]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if nbr[mid] < q:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < ptr[p + 1] and nbr[lo] == q
+
+
+def depth(c, r, p, a, b, cc, h, shape, periodic):
+    """|x - c_p|^2 / r_p^2 at the centre of voxel (a, b, cc)."""
+    x0 = (a + 0.5) * h - c[p, 0]
+    x1 = min_image((b + 0.5) * h - c[p, 1], shape[1] * h, periodic[1])  # noqa: F821
+    x2 = min_image((cc + 0.5) * h - c[p, 2], shape[2] * h, periodic[2])  # noqa: F821
+    return (x0 * x0 + x1 * x1 + x2 * x2) / (r[p] * r[p])
+
+
+def carve_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodic, own, prot,
+                   cut):
+    """Mark in ``cut`` the losers of the conflicts between the voxels (a, b, c_start::stride)
+    and their neighbours in the forward half of the 26-neighbourhood (so each pair of voxels is
+    judged once, by the thread of the one that comes first in C order).
+
+    Two voxels conflict when their particles do not touch and they are 26-adjacent in one
+    conducting network (both SE, or both CAM/carbon) or face-adjacent CAM and SE.  Of a
+    conflicting pair a protected (neck) voxel wins; else, of CAM and SE the CAM wins (the ductile
+    SE gives way); else the voxel nearer its own sphere's surface (larger |x - c|^2 / r^2) loses,
+    on a tie the one of the higher id.  Marks are only ever set to 1, so threads that mark the
+    same voxel agree.  Returns the conflicts between two protected voxels."""
+    nz = shape[0]
+    ny = shape[1]
+    nx = shape[2]
+    # neighbouring rows, wrapped on a periodic axis, -1 off the grid
+    bp = b + 1
+    if bp >= ny:
+        bp = 0 if periodic[1] != 0 else -1
+    bm = b - 1
+    if bm < 0:
+        bm = ny - 1 if periodic[1] != 0 else -1
+    unresolved = 0
+    for cc in range(c_start, nx, stride):
+        o = own[a, b, cc]
+        if o == 0:
+            continue
+        cp = cc + 1
+        if cp >= nx:
+            cp = 0 if periodic[2] != 0 else -1
+        cm = cc - 1
+        if cm < 0:
+            cm = nx - 1 if periodic[2] != 0 else -1
+        p1 = ph[o - 1]
+        pr1 = prot[a, b, cc] != 0
+        for da in range(0, 2):
+            a2 = a + da
+            if a2 >= nz:
+                continue
+            for db in range(-1, 2):
+                if da == 0 and db < 0:
+                    continue
+                b2 = bm if db < 0 else (b if db == 0 else bp)
+                if b2 < 0:
+                    continue
+                for dc in range(-1, 2):
+                    if da == 0 and db == 0 and dc <= 0:
+                        continue
+                    c2 = cm if dc < 0 else (cc if dc == 0 else cp)
+                    if c2 < 0:
+                        continue
+                    o2 = own[a2, b2, c2]
+                    if o2 == 0 or o2 == o:
+                        continue
+                    p2 = ph[o2 - 1]
+                    face = da + abs(db) + abs(dc) == 1
+                    ionic = face and ((p1 == CAM and p2 == SE) or (p1 == SE and p2 == CAM))
+                    if not ((p1 == SE) == (p2 == SE) or ionic):
+                        continue
+                    if touching(ptr, nbr, o - 1, o2 - 1):  # noqa: F821 - bound per target
+                        continue
+                    pr2 = prot[a2, b2, c2] != 0
+                    if pr1 and pr2:
+                        unresolved += 1
+                        continue
+                    if pr1 or pr2:
+                        first = pr2
+                    elif ionic:
+                        first = p1 == SE
+                    else:
+                        d1 = depth(c, r, o - 1, a, b, cc, h, shape, periodic)  # noqa: F821
+                        d2 = depth(c, r, o2 - 1, a2, b2, c2, h, shape, periodic)  # noqa: F821
+                        first = d1 > d2 or (d1 == d2 and o > o2)
+                    if first:
+                        cut[a, b, cc] = 1
+                    else:
+                        cut[a2, b2, c2] = 1
+    return unresolved
+
+
+def compile_for(jit, *, key_min):
+    """``{"stamp", "neck", "carve_row"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    ``cuda.jit(device=True)``); ``key_min`` is the target's compiled min-store of an int64 key."""
+    from ._packing_kernels import min_image
+    from ._voxelize_kernels import axis_range
+
+    mi = jit(min_image)
+    aw = jit(axis_walk)
+    wk = jit(bind(walk, axis_walk=aw, key_min=key_min))
+    return {
+        "stamp": jit(bind(stamp_class_body, axis_range=jit(axis_range), key_min=key_min)),
+        "neck": jit(bind(neck_body, walk=wk, min_image=mi)),
+        "carve_row": jit(bind(carve_row_body, touching=jit(touching),
+                              depth=jit(bind(depth, min_image=mi)))),
+    }
