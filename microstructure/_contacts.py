@@ -215,10 +215,22 @@ def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarr
         wrong &= ~claimed[layer]
         carved += int(xp.count_nonzero(wrong))
         o[wrong] = 0
-    # 3b. gaps: each voxel judged against its 26 neighbours on the owners before carving
-    cut = xp.zeros(owner.shape, dtype=xp.uint8)
-    unresolved += kern.topo_carve(c, r, ph, ptr, nbr, float(h), sh, per, owner, prot, cut)
-    lost = cut.view(xp.bool_)
+    # 3b. gaps: mark the voxels that give way to a neighbour, then settle which of them are
+    # carved (those that give way to a neighbour that stays), in rounds over the marked ones
+    st = xp.zeros(owner.shape, dtype=xp.uint8)
+    unresolved += kern.topo_losers(c, r, ph, ptr, nbr, float(h), sh, per, owner, prot, st)
+    flat = st.reshape(-1)
+    idx = xp.flatnonzero(flat == 1)
+    while idx.size:
+        new = xp.empty(idx.size, dtype=xp.uint8)
+        kern.topo_settle(idx, c, r, ph, ptr, nbr, float(h), sh, per, owner, prot, st, new)
+        flat[idx] = new
+        left = idx[new == 1]
+        if left.size == idx.size:  # cannot happen: "gives way to" has no cycle
+            raise RuntimeError("topological voxelization: the gap rule did not settle")
+        idx = left
+    lost = st == 3
+    del st, flat
     carved += int(xp.count_nonzero(lost))
     owner[lost] = 0
     return owner, VoxelTopology(necks, carved, int(blocked), unresolved)
@@ -233,7 +245,8 @@ def _ids(xp: Any, keys: Any) -> Any:
 
 
 _K = TK.compile_for(numba.njit(cache=True), key_min=_key_min_cpu)
-_nb_stamp, _nb_neck, _nb_carve = _K["stamp"], _K["neck"], _K["carve_row"]
+_nb_stamp, _nb_neck = _K["stamp"], _K["neck"]
+_nb_losers, _nb_settle = _K["losers_row"], _K["settle"]
 
 
 @numba.njit(cache=True)
@@ -254,12 +267,20 @@ def topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
 
 
 @numba.njit(parallel=True, cache=True)
-def topo_carve_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, cut
-                   ):  # pragma: no cover - numba
-    """Step 3b on the CPU, in parallel over layers (each voxel writes only its own mask)."""
+def topo_losers_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st
+                    ):  # pragma: no cover - numba
+    """Step 3b's marks on the CPU, in parallel over layers (marks are only set to 1)."""
     unresolved = 0
     for a in numba.prange(shape[0]):
         for b in range(shape[1]):
-            unresolved += _nb_carve(a, b, 0, 1, c, r, ph, ptr, nbr, h, shape, periodic, own,
-                                    prot, cut)
+            unresolved += _nb_losers(a, b, 0, 1, c, r, ph, ptr, nbr, h, shape, periodic, own,
+                                     prot, st)
     return unresolved
+
+
+@numba.njit(parallel=True, cache=True)
+def topo_settle_cpu(idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new
+                    ):  # pragma: no cover - numba
+    """One round of step 3b on the CPU (each marked voxel writes only its own ``new``)."""
+    for t in numba.prange(idx.shape[0]):
+        _nb_settle(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new)

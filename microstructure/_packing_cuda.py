@@ -40,7 +40,8 @@ _d_pforce, _d_plens, _d_pcontacts = _Q["force"], _Q["hard_lens"], _Q["contacts"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
 _d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 _T = TK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu)
-_d_tstamp, _d_tneck, _d_tcarve = _T["stamp"], _T["neck"], _T["carve_row"]
+_d_tstamp, _d_tneck = _T["stamp"], _T["neck"]
+_d_tlosers, _d_tsettle = _T["losers_row"], _T["settle"]
 
 
 @cuda.jit
@@ -127,16 +128,23 @@ def _topo_neck_kernel(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
 
 
 @cuda.jit
-def _topo_carve_kernel(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, cut, stride, count):
+def _topo_losers_kernel(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, stride, count):
     # thread t takes every stride-th voxel of row t // stride, starting at t % stride: neighbouring
     # threads read neighbouring voxels
     t = cuda.grid(1)
     if t < shape[0] * shape[1] * stride:
         row = t // stride
-        unresolved = _d_tcarve(row // shape[1], row % shape[1], t % stride, stride, c, r, ph, ptr,
-                               nbr, h, shape, periodic, own, prot, cut)
+        unresolved = _d_tlosers(row // shape[1], row % shape[1], t % stride, stride, c, r, ph,
+                                ptr, nbr, h, shape, periodic, own, prot, st)
         if unresolved:
             cuda.atomic.add(count, 0, unresolved)
+
+
+@cuda.jit
+def _topo_settle_kernel(idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new):
+    t = cuda.grid(1)
+    if t < idx.shape[0]:
+        _d_tsettle(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new)
 
 
 class CudaKernels:
@@ -191,10 +199,13 @@ class CudaKernels:
                      count)
         return int(count[0])
 
-    def topo_carve(self, *args: Any) -> int:
+    def topo_losers(self, *args: Any) -> int:
         own = args[8]
         nz, ny, nx = (int(s) for s in own.shape)
         stride = 1 if cuda_simulated() else min(32, nx)
         count = self.xp.zeros(1, dtype=self.xp.int64)
-        self._launch(_topo_carve_kernel, nz * ny * stride, *args, stride, count)
+        self._launch(_topo_losers_kernel, nz * ny * stride, *args, stride, count)
         return int(count[0])
+
+    def topo_settle(self, idx: Any, *args: Any) -> None:
+        self._launch(_topo_settle_kernel, idx.shape[0], idx, *args)

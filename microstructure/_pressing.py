@@ -227,10 +227,15 @@ class CpuPressKernels(CpuKernels):
 
         return int(topo_necks_cpu(*args))
 
-    def topo_carve(self, *args: Any) -> int:
-        from ._contacts import topo_carve_cpu
+    def topo_losers(self, *args: Any) -> int:
+        from ._contacts import topo_losers_cpu
 
-        return int(topo_carve_cpu(*args))
+        return int(topo_losers_cpu(*args))
+
+    def topo_settle(self, *args: Any) -> None:
+        from ._contacts import topo_settle_cpu
+
+        topo_settle_cpu(*args)
 
     def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
                        cell_size: Any, box: Any, periodic: Any, skin: float

@@ -10,10 +10,12 @@ one thread per item run it on the GPU and give the CPU's arrays:
 - :func:`neck_body` (one contact or wall contact): the necks' walks read the stamped owners only
   and offer each voxel they cross the key ``class << 62 | id`` of the particle they draw (a hard
   particle's neck beats an SE one, then the lower id), again smallest key wins;
-- :func:`carve_row_body` (one row of voxels, or every ``stride``-th voxel of it): a voxel is
-  carved when it loses against one of its 26 neighbours under the gap rule, judged on the owners
-  before carving and marked in a separate mask (a mark is only ever set, never cleared, so
-  threads marking the same voxel agree).
+- :func:`losers_row_body` (one row of voxels, or every ``stride``-th voxel of it) marks each
+  voxel that gives way to a neighbour under the gap rule (:func:`conflict`); then rounds of
+  :func:`settle_body` (one thread per marked voxel) decide which of them are carved: a voxel is
+  carved when it gives way to a neighbour that stays, and stays when every neighbour it gives
+  way to is carved.  "Gives way to" has no cycle, so the rounds end, with the one set of
+  survivors that fits both rules (the kernel of that graph), whatever the order of the voxels.
 
 The bodies are plain Python calling their helpers by global name; :func:`compile_for` binds the
 names to the helpers compiled for one target (as in :mod:`._voxelize_kernels`).
@@ -173,18 +175,46 @@ def depth(c, r, p, a, b, cc, h, shape, periodic):
     return (x0 * x0 + x1 * x1 + x2 * x2) / (r[p] * r[p])
 
 
-def carve_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodic, own, prot,
-                   cut):
-    """Mark in ``cut`` the losers of the conflicts between the voxels (a, b, c_start::stride)
-    and their neighbours in the forward half of the 26-neighbourhood (so each pair of voxels is
-    judged once, by the thread of the one that comes first in C order).
+def conflict(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, a, b, cc, a2, b2, c2, face):
+    """Who gives way between voxel v = (a, b, cc) and its neighbour w = (a2, b2, c2): 0 nobody
+    (no conflict), 1 v, 2 w, 3 nobody though they conflict (both protected).
 
     Two voxels conflict when their particles do not touch and they are 26-adjacent in one
     conducting network (both SE, or both CAM/carbon) or face-adjacent CAM and SE.  Of a
     conflicting pair a protected (neck) voxel wins; else, of CAM and SE the CAM wins (the ductile
-    SE gives way); else the voxel nearer its own sphere's surface (larger |x - c|^2 / r^2) loses,
-    on a tie the one of the higher id.  Marks are only ever set to 1, so threads that mark the
-    same voxel agree.  Returns the conflicts between two protected voxels."""
+    SE gives way); else the voxel nearer its own sphere's surface (larger |x - c|^2 / r^2) gives
+    way, on a tie the one of the higher id.  So "gives way to" has no cycle."""
+    o = own[a, b, cc]
+    o2 = own[a2, b2, c2]
+    if o == 0 or o2 == 0 or o2 == o:
+        return 0
+    p1 = ph[o - 1]
+    p2 = ph[o2 - 1]
+    ionic = face and ((p1 == CAM and p2 == SE) or (p1 == SE and p2 == CAM))
+    if not ((p1 == SE) == (p2 == SE) or ionic):
+        return 0
+    if touching(ptr, nbr, o - 1, o2 - 1):  # noqa: F821 - bound per target
+        return 0
+    pr1 = prot[a, b, cc] != 0
+    pr2 = prot[a2, b2, c2] != 0
+    if pr1 and pr2:
+        return 3
+    if pr1 or pr2:
+        return 1 if pr2 else 2
+    if ionic:
+        return 1 if p1 == SE else 2
+    d1 = depth(c, r, o - 1, a, b, cc, h, shape, periodic)  # noqa: F821
+    d2 = depth(c, r, o2 - 1, a2, b2, c2, h, shape, periodic)  # noqa: F821
+    return 1 if d1 > d2 or (d1 == d2 and o > o2) else 2
+
+
+def losers_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodic, own, prot,
+                    st):
+    """Set ``st`` to 1 on the voxels that give way in a conflict between the voxels
+    (a, b, c_start::stride) and their neighbours in the forward half of the 26-neighbourhood
+    (each pair is judged once, by the voxel that comes first in C order).  Marks are only ever
+    set to 1, so threads that mark the same voxel agree.  Returns the conflicts between two
+    protected voxels."""
     nz = shape[0]
     ny = shape[1]
     nx = shape[2]
@@ -200,14 +230,13 @@ def carve_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodic
         o = own[a, b, cc]
         if o == 0:
             continue
+        se = ph[o - 1] == SE
         cp = cc + 1
         if cp >= nx:
             cp = 0 if periodic[2] != 0 else -1
         cm = cc - 1
         if cm < 0:
             cm = nx - 1 if periodic[2] != 0 else -1
-        p1 = ph[o - 1]
-        pr1 = prot[a, b, cc] != 0
         for da in range(0, 2):
             a2 = a + da
             if a2 >= nz:
@@ -225,36 +254,65 @@ def carve_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodic
                     if c2 < 0:
                         continue
                     o2 = own[a2, b2, c2]
-                    if o2 == 0 or o2 == o:
-                        continue
-                    p2 = ph[o2 - 1]
                     face = da + abs(db) + abs(dc) == 1
-                    ionic = face and ((p1 == CAM and p2 == SE) or (p1 == SE and p2 == CAM))
-                    if not ((p1 == SE) == (p2 == SE) or ionic):
-                        continue
-                    if touching(ptr, nbr, o - 1, o2 - 1):  # noqa: F821 - bound per target
-                        continue
-                    pr2 = prot[a2, b2, c2] != 0
-                    if pr1 and pr2:
+                    if o2 == 0 or o2 == o or (not face and (ph[o2 - 1] == SE) != se):
+                        continue  # the cheap cases of conflict(), inline
+                    k = conflict(c, r, ph, ptr, nbr, h, shape, periodic, own,  # noqa: F821
+                                 prot, a, b, cc, a2, b2, c2, face)
+                    if k == 1:
+                        st[a, b, cc] = 1
+                    elif k == 2:
+                        st[a2, b2, c2] = 1
+                    elif k == 3:
                         unresolved += 1
-                        continue
-                    if pr1 or pr2:
-                        first = pr2
-                    elif ionic:
-                        first = p1 == SE
-                    else:
-                        d1 = depth(c, r, o - 1, a, b, cc, h, shape, periodic)  # noqa: F821
-                        d2 = depth(c, r, o2 - 1, a2, b2, c2, h, shape, periodic)  # noqa: F821
-                        first = d1 > d2 or (d1 == d2 and o > o2)
-                    if first:
-                        cut[a, b, cc] = 1
-                    else:
-                        cut[a2, b2, c2] = 1
     return unresolved
 
 
+def settle_body(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new):
+    """One round for the undecided voxel ``idx[t]`` (flat index, ``st`` 1): ``new[t]`` = 3 (it
+    gives way: a neighbour it gives way to stays, ``st`` 0 or 2), 2 (it stays: everything it gives
+    way to is carved, ``st`` 3) or 1 (still undecided)."""
+    nz = shape[0]
+    ny = shape[1]
+    nx = shape[2]
+    v = idx[t]
+    a = v // (ny * nx)
+    b = (v // nx) % ny
+    cc = v % nx
+    o = own[a, b, cc]
+    se = ph[o - 1] == SE
+    out = 2
+    for da in range(-1, 2):
+        a2 = a + da
+        if a2 < 0 or a2 >= nz:
+            continue
+        for db in range(-1, 2):
+            b2 = b + db
+            if b2 < 0 or b2 >= ny:
+                if periodic[1] == 0:
+                    continue
+                b2 = b2 % ny
+            for dc in range(-1, 2):
+                c2 = cc + dc
+                if c2 < 0 or c2 >= nx:
+                    if periodic[2] == 0:
+                        continue
+                    c2 = c2 % nx
+                o2 = own[a2, b2, c2]
+                face = abs(da) + abs(db) + abs(dc) == 1
+                if out == 3 or o2 == 0 or o2 == o or (not face and (ph[o2 - 1] == SE) != se):
+                    continue  # decided, or the cheap cases of conflict()
+                s = st[a2, b2, c2]
+                if s == 3:
+                    continue  # carved: whoever it beat no longer gives way to it
+                if conflict(c, r, ph, ptr, nbr, h, shape, periodic, own, prot,  # noqa: F821
+                            a, b, cc, a2, b2, c2, face) == 1:
+                    out = 3 if s != 1 else 1
+    new[t] = out
+
+
 def compile_for(jit, *, key_min):
-    """``{"stamp", "neck", "carve_row"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    """``{"stamp", "neck", "losers_row", "settle"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``); ``key_min`` is the target's compiled min-store of an int64 key."""
     from ._packing_kernels import min_image
     from ._voxelize_kernels import axis_range
@@ -262,9 +320,10 @@ def compile_for(jit, *, key_min):
     mi = jit(min_image)
     aw = jit(axis_walk)
     wk = jit(bind(walk, axis_walk=aw, key_min=key_min))
+    cf = jit(bind(conflict, touching=jit(touching), depth=jit(bind(depth, min_image=mi))))
     return {
         "stamp": jit(bind(stamp_class_body, axis_range=jit(axis_range), key_min=key_min)),
         "neck": jit(bind(neck_body, walk=wk, min_image=mi)),
-        "carve_row": jit(bind(carve_row_body, touching=jit(touching),
-                              depth=jit(bind(depth, min_image=mi)))),
+        "losers_row": jit(bind(losers_row_body, conflict=cf)),
+        "settle": jit(bind(settle_body, conflict=cf)),
     }
