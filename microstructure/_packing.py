@@ -44,6 +44,7 @@ STALL_STEPS = 1000
 
 _B = K.compile_for(numba.njit(cache=True))
 _nb_neighbours, _nb_force, _nb_overlap = _B["neighbours"], _B["force"], _B["overlap"]
+_nb_fire_power, _nb_fire_step = _B["fire_power"], _B["fire_step"]
 
 
 @numba.njit(parallel=True, cache=True)
@@ -66,6 +67,20 @@ def _overlap_cpu(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
         _nb_overlap(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel)
 
 
+@numba.njit(parallel=True, cache=True)
+def _fire_power_cpu(vel, force, rad, use_mass, out):
+    for i in numba.prange(vel.shape[0]):
+        _nb_fire_power(i, vel, force, rad, use_mass, out)
+
+
+@numba.njit(parallel=True, cache=True)
+def _fire_step_cpu(pos, vel, force, rad, use_mass, cv, ca, dt, max_move, box, periodic, ref,
+                   disp2):
+    for i in numba.prange(pos.shape[0]):
+        _nb_fire_step(i, pos, vel, force, rad, use_mass, cv, ca, dt, max_move, box, periodic,
+                      ref, disp2)
+
+
 class CpuKernels:
     """CPU backend: per-particle bodies launched with numba, NumPy arrays, the ``edt`` EDT."""
 
@@ -80,6 +95,12 @@ class CpuKernels:
 
     def overlap(self, *args: Any) -> None:
         _overlap_cpu(*args)
+
+    def fire_power(self, *args: Any) -> None:
+        _fire_power_cpu(*args)
+
+    def fire_step(self, *args: Any) -> None:
+        _fire_step_cpu(*args)
 
     def stamp_hard(self, *args: Any) -> None:
         from ._voxelize import _stamp_hard_cpu
@@ -150,34 +171,34 @@ class Fire:
         self.alpha = self.A0
         self.since_neg = 0
 
-    def move(self, xp: ModuleType, pos: Any, vel: Any, acc: Any, box: np.ndarray,
-             per: list[int], max_move: float) -> Any:
-        """Advance ``pos`` in place by one step under ``acc``; return the new velocities."""
-        p = float(xp.sum(acc * vel))  # sync point
+    def step(self, kern: Any, pos: Any, vel: Any, force: Any, rad: Any, use_mass: bool,
+             nl: _NeighbourList, max_move: float, work: tuple[Any, Any]) -> float:
+        """Advance ``pos`` and ``vel`` in place by one step under ``force`` (mass ``rad`` when
+        ``use_mass``, else 1); return the largest squared distance (µm²) of a particle from
+        where it was when ``nl`` was built.  ``work``: scratch arrays of shapes (3, n), (n,).
+
+        Two kernels and two sync points: FIRE's three sums, then the move itself (its step
+        capped at ``max_move`` µm: keeps the neighbour list valid for many steps; only the
+        first, violent steps from a random start are capped)."""
+        power, disp2 = work
+        kern.fire_power(vel, force, rad, use_mass, power)
+        p, vv, ff = (float(x) for x in to_host(power.sum(axis=1)))  # sync point
         if p > 0:
-            vn = float(xp.sqrt(xp.sum(vel * vel)))
-            fn = float(xp.sqrt(xp.sum(acc * acc)))
-            vel = (1 - self.alpha) * vel + self.alpha * vn / max(fn, 1e-300) * acc
+            cv = 1.0 - self.alpha
+            ca = self.alpha * math.sqrt(vv) / max(math.sqrt(ff), 1e-300)
             self.since_neg += 1
             if self.since_neg > self.N_MIN:
                 self.dt = min(self.dt * self.F_INC, self.DT_MAX)
                 self.alpha *= self.F_A
-        else:
-            vel[...] = 0
+        else:  # uphill: stop, and try again with a shorter step
+            cv = ca = 0.0
             self.dt *= self.F_DEC
             self.alpha = self.A0
             self.since_neg = 0
-        vel += self.dt * acc
-        step = self.dt * vel
-        # cap the step of the fastest particles (FIRE's "maxmove"): keeps the neighbour list
-        # valid for many steps; only the first, violent steps from a random start are capped
-        sq = xp.sum(step * step, axis=1)
-        too_far = sq > max_move * max_move
-        step[too_far] *= (max_move / xp.sqrt(sq[too_far]))[:, None]
-        pos += step
-        for a in per:
-            pos[:, a] %= float(box[a])
-        return vel
+        kern.fire_step(pos, vel, force, rad, use_mass, cv, ca, self.dt, max_move, nl.box,
+                       nl.periodic, nl.ref, disp2)
+        return float(disp2.max()) if disp2.shape[0] else 0.0  # sync point
+
 
 class _NeighbourList:
     """Verlet neighbour list (CSR) with a skin, rebuilt when a particle moved > skin / 2."""
@@ -239,13 +260,17 @@ class _NeighbourList:
         self.ref = pos.copy()
         self.builds += 1
 
-    def maybe_rebuild(self, pos: Any) -> None:
-        xp = self.xp
-        d = pos - self.ref
-        for a in range(3):
-            if int(self.periodic_h[a]):
-                d[:, a] -= self.box_h[a] * xp.floor(d[:, a] / self.box_h[a] + 0.5)
-        if float(xp.max(xp.sum(d * d, axis=1))) > (0.5 * self.skin) ** 2:  # sync point
+    def maybe_rebuild(self, pos: Any, moved2: float | None = None) -> None:
+        """Rebuild when a particle moved more than half the skin since the last build
+        (``moved2``: the largest squared move, when the caller knows it)."""
+        if moved2 is None:
+            xp = self.xp
+            d = pos - self.ref
+            for a in range(3):
+                if int(self.periodic_h[a]):
+                    d[:, a] -= self.box_h[a] * xp.floor(d[:, a] / self.box_h[a] + 0.5)
+            moved2 = float(xp.max(xp.sum(d * d, axis=1)))  # sync point
+        if moved2 > (0.5 * self.skin) ** 2:
             self.build(pos)
 
 
@@ -292,19 +317,18 @@ def relax(pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray, *, kern: An
     nl = _NeighbourList(kern, xp, box, periodic, rad, skin=SKIN * r_med)
     max_move = MAX_MOVE * r_med
     nl.build(pos)
-    per = [a for a in range(3) if periodic[a]]
     force = xp.zeros_like(pos)
     energy = xp.zeros(n)
     vel = xp.zeros_like(pos)
     fire = Fire()  # unit mass, unit stiffness
+    work = (xp.zeros((3, n)), xp.zeros(n))
     check_every = 25
     ov, rel = math.inf, math.inf
     history: list[float] = []
     it = 0
     for it in range(1, max_iter + 1):
         kern.force(pos, rad, nl.ptr, nl.idx, nl.box, nl.periodic, force, energy)
-        vel = fire.move(xp, pos, vel, force, box, per, max_move)
-        nl.maybe_rebuild(pos)
+        nl.maybe_rebuild(pos, fire.step(kern, pos, vel, force, rad, False, nl, max_move, work))
         if it % check_every == 0:
             ov, rel = overlap_stats(kern, xp, pos, rad, nl)
             if progress is not None:

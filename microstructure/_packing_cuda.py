@@ -35,6 +35,7 @@ def _val_min_gpu(out, a, b, c, val):
 
 _P = K.compile_for(cuda.jit(device=True))
 _d_neighbours, _d_force, _d_overlap = _P["neighbours"], _P["force"], _P["overlap"]
+_d_fire_power, _d_fire_step = _P["fire_power"], _P["fire_step"]
 _Q = PK.compile_for(cuda.jit(device=True))
 _d_pforce, _d_plens, _d_pcontacts = _Q["force"], _Q["hard_lens"], _Q["contacts"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
@@ -65,6 +66,22 @@ def _overlap_kernel(pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel):
     i = cuda.grid(1)
     if i < pos.shape[0]:
         _d_overlap(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, lens, rel)
+
+
+@cuda.jit
+def _fire_power_kernel(vel, force, rad, use_mass, out):
+    i = cuda.grid(1)
+    if i < vel.shape[0]:
+        _d_fire_power(i, vel, force, rad, use_mass, out)
+
+
+@cuda.jit
+def _fire_step_kernel(pos, vel, force, rad, use_mass, cv, ca, dt, max_move, box, periodic, ref,
+                      disp2):
+    i = cuda.grid(1)
+    if i < pos.shape[0]:
+        _d_fire_step(i, pos, vel, force, rad, use_mass, cv, ca, dt, max_move, box, periodic, ref,
+                     disp2)
 
 
 @cuda.jit
@@ -171,6 +188,12 @@ class CudaKernels:
 
     def overlap(self, pos: Any, *args: Any) -> None:
         self._launch(_overlap_kernel, pos.shape[0], pos, *args)
+
+    def fire_power(self, vel: Any, *args: Any) -> None:
+        self._launch(_fire_power_kernel, vel.shape[0], vel, *args)
+
+    def fire_step(self, pos: Any, *args: Any) -> None:
+        self._launch(_fire_step_kernel, pos.shape[0], pos, *args)
 
     def press_force(self, pos: Any, *args: Any) -> None:
         self._launch(_press_force_kernel, pos.shape[0], pos, *args)

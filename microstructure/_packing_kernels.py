@@ -216,8 +216,69 @@ def wall_push(x, r, length, periodic):
     return f, e
 
 
+def fire_power_body(i, vel, force, rad, use_mass, out):
+    """FIRE's sums, per particle: ``out[:, i]`` = (a . v, v . v, a . a) with the acceleration
+    ``a = force[i] / m`` (``m = rad[i]`` when ``use_mass``, else 1)."""
+    m = rad[i] if use_mass else 1.0
+    a0 = force[i, 0] / m
+    a1 = force[i, 1] / m
+    a2 = force[i, 2] / m
+    v0 = vel[i, 0]
+    v1 = vel[i, 1]
+    v2 = vel[i, 2]
+    out[0, i] = a0 * v0 + a1 * v1 + a2 * v2
+    out[1, i] = v0 * v0 + v1 * v1 + v2 * v2
+    out[2, i] = a0 * a0 + a1 * a1 + a2 * a2
+
+
+def fire_step_body(i, pos, vel, force, rad, use_mass, cv, ca, dt, max_move, box, periodic, ref,
+                   disp2):
+    """One FIRE move of particle ``i``: ``v <- cv v + ca a``, ``v <- v + dt a``, a step of
+    ``dt v`` capped at ``max_move`` (µm), positions wrapped on periodic axes; ``disp2[i]`` is
+    the squared distance (nearest image) from ``ref[i]``, the neighbour list's positions."""
+    m = rad[i] if use_mass else 1.0
+    a0 = force[i, 0] / m
+    a1 = force[i, 1] / m
+    a2 = force[i, 2] / m
+    v0 = cv * vel[i, 0] + ca * a0
+    v1 = cv * vel[i, 1] + ca * a1
+    v2 = cv * vel[i, 2] + ca * a2
+    v0 += dt * a0
+    v1 += dt * a1
+    v2 += dt * a2
+    vel[i, 0] = v0
+    vel[i, 1] = v1
+    vel[i, 2] = v2
+    s0 = dt * v0
+    s1 = dt * v1
+    s2 = dt * v2
+    sq = s0 * s0 + s1 * s1 + s2 * s2
+    if sq > max_move * max_move:
+        f = max_move / math.sqrt(sq)
+        s0 *= f
+        s1 *= f
+        s2 *= f
+    x0 = pos[i, 0] + s0
+    x1 = pos[i, 1] + s1
+    x2 = pos[i, 2] + s2
+    # wrapped on periodic axes (x % L is x itself inside [0, L): only the few outside pay)
+    if periodic[0] != 0 and (x0 < 0.0 or x0 >= box[0]):
+        x0 = x0 % box[0]
+    if periodic[1] != 0 and (x1 < 0.0 or x1 >= box[1]):
+        x1 = x1 % box[1]
+    if periodic[2] != 0 and (x2 < 0.0 or x2 >= box[2]):
+        x2 = x2 % box[2]
+    pos[i, 0] = x0
+    pos[i, 1] = x1
+    pos[i, 2] = x2
+    d0 = min_image(x0 - ref[i, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+    d1 = min_image(x1 - ref[i, 1], box[1], periodic[1])  # noqa: F821
+    d2 = min_image(x2 - ref[i, 2], box[2], periodic[2])  # noqa: F821
+    disp2[i] = d0 * d0 + d1 * d1 + d2 * d2
+
+
 def compile_for(jit):
-    """``{"neighbours", "neighbours_csr", "force", "overlap"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    """``{"neighbours", "neighbours_csr", "force", "overlap", "fire_power", "fire_step"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``), with :func:`min_image` bound to its compiled twin."""
     mi = jit(min_image)
     wp = jit(wall_push)
@@ -228,4 +289,6 @@ def compile_for(jit):
                                    row_capacity=jit(csr_capacity))),
         "force": jit(bind(force_body, min_image=mi, wall_push=wp)),
         "overlap": jit(bind(overlap_body, min_image=mi)),
+        "fire_power": jit(fire_power_body),
+        "fire_step": jit(bind(fire_step_body, min_image=mi)),
     }

@@ -422,16 +422,15 @@ class _State:
         top = xp.zeros(n)
         energy = xp.zeros(n)
         vel = xp.zeros_like(self.pos)
-        mass = self.rad[:, None]
         max_move = MAX_MOVE * self.r_med
-        fire = Fire()
-        per = [a for a in range(3) if self.periodic[a]]
+        fire = Fire()  # mass: the radius
+        work = (xp.zeros((3, n)), xp.zeros(n))
         it = 0
         for it in range(1, max_iter + 1):
             self.kern.press_force(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
                                   nl.periodic, self.kpair, WALL, force, top, energy)
-            vel = fire.move(xp, self.pos, vel, force / mass, box, per, max_move)
-            nl.maybe_rebuild(self.pos)
+            nl.maybe_rebuild(self.pos, fire.step(self.kern, self.pos, vel, force, self.rad,
+                                                 True, nl, max_move, work))
             if it % CHECK_EVERY == 0:
                 resid = float(xp.max(xp.sqrt(xp.sum(force * force, axis=1)) / self.rad))
                 if resid < FORCE_TOL:
