@@ -219,6 +219,7 @@ class _NeighbourList:
         self.ptr = None
         self.idx = None
         self.ref = None
+        self.counts = None  # half-list row lengths of the last build (CPU)
         self.builds = 0
 
     def build(self, pos: Any) -> None:
@@ -234,8 +235,8 @@ class _NeighbourList:
         items = order.astype(xp.int64)
         args = (pos, self.rad, cell_start, items, self.ncell, self.cell_size, self.box,
                 self.periodic, self.skin)
-        if hasattr(self.kern, "neighbours_csr"):  # two-pass CSR (CPU): no padded rows
-            self.ptr, self.idx = self.kern.neighbours_csr(*args)
+        if hasattr(self.kern, "neighbours_csr"):  # CSR sized from the last build (CPU)
+            self.ptr, self.idx, self.counts = self.kern.neighbours_csr(*args, hint=self.counts)
             self.ref = pos.copy()
             self.builds += 1
             return

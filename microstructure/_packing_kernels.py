@@ -278,8 +278,9 @@ def fire_step_body(i, pos, vel, force, rad, use_mass, cv, ca, dt, max_move, box,
 
 
 def compile_for(jit):
-    """``{"neighbours", "neighbours_csr", "force", "overlap", "fire_power", "fire_step"}`` bodies compiled with ``jit`` (``numba.njit`` or
-    ``cuda.jit(device=True)``), with :func:`min_image` bound to its compiled twin."""
+    """``{"neighbours", "neighbours_csr", "force", "overlap", "fire_power", "fire_step"}``
+    bodies compiled with ``jit`` (``numba.njit`` or ``cuda.jit(device=True)``), with
+    :func:`min_image` bound to its compiled twin."""
     mi = jit(min_image)
     wp = jit(wall_push)
     return {

@@ -134,12 +134,12 @@ def _fill_cpu(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic,
 
 
 @numba.njit(cache=True)
-def _symmetrize(n, start, half):  # pragma: no cover - numba
-    """Full CSR list (rows sorted) from the half list ``half[start[i]:start[i+1]]``."""
+def _symmetrize(n, start, half, counts):  # pragma: no cover - numba
+    """Full CSR list (rows sorted) from the half list ``half[start[i]:start[i] + counts[i]]``."""
     deg = np.zeros(n, dtype=np.int64)
     for i in range(n):
-        deg[i] += start[i + 1] - start[i]
-        for k in range(start[i], start[i + 1]):
+        deg[i] += counts[i]
+        for k in range(start[i], start[i] + counts[i]):
             deg[half[k]] += 1
     ptr = np.zeros(n + 1, dtype=np.int64)
     for i in range(n):
@@ -147,7 +147,7 @@ def _symmetrize(n, start, half):  # pragma: no cover - numba
     cur = ptr[:-1].copy()
     idx = np.empty(max(ptr[n], 1), dtype=np.int64)
     for i in range(n):
-        for k in range(start[i], start[i + 1]):
+        for k in range(start[i], start[i] + counts[i]):
             j = half[k]
             idx[cur[i]] = j
             cur[i] += 1
@@ -238,19 +238,33 @@ class CpuPressKernels(CpuKernels):
         topo_settle_cpu(*args)
 
     def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
-                       cell_size: Any, box: Any, periodic: Any, skin: float
-                       ) -> tuple[np.ndarray, np.ndarray]:
-        """Full neighbour list (CSR, rows sorted by j) without the padded rows: count, fill,
-        symmetrize.  Same result as :meth:`._packing._NeighbourList.build`."""
+                       cell_size: Any, box: Any, periodic: Any, skin: float,
+                       hint: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Full neighbour list (CSR, rows sorted by j) without the padded rows, and each
+        particle's count in the half list.  Same list as :meth:`._packing._NeighbourList.build`.
+
+        The half list's rows are sized from ``hint`` (the counts of the last build, plus a
+        quarter and 4) and filled in one pass; without a hint, or when a row overflows, the
+        counts are taken first (a second pass over the cells)."""
         n = pos.shape[0]
         counts = np.zeros(n, dtype=np.int64)
         args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
-        _count_cpu(*args, counts)
+        if hint is None or hint.shape[0] != n:
+            _count_cpu(*args, counts)
+            cap = counts.copy()
+        else:
+            cap = hint + (hint >> 2) + 4
         start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=start[1:])
+        np.cumsum(cap, out=start[1:])
         half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
         _fill_cpu(*args, start, half, counts)
-        return _symmetrize(n, start, half)
+        if np.any(counts > cap):  # rows too short for this build: sized exactly, again
+            np.cumsum(counts, out=start[1:])
+            half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
+            _fill_cpu(*args, start, half, counts)
+        ptr, idx = _symmetrize(n, start, half, counts)
+        return ptr, idx, counts
 
 
 def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,

@@ -167,3 +167,34 @@ def test_soft_particles_below_a_voxel_get_the_right_advice():
     assert "smaller than a voxel" in msg and "use a smaller domain.voxel_size_um" in msg
     assert "use smaller SE particles" not in msg
     assert "under 2 voxels" in msg
+
+
+@pytest.mark.parametrize("periodic", [(0, 1, 1), (0, 0, 0)])
+def test_neighbour_list_is_every_close_pair_whatever_the_row_sizes(periodic):
+    # the CPU list's rows are sized from the last build's counts and filled in one pass; rows
+    # too short for a build are sized exactly and filled again: the list is the same either way
+    from microstructure._packing import _NeighbourList
+    from microstructure._pressing import CpuPressKernels
+
+    rng = np.random.default_rng(1)
+    box, per = np.array([12.0, 10.0, 10.0]), np.array(periodic)
+    pos = rng.uniform(0, 10, (300, 3))
+    rad = rng.uniform(0.3, 1.2, 300)
+    nl = _NeighbourList(CpuPressKernels(), np, box, per, rad, skin=0.4)
+    nl.build(pos)
+    first = (nl.ptr.copy(), nl.idx.copy())
+    for hint in (nl.counts, np.zeros(300, np.int64), nl.counts + 50):
+        nl.counts = hint
+        nl.build(pos)
+        assert np.array_equal(nl.ptr, first[0]) and np.array_equal(nl.idx, first[1])
+    # and it is every pair within r_i + r_j + skin (nearest image on periodic axes)
+    d = pos[:, None, :] - pos[None, :, :]
+    for a in range(3):
+        if per[a]:
+            d[..., a] -= box[a] * np.round(d[..., a] / box[a])
+    close = np.sqrt((d**2).sum(-1)) < rad[:, None] + rad[None, :] + 0.4
+    np.fill_diagonal(close, False)
+    want = [np.flatnonzero(close[i]) for i in range(300)]
+    got = [nl.idx[nl.ptr[i]:nl.ptr[i + 1]] for i in range(300)]
+    assert all(np.array_equal(w, g) for w, g in zip(want, got, strict=True))
+    assert sum(len(w) for w in want) > 300
