@@ -153,9 +153,22 @@ def _symmetrize(n, start, half, counts):  # pragma: no cover - numba
             cur[i] += 1
             idx[cur[j]] = i
             cur[j] += 1
-    for i in range(n):
-        idx[ptr[i]:ptr[i + 1]] = np.sort(idx[ptr[i]:ptr[i + 1]])
+    _sort_rows(ptr, idx)
     return ptr, idx
+
+
+@numba.njit(parallel=True, cache=True)
+def _sort_rows(ptr, idx):  # pragma: no cover - numba
+    """Sort each CSR row in place (insertion sort: rows hold tens of entries)."""
+    for i in numba.prange(ptr.shape[0] - 1):
+        lo = ptr[i]
+        for k in range(lo + 1, ptr[i + 1]):
+            v = idx[k]
+            m = k - 1
+            while m >= lo and idx[m] > v:
+                idx[m + 1] = idx[m]
+                m -= 1
+            idx[m + 1] = v
 
 
 @numba.njit(parallel=True, cache=True)
