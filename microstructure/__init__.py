@@ -28,9 +28,12 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: volume is put back in the voxels, without new contacts), and the hold reaches films up to
 #: 1.5 R_ij (``packing.se_extrusion``); 0.5.0: the fine-SE fill's grains go to crevice sites
 #: of the continuum (contact rings, gaps), not to voxels picked by the grid, and SE the voxel
-#: skeleton cannot hold is a coat on its own particles instead of part of the fill -- so stored
-#: rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.5.0"
+#: skeleton cannot hold is a coat on its own particles instead of part of the fill; 0.6.0: the
+#: topological voxelization decides crossing necks and carved gaps by keys, not by visiting
+#: order (a voxel gives way only to a neighbour that stays), and FIRE's step is a fused kernel
+#: (same statistics, other arrays for a seed) -- so stored rows, stores and resumed sweeps can
+#: tell them apart.
+__version__ = "0.6.0"
 
 __all__ = [
     "CAM",
