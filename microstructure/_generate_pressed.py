@@ -230,6 +230,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # the drawn radii, never which particles touch
     pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
     graph = contact_graph(centers, r, phase, pairs, box, periodic)
+    times["contacts"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)  # phase code of each particle id, 0: pore
     ph_vox[1:] = phase
     ph_dev = xp.asarray(ph_vox)
@@ -264,6 +266,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     _, owner, phases, r, topo = best
     del best
     owner, phases = to_host(owner), to_host(phases)
+    times["voxelize"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
     # SE the voxel skeleton could not hold (carved to keep particles apart) flows next to its
     # own particles, never into a new contact (:mod:`._se_coat`)
     short = int(round(target["se"] * nvox)) - int(np.count_nonzero(phases == SE))
@@ -273,7 +277,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     if short > 0 and target["se"] > 0:  # so what follows draws the same numbers at h and h/2
         coated = coat_se(owner, phase, touching, short, periodic, coat_rng)
         phases = ph_vox[owner]
-    times["voxelize"] = time.perf_counter() - t0
+    times["se_coat"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     n_press = len(phase)
     n_fill = int(round(target_all["se"] * nvox)) - int(np.count_nonzero(phases == SE))

@@ -115,7 +115,9 @@ class GenerationReport:
     relax_iterations: int
     """FIRE steps of the dense packing (0 for RSA)."""
     seconds: dict[str, float]
-    """Wall time per step (s)."""
+    """Wall time per step (s), and ``total``.  Pressed mode: ``press``, ``contacts`` (the contact
+    graph), ``voxelize`` (the topological voxelization and its radius corrections: on the device
+    with ``device="cuda"``), ``se_coat`` and ``se_fill`` (on the host)."""
     device: str
     rsa_failed: int = 0
     """RSA mode: CAM particles that found no free place."""
