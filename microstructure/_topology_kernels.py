@@ -63,6 +63,15 @@ def stamp_class_body(k, c, r, ph, h, shape, periodic, keys):
                     key_min(keys, a, ib, cc % nx, cls + q * 2147483648 + (k + 1))  # noqa: F821
 
 
+def wrap(i, n, periodic):
+    """Cell ``i`` of an axis of ``n`` cells: wrapped on a periodic axis, -1 off the grid."""
+    if 0 <= i < n:
+        return i
+    if periodic != 0:
+        return i % n
+    return -1
+
+
 def axis_walk(x, d, h):
     """Start of a face-connected walk (Amanatides & Woo) along one axis from ``x`` along ``d``
     (µm): first cell, step, parameter of the first cell border, parameter per cell."""
@@ -90,9 +99,9 @@ def walk(x0, x1, x2, d0, d1, d2, want, skip_first, ph, h, shape, periodic, own, 
         if first:
             first = False
         elif 0 <= c0 < shape[0]:
-            ib = c1 % shape[1] if periodic[1] != 0 else c1
-            ic = c2 % shape[2] if periodic[2] != 0 else c2
-            if 0 <= ib < shape[1] and 0 <= ic < shape[2]:
+            ib = wrap(c1, shape[1], periodic[1])  # noqa: F821 - bound per target
+            ic = wrap(c2, shape[2], periodic[2])  # noqa: F821
+            if ib >= 0 and ic >= 0:
                 cur = own[c0, ib, ic]
                 if se and cur > 0 and ph[cur - 1] != SE:
                     blocked += 1
@@ -218,25 +227,16 @@ def losers_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodi
     nz = shape[0]
     ny = shape[1]
     nx = shape[2]
-    # neighbouring rows, wrapped on a periodic axis, -1 off the grid
-    bp = b + 1
-    if bp >= ny:
-        bp = 0 if periodic[1] != 0 else -1
-    bm = b - 1
-    if bm < 0:
-        bm = ny - 1 if periodic[1] != 0 else -1
+    bp = wrap(b + 1, ny, periodic[1])  # noqa: F821 - bound per target
+    bm = wrap(b - 1, ny, periodic[1])  # noqa: F821
     unresolved = 0
     for cc in range(c_start, nx, stride):
         o = own[a, b, cc]
         if o == 0:
             continue
         se = ph[o - 1] == SE
-        cp = cc + 1
-        if cp >= nx:
-            cp = 0 if periodic[2] != 0 else -1
-        cm = cc - 1
-        if cm < 0:
-            cm = nx - 1 if periodic[2] != 0 else -1
+        cp = wrap(cc + 1, nx, periodic[2])  # noqa: F821
+        cm = wrap(cc - 1, nx, periodic[2])  # noqa: F821
         for da in range(0, 2):
             a2 = a + da
             if a2 >= nz:
@@ -287,17 +287,13 @@ def settle_body(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, n
         if a2 < 0 or a2 >= nz:
             continue
         for db in range(-1, 2):
-            b2 = b + db
-            if b2 < 0 or b2 >= ny:
-                if periodic[1] == 0:
-                    continue
-                b2 = b2 % ny
+            b2 = wrap(b + db, ny, periodic[1])  # noqa: F821
+            if b2 < 0:
+                continue
             for dc in range(-1, 2):
-                c2 = cc + dc
-                if c2 < 0 or c2 >= nx:
-                    if periodic[2] == 0:
-                        continue
-                    c2 = c2 % nx
+                c2 = wrap(cc + dc, nx, periodic[2])  # noqa: F821
+                if c2 < 0:
+                    continue
                 o2 = own[a2, b2, c2]
                 face = abs(da) + abs(db) + abs(dc) == 1
                 if out == 3 or o2 == 0 or o2 == o or (not face and (ph[o2 - 1] == SE) != se):
@@ -318,12 +314,12 @@ def compile_for(jit, *, key_min):
     from ._voxelize_kernels import axis_range
 
     mi = jit(min_image)
-    aw = jit(axis_walk)
-    wk = jit(bind(walk, axis_walk=aw, key_min=key_min))
+    wr = jit(wrap)
+    wk = jit(bind(walk, axis_walk=jit(axis_walk), key_min=key_min, wrap=wr))
     cf = jit(bind(conflict, touching=jit(touching), depth=jit(bind(depth, min_image=mi))))
     return {
         "stamp": jit(bind(stamp_class_body, axis_range=jit(axis_range), key_min=key_min)),
         "neck": jit(bind(neck_body, walk=wk, min_image=mi)),
-        "losers_row": jit(bind(losers_row_body, conflict=cf)),
-        "settle": jit(bind(settle_body, conflict=cf)),
+        "losers_row": jit(bind(losers_row_body, conflict=cf, wrap=wr)),
+        "settle": jit(bind(settle_body, conflict=cf, wrap=wr)),
     }
