@@ -25,8 +25,8 @@ Voxelization (topology-preserving)
        the voxel nearer its own sphere's surface becomes pore (on a tie, that of the higher id)
        -- of a CAM and an SE voxel, the SE one: the ductile SE gives way to the hard CAM, as in
        step 1, so an SE grown to keep its volume never eats into a CAM particle it does not
-       touch.  Every voxel is judged on the owners before this step, so a voxel that lost to a
-       neighbour carved in the same step is carved as well.  First, likewise, an electronically
+       touch.  A voxel gives way only to a neighbour that stays: one that would give way to a
+       voxel that is itself carved keeps its place.  First, likewise, an electronically
        conducting voxel in the first layer of a particle that does not touch the current
        collector, and an SE or CAM voxel in the last layer of one that does not touch the
        separator (CAM on the separator face counts as touching the separator's SE).
