@@ -250,14 +250,14 @@ _nb_losers, _nb_settle = _K["losers_row"], _K["settle"]
 
 
 @numba.njit(cache=True)
-def topo_stamp_cpu(c, r, ph, h, shape, periodic, keys):  # pragma: no cover - numba
+def _topo_stamp_cpu(c, r, ph, h, shape, periodic, keys):  # pragma: no cover - numba
     """Step 1 on the CPU (serial: compare-and-store is not atomic)."""
     for k in range(c.shape[0]):
         _nb_stamp(k, c, r, ph, h, shape, periodic, keys)
 
 
 @numba.njit(cache=True)
-def topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
+def _topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
                    ):  # pragma: no cover - numba
     """Step 2 on the CPU; returns the voxels refused to SE necks."""
     blocked = 0
@@ -267,7 +267,7 @@ def topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
 
 
 @numba.njit(parallel=True, cache=True)
-def topo_losers_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st
+def _topo_losers_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st
                     ):  # pragma: no cover - numba
     """Step 3b's marks on the CPU, in parallel over layers (marks are only set to 1)."""
     unresolved = 0
@@ -279,8 +279,24 @@ def topo_losers_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st
 
 
 @numba.njit(parallel=True, cache=True)
-def topo_settle_cpu(idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new
+def _topo_settle_cpu(idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new
                     ):  # pragma: no cover - numba
     """One round of step 3b on the CPU (each marked voxel writes only its own ``new``)."""
     for t in numba.prange(idx.shape[0]):
         _nb_settle(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new)
+
+
+class CpuTopologyKernels:
+    """CPU launchers of the topology bodies (GPU twins: ``_packing_cuda.CudaKernels``)."""
+
+    def topo_stamp(self, *args: Any) -> None:
+        _topo_stamp_cpu(*args)
+
+    def topo_necks(self, *args: Any) -> int:
+        return int(_topo_necks_cpu(*args))
+
+    def topo_losers(self, *args: Any) -> int:
+        return int(_topo_losers_cpu(*args))
+
+    def topo_settle(self, *args: Any) -> None:
+        _topo_settle_cpu(*args)

@@ -83,6 +83,7 @@ from solvers.device import to_host
 from . import _packing_kernels as K
 from . import _pressing_kernels as PK
 from ._contact_law import pair_law
+from ._contacts import CpuTopologyKernels
 from ._packing import SKIN, CpuKernels, Fire, _NeighbourList
 
 log = logging.getLogger(__name__)
@@ -218,8 +219,9 @@ class PressingResult:
     less where the hard skeleton could not carry it; 0: no hold)."""
 
 
-class CpuPressKernels(CpuKernels):
-    """CPU launchers of the packing and pressing bodies (GPU twins: ``_packing_cuda``)."""
+class CpuPressKernels(CpuKernels, CpuTopologyKernels):
+    """CPU launchers of the packing, pressing and topology bodies (GPU twins:
+    ``_packing_cuda``)."""
 
     def press_force(self, *args: Any) -> None:
         _force_cpu(*args)
@@ -229,26 +231,6 @@ class CpuPressKernels(CpuKernels):
 
     def press_contacts(self, *args: Any) -> None:
         _contacts_cpu(*args)
-
-    def topo_stamp(self, *args: Any) -> None:
-        from ._contacts import topo_stamp_cpu
-
-        topo_stamp_cpu(*args)
-
-    def topo_necks(self, *args: Any) -> int:
-        from ._contacts import topo_necks_cpu
-
-        return int(topo_necks_cpu(*args))
-
-    def topo_losers(self, *args: Any) -> int:
-        from ._contacts import topo_losers_cpu
-
-        return int(topo_losers_cpu(*args))
-
-    def topo_settle(self, *args: Any) -> None:
-        from ._contacts import topo_settle_cpu
-
-        topo_settle_cpu(*args)
 
     def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
                        cell_size: Any, box: Any, periodic: Any, skin: float,
