@@ -195,7 +195,9 @@ def csr_capacity(rows, i):
 
 def min_image(d, length, periodic):
     """Minimum-image separation along an axis of ``length`` (unchanged if not periodic)."""
-    if periodic != 0:
+    # inside [-length / 2, length / 2) the formula leaves d as it is: skip its division there
+    # (nearly every call: neighbours, moves), unless d / length rounds to 0.5 within an ulp
+    if periodic != 0 and (d >= 0.5 * length or d < -0.5 * length):
         d -= length * math.floor(d / length + 0.5)
     return d
 
