@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 import microstructure as ms
-from microstructure._contacts import contact_graph, voxelize_topological
+from microstructure._contacts import voxelize_topological
 from microstructure._packing import CpuKernels, pack_dense
 from microstructure._packing_cuda import CudaKernels
-from microstructure._pressing import CpuPressKernels, contact_pairs
 from microstructure._voxelize import clearance, stamp_hard, stamp_soft
 
 
@@ -82,14 +81,9 @@ def test_voxel_kernels_match_cpu(periodic):
 
 
 @pytest.mark.parametrize("periodic", [(0, 1, 1), (0, 0, 0)])
-def test_topological_voxelization_matches_cpu(periodic):
+def test_topological_voxelization_matches_cpu(periodic, crowded_packing):
     # stamp, necks (contacts and walls) and carve on the device give the CPU's owners and counts
-    rng = np.random.default_rng(5)
-    box, per = np.array([10.0, 10.0, 10.0]), np.array(periodic)
-    c = rng.uniform(0, 10, (40, 3))
-    r = rng.uniform(0.8, 1.6, 40)
-    ph = rng.choice(np.array([1, 2, 3], dtype=np.uint8), 40)
-    g = contact_graph(c, r, ph, contact_pairs(CpuPressKernels(), c, r, box, per), box, per)
+    c, r, ph, g, per = crowded_packing(5, periodic)
     cpu, topo_c = voxelize_topological(c, r, ph, g, (20, 20, 20), 0.5, per)
     gpu, topo_g = voxelize_topological(c, r, ph, g, (20, 20, 20), 0.5, per, kern=CudaKernels())
     assert np.array_equal(gpu, cpu)

@@ -114,22 +114,12 @@ def test_topological_voxelization_separates_and_joins():
                 assert ndimage.label(owner > 0)[1] == 1
 
 
-def _crowded_packing(seed, periodic):
-    """40 random CAM/SE/carbon spheres in a 10 µm box: contacts, gaps and walls to resolve."""
-    rng = np.random.default_rng(seed)
-    box, per = np.array([10.0, 10.0, 10.0]), np.array(periodic)
-    c = rng.uniform(0, 10, (40, 3))
-    r = rng.uniform(0.8, 1.6, 40)
-    ph = rng.choice(np.array([1, 2, 3], dtype=np.uint8), 40)
-    g = contact_graph(c, r, ph, contact_pairs(CpuPressKernels(), c, r, box, per), box, per)
-    return c, r, ph, g, per
-
-
 @pytest.mark.parametrize("periodic", [(0, 1, 1), (0, 0, 0)])
-def test_topological_voxelization_does_not_depend_on_the_contact_order(periodic):
+def test_topological_voxelization_does_not_depend_on_the_contact_order(periodic,
+                                                                       crowded_packing):
     # every step resolves competing claims by a key, not by which contact came first, which is
     # what lets the GPU run one thread per contact and per voxel (tests/cudasim: same arrays)
-    c, r, ph, g, per = _crowded_packing(5, periodic)
+    c, r, ph, g, per = crowded_packing(5, periodic)
     owner, topo = voxelize_topological(c, r, ph, g, (20, 20, 20), 0.5, per)
     assert len(g) > 20 and topo.neck_voxels > 0 and topo.carved_voxels > 0
     for seed in range(3):
