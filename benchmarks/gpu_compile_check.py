@@ -42,6 +42,7 @@ def _signatures() -> dict[str, tuple]:
         "_fire_step_kernel": (pos, pos, pos, vec, b1, f8, f8, f8, f8, vec, a(i1, 1), pos, vec),
         "_press_force_kernel": (pos, vec, idx, idx, idx, vec, a(i1, 1), a(f8, 3), f8, pos, vec,
                                 vec),
+        "_press_pull_kernel": (pos, vec, idx, idx, idx, vec, a(i1, 1), f8, f8, pos),
         "_press_hard_lens_kernel": (pos, vec, idx, idx, idx, vec, a(i1, 1), vec),
         "_press_contacts_kernel": (pos, vec, idx, idx, vec, a(i1, 1), f8, a(i8, 2), idx),
         "_stamp_hard_kernel": (pos, vec, f8, idx, a(i1, 1), a(i8, 3)),

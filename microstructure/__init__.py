@@ -31,9 +31,11 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: skeleton cannot hold is a coat on its own particles instead of part of the fill; 0.6.0: the
 #: topological voxelization decides crossing necks and carved gaps by keys, not by visiting
 #: order (a voxel gives way only to a neighbour that stays), and FIRE's step is a fused kernel
-#: (same statistics, other arrays for a seed) -- so stored rows, stores and resumed sweeps can
-#: tell them apart.
-__version__ = "0.6.0"
+#: (same statistics, other arrays for a seed); 0.7.0: the hold's CAM–CAM pull reaches every pair
+#: within ``se_extrusion R_ij`` (its own neighbour list; before, only pairs within the press
+#: list's skin, under 1 µm with fine SE) -- so stored rows, stores and resumed sweeps can tell
+#: them apart.
+__version__ = "0.7.0"
 
 __all__ = [
     "CAM",

@@ -20,15 +20,17 @@ def pair_stiffness(se_ductility: float) -> np.ndarray:
 
 
 def pair_law(se_ductility: float, se_yield: float | None = None, *,
-             carbon_adhesion: float = 0.0, hard_adhesion: float = 0.0,
-             hard_range: float = 0.1) -> np.ndarray:
+             carbon_adhesion: float = 0.0, collector_adhesion: float = 0.0,
+             collector_range: float = 0.1) -> np.ndarray:
     """(4, 4, 4) contact law by phase code: ``[0]`` the stiffness :func:`pair_stiffness`,
     ``[1]`` the yield overlap relative to ``R_ij`` (``SE_YIELD`` for SE–SE and SE–CAM, infinite
     for the others), ``[2]`` the adhesion ``a`` (force ``a R_ij^2`` within a gap of
-    ``ADH_RANGE R_ij``): ``carbon_adhesion`` for every pair with carbon, ``hard_adhesion`` for
-    CAM–CAM and CAM–collector, ``[3]`` the reach of the adhesion relative to ``R_ij``
-    (``ADH_RANGE``; ``hard_range`` for CAM–CAM and CAM–collector).  Index 0 (pore) stands for
-    the current-collector face, a partner of infinite radius (``R = r_i``)."""
+    ``ADH_RANGE R_ij``): ``carbon_adhesion`` for every pair with carbon, ``collector_adhesion``
+    for CAM and the collector, ``[3]`` the reach of the adhesion relative to ``R_ij``
+    (``ADH_RANGE``; ``collector_range`` for CAM and the collector).  Index 0 (pore) stands for
+    the current-collector face, a partner of infinite radius (``R = r_i``).  The hold's CAM–CAM
+    pull is not in the table: it reaches beyond the press's neighbour list and runs over a
+    list of its own (``_pressing_kernels.press_pull_body``)."""
     y = SE_YIELD if se_yield is None else se_yield
     yld = np.full((4, 4), np.inf)
     # SE with SE or CAM; a carbon contact stays elastic: its adhesion (resting overlap
@@ -37,7 +39,7 @@ def pair_law(se_ductility: float, se_yield: float | None = None, *,
     yld[2, 1:3] = yld[1:3, 2] = y
     adh = np.zeros((4, 4))
     adh[3, 1:] = adh[1:, 3] = carbon_adhesion
-    adh[1, 1] = adh[1, 0] = hard_adhesion
+    adh[1, 0] = collector_adhesion
     reach = np.full((4, 4), ADH_RANGE)
-    reach[1, 1] = reach[1, 0] = hard_range
+    reach[1, 0] = collector_range
     return np.stack([pair_stiffness(se_ductility), yld, adh, reach])

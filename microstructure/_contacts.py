@@ -171,7 +171,7 @@ def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarr
     is independent of the order of particles, contacts and voxels
     (:mod:`._topology_kernels`), so the CPU and the GPU give the same array."""
     if kern is None:
-        from ._pressing import CpuPressKernels
+        from ._pressing_cpu import CpuPressKernels
 
         kern = CpuPressKernels()
     xp = kern.xp

@@ -45,7 +45,7 @@ def get_kernels(device: str) -> Any:
     """Kernel launcher for ``device`` (CuPy + numba-cuda, or NumPy + numba)."""
     check_device(device)
     if device == "cpu":
-        from ._pressing import CpuPressKernels
+        from ._pressing_cpu import CpuPressKernels
 
         return CpuPressKernels()
     from ._packing_cuda import CudaKernels

@@ -261,9 +261,10 @@ class _NeighbourList:
         self.ref = pos.copy()
         self.builds += 1
 
-    def maybe_rebuild(self, pos: Any, moved2: float | None = None) -> None:
+    def maybe_rebuild(self, pos: Any, moved2: float | None = None, ahead: float = 0.0) -> None:
         """Rebuild when a particle moved more than half the skin since the last build
-        (``moved2``: the largest squared move, when the caller knows it)."""
+        (``moved2``: the largest squared move, when the caller knows it), less ``ahead`` (µm):
+        how far a particle may still move before the caller checks again."""
         if moved2 is None:
             xp = self.xp
             d = pos - self.ref
@@ -271,7 +272,8 @@ class _NeighbourList:
                 if int(self.periodic_h[a]):
                     d[:, a] -= self.box_h[a] * xp.floor(d[:, a] / self.box_h[a] + 0.5)
             moved2 = float(xp.max(xp.sum(d * d, axis=1)))  # sync point
-        if moved2 > (0.5 * self.skin) ** 2:
+        limit = 0.5 * self.skin - ahead
+        if limit <= 0.0 or moved2 > limit * limit:
             self.build(pos)
 
 

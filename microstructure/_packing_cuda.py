@@ -37,7 +37,8 @@ _P = K.compile_for(cuda.jit(device=True))
 _d_neighbours, _d_force, _d_overlap = _P["neighbours"], _P["force"], _P["overlap"]
 _d_fire_power, _d_fire_step = _P["fire_power"], _P["fire_step"]
 _Q = PK.compile_for(cuda.jit(device=True))
-_d_pforce, _d_plens, _d_pcontacts = _Q["force"], _Q["hard_lens"], _Q["contacts"]
+_d_pforce, _d_ppull = _Q["force"], _Q["pull"]
+_d_plens, _d_pcontacts = _Q["hard_lens"], _Q["contacts"]
 _B = VK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu, val_min=_val_min_gpu)
 _d_soft, _d_hard, _d_clear = _B["stamp_soft"], _B["stamp_hard"], _B["clearance"]
 _T = TK.compile_for(cuda.jit(device=True), key_min=_key_min_gpu)
@@ -91,6 +92,13 @@ def _press_force_kernel(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair,
     if i < pos.shape[0]:
         _d_pforce(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force,
                   wall_top, energy)
+
+
+@cuda.jit
+def _press_pull_kernel(pos, rad, sel, nbr_ptr, nbr_idx, box, periodic, a, reach, force):
+    i = cuda.grid(1)
+    if i < sel.shape[0]:
+        _d_ppull(i, pos, rad, sel, nbr_ptr, nbr_idx, box, periodic, a, reach, force)
 
 
 @cuda.jit
@@ -197,6 +205,9 @@ class CudaKernels:
 
     def press_force(self, pos: Any, *args: Any) -> None:
         self._launch(_press_force_kernel, pos.shape[0], pos, *args)
+
+    def press_pull(self, pos: Any, rad: Any, sel: Any, *args: Any) -> None:
+        self._launch(_press_pull_kernel, sel.shape[0], pos, rad, sel, *args)
 
     def press_hard_lens(self, pos: Any, *args: Any) -> None:
         self._launch(_press_hard_lens_kernel, pos.shape[0], pos, *args)

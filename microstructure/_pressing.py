@@ -56,13 +56,19 @@ Physics (a light DEM / energy minimisation in the spirit of So, Inoue et al., J.
   (force ``HOLD_ADHESION R_ij^2`` at contact, falling linearly to zero at that gap), and
   between CAM and the current collector the same way (the collector is a partner of infinite
   radius, ``R = r_i``), and relaxes once more, the SE keeping the contact law it was
-  pressed with.  An SE grain between two CAM particles resists with a
-  force that scales with its own, smaller ``R_ij`` (at most its yield force
-  ``k_ij R_ij^2 SE_YIELD``): with ``se_ductility``
-  10 a grain finer than ~2 µm between two 5 µm CAM particles gives way, a coarser one holds
-  them apart.  The box height, and so the porosity, does not change.  Without the hold,
-  70:30 NCM 5 µm : LPSCl 1.5 µm (no carbon) had 0.6x the CAM–CAM contacts of the same powder
-  with 3 µm SE and θ 0.89 against 0.99; with it both give 0.99.
+  pressed with.  The pull runs over a neighbour list of the CAM alone (:class:`_HoldPull`):
+  its reach (~2 µm) is beyond the skin of the press's list (``SKIN`` median radii, under
+  1 µm where the SE is fine), which until version 0.7 cut it off there (about half the CAM
+  pairs within reach at 80:20 and 70:30 with 1.5 µm SE were never pulled; θ and the CAM
+  contacts barely changed when it was fixed: such pairs are mostly held apart by a grain).
+  An SE grain between two CAM particles resists with a force that scales with its own,
+  smaller ``R_ij`` (at most its yield force ``k_ij R_ij^2 SE_YIELD``), and the pull at the
+  gap it holds is already down the linear tail: with ``se_ductility`` 10 and the default
+  reach, a lone grain on the centre line gives way up to ~0.9 µm between two 5 µm CAM
+  particles and ~1.7 µm between two 8 µm ones (about half the reach; measured); a coarser
+  one holds them apart.  The box height, and so the porosity, does not change.  Without the
+  hold, 70:30 NCM 5 µm : LPSCl 1.5 µm (no carbon) had 0.6x the CAM–CAM contacts of the same
+  powder with 3 µm SE and θ 0.89 against 0.99; with it both give 0.99.
 * **Too dense.** When the hard skeleton (CAM, carbon) is over-compressed -- its pair lenses
   exceed ``packing.max_cam_overlap`` of the hard volume -- the target porosity cannot be
   reached by pressing these particles; :class:`PressingError` names target and achieved.
@@ -75,16 +81,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-import numba
 import numpy as np
 
 from solvers.device import to_host
 
-from . import _packing_kernels as K
-from . import _pressing_kernels as PK
 from ._contact_law import pair_law
-from ._contacts import CpuTopologyKernels
-from ._packing import SKIN, CpuKernels, Fire, _NeighbourList
+from ._packing import SKIN, Fire, _NeighbourList
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +101,9 @@ FORCE_TOL = 2e-3
 MAX_MOVE = 0.025
 #: Adhesion ``a`` of a CAM–CAM pair during the hold (force ``a R_ij^2``, resting overlap
 #: 0.01 R_ij); with ``se_ductility`` 10 it equals the yield force of an SE contact whose
-#: R_ij is 0.6 that of the CAM pair (an SE grain of ~2 µm between two 5 µm CAM particles).
+#: R_ij is 0.6 that of the CAM pair (an SE grain of ~2 µm between two 5 µm CAM particles) --
+#: at contact: at the gap such a grain holds, the pull is down its linear tail (module
+#: docstring).
 HOLD_ADHESION = 0.01
 #: Halvings of the hold's pull tried before a skeleton at its overlap limit is left unheld.
 HOLD_TRIES = 3
@@ -108,88 +112,6 @@ CHECK_EVERY = 20
 #: Pairs closer than this gap (µm) are in contact (a pressed contact overlaps; this only
 #: absorbs round-off).
 CONTACT_GAP = 1e-4
-
-_B = PK.compile_for(numba.njit(cache=True))
-_PB = K.compile_for(numba.njit(cache=True))
-_nb_force, _nb_lens, _nb_contacts = _B["force"], _B["hard_lens"], _B["contacts"]
-
-
-_nb_search, _nb_search_csr = _PB["neighbours"], _PB["neighbours_csr"]
-
-
-@numba.njit(parallel=True, cache=True)
-def _count_cpu(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin, counts):
-    empty = np.zeros((pos.shape[0], 0), dtype=np.int64)
-    for i in numba.prange(pos.shape[0]):
-        _nb_search(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin,
-                   empty, counts)
-
-
-@numba.njit(parallel=True, cache=True)
-def _fill_cpu(pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin, start,
-              out, counts):
-    rows = (start, out)
-    for i in numba.prange(pos.shape[0]):
-        _nb_search_csr(i, pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic,
-                       skin, rows, counts)
-
-
-@numba.njit(cache=True)
-def _symmetrize(n, start, half, counts):  # pragma: no cover - numba
-    """Full CSR list (rows sorted) from the half list ``half[start[i]:start[i] + counts[i]]``."""
-    deg = np.zeros(n, dtype=np.int64)
-    for i in range(n):
-        deg[i] += counts[i]
-        for k in range(start[i], start[i] + counts[i]):
-            deg[half[k]] += 1
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        ptr[i + 1] = ptr[i] + deg[i]
-    cur = ptr[:-1].copy()
-    idx = np.empty(max(ptr[n], 1), dtype=np.int64)
-    for i in range(n):
-        for k in range(start[i], start[i] + counts[i]):
-            j = half[k]
-            idx[cur[i]] = j
-            cur[i] += 1
-            idx[cur[j]] = i
-            cur[j] += 1
-    _sort_rows(ptr, idx)
-    return ptr, idx
-
-
-@numba.njit(parallel=True, cache=True)
-def _sort_rows(ptr, idx):  # pragma: no cover - numba
-    """Sort each CSR row in place (insertion sort: rows hold tens of entries)."""
-    for i in numba.prange(ptr.shape[0] - 1):
-        lo = ptr[i]
-        for k in range(lo + 1, ptr[i + 1]):
-            v = idx[k]
-            m = k - 1
-            while m >= lo and idx[m] > v:
-                idx[m + 1] = idx[m]
-                m -= 1
-            idx[m + 1] = v
-
-
-@numba.njit(parallel=True, cache=True)
-def _force_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force, wall_top,
-               energy):
-    for i in numba.prange(pos.shape[0]):
-        _nb_force(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair, kwall, force,
-                  wall_top, energy)
-
-
-@numba.njit(parallel=True, cache=True)
-def _hard_lens_cpu(pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens):
-    for i in numba.prange(pos.shape[0]):
-        _nb_lens(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, cam_lens)
-
-
-@numba.njit(parallel=True, cache=True)
-def _contacts_cpu(pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts):
-    for i in numba.prange(pos.shape[0]):
-        _nb_contacts(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts)
 
 
 class PressingError(RuntimeError):
@@ -217,49 +139,6 @@ class PressingResult:
     hold: float = 0.0
     """The hold's pull relative to its full value ``HOLD_ADHESION`` (1: held as specified;
     less where the hard skeleton could not carry it; 0: no hold)."""
-
-
-class CpuPressKernels(CpuKernels, CpuTopologyKernels):
-    """CPU launchers of the packing, pressing and topology bodies (GPU twins:
-    ``_packing_cuda``)."""
-
-    def press_force(self, *args: Any) -> None:
-        _force_cpu(*args)
-
-    def press_hard_lens(self, *args: Any) -> None:
-        _hard_lens_cpu(*args)
-
-    def press_contacts(self, *args: Any) -> None:
-        _contacts_cpu(*args)
-
-    def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
-                       cell_size: Any, box: Any, periodic: Any, skin: float,
-                       hint: np.ndarray | None = None
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Full neighbour list (CSR, rows sorted by j) without the padded rows, and each
-        particle's count in the half list.  Same list as :meth:`._packing._NeighbourList.build`.
-
-        The half list's rows are sized from ``hint`` (the counts of the last build, plus a
-        quarter and 4) and filled in one pass; without a hint, or when a row overflows, the
-        counts are taken first (a second pass over the cells)."""
-        n = pos.shape[0]
-        counts = np.zeros(n, dtype=np.int64)
-        args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
-        if hint is None or hint.shape[0] != n:
-            _count_cpu(*args, counts)
-            cap = counts.copy()
-        else:
-            cap = hint + (hint >> 2) + 4
-        start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(cap, out=start[1:])
-        half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
-        _fill_cpu(*args, start, half, counts)
-        if np.any(counts > cap):  # rows too short for this build: sized exactly, again
-            np.cumsum(counts, out=start[1:])
-            half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
-            _fill_cpu(*args, start, half, counts)
-        ptr, idx = _symmetrize(n, start, half, counts)
-        return ptr, idx, counts
 
 
 def press(radii: np.ndarray, phase: np.ndarray, box: np.ndarray, periodic: np.ndarray, *,
@@ -381,8 +260,9 @@ def _hold(state: _State, box: np.ndarray, max_iter: int,
         # carried the load)
         state.kpair = xp.asarray(pair_law(se_ductility, None if yielding else np.inf,
                                           carbon_adhesion=carbon_adhesion,
-                                          hard_adhesion=share * HOLD_ADHESION,
-                                          hard_range=se_extrusion))
+                                          collector_adhesion=share * HOLD_ADHESION,
+                                          collector_range=se_extrusion))
+        state.pull = _HoldPull(state, box, share * HOLD_ADHESION, se_extrusion)
         it, _ = state.relax(box, max_iter)
         steps += it
         ov = state.hard_lens(box) / max(hard_vol, 1e-300)
@@ -392,7 +272,7 @@ def _hold(state: _State, box: np.ndarray, max_iter: int,
                          "skeleton within packing.max_cam_overlap", k)
             return share, steps, ov
         state.pos[...] = pos0
-        state.nl = None
+        state.nl = state.pull = None
     log.info("pressing: the hard skeleton is at packing.max_cam_overlap; no hold")
     return 0.0, steps, hard_ov
 
@@ -408,6 +288,7 @@ class _State:
         self.r_med = r_med
         self.nl: _NeighbourList | None = None
         self.nl_height = -1.0
+        self.pull: _HoldPull | None = None
 
     def _neighbours(self, box: np.ndarray) -> _NeighbourList:
         xp = self.xp
@@ -438,6 +319,10 @@ class _State:
         for it in range(1, max_iter + 1):
             self.kern.press_force(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
                                   nl.periodic, self.kpair, WALL, force, top, energy)
+            if self.pull is not None:
+                if it % CHECK_EVERY == 1:
+                    self.pull.check(self.pos, CHECK_EVERY * max_move)
+                self.pull.add(self.pos, force)
             nl.maybe_rebuild(self.pos, fire.step(self.kern, self.pos, vel, force, self.rad,
                                                  True, nl, max_move, work))
             if it % CHECK_EVERY == 0:
@@ -456,6 +341,36 @@ class _State:
         self.kern.press_hard_lens(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
                                   nl.periodic, hl)
         return float(xp.sum(hl))
+
+
+class _HoldPull:
+    """The hold's CAM–CAM pull (module docstring): force ``a R_ij^2`` at contact, falling
+    linearly to zero at a gap of ``reach R_ij``, over a neighbour list of the CAM particles
+    alone.  That reach (up to 2 R_ij, ~2-4 µm for 5 µm CAM) is far beyond the skin of the
+    press's list (``SKIN`` median radii, under 1 µm where the SE is fine), which would
+    otherwise decide which pairs the pull reaches."""
+
+    def __init__(self, state: _State, box: np.ndarray, a: float, reach: float) -> None:
+        xp = state.xp
+        self.kern, self.xp, self.rad = state.kern, xp, state.rad
+        self.a, self.reach = float(a), float(reach)
+        self.sel = xp.nonzero(state.ph == 1)[0].astype(xp.int64)
+        # a pair within reach R_ij <= reach min(r_i, r_j) <= reach (r_i + r_j) / 2 overlaps
+        # when each radius grows by the factor 1 + reach / 2: the list holds every pulled pair
+        grown = state.rad[self.sel] * (1.0 + 0.5 * self.reach)
+        self.nl = _NeighbourList(state.kern, xp, box, state.periodic, grown,
+                                 skin=2 * SKIN * state.r_med)
+        self.nl.build(state.pos[self.sel])
+
+    def check(self, pos: Any, ahead: float) -> None:
+        """Rebuild the list unless every CAM particle can still move ``ahead`` µm."""
+        self.nl.maybe_rebuild(pos[self.sel], ahead=ahead)
+
+    def add(self, pos: Any, force: Any) -> None:
+        """Add the pull to ``force`` (of all particles)."""
+        nl = self.nl
+        self.kern.press_pull(pos, self.rad, self.sel, nl.ptr, nl.idx, nl.box, nl.periodic,
+                             self.a, self.reach, force)
 
 
 def contact_pairs(kern: Any, pos: Any, rad: Any, box: np.ndarray, periodic: np.ndarray,

@@ -10,7 +10,9 @@ contacts) and ``k_ij`` from the phase-pair table ``kpair[0]`` (CAM–CAM = 1); b
 overlap ``kpair[1] R_ij`` the force stays at its yield value.  A pair may also attract with
 ``kpair[2] R_ij^2`` (resting overlap ``kpair[2] R_ij / k_ij``), falling linearly to zero at a
 gap of ``kpair[3] R_ij``: pairs with carbon (``carbon_adhesion`` within ``ADH_RANGE``: carbon
-sticks where it lands) and, during the hold, CAM–CAM pairs (see :mod:`._pressing`).  Walls at
+sticks where it lands).  During the hold, CAM–CAM pairs attract the same way within a gap of up to
+2 R_ij, beyond the press list's skin: that pull runs over a list of the CAM alone
+(:func:`press_pull_body`).  Walls at
 ``x_0 = 0`` (current collector) and ``x_0 = box[0]`` (the press piston) push like a contact with
 an infinitely large partner (``R = r_i``, stiffness ``kwall``); the collector may also attract,
 with the table's column 0 (``kpair[2:4, phase, 0]``; during the hold, CAM).
@@ -94,6 +96,43 @@ def press_force_body(i, pos, rad, phase, nbr_ptr, nbr_idx, box, periodic, kpair,
     energy[i] = e
 
 
+def press_pull_body(i, pos, rad, sel, nbr_ptr, nbr_idx, box, periodic, a, reach, force):
+    """The hold's pull on particle ``sel[i]``, added to ``force[sel[i]]``: each partner
+    ``sel[j]`` of row ``i`` (``nbr_*`` index into ``sel``) within a gap of ``reach R_ij``
+    attracts with ``a R_ij^2``, falling linearly to zero at that gap (the adhesive part of
+    :func:`press_force_body`'s law; its contact push stays there)."""
+    gi = sel[i]
+    x0 = pos[gi, 0]
+    x1 = pos[gi, 1]
+    x2 = pos[gi, 2]
+    ri = rad[gi]
+    f0 = 0.0
+    f1 = 0.0
+    f2 = 0.0
+    for k in range(nbr_ptr[i], nbr_ptr[i + 1]):
+        gj = sel[nbr_idx[k]]
+        d0 = min_image(x0 - pos[gj, 0], box[0], periodic[0])  # noqa: F821 - bound per target
+        d1 = min_image(x1 - pos[gj, 1], box[1], periodic[1])  # noqa: F821
+        d2 = min_image(x2 - pos[gj, 2], box[2], periodic[2])  # noqa: F821
+        rj = rad[gj]
+        s = ri + rj
+        reff = ri * rj / s
+        ar = reach * reff
+        dd = d0 * d0 + d1 * d1 + d2 * d2
+        if dd < (s + ar) * (s + ar):
+            d = math.sqrt(dd)
+            fmag = -a * reff * reff
+            if d > s:
+                fmag *= 1.0 - (d - s) / ar
+            if d > 1e-12:
+                f0 += fmag * d0 / d
+                f1 += fmag * d1 / d
+                f2 += fmag * d2 / d
+    force[gi, 0] += f0
+    force[gi, 1] += f1
+    force[gi, 2] += f2
+
+
 def lens_volume(ri, rj, d):
     """Volume (µm³) of the lens where spheres of radii ``ri``, ``rj`` at distance ``d`` overlap."""
     s = ri + rj
@@ -154,7 +193,7 @@ def press_contacts_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padde
 
 
 def compile_for(jit):
-    """``{"force", "hard_lens", "contacts"}`` bodies compiled with ``jit`` (``numba.njit`` or
+    """``{"force", "pull", "hard_lens", "contacts"}`` bodies compiled with ``jit`` (``numba.njit`` or
     ``cuda.jit(device=True)``), with the helpers bound to their compiled twins."""
     from ._packing_kernels import min_image
 
@@ -162,6 +201,7 @@ def compile_for(jit):
     lv = jit(lens_volume)
     return {
         "force": jit(bind(press_force_body, min_image=mi)),
+        "pull": jit(bind(press_pull_body, min_image=mi)),
         "hard_lens": jit(bind(press_hard_lens_body, min_image=mi, lens_volume=lv)),
         "contacts": jit(bind(press_contacts_body, min_image=mi)),
     }

@@ -177,10 +177,11 @@ class PackingSpec(_Model):
     skeleton without carbon lost its CAM contacts: θ 0.01 at 70:30 NCM 5 µm : LPSCl 1.5 µm)."""
     se_extrusion: Annotated[float, Field(ge=0, le=2)] = 1.5
     """``pressed``: how thick an SE film between two CAM particles the pressing load squeezes
-    out, relative to the pair's reduced radius ``r_i r_j / (r_i + r_j)`` (1.5: ~1.9 µm between
-    two 5 µm particles, the largest grain whose yield force the pull beats, so every pair held
-    apart by a grain that gives way is reached; 0.7 reached only films under ~0.9 µm and left
-    1.5 µm SE 0.2 % below 3 µm SE at 70:30 without carbon).  After the last piston step the
+    out: the reach of the hold's pull, relative to the pair's reduced radius
+    ``r_i r_j / (r_i + r_j)`` (1.5: ~1.9 µm between two 5 µm particles; the pull falls
+    linearly to zero there, so a lone SE grain between them gives way up to about half the
+    reach: ~0.9 µm, ~1.7 µm between two 8 µm particles, measured; 0.7 left 1.5 µm SE 0.2 %
+    below 3 µm SE at 70:30 without carbon).  After the last piston step the
     press holds its load: it concentrates on near-contacts of the hard CAM and pulls such
     pairs together; the SE between them gives way if it is fine (its contact force grows with
     its own, smaller reduced radius), a coarse grain holds them apart.  Without it a fine SE

@@ -24,7 +24,8 @@ def crowded_packing():
         import numpy as np
 
         from microstructure._contacts import contact_graph
-        from microstructure._pressing import CpuPressKernels, contact_pairs
+        from microstructure._pressing import contact_pairs
+        from microstructure._pressing_cpu import CpuPressKernels
 
         rng = np.random.default_rng(seed)
         box, per = np.array([10.0, 10.0, 10.0]), np.array(periodic)

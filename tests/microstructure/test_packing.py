@@ -174,7 +174,7 @@ def test_neighbour_list_is_every_close_pair_whatever_the_row_sizes(periodic):
     # the CPU list's rows are sized from the last build's counts and filled in one pass; rows
     # too short for a build are sized exactly and filled again: the list is the same either way
     from microstructure._packing import _NeighbourList
-    from microstructure._pressing import CpuPressKernels
+    from microstructure._pressing_cpu import CpuPressKernels
 
     rng = np.random.default_rng(1)
     box, per = np.array([12.0, 10.0, 10.0]), np.array(periodic)

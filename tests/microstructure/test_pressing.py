@@ -8,7 +8,8 @@ import pytest
 import microstructure as ms
 from microstructure._contact_law import pair_law, pair_stiffness
 from microstructure._contacts import contact_graph, voxelize_topological
-from microstructure._pressing import CpuPressKernels, contact_pairs, press
+from microstructure._pressing import contact_pairs, press
+from microstructure._pressing_cpu import CpuPressKernels
 from solvers import cam_utilization, cam_utilization_graph
 
 
@@ -333,33 +334,57 @@ def test_coarse_se_at_five_percent_porosity_builds_on_target():
         assert abs(r.achieved[name] - target) <= 0.005, name
 
 
+def _held_gap(pos, rad, ph, box, pull):
+    """Gap (µm) between particles 0 and 1 after relaxing, with the hold's pull or without."""
+    from microstructure._pressing import HOLD_ADHESION, _HoldPull, _State
+    st = _State(CpuPressKernels(), np, pos.copy(), rad.copy(), ph, pair_law(10.0),
+                np.array([0, 1, 1]), float(np.median(rad)))
+    if pull:
+        st.pull = _HoldPull(st, box, HOLD_ADHESION, pull)
+    st.relax(box, 4000)
+    return np.linalg.norm(st.pos[0] - st.pos[1]) - rad[0] - rad[1]
+
+
 def test_hold_squeezes_a_fine_se_grain_from_between_two_cam_particles():
     # two 2.5 um CAM particles 0.3 um apart (0.24 R_ij, inside se_extrusion 0.7) with a 0.4 um
     # SE grain between them: pressed to the end, nothing pulls the pair together; in the hold
     # the pull beats the grain's yield force, the grain flows aside and the CAM pair touches
     from microstructure._contact_law import SE_YIELD
-    from microstructure._pressing import HOLD_ADHESION, _State
+    from microstructure._pressing import HOLD_ADHESION
     gap, rc, rs = 0.3, 2.5, 0.2
     box = np.array([20.0, 30.0, 30.0])
     ya, yb = 10.0, 10.0 + 2 * rc + gap
     pos = np.array([[10.0, ya, 15.0], [10.0, yb, 15.0], [10.0, 0.5 * (ya + yb), 15.0]])
     rad = np.array([rc, rc, rs])
     ph = np.array([1, 1, 2], dtype=np.int64)
-    law_off = pair_law(10.0)
-    law_on = pair_law(10.0, hard_adhesion=HOLD_ADHESION, hard_range=0.7)
-    assert law_on[2, 1, 1] == HOLD_ADHESION and law_off[2, 1, 1] == 0.0
-    assert law_on[2, 3, 3] == law_off[2, 3, 3] == 0.0  # carbon adhesion is separate
+    law = pair_law(10.0, collector_adhesion=HOLD_ADHESION, collector_range=0.7)
+    assert law[2, 1, 0] == HOLD_ADHESION and law[2, 1, 1] == 0.0  # CAM-CAM: the pull list
+    assert law[2, 3, 3] == 0.0  # carbon adhesion is separate
     reff_cs = rs * rc / (rs + rc)
     assert pair_law(10.0)[0, 1, 2] * reff_cs**2 * SE_YIELD < HOLD_ADHESION * (rc / 2) ** 2
-    out = {}
-    for hold, law in (("off", law_off), ("on", law_on)):
-        st = _State(CpuPressKernels(), np, pos.copy(), rad.copy(), ph, law, np.array([0, 1, 1]),
-                    1.0)
-        st.relax(box, 4000)
-        out[hold] = np.linalg.norm(st.pos[0] - st.pos[1]) - 2 * rc
-    assert out["off"] > 0.9 * gap                 # nothing pulls the pair together
-    assert out["on"] <= 0.0                       # touching: a CAM-CAM contact
-    assert out["on"] > -0.05 * rc                 # at the small resting overlap a R / k
+    off, on = (_held_gap(pos, rad, ph, box, pull) for pull in (0.0, 0.7))
+    assert off > 0.9 * gap                 # nothing pulls the pair together
+    assert on <= 0.0                       # touching: a CAM-CAM contact
+    assert on > -0.05 * rc                 # at the small resting overlap a R / k
+
+
+def test_hold_reaches_cam_pairs_beyond_the_press_neighbour_list():
+    # two 2.5 um CAM particles 0.9 um apart (0.72 R_ij, inside se_extrusion 1.5) among fine
+    # 0.15 um SE grains far away: the press's list reaches SKIN x the median radius (0.15 um)
+    # beyond contact, so the pull must come from its own list (until 0.6.0 it did not: the
+    # pair stayed apart)
+    rc, gap = 2.5, 0.9
+    box = np.array([20.0, 30.0, 30.0])
+    ya, yb = 10.0, 10.0 + 2 * rc + gap
+    fine = np.stack(np.meshgrid([3.0, 17.0], np.linspace(1, 29, 4), [2.0, 28.0],
+                                indexing="ij"), -1).reshape(-1, 3)
+    pos = np.concatenate([[[10.0, ya, 15.0], [10.0, yb, 15.0]], fine])
+    rad = np.concatenate([[rc, rc], np.full(len(fine), 0.15)])
+    ph = np.concatenate([[1, 1], np.full(len(fine), 2)]).astype(np.int64)
+    from microstructure._packing import SKIN
+    assert gap > 5 * SKIN * np.median(rad)
+    assert _held_gap(pos, rad, ph, box, 0.0) > 0.99 * gap
+    assert -0.05 * rc < _held_gap(pos, rad, ph, box, 1.5) <= 0.0
 
 
 def _hold_case(d_se, extrusion, seed):
