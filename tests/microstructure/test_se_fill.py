@@ -37,6 +37,64 @@ def test_crevice_width_is_the_gap_between_two_surfaces():
     assert np.all(w[owner == 0] >= 0.4 - 0.01)                  # no pore point is narrower
 
 
+def _random_box(seed, n=(14, 16, 16), h=0.5):
+    """Random spheres (some across the lateral faces) voxelized into owners, and random labels
+    on pore voxels."""
+    rng = np.random.default_rng(seed)
+    c = rng.uniform(0, 1, (12, 3)) * np.array(n) * h
+    r = rng.uniform(0.4, 1.6, 12)
+    owner = np.zeros(n, dtype=np.int32)
+    z, y, x = np.meshgrid(*[(np.arange(k) + 0.5) * h for k in n], indexing="ij")
+    for k in range(12):
+        owner[(z - c[k, 0]) ** 2 + (y - c[k, 1]) ** 2 + (x - c[k, 2]) ** 2 <= r[k] ** 2] = k + 1
+    lab = np.where((owner == 0) & (rng.random(n) < 0.3), rng.integers(1, 6, n), 0)
+    return c, r, owner, h, lab.astype(np.int32)
+
+
+@pytest.mark.parametrize("per", [(0, 0, 0), (0, 1, 1), (0, 0, 1)])
+def test_crevice_width_equals_brute_force_across_periodic_faces(per):
+    c, r, owner, h, _ = _random_box(3)
+    per = np.array(per, dtype=np.int8)
+    w = crevice_width(c, r, owner, h, per, reach=1.2)
+    n = np.array(owner.shape)
+    box = n * h
+    ref = np.full(owner.shape, np.inf)
+    for v in np.argwhere(owner == 0):
+        d = (v + 0.5) * h - c
+        d -= per * box * np.round(d / box)  # nearest image: the box is wider than 2 (r + reach)
+        s = np.sort(np.maximum(np.sqrt((d * d).sum(axis=1)) - r, 0.0))
+        if s[1] < 1.2:
+            ref[tuple(v)] = s[0] + s[1]
+    assert np.isfinite(ref).sum() > 50
+    np.testing.assert_allclose(w, ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("per", [(0, 0, 0), (0, 1, 1), (1, 1, 1)])
+def test_fill_bodies_equal_a_voxel_by_voxel_count(per):
+    _, _, owner, h, lab = _random_box(4)
+    per = np.array(per, dtype=np.int8)
+    pairs, area, cc, sep, cen, vol = fill_bodies(lab, 5, owner, h, per)
+    faces = {}
+    for v in np.argwhere(lab > 0):
+        for a in range(3):
+            for s in (-1, 1):
+                u = v.copy()
+                u[a] += s
+                if not 0 <= u[a] < owner.shape[a]:
+                    if not per[a]:
+                        continue
+                    u[a] %= owner.shape[a]
+                p = owner[tuple(u)]
+                if p:
+                    key = (lab[tuple(v)], p)
+                    faces[key] = faces.get(key, 0) + 1
+    assert sorted(faces) == [tuple(x) for x in pairs]
+    np.testing.assert_allclose(area, [faces[tuple(x)] * h * h for x in pairs])
+    assert np.array_equal(vol, np.bincount(lab.ravel(), minlength=6)[1:] * h**3)
+    assert np.array_equal(cc, np.isin(np.arange(1, 6), lab[0]))
+    assert np.array_equal(sep, np.isin(np.arange(1, 6), lab[-1]))
+
+
 def _grains(d_um):
     return lambda k: np.full(k, d_um)
 
