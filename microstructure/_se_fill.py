@@ -253,10 +253,6 @@ def _place_at_sites(base, ring, u, v, phi, state, dead, vox, reach2, owner, gid,
     return placed
 
 
-#: Crevices per chunk in :func:`crevice_sites`.
-_SITE_CHUNK = 32768
-
-
 def _displacement(centers: np.ndarray, ij: np.ndarray, box: np.ndarray, periodic: np.ndarray
                   ) -> np.ndarray:
     """``centers[j] - centers[i]`` per pair, the nearest image along the periodic axes."""
@@ -299,42 +295,103 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
     the gaps, narrowest first.  All of it follows from the particles alone, not from the grid.
     Only the ``max_gaps`` narrowest gaps are kept (all when None); sites are float32.
     """
-    gaps = np.asarray(gaps, dtype=np.int64).reshape(-1, 2)
+    gaps = np.ascontiguousarray(gaps, dtype=np.int64).reshape(-1, 2)
+    c = np.ascontiguousarray(centers, dtype=np.float64)
+    rad = np.ascontiguousarray(radii, dtype=np.float64)
+    bx = np.asarray(box, dtype=np.float64)
+    per = np.asarray(periodic, dtype=np.int64)
     if max_gaps is not None and gaps.shape[0] > max_gaps:
-        width = np.concatenate([_distance(centers, gaps[s:s + _SITE_CHUNK], box, periodic)
-                                - radii[gaps[s:s + _SITE_CHUNK, 0]]
-                                - radii[gaps[s:s + _SITE_CHUNK, 1]]
-                                for s in range(0, gaps.shape[0], _SITE_CHUNK)])
+        width = np.empty(gaps.shape[0])
+        _site_gaps(c, rad, gaps, 0, bx, per, width)
         gaps = gaps[np.lexsort((_hash01(gaps[:, 0], gaps[:, 1], salt), width))[:max_gaps]]
     ij = np.concatenate([np.asarray(contacts, dtype=np.int64).reshape(-1, 2), gaps])
     m = ij.shape[0]
-    f4 = np.float32
-    base, u, v = np.empty((m, 3), f4), np.empty((m, 3), f4), np.empty((m, 3), f4)
-    ring, gap = np.empty(m, f4), np.empty(m)
-    for s in range(0, m, _SITE_CHUNK):  # in chunks: the temporaries stay small
-        i, j = ij[s:s + _SITE_CHUNK, 0], ij[s:s + _SITE_CHUNK, 1]
-        d = _displacement(centers, ij[s:s + _SITE_CHUNK], box, periodic)
-        dist = np.maximum(np.sqrt((d * d).sum(axis=1)), 1e-12)
-        n = d / dist[:, None]
-        ri, rj = radii[i], radii[j]
-        touching = np.arange(s, s + i.shape[0]) < len(contacts)
-        x = np.clip((dist**2 + ri**2 - rj**2) / (2 * dist), -ri, ri)  # contact circle's centre
-        ring[s:s + i.shape[0]] = np.where(touching, np.sqrt(np.maximum(ri**2 - x**2, 0.0)), 0.0)
-        gap[s:s + i.shape[0]] = np.where(touching, -np.inf, dist - ri - rj)
-        along = np.where(touching, x, ri + 0.5 * (dist - ri - rj))
-        base[s:s + i.shape[0]] = centers[i] + along[:, None] * n
-        e = np.eye(3)[np.argmin(np.abs(n), axis=1)]  # the axis least along n
-        uu = np.cross(n, e)
-        uu /= np.linalg.norm(uu, axis=1)[:, None]
-        u[s:s + i.shape[0]] = uu
-        v[s:s + i.shape[0]] = np.cross(n, uu)
-    for a in range(3):
-        if periodic[a]:
-            base[:, a] %= box[a]
+    n_contacts = len(contacts)
+    gap = np.empty(m)
+    _site_gaps(c, rad, ij, n_contacts, bx, per, gap)
     key = _hash01(ij[:, 0], ij[:, 1], salt)
     order = np.lexsort((key, gap))
-    return (base[order], ring[order], u[order], v[order],
-            (2 * np.pi * key[order]).astype(np.float32))
+    f4 = np.float32
+    base, u, v = np.empty((m, 3), f4), np.empty((m, 3), f4), np.empty((m, 3), f4)
+    ring = np.empty(m, f4)
+    _site_geometry(c, rad, ij, n_contacts, bx, per, order, base, ring, u, v)
+    return base, ring, u, v, (2 * np.pi * key[order]).astype(np.float32)
+
+
+@numba.njit(cache=True)
+def _pair_axis(c, ij, p, box, periodic):  # pragma: no cover - numba
+    """Centre line of pair ``p``: unit vector from ``i`` to ``j`` (nearest image) and the
+    distance (at least 1e-12 µm)."""
+    i, j = ij[p, 0], ij[p, 1]
+    d0 = c[j, 0] - c[i, 0]
+    d1 = c[j, 1] - c[i, 1]
+    d2 = c[j, 2] - c[i, 2]
+    if periodic[0] != 0:
+        d0 -= box[0] * np.round(d0 / box[0])
+    if periodic[1] != 0:
+        d1 -= box[1] * np.round(d1 / box[1])
+    if periodic[2] != 0:
+        d2 -= box[2] * np.round(d2 / box[2])
+    dist = max(math.sqrt(d0 * d0 + d1 * d1 + d2 * d2), 1e-12)
+    return d0 / dist, d1 / dist, d2 / dist, dist
+
+
+@numba.njit(parallel=True, cache=True)
+def _site_gaps(c, rad, ij, n_contacts, box, periodic, gap):  # pragma: no cover - numba
+    """``gap[p]``: the surface gap of pair ``p`` (µm), ``-inf`` for a contact (``p <
+    n_contacts``): the order in which :func:`crevice_sites` visits the crevices."""
+    for p in numba.prange(ij.shape[0]):
+        if p < n_contacts:
+            gap[p] = -np.inf
+        else:
+            dist = _pair_axis(c, ij, p, box, periodic)[3]
+            gap[p] = dist - rad[ij[p, 0]] - rad[ij[p, 1]]
+
+
+@numba.njit(parallel=True, cache=True)
+def _site_geometry(c, rad, ij, n_contacts, box, periodic, order, base, ring, u, v
+                   ):  # pragma: no cover - numba
+    """Row ``k`` of :func:`crevice_sites`' output for pair ``order[k]``: the contact circle
+    (centre, radius, plane) of a contact, the middle of the gap (radius 0) of a gap."""
+    for k in numba.prange(order.shape[0]):
+        p = order[k]
+        i, j = ij[p, 0], ij[p, 1]
+        n0, n1, n2, dist = _pair_axis(c, ij, p, box, periodic)
+        ri, rj = rad[i], rad[j]
+        if p < n_contacts:  # the contact circle's centre lies x from c_i
+            x = min(max((dist * dist + ri * ri - rj * rj) / (2 * dist), -ri), ri)
+            ring[k] = math.sqrt(max(ri * ri - x * x, 0.0))
+            along = x
+        else:
+            ring[k] = 0.0
+            along = ri + 0.5 * (dist - ri - rj)
+        b0 = c[i, 0] + along * n0
+        b1 = c[i, 1] + along * n1
+        b2 = c[i, 2] + along * n2
+        # the circle's plane: n x e, e the axis least along n, and n x (n x e)
+        a0, a1, a2 = abs(n0), abs(n1), abs(n2)
+        e0 = e1 = e2 = 0.0
+        if a0 <= a1 and a0 <= a2:
+            e0 = 1.0
+        elif a1 <= a2:
+            e1 = 1.0
+        else:
+            e2 = 1.0
+        u0 = n1 * e2 - n2 * e1
+        u1 = n2 * e0 - n0 * e2
+        u2 = n0 * e1 - n1 * e0
+        nu = math.sqrt(u0 * u0 + u1 * u1 + u2 * u2)
+        u0 /= nu
+        u1 /= nu
+        u2 /= nu
+        u[k, 0], u[k, 1], u[k, 2] = u0, u1, u2
+        v[k, 0] = n1 * u2 - n2 * u1
+        v[k, 1] = n2 * u0 - n0 * u2
+        v[k, 2] = n0 * u1 - n1 * u0
+        base[k, 0], base[k, 1], base[k, 2] = b0, b1, b2
+        for a in range(3):  # wrapped into the box on the periodic axes (from float32, as stored)
+            if periodic[a] != 0:
+                base[k, a] = np.float64(base[k, a]) % box[a]
 
 
 def _offsets(reach: int) -> tuple[np.ndarray, np.ndarray]:

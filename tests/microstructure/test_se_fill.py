@@ -132,6 +132,25 @@ def test_crevice_sites_lie_on_the_contact_circle_and_in_the_middle_of_gaps():
     assert np.array_equal(a, b)
 
 
+def test_crevice_sites_across_a_periodic_face():
+    # the same touching pair and gap, moved so that both straddle the lateral face x_1 = 0:
+    # the circle's centre and the gap's middle come back inside the box, and (u, v, n) stay
+    # an orthonormal frame
+    c = np.array([[5.0, 9.6, 5.0], [5.0, 1.2, 5.0], [5.0, 3.6, 5.0], [5.0, 1.0, 1.0]])
+    r = np.ones(4)
+    box = np.array([10.0, 10.0, 10.0])
+    per = np.array([0, 1, 1], dtype=np.int8)
+    base, ring, u, v, _ = crevice_sites(c, r, np.array([[0, 1]]), np.array([[1, 2], [0, 3]]),
+                                        box, per, salt=3)
+    assert base[0] == pytest.approx([5.0, 0.4, 5.0], abs=1e-6) and ring[0] == pytest.approx(0.6)
+    assert base[1] == pytest.approx([5.0, 2.4, 5.0], abs=1e-6) and ring[1] == 0.0
+    n = np.array([0.0, 1.0, 0.0])
+    for k in range(2):
+        assert abs(u[k] @ n) < 1e-6 and abs(v[k] @ n) < 1e-6 and abs(u[k] @ v[k]) < 1e-6
+        assert np.linalg.norm(u[k]) == pytest.approx(1.0) and np.linalg.norm(v[k]) == pytest.approx(1.0)
+    assert np.all((base >= 0) & (base < box))
+
+
 def _four_crevices(h):
     """Four pairs of 1 um spheres with surface gaps 0.10, 0.12, 0.14, 0.16 um, far apart."""
     box = np.array([4.0, 12.0, 3.0])
