@@ -346,9 +346,9 @@ class _State:
 class _HoldPull:
     """The hold's CAM–CAM pull (module docstring): force ``a R_ij^2`` at contact, falling
     linearly to zero at a gap of ``reach R_ij``, over a neighbour list of the CAM particles
-    alone.  That reach (up to 2 R_ij, ~2-4 µm for 5 µm CAM) is far beyond the skin of the
-    press's list (``SKIN`` median radii, under 1 µm where the SE is fine), which would
-    otherwise decide which pairs the pull reaches."""
+    alone.  That reach (1.9 µm between two 5 µm CAM particles at the default 1.5 R_ij) lies
+    beyond the skin of the press's list (``SKIN`` median radii, under 1 µm where the SE is
+    fine), which would otherwise decide which pairs the pull reaches."""
 
     def __init__(self, state: _State, box: np.ndarray, a: float, reach: float) -> None:
         xp = state.xp
