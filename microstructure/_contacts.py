@@ -162,14 +162,38 @@ def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cove
     return keep, area
 
 
+@dataclass(frozen=True)
+class GraphArrays:
+    """A contact graph as the topology kernels read it, on one device: 0-based ``pairs``
+    (m, 2), its symmetric CSR ``ptr`` / ``nbr``, and the wall flags ``tcc`` / ``tsep``."""
+
+    pairs: Any
+    ptr: Any
+    nbr: Any
+    tcc: Any
+    tsep: Any
+
+
+def graph_arrays(graph: ContactGraph, n: int, xp: Any) -> GraphArrays:
+    """``graph`` (of ``n`` particles) for :func:`voxelize_topological` on ``xp``'s device:
+    built once, it serves every pass of a radius correction."""
+    pairs_h = np.stack([graph.i.astype(np.int64) - 1, graph.j.astype(np.int64) - 1], axis=1)
+    ptr_h, nbr_h = _csr(pairs_h, n)
+    return GraphArrays(xp.asarray(pairs_h), xp.asarray(ptr_h), xp.asarray(nbr_h),
+                       xp.asarray(np.asarray(graph.touches_cc, dtype=np.bool_)),
+                       xp.asarray(np.asarray(graph.touches_separator, dtype=np.bool_)))
+
+
 def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarray,
-                         graph: ContactGraph, shape: tuple[int, int, int], h: float,
-                         periodic: np.ndarray, *, kern: Any = None) -> tuple[Any, VoxelTopology]:
+                         graph: ContactGraph | GraphArrays, shape: tuple[int, int, int],
+                         h: float, periodic: np.ndarray, *, kern: Any = None
+                         ) -> tuple[Any, VoxelTopology]:
     """Owner id per voxel (int32, 0 = pore, else 1-based particle id) with the graph's topology.
 
     Runs on ``kern``'s device (default: the CPU) and returns the owner array there; every step
     is independent of the order of particles, contacts and voxels
-    (:mod:`._topology_kernels`), so the CPU and the GPU give the same array."""
+    (:mod:`._topology_kernels`), so the CPU and the GPU give the same array.  ``graph`` may
+    come as :func:`graph_arrays` made it for that device (repeated passes)."""
     if kern is None:
         from ._pressing_cpu import CpuPressKernels
 
@@ -181,11 +205,8 @@ def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarr
     ph = xp.asarray(np.ascontiguousarray(phase, dtype=np.int64))
     sh = xp.asarray(np.asarray(shape, dtype=np.int64))
     per = xp.asarray(np.asarray(periodic, dtype=np.int64))
-    pairs_h = np.stack([graph.i.astype(np.int64) - 1, graph.j.astype(np.int64) - 1], axis=1)
-    ptr_h, nbr_h = _csr(pairs_h, n)
-    pairs, ptr, nbr = xp.asarray(pairs_h), xp.asarray(ptr_h), xp.asarray(nbr_h)
-    tcc = xp.asarray(np.asarray(graph.touches_cc, dtype=np.bool_))
-    tsep = xp.asarray(np.asarray(graph.touches_separator, dtype=np.bool_))
+    g = graph if isinstance(graph, GraphArrays) else graph_arrays(graph, n, xp)
+    pairs, ptr, nbr, tcc, tsep = g.pairs, g.ptr, g.nbr, g.tcc, g.tsep
     # 1. stamp: nearest centre relative to radius, hard before SE
     keys = xp.full(tuple(int(s) for s in shape), TK.NO_KEY, dtype=xp.int64)
     kern.topo_stamp(c, r, ph, float(h), sh, per, keys)

@@ -43,10 +43,17 @@ import numpy as np
 from solvers.device import to_host
 from solvers.phases import CAM, PHASE_CODES, SE
 
-from ._contacts import ContactGraph, VoxelTopology, contact_graph, voxelize_topological
+from ._contacts import (
+    ContactGraph,
+    VoxelTopology,
+    contact_graph,
+    graph_arrays,
+    voxelize_topological,
+)
+from ._crevices import _distance
 from ._pressing import PressingError, PressingResult, contact_pairs, press
 from ._se_coat import coat_se
-from ._se_fill import REACH_CAM_RADII, _distance, fill_bodies, place_fill
+from ._se_fill import REACH_CAM_RADII, fill_bodies, place_fill
 from ._spec import ElectrodeSpec
 
 #: Smallest drawn particle diameter, in voxels (see step 1).
@@ -235,8 +242,9 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)  # phase code of each particle id, 0: pore
     ph_vox[1:] = phase
     ph_dev = xp.asarray(ph_vox)
+    graph_dev = graph_arrays(graph, len(r), xp)
     for _ in range(CORRECTIONS + 1):  # on the device; the voxels come back once, at the end
-        owner, topo = voxelize_topological(centers, r, phase, graph, shape, h, periodic,
+        owner, topo = voxelize_topological(centers, r, phase, graph_dev, shape, h, periodic,
                                            kern=kern)
         phases = ph_dev[owner]
         counts = to_host(xp.bincount(phases.reshape(-1), minlength=4))
@@ -264,7 +272,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         last_step = np.log(scale)
         r = r * scale[phase]
     _, owner, phases, r, topo = best
-    del best
+    del best, graph_dev
     owner, phases = to_host(owner), to_host(phases)
     times["voxelize"] = time.perf_counter() - t0
     t0 = time.perf_counter()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import microstructure as ms
-from microstructure._se_fill import crevice_sites, crevice_width, fill_bodies, place_fill
+from microstructure._crevices import crevice_sites, crevice_width
+from microstructure._se_fill import fill_bodies, place_fill
 from solvers import cam_utilization, cam_utilization_graph, label
 
 NOPER = np.array([0, 0, 0], dtype=np.int8)
