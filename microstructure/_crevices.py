@@ -69,7 +69,9 @@ def _crevice_width(c, r, owner, h, shape, periodic, reach, s1, s2):  # pragma: n
                             top = min(hi2, nx - 1)
                         for cc in range(seg, top + 1):
                             ic = cc + off
-                            if ic < 0 or owner[a, ib, ic] != 0:  # (ic >= 0: no wraparound)
+                            # (ic < 0 never holds; the test lets numba drop its
+                            # negative-index wraparound from the loop)
+                            if ic < 0 or owner[a, ib, ic] != 0:
                                 continue
                             dx = (cc + 0.5) * h - c[k, 2]
                             s = math.sqrt(dz * dz + dy * dy + dx * dx) - rr
@@ -132,7 +134,7 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
                   gaps: np.ndarray, box: np.ndarray, periodic: np.ndarray, salt: int,
                   max_gaps: int | None = None) -> tuple[np.ndarray, ...]:
     """The crevices the fill presses grains into, in the order it visits them, as
-    ``(base, ring, u, v, phi)`` for :func:`_place_at_sites` (µm, radians).
+    ``(base, ring, u, v, phi)`` for ``_se_fill._place_at_sites`` (µm, radians).
 
     A contact ``(i, j)`` (0-based rows of ``contacts``) has a crevice ring just outside its
     contact circle (``base``: the circle's centre, ``ring``: its radius, ``u``, ``v``: the

@@ -320,7 +320,7 @@ class _State:
             self.kern.press_force(self.pos, self.rad, self.ph, nl.ptr, nl.idx, nl.box,
                                   nl.periodic, self.kpair, WALL, force, top, energy)
             if self.pull is not None:
-                if it % CHECK_EVERY == 1:
+                if (it - 1) % CHECK_EVERY == 0:  # at the first step, then every CHECK_EVERY
                     self.pull.check(self.pos, CHECK_EVERY * max_move)
                 self.pull.add(self.pos, force)
             nl.maybe_rebuild(self.pos, fire.step(self.kern, self.pos, vel, force, self.rad,
