@@ -222,9 +222,10 @@ class _NeighbourList:
         self.counts = None  # half-list row lengths of the last build (CPU)
         self.builds = 0
 
-    def build(self, pos: Any) -> None:
+    def search_args(self, pos: Any) -> tuple:
+        """The particles binned into the cell grid: the arguments of the neighbour search
+        bodies (``pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin``)."""
         xp = self.xp
-        n = pos.shape[0]
         cs = self.box_h / self.ncell_h
         c = [xp.clip(xp.floor(pos[:, a] / cs[a]).astype(xp.int64), 0, int(self.ncell_h[a]) - 1)
              for a in range(3)]
@@ -233,8 +234,13 @@ class _NeighbourList:
         ncells = int(np.prod(self.ncell_h))
         cell_start = xp.searchsorted(cid[order], xp.arange(ncells + 1)).astype(xp.int64)
         items = order.astype(xp.int64)
-        args = (pos, self.rad, cell_start, items, self.ncell, self.cell_size, self.box,
+        return (pos, self.rad, cell_start, items, self.ncell, self.cell_size, self.box,
                 self.periodic, self.skin)
+
+    def build(self, pos: Any) -> None:
+        xp = self.xp
+        n = pos.shape[0]
+        args = self.search_args(pos)
         if hasattr(self.kern, "neighbours_csr"):  # CSR sized from the last build (CPU)
             self.ptr, self.idx, self.counts = self.kern.neighbours_csr(*args, hint=self.counts)
             self.ref = pos.copy()

@@ -380,6 +380,10 @@ def contact_pairs(kern: Any, pos: Any, rad: Any, box: np.ndarray, periodic: np.n
     n = pos.shape[0]
     if n < 2:
         return np.zeros((0, 2), dtype=np.int64)
+    if hasattr(kern, "close_pairs"):  # CPU: the half list with a skin of ``gap`` is the answer
+        # (its test, |x_i - x_j| < r_i + r_j + skin, is press_contacts_body's, term for term)
+        nl = _NeighbourList(kern, xp, box, periodic, rad, skin=float(gap))
+        return kern.close_pairs(*nl.search_args(pos))
     r_med = float(xp.median(rad))
     nl = _NeighbourList(kern, xp, box, periodic, rad, skin=max(gap, 0.05 * r_med))
     nl.build(pos)

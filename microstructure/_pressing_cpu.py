@@ -117,6 +117,23 @@ class CpuPressKernels(CpuKernels, CpuTopologyKernels):
     def press_contacts(self, *args: Any) -> None:
         _contacts_cpu(*args)
 
+    def close_pairs(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
+                    cell_size: Any, box: Any, periodic: Any, skin: float) -> np.ndarray:
+        """(m, 2) int64 pairs (i < j) with ``|x_i - x_j| < r_i + r_j + skin``, sorted: the half
+        neighbour list itself (each pair once), without the full list or a filtering pass."""
+        n = pos.shape[0]
+        counts = np.zeros(n, dtype=np.int64)
+        args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
+        _count_cpu(*args, counts)
+        start = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(counts, out=start[1:])
+        half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
+        _fill_cpu(*args, start, half, counts)
+        i = np.repeat(np.arange(n, dtype=np.int64), counts)
+        j = half[:int(start[-1])]
+        pairs = np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)
+        return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+
     def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
                        cell_size: Any, box: Any, periodic: Any, skin: float,
                        hint: np.ndarray | None = None

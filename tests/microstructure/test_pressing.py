@@ -93,6 +93,24 @@ def test_graph_and_voxel_utilization_agree_for_every_connectivity(pressed, rule)
     assert pressed.report.topology["unresolved_gaps"] <= 0.005 * pressed.phases.size
 
 
+@pytest.mark.parametrize("per", [(0, 0, 0), (0, 1, 1)])
+@pytest.mark.parametrize("gap", [1e-4, 0.3])
+def test_contact_pairs_are_every_pair_within_the_gap(per, gap):
+    # polydisperse spheres, many across the lateral faces: the CPU's half-list answer against
+    # a brute-force distance matrix (nearest image)
+    rng = np.random.default_rng(5)
+    box, per = np.array([8.0, 9.0, 10.0]), np.array(per)
+    c = rng.uniform(0, 1, (150, 3)) * box
+    r = rng.uniform(0.2, 1.2, 150)
+    d = c[None, :, :] - c[:, None, :]
+    d -= per * box * np.round(d / box)
+    close = np.sqrt((d * d).sum(axis=2)) < r[:, None] + r[None, :] + gap
+    want = np.argwhere(np.triu(close, k=1))
+    got = contact_pairs(CpuPressKernels(), c, r, box, per, gap=gap)
+    assert len(want) > 100
+    assert np.array_equal(got, want)
+
+
 def test_topological_voxelization_separates_and_joins():
     # two CAM spheres 0.2 um apart: never adjacent; the same spheres touching: a neck
     c = np.array([[5.0, 5.0, 3.9], [5.0, 5.0, 6.3]])
