@@ -227,6 +227,8 @@ def losers_row_body(a, b, c_start, stride, c, r, ph, ptr, nbr, h, shape, periodi
     nz = shape[0]
     ny = shape[1]
     nx = shape[2]
+    if a < 0 or b < 0 or c_start < 0:  # never: tells the compiler no index below wraps
+        return 0
     bp = wrap(b + 1, ny, periodic[1])  # noqa: F821 - bound per target
     bm = wrap(b - 1, ny, periodic[1])  # noqa: F821
     unresolved = 0
