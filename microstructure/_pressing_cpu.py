@@ -101,6 +101,30 @@ def _contacts_cpu(pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts
         _nb_contacts(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padded, counts)
 
 
+def _half_rows(args: tuple, hint: np.ndarray | None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The half neighbour list of the search ``args``: row ``i`` is
+    ``half[start[i]:start[i] + counts[i]]``.  The rows are sized from ``hint`` (the counts of
+    the last build, plus a quarter and 4) and filled in one pass; without a hint, or when a row
+    overflows, the counts are taken first (a second pass over the cells) and the rows packed."""
+    n = args[0].shape[0]
+    counts = np.zeros(n, dtype=np.int64)
+    if hint is None or hint.shape[0] != n:
+        _count_cpu(*args, counts)
+        cap = counts.copy()
+    else:
+        cap = hint + (hint >> 2) + 4
+    start = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(cap, out=start[1:])
+    half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
+    _fill_cpu(*args, start, half, counts)
+    if np.any(counts > cap):  # rows too short for this build: sized exactly, again
+        np.cumsum(counts, out=start[1:])
+        half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
+        _fill_cpu(*args, start, half, counts)
+    return start, half, counts
+
+
 class CpuPressKernels(CpuKernels, CpuTopologyKernels):
     """CPU launchers of the packing, pressing and topology bodies (GPU twins:
     ``_packing_cuda``)."""
@@ -121,15 +145,9 @@ class CpuPressKernels(CpuKernels, CpuTopologyKernels):
                     cell_size: Any, box: Any, periodic: Any, skin: float) -> np.ndarray:
         """(m, 2) int64 pairs (i < j) with ``|x_i - x_j| < r_i + r_j + skin``, sorted: the half
         neighbour list itself (each pair once), without the full list or a filtering pass."""
-        n = pos.shape[0]
-        counts = np.zeros(n, dtype=np.int64)
         args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
-        _count_cpu(*args, counts)
-        start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(counts, out=start[1:])
-        half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
-        _fill_cpu(*args, start, half, counts)
-        i = np.repeat(np.arange(n, dtype=np.int64), counts)
+        start, half, counts = _half_rows(args, None)  # without a hint the rows are packed
+        i = np.repeat(np.arange(pos.shape[0], dtype=np.int64), counts)
         j = half[:int(start[-1])]
         pairs = np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)
         return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
@@ -139,26 +157,9 @@ class CpuPressKernels(CpuKernels, CpuTopologyKernels):
                        hint: np.ndarray | None = None
                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Full neighbour list (CSR, rows sorted by j) without the padded rows, and each
-        particle's count in the half list.  Same list as :meth:`._packing._NeighbourList.build`.
-
-        The half list's rows are sized from ``hint`` (the counts of the last build, plus a
-        quarter and 4) and filled in one pass; without a hint, or when a row overflows, the
-        counts are taken first (a second pass over the cells)."""
-        n = pos.shape[0]
-        counts = np.zeros(n, dtype=np.int64)
+        particle's count in the half list.  Same list as :meth:`._packing._NeighbourList.build`
+        (the half list's rows sized as :func:`_half_rows` says)."""
         args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
-        if hint is None or hint.shape[0] != n:
-            _count_cpu(*args, counts)
-            cap = counts.copy()
-        else:
-            cap = hint + (hint >> 2) + 4
-        start = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(cap, out=start[1:])
-        half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
-        _fill_cpu(*args, start, half, counts)
-        if np.any(counts > cap):  # rows too short for this build: sized exactly, again
-            np.cumsum(counts, out=start[1:])
-            half = np.empty(max(int(start[-1]), 1), dtype=np.int64)
-            _fill_cpu(*args, start, half, counts)
-        ptr, idx = _symmetrize(n, start, half, counts)
+        start, half, counts = _half_rows(args, hint)
+        ptr, idx = _symmetrize(pos.shape[0], start, half, counts)
         return ptr, idx, counts
