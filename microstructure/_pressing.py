@@ -86,7 +86,7 @@ import numpy as np
 from solvers.device import to_host
 
 from ._contact_law import pair_law
-from ._packing import SKIN, Fire, _NeighbourList
+from ._packing import SKIN, Fire, _NeighbourList, sorted_pairs
 
 log = logging.getLogger(__name__)
 
@@ -398,7 +398,4 @@ def contact_pairs(kern: Any, pos: Any, rad: Any, box: np.ndarray, periodic: np.n
             break
         cap = most + 1
     src, col = xp.nonzero(xp.arange(cap)[None, :] < counts[:, None])
-    pairs = xp.stack([src, padded[src, col]], axis=1)
-    out = to_host(pairs).astype(np.int64)
-    order = np.lexsort((out[:, 1], out[:, 0]))
-    return out[order]
+    return sorted_pairs(src, padded[src, col], n, xp)  # sorted on the device

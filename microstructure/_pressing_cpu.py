@@ -11,7 +11,7 @@ import numpy as np
 from . import _packing_kernels as K
 from . import _pressing_kernels as PK
 from ._contacts import CpuTopologyKernels
-from ._packing import CpuKernels
+from ._packing import CpuKernels, sorted_pairs
 
 _B = PK.compile_for(numba.njit(cache=True))
 _PB = K.compile_for(numba.njit(cache=True))
@@ -148,9 +148,7 @@ class CpuPressKernels(CpuKernels, CpuTopologyKernels):
         args = (pos, rad, cell_start, cell_items, ncell, cell_size, box, periodic, skin)
         start, half, counts = _half_rows(args, None)  # without a hint the rows are packed
         i = np.repeat(np.arange(pos.shape[0], dtype=np.int64), counts)
-        j = half[:int(start[-1])]
-        pairs = np.stack([np.minimum(i, j), np.maximum(i, j)], axis=1)
-        return pairs[np.lexsort((pairs[:, 1], pairs[:, 0]))]
+        return sorted_pairs(i, half[:int(start[-1])], pos.shape[0])
 
     def neighbours_csr(self, pos: Any, rad: Any, cell_start: Any, cell_items: Any, ncell: Any,
                        cell_size: Any, box: Any, periodic: Any, skin: float,

@@ -8,6 +8,8 @@ import pytest
 import microstructure as ms
 from microstructure._contact_law import pair_law, pair_stiffness
 from microstructure._contacts import contact_graph, voxelize_topological
+from microstructure._generate_pressed import _gaps
+from microstructure._packing import sorted_pairs
 from microstructure._pressing import contact_pairs, press
 from microstructure._pressing_cpu import CpuPressKernels
 from solvers import cam_utilization, cam_utilization_graph
@@ -109,6 +111,32 @@ def test_contact_pairs_are_every_pair_within_the_gap(per, gap):
     got = contact_pairs(CpuPressKernels(), c, r, box, per, gap=gap)
     assert len(want) > 100
     assert np.array_equal(got, want)
+
+
+def test_sorted_pairs_equal_lexsort_with_repeats_and_either_order():
+    rng = np.random.default_rng(2)
+    i, j = rng.integers(0, 40, 500), rng.integers(0, 40, 500)  # many repeated pairs
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    want = np.stack([lo, hi], axis=1)[np.lexsort((hi, lo))]
+    assert np.array_equal(sorted_pairs(i, j, 40), want)
+    assert sorted_pairs(i[:0], j[:0], 40).shape == (0, 2)
+
+
+@pytest.mark.parametrize("per", [(0, 0, 0), (0, 1, 1)])
+def test_gaps_are_the_close_pairs_that_do_not_touch(per):
+    # the fill's gap list (looked up by sorted keys in reversed numbering) against np.isin
+    rng = np.random.default_rng(8)
+    box, per = np.array([8.0, 9.0, 10.0]), np.array(per, dtype=np.int8)
+    c = rng.uniform(0, 1, (150, 3)) * box
+    r = rng.uniform(0.2, 1.2, 150)
+    close = contact_pairs(CpuPressKernels(), c, r, box, per, gap=0.4)
+    touching = close[rng.uniform(size=len(close)) < 0.5]
+    for contacts in (touching, touching[:0]):
+        got = _gaps(CpuPressKernels(), c, r, box, per, 0.4, contacts)
+        want = close[~np.isin(close[:, 0] * 1000 + close[:, 1],
+                              contacts[:, 0] * 1000 + contacts[:, 1])]
+        assert len(want) > 50
+        assert np.array_equal(got[np.lexsort((got[:, 1], got[:, 0]))], want)
 
 
 def test_topological_voxelization_separates_and_joins():

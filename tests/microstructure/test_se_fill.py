@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import microstructure as ms
-from microstructure._crevices import crevice_sites, crevice_width
+from microstructure._crevices import _hash01, _lexsort2, crevice_sites, crevice_width
 from microstructure._se_fill import fill_bodies, place_fill
 from solvers import cam_utilization, cam_utilization_graph, label
 
@@ -150,6 +150,29 @@ def test_crevice_sites_across_a_periodic_face():
         assert abs(u[k] @ n) < 1e-6 and abs(v[k] @ n) < 1e-6 and abs(u[k] @ v[k]) < 1e-6
         assert np.linalg.norm(u[k]) == pytest.approx(1.0) and np.linalg.norm(v[k]) == pytest.approx(1.0)
     assert np.all((base >= 0) & (base < box))
+
+
+def test_lexsort2_equals_lexsort_with_ties():
+    rng = np.random.default_rng(4)
+    for _ in range(5):
+        p, q = rng.integers(0, 6, 400).astype(float), rng.integers(0, 3, 400).astype(float)
+        assert np.array_equal(_lexsort2(p, q), np.lexsort((q, p)))
+
+
+def test_crevice_sites_keep_the_narrowest_gaps_narrowest_first():
+    # a row of equal spheres with exactly repeated gap widths (ties broken by the salted key):
+    # max_gaps keeps the first of the gaps ordered by (width, key)
+    gaps_um = np.array([0.5, 0.125, 0.25, 0.125, 0.5, 0.25, 0.125, 0.75, 0.25, 0.5])  # exact
+    x = np.concatenate([[1.0], 1.0 + np.cumsum(2.0 + gaps_um)])
+    c = np.stack([x, np.full_like(x, 5.0), np.full_like(x, 5.0)], axis=1)
+    r = np.ones(len(x))
+    gaps = np.stack([np.arange(10), np.arange(1, 11)], axis=1)
+    box = np.array([40.0, 10.0, 10.0])
+    want = np.lexsort((_hash01(gaps[:, 0], gaps[:, 1], 9), gaps_um))
+    for keep in (3, 4, 7, 10, 20):
+        base = crevice_sites(c, r, NONE, gaps, box, NOPER, salt=9, max_gaps=keep)[0]
+        mid = 0.5 * (x[gaps[want[:keep], 0]] + x[gaps[want[:keep], 1]])
+        assert np.allclose(base[:, 0], mid, atol=1e-5)
 
 
 def _four_crevices(h):
