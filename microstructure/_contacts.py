@@ -106,56 +106,53 @@ def contact_graph(centers: np.ndarray, radii: np.ndarray, phase: np.ndarray,
 
 
 def _csr(pairs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric CSR of ``pairs``: row ``a`` lists its partners in ascending order (from one
+    sort of the int64 keys ``a * n + b``)."""
     a = np.concatenate([pairs[:, 0], pairs[:, 1]])
     b = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    order = np.lexsort((b, a))
     ptr = np.zeros(n + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(np.bincount(a, minlength=n))
-    return ptr, b[order].astype(np.int64)
+    return ptr, np.sort(a.astype(np.int64) * n + b) % n
 
 
 @numba.njit(cache=True)
-def _delta(c, p, q, box, periodic):
-    d = np.empty(3)
-    for a in range(3):
-        x = c[q, a] - c[p, a]
-        if periodic[a] != 0:
-            x -= box[a] * math.floor(x / box[a] + 0.5)
-        d[a] = x
-    return d
+def _wrap(x, box, periodic, a):  # pragma: no cover - numba
+    """Component ``x`` along axis ``a``, the nearest image where that axis is periodic."""
+    if periodic[a] != 0:
+        x -= box[a] * math.floor(x / box[a] + 0.5)
+    return x
 
 
-@numba.njit(cache=True)
+@numba.njit(parallel=True, cache=True)
 def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cover - numba
     m = pairs.shape[0]
     keep = np.zeros(m, dtype=np.bool_)
     area = np.zeros(m)
-    for k in range(m):
+    for k in numba.prange(m):
         p = pairs[k, 0]
         q = pairs[k, 1]
-        d = _delta(c, p, q, box, periodic)
-        dist = math.sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2])
+        d0 = _wrap(c[q, 0] - c[p, 0], box, periodic, 0)
+        d1 = _wrap(c[q, 1] - c[p, 1], box, periodic, 1)
+        d2 = _wrap(c[q, 2] - c[p, 2], box, periodic, 2)
+        dist = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
         if dist < 1e-12:
             continue
         xp = (dist * dist + r[p] * r[p] - r[q] * r[q]) / (2 * dist)
         xp = min(max(xp, 0.0), dist)
         a2 = r[p] * r[p] - xp * xp
         area[k] = math.pi * max(a2, 0.0)
-        spot = np.empty(3)
-        for a in range(3):
-            spot[a] = c[p, a] + d[a] * xp / dist
+        s0 = c[p, 0] + d0 * xp / dist
+        s1 = c[p, 1] + d1 * xp / dist
+        s2 = c[p, 2] + d2 * xp / dist
         buried = False
         for t in range(ptr[p], ptr[p + 1]):
             s = nbr[t]
             if s == q or ph[s] == SE:
                 continue
-            e2 = 0.0
-            for a in range(3):
-                x = spot[a] - c[s, a]
-                if periodic[a] != 0:
-                    x -= box[a] * math.floor(x / box[a] + 0.5)
-                e2 += x * x
-            if e2 < r[s] * r[s]:
+            e0 = _wrap(s0 - c[s, 0], box, periodic, 0)
+            e1 = _wrap(s1 - c[s, 1], box, periodic, 1)
+            e2 = _wrap(s2 - c[s, 2], box, periodic, 2)
+            if e0 * e0 + e1 * e1 + e2 * e2 < r[s] * r[s]:
                 buried = True
                 break
         keep[k] = not buried

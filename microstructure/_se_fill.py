@@ -130,6 +130,31 @@ def _grow(a0, b0, c0, vox, reach2, state, offsets, dist2, periodic, room, held_a
 
 
 @numba.njit(cache=True)
+def _grow_inside(j0, vox, reach2, flat, offsets, dist2, room, held_at, sy, sx
+                 ):  # pragma: no cover - numba
+    """:func:`_grow` for a grain that cannot reach a face of the box: flat indices into the
+    raveled state, no wrapping or bounds tests (same voxels, same order)."""
+    flat[j0] = GROWING
+    held_at[0, 0] = j0
+    held = 1
+    for k in range(1, offsets.shape[0]):
+        if held >= vox or held >= room or dist2[k] > reach2:
+            break
+        j = j0 + offsets[k]
+        s = flat[j]
+        if s != FREE and s != FREE_CREVICE:
+            continue
+        if (flat[j - sy] == GROWING or flat[j + sy] == GROWING or flat[j - sx] == GROWING
+                or flat[j + sx] == GROWING or flat[j - 1] == GROWING or flat[j + 1] == GROWING):
+            flat[j] = GROWING
+            held_at[held, 0] = j
+            held += 1
+    for k in range(held):
+        flat[held_at[k, 0]] = FILLED
+    return held
+
+
+@numba.njit(cache=True)
 def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offsets, dist2,
                     search2, periodic, need, h):  # pragma: no cover - numba
     """Grains ``place[2], place[2] + 1, ...`` (``vox[g]`` voxels each) pressed in at the
@@ -147,6 +172,14 @@ def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offs
         if dead[p]:
             n_dead += 1
     held_at = np.empty((max(vox.max(), 1) if vox.shape[0] else 1, 3), dtype=np.int64)
+    # sites at least `margin` voxels from every face take the flat path (most of them): the
+    # search and the growth stay inside the box, and a face neighbour is a fixed stride away
+    flat = state.reshape(-1)
+    sy, sx = state.shape[1] * state.shape[2], state.shape[2]
+    steps = offsets[:, 0] * sy + offsets[:, 1] * sx + offsets[:, 2]
+    # (the start lies within the search of the site, the grain within the offsets of its
+    # start, and its face neighbours one voxel further)
+    margin = int(math.ceil(math.sqrt(search2))) + int(math.ceil(math.sqrt(dist2[-1]))) + 1
     while placed < need and place[2] < vox.shape[0] and n_dead < n_sites:
         p = place[1]
         if p >= n_sites:
@@ -161,6 +194,25 @@ def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offs
         ia = int(math.floor((base[p, 0] + ring[p] * (ct * u[p, 0] + st * v[p, 0])) / h))
         ib = int(math.floor((base[p, 1] + ring[p] * (ct * u[p, 1] + st * v[p, 1])) / h))
         ic = int(math.floor((base[p, 2] + ring[p] * (ct * u[p, 2] + st * v[p, 2])) / h))
+        g = place[2]
+        if (margin <= ia < state.shape[0] - margin and margin <= ib < state.shape[1] - margin
+                and margin <= ic < state.shape[2] - margin):
+            j0 = (ia * state.shape[1] + ib) * sx + ic
+            j = -1
+            for k in range(offsets.shape[0]):
+                if dist2[k] > search2:
+                    break
+                if flat[j0 + steps[k]] == FREE_CREVICE:
+                    j = j0 + steps[k]
+                    break
+            if j < 0:
+                dead[p] = True
+                n_dead += 1
+                continue
+            placed += _grow_inside(j, vox[g], reach2[g], flat, steps, dist2, need - placed,
+                                   held_at, sy, sx)
+            place[2] += 1
+            continue
         found = False
         a = b = c = 0
         for k in range(offsets.shape[0]):
@@ -175,7 +227,6 @@ def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offs
             dead[p] = True
             n_dead += 1
             continue
-        g = place[2]
         placed += _grow(a, b, c, vox[g], reach2[g], state, offsets, dist2, periodic,
                         need - placed, held_at)
         place[2] += 1
@@ -283,32 +334,48 @@ def _next_to_solid(solid: np.ndarray, per: tuple[bool, bool, bool]) -> np.ndarra
     return near
 
 
-def _face_pairs(lab: np.ndarray, owner: np.ndarray, periodic: np.ndarray
-                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The fill's voxels (flat indices) and, for every face a fill voxel shares with a particle
-    voxel, its (body label, particle id) -- visiting only the fill's voxels (a few % of the
-    box), not the whole array."""
-    flat = lab.reshape(-1)
-    idx = np.flatnonzero(flat)
-    body = flat[idx]
-    own = owner.reshape(-1)
-    bodies, parts = [], []
-    stride = 1
-    for axis in (2, 1, 0):
-        n_ax = lab.shape[axis]
-        x = (idx // stride) % n_ax
-        for step in (-1, 1):
-            nb = idx + step * stride
-            out = (x == 0) if step < 0 else (x == n_ax - 1)
-            if periodic[axis]:  # wrap around the box
-                nb[out] -= step * n_ax * stride
-            else:  # no face beyond the collector / separator: the fill voxel itself (pore)
-                nb[out] = idx[out]
-            keep = own[nb] > 0
-            bodies.append(body[keep])
-            parts.append(own[nb[keep]])
-        stride *= n_ax
-    return idx, np.concatenate(bodies), np.concatenate(parts)
+@numba.njit(cache=True)
+def _face_key_row(t, n_chunk, idx, body, own, shape, periodic, base, out, at
+                  ):  # pragma: no cover - numba
+    """Chunk ``t`` of the fill's voxels: the key ``body * base + particle`` of every face a
+    fill voxel shares with a particle voxel, written from ``out[at]`` (``out`` None: counted
+    only).  Returns the number of keys."""
+    ny, nx = shape[1], shape[2]
+    lo = t * idx.shape[0] // n_chunk
+    hi = (t + 1) * idx.shape[0] // n_chunk
+    k = 0
+    for q in range(lo, hi):
+        i = idx[q]
+        a = i // (ny * nx)
+        b = (i // nx) % ny
+        c = i % nx
+        for d in range(6):
+            aa, bb, cc, inside = _face_step(a, b, c, d, shape, periodic)
+            if not inside:  # no face beyond the collector / separator
+                continue
+            p = own[(aa * ny + bb) * nx + cc]
+            if p > 0:
+                if out is not None:
+                    out[at + k] = body[q] * base + p
+                k += 1
+    return k
+
+
+@numba.njit(parallel=True, cache=True)
+def _face_keys(idx, body, own, shape, periodic, base):  # pragma: no cover - numba
+    """Keys ``body * base + particle`` of all faces between fill voxels ``idx`` (flat, bodies
+    ``body``) and particle voxels (flat ``own``), in chunks counted, then written, in
+    parallel."""
+    n_chunk = 64
+    counts = np.zeros(n_chunk + 1, dtype=np.int64)
+    for t in numba.prange(n_chunk):
+        counts[t + 1] = _face_key_row(t, n_chunk, idx, body, own, shape, periodic, base,
+                                      None, 0)
+    start = np.cumsum(counts)
+    out = np.empty(start[-1], dtype=np.int64)
+    for t in numba.prange(n_chunk):
+        _face_key_row(t, n_chunk, idx, body, own, shape, periodic, base, out, start[t])
+    return out
 
 
 def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: np.ndarray
@@ -321,12 +388,15 @@ def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: 
     (k, 2) of (body 1..n, particle id), ``area`` (k,) µm², per body ``touches_cc``,
     ``touches_sep`` (bool), ``centroid_um`` (n, 3) and ``volume_um3`` (n,).
     """
-    idx, bb, pp = _face_pairs(lab, owner, periodic)
+    flat = lab.reshape(-1)
+    idx = np.flatnonzero(flat)  # the fill's voxels only (a few % of the box)
+    body = flat[idx]
     base = int(owner.max()) + 1
-    uniq, faces = np.unique(bb.astype(np.int64) * base + pp, return_counts=True)
+    keys = _face_keys(idx, body.astype(np.int64), owner.reshape(-1),
+                      np.asarray(lab.shape, dtype=np.int64), np.asarray(periodic, np.int64), base)
+    uniq, faces = np.unique(keys, return_counts=True)
     pairs = np.stack([uniq // base, uniq % base], axis=1)
     area = faces * h * h
-    body = lab.reshape(-1)[idx]
     cnt = np.bincount(body, minlength=n + 1)[1:]
     vol = cnt * h**3
     touches_cc = np.zeros(n + 1, dtype=bool)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import microstructure as ms
+from microstructure import _se_fill as SF
 from microstructure._crevices import _hash01, _lexsort2, crevice_sites, crevice_width
 from microstructure._se_fill import fill_bodies, place_fill
 from solvers import cam_utilization, cam_utilization_graph, label
@@ -234,6 +235,79 @@ def test_the_contacts_that_get_grains_do_not_depend_on_the_voxel_size(salt):
         got.append((ringed, cen[np.argsort(cen[:, 1])]))
     assert got[0][0] == got[1][0] and len(got[0][0]) == 2
     assert np.allclose(got[0][1], got[1][1], atol=0.15)
+
+
+def _place_reference(base, ring, u, v, phi, vox, reach2, state, offsets, dist2, search2, per,
+                     need, h):
+    """The placement's rules, voxel by voxel in Python, on a copy of ``state``."""
+    state, shape = state.copy(), np.array(state.shape)
+    n, dead, placed, g, rnd, p = len(base), np.zeros(len(base), bool), 0, 0, 0, 0
+
+    def at(x):  # wrapped along the periodic axes; None outside the box
+        x = np.where(per > 0, x % shape, x)
+        return tuple(x) if np.all((x >= 0) & (x < shape)) else None
+
+    while placed < need and g < len(vox) and not dead.all():
+        if p >= n:
+            rnd, p = rnd + 1, 0
+            continue
+        q, p = p, p + 1
+        if dead[q]:
+            continue
+        t = float(phi[q]) + rnd * SF.GOLDEN
+        site = [float(base[q, a]) + float(ring[q]) * (np.cos(t) * float(u[q, a])
+                                                      + np.sin(t) * float(v[q, a]))
+                for a in range(3)]
+        site = np.floor(np.array(site) / h).astype(int)
+        starts = [at(site + o) for o, d2 in zip(offsets, dist2, strict=True) if d2 <= search2]
+        start = next((x for x in starts if x is not None and state[x] == SF.FREE_CREVICE), None)
+        if start is None:
+            dead[q] = True
+            continue
+        cells, state[start] = [start], SF.GROWING
+        for o, d2 in zip(offsets[1:], dist2[1:], strict=True):
+            if len(cells) >= vox[g] or len(cells) >= need - placed or d2 > reach2[g]:
+                break
+            x = at(np.array(start) + o)
+            if x is None or state[x] not in (SF.FREE, SF.FREE_CREVICE):
+                continue
+            faces = [at(np.array(x) + e) for e in np.vstack([np.eye(3, dtype=int),
+                                                             -np.eye(3, dtype=int)])]
+            if any(f is not None and state[f] == SF.GROWING for f in faces):
+                cells.append(x)
+                state[x] = SF.GROWING
+        for x in cells:
+            state[x] = SF.FILLED
+        placed, g = placed + len(cells), g + 1
+    return state, placed
+
+
+@pytest.mark.parametrize("per", [(0, 0, 0), (0, 1, 1)])
+def test_grain_placement_follows_its_rules_inside_and_at_the_faces(per):
+    # random free / crevice / solid voxels and crevice sites all over a small box: sites deep
+    # inside take the flat path, those near a face the wrapped one; both against Python
+    rng = np.random.default_rng(3)
+    h, shape, per = 0.5, (30, 28, 26), np.array(per, dtype=np.int64)
+    state = rng.choice(np.array([SF.SOLID, SF.FREE, SF.FREE_CREVICE], dtype=np.uint8),
+                       size=shape, p=[0.3, 0.3, 0.4])
+    m = 60
+    base = (rng.uniform(0, 1, (m, 3)) * np.array(shape) * h).astype(np.float32)
+    ring = rng.uniform(0, 1.5, m).astype(np.float32)
+    u = np.tile(np.float32([0, 1, 0]), (m, 1))
+    v = np.tile(np.float32([0, 0, 1]), (m, 1))
+    phi = rng.uniform(0, 6, m).astype(np.float32)
+    vox = rng.integers(1, 12, 400).astype(np.int64)
+    reach2 = np.full(400, 9, dtype=np.int64)
+    offsets, dist2 = SF._offsets(3)
+    need = 900
+    want, want_placed = _place_reference(base, ring, u, v, phi, vox, reach2, state, offsets,
+                                         dist2, 4, per, need, h)
+    got = state.copy()
+    placed = SF._place_at_sites(base, ring, u, v, phi, np.zeros(3, dtype=np.int64),
+                                np.zeros(m, dtype=np.bool_), vox, reach2, got, offsets, dist2,
+                                4, per, need, h)
+    assert placed == want_placed and placed > 300
+    assert np.array_equal(got, want)
 
 
 def test_place_fill_gives_up_bodies_cut_off_from_every_particle():
