@@ -12,8 +12,9 @@
 #    arrays and compiled kernels instead of the simulator);
 # 3. ``bench``: the pressed generator at 256³ and 512³ (issue 9 asks 512³ in <= 60 s; pressing
 #    and the topological voxelization run on the GPU, the contact graph's gap list, the SE coat
-#    and the crevice fill on the host, ~5 s of the 256³ CPU run, so they set the floor; the
-#    report's per-step seconds show it) and labeling / utilization at 256³.
+#    and the crevice fill on the host, ~3 s of the 256³ and ~33 s of the 512³ CPU run on
+#    2 cores, so they set the floor; the report's per-step seconds show it) and labeling /
+#    utilization at 256³.
 # Each step's log goes to $OUT (a step that fails does not stop the next); the summary lines
 # are printed at the end.  PY picks the interpreter (default python3, the image's).
 set -u
