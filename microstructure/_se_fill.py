@@ -155,6 +155,32 @@ def _grow_inside(j0, vox, reach2, flat, offsets, dist2, room, held_at, sy, sx
 
 
 @numba.njit(cache=True)
+def _start_inside(flat, j0, steps, dist2, search2):  # pragma: no cover - numba
+    """The ``FREE_CREVICE`` voxel nearest to flat voxel ``j0`` within ``search2`` squared
+    voxels (flat index, -1: none), for a site whose search cannot leave the box."""
+    for k in range(steps.shape[0]):
+        if dist2[k] > search2:
+            break
+        if flat[j0 + steps[k]] == FREE_CREVICE:
+            return j0 + steps[k]
+    return -1
+
+
+@numba.njit(cache=True)
+def _start_wrapped(state, ia, ib, ic, offsets, dist2, search2, periodic
+                   ):  # pragma: no cover - numba
+    """:func:`_start_inside` for a site near a face: wrapped along the periodic axes."""
+    for k in range(offsets.shape[0]):
+        if dist2[k] > search2:
+            break
+        a, b, c, inside = _in_box(ia + offsets[k, 0], ib + offsets[k, 1], ic + offsets[k, 2],
+                                  state.shape, periodic)
+        if inside and state[a, b, c] == FREE_CREVICE:
+            return (a * state.shape[1] + b) * state.shape[2] + c
+    return -1
+
+
+@numba.njit(cache=True)
 def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offsets, dist2,
                     search2, periodic, need, h):  # pragma: no cover - numba
     """Grains ``place[2], place[2] + 1, ...`` (``vox[g]`` voxels each) pressed in at the
@@ -194,41 +220,24 @@ def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offs
         ia = int(math.floor((base[p, 0] + ring[p] * (ct * u[p, 0] + st * v[p, 0])) / h))
         ib = int(math.floor((base[p, 1] + ring[p] * (ct * u[p, 1] + st * v[p, 1])) / h))
         ic = int(math.floor((base[p, 2] + ring[p] * (ct * u[p, 2] + st * v[p, 2])) / h))
-        g = place[2]
-        if (margin <= ia < state.shape[0] - margin and margin <= ib < state.shape[1] - margin
-                and margin <= ic < state.shape[2] - margin):
-            j0 = (ia * state.shape[1] + ib) * sx + ic
-            j = -1
-            for k in range(offsets.shape[0]):
-                if dist2[k] > search2:
-                    break
-                if flat[j0 + steps[k]] == FREE_CREVICE:
-                    j = j0 + steps[k]
-                    break
-            if j < 0:
-                dead[p] = True
-                n_dead += 1
-                continue
-            placed += _grow_inside(j, vox[g], reach2[g], flat, steps, dist2, need - placed,
-                                   held_at, sy, sx)
-            place[2] += 1
-            continue
-        found = False
-        a = b = c = 0
-        for k in range(offsets.shape[0]):
-            if dist2[k] > search2:
-                break
-            a, b, c, inside = _in_box(ia + offsets[k, 0], ib + offsets[k, 1],
-                                      ic + offsets[k, 2], state.shape, periodic)
-            if inside and state[a, b, c] == FREE_CREVICE:
-                found = True
-                break
-        if not found:
+        # the nearest free crevice voxel (flat index; -1: none, the crevice is full)
+        fast = (margin <= ia < state.shape[0] - margin and margin <= ib < state.shape[1] - margin
+                and margin <= ic < state.shape[2] - margin)
+        if fast:
+            j = _start_inside(flat, (ia * state.shape[1] + ib) * sx + ic, steps, dist2, search2)
+        else:
+            j = _start_wrapped(state, ia, ib, ic, offsets, dist2, search2, periodic)
+        if j < 0:
             dead[p] = True
             n_dead += 1
             continue
-        placed += _grow(a, b, c, vox[g], reach2[g], state, offsets, dist2, periodic,
-                        need - placed, held_at)
+        g = place[2]
+        if fast:
+            placed += _grow_inside(j, vox[g], reach2[g], flat, steps, dist2, need - placed,
+                                   held_at, sy, sx)
+        else:
+            placed += _grow(j // sy, (j // sx) % state.shape[1], j % sx, vox[g], reach2[g],
+                            state, offsets, dist2, periodic, need - placed, held_at)
         place[2] += 1
     return placed
 
