@@ -51,7 +51,10 @@ import numpy as np
 from solvers.phases import CARBON, SE
 
 from . import _topology_kernels as TK
+from ._packing_kernels import min_image
 from ._voxelize import _key_min_cpu
+
+_min_image = numba.njit(cache=True)(min_image)
 
 
 @dataclass(frozen=True)
@@ -115,14 +118,6 @@ def _csr(pairs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     return ptr, np.sort(a.astype(np.int64) * n + b) % n
 
 
-@numba.njit(cache=True)
-def _wrap(x, box, periodic, a):  # pragma: no cover - numba
-    """Component ``x`` along axis ``a``, the nearest image where that axis is periodic."""
-    if periodic[a] != 0:
-        x -= box[a] * math.floor(x / box[a] + 0.5)
-    return x
-
-
 @numba.njit(parallel=True, cache=True)
 def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cover - numba
     m = pairs.shape[0]
@@ -131,9 +126,9 @@ def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cove
     for k in numba.prange(m):
         p = pairs[k, 0]
         q = pairs[k, 1]
-        d0 = _wrap(c[q, 0] - c[p, 0], box, periodic, 0)
-        d1 = _wrap(c[q, 1] - c[p, 1], box, periodic, 1)
-        d2 = _wrap(c[q, 2] - c[p, 2], box, periodic, 2)
+        d0 = _min_image(c[q, 0] - c[p, 0], box[0], periodic[0])
+        d1 = _min_image(c[q, 1] - c[p, 1], box[1], periodic[1])
+        d2 = _min_image(c[q, 2] - c[p, 2], box[2], periodic[2])
         dist = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
         if dist < 1e-12:
             continue
@@ -149,9 +144,9 @@ def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cove
             s = nbr[t]
             if s == q or ph[s] == SE:
                 continue
-            e0 = _wrap(s0 - c[s, 0], box, periodic, 0)
-            e1 = _wrap(s1 - c[s, 1], box, periodic, 1)
-            e2 = _wrap(s2 - c[s, 2], box, periodic, 2)
+            e0 = _min_image(s0 - c[s, 0], box[0], periodic[0])
+            e1 = _min_image(s1 - c[s, 1], box[1], periodic[1])
+            e2 = _min_image(s2 - c[s, 2], box[2], periodic[2])
             if e0 * e0 + e1 * e1 + e2 * e2 < r[s] * r[s]:
                 buried = True
                 break
