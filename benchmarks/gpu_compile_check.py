@@ -51,10 +51,10 @@ def _signatures() -> dict[str, tuple]:
         "_topo_stamp_kernel": (pos, vec, idx, f8, idx, idx, a(i8, 3)),
         "_topo_neck_kernel": (pos, vec, idx, a(i8, 2), a(b1, 1), a(b1, 1), f8, idx, idx,
                               a(i4, 3), a(i8, 3), idx),
-        "_topo_losers_kernel": (pos, vec, idx, idx, idx, f8, idx, idx, a(i4, 3), a(u1, 3),
-                                a(u1, 3), i8, idx),
-        "_topo_settle_kernel": (idx, pos, vec, idx, idx, idx, f8, idx, idx, a(i4, 3), a(u1, 3),
-                                a(u1, 3), a(u1, 1)),
+        "_topo_losers_kernel": (pos, vec, idx, idx, idx, vec, f8, idx, idx, a(i4, 3),
+                                a(u1, 3), a(u1, 3), i8, idx),
+        "_topo_settle_kernel": (idx, pos, vec, idx, idx, idx, vec, f8, idx, idx, a(i4, 3),
+                                a(u1, 3), a(u1, 3), a(u1, 1)),
     }
 
 

@@ -30,6 +30,12 @@ Voxelization (topology-preserving)
        conducting voxel in the first layer of a particle that does not touch the current
        collector, and an SE or CAM voxel in the last layer of one that does not touch the
        separator (CAM on the separator face counts as touching the separator's SE).
+       Two hard particles (CAM, carbon) that touch share faces only within half a voxel of
+       their contact circle (``area_um2``) or where both voxels are neck voxels; elsewhere the
+       same rule parts them.  Without it the grid widens every hard contact to wherever the
+       two surfaces come within a voxel (radius ~sqrt(2 R_ij h); pressed 5 µm NCM: ~0.3 µm), and
+       the electronic conductance of a CAM network drifts with the voxel size instead of
+       converging (``_topology_kernels.SPOT_DILATION``).
 
 No step depends on the order of particles, contacts or voxels (keys decide, never "who came
 last"), so the GPU runs them with one thread per particle, contact or voxel row and gives the
@@ -108,14 +114,19 @@ def contact_graph(centers: np.ndarray, radii: np.ndarray, phase: np.ndarray,
                         touches_cc, touches_sep)
 
 
-def _csr(pairs: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _csr(pairs: np.ndarray, n: int, with_order: bool = False) -> tuple[np.ndarray, ...]:
     """Symmetric CSR of ``pairs``: row ``a`` lists its partners in ascending order (from one
-    sort of the int64 keys ``a * n + b``)."""
+    sort of the int64 keys ``a * n + b``); with ``with_order``, also where each entry comes
+    from in ``[pairs[:, 0] -> pairs[:, 1], pairs[:, 1] -> pairs[:, 0]]``."""
     a = np.concatenate([pairs[:, 0], pairs[:, 1]])
     b = np.concatenate([pairs[:, 1], pairs[:, 0]])
     ptr = np.zeros(n + 1, dtype=np.int64)
     ptr[1:] = np.cumsum(np.bincount(a, minlength=n))
-    return ptr, np.sort(a.astype(np.int64) * n + b) % n
+    keys = a.astype(np.int64) * n + b
+    if not with_order:
+        return ptr, np.sort(keys) % n
+    order = np.argsort(keys, kind="stable")
+    return ptr, keys[order] % n, order
 
 
 @numba.njit(parallel=True, cache=True)
@@ -157,11 +168,13 @@ def _contact_spots(c, r, ph, pairs, ptr, nbr, box, periodic):  # pragma: no cove
 @dataclass(frozen=True)
 class GraphArrays:
     """A contact graph as the topology kernels read it, on one device: 0-based ``pairs``
-    (m, 2), its symmetric CSR ``ptr`` / ``nbr``, and the wall flags ``tcc`` / ``tsep``."""
+    (m, 2), its symmetric CSR ``ptr`` / ``nbr`` with each contact's circle radius^2 ``spot2``
+    (µm^2, aligned with ``nbr``), and the wall flags ``tcc`` / ``tsep``."""
 
     pairs: Any
     ptr: Any
     nbr: Any
+    spot2: Any
     tcc: Any
     tsep: Any
 
@@ -170,8 +183,10 @@ def graph_arrays(graph: ContactGraph, n: int, xp: Any) -> GraphArrays:
     """``graph`` (of ``n`` particles) for :func:`voxelize_topological` on ``xp``'s device:
     built once, it serves every pass of a radius correction."""
     pairs_h = np.stack([graph.i.astype(np.int64) - 1, graph.j.astype(np.int64) - 1], axis=1)
-    ptr_h, nbr_h = _csr(pairs_h, n)
+    ptr_h, nbr_h, order = _csr(pairs_h, n, with_order=True)
+    spot2 = np.tile(np.asarray(graph.area_um2, np.float64) / math.pi, 2)[order]
     return GraphArrays(xp.asarray(pairs_h), xp.asarray(ptr_h), xp.asarray(nbr_h),
+                       xp.asarray(spot2),
                        xp.asarray(np.asarray(graph.touches_cc, dtype=np.bool_)),
                        xp.asarray(np.asarray(graph.touches_separator, dtype=np.bool_)))
 
@@ -198,7 +213,7 @@ def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarr
     sh = xp.asarray(np.asarray(shape, dtype=np.int64))
     per = xp.asarray(np.asarray(periodic, dtype=np.int64))
     g = graph if isinstance(graph, GraphArrays) else graph_arrays(graph, n, xp)
-    pairs, ptr, nbr, tcc, tsep = g.pairs, g.ptr, g.nbr, g.tcc, g.tsep
+    pairs, ptr, nbr, spot2, tcc, tsep = g.pairs, g.ptr, g.nbr, g.spot2, g.tcc, g.tsep
     # 1. stamp: nearest centre relative to radius, hard before SE
     keys = xp.full(tuple(int(s) for s in shape), TK.NO_KEY, dtype=xp.int64)
     kern.topo_stamp(c, r, ph, float(h), sh, per, keys)
@@ -231,12 +246,14 @@ def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarr
     # 3b. gaps: mark the voxels that give way to a neighbour, then settle which of them are
     # carved (those that give way to a neighbour that stays), in rounds over the marked ones
     st = xp.zeros(owner.shape, dtype=xp.uint8)
-    unresolved += kern.topo_losers(c, r, ph, ptr, nbr, float(h), sh, per, owner, prot, st)
+    unresolved += kern.topo_losers(c, r, ph, ptr, nbr, spot2, float(h), sh, per, owner, prot,
+                                  st)
     flat = st.reshape(-1)
     idx = xp.flatnonzero(flat == 1)
     while idx.size:
         new = xp.empty(idx.size, dtype=xp.uint8)
-        kern.topo_settle(idx, c, r, ph, ptr, nbr, float(h), sh, per, owner, prot, st, new)
+        kern.topo_settle(idx, c, r, ph, ptr, nbr, spot2, float(h), sh, per, owner, prot, st,
+                         new)
         flat[idx] = new
         left = idx[new == 1]
         if left.size == idx.size:  # cannot happen: "gives way to" has no cycle
@@ -280,23 +297,23 @@ def _topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
 
 
 @numba.njit(parallel=True, cache=True)
-def _topo_losers_cpu(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st
+def _topo_losers_cpu(c, r, ph, ptr, nbr, spot2, h, shape, periodic, own, prot, st
                     ):  # pragma: no cover - numba
     """Step 3b's marks on the CPU, in parallel over layers (marks are only set to 1)."""
     unresolved = 0
     for a in numba.prange(shape[0]):
         for b in range(shape[1]):
-            unresolved += _nb_losers(a, b, 0, 1, c, r, ph, ptr, nbr, h, shape, periodic, own,
-                                     prot, st)
+            unresolved += _nb_losers(a, b, 0, 1, c, r, ph, ptr, nbr, spot2, h, shape, periodic,
+                                     own, prot, st)
     return unresolved
 
 
 @numba.njit(parallel=True, cache=True)
-def _topo_settle_cpu(idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new
+def _topo_settle_cpu(idx, c, r, ph, ptr, nbr, spot2, h, shape, periodic, own, prot, st, new
                     ):  # pragma: no cover - numba
     """One round of step 3b on the CPU (each marked voxel writes only its own ``new``)."""
     for t in numba.prange(idx.shape[0]):
-        _nb_settle(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new)
+        _nb_settle(t, idx, c, r, ph, ptr, nbr, spot2, h, shape, periodic, own, prot, st, new)
 
 
 class CpuTopologyKernels:

@@ -153,23 +153,24 @@ def _topo_neck_kernel(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
 
 
 @cuda.jit
-def _topo_losers_kernel(c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, stride, count):
+def _topo_losers_kernel(c, r, ph, ptr, nbr, spot2, h, shape, periodic, own, prot, st, stride,
+                        count):
     # thread t takes every stride-th voxel of row t // stride, starting at t % stride: neighbouring
     # threads read neighbouring voxels
     t = cuda.grid(1)
     if t < shape[0] * shape[1] * stride:
         row = t // stride
         unresolved = _d_tlosers(row // shape[1], row % shape[1], t % stride, stride, c, r, ph,
-                                ptr, nbr, h, shape, periodic, own, prot, st)
+                                ptr, nbr, spot2, h, shape, periodic, own, prot, st)
         if unresolved:
             cuda.atomic.add(count, 0, unresolved)
 
 
 @cuda.jit
-def _topo_settle_kernel(idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new):
+def _topo_settle_kernel(idx, c, r, ph, ptr, nbr, spot2, h, shape, periodic, own, prot, st, new):
     t = cuda.grid(1)
     if t < idx.shape[0]:
-        _d_tsettle(t, idx, c, r, ph, ptr, nbr, h, shape, periodic, own, prot, st, new)
+        _d_tsettle(t, idx, c, r, ph, ptr, nbr, spot2, h, shape, periodic, own, prot, st, new)
 
 
 class CudaKernels:
@@ -234,7 +235,7 @@ class CudaKernels:
         return int(count[0])
 
     def topo_losers(self, *args: Any) -> int:
-        own = args[8]
+        own = args[9]
         nz, ny, nx = (int(s) for s in own.shape)
         stride = 1 if cuda_simulated() else min(32, nx)
         count = self.xp.zeros(1, dtype=self.xp.int64)

@@ -161,6 +161,49 @@ def test_topological_voxelization_separates_and_joins():
                 assert ndimage.label(owner > 0)[1] == 1
 
 
+def test_touching_hard_particles_share_faces_only_on_their_contact_circle():
+    # two CAM spheres (R 1 um) pressed into a contact circle of radius 0.3 um, between the
+    # collector and the separator: their voxels share faces only within half a voxel of that
+    # circle, not wherever the grid puts their surfaces within a voxel of each other (out to
+    # ~sqrt(2 R_ij h)), so the contact's conductance, and tau, converge with the voxel size
+    from solvers import tortuosity
+
+    rad, a = 1.0, 0.3
+    x1 = rad - 0.05
+    x2 = x1 + 2 * np.sqrt(rad * rad - a * a)
+    length, width = x2 + rad - 0.05, 2.4
+    box, per = np.array([length, width, width]), np.array([0, 0, 0])
+    c = np.array([[x1, width / 2, width / 2], [x2, width / 2, width / 2]])
+    r = np.array([rad, rad])
+    ph = np.array([1, 1], dtype=np.uint8)
+    g = contact_graph(c, r, ph, contact_pairs(CpuPressKernels(), c, r, box, per), box, per)
+    assert len(g) == 1 and np.isclose(g.area_um2[0], np.pi * a * a, rtol=1e-5)
+    tau = {}
+    for h in (0.1, 0.05, 0.025):
+        shape = tuple(int(round(x / h)) for x in (length, width, width))
+        owner, _ = voxelize_topological(c, r, ph, g, shape, h, per)
+        area = 0.0
+        for ax in range(3):
+            lo = np.swapaxes(owner, 0, ax)[:-1]
+            hi = np.swapaxes(owner, 0, ax)[1:]
+            idx = np.argwhere(((lo == 1) & (hi == 2)) | ((lo == 2) & (hi == 1)))
+            mid = (idx + 0.5) * h
+            mid[:, 0] += 0.5 * h  # the face between cell i and i + 1 along the swapped axis
+            order = list(range(3))
+            order[0], order[ax] = order[ax], order[0]
+            mid = mid[:, order]
+            rho = np.hypot(mid[:, 1] - width / 2, mid[:, 2] - width / 2)
+            assert np.all(rho <= a + 0.5 * h + 1e-9), (h, ax, rho.max())
+            area += idx.shape[0] * h * h
+        assert area > 0, h  # still one conductor
+        tau[h] = tortuosity(owner > 0, axis=0).tau
+    assert area == pytest.approx(np.pi * a * a, rel=0.1)  # at h = a / 12
+    # measured 2.13 / 2.045 / 2.027; with faces wherever the surfaces came within a voxel:
+    # 1.86 / 1.92 / 1.98, still drifting
+    assert tau[0.05] == pytest.approx(tau[0.025], rel=0.015)
+    assert tau[0.1] == pytest.approx(tau[0.025], rel=0.06)
+
+
 @pytest.mark.parametrize("periodic", [(0, 1, 1), (0, 0, 0)])
 def test_topological_voxelization_does_not_depend_on_the_contact_order(periodic,
                                                                        crowded_packing):
