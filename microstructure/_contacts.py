@@ -30,8 +30,9 @@ Voxelization (topology-preserving)
        conducting voxel in the first layer of a particle that does not touch the current
        collector, and an SE or CAM voxel in the last layer of one that does not touch the
        separator (CAM on the separator face counts as touching the separator's SE).
-       Two hard particles (CAM, carbon) that touch share faces only within half a voxel of
-       their contact circle (``area_um2``) or where both voxels are neck voxels; elsewhere the
+       Two hard particles (CAM, carbon) that touch share faces only within a quarter voxel
+       of their contact circle (``area_um2``, or the lens circle of the spheres as drawn if
+       the fraction correction grew it) or where both voxels are neck voxels; elsewhere the
        same rule parts them.  Without it the grid widens every hard contact to wherever the
        two surfaces come within a voxel (radius ~sqrt(2 R_ij h); pressed 5 µm NCM: ~0.3 µm), and
        the electronic conductance of a CAM network drifts with the voxel size instead of
