@@ -90,7 +90,8 @@ class VoxelTopology:
     neck_voxels: int
     """Voxels re-assigned to draw contact and wall necks."""
     carved_voxels: int
-    """Voxels turned to pore to keep non-touching particles apart."""
+    """Voxels turned to pore to keep non-touching particles apart, and touching hard ones
+    (CAM, carbon) off their contact circle."""
     blocked_neck_voxels: int
     """Neck voxels refused because a hard particle holds them (should be 0 or near)."""
     unresolved_gaps: int

@@ -267,9 +267,10 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
         carved = b.topology.carved_voxels / nvox
         raise PackingError(
             f"packing could not reach the target volume fractions within +-{tol} ({detail}). "
-            f"Keeping non-touching particles apart turned {carved:.4f} of the box into pore "
-            "(gaps of one voxel); a smaller domain.voxel_size_um (smallest particles >= 2 "
-            "voxels) or a higher composition.porosity helps."
+            f"Keeping non-touching particles apart, and touching CAM/carbon to their contact "
+            f"circles, turned {carved:.4f} of the box into pore (gaps of one voxel); a smaller "
+            "domain.voxel_size_um (smallest particles >= 2 voxels) or a higher "
+            "composition.porosity helps."
         )
     times = dict(b.seconds)
     times["total"] = time.perf_counter() - t_start
