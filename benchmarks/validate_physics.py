@@ -88,7 +88,8 @@ def case_resolution(seeds):
         tau_el = " / ".join(f"{o[3][1]:.2f}" for o in out)
         print(f"| {seed} | {out[0][0]:.3f} | {out[1][0]:.3f} | "
               f"{' / '.join(f'{x:.3f}' for x in out[1][1])} | {out[1][2]:.3f} | {tau_ion} | "
-              f"{tau_el} | theta: h vs h/2 and 6/18/26 within 0.02, graph within 0.01 |")
+              f"{tau_el} | theta: h vs h/2 and 6/18/26 within 0.02, graph within 0.01; tau: "
+              "h/2 vs h/4 within 2 % (ionic), 5 % (electronic) |")
     # the fine-SE fill: SE under 1.25 um (2.9 % of it) is pressed into the crevices as grains;
     # the pressed powder (all above the fill cut and 2 voxels at both h) is the same at h, h/2
     print("\n## Resolution with the fine-SE fill (80:15:5 w/w, SE 3 um at 1.9 g/cm3, carbon "
