@@ -28,6 +28,12 @@ the true area by the factor ``<|n_x| + |n_y| + |n_z|> = 3/2`` averaged over orie
 the factor 2/3 makes the estimate unbiased for isotropic (e.g. particle) surfaces.  Planes
 aligned with the grid are counted exactly by the raw face area (``cam_se_contact_faces``), and
 are under-estimated by the same 2/3.
+
+``pressed`` structures also carry their contact graph, and :attr:`StructureMetrics.
+contact_area_per_volume` sums its contact areas per pair of phases (``cam|cam``, ``cam|se``,
+``cam|carbon``, ``se|se``, ``se|carbon``, ``carbon|carbon``): the lens circles of the pressed
+packing, set by the press and not by the grid (the same at h and h/2), and for the bodies of
+the fine-SE fill their shared voxel faces (``h^2`` each).
 """
 
 from __future__ import annotations
@@ -115,6 +121,11 @@ class StructureMetrics:
     """Relative tolerance used for ``SizeDistribution.d50_within_tolerance``."""
     warnings: tuple[str, ...] = ()
     """Phases whose d10 is under 2 voxels (poorly resolved)."""
+    contact_area_per_volume: dict[str, float] = field(default_factory=dict)
+    """``pressed``: summed contact area of the contact graph per box volume, µm⁻¹, per pair of
+    phases present (``"cam|se"``, ...; empty without a graph)."""
+    contact_counts: dict[str, int] = field(default_factory=dict)
+    """``pressed``: number of contacts in the graph per pair of phases (keys as above)."""
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the profile as a list of rows)."""
@@ -130,6 +141,8 @@ class StructureMetrics:
             "cam_se_contact_faces": self.cam_se_contact_faces,
             "cam_surface_area_per_volume_per_um": self.cam_surface_area_per_volume,
             "cam_se_coverage": self.cam_se_coverage,
+            "contact_area_per_volume_per_um": dict(self.contact_area_per_volume),
+            "contact_counts": dict(self.contact_counts),
             "profile": self.profile.tolist(),
             "voxel_size_um": self.voxel_size_um,
             "d50_tolerance": self.d50_tolerance,
@@ -150,6 +163,9 @@ class StructureMetrics:
             *(f"  {sd!r}" for sd in self.size_distributions.values()),
             f"  cam_se_contact_area_per_volume: {self.cam_se_contact_area_per_volume:.4g} 1/um "
             f"(coverage of CAM surface {self.cam_se_coverage:.3f})",
+            *([("  contact area / volume (graph): " + ", ".join(
+                f"{k} {v:.4g}" for k, v in self.contact_area_per_volume.items()) + " 1/um")]
+              if self.contact_area_per_volume else []),
             f"  profile: {self.profile.shape[0]} slices x 4 phases",
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -229,7 +245,10 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
         from ._generate_pressed import powder_plan
 
         plan = powder_plan(m.spec)
+    target = m.spec.target_fractions()
     for name, phase in present.items():
+        if target.get(name, 0.0) <= 0:  # listed with fraction 0: nothing to measure
+            continue
         sampler = phase.psd.sampler()
         ref_d10 = sampler.volume_quantile(0.1)
         spec_d50 = getattr(phase.psd, "d50_um", None)
@@ -261,7 +280,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
 
     return StructureMetrics(
         volume_fractions=fractions,
-        target_fractions=dict(m.spec.target_fractions()),
+        target_fractions=dict(target),
         cam_overlap_fraction=(None if m.report is None
                               else float(m.report.cam_overlap_fraction)),
         size_distributions=sizes,
@@ -269,11 +288,35 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
         cam_se_contact_faces=int(cam_se),
         cam_surface_area_per_volume=float(cam_other * area_factor),
         cam_se_coverage=float(coverage),
+        **_graph_contacts(m, box_volume),
         profile=profile,
         voxel_size_um=h,
         d50_tolerance=float(d50_tolerance),
         warnings=tuple(resolution_warnings(m.spec)),
     )
+
+
+def _graph_contacts(m: Microstructure, box_volume: float) -> dict[str, dict]:
+    """``contact_area_per_volume`` and ``contact_counts`` from ``m``'s contact graph."""
+    t = m.particles
+    if not t.has_contacts:
+        return {"contact_area_per_volume": {}, "contact_counts": {}}
+    name = {code: n for n, code in PHASE_CODES.items()}
+    ij = t.contact_pairs()
+    pi = np.asarray(t.phase)[ij[:, 0]].astype(np.int64)
+    pj = np.asarray(t.phase)[ij[:, 1]].astype(np.int64)
+    lo, hi = np.minimum(pi, pj), np.maximum(pi, pj)
+    key = lo * 4 + hi
+    area = np.bincount(key, weights=np.asarray(t.contact_area_um2, np.float64), minlength=16)
+    count = np.bincount(key, minlength=16)
+    present = sorted({int(c) for c in np.unique(t.phase)})
+    out_a, out_n = {}, {}
+    for a_i, a in enumerate(present):
+        for b in present[a_i:]:
+            k = f"{name[a]}|{name[b]}"
+            out_a[k] = float(area[a * 4 + b] / box_volume)
+            out_n[k] = int(count[a * 4 + b])
+    return {"contact_area_per_volume": out_a, "contact_counts": out_n}
 
 
 def _shared_faces(a: np.ndarray, b: np.ndarray, periodic_lateral: bool) -> int:

@@ -127,6 +127,12 @@ def format_analysis(a: dict[str, Any]) -> str:
                  f"{_fmt(st['cam_se_contact_area_per_volume_per_um'], '.4g')} 1/um "
                  "(voxel faces x 2/3; the utilization row counts raw faces)")
     lines.append(f"{'CAM surface touching SE':<{w}}{_fmt(st['cam_se_coverage'], '.1%')}")
+    graph = st.get("contact_area_per_volume_per_um") or {}
+    if graph:  # pressed: the press's contact graph (the fill's bodies by their voxel faces)
+        counts = st.get("contact_counts", {})
+        lines.append(f"{'contacts (graph)':<{w}}{'area / volume':>14}{'contacts':>10}")
+        lines += [f"{'  ' + k:<{w}}{_fmt(v, '.4g') + ' 1/um':>14}{counts.get(k, 0):>10}"
+                  for k, v in graph.items()]
     if st["cam_overlap_fraction"] is not None:
         lines.append(f"{'CAM overlap':<{w}}{st['cam_overlap_fraction']:.2e} of CAM volume")
 

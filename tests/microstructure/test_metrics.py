@@ -132,6 +132,8 @@ def test_repr_and_to_dict(resolved):
     assert "1/um" in text and "profile: 80 slices x 4 phases" in text
     d = json.loads(json.dumps(sm.to_dict()))
     assert d["size_distributions"]["cam"]["source"] == "voxels"
+    # sequential: no contact graph, so no contact areas by pair
+    assert sm.contact_area_per_volume == {} and d["contact_counts"] == {}
     assert len(d["profile"]) == 80
 
 

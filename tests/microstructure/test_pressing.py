@@ -343,6 +343,10 @@ def test_resolution_independence_h_and_half_h():
                        t.radius_um))
     for a, b in zip(*graphs, strict=True):
         assert np.array_equal(a, b)
+    # so are the contact areas per pair of phases (the voxel CAM|SE faces are not)
+    sm = [ms.structure_metrics(m) for m in (coarse, fine)]
+    assert sm[0].contact_area_per_volume == sm[1].contact_area_per_volume
+    assert sm[0].contact_counts == sm[1].contact_counts
     t_coarse = cam_utilization(coarse.phases, coarse.particle_ids).static_utilization
     t_fine = [cam_utilization(fine.phases, fine.particle_ids, connectivity=c).static_utilization
               for c in (6, 18, 26)]
@@ -372,6 +376,24 @@ def test_electronic_and_ionic_tau_stay_put_when_the_voxel_halves():
     (el, ion), (el2, ion2) = tau
     assert el2 == pytest.approx(el, rel=0.05)
     assert ion2 == pytest.approx(ion, rel=0.02)
+
+
+def test_contact_areas_per_phase_pair_sum_the_graph(pressed):
+    t = pressed.particles
+    sm = ms.structure_metrics(pressed)
+    ij = t.contact_pairs()
+    kinds = np.sort(np.asarray(t.phase)[ij], axis=1)
+    box = float(np.prod(pressed.phases.shape)) * pressed.voxel_size_um ** 3
+    names = {1: "cam", 2: "se", 3: "carbon"}
+    assert set(sm.contact_counts) == {"cam|cam", "cam|se", "cam|carbon", "se|se", "se|carbon",
+                                      "carbon|carbon"}
+    for key, n in sm.contact_counts.items():
+        sel = np.array([f"{names[x]}|{names[y]}" == key for x, y in kinds])
+        assert n == int(sel.sum())
+        assert sm.contact_area_per_volume[key] == pytest.approx(
+            float(np.asarray(t.contact_area_um2, np.float64)[sel].sum()) / box, rel=1e-12)
+    assert sum(sm.contact_counts.values()) == len(ij)
+    assert sm.to_dict()["contact_counts"] == sm.contact_counts
 
 
 def test_report_overlap_depth_is_measured(pressed):
