@@ -33,9 +33,10 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: order (a voxel gives way only to a neighbour that stays), and FIRE's step is a fused kernel
 #: (same statistics, other arrays for a seed); 0.7.0: the hold's CAM–CAM pull reaches every pair
 #: within ``se_extrusion R_ij`` (its own neighbour list; before, only pairs within the press
-#: list's skin, under 1 µm with fine SE) -- so stored rows, stores and resumed sweeps can tell
-#: them apart.
-__version__ = "0.7.0"
+#: list's skin, under 1 µm with fine SE); 0.8.0: touching CAM/carbon share voxel faces only
+#: on their contact circle (the electronic tau converges with the voxel; other arrays, the same
+#: theta) -- so stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.8.0"
 
 __all__ = [
     "CAM",
