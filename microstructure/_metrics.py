@@ -123,7 +123,8 @@ class StructureMetrics:
     """Phases whose d10 is under 2 voxels (poorly resolved)."""
     contact_area_per_volume: dict[str, float] = field(default_factory=dict)
     """``pressed``: summed contact area of the contact graph per box volume, µm⁻¹, per pair of
-    phases present (``"cam|se"``, ...; empty without a graph)."""
+    solid phases (``"cam|cam"``, ``"cam|se"``, ..., ``"carbon|carbon"``; 0 where there is none;
+    empty without a graph)."""
     contact_counts: dict[str, int] = field(default_factory=dict)
     """``pressed``: number of contacts in the graph per pair of phases (keys as above)."""
 
@@ -309,10 +310,10 @@ def _graph_contacts(m: Microstructure, box_volume: float) -> dict[str, dict]:
     key = lo * 4 + hi
     area = np.bincount(key, weights=np.asarray(t.contact_area_um2, np.float64), minlength=16)
     count = np.bincount(key, minlength=16)
-    present = sorted({int(c) for c in np.unique(t.phase)})
+    solids = sorted(c for c in name if c)  # every pair of solid phases, 0 where none
     out_a, out_n = {}, {}
-    for a_i, a in enumerate(present):
-        for b in present[a_i:]:
+    for a_i, a in enumerate(solids):
+        for b in solids[a_i:]:
             k = f"{name[a]}|{name[b]}"
             out_a[k] = float(area[a * 4 + b] / box_volume)
             out_n[k] = int(count[a * 4 + b])

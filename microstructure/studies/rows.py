@@ -56,6 +56,10 @@ def _c(name: str, kind: Kind, unit: str, doc: str) -> Column:
 
 
 _PHASES = tuple(PHASE_CODES)
+#: Pairs of phases whose contact-graph area is a column (those DOMAIN.md's users report, and
+#: CAM|CAM, the electronic path).
+GRAPH_CONTACT_PAIRS = (("cam", "cam"), ("cam", "se"), ("se", "se"), ("cam", "carbon"),
+                       ("carbon", "carbon"))
 
 COLUMN_INFO: tuple[Column, ...] = (
     _c("point_id", "text", "", "12 hex digits: content hash of the point's resolved spec"),
@@ -106,6 +110,10 @@ COLUMN_INFO: tuple[Column, ...] = (
     _c("electronic_iterations", "float", "", "CG iterations of the electronic solve"),
     _c("cam_se_area_per_volume_per_um", "float", "µm⁻¹", "CAM|SE contact area per box volume"),
     _c("cam_se_coverage", "float", "fraction of CAM surface", "CAM surface touching SE"),
+    *(_c(f"contact_area_{a}_{b}_per_um", "float", "µm⁻¹",
+         f"{a.upper() if a != 'carbon' else a}|{b.upper() if b != 'carbon' else b} contact "
+         "area of the contact graph per box volume (pressed)")
+      for a, b in GRAPH_CONTACT_PAIRS),
     _c("cam_d50_um_measured", "float", "µm", "CAM d50 recovered from the structure"),
     _c("se_d50_um_measured", "float", "µm", "SE d50 recovered from the structure"),
     _c("t_generate_s", "float", "s", "time to generate"),
@@ -254,6 +262,9 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
     st = analysis.get("structure") or {}
     row["cam_se_area_per_volume_per_um"] = _num(st.get("cam_se_contact_area_per_volume_per_um"))
     row["cam_se_coverage"] = _num(st.get("cam_se_coverage"))
+    graph = st.get("contact_area_per_volume_per_um") or {}
+    for a, b in GRAPH_CONTACT_PAIRS:
+        row[f"contact_area_{a}_{b}_per_um"] = _num(graph.get(f"{a}|{b}"))
     sizes = st.get("size_distributions") or {}
     for n in ("cam", "se"):
         row[f"{n}_d50_um_measured"] = _num((sizes.get(n) or {}).get("d50_um"))

@@ -411,6 +411,27 @@ def test_run_point_with_transport_fills_the_transport_columns(tmp_path):
     assert row["ionic_converged"] is True
     assert row["electronic_tau"] >= 1 and isinstance(row["electronic_converged"], bool)
     assert row["t_transport_s"] > 0
+    # sequential: no contact graph, so its contact-area columns are not computed
+    assert math.isnan(row["contact_area_cam_se_per_um"])
+
+
+def test_pressed_point_fills_the_contact_graph_columns(tmp_path):
+    sw = studies.load_sweep(write(tmp_path, TINY.replace('"sequential"', '"pressed"')
+                                  .replace("[32, 32, 32]", "[48, 32, 32]")
+                                  .replace('"domain.voxel_size_um" = 1.0',
+                                           '"domain.voxel_size_um" = 0.5')
+                                  .replace("[60, 75]", "[70]").replace("[0.8, 3.0]", "[0.8]")))
+    (p,) = sw.expand()
+    task = {"point_id": p.point_id, "params": p.params, "seed": 0, "device": "cpu",
+            "transport": False, "threads": None, "structure_path": None,
+            "spec_json": json.dumps(p.spec.model_dump(mode="json", exclude_none=True))}
+    row = run_point(task)
+    assert row["status"] == "ok", row["error"]
+    with pytest.warns(UserWarning, match="under 2 voxels"):  # the SE's fines, as in the row
+        sm = ms.structure_metrics(ms.generate(p.spec, seed=0))
+    for a, b in studies.rows.GRAPH_CONTACT_PAIRS:
+        assert row[f"contact_area_{a}_{b}_per_um"] == sm.contact_area_per_volume[f"{a}|{b}"]
+    assert row["contact_area_cam_se_per_um"] > 0 and row["contact_area_cam_cam_per_um"] > 0
 
 
 def test_unreachable_scheduler_starts_nothing(tiny_run, tmp_path):
