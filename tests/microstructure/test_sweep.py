@@ -397,15 +397,21 @@ def test_save_structures(tmp_path):
     assert not list((tmp_path / "o" / "structures").glob(".*"))
 
 
+def _run_one(p, *, transport):
+    """The row of point ``p``, seed 0, run in this process (as a worker runs it)."""
+    task = {"point_id": p.point_id, "params": p.params, "seed": 0, "device": "cpu",
+            "transport": transport, "threads": None, "structure_path": None,
+            "spec_json": json.dumps(p.spec.model_dump(mode="json", exclude_none=True))}
+    row = run_point(task)
+    assert row["status"] == "ok", row["error"]
+    return row
+
+
 def test_run_point_with_transport_fills_the_transport_columns(tmp_path):
     sw = studies.load_sweep(write(tmp_path, TINY.replace("transport = false", "transport = true")
                              .replace("[60, 75]", "[70]").replace("[0.8, 3.0]", "[0.8]")))
     (p,) = sw.expand()
-    task = {"point_id": p.point_id, "params": p.params, "seed": 0, "device": "cpu",
-            "transport": True, "threads": None, "structure_path": None,
-            "spec_json": json.dumps(p.spec.model_dump(mode="json", exclude_none=True))}
-    row = run_point(task)
-    assert row["status"] == "ok", row["error"]
+    row = _run_one(p, transport=True)
     assert set(CONTRACT) <= set(row) and set(COLUMNS) <= set(row) | {"structure"}
     assert row["ionic_sigma_eff_S_cm"] > 0 and row["ionic_tau"] >= 1
     assert row["ionic_converged"] is True
@@ -422,11 +428,7 @@ def test_pressed_point_fills_the_contact_graph_columns(tmp_path):
                                            '"domain.voxel_size_um" = 0.5')
                                   .replace("[60, 75]", "[70]").replace("[0.8, 3.0]", "[0.8]")))
     (p,) = sw.expand()
-    task = {"point_id": p.point_id, "params": p.params, "seed": 0, "device": "cpu",
-            "transport": False, "threads": None, "structure_path": None,
-            "spec_json": json.dumps(p.spec.model_dump(mode="json", exclude_none=True))}
-    row = run_point(task)
-    assert row["status"] == "ok", row["error"]
+    row = _run_one(p, transport=False)
     with pytest.warns(UserWarning, match="under 2 voxels"):  # the SE's fines, as in the row
         sm = ms.structure_metrics(ms.generate(p.spec, seed=0))
     for a, b in studies.rows.GRAPH_CONTACT_PAIRS:
