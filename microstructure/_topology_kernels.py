@@ -153,9 +153,7 @@ def neck_body(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim):
     # of the spot going to the first particle, so that the two halves share a face
     p = pairs[t, 0]
     q = pairs[t, 1]
-    d0 = min_image(c[q, 0] - c[p, 0], shape[0] * h, 0)  # noqa: F821 - bound per target
-    d1 = min_image(c[q, 1] - c[p, 1], shape[1] * h, periodic[1])  # noqa: F821
-    d2 = min_image(c[q, 2] - c[p, 2], shape[2] * h, periodic[2])  # noqa: F821
+    d0, d1, d2 = separation(c, p, q, h, shape, periodic)  # noqa: F821 - bound per target
     dist = math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
     if dist < 1e-12:
         return 0
@@ -169,6 +167,13 @@ def neck_body(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim):
                  shape, periodic, own, claim)
             + walk(s0, s1, s2, g * d0, g * d1, g * d2, q, True, ph, h,  # noqa: F821
                    shape, periodic, own, claim))
+
+
+def separation(c, p, q, h, shape, periodic):
+    """``c[q] - c[p]`` (µm), the nearest image along the periodic lateral axes."""
+    return (c[q, 0] - c[p, 0],
+            min_image(c[q, 1] - c[p, 1], shape[1] * h, periodic[1]),  # noqa: F821 - bound
+            min_image(c[q, 2] - c[p, 2], shape[2] * h, periodic[2]))  # noqa: F821
 
 
 def contact_index(ptr, nbr, p, q):
@@ -192,16 +197,12 @@ def off_spot(c, r, p, q, spot2, a, b, cc, a2, b2, c2, h, shape, periodic):
     from the centre line of particles ``p`` and ``q`` than their contact circle (radius^2
     ``spot2``, µm^2, or the lens circle of the spheres ``c``, ``r`` as drawn, if larger) plus
     ``SPOT_DILATION`` voxels."""
-    L1 = shape[1] * h
-    L2 = shape[2] * h
-    m0 = (0.5 * (a + a2) + 0.5) * h - c[p, 0]
-    m1 = 0.5 * (min_image((b + 0.5) * h - c[p, 1], L1, periodic[1])  # noqa: F821 - bound
-                + min_image((b2 + 0.5) * h - c[p, 1], L1, periodic[1]))  # noqa: F821
-    m2 = 0.5 * (min_image((cc + 0.5) * h - c[p, 2], L2, periodic[2])  # noqa: F821
-                + min_image((c2 + 0.5) * h - c[p, 2], L2, periodic[2]))  # noqa: F821
-    n0 = c[q, 0] - c[p, 0]
-    n1 = min_image(c[q, 1] - c[p, 1], L1, periodic[1])  # noqa: F821
-    n2 = min_image(c[q, 2] - c[p, 2], L2, periodic[2])  # noqa: F821
+    v0, v1, v2 = centre_offset(c, p, a, b, cc, h, shape, periodic)  # noqa: F821 - bound
+    w0, w1, w2 = centre_offset(c, p, a2, b2, c2, h, shape, periodic)  # noqa: F821
+    m0 = 0.5 * (v0 + w0)  # the face's middle, from c_p
+    m1 = 0.5 * (v1 + w1)
+    m2 = 0.5 * (v2 + w2)
+    n0, n1, n2 = separation(c, p, q, h, shape, periodic)  # noqa: F821
     nn = max(n0 * n0 + n1 * n1 + n2 * n2, 1e-300)
     # the lens circle of the drawn spheres (grown by the fraction correction): its faces are
     # where the spheres overlap, not a near miss of the grid
@@ -211,11 +212,17 @@ def off_spot(c, r, p, q, spot2, a, b, cc, a2, b2, c2, h, shape, periodic):
     return m0 * m0 + m1 * m1 + m2 * m2 - along * along / nn > spot * spot
 
 
+def centre_offset(c, p, a, b, cc, h, shape, periodic):
+    """The centre of voxel (a, b, cc) minus ``c[p]`` (µm), the nearest image along the
+    periodic lateral axes."""
+    return ((a + 0.5) * h - c[p, 0],
+            min_image((b + 0.5) * h - c[p, 1], shape[1] * h, periodic[1]),  # noqa: F821
+            min_image((cc + 0.5) * h - c[p, 2], shape[2] * h, periodic[2]))  # noqa: F821
+
+
 def depth(c, r, p, a, b, cc, h, shape, periodic):
     """|x - c_p|^2 / r_p^2 at the centre of voxel (a, b, cc)."""
-    x0 = (a + 0.5) * h - c[p, 0]
-    x1 = min_image((b + 0.5) * h - c[p, 1], shape[1] * h, periodic[1])  # noqa: F821
-    x2 = min_image((cc + 0.5) * h - c[p, 2], shape[2] * h, periodic[2])  # noqa: F821
+    x0, x1, x2 = centre_offset(c, p, a, b, cc, h, shape, periodic)  # noqa: F821 - bound
     return (x0 * x0 + x1 * x1 + x2 * x2) / (r[p] * r[p])
 
 
@@ -363,12 +370,14 @@ def compile_for(jit, *, key_min):
     mi = jit(min_image)
     wr = jit(wrap)
     wk = jit(bind(walk, axis_walk=jit(axis_walk), key_min=key_min, wrap=wr))
+    sep = jit(bind(separation, min_image=mi))
+    off = jit(bind(centre_offset, min_image=mi))
     cf = jit(bind(conflict, contact_index=jit(contact_index),
-                  off_spot=jit(bind(off_spot, min_image=mi)),
-                  depth=jit(bind(depth, min_image=mi))))
+                  off_spot=jit(bind(off_spot, centre_offset=off, separation=sep)),
+                  depth=jit(bind(depth, centre_offset=off))))
     return {
         "stamp": jit(bind(stamp_class_body, axis_range=jit(axis_range), key_min=key_min)),
-        "neck": jit(bind(neck_body, walk=wk, min_image=mi)),
+        "neck": jit(bind(neck_body, walk=wk, separation=sep)),
         "losers_row": jit(bind(losers_row_body, conflict=cf, wrap=wr)),
         "settle": jit(bind(settle_body, conflict=cf, wrap=wr)),
     }
