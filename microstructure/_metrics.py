@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from solvers.phases import CAM, PHASE_CODES, SE
+from solvers.phases import CAM, PHASE_CODES, SE, pair_key
 
 from ._generate import resolution_warnings
 from ._microstructure import Microstructure
@@ -314,7 +314,7 @@ def _graph_contacts(m: Microstructure, box_volume: float) -> dict[str, dict]:
     out_a, out_n = {}, {}
     for a_i, a in enumerate(solids):
         for b in solids[a_i:]:
-            k = f"{name[a]}|{name[b]}"
+            k = pair_key(name[a], name[b])
             out_a[k] = float(area[a * 4 + b] / box_volume)
             out_n[k] = int(count[a * 4 + b])
     return {"contact_area_per_volume": out_a, "contact_counts": out_n}

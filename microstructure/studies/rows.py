@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from solvers.phases import PHASE_CODES
+from solvers.phases import PHASE_CODES, pair_key
 from solvers.utilization import RULES
 
 __all__ = [
@@ -264,7 +264,7 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
     row["cam_se_coverage"] = _num(st.get("cam_se_coverage"))
     graph = st.get("contact_area_per_volume_per_um") or {}
     for a, b in GRAPH_CONTACT_PAIRS:
-        row[f"contact_area_{a}_{b}_per_um"] = _num(graph.get(f"{a}|{b}"))
+        row[f"contact_area_{a}_{b}_per_um"] = _num(graph.get(pair_key(a, b)))
     sizes = st.get("size_distributions") or {}
     for n in ("cam", "se"):
         row[f"{n}_d50_um_measured"] = _num((sizes.get(n) or {}).get("d50_um"))

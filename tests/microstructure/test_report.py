@@ -119,7 +119,7 @@ def test_summary_means_match_groupby(two_axes):
     assert swept_axes(df) == [CAM_AXIS, SE_AXIS]
 
 
-def test_derived_columns_of_real_rows(two_axes):
+def test_derived_columns_of_real_rows(two_axes, two_axes_report):
     rows = pd.read_csv(two_axes / "report" / "rows.csv")
     ok = rows[rows.status == "ok"]
     np.testing.assert_allclose(ok["capacity_mAh_g_cam_strict"], 200 * ok["util_strict"])
