@@ -10,7 +10,10 @@ utilization, strict rule and 6-connectivity unless said):
   strict and CAM-relay (Shi et al. 2020; Minnmann et al. 2024);
 * ``shi``: Shi et al.'s table: 70 / 75 / 80 wt% CAM with their size ratios;
 * ``coarse``: coarse SE, CAM 60 vol% of solids, equal sizes, porosity 5-25 %: fractions;
-* ``tau``: ionic tortuosity factor through-plane and in-plane (pressed vs sequential).
+* ``tau``: ionic tortuosity factor through-plane and in-plane (pressed vs sequential);
+* ``contacts``: the example's composition (70:30 NCM82 3.3 um : LPSCl 0.79 um, 2 wt% of
+  0.9 um carbon so no PSD is cut at any h) at h, h/2, h/4: the electronic tau against the
+  median radius of the hard (CAM, carbon) contacts in voxels.
 
     python benchmarks/validate_physics.py                 # all cases
     python benchmarks/validate_physics.py --cases se_size shi --seeds 0 1
@@ -229,9 +232,33 @@ def case_tau(seeds):
         print(f"| {mode} | {taus[0]:.2f} | {taus[1]:.2f} | {taus[2]:.2f} |")
 
 
+def case_contacts(seeds):
+    print("\n## Electronic tau against the hard-contact radius (example composition, 2 wt% "
+          "0.9 um carbon, 24 x 16 x 16 um)")
+    print("| seed | median CAM/carbon contact radius um | h um | radius / h | tau electronic | "
+          "vs h/4 | tau ionic | theta |")
+    print("|---|---|---|---|---|---|---|---|")
+    carbon = {"phases.carbon.fraction": 2,
+              "phases.carbon.psd": {"kind": "lognormal", "d50_um": 0.9, "d90_um": 1.2}}
+    for seed in seeds:
+        out = []
+        for h in (0.25, 0.125, 0.0625):
+            spec = ms.load_spec(ms.default_spec_path()).updated(
+                {"domain.shape": [round(b / h) for b in (24, 16, 16)],
+                 "domain.voxel_size_um": h, **carbon})
+            m, _ = _gen(spec, seed)
+            a = m.particles.hard_contact_radius_um()
+            taus = [tortuosity(np.isin(m.phases, net), axis=0, periodic_lateral=True).tau
+                    for net in ((1, 3), (2,))]
+            out.append((h, a, taus, theta(m)))
+        for h, a, taus, th in out:
+            print(f"| {seed} | {a:.3f} | {h} | {a / h:.2f} | {taus[0]:.2f} | "
+                  f"{taus[0] / out[-1][2][0] - 1:+.1%} | {taus[1]:.2f} | {th:.3f} |", flush=True)
+
+
 CASES = {"resolution": case_resolution, "se_size": case_se_size,
          "se_size_70": case_se_size_70, "shi": case_shi,
-         "coarse": case_coarse, "tau": case_tau}
+         "coarse": case_coarse, "tau": case_tau, "contacts": case_contacts}
 
 
 def main() -> None:

@@ -80,6 +80,26 @@ def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
     return out
 
 
+def contact_warnings(particles: ParticleTable, voxel_size_um: float) -> list[str]:
+    """A message when the hard contacts (CAM, carbon) are finer than the voxel.
+
+    The electronic current runs through the contact circles between hard particles; a voxel
+    image cannot draw a neck narrower than one voxel face, so below about one voxel per
+    median contact radius the image over-connects them and the electronic τ reads low
+    (``benchmarks/RESULTS.md``, session 15).  Empty without a contact graph.
+    """
+    a = particles.hard_contact_radius_um()
+    h = float(voxel_size_um)
+    if a is None or a >= h:
+        return []
+    return [f"domain.voxel_size_um = {h:.3g} um is larger than the median radius of the "
+            f"contacts between hard particles (CAM, carbon), {a:.3g} um ({a / h:.2f} voxel): "
+            "the electronic tau, which runs through them, reads low at this voxel (by 12-21 % "
+            "at 0.6 voxel, 30-45 % at 0.3 voxel in the tests) -- use voxel_size_um <= "
+            f"{a:.2g} um for the electronic tau (utilization and the ionic tau do not run "
+            "through these contacts)"]
+
+
 def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
              progress: bool = False) -> Microstructure:
     """Build a voxelized composite cathode from ``spec``.
@@ -275,6 +295,9 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
     times = dict(b.seconds)
     times["total"] = time.perf_counter() - t_start
     table = ParticleTable.from_pressed(b.centers, b.radii, b.phase, b.graph)
+    late = contact_warnings(table, spec.domain.voxel_size_um)
+    for msg in late:
+        warnings.warn(msg, stacklevel=3)
     cam = b.phase == CAM
     report = GenerationReport(
         target=dict(target), achieved=achieved,
@@ -283,7 +306,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
         n_particles={n: int(np.count_nonzero(b.pressing.phase == c))
                      for n, c in PHASE_CODES.items() if n != "pore"},
         relax_iterations=int(b.pressing.iterations),
-        seconds=times, device=device, warnings=tuple(resolution_warnings(spec)),
+        seconds=times, device=device, warnings=tuple(resolution_warnings(spec) + late),
         compaction_porosity=tuple(float(x) for x in b.pressing.porosity),
         compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
         topology=dict(vars(b.topology)) | {"contacts": len(b.graph),

@@ -44,7 +44,7 @@ import numpy as np
 
 from solvers.phases import CAM, PHASE_CODES, SE, pair_key
 
-from ._generate import resolution_warnings
+from ._generate import contact_warnings, resolution_warnings
 from ._microstructure import Microstructure
 
 #: Correction of the voxel face count for isotropic surfaces (mean staircase over-count 3/2).
@@ -120,13 +120,18 @@ class StructureMetrics:
     d50_tolerance: float = 0.05
     """Relative tolerance used for ``SizeDistribution.d50_within_tolerance``."""
     warnings: tuple[str, ...] = ()
-    """Phases whose d10 is under 2 voxels (poorly resolved)."""
+    """Phases whose d10 is under 2 voxels (poorly resolved); hard contacts finer than the
+    voxel (the electronic τ reads low)."""
     contact_area_per_volume: dict[str, float] = field(default_factory=dict)
     """``pressed``: summed contact area of the contact graph per box volume, µm⁻¹, per pair of
     solid phases (``"cam|cam"``, ``"cam|se"``, ..., ``"carbon|carbon"``; 0 where there is none;
     empty without a graph)."""
     contact_counts: dict[str, int] = field(default_factory=dict)
     """``pressed``: number of contacts in the graph per pair of phases (keys as above)."""
+    hard_contact_radius_um: float | None = None
+    """``pressed``: median radius of the contact circles between hard particles (CAM–CAM,
+    CAM–carbon, carbon–carbon), µm; the electronic τ needs a voxel no larger (README,
+    "Voxel size").  None without a graph or such a contact."""
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the profile as a list of rows)."""
@@ -144,6 +149,7 @@ class StructureMetrics:
             "cam_se_coverage": self.cam_se_coverage,
             "contact_area_per_volume_per_um": dict(self.contact_area_per_volume),
             "contact_counts": dict(self.contact_counts),
+            "hard_contact_radius_um": self.hard_contact_radius_um,
             "profile": self.profile.tolist(),
             "voxel_size_um": self.voxel_size_um,
             "d50_tolerance": self.d50_tolerance,
@@ -167,6 +173,8 @@ class StructureMetrics:
             *([("  contact area / volume (graph): " + ", ".join(
                 f"{k} {v:.4g}" for k, v in self.contact_area_per_volume.items()) + " 1/um")]
               if self.contact_area_per_volume else []),
+            *([f"  hard_contact_radius_um: {self.hard_contact_radius_um:.3g} (median, CAM and "
+               "carbon)"] if self.hard_contact_radius_um is not None else []),
             f"  profile: {self.profile.shape[0]} slices x 4 phases",
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
@@ -293,7 +301,8 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
         profile=profile,
         voxel_size_um=h,
         d50_tolerance=float(d50_tolerance),
-        warnings=tuple(resolution_warnings(m.spec)),
+        warnings=tuple(resolution_warnings(m.spec) + contact_warnings(m.particles, h)),
+        hard_contact_radius_um=m.particles.hard_contact_radius_um(),
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from solvers.phases import CAM, PHASE_CODES
+from solvers.phases import CAM, CARBON, PHASE_CODES
 
 from ._spec import ElectrodeSpec
 
@@ -62,6 +62,21 @@ class ParticleTable:
     def has_contacts(self) -> bool:
         """Whether the table carries a contact graph (``pressed`` mode)."""
         return self.contact_i is not None
+
+    def hard_contact_radius_um(self) -> float | None:
+        """Median radius (µm) of the contact circles between hard particles (CAM–CAM,
+        CAM–carbon, carbon–carbon): the constrictions the electronic current runs through.
+
+        ``None`` without a contact graph or without such a contact.  The electronic τ of a
+        voxel image is resolved once the voxel is no larger than this (README, "Voxel size").
+        """
+        if not self.has_contacts:
+            return None
+        hard = np.isin(self.phase, (CAM, CARBON))
+        both = hard[self.contact_i - 1] & hard[self.contact_j - 1]
+        if not both.any():
+            return None
+        return float(np.median(np.sqrt(self.contact_area_um2[both].astype(np.float64) / np.pi)))
 
     def contact_pairs(self) -> np.ndarray:
         """(m, 2) contacts as 0-based row indices (for :func:`solvers.cam_utilization_graph`)."""

@@ -133,6 +133,11 @@ def format_analysis(a: dict[str, Any]) -> str:
         lines.append(f"{'contacts (graph)':<{w}}{'area / volume':>14}{'contacts':>10}")
         lines += [f"{'  ' + k:<{w}}{_fmt(v, '.4g') + ' 1/um':>14}{counts.get(k, 0):>10}"
                   for k, v in graph.items()]
+    rc = st.get("hard_contact_radius_um")
+    if rc is not None:
+        h = st["voxel_size_um"]
+        lines.append(f"{'CAM/carbon contact radius':<{w}}{rc:.3g} um median, {rc / h:.2f} voxel"
+                     + ("" if rc >= h else " (electronic tau reads low: voxel too coarse)"))
     if st["cam_overlap_fraction"] is not None:
         lines.append(f"{'CAM overlap':<{w}}{st['cam_overlap_fraction']:.2e} of CAM volume")
 

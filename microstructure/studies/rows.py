@@ -114,6 +114,8 @@ COLUMN_INFO: tuple[Column, ...] = (
          f"{a.upper() if a != 'carbon' else a}|{b.upper() if b != 'carbon' else b} contact "
          "area of the contact graph per box volume (pressed)")
       for a, b in GRAPH_CONTACT_PAIRS),
+    _c("hard_contact_radius_um", "float", "µm", "median radius of the CAM/carbon contacts "
+       "(pressed); the electronic tau reads low where the voxel is larger"),
     _c("cam_d50_um_measured", "float", "µm", "CAM d50 recovered from the structure"),
     _c("se_d50_um_measured", "float", "µm", "SE d50 recovered from the structure"),
     _c("t_generate_s", "float", "s", "time to generate"),
@@ -265,6 +267,7 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
     graph = st.get("contact_area_per_volume_per_um") or {}
     for a, b in GRAPH_CONTACT_PAIRS:
         row[f"contact_area_{a}_{b}_per_um"] = _num(graph.get(pair_key(a, b)))
+    row["hard_contact_radius_um"] = _num(st.get("hard_contact_radius_um"))
     sizes = st.get("size_distributions") or {}
     for n in ("cam", "se"):
         row[f"{n}_d50_um_measured"] = _num((sizes.get(n) or {}).get("d50_um"))

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import microstructure as ms
-from microstructure._generate import resolution_warnings
+from microstructure._generate import contact_warnings, resolution_warnings
 from microstructure._spec import ElectrodeSpec
 
 
@@ -147,11 +147,15 @@ def test_repr_and_to_dict(resolved):
 def test_resolution_warnings_listed_not_raised(mode, warned):
     spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 64, 64],
                                                           "packing.mode": mode})
-    with pytest.warns(UserWarning, match="under 2 voxels"):
+    with pytest.warns(UserWarning) as caught:
         m = ms.generate(spec, seed=0)
     sm = ms.structure_metrics(m)   # no warning here: pytest turns warnings into errors
-    assert sm.warnings == tuple(resolution_warnings(spec))
-    assert {w.split(":")[0] for w in sm.warnings} == warned
+    late = contact_warnings(m.particles, m.voxel_size_um)
+    assert sm.warnings == tuple(resolution_warnings(spec) + late) == m.report.warnings
+    assert [str(w.message) for w in caught] == list(sm.warnings)
+    assert {w.split(":")[0] for w in sm.warnings if "under 2 voxels" in w} == warned
+    # pressed: the hard contacts (median radius ~0.075 um) are finer than the 0.25 um voxel
+    assert len(late) == (mode == "pressed")
     # "resolved" follows the warnings: a warned phase has particles under 2 voxels
     for name in ("se", "carbon"):
         assert sm.size_distributions[name].resolved == (f"phases.{name}" not in warned)

@@ -347,6 +347,7 @@ def test_resolution_independence_h_and_half_h():
     sm = [ms.structure_metrics(m) for m in (coarse, fine)]
     assert sm[0].contact_area_per_volume == sm[1].contact_area_per_volume
     assert sm[0].contact_counts == sm[1].contact_counts
+    assert sm[0].hard_contact_radius_um == sm[1].hard_contact_radius_um > 0
     t_coarse = cam_utilization(coarse.phases, coarse.particle_ids).static_utilization
     t_fine = [cam_utilization(fine.phases, fine.particle_ids, connectivity=c).static_utilization
               for c in (6, 18, 26)]
@@ -373,6 +374,9 @@ def test_electronic_and_ionic_tau_stay_put_when_the_voxel_halves():
                       seed=0)
         tau.append([tortuosity(np.isin(m.phases, net), axis=0, periodic_lateral=True).tau
                     for net in ((1, 3), (2,))])
+        # the contacts (median radius 0.31 um) are wider than both voxels: no warning
+        assert m.particles.hard_contact_radius_um() > h
+        assert not any("hard particles" in w for w in m.report.warnings)
     (el, ion), (el2, ion2) = tau
     assert el2 == pytest.approx(el, rel=0.05)
     assert ion2 == pytest.approx(ion, rel=0.02)
@@ -394,6 +398,22 @@ def test_contact_areas_per_phase_pair_sum_the_graph(pressed):
             float(np.asarray(t.contact_area_um2, np.float64)[sel].sum()) / box, rel=1e-12)
     assert sum(sm.contact_counts.values()) == len(ij)
     assert sm.to_dict()["contact_counts"] == sm.contact_counts
+
+
+def test_hard_contact_radius_is_the_median_of_the_cam_and_carbon_contacts(pressed):
+    t = pressed.particles
+    ij = t.contact_pairs()
+    hard = np.isin(np.asarray(t.phase)[ij], (ms.CAM, ms.CARBON)).all(axis=1)
+    a = np.sqrt(np.asarray(t.contact_area_um2, np.float64) / np.pi)
+    assert 0 < hard.sum() < len(ij)  # SE contacts are left out
+    assert t.hard_contact_radius_um() == pytest.approx(float(np.median(a[hard])), rel=1e-12)
+    assert ms.structure_metrics(pressed).hard_contact_radius_um == t.hard_contact_radius_um()
+
+
+def test_no_hard_contact_radius_without_a_graph():
+    t = ms.ParticleTable(np.arange(1, 3, dtype=np.int32), np.full(2, ms.CAM, np.uint8),
+                         np.zeros((2, 3), np.float32), np.ones(2, np.float32))
+    assert t.hard_contact_radius_um() is None
 
 
 def test_report_overlap_depth_is_measured(pressed):

@@ -429,11 +429,15 @@ def test_pressed_point_fills_the_contact_graph_columns(tmp_path):
                                   .replace("[60, 75]", "[70]").replace("[0.8, 3.0]", "[0.8]")))
     (p,) = sw.expand()
     row = _run_one(p, transport=False)
-    with pytest.warns(UserWarning, match="under 2 voxels"):  # the SE's fines, as in the row
+    with pytest.warns(UserWarning) as caught:  # the SE's fines and the hard contacts
         sm = ms.structure_metrics(ms.generate(p.spec, seed=0))
+    assert row["warnings"] == "; ".join(str(w.message) for w in caught)
     for a, b in studies.rows.GRAPH_CONTACT_PAIRS:
         assert row[f"contact_area_{a}_{b}_per_um"] == sm.contact_area_per_volume[f"{a}|{b}"]
     assert row["contact_area_cam_se_per_um"] > 0 and row["contact_area_cam_cam_per_um"] > 0
+    # the median hard-contact radius (under the 0.5 um voxel here, hence the warning)
+    assert row["hard_contact_radius_um"] == sm.hard_contact_radius_um < 0.5
+    assert "contacts between hard particles" in row["warnings"]
 
 
 def test_unreachable_scheduler_starts_nothing(tiny_run, tmp_path):
