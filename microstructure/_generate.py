@@ -80,15 +80,16 @@ def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
     return out
 
 
-def contact_warnings(particles: ParticleTable, voxel_size_um: float) -> list[str]:
+def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float) -> list[str]:
     """A message when the hard contacts (CAM, carbon) are finer than the voxel.
 
-    The electronic current runs through the contact circles between hard particles; a voxel
-    image cannot draw a neck narrower than one voxel face, so below about one voxel per
-    median contact radius the image over-connects them and the electronic τ reads low
-    (``benchmarks/RESULTS.md``, session 15).  Empty without a contact graph.
+    ``hard_contact_radius_um`` is :meth:`ParticleTable.hard_contact_radius_um` (None without a
+    contact graph: no message).  The electronic current runs through the contact circles
+    between hard particles; a voxel image cannot draw a neck narrower than one voxel face, so
+    below about one voxel per median contact radius the image over-connects them and the
+    electronic τ reads low (``benchmarks/RESULTS.md``, session 15).
     """
-    a = particles.hard_contact_radius_um()
+    a = hard_contact_radius_um
     h = float(voxel_size_um)
     if a is None or a >= h:
         return []
@@ -295,7 +296,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
     times = dict(b.seconds)
     times["total"] = time.perf_counter() - t_start
     table = ParticleTable.from_pressed(b.centers, b.radii, b.phase, b.graph)
-    late = contact_warnings(table, spec.domain.voxel_size_um)
+    late = contact_warnings(table.hard_contact_radius_um(), spec.domain.voxel_size_um)
     for msg in late:
         warnings.warn(msg, stacklevel=3)
     cam = b.phase == CAM

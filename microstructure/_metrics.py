@@ -287,6 +287,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
             resolved=bool(plan[name][1] == 0 if name in plan else ref_d10 >= 2 * h),
         )
 
+    hard_radius = m.particles.hard_contact_radius_um()
     return StructureMetrics(
         volume_fractions=fractions,
         target_fractions=dict(target),
@@ -301,8 +302,8 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
         profile=profile,
         voxel_size_um=h,
         d50_tolerance=float(d50_tolerance),
-        warnings=tuple(resolution_warnings(m.spec) + contact_warnings(m.particles, h)),
-        hard_contact_radius_um=m.particles.hard_contact_radius_um(),
+        warnings=tuple(resolution_warnings(m.spec) + contact_warnings(hard_radius, h)),
+        hard_contact_radius_um=hard_radius,
     )
 
 

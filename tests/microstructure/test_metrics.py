@@ -150,7 +150,7 @@ def test_resolution_warnings_listed_not_raised(mode, warned):
     with pytest.warns(UserWarning) as caught:
         m = ms.generate(spec, seed=0)
     sm = ms.structure_metrics(m)   # no warning here: pytest turns warnings into errors
-    late = contact_warnings(m.particles, m.voxel_size_um)
+    late = contact_warnings(m.particles.hard_contact_radius_um(), m.voxel_size_um)
     assert sm.warnings == tuple(resolution_warnings(spec) + late) == m.report.warnings
     assert [str(w.message) for w in caught] == list(sm.warnings)
     assert {w.split(":")[0] for w in sm.warnings if "under 2 voxels" in w} == warned
