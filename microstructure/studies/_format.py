@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -74,8 +75,13 @@ def format_generation(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def format_analysis(a: dict[str, Any]) -> str:
-    """The human-readable tables of an analysis dict (see ``assb analyze``)."""
+def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) -> str:
+    """The human-readable tables of an analysis dict (see ``assb analyze``).
+
+    The structure's warnings (poorly resolved phases, hard contacts finer than the voxel) are
+    printed under its table, except those in ``shown_warnings`` (already printed by the
+    generation that made the structure, as in ``assb demo``).
+    """
     u = a["utilization"]
     rules = list(u)
     w = 34
@@ -136,10 +142,11 @@ def format_analysis(a: dict[str, Any]) -> str:
     rc = st.get("hard_contact_radius_um")
     if rc is not None:
         h = st["voxel_size_um"]
-        lines.append(f"{'CAM/carbon contact radius':<{w}}{rc:.3g} um median, {rc / h:.2f} voxel"
-                     + ("" if rc >= h else " (electronic tau reads low: voxel too coarse)"))
+        lines.append(f"{'CAM/carbon contact radius':<{w}}{rc:.3g} um median, {rc / h:.2f} voxel")
     if st["cam_overlap_fraction"] is not None:
         lines.append(f"{'CAM overlap':<{w}}{st['cam_overlap_fraction']:.2e} of CAM volume")
+    shown = set(shown_warnings)
+    lines += [f"warning: {m}" for m in st["warnings"] if m not in shown]
 
     tr = a.get("transport")
     if tr is not None:

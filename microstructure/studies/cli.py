@@ -133,7 +133,7 @@ def demo(
     typer.echo(format_generation(summary))
     typer.echo("")
     analysis = _analyze_store(path, device=device, transport=transport)
-    typer.echo(format_analysis(analysis))
+    typer.echo(format_analysis(analysis, shown_warnings=summary["warnings"]))
 
 
 @app.command("import")

@@ -347,6 +347,15 @@ def test_demo_small(tmp_path):
     assert m.shape == (64, 64, 64)
     assert m.spec.phases.cam.material == "NCM82"
     assert "analysis" in store_attrs(store)
+    # the example's hard contacts are finer than its 0.25 um voxel: warned once by the
+    # generation (stderr), not again under the analysis that follows it ...
+    coarse = "larger than the median radius of the contacts between hard particles"
+    assert result.stderr.count(coarse) == 1 and coarse not in text
+    # ... while 'assb analyze' of the stored structure prints it with the structure's table
+    again = _invoke("analyze", store, "--no-transport")
+    assert again.exit_code == 0, again.output
+    assert again.stdout.count(coarse) == 1
+    assert again.stdout.index("CAM/carbon contact radius") < again.stdout.index(coarse)
 
 
 def test_demo_bad_shape(tmp_path):
