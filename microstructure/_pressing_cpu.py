@@ -107,8 +107,9 @@ def _half_rows(args: tuple, hint: np.ndarray | None
     ``half[start[i]:start[i] + counts[i]]``.  The rows are sized from ``hint`` (the counts of
     the last build, plus a quarter and 4) and filled in one pass; without a hint, or when a row
     overflows, the counts are taken first (a second pass over the cells) and the rows packed.
-    Positions and radii are passed C-contiguous (some callers hold strided views), so numba
-    compiles one signature of the two kernels, not two (a cold compile is ~16 s each)."""
+    Positions and radii are passed C-contiguous (``_generate_pressed._gaps`` asks in reversed
+    order, a strided view), so numba compiles one signature of the two kernels, not two (a
+    cold compile is ~16 s each)."""
     args = (np.ascontiguousarray(args[0]), np.ascontiguousarray(args[1]), *args[2:])
     n = args[0].shape[0]
     counts = np.zeros(n, dtype=np.int64)

@@ -18,14 +18,6 @@ import pytest
 
 REAL = os.environ.get("ASSB_CUDA_TESTS") == "real"
 
-if not REAL:
-    if "numba" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
-        raise RuntimeError(
-            "tests/cudasim must run in its own pytest process: "
-            "NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cudasim"
-        )
-    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
-
 
 def _yielding_block_threads():
     """Let the simulator's scheduler give up the GIL each time it polls a thread.
@@ -51,6 +43,12 @@ def _yielding_block_threads():
 
 
 if not REAL:
+    if "numba" in sys.modules and os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        raise RuntimeError(
+            "tests/cudasim must run in its own pytest process: "
+            "NUMBA_ENABLE_CUDASIM=1 python -m pytest tests/cudasim"
+        )
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
     _yielding_block_threads()
 elif os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0"):
     raise RuntimeError("ASSB_CUDA_TESTS=real needs NUMBA_ENABLE_CUDASIM unset (a real GPU)")
