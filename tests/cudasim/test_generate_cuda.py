@@ -92,9 +92,11 @@ def test_topological_voxelization_matches_cpu(periodic, crowded_packing):
 
 
 def test_pressed_generate_cuda_simulated_equals_cpu():
+    # 50 particles (4 CAM, 36 SE, 10 carbon) with every kind of contact, CAM-CAM included, and
+    # the hold: the simulator runs each kernel thread in Python, so the box is kept small
     spec = _small_spec(**{"packing.mode": "pressed", "packing.compaction_steps": 2,
                           "packing.compaction_iter": 40, "packing.max_cam_overlap": 0.05,
-                          "domain.shape": [32, 24, 24], "domain.voxel_size_um": 0.5,
+                          "domain.shape": [24, 20, 20], "domain.voxel_size_um": 0.5,
                           "phases.carbon.fraction": 3,
                           "composition.porosity": 0.3,
                           "phases.se.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.0},
@@ -110,3 +112,6 @@ def test_pressed_generate_cuda_simulated_equals_cpu():
     assert np.array_equal(gpu.particle_ids, cpu.particle_ids)
     assert gpu.report.compaction_porosity == cpu.report.compaction_porosity
     assert gpu.report.hold_load == cpu.report.hold_load == 1.0  # the hold ran on both
+    p = cpu.particles
+    pair_phases = np.sort(p.phase[p.contact_pairs()], axis=1)
+    assert {(1, 1), (1, 2), (1, 3), (2, 2), (2, 3), (3, 3)} <= set(map(tuple, pair_phases.tolist()))
