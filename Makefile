@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
-# --no-compile: no .pyc written up front for the ~30 000 installed modules (torch alone takes
+# --no-compile: no .pyc written up front for the ~14 000 installed modules (torch alone takes
 # 60 s with, 18 s without); Python writes them for what it imports, on first import.
 INSTALL := $(PIP) install -q --no-compile
 # taufactor (a test dependency) needs torch; the CPU build is all the tests need.
