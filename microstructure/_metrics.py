@@ -316,17 +316,17 @@ def _graph_contacts(m: Microstructure, box_volume: float) -> dict[str, dict]:
     ij = t.contact_pairs()
     pi = np.asarray(t.phase)[ij[:, 0]].astype(np.int64)
     pj = np.asarray(t.phase)[ij[:, 1]].astype(np.int64)
-    lo, hi = np.minimum(pi, pj), np.maximum(pi, pj)
-    key = lo * 4 + hi
-    area = np.bincount(key, weights=np.asarray(t.contact_area_um2, np.float64), minlength=16)
-    count = np.bincount(key, minlength=16)
+    n = len(PHASE_CODES)
+    key = np.minimum(pi, pj) * n + np.maximum(pi, pj)  # a bincount slot per (lo, hi) code pair
+    area = np.bincount(key, weights=np.asarray(t.contact_area_um2, np.float64), minlength=n * n)
+    count = np.bincount(key, minlength=n * n)
     solids = sorted(c for c in name if c)  # every pair of solid phases, 0 where none
     out_a, out_n = {}, {}
     for a_i, a in enumerate(solids):
         for b in solids[a_i:]:
             k = pair_key(name[a], name[b])
-            out_a[k] = float(area[a * 4 + b] / box_volume)
-            out_n[k] = int(count[a * 4 + b])
+            out_a[k] = float(area[a * n + b] / box_volume)
+            out_n[k] = int(count[a * n + b])
     return {"contact_area_per_volume": out_a, "contact_counts": out_n}
 
 

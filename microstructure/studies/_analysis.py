@@ -29,9 +29,8 @@ def analyze(m: Microstructure, *, device: str = "cpu",
         Where the solvers run.
     transport : bool or callable
         Solve ionic (SE) and electronic (CAM + carbon) effective conductivity and τ.  True
-        uses :func:`transport_function`; a callable with the signature of
-        ``solvers.transport_properties`` is used as given; False skips it.  Without an
-        installed solver the ``"transport"`` key is absent.
+        uses ``solvers.transport_properties``; a callable with its signature is used as
+        given; False skips it (no ``"transport"`` key).
     rules : sequence of {"strict", "cam_relay"}
         Utilization rules, in order.
     structure : bool

@@ -1,8 +1,8 @@
 """The ``assb`` command line: generate, analyze, sweep and a demo.
 
 ``assb generate SPEC.toml -o OUT.zarr`` builds a structure and prints targets vs achieved
-fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and (when the
-solver is installed) effective transport, and stores the result in the store's attributes
+fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and effective
+transport, and stores the result in the store's attributes
 (``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec; ``assb sweep
 SWEEP.toml -o DIR`` runs a composition sweep into a resumable results directory.
 
@@ -82,7 +82,7 @@ def analyze(
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     transport: bool = typer.Option(True, "--transport/--no-transport",
                                    help="Also solve effective ionic/electronic conductivity "
-                                        "(when the transport solver is available)."),
+                                        "and tortuosity."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
@@ -315,8 +315,7 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
         _fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
     except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
         _fail(f"cannot open {store} as a microstructure store: {_one_line(exc)}")
-    # transport only where the solvers package exports it ("when the solver is installed")
-    fn = getattr(solvers, "transport_properties", None) if transport else None
+    fn = solvers.transport_properties if transport else None
     if fn is not None and progress:
         fn = functools.partial(fn, progress=True)  # tqdm bars on stderr for the long solves
     if notice:

@@ -217,6 +217,7 @@ def analyzed(generated):
 
 def test_analyze_json(analyzed):
     _, a = analyzed
+    assert "transport" not in a                       # --no-transport
     assert set(a["utilization"]) == {"strict", "cam_relay"}
     for rule in ("strict", "cam_relay"):
         u = a["utilization"][rule]
@@ -280,10 +281,10 @@ def _fake_transport(calls):
     return transport_properties
 
 
-def test_analyze_includes_transport_when_available(generated, monkeypatch):
+def test_analyze_passes_the_store_to_the_transport_solver(generated, monkeypatch):
     out, _, _ = generated
     calls = []
-    monkeypatch.setattr(solvers, "transport_properties", _fake_transport(calls), raising=False)
+    monkeypatch.setattr(solvers, "transport_properties", _fake_transport(calls))
     result = _invoke("analyze", out, "--json")
     assert result.exit_code == 0, result.output
     a = json.loads(result.stdout)                     # strict JSON: inf written as "Infinity"
@@ -302,16 +303,6 @@ def test_analyze_includes_transport_when_available(generated, monkeypatch):
     assert "Transport through-plane" in table.stdout and "inf" in table.stdout
 
 
-def test_analyze_skips_transport_when_absent(generated, monkeypatch):
-    out, _, _ = generated
-    monkeypatch.delattr(solvers, "transport_properties", raising=False)
-    result = _invoke("analyze", out, "--json")
-    assert result.exit_code == 0
-    assert "transport" not in json.loads(result.stdout)
-
-
-@pytest.mark.skipif(not hasattr(solvers, "transport_properties"),
-                    reason="solvers.transport_properties not available yet")
 def test_analyze_with_the_real_transport_solver(generated):
     out, _, _ = generated
     result = _invoke("analyze", out, "--json")

@@ -443,7 +443,6 @@ def test_pressed_point_fills_the_contact_graph_columns(tmp_path):
 def test_unreachable_scheduler_starts_nothing(tiny_run, tmp_path):
     import socket
 
-    pytest.importorskip("distributed")
     path, _, _ = tiny_run
     with socket.socket() as s:  # a loopback port nobody listens on
         s.bind(("127.0.0.1", 0))
