@@ -35,8 +35,10 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: within ``se_extrusion R_ij`` (its own neighbour list; before, only pairs within the press
 #: list's skin, under 1 µm with fine SE); 0.8.0: touching CAM/carbon share voxel faces only
 #: on their contact circle (the electronic tau converges with the voxel; other arrays, the same
-#: theta) -- so stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.8.0"
+#: theta); 0.9.0: the electronic tau gives the faces of each CAM/carbon contact the
+#: conductance of its contact circle (sub-voxel contact conductance; same arrays, carbon ids
+#: stored) -- so stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.9.0"
 
 __all__ = [
     "CAM",

@@ -81,24 +81,25 @@ def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
 
 
 def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float) -> list[str]:
-    """A message when the hard contacts (CAM, carbon) are finer than the voxel.
+    """A message when the hard contacts (CAM, carbon) are much finer than the voxel.
 
     ``hard_contact_radius_um`` is :meth:`ParticleTable.hard_contact_radius_um` (None without a
     contact graph: no message).  The electronic current runs through the contact circles
-    between hard particles; a voxel image cannot draw a neck narrower than one voxel face, so
-    below about one voxel per median contact radius the image over-connects them and the
-    electronic τ reads low (``benchmarks/RESULTS.md``, session 15).
+    between hard particles.  The electronic solve gives each contact's faces the conductance
+    of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ within
+    3 % of the converged value down to ~0.6 voxel per median contact radius; at 0.3 voxel it
+    still reads 22-24 % low (was 32-47 % without; ``benchmarks/RESULTS.md``, session 18).
     """
     a = hard_contact_radius_um
     h = float(voxel_size_um)
-    if a is None or a >= h:
+    if a is None or a >= 0.5 * h:
         return []
-    return [f"domain.voxel_size_um = {h:.3g} um is larger than the median radius of the "
+    return [f"domain.voxel_size_um = {h:.3g} um is more than twice the median radius of the "
             f"contacts between hard particles (CAM, carbon), {a:.3g} um ({a / h:.2f} voxel): "
-            "the electronic tau, which runs through them, reads low at this voxel (by 12-21 % "
-            "at 0.6 voxel, 30-45 % at 0.3 voxel in the tests) -- use voxel_size_um <= "
-            f"{a:.2g} um for the electronic tau (utilization and the ionic tau do not run "
-            "through these contacts)"]
+            "the electronic tau, which runs through them, reads low at this voxel even with "
+            "their sub-voxel contact conductance (by 22-24 % at 0.3 voxel, 2-3 % at 0.6 voxel "
+            f"in the tests) -- use voxel_size_um <= {2 * a:.2g} um for the electronic tau "
+            "(utilization and the ionic tau do not run through these contacts)"]
 
 
 def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
@@ -320,7 +321,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
     )
     return Microstructure(phases=b.phases, particle_ids=b.particle_ids, particles=table,
                           voxel_size_um=float(spec.domain.voxel_size_um), spec=spec, seed=seed,
-                          report=report)
+                          report=report, carbon_ids=b.carbon_ids)
 
 
 def _advice(misses: dict[str, tuple[float, float]], spec: ElectrodeSpec) -> str:

@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from solvers.device import to_host
-from solvers.phases import CAM, PHASE_CODES, SE
+from solvers.phases import CAM, CARBON, PHASE_CODES, SE
 
 from ._contacts import (
     ContactGraph,
@@ -76,6 +76,7 @@ GAIN = 1.0 / 3.0
 class PressedBuild:
     phases: np.ndarray
     particle_ids: np.ndarray
+    carbon_ids: np.ndarray | None
     centers: np.ndarray
     radii: np.ndarray
     phase: np.ndarray
@@ -315,6 +316,8 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         fill = (n_lab, *fill_bodies(fill_lab, n_lab, owner, h, periodic))
     times["se_fill"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
+    carbon_ids = (np.where(phases == CARBON, owner, 0).astype(np.int32)
+                  if np.any(phase == CARBON) else None)
     # deepest CAM-CAM overlap / smaller radius in the pressed packing
     c_i, c_j = pairs[:, 0], pairs[:, 1]
     cc = (phase[c_i] == CAM) & (phase[c_j] == CAM)
@@ -339,5 +342,5 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         graph = ContactGraph(gi[order], gj[order], ga[order],
                              np.concatenate([graph.touches_cc, fcc]),
                              np.concatenate([graph.touches_separator, fsep]))
-    return PressedBuild(phases, ids, centers_out, radii_out, phase_out, graph, topo, res, scale,
+    return PressedBuild(phases, ids, carbon_ids, centers_out, radii_out, phase_out, graph, topo, res, scale,
                         max_rel, times, lumped, n_bodies, float(fill_fraction), coated)

@@ -120,7 +120,7 @@ class StructureMetrics:
     d50_tolerance: float = 0.05
     """Relative tolerance used for ``SizeDistribution.d50_within_tolerance``."""
     warnings: tuple[str, ...] = ()
-    """Phases whose d10 is under 2 voxels (poorly resolved); hard contacts finer than the
+    """Phases whose d10 is under 2 voxels (poorly resolved); hard contacts finer than half a
     voxel (the electronic τ reads low)."""
     contact_area_per_volume: dict[str, float] = field(default_factory=dict)
     """``pressed``: summed contact area of the contact graph per box volume, µm⁻¹, per pair of

@@ -56,6 +56,8 @@ def write_store(m: Microstructure, path: str | Path, *, overwrite: bool = True) 
         chunks = tuple(min(_CHUNKS, s) for s in m.phases.shape)
         arrays = {"phases": np.ascontiguousarray(m.phases),
                   "particle_ids": np.ascontiguousarray(m.particle_ids)}
+        if m.carbon_ids is not None:
+            arrays["carbon_ids"] = np.ascontiguousarray(m.carbon_ids)
         for name, a in arrays.items():
             root.create_array(name, data=a, chunks=chunks, compressors=comp,
                               dimension_names=["z", "y", "x"], config=every_chunk)
@@ -118,6 +120,8 @@ _CONTACT_LAYOUT = {
     "particles/touches_cc": (np.dtype(np.bool_), 1),
     "particles/touches_separator": (np.dtype(np.bool_), 1),
 }
+#: Carbon particle ids per voxel (a pressed packing with carbon; stores of 0.9 and later).
+_CARBON_LAYOUT = {"carbon_ids": (np.dtype(np.int32), 3)}
 
 
 class StoreIntegrityError(ValueError):
@@ -337,6 +341,7 @@ def open_microstructure(path: str | Path) -> Microstructure:
         spec=ElectrodeSpec.from_dict(spec_data, source=f"spec stored in {path}"),
         seed=seed,
         report=report,
+        carbon_ids=data.get("carbon_ids"),
     )
 
 
@@ -348,7 +353,8 @@ def _read_checked(root: Any, path: Path, integrity: Any) -> dict[str, np.ndarray
             recorded = dict(integrity["arrays"])
             extra = set(recorded) - set(_LAYOUT)
             if (integrity.get("algorithm") != "sha256" or not set(_LAYOUT) <= set(recorded)
-                    or extra not in (set(), set(_CONTACT_LAYOUT))):
+                    or extra not in (set(), set(_CONTACT_LAYOUT),
+                                     set(_CONTACT_LAYOUT) | set(_CARBON_LAYOUT))):
                 raise ValueError(f"algorithm {integrity.get('algorithm')!r}, arrays "
                                  f"{sorted(recorded)}")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -363,6 +369,8 @@ def _read_checked(root: Any, path: Path, integrity: Any) -> dict[str, np.ndarray
                  else _has_member(root, "particles", "contact_i"))
     if has_graph:
         layout.update(_CONTACT_LAYOUT)
+    if recorded is not None and set(_CARBON_LAYOUT) <= set(recorded):
+        layout.update(_CARBON_LAYOUT)
     arrays: dict[str, Any] = {}
     for name, (dtype, ndim) in layout.items():
         try:
@@ -379,9 +387,9 @@ def _read_checked(root: Any, path: Path, integrity: Any) -> dict[str, np.ndarray
                                     f"recorded on save: {rec['shape']}, {np.dtype(rec['dtype'])}")
         arrays[name] = arr
     shape = arrays["phases"].shape
-    if arrays["particle_ids"].shape != shape:
-        raise damaged("particle_ids", f"has shape {arrays['particle_ids'].shape}, phases "
-                                      f"{shape}")
+    for name in ("particle_ids", "carbon_ids"):
+        if name in arrays and arrays[name].shape != shape:
+            raise damaged(name, f"has shape {arrays[name].shape}, phases {shape}")
     n = arrays["particles/id"].shape[0]
     per_particle = ["particles/phase", "particles/center_um", "particles/radius_um"]
     if has_graph:

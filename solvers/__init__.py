@@ -17,7 +17,13 @@ from typing import Any
 
 from .device import gpu_available
 from .labeling import connected_to_face, label, percolates
-from .transport import TransportProperties, TransportResult, tortuosity, transport_properties
+from .transport import (
+    ContactConductance,
+    TransportProperties,
+    TransportResult,
+    tortuosity,
+    transport_properties,
+)
 from .utilization import (
     GraphUtilizationResult,
     ParticleUtilization,
@@ -27,6 +33,7 @@ from .utilization import (
 )
 
 __all__ = [
+    "ContactConductance",
     "GraphUtilizationResult",
     "ParticleUtilization",
     "TransportProperties",

@@ -102,11 +102,14 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
     if CARBON in electronic:
         cond[CARBON] = electronic[CARBON]
         e_phases = (CAM, CARBON)
+    contacts = m.electronic_contacts()
     tp = fn(m.phases, cond, axis=0, ionic_phases=(SE,), electronic_phases=e_phases,
-            voxel_size_um=m.voxel_size_um, periodic_lateral=periodic, device=device)
+            voxel_size_um=m.voxel_size_um, periodic_lateral=periodic, device=device,
+            electronic_contacts=contacts)
     names = {CAM: "cam", SE: "se", CARBON: "carbon"}
     out: dict[str, Any] = {"axis": 0, "convention": tp.ionic.convention,
-                           "thickness_um": tp.thickness_um}
+                           "thickness_um": tp.thickness_um,
+                           "contact_conductance": contacts is not None}
     for net, res, codes in (("ionic", tp.ionic, (SE,)), ("electronic", tp.electronic, e_phases)):
         out[net] = {
             "bulk_conductivity_S_cm": {names[c]: cond[c] for c in codes},
@@ -119,5 +122,7 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
             "iterations": res.iterations,
             "seconds": res.seconds,
         }
+        if net == "electronic":
+            out[net]["contacts_weighted"] = int(getattr(res, "contacts_weighted", 0))
         out[net]["resistance_ohm_cm2"] = getattr(tp, f"{net}_resistance_ohm_cm2", None)
     return out

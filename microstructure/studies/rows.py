@@ -108,6 +108,8 @@ COLUMN_INFO: tuple[Column, ...] = (
        "resistance"),
     _c("ionic_iterations", "float", "", "CG iterations of the ionic solve"),
     _c("electronic_iterations", "float", "", "CG iterations of the electronic solve"),
+    _c("electronic_contacts_weighted", "float", "", "CAM/carbon contacts given the conductance "
+       "of their contact circle in the electronic solve (0: none, not pressed)"),
     _c("cam_se_area_per_volume_per_um", "float", "µm⁻¹", "CAM|SE contact area per box volume"),
     _c("cam_se_coverage", "float", "fraction of CAM surface", "CAM surface touching SE"),
     *(_c(f"contact_area_{a}_{b}_per_um", "float", "µm⁻¹",
@@ -115,7 +117,7 @@ COLUMN_INFO: tuple[Column, ...] = (
          "area of the contact graph per box volume (pressed)")
       for a, b in GRAPH_CONTACT_PAIRS),
     _c("hard_contact_radius_um", "float", "µm", "median radius of the CAM/carbon contacts "
-       "(pressed); the electronic tau reads low where the voxel is larger"),
+       "(pressed); the electronic solve gives each contact its circle's conductance"),
     _c("cam_d50_um_measured", "float", "µm", "CAM d50 recovered from the structure"),
     _c("se_d50_um_measured", "float", "µm", "SE d50 recovered from the structure"),
     _c("t_generate_s", "float", "s", "time to generate"),
@@ -260,6 +262,8 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
         row[f"{net}_percolating_fraction"] = _num(t.get("percolating_fraction"))
         row[f"{net}_iterations"] = _num(t.get("iterations"))
         row[f"{net}_resistance_ohm_cm2"] = _num(t.get("resistance_ohm_cm2"))
+    row["electronic_contacts_weighted"] = _num((tr.get("electronic") or {})
+                                               .get("contacts_weighted"))
 
     st = analysis.get("structure") or {}
     row["cam_se_area_per_volume_per_um"] = _num(st.get("cam_se_contact_area_per_volume_per_um"))

@@ -48,6 +48,9 @@ class TransportResult:
     """Estimated relative error of ``effective_conductivity`` (and of ``tau``) left by the
     solver's stopping rule (see :mod:`solvers.transport._cg`); 0 when nothing was iterated,
     NaN when only the residual rule (``rtol``) was used."""
+    contacts_weighted: int = 0
+    """Contacts whose faces carry a sub-voxel contact conductance (``contacts=`` of
+    :func:`~solvers.tortuosity`; 0 without)."""
     field: Any = field(default=None, repr=False)
     """Potential (0 on the face before index 0, 1 after the last index along ``axis``) on
     the solved voxels, NaN elsewhere; a NumPy (CPU) or CuPy (GPU) array in the input's axis

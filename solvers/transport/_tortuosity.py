@@ -65,6 +65,7 @@ from .._validate import (
 )
 from ..device import check_device, get_xp, to_host
 from ..memory import check_memory, estimate_tortuosity
+from ._contacts import ContactConductance, weight_faces
 from ._result import TransportProperties, TransportResult
 from ._steps import (
     DEFAULT_ACCURACY,
@@ -173,6 +174,7 @@ def tortuosity(
     return_field: bool = False,
     accuracy: float | None = None,
     progress: bool | str = False,
+    contacts: ContactConductance | None = None,
     device: str = "cpu",
 ) -> TransportResult:
     """Effective conductivity and tortuosity factor of a voxel structure along ``axis``.
@@ -222,6 +224,12 @@ def tortuosity(
     progress : bool or str
         Show a progress bar (tqdm, to stderr) over the CG iterations with the relative residual;
         a string is used as the bar's label.
+    contacts : ContactConductance, optional
+        Particle labels and the contacts (pairs of labels, contact radius in µm) of the
+        conducting network: the faces joining the two particles of a contact get the
+        conductance of the contact circle (sub-voxel contact conductance, see
+        :mod:`solvers.transport._contacts`), so that tau does not depend on how much wider than
+        the contact the grid draws it.  ``dtype="auto"`` then stores float64.
     device : {"cpu", "cuda"}
         CPU (numba-parallel kernels) or GPU (CuPy + numba-cuda kernels).
     accuracy : float, optional
@@ -256,6 +264,12 @@ def tortuosity(
     t0 = time.perf_counter()
     o = _options(image, axis, conductivity, periodic_lateral, rtol, max_iter, preconditioner,
                  convention, dtype, return_field, progress, device, accuracy)
+    if contacts is not None:
+        if not isinstance(contacts, ContactConductance):
+            raise TypeError(f"contacts must be a ContactConductance, got {type(contacts).__name__}")
+        if tuple(contacts.labels.shape) != tuple(image.shape):
+            raise ValueError(f"contacts.labels has shape {tuple(contacts.labels.shape)}, the "
+                             f"image {tuple(image.shape)}; they must be equal")
     check_memory(estimate_tortuosity(image.shape, device=o.device), field="image")
     xp = get_xp(o.device)
     image = xp.asarray(image)
@@ -271,8 +285,13 @@ def tortuosity(
     phase = xp.ascontiguousarray(xp.moveaxis(xp.where(perc, cls, 0).astype(np.uint8), o.axis, 0))
     present = to_host(xp.bincount(phase.ravel(), minlength=len(sig))) > 0  # device sync
     fdt = choose_dtype(o.dtype, sig, present, o.rtol)
+    if contacts is not None and o.dtype == "auto":
+        fdt = np.dtype(np.float64)          # contact weights: face contrasts up to ~1e2
     gtab, gdir, scale = conductance_tables(sig)
     op = build_operator(phase, gtab, gdir, o.periodic_lateral, fdt, o.device)
+    n_weighted = 0
+    if contacts is not None:
+        n_weighted = weight_faces(op, contacts, o.axis, xp)["contacts_drawn"]
     M = choose_preconditioner(o.preconditioner, op, present, xp, fdt, n_perc / image.size)
     # 5-6: solve and read off the conductance
     x, info = solve(op, M, phase, gdir, rtol=o.rtol, accuracy=o.accuracy,
@@ -308,6 +327,7 @@ def tortuosity(
         convention=o.convention,
         field=fld,
         estimated_error=float(info.energy_error),
+        contacts_weighted=n_weighted,
     )
 
 
@@ -328,6 +348,7 @@ def transport_properties(
     progress: bool = False,
     device: str = "cpu",
     accuracy: float | None = None,
+    electronic_contacts: ContactConductance | None = None,
 ) -> TransportProperties:
     """Ionic and electronic effective conductivity and tortuosity of a composite cathode.
 
@@ -353,6 +374,11 @@ def transport_properties(
         As in :func:`tortuosity`.
     progress : bool
         Show a progress bar for each of the two solves.
+    electronic_contacts : ContactConductance, optional
+        The contacts between the particles of the electronic network (CAM, carbon) and their
+        radii: the electronic solve gives their faces the contact's own conductance
+        (``contacts`` of :func:`tortuosity`).  The ionic network's (ductile SE) contacts are
+        drawn as wide as they are and are not weighted.
 
     Returns
     -------
@@ -407,7 +433,8 @@ def transport_properties(
     ionic = tortuosity(phases, conductivity=nets["ionic_phases"],
                        progress="ionic transport" if progress else False, **kw)
     electronic = tortuosity(phases, conductivity=nets["electronic_phases"],
-                            progress="electronic transport" if progress else False, **kw)
+                            progress="electronic transport" if progress else False,
+                            contacts=electronic_contacts, **kw)
     return TransportProperties(
         ionic=ionic, electronic=electronic, axis=axis, thickness_um=thickness
     )

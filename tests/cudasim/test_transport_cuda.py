@@ -180,3 +180,22 @@ def test_cuda_face_coarsen_update_kernels_match_cpu(periodic):
     _stencil.update_d(d, q, 0.7)
     _stencil_cuda.update_d(d2, q, 0.7)
     np.testing.assert_allclose(d, d2, rtol=1e-13)
+
+
+@pytest.mark.parametrize("periodic", [False, True])
+def test_cuda_contact_conductance_matches_cpu(periodic):
+    """The contact weights (array glue only, on the device's array module) give the same tau."""
+    from solvers import ContactConductance
+
+    rng = np.random.default_rng(11)
+    img = rng.random((8, 7, 6)) < 0.7
+    labels = (rng.integers(1, 4, size=img.shape) * img).astype(np.int32)
+    pairs = np.array([[1, 2], [2, 3], [1, 3]])
+    cc = ContactConductance(labels, pairs, np.array([0.05, 0.2, 0.1]), 0.25)
+    kw = dict(periodic_lateral=periodic, rtol=1e-10, contacts=cc)
+    cpu = tortuosity(img, **kw)
+    gpu = tortuosity(img, device="cuda", **kw)
+    plain = tortuosity(img, periodic_lateral=periodic, rtol=1e-10, dtype="float64")
+    assert cpu.contacts_weighted == gpu.contacts_weighted == 3
+    assert cpu.tau > plain.tau                        # these contacts are narrower than a face
+    assert gpu.tau == pytest.approx(cpu.tau, rel=1e-8)

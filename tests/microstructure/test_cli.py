@@ -309,6 +309,13 @@ def test_analyze_with_the_real_transport_solver(generated):
     assert result.exit_code == 0, result.output
     t = json.loads(result.stdout)["transport"]
     assert t["ionic"]["effective_conductivity_S_cm"] > 0
+    m = ms.open(out)
+    if m.particles.has_contacts:            # pressed: CAM/carbon contacts carry their conductance
+        assert t["contact_conductance"] is True
+        n = len(m.electronic_contacts().pairs)
+        assert 0 < t["electronic"]["contacts_weighted"] <= n
+    else:
+        assert t["contact_conductance"] is False and t["electronic"]["contacts_weighted"] == 0
 
 
 def test_analyze_missing_store(tmp_path):
@@ -340,7 +347,7 @@ def test_demo_small(tmp_path):
     assert "analysis" in store_attrs(store)
     # the example's hard contacts are finer than its 0.25 um voxel: warned once by the
     # generation (stderr), not again under the analysis that follows it ...
-    coarse = "larger than the median radius of the contacts between hard particles"
+    coarse = "more than twice the median radius of the contacts between hard particles"
     assert result.stderr.count(coarse) == 1 and coarse not in text
     # ... while 'assb analyze' of the stored structure prints it with the structure's table
     again = _invoke("analyze", store, "--no-transport")

@@ -396,8 +396,8 @@ def test_fill_ratio_zero_presses_every_se_particle():
         "packing.se_fill_ratio": 0.0, "phases.carbon.fraction": 0,
         "phases.cam.psd": {"kind": "lognormal", "d50_um": 5.0, "d90_um": 7.0},
         "phases.se.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 4.2}})
-    with pytest.warns(UserWarning, match="contacts between hard particles"):  # 0.5 um voxel
-        m = ms.generate(spec, seed=0)
+    m = ms.generate(spec, seed=0)     # CAM contacts of ~0.3 um: over half the voxel, no warning
+    assert not m.report.warnings
     assert m.report.se_fill_fraction == 0.0
     assert m.report.topology["se_fill_bodies"] == 0
 

@@ -1,0 +1,138 @@
+"""Sub-voxel contact conductance (solvers.transport._contacts): analytic lattice checks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from solvers import ContactConductance, tortuosity
+from solvers.transport._contacts import (
+    MAX_WEIGHT,
+    contact_weights,
+    lattice_constriction,
+)
+
+
+def _two_blocks(neck: list[tuple[int, int]], m: int = 6, w: int = 8):
+    """Two blocks (labels 1 and 2) along axis 0, separated by a pore layer except for neck
+    cells (label 1) at the given (y, z): every 1|2 face is a neck face."""
+    img = np.ones((2 * m + 1, w, w), dtype=bool)
+    img[m] = False
+    labels = np.zeros(img.shape, dtype=np.int32)
+    labels[:m] = 1
+    labels[m + 1:] = 2
+    for y, z in neck:
+        img[m, y, z] = True
+        labels[m, y, z] = 1
+    return img, labels
+
+
+def _resistance(res, shape):
+    """1 / conductance of the volume in units of 1 / (sigma h) (unit conductivity, voxel)."""
+    n0, n1, n2 = shape
+    return n0 / (res.effective_conductivity * n1 * n2)
+
+
+@pytest.mark.parametrize("neck,radius_vox", [([(3, 3)], 0.3), ([(3, 3), (3, 4), (4, 3), (4, 4)],
+                                                                 0.5)])
+def test_weight_adds_the_exact_series_resistance(neck, radius_vox):
+    """A neck of n faces carrying all the current: the weight adds (1/w - 1)/n exactly."""
+    img, labels = _two_blocks(neck)
+    n = len(neck)
+    cc = ContactConductance(labels, np.array([[1, 2]]), np.array([radius_vox * 0.5]), 0.5)
+    plain = tortuosity(img, rtol=1e-12, dtype="float64")
+    weighted = tortuosity(img, rtol=1e-12, contacts=cc)
+    w = contact_weights(np.array([[n, 0, 0]]), np.array([radius_vox]))[0]
+    added = _resistance(weighted, img.shape) - _resistance(plain, img.shape)
+    assert weighted.contacts_weighted == 1 and plain.contacts_weighted == 0
+    assert added == pytest.approx((1 / w - 1) / n, rel=1e-8)
+
+
+def test_weight_gives_the_continuum_constriction():
+    """S(n) + 1/(w n) = h / (2 a): the grid contact resists like the contact circle."""
+    counts = np.array([[1, 0, 0], [4, 0, 0], [0, 9, 0], [30, 0, 7]])
+    a = np.array([0.3, 0.4, 1.2, 1.5])
+    w = contact_weights(counts, a)
+    n = np.sqrt((counts.astype(float) ** 2).sum(1))
+    r = lattice_constriction(n) - 1 / n + 1 / (w * n)
+    np.testing.assert_allclose(r, 1 / (2 * a), rtol=1e-12)
+    # one face resists a little more than a 0.3-voxel contact (lattice 1.686 vs 1 / 0.6);
+    # the larger apertures are drawn wider than their contacts and lose conductance
+    assert w[0] == pytest.approx(1.02, abs=0.01) and np.all(w[1:] < 1)
+
+
+def test_staircase_counts_as_its_projected_area():
+    """A tilted contact's faces along several axes count as |(n0, n1, n2)|."""
+    assert contact_weights(np.array([[3, 4, 0]]), np.array([0.4]))[0] == pytest.approx(
+        contact_weights(np.array([[5, 0, 0]]), np.array([0.4]))[0], rel=1e-12)
+
+
+def test_weight_limits():
+    w = contact_weights(np.array([[1, 0, 0], [0, 0, 0]]), np.array([50.0, 0.2]))
+    assert w[0] == MAX_WEIGHT                  # the grid draws it far smaller than it is
+    assert w[1] == 1.0                         # not drawn: unused
+
+
+def test_lattice_constriction_table():
+    # one face: 1.90 x a disc of its area; large apertures approach the continuum
+    assert float(lattice_constriction(1)) == pytest.approx(1.6864, abs=1e-4)
+    big = float(lattice_constriction(193))
+    assert 1.0 < big * 2 * math.sqrt(193 / math.pi) < 1.06
+
+
+def test_faces_of_other_pairs_and_the_wrap_face():
+    """Only the listed pair's faces change; a contact across the periodic side counts."""
+    img = np.ones((6, 4, 6), dtype=bool)
+    labels = np.zeros(img.shape, dtype=np.int32)
+    labels[:, :, :3] = 1
+    labels[:, :, 3:] = 2                       # 1|2 faces at z = 2|3 and across the wrap 5|0
+    plain = tortuosity(img, periodic_lateral=True, rtol=1e-12, dtype="float64")
+    other = ContactConductance(labels, np.array([[3, 4]]), np.array([0.1]), 1.0)
+    same = tortuosity(img, periodic_lateral=True, rtol=1e-12, contacts=other)
+    assert same.tau == pytest.approx(plain.tau, rel=1e-10) and same.contacts_weighted == 0
+    from solvers.transport import _contacts, _steps
+
+    ops = []
+    real = _steps.build_operator
+
+    def spy(*a, **k):
+        ops.append(real(*a, **k))
+        return ops[-1]
+
+    cc = ContactConductance(labels, np.array([[2, 1]]), np.array([0.1]), 1.0)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("solvers.transport._tortuosity.build_operator", spy)
+        tortuosity(img, periodic_lateral=True, rtol=1e-12, contacts=cc)
+    gz = ops[0].gz
+    w = contact_weights(np.array([[0, 0, 2 * 6 * 4]]), np.array([0.1]))[0]
+    assert w < 1
+    np.testing.assert_allclose(gz[:, :, 2], w)     # z = 2|3
+    np.testing.assert_allclose(gz[:, :, 5], w)     # the wrap face 5|0
+    np.testing.assert_allclose(gz[:, :, [0, 1, 3, 4]], 1.0)
+    assert _contacts.MAX_WEIGHT > 1
+
+
+def test_bad_contacts_are_named():
+    img = np.ones((4, 4, 4), dtype=bool)
+    labels = np.ones((4, 4, 4), dtype=np.int32)
+    with pytest.raises(ValueError, match="pairs must be an"):
+        ContactConductance(labels, np.array([1, 2]), np.array([0.1]), 1.0)
+    with pytest.raises(ValueError, match="radius_um must have one entry per pair"):
+        ContactConductance(labels, np.array([[1, 2]]), np.array([0.1, 0.2]), 1.0)
+    with pytest.raises(ValueError, match="radius_um must be positive"):
+        ContactConductance(labels, np.array([[1, 2]]), np.array([0.0]), 1.0)
+    with pytest.raises(ValueError, match="labels must be a 3-D integer array"):
+        ContactConductance(labels.astype(float), np.array([[1, 2]]), np.array([0.1]), 1.0)
+    with pytest.raises(ValueError, match="voxel_size_um"):
+        ContactConductance(labels, np.array([[1, 2]]), np.array([0.1]), -1.0)
+    cc = ContactConductance(labels[:3], np.array([[1, 2]]), np.array([0.1]), 1.0)
+    with pytest.raises(ValueError, match=r"contacts.labels has shape \(3, 4, 4\)"):
+        tortuosity(img, contacts=cc)
+    with pytest.raises(TypeError, match="contacts must be a ContactConductance"):
+        tortuosity(img, contacts={"labels": labels})
+    twice = ContactConductance(labels * np.arange(1, 5)[:, None, None], np.array([[1, 2], [2, 1]]),
+                               np.array([0.1, 0.1]), 1.0)
+    with pytest.raises(ValueError, match="pairs lists a contact twice"):
+        tortuosity(img, contacts=twice)
