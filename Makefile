@@ -52,7 +52,8 @@ demo: $(VENV)/.base
 
 test: $(VENV)/.test
 	$(BIN)/ruff check microstructure solvers tests benchmarks
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/cudasim
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/cudasim \
+		--doctest-modules solvers microstructure
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/cudasim
 
 # For a lent GPU machine (see benchmarks/gpu_session.sh): wheels of the packages its

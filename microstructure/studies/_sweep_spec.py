@@ -298,8 +298,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
     --------
     >>> import microstructure as ms
     >>> sweep = ms.load_sweep("examples/demo_sweep.toml")
-    >>> len(sweep.expand()), sweep.seeds
-    (6, 2)
+    >>> len(sweep.expand()), sweep.seeds      # 2 CAM contents x 2 SE sizes, 2 seeds each
+    (4, 2)
     """
     path = Path(path)
     data = read_toml(path, what="sweep", error=SweepError)

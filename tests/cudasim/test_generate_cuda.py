@@ -110,6 +110,7 @@ def test_pressed_generate_cuda_simulated_equals_cpu():
     assert np.array_equal(gpu.particles.contact_j, cpu.particles.contact_j)
     assert np.array_equal(gpu.phases, cpu.phases)
     assert np.array_equal(gpu.particle_ids, cpu.particle_ids)
+    assert cpu.carbon_ids is not None and np.array_equal(gpu.carbon_ids, cpu.carbon_ids)
     assert gpu.report.compaction_porosity == cpu.report.compaction_porosity
     assert gpu.report.hold_load == cpu.report.hold_load == 1.0  # the hold ran on both
     p = cpu.particles
