@@ -161,6 +161,13 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
                          f"{_fmt(t['percolating_fraction'], '.3f'):>13}"
                          f"{_fmt(t['resistance_ohm_cm2'], '.4g'):>12}  "
                          f"{'yes' if t['converged'] else 'NO'}")
+        n = tr["electronic"].get("contacts_weighted", 0)
+        if tr.get("contact_conductance"):
+            lines.append(f"{'contacts':<12}electronic: {n} CAM/carbon contacts at their circle's "
+                         "conductance (sub-voxel)")
+        else:
+            lines.append(f"{'contacts':<12}electronic: faces conduct as drawn (no contact "
+                         "graph or carbon labels)")
     t = ", ".join(f"{k} {v:.2f} s" for k, v in a["seconds"].items())
     lines += ["", f"{'time':<{w}}{t}", f"{'stored in':<{w}}{a['store']} (attrs['analysis'])"]
     return "\n".join(lines)

@@ -295,12 +295,16 @@ def test_analyze_passes_the_store_to_the_transport_solver(generated, monkeypatch
                     ms.CARBON: spec.conductivities("electronic")[ms.CARBON]}
     assert kw["ionic_phases"] == (ms.SE,) and kw["electronic_phases"] == (ms.CAM, ms.CARBON)
     assert kw["voxel_size_um"] == 0.5 and kw["axis"] == 0
+    m = ms.open(out)
+    cc = kw["electronic_contacts"]                    # the store's CAM/carbon contacts
+    assert (cc is None) == (m.electronic_contacts() is None)
     t = a["transport"]
     assert t["ionic"]["tau"] == 2.5 and t["ionic"]["effective_conductivity_S_cm"] == 1e-4
     assert t["electronic"]["tau"] == "Infinity"
     assert store_attrs(out)["analysis"]["transport"] == t
     table = _invoke("analyze", out)
     assert "Transport through-plane" in table.stdout and "inf" in table.stdout
+    assert "contacts    electronic: " in table.stdout
 
 
 def test_analyze_with_the_real_transport_solver(generated):
