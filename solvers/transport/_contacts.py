@@ -34,7 +34,7 @@ contact's resistance on the grid is the continuum one:
 The weights change only faces, so every solver path (matrix-free CG, geometric and aggregation
 multigrid, CPU and GPU) uses them unchanged.  Measured on the pressed 80:20 NCM (5 µm) : LPSCl
 (5 µm) composite (median contact radius 0.31 µm): the CAM network's tau at h = 0.5 / 0.25 /
-0.125 / 0.0625 µm is 4.11 / 4.32 / 4.39 / 4.41 weighted against 3.83 / 4.36 / 4.50 / 4.48
+0.125 / 0.0625 µm is 4.20 / 4.36 / 4.42 / 4.42 weighted against 3.83 / 4.36 / 4.50 / 4.48
 without (seed 0; ``benchmarks/RESULTS.md``).
 """
 
