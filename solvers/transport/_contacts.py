@@ -49,8 +49,8 @@ import numpy as np
 from .._validate import check_positive
 from ..device import to_host
 
-__all__ = ["ContactConductance", "LATTICE_DELTA", "LATTICE_N", "MAX_WEIGHT", "contact_weights",
-           "lattice_constriction", "weight_faces"]
+__all__ = ["ContactConductance", "LATTICE_DELTA", "LATTICE_N", "MAX_WEIGHT", "MIN_RADIUS_VOXELS",
+           "contact_weights", "lattice_constriction", "weight_faces"]
 
 #: Aperture sizes (faces) of the lattice calibration, and the radius deficit ``delta(n)`` in
 #: voxels: ``R_lat(n) = 1 / (2 (sqrt(n / pi) - delta(n)))``; constant beyond the last entry.
@@ -60,6 +60,10 @@ LATTICE_DELTA = np.array([0.2677, 0.2906, 0.3138, 0.3026, 0.3071, 0.3167, 0.3081
 
 #: Largest weight given to a contact's faces (a grid contact drawn smaller than the continuum one).
 MAX_WEIGHT = 10.0
+#: Smallest contact radius used, voxels: a tangent contact (area 0 in a contact graph: spheres
+#: that touch within float precision) conducts like one of this radius -- next to nothing,
+#: without cutting the network the solve was set up on.
+MIN_RADIUS_VOXELS = 1e-3
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,8 @@ class ContactConductance:
     pairs : (m, 2) integer array
         Labels of the two particles of each contact.
     radius_um : (m,) float array
-        Contact circle radius of each contact, µm.
+        Contact circle radius of each contact, µm (0 for a tangent contact: it conducts like
+        one of :data:`MIN_RADIUS_VOXELS`).
     voxel_size_um : float
         Voxel edge, µm.
     """
@@ -94,8 +99,8 @@ class ContactConductance:
         if radius.shape != (pairs.shape[0],):
             raise ValueError(f"radius_um must have one entry per pair ({pairs.shape[0]}), got "
                              f"shape {radius.shape}")
-        if radius.size and not (np.isfinite(radius).all() and radius.min() > 0):
-            raise ValueError(f"radius_um must be positive and finite, got min {radius.min()!r}")
+        if radius.size and not (np.isfinite(radius).all() and radius.min() >= 0):
+            raise ValueError(f"radius_um must be finite and >= 0, got min {radius.min()!r}")
         dt = np.dtype(getattr(self.labels, "dtype", None))
         if getattr(self.labels, "ndim", 0) != 3 or not np.issubdtype(dt, np.integer):
             raise ValueError(f"labels must be a 3-D integer array, got "
@@ -136,7 +141,8 @@ def contact_weights(counts: np.ndarray, radius_vox: np.ndarray) -> np.ndarray:
     has = n > 0
     n1 = np.where(has, np.maximum(n, 1.0), 1.0)
     spread = lattice_constriction(n1) - 1.0 / n1
-    excess = 1.0 / (2.0 * np.asarray(radius_vox, dtype=np.float64)) - spread
+    a = np.maximum(np.asarray(radius_vox, dtype=np.float64), MIN_RADIUS_VOXELS)
+    excess = 1.0 / (2.0 * a) - spread
     with np.errstate(divide="ignore"):
         w = np.where(excess > 0, 1.0 / (n1 * np.where(excess > 0, excess, 1.0)), MAX_WEIGHT)
     return np.where(has, np.minimum(w, MAX_WEIGHT), 1.0)

@@ -10,6 +10,7 @@ import pytest
 from solvers import ContactConductance, tortuosity
 from solvers.transport._contacts import (
     MAX_WEIGHT,
+    MIN_RADIUS_VOXELS,
     contact_weights,
     lattice_constriction,
 )
@@ -75,6 +76,17 @@ def test_weight_limits():
     assert w[1] == 1.0                         # not drawn: unused
 
 
+def test_a_tangent_contact_conducts_next_to_nothing():
+    """Area 0 in a contact graph (spheres touching within float precision): the radius floor."""
+    w0 = contact_weights(np.array([[1, 0, 0]]), np.array([0.0]))[0]
+    assert w0 == contact_weights(np.array([[1, 0, 0]]), np.array([MIN_RADIUS_VOXELS]))[0]
+    assert 0 < w0 < 3e-3
+    img, labels = _two_blocks([(3, 3)])
+    res = tortuosity(img, rtol=1e-10, contacts=ContactConductance(
+        labels, np.array([[1, 2]]), np.array([0.0]), 0.5))
+    assert res.converged and math.isfinite(res.tau) and res.tau > 1e3
+
+
 def test_lattice_constriction_table():
     # one face: 1.90 x a disc of its area; large apertures approach the continuum
     assert float(lattice_constriction(1)) == pytest.approx(1.6864, abs=1e-4)
@@ -121,8 +133,8 @@ def test_bad_contacts_are_named():
         ContactConductance(labels, np.array([1, 2]), np.array([0.1]), 1.0)
     with pytest.raises(ValueError, match="radius_um must have one entry per pair"):
         ContactConductance(labels, np.array([[1, 2]]), np.array([0.1, 0.2]), 1.0)
-    with pytest.raises(ValueError, match="radius_um must be positive"):
-        ContactConductance(labels, np.array([[1, 2]]), np.array([0.0]), 1.0)
+    with pytest.raises(ValueError, match="radius_um must be finite and >= 0"):
+        ContactConductance(labels, np.array([[1, 2]]), np.array([-0.1]), 1.0)
     with pytest.raises(ValueError, match="labels must be a 3-D integer array"):
         ContactConductance(labels.astype(float), np.array([[1, 2]]), np.array([0.1]), 1.0)
     with pytest.raises(ValueError, match="voxel_size_um"):
