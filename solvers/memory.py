@@ -92,10 +92,11 @@ BYTES_PER_VOXEL_GENERATE = 24
 BYTES_PER_PARTICLE_GENERATE = 60
 #: cam_utilization: bytes per voxel on top of its inputs (measured 15.7, cam_relay rule).
 BYTES_PER_VOXEL_UTILIZATION = 20
-#: tortuosity / transport_properties: bytes per voxel (measured 80-82, both networks).
+#: tortuosity / transport_properties: bytes per voxel (measured 80-82, both networks; the
+#: example at 160³ with the electronic contact conductance 72.5, without 61.8).
 BYTES_PER_VOXEL_TORTUOSITY = 96
-#: A stored structure: uint8 phases + int32 particle ids per voxel.
-_BYTES_PER_VOXEL_STRUCTURE = 5
+#: A stored structure: uint8 phases + int32 CAM ids + int32 carbon ids per voxel.
+_BYTES_PER_VOXEL_STRUCTURE = 9
 #: A particle table row: id, phase, centre (3 x float32), radius, plus slack.
 _BYTES_PER_PARTICLE_TABLE = 20
 
@@ -245,7 +246,7 @@ def estimate_sweep_point(shape: Sequence[int], *, expected_particles: float,
     Examples
     --------
     >>> e = estimate_sweep_point((64, 64, 64), expected_particles=1e4)
-    >>> e.host_bytes == 5 * 64**3 + 20 * 2e4 + 96 * 64**3
+    >>> e.host_bytes == 9 * 64**3 + 20 * 2e4 + 96 * 64**3
     True
     """
     gen = estimate_generate(shape, expected_particles=expected_particles, device=device)
