@@ -221,7 +221,7 @@ class Microstructure:
         ...     warnings.simplefilter("ignore")     # d10 under 2 voxels
         ...     m = ms.generate(spec, seed=3)
         >>> cc = m.electronic_contacts()
-        >>> bool((cc.radius_um > 0).all()), cc.labels.shape == m.shape
+        >>> bool((cc.radius_um >= 0).all()), cc.labels.shape == m.shape   # 0: tangent
         (True, True)
         """
         t = self.particles
