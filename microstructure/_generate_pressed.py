@@ -342,5 +342,6 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         graph = ContactGraph(gi[order], gj[order], ga[order],
                              np.concatenate([graph.touches_cc, fcc]),
                              np.concatenate([graph.touches_separator, fsep]))
-    return PressedBuild(phases, ids, carbon_ids, centers_out, radii_out, phase_out, graph, topo, res, scale,
-                        max_rel, times, lumped, n_bodies, float(fill_fraction), coated)
+    return PressedBuild(phases, ids, carbon_ids, centers_out, radii_out, phase_out, graph, topo,
+                        res, scale, max_rel, times, lumped, n_bodies, float(fill_fraction),
+                        coated)

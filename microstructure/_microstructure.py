@@ -71,13 +71,21 @@ class ParticleTable:
         ``None`` without a contact graph or without such a contact.  The electronic τ of a
         voxel image is resolved once the voxel is no larger than this (README, "Voxel size").
         """
+        hard = self.hard_contacts()
+        if hard is None or not hard[1].size:
+            return None
+        return float(np.median(hard[1]))
+
+    def hard_contacts(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The contacts between hard particles (CAM, carbon): ``(m, 2)`` int64 particle ids and
+        the ``(m,)`` float64 radius (µm) of the circle of each contact's area; ``None`` without
+        a contact graph."""
         if not self.has_contacts:
             return None
         hard = np.isin(self.phase, (CAM, CARBON))
         both = hard[self.contact_i - 1] & hard[self.contact_j - 1]
-        if not both.any():
-            return None
-        return float(np.median(np.sqrt(self.contact_area_um2[both].astype(np.float64) / np.pi)))
+        ids = np.stack([self.contact_i[both], self.contact_j[both]], axis=1).astype(np.int64)
+        return ids, np.sqrt(self.contact_area_um2[both].astype(np.float64) / np.pi)
 
     def contact_pairs(self) -> np.ndarray:
         """(m, 2) contacts as 0-based row indices (for :func:`solvers.cam_utilization_graph`)."""
@@ -224,21 +232,14 @@ class Microstructure:
         >>> bool((cc.radius_um >= 0).all()), cc.labels.shape == m.shape   # 0: tangent
         (True, True)
         """
-        t = self.particles
-        if not t.has_contacts:
+        hard = self.particles.hard_contacts()
+        has_carbon = bool(np.any(np.asarray(self.particles.phase) == CARBON))
+        if hard is None or (has_carbon and self.carbon_ids is None):
             return None
-        phase = np.asarray(t.phase)
-        has_carbon = bool(np.any(phase == CARBON))
-        if has_carbon and self.carbon_ids is None:
-            return None
-        ij = t.contact_pairs()
-        hard = np.isin(phase[ij[:, 0]], (CAM, CARBON)) & np.isin(phase[ij[:, 1]], (CAM, CARBON))
         labels = self.particle_ids
         if has_carbon:
             labels = np.where(self.carbon_ids > 0, self.carbon_ids, labels)
-        area = np.asarray(t.contact_area_um2, dtype=np.float64)[hard]
-        return ContactConductance(labels, ij[hard].astype(np.int64) + 1,
-                                  np.sqrt(area / np.pi), float(self.voxel_size_um))
+        return ContactConductance(labels, *hard, float(self.voxel_size_um))
 
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:
         """Write to a zarr v3 store (chunked, zstd-compressed) with spec, seed and version.

@@ -17,9 +17,10 @@ contact's resistance on the grid is the continuum one:
   delta(n)))``: a disc of the faces' area with a radius ``delta`` ~ 0.27-0.35 voxel smaller
   (:data:`LATTICE_N`, :data:`LATTICE_DELTA`, computed by
   ``benchmarks/calibrate_contact_lattice.py``: SciPy + pyamg, a 128 x 128 cross-section, the
-  finite-cylinder correction of Roess; 64 x 64 gives the same to 1 %).  It is ``S(n) + 1 / n``: spreading on both sides plus the
-  ``n`` faces themselves in parallel; scaling those faces by ``w`` makes it ``S(n) + 1 / (w n)``
-  (exact for ``n = 1`` and 4 by symmetry, within 1 % for a 37-face disc).
+  finite-cylinder correction of Roess; 64 x 64 gives the same to 1 %).  It is
+  ``S(n) + 1 / n``: spreading on both sides plus the ``n`` faces themselves in parallel;
+  scaling those faces by ``w`` makes it ``S(n) + 1 / (w n)`` (exact for ``n = 1`` and 4 by
+  symmetry, within 1 % for a 37-face disc).
 * **Tilted contacts.**  A contact circle tilted against the grid is drawn as a staircase whose
   faces along the three axes number ``n_a ~ |u_a| pi a^2 / h^2`` for its normal ``u``: the
   count overstates the flat aperture by ``sum_a |u_a|`` (1 ... sqrt(3)).  The aperture used is
