@@ -175,13 +175,9 @@ def _between_particles(labels: Any, axis: int, xp: Any, wrap: bool) -> tuple[Any
     return idx, a.reshape(-1)[idx].astype(np.int64), b.reshape(-1)[idx].astype(np.int64)
 
 
-def weight_faces(op: Any, cc: ContactConductance, axis: int, xp: Any) -> dict[str, float]:
-    """Scale the faces of ``op`` (transport axis moved to 0) that belong to ``cc``'s contacts.
-
-    Returns a summary: contacts listed (both labels in the image), contacts drawn (with
-    conducting faces), faces weighted, the median weight and the contacts at
-    :data:`MAX_WEIGHT`.
-    """
+def weight_faces(op: Any, cc: ContactConductance, axis: int, xp: Any) -> int:
+    """Scale the faces of ``op`` (transport axis moved to 0) that belong to ``cc``'s contacts;
+    return the number of contacts drawn (with conducting faces)."""
     labels = xp.moveaxis(xp.asarray(cc.labels), axis, 0)
     pairs = np.asarray(cc.pairs, dtype=np.int64)
     radius_vox = np.asarray(cc.radius_um, dtype=np.float64) / float(cc.voxel_size_um)
@@ -215,11 +211,4 @@ def weight_faces(op: Any, cc: ContactConductance, axis: int, xp: Any) -> dict[st
             raise RuntimeError("face array is not contiguous")
         flat = g.reshape(-1)
         flat[idx] = flat[idx] * w_dev[pos].astype(g.dtype)
-    drawn = counts.sum(axis=1) > 0
-    return {
-        "contacts": int(m),
-        "contacts_drawn": int(drawn.sum()),
-        "faces_weighted": int(counts.sum()),
-        "median_weight": float(np.median(w_sorted[drawn])) if drawn.any() else math.nan,
-        "contacts_at_max_weight": int((w_sorted[drawn] >= MAX_WEIGHT).sum()),
-    }
+    return int((counts.sum(axis=1) > 0).sum())

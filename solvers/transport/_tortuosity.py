@@ -291,7 +291,7 @@ def tortuosity(
     op = build_operator(phase, gtab, gdir, o.periodic_lateral, fdt, o.device)
     n_weighted = 0
     if contacts is not None:
-        n_weighted = weight_faces(op, contacts, o.axis, xp)["contacts_drawn"]
+        n_weighted = weight_faces(op, contacts, o.axis, xp)
     M = choose_preconditioner(o.preconditioner, op, present, xp, fdt, n_perc / image.size)
     # 5-6: solve and read off the conductance
     x, info = solve(op, M, phase, gdir, rtol=o.rtol, accuracy=o.accuracy,
