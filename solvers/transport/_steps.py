@@ -138,13 +138,17 @@ def conductance_tables(sig: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def choose_dtype(
-    dtype: str, sig: np.ndarray, present: np.ndarray, rtol: float | None = None
+    dtype: str, sig: np.ndarray, present: np.ndarray, rtol: float | None = None,
+    contact_weights: bool = False,
 ) -> np.dtype:
     """Storage dtype.  ``"auto"`` is float32 when the conductivities of the classes ``present``
-    (boolean per class) differ by at most :data:`AUTO_FLOAT32_CONTRAST` and no residual
-    tolerance below :data:`AUTO_FLOAT32_RTOL` is asked for, else float64."""
+    (boolean per class) differ by at most :data:`AUTO_FLOAT32_CONTRAST`, no residual
+    tolerance below :data:`AUTO_FLOAT32_RTOL` is asked for and no faces carry contact weights
+    (face contrasts up to ~1e2), else float64."""
     if dtype != "auto":
         return np.dtype(dtype)
+    if contact_weights:
+        return np.dtype(np.float64)
     s = sig[1:][present[1:]]
     low_contrast = s.size == 0 or float(s.max()) <= AUTO_FLOAT32_CONTRAST * float(s.min())
     coarse_rtol = rtol is None or rtol >= AUTO_FLOAT32_RTOL

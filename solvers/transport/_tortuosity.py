@@ -284,9 +284,7 @@ def tortuosity(
     # 3-4: operator on the solved voxels (transport axis first), dtype, preconditioner
     phase = xp.ascontiguousarray(xp.moveaxis(xp.where(perc, cls, 0).astype(np.uint8), o.axis, 0))
     present = to_host(xp.bincount(phase.ravel(), minlength=len(sig))) > 0  # device sync
-    fdt = choose_dtype(o.dtype, sig, present, o.rtol)
-    if contacts is not None and o.dtype == "auto":
-        fdt = np.dtype(np.float64)          # contact weights: face contrasts up to ~1e2
+    fdt = choose_dtype(o.dtype, sig, present, o.rtol, contact_weights=contacts is not None)
     gtab, gdir, scale = conductance_tables(sig)
     op = build_operator(phase, gtab, gdir, o.periodic_lateral, fdt, o.device)
     n_weighted = 0

@@ -61,6 +61,8 @@ def test_choose_dtype():
     assert choose_dtype("auto", sig, one, rtol=1e-8) == np.float64  # below float32
     assert choose_dtype("float64", sig, one) == np.float64
     assert choose_dtype("float32", sig, np.array([False, True, True, False])) == np.float32
+    assert choose_dtype("auto", sig, one, contact_weights=True) == np.float64
+    assert choose_dtype("float32", sig, one, contact_weights=True) == np.float32
 
 
 def test_choose_preconditioner_and_operator():
