@@ -4,16 +4,17 @@ Cases (all ``packing.mode = "pressed"``, NCM d50 5 um unless said; theta = stati
 utilization, strict rule and 6-connectivity unless said):
 
 * ``resolution``: one spec and seed voxelized at h and h/2 -- theta at both, at h/2 with
-  connectivity 6/18/26, theta on the contact graph, and the ionic / electronic tau at h, h/2
-  and h/4;
+  connectivity 6/18/26, theta on the contact graph, and the ionic / electronic tau of the bulk
+  (``Microstructure.bulk_slice``, as the analysis solves) at h, h/2 and h/4;
 * ``se_size``: 80:20 w/w NCM : LPSCl (1.64 g/cm3), no carbon, 15 % porosity, SE d50 1.5-8 um,
   strict and CAM-relay (Shi et al. 2020; Minnmann et al. 2024);
 * ``shi``: Shi et al.'s table: 70 / 75 / 80 wt% CAM with their size ratios;
 * ``coarse``: coarse SE, CAM 60 vol% of solids, equal sizes, porosity 5-25 %: fractions;
 * ``tau``: ionic tortuosity factor through-plane and in-plane (pressed vs sequential);
 * ``contacts``: the example's composition (70:30 NCM82 3.3 um : LPSCl 0.79 um, 2 wt% of
-  0.9 um carbon so no PSD is cut at any h) at h, h/2, h/4: the electronic tau against the
-  median radius of the hard (CAM, carbon) contacts in voxels.
+  0.9 um carbon so no PSD is cut at any h) at h, h/2, h/4: the electronic tau of the bulk
+  against the median radius of the hard (CAM, carbon) contacts in voxels, and through the
+  whole thickness.
 
     python benchmarks/validate_physics.py                 # all cases
     python benchmarks/validate_physics.py --cases se_size shi --seeds 0 1
@@ -76,15 +77,17 @@ def case_resolution(seeds):
     print("\n## Resolution independence (80:20 w/w CAM 5 um : SE 5 um, no carbon, eps 0.15, "
           "24 x 20 x 20 um)")
     print("| seed | theta h=0.5 | theta h=0.25 | h=0.25 conn 6 / 18 / 26 | graph | "
-          "tau ionic h / h/2 / h/4 | tau electronic h / h/2 / h/4 | required |")
+          "tau ionic (bulk) h / h/2 / h/4 | tau electronic (bulk) h / h/2 / h/4 | required |")
     print("|---|---|---|---|---|---|---|---|")
     for seed in seeds:
         out = []
         for h in (0.5, 0.25, 0.125):  # h/4 for tau only: the electronic one converges slowest
             spec = _spec(cam_wt=80, se_d50=5.0, h=h, box_um=(24, 20, 20))
             m, _ = _gen(spec, seed)
-            taus = [tortuosity(np.isin(m.phases, net), axis=0, periodic_lateral=True,
-                               contacts=m.electronic_contacts() if 1 in net else None).tau
+            b = m.bulk_slice()
+            taus = [tortuosity(np.isin(m.phases[b], net), axis=0, periodic_lateral=True,
+                               contacts=m.electronic_contacts().subvolume(b) if 1 in net
+                               else None).tau
                     for net in ((2,), (1, 3))]
             out.append((theta(m), [theta(m, connectivity=c) for c in (6, 18, 26)],
                         theta_graph(m), taus))
@@ -222,13 +225,13 @@ def case_coarse(seeds):
 
 
 def case_tau(seeds):
-    print("\n## Ionic tortuosity factor of the SE (tau, through-plane vs in-plane)")
+    print("\n## Ionic tortuosity factor of the SE (tau of the bulk, through-plane vs in-plane)")
     print("| mode | tau through (axis 0) | tau in-plane (axis 1) | tau in-plane (axis 2) |")
     print("|---|---|---|---|")
     for mode in ("pressed", "sequential"):
         spec = _spec(cam_wt=70, se_d50=2.5, h=0.5, box_um=(32, 32, 32), carbon_wt=3, mode=mode)
         m, _ = _gen(spec, seeds[0])
-        se = m.phases == 2
+        se = m.phases[m.bulk_slice()] == 2
         taus = [tortuosity(se, axis=a, periodic_lateral=a == 0).tau for a in (0, 1, 2)]
         print(f"| {mode} | {taus[0]:.2f} | {taus[1]:.2f} | {taus[2]:.2f} |")
 
@@ -237,8 +240,9 @@ def case_contacts(seeds):
     print("\n## Electronic tau against the hard-contact radius (example composition, 2 wt% "
           "0.9 um carbon, 24 x 16 x 16 um)")
     print("| seed | median CAM/carbon contact radius um | h um | radius / h | tau electronic | "
-          "vs h/4 | without contact conductance | vs h/4 | tau ionic | theta |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          "vs h/4 | without contact conductance | vs h/4 | whole thickness | vs h/4 | tau ionic "
+          "| theta |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     carbon = {"phases.carbon.fraction": 2,
               "phases.carbon.psd": {"kind": "lognormal", "d50_um": 0.9, "d90_um": 1.2}}
     for seed in seeds:
@@ -249,16 +253,19 @@ def case_contacts(seeds):
                  "domain.voxel_size_um": h, **carbon})
             m, _ = _gen(spec, seed)
             a = m.particles.hard_contact_radius_um()
+            b = m.bulk_slice()
             e = np.isin(m.phases, (1, 3))
-            taus = [tortuosity(e, axis=0, periodic_lateral=True,
-                               contacts=m.electronic_contacts()).tau,
-                    tortuosity(e, axis=0, periodic_lateral=True).tau,
-                    tortuosity(m.phases == 2, axis=0, periodic_lateral=True).tau]
+            cc = m.electronic_contacts()
+            taus = [tortuosity(e[b], axis=0, periodic_lateral=True, contacts=cc.subvolume(b)).tau,
+                    tortuosity(e[b], axis=0, periodic_lateral=True).tau,
+                    tortuosity(e, axis=0, periodic_lateral=True, contacts=cc).tau,
+                    tortuosity(m.phases[b] == 2, axis=0, periodic_lateral=True).tau]
             out.append((h, a, taus, theta(m)))
         for h, a, taus, th in out:
             print(f"| {seed} | {a:.3f} | {h} | {a / h:.2f} | {taus[0]:.2f} | "
                   f"{taus[0] / out[-1][2][0] - 1:+.1%} | {taus[1]:.2f} | "
-                  f"{taus[1] / out[-1][2][1] - 1:+.1%} | {taus[2]:.2f} | {th:.3f} |", flush=True)
+                  f"{taus[1] / out[-1][2][1] - 1:+.1%} | {taus[2]:.2f} | "
+                  f"{taus[2] / out[-1][2][2] - 1:+.1%} | {taus[3]:.2f} | {th:.3f} |", flush=True)
 
 
 CASES = {"resolution": case_resolution, "se_size": case_se_size,

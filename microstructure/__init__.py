@@ -37,8 +37,10 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: on their contact circle (the electronic tau converges with the voxel; other arrays, the same
 #: theta); 0.9.0: the electronic tau gives the faces of each CAM/carbon contact the
 #: conductance of its contact circle (sub-voxel contact conductance; same arrays, carbon ids
-#: stored) -- so stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.9.0"
+#: stored); 0.10.0: the analysis solves transport on the bulk (``Microstructure.bulk_slice``:
+#: the layers next to the collector and separator walls left out) -- so stored rows, stores
+#: and resumed sweeps can tell them apart.
+__version__ = "0.10.0"
 
 __all__ = [
     "CAM",

@@ -86,9 +86,9 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     ``hard_contact_radius_um`` is :meth:`ParticleTable.hard_contact_radius_um` (None without a
     contact graph: no message).  The electronic current runs through the contact circles
     between hard particles.  The electronic solve gives each contact's faces the conductance
-    of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ within
-    3 % of the converged value down to ~0.6 voxel per median contact radius; at 0.3 voxel it
-    still reads 22-24 % low (was 32-47 % without; ``benchmarks/RESULTS.md``, session 18).
+    of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ of the
+    bulk within 1 % of the converged value down to ~0.6 voxel per median contact radius; at
+    0.3 voxel it reads 3.5-11.5 % low (20-39 % without; ``benchmarks/RESULTS.md``, session 19).
     """
     a = hard_contact_radius_um
     h = float(voxel_size_um)
@@ -97,7 +97,7 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     return [f"domain.voxel_size_um = {h:.3g} um is more than twice the median radius of the "
             f"contacts between hard particles (CAM, carbon), {a:.3g} um ({a / h:.2f} voxel): "
             "the electronic tau, which runs through them, reads low at this voxel even with "
-            "their sub-voxel contact conductance (by 22-24 % at 0.3 voxel, 2-3 % at 0.6 voxel "
+            "their sub-voxel contact conductance (by 3.5-11.5 % at 0.3 voxel, 1 % at 0.6 voxel "
             f"in the tests) -- use voxel_size_um <= {2 * a:.2g} um for the electronic tau "
             "(utilization and the ionic tau do not run through these contacts)"]
 

@@ -7,6 +7,7 @@ the flat row of a sweep's results table.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,9 +29,12 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     device : {"cpu", "cuda"}
         Where the solvers run.
     transport : bool or callable
-        Solve ionic (SE) and electronic (CAM + carbon) effective conductivity and τ.  True
-        uses ``solvers.transport_properties``; a callable with its signature is used as
-        given; False skips it (no ``"transport"`` key).
+        Solve ionic (SE) and electronic (CAM + carbon) effective conductivity and τ of the
+        bulk, :meth:`~microstructure.Microstructure.bulk_slice` (the layers next to the
+        collector and separator walls left out); the area-specific resistances are those of
+        the whole thickness at the bulk's conductivity.  True uses
+        ``solvers.transport_properties``; a callable with its signature is used as given;
+        False skips it (no ``"transport"`` key).
     rules : sequence of {"strict", "cam_relay"}
         Utilization rules, in order.
     structure : bool
@@ -42,8 +46,9 @@ def analyze(m: Microstructure, *, device: str = "cpu",
         Plain Python numbers, strings and lists (NaN where not computed, ``inf`` for the τ
         of a blocked network; :func:`~microstructure.studies._text.jsonable` makes JSON of it):
         ``package_version``, ``device``, ``utilization`` {rule: {...}}, ``structure``,
-        ``transport`` (``ionic``/``electronic`` with ``effective_conductivity_S_cm``, ``tau``,
-        ...) and ``seconds`` per step.
+        ``transport`` (``thickness_um``, ``wall_margin_um``, ``bulk_thickness_um``,
+        ``ionic``/``electronic`` with ``effective_conductivity_S_cm``, ``tau``, ...) and
+        ``seconds`` per step.
     """
     import solvers
     from microstructure import __version__, structure_metrics
@@ -102,13 +107,20 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
     if CARBON in electronic:
         cond[CARBON] = electronic[CARBON]
         e_phases = (CAM, CARBON)
+    bulk = m.bulk_slice()                  # the walls' layers left out: see bulk_slice
     contacts = m.electronic_contacts()
-    tp = fn(m.phases, cond, axis=0, ionic_phases=(SE,), electronic_phases=e_phases,
+    if contacts is not None:
+        contacts = contacts.subvolume(bulk)
+    tp = fn(m.phases[bulk], cond, axis=0, ionic_phases=(SE,), electronic_phases=e_phases,
             voxel_size_um=m.voxel_size_um, periodic_lateral=periodic, device=device,
             electronic_contacts=contacts)
     names = {CAM: "cam", SE: "se", CARBON: "carbon"}
+    h = float(m.voxel_size_um)
+    thickness = h * m.shape[0]
     out: dict[str, Any] = {"axis": 0, "convention": tp.ionic.convention,
-                           "thickness_um": tp.thickness_um,
+                           "thickness_um": thickness,
+                           "wall_margin_um": h * bulk.start,
+                           "bulk_thickness_um": h * (bulk.stop - bulk.start),
                            "contact_conductance": contacts is not None}
     for net, res, codes in (("ionic", tp.ionic, (SE,)), ("electronic", tp.electronic, e_phases)):
         out[net] = {
@@ -124,5 +136,7 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
         }
         if net == "electronic":
             out[net]["contacts_weighted"] = int(getattr(res, "contacts_weighted", 0))
-        out[net]["resistance_ohm_cm2"] = getattr(tp, f"{net}_resistance_ohm_cm2", None)
+        # the electrode's area-specific resistance: its whole thickness at the bulk's sigma_eff
+        sigma = res.effective_conductivity
+        out[net]["resistance_ohm_cm2"] = thickness * 1e-4 / sigma if sigma > 0 else math.inf
     return out

@@ -90,22 +90,28 @@ COLUMN_INFO: tuple[Column, ...] = (
     _c("ionically_isolated_strict", "float", "fraction of CAM volume", "no own SE contact"),
     _c("ionically_isolated_relay", "float", "fraction of CAM volume", "no SE access via CAM"),
     _c("isolated_both_strict", "float", "fraction of CAM volume", "neither path (strict)"),
-    _c("electronic_percolates", "bool", "", "electronic network spans CC to separator"),
-    _c("ionic_percolates", "bool", "", "ionic network spans separator to CC"),
+    _c("electronic_percolates", "bool", "", "electronic network joins the CC and separator "
+       "faces (whole thickness, walls included)"),
+    _c("ionic_percolates", "bool", "", "ionic network joins the separator and CC faces "
+       "(whole thickness, walls included)"),
     _c("active_area_per_volume_per_um", "float", "µm⁻¹", "active CAM|SE area per box volume"),
-    _c("ionic_sigma_eff_S_cm", "float", "S/cm", "effective ionic conductivity"),
+    _c("transport_wall_margin_um", "float", "µm", "layer next to each wall (collector, "
+       "separator) left out of the transport solves: σ_eff and τ are the bulk's"),
+    _c("ionic_sigma_eff_S_cm", "float", "S/cm", "effective ionic conductivity (bulk)"),
     _c("ionic_tau", "float", "", "ionic tortuosity factor (σ_eff = σ ε / τ; inf if blocked)"),
     _c("ionic_converged", "bool", "", "ionic solve converged"),
-    _c("electronic_sigma_eff_S_cm", "float", "S/cm", "effective electronic conductivity"),
+    _c("electronic_sigma_eff_S_cm", "float", "S/cm", "effective electronic conductivity "
+       "(bulk)"),
     _c("electronic_tau", "float", "", "electronic tortuosity factor"),
     _c("electronic_converged", "bool", "", "electronic solve converged"),
-    _c("ionic_percolating_fraction", "float", "fraction of SE volume", "SE in the spanning "
-       "network"),
+    _c("ionic_percolating_fraction", "float", "fraction of SE volume", "SE in the network "
+       "spanning the bulk"),
     _c("electronic_percolating_fraction", "float", "fraction of CAM+carbon volume",
-       "CAM and carbon in the spanning network"),
-    _c("ionic_resistance_ohm_cm2", "float", "Ω cm²", "ionic area-specific resistance"),
+       "CAM and carbon in the network spanning the bulk"),
+    _c("ionic_resistance_ohm_cm2", "float", "Ω cm²", "ionic area-specific resistance "
+       "(thickness / bulk σ_eff)"),
     _c("electronic_resistance_ohm_cm2", "float", "Ω cm²", "electronic area-specific "
-       "resistance"),
+       "resistance (thickness / bulk σ_eff)"),
     _c("ionic_iterations", "float", "", "CG iterations of the ionic solve"),
     _c("electronic_iterations", "float", "", "CG iterations of the electronic solve"),
     _c("electronic_contacts_weighted", "float", "", "CAM/carbon contacts given the conductance "
@@ -254,6 +260,7 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
         first.get("active_interface_area_per_volume_per_um"))
 
     tr = analysis.get("transport") or {}
+    row["transport_wall_margin_um"] = _num(tr.get("wall_margin_um"))
     for net in ("ionic", "electronic"):
         t = tr.get(net) or {}
         row[f"{net}_sigma_eff_S_cm"] = _num(t.get("effective_conductivity_S_cm"))

@@ -42,7 +42,7 @@ without (seed 0; ``benchmarks/RESULTS.md``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -118,6 +118,29 @@ class ContactConductance:
         if getattr(self.labels, "ndim", 0) != 3 or not np.issubdtype(dt, np.integer):
             raise ValueError(f"labels must be a 3-D integer array, got "
                              f"{getattr(self.labels, 'shape', None)} dtype {dt}")
+
+    def subvolume(self, index: Any) -> ContactConductance:
+        """The same contacts on the sub-volume ``labels[index]`` (``index``: a slice along axis
+        0, or a tuple of three slices), for a solve on that part of the image.
+
+        Contacts the sub-volume cuts away draw no faces and are left out; the others keep
+        their radius.  Slices only: an integer index (a plane) is refused.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from solvers import ContactConductance
+        >>> labels = np.ones((6, 3, 3), dtype=np.int32)
+        >>> labels[3:] = 2
+        >>> cc = ContactConductance(labels, np.array([[1, 2]]), np.array([0.05]), 0.25)
+        >>> cc.subvolume(slice(1, 5)).labels.shape
+        (4, 3, 3)
+        """
+        parts = index if isinstance(index, tuple) else (index,)
+        if not parts or len(parts) > 3 or not all(isinstance(p, slice) for p in parts):
+            raise TypeError(f"index must be a slice or a tuple of up to three slices, got "
+                            f"{index!r}")
+        return replace(self, labels=self.labels[parts])
 
 
 def lattice_constriction(n: Any) -> np.ndarray:

@@ -199,3 +199,8 @@ def test_cuda_contact_conductance_matches_cpu(periodic):
     assert cpu.contacts_weighted == gpu.contacts_weighted == 3
     assert cpu.tau > plain.tau                        # these contacts are narrower than a face
     assert gpu.tau == pytest.approx(cpu.tau, rel=1e-8)
+    sub = slice(2, 7)                                 # the bulk, as the analysis solves it
+    kw["contacts"] = cc.subvolume(sub)
+    cpu_b, gpu_b = tortuosity(img[sub], **kw), tortuosity(img[sub], device="cuda", **kw)
+    assert gpu_b.tau == pytest.approx(cpu_b.tau, rel=1e-8)
+    assert gpu_b.contacts_weighted == cpu_b.contacts_weighted > 0

@@ -148,3 +148,22 @@ def test_bad_contacts_are_named():
                                np.array([0.1, 0.1]), 1.0)
     with pytest.raises(ValueError, match="pairs lists a contact twice"):
         tortuosity(img, contacts=twice)
+
+
+def test_subvolume_keeps_the_contacts_it_holds():
+    """A sub-volume solve with cc.subvolume(sl) is the solve of the cropped image with the
+    same contacts; contacts cut away draw nothing; only slices are taken."""
+    img, labels = _two_blocks([(3, 3), (3, 4)])
+    cc = ContactConductance(labels, np.array([[1, 2]]), np.array([0.2]), 1.0)
+    sl = slice(2, 11)
+    sub = tortuosity(img[sl], rtol=1e-12, contacts=cc.subvolume(sl))
+    direct = tortuosity(img[sl], rtol=1e-12, contacts=ContactConductance(
+        labels[sl].copy(), cc.pairs, cc.radius_um, cc.voxel_size_um))
+    assert sub.contacts_weighted == 1 and sub.tau == pytest.approx(direct.tau, rel=1e-12)
+    assert sub.tau > 1.5 * tortuosity(img[sl], rtol=1e-12).tau
+    one_side = cc.subvolume((slice(0, 5), slice(None), slice(None)))
+    assert one_side.labels.shape == (5, 8, 8)
+    assert tortuosity(img[:5], contacts=one_side).contacts_weighted == 0
+    for bad in (3, (slice(0, 2), 1), (), "0:5"):
+        with pytest.raises(TypeError, match="index must be a slice"):
+            cc.subvolume(bad)
