@@ -98,8 +98,8 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
         row("electronically isolated (vol)", "electronically_isolated", ".4f"),
         row("ionically isolated (vol)", "ionically_isolated", ".4f"),
         row("isolated both ways (vol)", "isolated_both", ".4f"),
-        row("electronic network percolates", "electronic_percolates", "yes"),
-        row("ionic network percolates", "ionic_percolates", "yes"),
+        row("electronic percolates CC-separator", "electronic_percolates", "yes"),
+        row("ionic percolates CC-separator", "ionic_percolates", "yes"),
         row("active CAM|SE faces / vol (1/um)", "active_interface_area_per_volume_per_um",
             ".4g"),
         f"{'active particles':<{w}}"

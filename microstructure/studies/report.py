@@ -390,7 +390,8 @@ def _html(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str
         f"<p class='note'>Derived: gross specific capacity = θ × {capacity:g} mAh/g (active "
         "specific capacity), per gram composite × CAM weight fraction; areal capacity from the "
         f"CAM areal loading; effective C-rate = {c_rate:g} C / θ. τ is the tortuosity factor in "
-        "σ_eff = σ_bulk ε / τ.</p>",
+        "σ_eff = σ_bulk ε / τ, through-plane, of the bulk (one particle diameter next to each "
+        "wall left out: <code>transport_wall_margin_um</code>).</p>",
         "<h2>Points (mean ± sd over ok seeds)</h2><table><tr><th>point</th>",
         *(f"<th>{e(_plots.label(c))}</th>" for c in shown),
         "<th>seeds ok</th>",
