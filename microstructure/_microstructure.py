@@ -242,7 +242,7 @@ class Microstructure:
             labels = np.where(self.carbon_ids > 0, self.carbon_ids, labels)
         return ContactConductance(labels, *hard, float(self.voxel_size_um))
 
-    def bulk_slice(self, margin_um: float | None = None) -> slice:
+    def bulk_slice(self, *, margin_um: float | None = None) -> slice:
         """The through-plane slice (axis 0) of the electrode's bulk, for transport.
 
         A generated structure is pressed between two flat walls, the current collector and the
