@@ -150,14 +150,13 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
 
     tr = a.get("transport")
     if tr is not None:
-        bulk = ""
-        if tr.get("wall_margin_um"):
-            bulk = (f"; bulk: {tr['wall_margin_um']:.3g} um next to each wall left out, "
-                    f"R for all {tr['thickness_um']:.3g} um")
         lines += ["", f"Transport through-plane ({tr['convention']}: sigma_eff = sigma_bulk "
-                  f"* eps / tau{bulk})",
-                  f"{'network':<12}{'sigma_eff S/cm':>16}{'tau':>10}{'eps':>8}"
-                  f"{'percolating':>13}{'R ohm cm2':>12}  converged"]
+                  "* eps / tau)"]
+        if tr.get("wall_margin_um"):
+            lines.append(f"of the bulk: {tr['wall_margin_um']:.3g} um next to each wall left "
+                         f"out; R for the whole {tr['thickness_um']:.3g} um")
+        lines.append(f"{'network':<12}{'sigma_eff S/cm':>16}{'tau':>10}{'eps':>8}"
+                     f"{'percolating':>13}{'R ohm cm2':>12}  converged")
         for net in ("ionic", "electronic"):
             t = tr[net]
             lines.append(f"{net:<12}{_fmt(t['effective_conductivity_S_cm'], '.4g'):>16}"

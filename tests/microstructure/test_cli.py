@@ -269,7 +269,7 @@ class _FakeNet(SimpleNamespace):
 
 def _fake_transport(calls):
     def transport_properties(phases, conductivities, **kw):
-        calls.append((conductivities, kw))
+        calls.append((conductivities, {**kw, "shape": phases.shape}))
         net = {"tau": 2.5, "effective_conductivity": 1e-4, "relative_conductivity": 0.2,
                "volume_fraction": 0.45, "percolating_fraction": 0.99, "converged": True,
                "iterations": 12, "seconds": 0.1, "convention": "tau"}
@@ -296,14 +296,19 @@ def test_analyze_passes_the_store_to_the_transport_solver(generated, monkeypatch
     assert kw["ionic_phases"] == (ms.SE,) and kw["electronic_phases"] == (ms.CAM, ms.CARBON)
     assert kw["voxel_size_um"] == 0.5 and kw["axis"] == 0
     m = ms.open(out)
+    bulk = m.bulk_slice()                             # the bulk: the walls' layers left out
+    assert 0 < bulk.start and kw["shape"] == (bulk.stop - bulk.start, *m.shape[1:])
     cc = kw["electronic_contacts"]                    # the store's CAM/carbon contacts
     assert (cc is None) == (m.electronic_contacts() is None)
+    assert cc is None or cc.labels.shape == kw["shape"]
     t = a["transport"]
     assert t["ionic"]["tau"] == 2.5 and t["ionic"]["effective_conductivity_S_cm"] == 1e-4
     assert t["electronic"]["tau"] == "Infinity"
     assert store_attrs(out)["analysis"]["transport"] == t
     table = _invoke("analyze", out)
     assert "Transport through-plane" in table.stdout and "inf" in table.stdout
+    assert f"of the bulk: {bulk.start * m.voxel_size_um:.3g} um next to each wall" in table.stdout
+    assert t["thickness_um"] == m.shape[0] * m.voxel_size_um == 24.0
     assert "contacts    electronic: " in table.stdout
 
 
