@@ -19,7 +19,8 @@ from solvers.utilization import RULES
 
 def analyze(m: Microstructure, *, device: str = "cpu",
             transport: bool | Callable[..., Any] = True,
-            rules: Sequence[str] = RULES, structure: bool = True) -> dict[str, Any]:
+            rules: Sequence[str] = RULES, structure: bool = True,
+            wall_margin_um: float | None = None) -> dict[str, Any]:
     """Utilization under each rule, structure metrics and through-plane transport of ``m``.
 
     Parameters
@@ -39,6 +40,10 @@ def analyze(m: Microstructure, *, device: str = "cpu",
         Utilization rules, in order.
     structure : bool
         Include :func:`~microstructure.structure_metrics` (``"structure"`` key).
+    wall_margin_um : float, optional
+        Thickness left out of the transport solves next to each wall, µm (``margin_um`` of
+        :meth:`~microstructure.Microstructure.bulk_slice`; default one particle diameter, 0
+        solves through the whole thickness).
 
     Returns
     -------
@@ -57,6 +62,10 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
         raise ValueError(f"rules must be a non-empty subset of {RULES}, got {rules!r}")
+    try:                                   # a bad margin fails before any work
+        bulk = m.bulk_slice(margin_um=wall_margin_um)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(str(exc).replace("margin_um", "wall_margin_um", 1)) from None
     periodic = bool(m.spec.domain.periodic_lateral)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -91,15 +100,15 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     fn = solvers.transport_properties if transport is True else (transport or None)
     if fn is not None:
         t0 = time.perf_counter()
-        analysis["transport"] = _transport(fn, m, device, periodic)
+        analysis["transport"] = _transport(fn, m, device, periodic, bulk)
         seconds["transport"] = time.perf_counter() - t0
     analysis["seconds"] = seconds
     return analysis
 
 
 def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
-               periodic: bool) -> dict[str, Any]:
-    """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane."""
+               periodic: bool, bulk: slice) -> dict[str, Any]:
+    """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane, on ``bulk``."""
     ionic = m.spec.conductivities("ionic")
     electronic = m.spec.conductivities("electronic")
     cond = {SE: ionic[SE], CAM: electronic[CAM]}
@@ -107,7 +116,6 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
     if CARBON in electronic:
         cond[CARBON] = electronic[CARBON]
         e_phases = (CAM, CARBON)
-    bulk = m.bulk_slice()                  # the walls' layers left out: see bulk_slice
     contacts = m.electronic_contacts()
     if contacts is not None:
         contacts = contacts.subvolume(bulk)

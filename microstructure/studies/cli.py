@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import time
 import warnings
@@ -83,12 +84,19 @@ def analyze(
     transport: bool = typer.Option(True, "--transport/--no-transport",
                                    help="Also solve effective ionic/electronic conductivity "
                                         "and tortuosity."),
+    wall_margin_um: float = typer.Option(
+        None, "--wall-margin-um", min=0.0,
+        help="Thickness (um) left out of the transport solves next to the collector and the "
+             "separator; default: one particle diameter (the larger d50 of CAM and SE), 0 for "
+             "an imported store; 0 solves through the whole thickness."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
     device = _check_device(device)
+    if wall_margin_um is not None and not math.isfinite(wall_margin_um):
+        _fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
     analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out,
-                              notice=True)
+                              notice=True, wall_margin_um=wall_margin_um)
     if json_out:
         _echo_json(analysis)
     else:
@@ -300,7 +308,8 @@ def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_lab
 
 
 def _analyze_store(store: Path, *, device: str, transport: bool,
-                   progress: bool = False, notice: bool = False) -> dict[str, Any]:
+                   progress: bool = False, notice: bool = False,
+                   wall_margin_um: float | None = None) -> dict[str, Any]:
     import solvers
     from microstructure import open as open_microstructure
     from microstructure._zarr_store import update_store_attrs
@@ -321,7 +330,8 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     if notice:
         _compile_notice(quiet=False)
     try:
-        analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False)}
+        analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False,
+                                                   wall_margin_um=wall_margin_um)}
     except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
         _memory_fail(exc)
     try:

@@ -89,3 +89,31 @@ def test_electronic_tau_of_the_bulk_does_not_depend_on_the_seed_being_lucky():
                                contacts=m.electronic_contacts().subvolume(b)).tau)
     assert np.isfinite(taus).all()
     assert max(taus) / min(taus) < 1.6
+
+
+def test_wall_margin_option_of_analyze(bare_separator):
+    """wall_margin_um=0 solves through the whole thickness (here: no CAM on the separator face,
+    tau infinite); a bad margin is refused before any work, naming the option."""
+    a = analyze(bare_separator, rules=("strict",), structure=False, wall_margin_um=0)
+    t = a["transport"]
+    assert t["wall_margin_um"] == 0 and t["bulk_thickness_um"] == t["thickness_um"] == 16.0
+    assert math.isinf(t["electronic"]["tau"]) and t["electronic"]["resistance_ohm_cm2"] == math.inf
+    for bad, err in ((-0.5, ValueError), ("thick", TypeError)):
+        with pytest.raises(err, match="wall_margin_um"):
+            analyze(bare_separator, wall_margin_um=bad)
+
+
+def test_wall_margin_option_of_assb_analyze(bare_separator, tmp_path):
+    from typer.testing import CliRunner
+
+    from microstructure.studies.cli import app
+
+    store = bare_separator.save(tmp_path / "m.zarr")
+    run = CliRunner().invoke
+    ok = run(app, ["analyze", str(store), "--json", "--wall-margin-um", "1"])
+    assert ok.exit_code == 0, ok.output
+    assert '"wall_margin_um": 1.0' in ok.stdout
+    for bad in ("-1", "nan"):
+        res = run(app, ["analyze", str(store), "--wall-margin-um", bad])
+        assert res.exit_code == 2 and "--wall-margin-um" in res.output
+        assert "Traceback" not in res.output
