@@ -9,6 +9,7 @@ store via ``save`` / ``open``), ``structure_metrics`` and ``import_tiff``.  The 
 from solvers.phases import CAM, CARBON, PHASE_CODES, PORE, SE
 
 from ._generate import PackingError, generate
+from ._homogeneity import Homogeneity
 from ._import import import_tiff
 from ._metrics import SizeDistribution, StructureMetrics, structure_metrics
 from ._microstructure import STORE_FORMAT, GenerationReport, Microstructure, ParticleTable
@@ -51,6 +52,7 @@ __all__ = [
     "SE",
     "ElectrodeSpec",
     "GenerationReport",
+    "Homogeneity",
     "Microstructure",
     "PackingError",
     "ParticleTable",

@@ -34,6 +34,11 @@ contact_area_per_volume` sums its contact areas per pair of phases (``cam|cam``,
 ``cam|carbon``, ``se|se``, ``se|carbon``, ``carbon|carbon``): the lens circles of the pressed
 packing, set by the press and not by the grid (the same at h and h/2), and for the bodies of
 the fine-SE fill their shared voxel faces (``h^2`` each).
+
+Homogeneity
+-----------
+The relative standard deviation of each phase's volume fraction over cubic windows tiling the
+bulk, a mixing index as powder technology samples a mix (``_homogeneity``).
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ import numpy as np
 from solvers.phases import CAM, PHASE_CODES, SE, pair_key
 
 from ._generate import contact_warnings, resolution_warnings
+from ._homogeneity import WINDOW_CAM_D50, Homogeneity, check_window, homogeneity
 from ._microstructure import Microstructure
 
 #: Correction of the voxel face count for isotropic surfaces (mean staircase over-count 3/2).
@@ -132,6 +138,9 @@ class StructureMetrics:
     """``pressed``: median radius of the contact circles between hard particles (CAM–CAM,
     CAM–carbon, carbon–carbon), µm; the electronic τ needs a voxel no larger (README,
     "Voxel size").  None without a graph or such a contact."""
+    homogeneity: Homogeneity | None = None
+    """How evenly each phase is spread: its volume fraction in cubic windows tiling the bulk
+    (RSD, see :class:`~microstructure.Homogeneity`)."""
 
     def to_dict(self) -> dict:
         """JSON-ready dict (the profile as a list of rows)."""
@@ -150,6 +159,7 @@ class StructureMetrics:
             "contact_area_per_volume_per_um": dict(self.contact_area_per_volume),
             "contact_counts": dict(self.contact_counts),
             "hard_contact_radius_um": self.hard_contact_radius_um,
+            "homogeneity": None if self.homogeneity is None else self.homogeneity.to_dict(),
             "profile": self.profile.tolist(),
             "voxel_size_um": self.voxel_size_um,
             "d50_tolerance": self.d50_tolerance,
@@ -175,14 +185,16 @@ class StructureMetrics:
               if self.contact_area_per_volume else []),
             *([f"  hard_contact_radius_um: {self.hard_contact_radius_um:.3g} (median, CAM and "
                "carbon)"] if self.hard_contact_radius_um is not None else []),
+            *([f"  {self.homogeneity!r}"] if self.homogeneity is not None else []),
             f"  profile: {self.profile.shape[0]} slices x 4 phases",
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines) + ")"
 
 
-def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> StructureMetrics:
-    """Measure fractions, size distributions, CAM|SE contact area and profiles of ``m``.
+def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
+                      homogeneity_window_um: float | None = None) -> StructureMetrics:
+    """Measure fractions, size distributions, contact areas, homogeneity and profiles of ``m``.
 
     Parameters
     ----------
@@ -191,6 +203,10 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
     d50_tolerance : float
         Relative tolerance for the recovered volume d50 against the reference d50
         (default 5 %).
+    homogeneity_window_um : float, optional
+        Edge of the cubic windows in which the homogeneity is sampled, µm (rounded to whole
+        voxels).  Default: three CAM volume d50s (about 20 CAM particles per window).  The
+        windows tile the bulk (``m.bulk_slice()``); where none fits, the spread is NaN.
 
     Returns
     -------
@@ -215,6 +231,9 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
     (64, 4)
     >>> round(sum(sm.volume_fractions.values()), 6)
     1.0
+    >>> hom = ms.structure_metrics(m, homogeneity_window_um=4.0).homogeneity
+    >>> hom.window_um, sorted(hom.rsd)                 # the RSD of each phase in 4 um windows
+    (4.0, ['cam', 'carbon', 'pore', 'se'])
     """
     if not isinstance(m, Microstructure):
         raise TypeError(f"m must be a Microstructure, got {type(m).__name__}")
@@ -224,6 +243,9 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
     if phases.ndim != 3:
         raise ValueError(f"m.phases must be 3-D, got shape {phases.shape}")
     h = float(m.voxel_size_um)
+    window = check_window(homogeneity_window_um, h)
+    if window is None:
+        window = WINDOW_CAM_D50 * m.spec.phases.cam.psd.sampler().volume_quantile(0.5)
     box_volume = float(phases.size) * h**3
 
     # through-plane profile and fractions: one bincount per slice block, no int64 copy
@@ -304,6 +326,9 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05) -> Stru
         d50_tolerance=float(d50_tolerance),
         warnings=tuple(resolution_warnings(m.spec) + contact_warnings(hard_radius, h)),
         hard_contact_radius_um=hard_radius,
+        homogeneity=homogeneity(phases, voxel_size_um=h, window_um=window,
+                                bulk=m.bulk_slice(),
+                                present=tuple(n for n, f in fractions.items() if f > 0)),
     )
 
 

@@ -20,7 +20,8 @@ from solvers.utilization import RULES
 def analyze(m: Microstructure, *, device: str = "cpu",
             transport: bool | Callable[..., Any] = True,
             rules: Sequence[str] = RULES, structure: bool = True,
-            wall_margin_um: float | None = None) -> dict[str, Any]:
+            wall_margin_um: float | None = None,
+            homogeneity_window_um: float | None = None) -> dict[str, Any]:
     """Utilization under each rule, structure metrics and through-plane transport of ``m``.
 
     Parameters
@@ -44,6 +45,9 @@ def analyze(m: Microstructure, *, device: str = "cpu",
         Thickness left out of the transport solves next to each wall, µm (``margin_um`` of
         :meth:`~microstructure.Microstructure.bulk_slice`; default one particle diameter, 0
         solves through the whole thickness).
+    homogeneity_window_um : float, optional
+        Edge of the windows of the structure metrics' homogeneity, µm (default three CAM
+        d50s; see :func:`~microstructure.structure_metrics`).
 
     Returns
     -------
@@ -57,6 +61,7 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     """
     import solvers
     from microstructure import __version__, structure_metrics
+    from microstructure._homogeneity import check_window
 
     rules = tuple(rules)
     bad = [r for r in rules if r not in RULES]
@@ -66,6 +71,7 @@ def analyze(m: Microstructure, *, device: str = "cpu",
         bulk = m.bulk_slice(margin_um=wall_margin_um)
     except (TypeError, ValueError) as exc:
         raise type(exc)(str(exc).replace("margin_um", "wall_margin_um", 1)) from None
+    check_window(homogeneity_window_um, float(m.voxel_size_um))
     periodic = bool(m.spec.domain.periodic_lateral)
     seconds: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -95,7 +101,8 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     }
     if structure:
         t0 = time.perf_counter()
-        analysis["structure"] = structure_metrics(m).to_dict()
+        analysis["structure"] = structure_metrics(
+            m, homogeneity_window_um=homogeneity_window_um).to_dict()
         seconds["structure"] = time.perf_counter() - t0
     fn = solvers.transport_properties if transport is True else (transport or None)
     if fn is not None:

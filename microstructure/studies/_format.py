@@ -6,9 +6,11 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from solvers.phases import PHASE_CODES
+
 __all__ = ["format_analysis", "format_generation", "generation_summary"]
 
-_PHASES = ("pore", "cam", "se", "carbon")
+_PHASES = tuple(PHASE_CODES)
 
 
 def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: str = "",
@@ -143,6 +145,16 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
     if rc is not None:
         h = st["voxel_size_um"]
         lines.append(f"{'CAM/carbon contact radius':<{w}}{rc:.3g} um median, {rc / h:.2f} voxel")
+    hom = st.get("homogeneity")
+    if hom and hom["n_windows"] > 1:
+        rsd = ", ".join(f"{k} {_fmt(v, '.3f')}" for k, v in hom["rsd"].items())
+        lines.append(f"{'homogeneity (RSD)':<{w}}{rsd}  (windows of {hom['window_um']:.3g} "
+                     f"um in the bulk, {hom['independent_windows']:.3g} independent)")
+    elif hom:
+        lo, hi = hom["bulk_um"]
+        lines.append(f"{'homogeneity (RSD)':<{w}}- (a {hom['window_um']:.3g} um window fits "
+                     f"the {hi - lo:.3g} um bulk {hom['n_windows']} time(s); "
+                     "--homogeneity-window-um to choose)")
     if st["cam_overlap_fraction"] is not None:
         lines.append(f"{'CAM overlap':<{w}}{st['cam_overlap_fraction']:.2e} of CAM volume")
     shown = set(shown_warnings)

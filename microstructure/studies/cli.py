@@ -89,6 +89,10 @@ def analyze(
         help="Thickness (um) left out of the transport solves next to the collector and the "
              "separator; default: one particle diameter (the larger d50 of CAM and SE), 0 for "
              "an imported store; 0 solves through the whole thickness."),
+    homogeneity_window_um: float = typer.Option(
+        None, "--homogeneity-window-um",
+        help="Edge (um) of the cubic windows in which the homogeneity (RSD of each phase's "
+             "volume fraction) is sampled; default: three CAM d50s."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
@@ -96,7 +100,8 @@ def analyze(
     if wall_margin_um is not None and not math.isfinite(wall_margin_um):
         _fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
     analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out,
-                              notice=True, wall_margin_um=wall_margin_um)
+                              notice=True, wall_margin_um=wall_margin_um,
+                              homogeneity_window_um=homogeneity_window_um)
     if json_out:
         _echo_json(analysis)
     else:
@@ -309,9 +314,11 @@ def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_lab
 
 def _analyze_store(store: Path, *, device: str, transport: bool,
                    progress: bool = False, notice: bool = False,
-                   wall_margin_um: float | None = None) -> dict[str, Any]:
+                   wall_margin_um: float | None = None,
+                   homogeneity_window_um: float | None = None) -> dict[str, Any]:
     import solvers
     from microstructure import open as open_microstructure
+    from microstructure._homogeneity import check_window
     from microstructure._zarr_store import update_store_attrs
 
     from ._analysis import analyze
@@ -324,14 +331,19 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
         _fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
     except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
         _fail(f"cannot open {store} as a microstructure store: {_one_line(exc)}")
+    try:
+        check_window(homogeneity_window_um, float(m.voxel_size_um), "--homogeneity-window-um")
+    except ValueError as exc:
+        _fail(str(exc))
     fn = solvers.transport_properties if transport else None
     if fn is not None and progress:
         fn = functools.partial(fn, progress=True)  # tqdm bars on stderr for the long solves
     if notice:
         _compile_notice(quiet=False)
     try:
-        analysis = {"store": str(store), **analyze(m, device=device, transport=fn or False,
-                                                   wall_margin_um=wall_margin_um)}
+        analysis = {"store": str(store), **analyze(
+            m, device=device, transport=fn or False, wall_margin_um=wall_margin_um,
+            homogeneity_window_um=homogeneity_window_um)}
     except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
         _memory_fail(exc)
     try:

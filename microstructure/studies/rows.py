@@ -124,6 +124,10 @@ COLUMN_INFO: tuple[Column, ...] = (
       for a, b in GRAPH_CONTACT_PAIRS),
     _c("hard_contact_radius_um", "float", "µm", "median radius of the CAM/carbon contacts "
        "(pressed); the electronic solve gives each contact its circle's conductance"),
+    _c("homogeneity_window_um", "float", "µm", "edge of the cubic windows tiling the bulk in "
+       "which the homogeneity is sampled (3 CAM d50s)"),
+    *(_c(f"homogeneity_rsd_{n}", "float", "", f"relative standard deviation of the {n} "
+         "volume fraction over the windows (0: perfectly even)") for n in _PHASES),
     _c("cam_d50_um_measured", "float", "µm", "CAM d50 recovered from the structure"),
     _c("se_d50_um_measured", "float", "µm", "SE d50 recovered from the structure"),
     _c("t_generate_s", "float", "s", "time to generate"),
@@ -279,6 +283,10 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
     for a, b in GRAPH_CONTACT_PAIRS:
         row[f"contact_area_{a}_{b}_per_um"] = _num(graph.get(pair_key(a, b)))
     row["hard_contact_radius_um"] = _num(st.get("hard_contact_radius_um"))
+    hom = st.get("homogeneity") or {}
+    row["homogeneity_window_um"] = _num(hom.get("window_um"))
+    for n in _PHASES:
+        row[f"homogeneity_rsd_{n}"] = _num((hom.get("rsd") or {}).get(n))
     sizes = st.get("size_distributions") or {}
     for n in ("cam", "se"):
         row[f"{n}_d50_um_measured"] = _num((sizes.get(n) or {}).get("d50_um"))

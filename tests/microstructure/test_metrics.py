@@ -256,3 +256,117 @@ def test_argument_checks(resolved):
     for bad in (0, 1, -0.1, "5%"):
         with pytest.raises(ValueError, match="d50_tolerance"):
             ms.structure_metrics(resolved, d50_tolerance=bad)
+
+
+# ---------------------------------------------------------------------------------------------
+# homogeneity
+
+
+def test_window_counts_equal_a_brute_force_count():
+    from microstructure._homogeneity import window_counts
+
+    rng = np.random.default_rng(3)
+    phases = rng.integers(0, 4, size=(13, 11, 12)).astype(np.uint8)
+    block, steps = 2, 3
+    got = window_counts(phases, block, steps)
+    # the cubes: 6 x 5 x 6 of 2 voxels, the leftover voxel split (crop starts at 0, 0, 0)
+    want = [np.bincount(phases[i:i + 6, j:j + 6, k:k + 6].ravel(), minlength=4)
+            for i in range(0, 12 - 6 + 1, 2) for j in range(0, 10 - 6 + 1, 2)
+            for k in range(0, 12 - 6 + 1, 2)]
+    np.testing.assert_array_equal(got, want)
+    assert window_counts(phases, 4, 3).shape == (0, 4)          # 3 cubes of 4 do not fit in 11
+
+
+def test_segregated_halves_have_the_analytic_spread():
+    """CAM in one lateral half, SE in the other; 8-voxel windows at steps of 2 voxels see a
+    CAM fraction of 1, 3/4, 1/2, 1/4, 0: mean 1/2, standard deviation sqrt(1/8)."""
+    phases = np.full((16, 16, 16), ms.SE, dtype=np.uint8)
+    phases[:, :8] = ms.CAM
+    hom = ms.structure_metrics(_hand_made(phases, h=0.1), homogeneity_window_um=0.8).homogeneity
+    assert math.isclose(hom.window_um, 0.8)
+    assert hom.n_windows == 5**3
+    assert math.isclose(hom.independent_windows, 8.0)
+    assert hom.bulk_um == (0.0, 1.6)                              # no report: no wall margin
+    assert set(hom.rsd) == {"cam", "se"}                          # the phases present
+    for name in ("cam", "se"):
+        assert math.isclose(hom.mean_fraction[name], 0.5)
+        assert math.isclose(hom.std_fraction[name], math.sqrt(1 / 8))
+        assert math.isclose(hom.rsd[name], math.sqrt(1 / 2))
+
+
+def test_a_fine_layered_mix_is_perfectly_even():
+    phases = np.full((12, 12, 12), ms.SE, dtype=np.uint8)
+    phases[:, :, ::2] = ms.CAM                                    # one-voxel layers
+    hom = ms.structure_metrics(_hand_made(phases), homogeneity_window_um=0.6).homogeneity
+    assert hom.n_windows > 1
+    assert hom.rsd == {"cam": 0.0, "se": 0.0}
+
+
+def test_a_window_larger_than_the_bulk_gives_nan():
+    phases = np.full((12, 12, 12), ms.SE, dtype=np.uint8)
+    phases[:6] = ms.CAM
+    hom = ms.structure_metrics(_hand_made(phases), homogeneity_window_um=1.5).homogeneity
+    assert hom.n_windows == 0 and hom.independent_windows == 0.0
+    assert all(math.isnan(v) for v in hom.rsd.values())
+    one = ms.structure_metrics(_hand_made(phases), homogeneity_window_um=1.2).homogeneity
+    assert one.n_windows == 1                                     # fits once: no spread
+    assert all(math.isnan(v) for v in one.rsd.values())
+    assert math.isclose(one.mean_fraction["cam"], 0.5)
+    json.dumps(hom.to_dict())                                     # NaN is valid JSON for Python
+
+
+def test_homogeneity_window_checks(resolved):
+    for bad in (0, -1.0, 0.1, math.nan, math.inf, "10", True):
+        with pytest.raises(ValueError, match="homogeneity_window_um"):
+            ms.structure_metrics(resolved, homogeneity_window_um=bad)
+
+
+def test_homogeneity_of_a_generated_structure(resolved):
+    sm = ms.structure_metrics(resolved)
+    hom = sm.homogeneity
+    d50 = resolved.spec.phases.cam.psd.sampler().volume_quantile(0.5)
+    assert abs(hom.window_um - 3 * d50) <= 0.4                    # 3 CAM d50s, whole voxels
+    bulk = resolved.bulk_slice()
+    assert hom.bulk_um == (bulk.start * 0.4, bulk.stop * 0.4)
+    assert set(hom.rsd) == {"pore", "cam", "se", "carbon"}
+    for name, f in hom.mean_fraction.items():                     # windows in the bulk
+        assert abs(f - sm.volume_fractions[name]) < 0.05
+        assert 0 < hom.rsd[name] < 1
+    coarse = ms.structure_metrics(resolved, homogeneity_window_um=2 * hom.window_um).homogeneity
+    for name in hom.rsd:                                          # larger samples, evener mix
+        assert coarse.rsd[name] < hom.rsd[name]
+    assert "homogeneity" in repr(sm).lower()
+    assert sm.to_dict()["homogeneity"]["rsd"] == hom.rsd
+
+
+def test_homogeneity_in_the_analysis_rows_and_cli(resolved, tmp_path):
+    """``analyze`` and ``assb analyze`` pass the window on; the row carries the RSDs; a bad
+    window is refused before any work, naming the option."""
+    from typer.testing import CliRunner
+
+    from microstructure.studies import analyze
+    from microstructure.studies.cli import app
+    from microstructure.studies.rows import COLUMNS, flat_row
+
+    a = analyze(resolved, rules=("strict",), transport=False, homogeneity_window_um=8.0)
+    hom = a["structure"]["homogeneity"]
+    assert hom["window_um"] == 8.0
+    want = ms.structure_metrics(resolved, homogeneity_window_um=8.0).homogeneity
+    assert hom["rsd"] == want.rsd
+    row = flat_row(a, resolved)
+    assert row["homogeneity_window_um"] == 8.0
+    for n in ("pore", "cam", "se", "carbon"):
+        assert f"homogeneity_rsd_{n}" in COLUMNS and row[f"homogeneity_rsd_{n}"] == want.rsd[n]
+    with pytest.raises(ValueError, match="homogeneity_window_um"):
+        analyze(resolved, homogeneity_window_um=-3.0)
+
+    store = resolved.save(tmp_path / "m.zarr")
+    run = CliRunner().invoke
+    ok = run(app, ["analyze", str(store), "--no-transport", "--homogeneity-window-um", "8"])
+    assert ok.exit_code == 0, ok.output
+    line = next(x for x in ok.stdout.splitlines() if x.startswith("homogeneity"))
+    assert f"cam {want.rsd['cam']:.3f}" in line and "windows of 8 um" in line
+    for bad in ("0.1", "nan"):
+        res = run(app, ["analyze", str(store), "--homogeneity-window-um", bad])
+        assert res.exit_code == 2 and "--homogeneity-window-um" in res.output
+        assert "Traceback" not in res.output
