@@ -7,10 +7,12 @@ imports from here.
   one flat row per point and seed (columns in :mod:`microstructure.studies.rows`);
 * :func:`load_results` -- a results directory as a pandas DataFrame;
 * :func:`analyze` -- utilization, structure metrics and transport of one structure;
+* :func:`rank_compositions` -- which point carries the most CAM within θ / ionic-τ targets;
 * :func:`write_report` -- PNG figures and one self-contained HTML page.
 """
 
 from ._analysis import analyze
+from ._select import rank_compositions
 from ._store import load_results
 from ._sweep import run_sweep
 from ._sweep_spec import SweepError, SweepSpec, load_sweep
@@ -22,6 +24,7 @@ __all__ = [
     "analyze",
     "load_results",
     "load_sweep",
+    "rank_compositions",
     "run_sweep",
     "write_report",
 ]

@@ -267,21 +267,59 @@ def report(
                                    help="Active specific capacity of the CAM, mAh/g."),
     c_rate: float = typer.Option(1.0, "--c-rate", help="Nominal C-rate for the effective "
                                  "C-rate column."),
+    min_utilization: float = typer.Option(
+        0.95, "--min-utilization", help="Target: lowest acceptable static utilization θ "
+        "(0..1) in the ranking of the points (ranking.csv)."),
+    rule: str = typer.Option("strict", "--rule", help="θ of the ranking: 'strict' or "
+                             "'cam_relay'."),
+    max_ionic_tau: float | None = typer.Option(
+        None, "--max-ionic-tau", help="Target: highest acceptable ionic τ (default: none)."),
+    objective: str = typer.Option(
+        "target_cam", "--objective", help="Column the ranking maximizes among the points that "
+        "meet the targets (default: target_cam, the CAM volume fraction)."),
 ) -> None:
-    """Figures, tables and one self-contained HTML page of a sweep's results."""
+    """Figures, tables and one self-contained HTML page of a sweep's results.
+
+    It also ranks the points: which one carries the most CAM with θ at least
+    --min-utilization (and an ionic τ at most --max-ionic-tau); printed and in ranking.csv.
+    """
     from .report import write_report
 
     _check_dir_out(out if out is not None else results_dir / "report")
     _compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
-                            specific_capacity_mAh_g=capacity, c_rate=c_rate)
+                            specific_capacity_mAh_g=capacity, c_rate=c_rate,
+                            min_utilization=min_utilization, rule=rule,
+                            max_ionic_tau=max_ionic_tau, objective=objective)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             ValueError) as exc:
         _fail(_one_line(exc))
     except OSError as exc:  # a full disk
         _fail(f"cannot write the report: {_one_line(exc)}", code=1)
+    _echo_ranking(path.parent / "ranking.csv", objective)
     typer.echo(f"report: {path}")
+
+
+def _echo_ranking(csv: Path, objective: str) -> None:
+    """The best point of the ranking (or that none meets the targets), one or two lines."""
+    import pandas as pd
+
+    r = pd.read_csv(csv, keep_default_na=False, na_values=["", "NaN", "nan"])
+    if r.empty:
+        return
+    met = r[r["meets"].astype(str) == "True"]
+    params = [c for c in r.columns if c.startswith("param:") and r[c].nunique() > 1]
+    if met.empty:
+        c = r.loc[r["theta_mean"].astype(float).fillna(-1.0).idxmax()]
+        typer.echo(f"none of the {len(r)} points meets the targets; highest theta: "
+                   f"{c['point_id']} ({c['why_not']})")
+        return
+    b = met.iloc[0]
+    where = ", ".join(f"{c.removeprefix('param:')}={b[c]}" for c in params)
+    typer.echo(f"best within the targets ({len(met)} of {len(r)} points meet them): "
+               f"{b['point_id']}" + (f" [{where}]" if where else "")
+               + f", {objective} {b['objective']:.4g}, theta {b['theta_mean']:.3f}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,8 +16,10 @@
 * ``ternary.png`` -- θ over the CAM/SE/carbon solid composition (when all three vary);
 * ``slices.png`` -- one point's structure by phase and by CAM particle state (active,
   electronically isolated, ionically isolated, both) under both rules;
-* ``rows.csv`` (every row with the derived columns), ``summary.csv`` (per point) and
-  ``report.html`` (PNG figures embedded as base64 data URIs; no external files).
+* ``rows.csv`` (every row with the derived columns), ``summary.csv`` (per point),
+  ``ranking.csv`` (the points against θ / ionic-τ targets, ranked by CAM content:
+  :func:`~microstructure.studies.rank_compositions`) and ``report.html`` (PNG figures embedded
+  as base64 data URIs; no external files).
 
 Derived quantities (per row, for each rule ``r`` in ``strict``, ``relay``), with θ the static
 utilization and ``C`` the active specific capacity (mAh/g, default 200 for Ni-rich NCM at
@@ -46,11 +48,12 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._select import rank_compositions
 from ._store import load_results
 from .rows import RULE_COLUMNS
 
-__all__ = ["add_derived", "load_results", "particle_states", "point_summary", "swept_axes",
-           "write_report"]
+__all__ = ["add_derived", "load_results", "particle_states", "point_summary",
+           "rank_compositions", "swept_axes", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +200,8 @@ def _structure(results_dir: Path, row: pd.Series) -> tuple[Any, str]:
 
 def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
                  point: str | None = None, specific_capacity_mAh_g: float = 200.0,
-                 c_rate: float = 1.0) -> Path:
+                 c_rate: float = 1.0, min_utilization: float = 0.95, rule: str = "strict",
+                 max_ionic_tau: float | None = None, objective: str = "target_cam") -> Path:
     """Write the figures, CSV tables and the self-contained HTML page of a sweep.
 
     Parameters
@@ -212,6 +216,11 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         Active specific capacity of the CAM, mAh/g.
     c_rate : float
         Nominal C-rate for the effective C-rate column.
+    min_utilization, rule, max_ionic_tau, objective
+        The targets and the objective of the ranking of the points
+        (:func:`~microstructure.studies.rank_compositions`): which composition carries the most
+        CAM (``target_cam``) with θ (``rule``) at least ``min_utilization`` and, when given, an
+        ionic τ at most ``max_ionic_tau``; written to ``ranking.csv`` and the page.
 
     Returns
     -------
@@ -225,7 +234,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     NotADirectoryError
         ``out_dir`` is an existing file (checked before anything is read or written).
     ValueError
-        An empty table, an unknown ``point`` or a bad capacity / C-rate.
+        An empty table, an unknown ``point``, a bad capacity / C-rate or a bad target.
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
@@ -237,6 +246,8 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         raise ValueError(f"the results table in {results_dir} has no rows")
     df = add_derived(df, specific_capacity_mAh_g=specific_capacity_mAh_g, c_rate=c_rate)
     df = _hashable_params(df)
+    ranking = rank_compositions(df, min_utilization=min_utilization, rule=rule,
+                                max_ionic_tau=max_ionic_tau, objective=objective)
     ok = df[df["status"] == "ok"].copy()
     if point is not None and point not in set(df["point_id"]):
         raise ValueError(f"point {point!r} is not in {results_dir}; points: "
@@ -245,6 +256,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     df.to_csv(out / "rows.csv", index=False)
     summary = point_summary(df)
     summary.to_csv(out / "summary.csv", index=False)
+    ranking.to_csv(out / "ranking.csv", index=False)
 
     swept = swept_axes(ok) if not ok.empty else []
     figures: list[tuple[str, str, Any]] = []
@@ -261,7 +273,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         (out / f"{name}.png").write_bytes(data)
         images.append((name, caption, base64.b64encode(data).decode("ascii")))
     page = _html(results_dir, df, ok, swept, summary, images, notes,
-                 specific_capacity_mAh_g, c_rate)
+                 specific_capacity_mAh_g, c_rate, _ranking_html(ranking, swept, objective))
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     log.info("report written to %s", path)
@@ -370,9 +382,42 @@ def _cell(mean: float, sd: float, fmt: str) -> str:
     return s if not np.isfinite(sd) else f"{s} ± {format(sd, fmt)}"
 
 
+def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str) -> list[str]:
+    """The ranking's section of the page: the targets, then the points in rank order."""
+    e = html.escape
+    if ranking.empty:
+        return []
+    t = ranking.attrs.get("targets", "")
+    met = int(ranking["meets"].sum())
+    head = (f"<h2>Which composition carries the most CAM within the targets</h2>"
+            f"<p>Targets: {e(t)}; ranked by {e(_plots.label(objective))} (mean over seeds). "
+            f"{met} of {len(ranking)} points meet them"
+            + (f"; the best is <b>{e(str(ranking['point_id'].iloc[0]))}</b>." if met else ".")
+            + "</p><table><tr><th>rank</th><th>point</th>")
+    cols = [c for c in swept if c in ranking]
+    parts = [head, *(f"<th>{e(_plots.label(c))}</th>" for c in cols),
+             f"<th>{e(_plots.label(objective))}</th><th>θ mean ± sd</th><th>θ lowest seed</th>"
+             "<th>ionic τ</th><th>seeds ok</th><th>meets</th><th>missed</th></tr>"]
+    for _, r in ranking.iterrows():
+        cells = [f"<td>{int(r['rank'])}</td>", f"<td class='l'>{e(str(r['point_id']))}</td>"]
+        cells += [f"<td>{e(_plots._fmt(r[c]))}</td>" for c in cols]
+        cells += [f"<td>{_cell(r['objective'], math.nan, '.4g')}</td>",
+                  f"<td>{_cell(r['theta_mean'], r['theta_sd'], '.3f')}</td>",
+                  f"<td>{_cell(r['theta_min'], math.nan, '.3f')}</td>",
+                  f"<td>{_cell(r['ionic_tau_mean'], math.nan, '.3g')}"
+                  + (f" ({int(r['ionic_blocked'])} blocked)" if r["ionic_blocked"] else "")
+                  + "</td>",
+                  f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>",
+                  f"<td>{'yes' if r['meets'] else 'no'}</td>",
+                  f"<td class='l'>{e(r['why_not'])}</td>"]
+        parts.append("<tr>" + "".join(cells) + "</tr>")
+    parts.append("</table>")
+    return parts
+
+
 def _html(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str],
           summary: pd.DataFrame, images: list[tuple[str, str, str]], notes: list[str],
-          capacity: float, c_rate: float) -> str:
+          capacity: float, c_rate: float, ranking: list[str]) -> str:
     e = html.escape
     failed = df[df["status"] != "ok"]
     params = [c for c in summary.columns if c.startswith("param:")]
@@ -406,6 +451,7 @@ def _html(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str
                   for c, _, f in SUMMARY_COLUMNS if f"{c}_mean" in summary]
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
+    parts += ranking
     if not failed.empty:
         parts.append(f"<h2>Failed rows ({len(failed)})</h2><table><tr><th>point</th>"
                      "<th>seed</th><th>reason</th></tr>")
@@ -422,5 +468,6 @@ def _html(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str
     for n in notes:
         parts.append(f"<p class='note'>{e(n)}</p>")
     parts.append("<p class='note'>Tables: rows.csv (every row with derived columns), "
-                 "summary.csv (per point), next to this page.</p></body></html>")
+                 "summary.csv (per point), ranking.csv (against the targets), next to this "
+                 "page.</p></body></html>")
     return "\n".join(parts)

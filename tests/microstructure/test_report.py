@@ -331,3 +331,37 @@ def test_only_failed_rows(two_axes, tmp_path):
     page = write_report(tmp_path).read_text("utf-8")
     assert "Failed rows (4)" in page and "0 ok" in page
     assert not list((tmp_path / "report").glob("*.png"))
+
+
+def test_ranking_in_the_report_and_the_cli(two_axes, two_axes_report, tmp_path):
+    """ranking.csv is rank_compositions of the derived table; the page shows it; assb report
+    prints the best point (or that none meets), and refuses a bad target before any figure."""
+    from microstructure.studies import rank_compositions
+
+    got = pd.read_csv(two_axes / "report" / "ranking.csv", keep_default_na=False,
+                      na_values=["", "NaN", "nan"])
+    want = rank_compositions(add_derived(load_results(two_axes)))
+    assert got["point_id"].tolist() == want["point_id"].tolist()
+    np.testing.assert_allclose(got["theta_mean"], want["theta_mean"])
+    assert got["meets"].tolist() == want["meets"].tolist()
+    page = two_axes_report.read_text("utf-8")
+    assert "Which composition carries the most CAM within the targets" in page
+    assert f"{int(want['meets'].sum())} of {len(want)} points meet them" in page
+
+    runner = CliRunner()
+    res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
+                              "--min-utilization", "0.0"])
+    assert res.exit_code == 0, res.output
+    best = want[want["seeds_ok"] > 0].sort_values("objective", ascending=False,
+                                                  kind="stable").iloc[0]
+    assert f"best within the targets (4 of 6 points meet them): {best['point_id']}" in res.output
+    res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
+                              "--min-utilization", "1", "--max-ionic-tau", "1"])
+    assert res.exit_code == 0 and "none of the 6 points meets the targets" in res.output
+    for bad in (["--min-utilization", "2"], ["--rule", "loose"], ["--objective", "nope"],
+                ["--max-ionic-tau", "0.2"]):
+        out = tmp_path / f"bad{bad[0]}"
+        res = runner.invoke(app, ["report", str(two_axes), "--out", str(out), *bad])
+        assert res.exit_code == 2 and "Traceback" not in res.output, res.output
+        assert bad[0].removeprefix("--").replace("-", "_") in res.output
+        assert not out.exists()                              # refused before anything written
