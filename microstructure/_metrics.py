@@ -37,7 +37,7 @@ the fine-SE fill their shared voxel faces (``h^2`` each).
 
 Homogeneity
 -----------
-The relative standard deviation of each phase's volume fraction over cubic windows tiling the
+The relative standard deviation of each phase's volume fraction over cubic windows inside the
 bulk, a mixing index as powder technology samples a mix (``_homogeneity``).
 """
 
@@ -139,7 +139,7 @@ class StructureMetrics:
     CAM–carbon, carbon–carbon), µm; the electronic τ needs a voxel no larger (README,
     "Voxel size").  None without a graph or such a contact."""
     homogeneity: Homogeneity | None = None
-    """How evenly each phase is spread: its volume fraction in cubic windows tiling the bulk
+    """How evenly each phase is spread: its volume fraction in cubic windows inside the bulk
     (RSD, see :class:`~microstructure.Homogeneity`)."""
 
     def to_dict(self) -> dict:
@@ -206,7 +206,8 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
     homogeneity_window_um : float, optional
         Edge of the cubic windows in which the homogeneity is sampled, µm (rounded to whole
         voxels).  Default: three CAM volume d50s (about 20 CAM particles per window).  The
-        windows tile the bulk (``m.bulk_slice()``); where none fits, the spread is NaN.
+        windows lie inside the bulk (``m.bulk_slice()``) and overlap; where fewer than two
+        positions fit, the spread is NaN.
 
     Returns
     -------

@@ -8,7 +8,7 @@ from typing import Any
 
 from solvers.phases import PHASE_CODES
 
-__all__ = ["format_analysis", "format_generation", "generation_summary"]
+__all__ = ["format_analysis", "format_generation", "format_ranking", "generation_summary"]
 
 _PHASES = tuple(PHASE_CODES)
 
@@ -186,6 +186,27 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
     t = ", ".join(f"{k} {v:.2f} s" for k, v in a["seconds"].items())
     lines += ["", f"{'time':<{w}}{t}", f"{'stored in':<{w}}{a['store']} (attrs['analysis'])"]
     return "\n".join(lines)
+
+
+def format_ranking(csv: Path | str, objective: str) -> str:
+    """The best point of a report's ``ranking.csv`` (or that none meets the targets), one
+    line ("" for an empty ranking); what ``assb report`` prints."""
+    import pandas as pd
+
+    r = pd.read_csv(csv, keep_default_na=False, na_values=["", "NaN", "nan"])
+    if r.empty:
+        return ""
+    met = r[r["meets"].astype(str) == "True"]
+    if met.empty:
+        c = r.loc[r["theta_mean"].astype(float).fillna(-1.0).idxmax()]
+        return (f"none of the {len(r)} points meets the targets; highest theta: "
+                f"{c['point_id']} ({c['why_not']})")
+    b = met.iloc[0]
+    params = [c for c in r.columns if c.startswith("param:") and r[c].nunique() > 1]
+    where = ", ".join(f"{c.removeprefix('param:')}={b[c]}" for c in params)
+    return (f"best within the targets ({len(met)} of {len(r)} points meet them): "
+            f"{b['point_id']}" + (f" [{where}]" if where else "")
+            + f", {objective} {b['objective']:.4g}, theta {b['theta_mean']:.3f}")
 
 
 def _fmt(v: Any, fmt: str) -> str:

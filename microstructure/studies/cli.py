@@ -29,7 +29,7 @@ from typing import Any, NoReturn
 import typer
 
 from . import _kernel_cache
-from ._format import format_analysis, format_generation, generation_summary
+from ._format import format_analysis, format_generation, format_ranking, generation_summary
 
 app = typer.Typer(
     name="assb",
@@ -297,29 +297,11 @@ def report(
         _fail(_one_line(exc))
     except OSError as exc:  # a full disk
         _fail(f"cannot write the report: {_one_line(exc)}", code=1)
-    _echo_ranking(path.parent / "ranking.csv", objective)
+    line = format_ranking(path.parent / "ranking.csv", objective)
+    if line:
+        typer.echo(line)
     typer.echo(f"report: {path}")
 
-
-def _echo_ranking(csv: Path, objective: str) -> None:
-    """The best point of the ranking (or that none meets the targets), one or two lines."""
-    import pandas as pd
-
-    r = pd.read_csv(csv, keep_default_na=False, na_values=["", "NaN", "nan"])
-    if r.empty:
-        return
-    met = r[r["meets"].astype(str) == "True"]
-    params = [c for c in r.columns if c.startswith("param:") and r[c].nunique() > 1]
-    if met.empty:
-        c = r.loc[r["theta_mean"].astype(float).fillna(-1.0).idxmax()]
-        typer.echo(f"none of the {len(r)} points meets the targets; highest theta: "
-                   f"{c['point_id']} ({c['why_not']})")
-        return
-    b = met.iloc[0]
-    where = ", ".join(f"{c.removeprefix('param:')}={b[c]}" for c in params)
-    typer.echo(f"best within the targets ({len(met)} of {len(r)} points meet them): "
-               f"{b['point_id']}" + (f" [{where}]" if where else "")
-               + f", {objective} {b['objective']:.4g}, theta {b['theta_mean']:.3f}")
 
 
 # ---------------------------------------------------------------------------------------------

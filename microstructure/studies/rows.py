@@ -124,7 +124,7 @@ COLUMN_INFO: tuple[Column, ...] = (
       for a, b in GRAPH_CONTACT_PAIRS),
     _c("hard_contact_radius_um", "float", "µm", "median radius of the CAM/carbon contacts "
        "(pressed); the electronic solve gives each contact its circle's conductance"),
-    _c("homogeneity_window_um", "float", "µm", "edge of the cubic windows tiling the bulk in "
+    _c("homogeneity_window_um", "float", "µm", "edge of the cubic windows in the bulk in "
        "which the homogeneity is sampled (3 CAM d50s)"),
     *(_c(f"homogeneity_rsd_{n}", "float", "", f"relative standard deviation of the {n} "
          "volume fraction over the windows (0: perfectly even)") for n in _PHASES),
