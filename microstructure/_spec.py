@@ -2,7 +2,8 @@
 
 The TOML shape (``examples/nmc_lpscl.toml``) is a contract other tools rely on::
 
-    [domain]       shape = [nz, ny, nx], voxel_size_um, periodic_lateral
+    [domain]       shape = [nz, ny, nx] or size_um = [z, y, x], voxel_size_um,
+                   periodic_lateral
     [composition]  basis = "weight" | "volume", porosity
     [phases.cam]   material, density_g_cm3, fraction, psd = {...}   (required)
     [phases.se]    ...                                               (required)
@@ -17,6 +18,7 @@ a solid phase occupies ``v_i * (1 - porosity)`` of the box.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -139,6 +141,36 @@ class DomainSpec(_Model):
     """Voxels (nz, ny, nx); axis 0 is through-plane, index 0 touches the current collector."""
     voxel_size_um: Annotated[float, Field(gt=0)]
     periodic_lateral: bool = True
+    size_um: tuple[float, float, float] | None = None
+    """Box edges in µm (electrode thickness, then the two lateral edges), instead of
+    ``shape``: the shape is then ``size_um / voxel_size_um`` rounded to whole voxels, and stays
+    so when the voxel size changes (:meth:`ElectrodeSpec.updated`, sweeps)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape_from_size(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("shape") is None and data.get("size_um") is None:
+            raise ValueError("give shape (voxels) or size_um (um)")
+        if not isinstance(data, dict) or data.get("size_um") is None:
+            return data
+        size, h = data["size_um"], data.get("voxel_size_um")
+        ok = (isinstance(size, (list, tuple)) and len(size) == 3
+              and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                      and math.isfinite(v) and v > 0 for v in size))
+        if not ok:
+            raise ValueError("size_um must be three lengths > 0 in um (thickness, then the "
+                             f"lateral edges), got {size!r}")
+        if isinstance(h, bool) or not isinstance(h, (int, float)) or not h > 0:
+            return data                        # the field's own check names voxel_size_um
+        shape = [round(v / h) for v in size]
+        if min(shape) < 8:
+            raise ValueError(f"size_um {list(size)} at voxel_size_um {h} is {shape} voxels; "
+                             "at least 8 per axis")
+        given = data.get("shape")
+        if given is not None and list(given) != shape:
+            raise ValueError(f"shape {list(given)} and size_um {list(size)} disagree at "
+                             f"voxel_size_um {h} (size_um gives {shape}); give one of them")
+        return {**data, "shape": shape}
 
 
 class CompositionSpec(_Model):
@@ -269,7 +301,7 @@ class ElectrodeSpec(_Model):
                 raise ValueError(
                     f"phases.{name}.psd: largest particle ({d_max:.3g} um) does not fit the box "
                     f"({lengths[0]:.3g} x {lengths[1]:.3g} x {lengths[2]:.3g} um); enlarge "
-                    "domain.shape or domain.voxel_size_um"
+                    "domain.shape (or domain.size_um) or domain.voxel_size_um"
                 )
         return self
 
@@ -344,11 +376,29 @@ class ElectrodeSpec(_Model):
             raise SpecError(_format_errors(exc, source)) from None
 
     def updated(self, changes: dict[str, Any]) -> ElectrodeSpec:
-        """A copy with fields replaced by dotted path, e.g. ``{"phases.cam.fraction": 60}``."""
+        """A copy with fields replaced by dotted path, e.g. ``{"phases.cam.fraction": 60}``.
+
+        A box given in µm (``domain.size_um``) keeps its size when ``domain.voxel_size_um``
+        changes; setting ``domain.shape`` gives the box in voxels instead.
+        """
         data = self.model_dump(mode="python", exclude_none=True)
-        for path, value in changes.items():
-            set_dotted(data, path, value)
+        apply_changes(data, changes)
         return ElectrodeSpec.from_dict(data, source="updated spec")
+
+
+def apply_changes(data: dict[str, Any], changes: dict[str, Any]) -> None:
+    """:func:`set_dotted` for each change in order, on a spec's data; then the box: a new
+    ``domain.shape`` replaces a ``domain.size_um`` (the box in voxels now), else a box in µm
+    drops the stored shape so that it is derived again at the (maybe new) voxel size."""
+    for path, value in changes.items():
+        set_dotted(data, path, value)
+    dom = data.get("domain")
+    if not isinstance(dom, dict) or dom.get("size_um") is None or "domain" in changes:
+        return
+    if "domain.shape" in changes and "domain.size_um" not in changes:
+        dom.pop("size_um")
+    elif "domain.shape" not in changes:
+        dom.pop("shape", None)
 
 
 def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:

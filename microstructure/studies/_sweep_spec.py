@@ -36,7 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from microstructure import ElectrodeSpec, SpecError, default_spec_path, load_spec
-from microstructure._spec import read_toml, set_dotted
+from microstructure._spec import apply_changes, read_toml
 
 from ._text import one_line
 
@@ -181,8 +181,8 @@ class SweepSpec(BaseModel):
         data = self._base_spec.model_dump(mode="python", exclude_none=True)
         # a whole table before the keys inside it ("phases.se.psd" before "...psd.d50_um"), and
         # a copy of every value: the sweep's own dicts must never be changed by a point
-        for path in sorted(params, key=lambda p: p.count(".")):
-            set_dotted(data, path, copy.deepcopy(params[path]))
+        apply_changes(data, {path: copy.deepcopy(params[path])
+                             for path in sorted(params, key=lambda p: p.count("."))})
         try:
             spec = ElectrodeSpec.from_dict(data, source="spec")
             err = ""

@@ -256,6 +256,56 @@ def test_updated_by_dotted_path():
         spec.updated({"phases.cam.fraction": -1})
 
 
+def _box_in_um(size=(50, 32, 32)):
+    def mod(d):
+        del d["domain"]["shape"]
+        d["domain"]["size_um"] = list(size)
+    return mod
+
+
+def test_box_in_um_gives_the_shape_and_survives_a_new_voxel():
+    """``domain.size_um`` (the electrode thickness as a mixing sheet gives it) is the same box
+    as the example's shape; it stays in µm when the voxel changes, and a shape replaces it."""
+    spec = ElectrodeSpec.from_dict(_spec(_box_in_um()))
+    assert spec.domain.shape == (200, 128, 128) and spec.box_um() == (50.0, 32.0, 32.0)
+    assert ElectrodeSpec.from_dict(spec.model_dump(mode="json", exclude_none=True)) == spec
+    coarse = spec.updated({"domain.voxel_size_um": 0.5})
+    assert coarse.domain.shape == (100, 64, 64) and coarse.box_um() == (50.0, 32.0, 32.0)
+    odd = spec.updated({"domain.size_um": [30.1, 32, 32]})       # rounded to whole voxels
+    assert odd.domain.shape == (120, 128, 128) and odd.box_um()[0] == 30.0
+    voxels = spec.updated({"domain.shape": [100, 64, 64]})        # the box in voxels now
+    assert voxels.domain.size_um is None and voxels.box_um() == (25.0, 16.0, 16.0)
+    plain = ms.load_spec(EXAMPLE).updated({"domain.size_um": [40, 32, 32]})
+    assert plain.domain.shape == (160, 128, 128)
+    both = spec.updated({"domain.size_um": [40, 32, 32], "domain.shape": [160, 128, 128]})
+    assert both == plain                                           # both given and agreeing
+
+
+def test_box_in_um_errors_name_the_field():
+    assert "size_um must be three lengths > 0" in _error(_box_in_um((50, 0, 32)))
+    assert "size_um must be three lengths > 0" in _error(_box_in_um((50, 32)))
+    msg = _error(_box_in_um((1.5, 32, 32)))
+    assert "domain: size_um [1.5, 32, 32] at voxel_size_um 0.25 is [6, 128, 128] voxels" in msg
+
+    def both(d):
+        d["domain"]["size_um"] = [40, 32, 32]
+    msg = _error(both)                                             # shape 200 != 160
+    assert "shape [200, 128, 128] and size_um [40, 32, 32] disagree" in msg
+    assert "give shape (voxels) or size_um (um)" in _error(_pop("domain.shape"))
+    with pytest.raises(ms.SpecError, match=r"enlarge domain.shape \(or domain.size_um\)"):
+        ms.load_spec(EXAMPLE).updated({"domain.size_um": [10, 10, 10]})
+
+
+def test_a_sweep_over_the_thickness_in_um():
+    from microstructure.studies import SweepSpec
+
+    sw = SweepSpec(base="default", seeds=1, axes={"domain.size_um": [[30, 32, 32], [60, 32, 32]]},
+                   overrides={"domain.voxel_size_um": 0.5})
+    points = sw.expand()
+    assert [p.spec.domain.shape for p in points] == [(60, 64, 64), (120, 64, 64)]
+    assert [p.spec.box_um()[0] for p in points] == [30.0, 60.0]
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input: every case names its field
 
