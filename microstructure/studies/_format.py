@@ -8,7 +8,8 @@ from typing import Any
 
 from solvers.phases import PHASE_CODES
 
-__all__ = ["format_analysis", "format_generation", "format_ranking", "generation_summary"]
+__all__ = ["format_analysis", "format_generation", "format_ranking", "format_sweep_summary",
+           "generation_summary"]
 
 _PHASES = tuple(PHASE_CODES)
 
@@ -185,6 +186,23 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
                          "graph or carbon labels)")
     t = ", ".join(f"{k} {v:.2f} s" for k, v in a["seconds"].items())
     lines += ["", f"{'time':<{w}}{t}", f"{'stored in':<{w}}{a['store']} (attrs['analysis'])"]
+    return "\n".join(lines)
+
+
+def format_sweep_summary(df: Any, n_rows: int, seconds: float, out: Path) -> str:
+    """What ``assb sweep`` prints at the end: rows done, this run's share, the commonest
+    failure reasons and where the results are."""
+    ok = int((df["status"] == "ok").sum())
+    failed = df[df["status"] != "ok"]
+    run = df.attrs.get("sweep_run", {})
+    lines = [f"{len(df)} rows of {n_rows}: {ok} ok, {len(failed)} failed; "
+             f"this run {run.get('ok', 0)} ok + {run.get('failed', 0)} failed new, "
+             f"{run.get('rows_done_before', 0)} done before ({seconds:.1f} s on "
+             f"{run.get('executor', '?')})"]
+    lines += [f"  failed x{n}: {reason}"
+              for reason, n in failed["error"].value_counts().head(5).items()]
+    lines.append(f"results: {out / 'results.parquet'} and {out / 'results.csv'} "
+                 f"(rows in {out / 'rows'})")
     return "\n".join(lines)
 
 

@@ -20,16 +20,31 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import time
 import warnings
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 
 from . import _kernel_cache
-from ._format import format_analysis, format_generation, format_ranking, generation_summary
+from ._cli_checks import (
+    check_device,
+    check_dir_out,
+    check_out,
+    fail,
+    memory_fail,
+    not_text,
+    one_line,
+    read_spec,
+)
+from ._format import (
+    format_analysis,
+    format_generation,
+    format_ranking,
+    format_sweep_summary,
+    generation_summary,
+)
 
 app = typer.Typer(
     name="assb",
@@ -39,11 +54,23 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
-#: Shape used by ``assb demo --small``.
 __all__ = ["app"]
 
+#: Shape used by ``assb demo --small``.
 SMALL_SHAPE = (64, 64, 64)
 
+
+def _version(value: bool) -> None:
+    if value:
+        from microstructure import __version__
+        typer.echo(f"assb-microstructure {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """Virtual composite cathodes for all-solid-state batteries."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -63,9 +90,9 @@ def generate(
                                help="No progress bar, no warnings, print only the store path."),
 ) -> None:
     """Generate a composite cathode from SPEC and save it as a zarr store."""
-    device = _check_device(device)
-    out = _check_out(out)
-    spec_obj = _load_spec(spec)
+    device = check_device(device)
+    out = check_out(out)
+    spec_obj = read_spec(spec)
     _compile_notice(quiet=quiet)
     summary = _generate_and_save(spec_obj, out, seed=seed, device=device, spec_label=str(spec),
                                  progress=not (json_out or quiet), echo_warnings=not quiet)
@@ -96,9 +123,9 @@ def analyze(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
-    device = _check_device(device)
+    device = check_device(device)
     if wall_margin_um is not None and not math.isfinite(wall_margin_um):
-        _fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
+        fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
     analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out,
                               notice=True, wall_margin_um=wall_margin_um,
                               homogeneity_window_um=homogeneity_window_um)
@@ -122,21 +149,21 @@ def demo(
     """Generate the embedded NCM82 : Li6PS5Cl : C65 example, save it and analyze it."""
     from microstructure import SpecError, default_spec_path
 
-    device = _check_device(device)
+    device = check_device(device)
     if shape is not None and small:
-        _fail("give either --shape or --small, not both")
-    spec_obj = _load_spec(default_spec_path())
+        fail("give either --shape or --small, not both")
+    spec_obj = read_spec(default_spec_path())
     new_shape = list(SMALL_SHAPE) if small else (list(shape) if shape is not None else None)
     if new_shape is not None:
         try:
             spec_obj = spec_obj.updated({"domain.shape": new_shape})
         except SpecError as exc:
-            _fail(f"--shape {' '.join(map(str, new_shape))}: {_one_line(exc)}")
-    path = _check_out(out / "demo.zarr")
+            fail(f"--shape {' '.join(map(str, new_shape))}: {one_line(exc)}")
+    path = check_out(out / "demo.zarr")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        _fail(f"--out {out}: cannot create the directory: {exc}")
+        fail(f"--out {out}: cannot create the directory: {exc}")
     typer.echo(f"assb demo: {default_spec_path().name} (NCM82 : Li6PS5Cl : Super C65 = "
                "70 : 30 : 1 w/w, 15 % porosity)\n")
     _compile_notice(quiet=False)
@@ -163,12 +190,12 @@ def import_(
     """Import a segmented tomography; CAM split into particles (EDT watershed)."""
     from microstructure import import_tiff
 
-    out = _check_out(out)
+    out = check_out(out)
     try:
         m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
                         min_distance_um=min_distance_um)
     except (FileNotFoundError, ValueError, TypeError) as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     _save(m, out)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
@@ -210,16 +237,16 @@ def sweep(
     remote = scheduler is not None and scheduler != "local"
     if remote:
         if device not in ("cpu", "cuda"):
-            _fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
+            fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
     else:
-        device = _check_device(device)
+        device = check_device(device)
     try:
         sw = load_sweep(sweep_file)
     except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     except UnicodeDecodeError as exc:
-        _fail(_not_text(sweep_file, exc))
-    _check_dir_out(out)
+        fail(not_text(sweep_file, exc))
+    check_dir_out(out)
     n_points = len(sw.expand())
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
@@ -232,27 +259,17 @@ def sweep(
                        quiet=quiet, save_structures=save_structures, retry_failed=retry_failed,
                        scheduler_timeout=scheduler_timeout, force=force)
     except SweepError as exc:  # bad input, a busy results directory, a changed sweep file
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     except MemoryError as exc:  # the memory estimate of a point is over the limit
-        _memory_fail(exc)
+        memory_fail(exc)
     except (ConnectionError, ImportError, ValueError) as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     except RuntimeError as exc:  # a worker process died
-        _fail(_one_line(exc), code=1)
-    secs = time.perf_counter() - t0
-    ok = int((df["status"] == "ok").sum())
-    failed = df[df["status"] != "ok"]
+        fail(one_line(exc), code=1)
+    typer.echo(format_sweep_summary(df, n_points * sw.seeds, time.perf_counter() - t0, out))
     run = df.attrs.get("sweep_run", {})
-    typer.echo(f"{len(df)} rows of {n_points * sw.seeds}: {ok} ok, {len(failed)} failed; "
-               f"this run {run.get('ok', 0)} ok + {run.get('failed', 0)} failed new, "
-               f"{run.get('rows_done_before', 0)} done before ({secs:.1f} s on "
-               f"{run.get('executor', '?')})")
-    for reason, n in failed["error"].value_counts().head(5).items():
-        typer.echo(f"  failed x{n}: {reason}")
-    typer.echo(f"results: {out / 'results.parquet'} and {out / 'results.csv'} "
-               f"(rows in {out / 'rows'})")
     if run.get("failed", 0) > 0 and run.get("ok", 0) == 0:
-        _fail(f"every point of this run failed ({run['failed']} rows); the reasons are in "
+        fail(f"every point of this run failed ({run['failed']} rows); the reasons are in "
               f"{out / 'results.csv'} (column 'error')", code=1)
 
 
@@ -285,7 +302,7 @@ def report(
     """
     from .report import write_report
 
-    _check_dir_out(out if out is not None else results_dir / "report")
+    check_dir_out(out if out is not None else results_dir / "report")
     _compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
@@ -294,9 +311,9 @@ def report(
                             max_ionic_tau=max_ionic_tau, objective=objective)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             ValueError) as exc:
-        _fail(_one_line(exc))
+        fail(one_line(exc))
     except OSError as exc:  # a full disk
-        _fail(f"cannot write the report: {_one_line(exc)}", code=1)
+        fail(f"cannot write the report: {one_line(exc)}", code=1)
     line = format_ranking(path.parent / "ranking.csv", objective)
     if line:
         typer.echo(line)
@@ -318,11 +335,11 @@ def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_lab
         try:
             m = _generate(spec, seed=seed, device=device, progress=progress)
         except PackingError as exc:
-            _fail(str(exc), code=1)
+            fail(str(exc), code=1)
         except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
-            _memory_fail(exc)
+            memory_fail(exc)
         except (ValueError, RuntimeError) as exc:  # device not usable, bad seed
-            _fail(_one_line(exc))
+            fail(one_line(exc))
     if echo_warnings:
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
@@ -347,14 +364,14 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     try:
         m = open_microstructure(store)
     except (FileNotFoundError, ValueError) as exc:
-        msg = _one_line(exc)
-        _fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
+        msg = one_line(exc)
+        fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
     except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
-        _fail(f"cannot open {store} as a microstructure store: {_one_line(exc)}")
+        fail(f"cannot open {store} as a microstructure store: {one_line(exc)}")
     try:
         check_window(homogeneity_window_um, float(m.voxel_size_um), "--homogeneity-window-um")
     except ValueError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     fn = solvers.transport_properties if transport else None
     if fn is not None and progress:
         fn = functools.partial(fn, progress=True)  # tqdm bars on stderr for the long solves
@@ -365,14 +382,14 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
             m, device=device, transport=fn or False, wall_margin_um=wall_margin_um,
             homogeneity_window_um=homogeneity_window_um)}
     except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
-        _memory_fail(exc)
+        memory_fail(exc)
     try:
         update_store_attrs(store, {"analysis": jsonable(analysis)})
     except PermissionError as exc:
-        _fail(f"cannot write the analysis into {store} (read-only?): {_one_line(exc)}")
+        fail(f"cannot write the analysis into {store} (read-only?): {one_line(exc)}")
     except OSError as exc:
-        _fail(f"cannot write the analysis into {store} (the store is unchanged): "
-              f"{_one_line(exc)}", code=1)
+        fail(f"cannot write the analysis into {store} (the store is unchanged): "
+              f"{one_line(exc)}", code=1)
     return analysis
 
 
@@ -380,88 +397,13 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
 # checks and helpers
 
 
-def _fail(msg: str, code: int = 2) -> NoReturn:
-    typer.echo(f"error: {msg}", err=True)
-    raise typer.Exit(code)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
-
-def _check_device(device: str) -> str:
-    from solvers.device import DEVICES, cuda_simulated, gpu_available
-
-    if device not in DEVICES:
-        _fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
-    if device == "cuda" and not (cuda_simulated() or gpu_available()):
-        _fail("--device cuda: no usable CUDA GPU (needs a GPU and "
-              "pip install 'assb-microstructure[gpu]'); use --device cpu")
-    return device
-
-
-def _check_out(out: Path) -> Path:
-    """A store can be written at ``out`` (checked before any work): not a file, not below a
-    file, not a non-empty directory that is not an assb store, in a writable directory."""
-    from microstructure._zarr_store import check_store_target
-
-    try:
-        check_store_target(out, overwrite=True)
-    except OSError as exc:
-        msg = _one_line(exc)
-        _fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
-    return out
-
-
-def _check_dir_out(out: Path) -> Path:
-    """``out`` is, or can be created as, a directory (checked before any work)."""
-    if out.exists() and not out.is_dir():
-        _fail(f"--out {out} exists and is not a directory")
-    parent = out
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        _fail(f"--out {out}: cannot create it, {parent} is a file, not a directory")
-    if not os.access(parent, os.W_OK | os.X_OK):
-        _fail(f"--out {out}: {parent} is not writable")
-    return out
-
-
 def _save(m: Any, out: Path) -> None:
     try:
         m.save(out)
     except (FileExistsError, NotADirectoryError, PermissionError) as exc:
-        _fail(f"--out {out}: {_one_line(exc)}")
+        fail(f"--out {out}: {one_line(exc)}")
     except OSError as exc:  # a full disk: the temporary store is removed, out is unchanged
-        _fail(f"cannot write {out} (nothing was replaced): {_one_line(exc)}", code=1)
-
-
-def _memory_fail(exc: MemoryError) -> NoReturn:
-    """An estimate over the limit is a user error (2); a real allocation failure is not (1)."""
-    from solvers.memory import InsufficientMemoryError
-
-    if isinstance(exc, InsufficientMemoryError):
-        _fail(_one_line(exc))
-    _fail(f"out of memory: {_one_line(exc) or type(exc).__name__}", code=1)
-
-
-def _not_text(path: Path, exc: UnicodeDecodeError) -> str:
-    return (f"{path} is not a TOML text file: byte 0x{exc.object[exc.start]:02x} at offset "
-            f"{exc.start} is not UTF-8")
-
-
-def _load_spec(path: Path) -> Any:
-    from microstructure import SpecError, load_spec
-
-    try:
-        return load_spec(path)
-    except SpecError as exc:
-        typer.echo(f"error: {exc}", err=True)  # one line per bad field
-        raise typer.Exit(2) from None
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        _fail(_one_line(exc))
-    except UnicodeDecodeError as exc:
-        _fail(_not_text(path, exc))
+        fail(f"cannot write {out} (nothing was replaced): {one_line(exc)}", code=1)
 
 
 _NOTICE = "compiling kernels (first run only, ~20-40 s; cached for later runs)"

@@ -497,3 +497,10 @@ def test_full_disk_on_save_exits_1_and_keeps_the_old_store(generated, tmp_path, 
     assert "No space left on device" in result.stderr and "nothing was replaced" in result.stderr
     assert "Traceback" not in result.output
     assert (keep / "zarr.json").read_bytes() == before
+
+
+def test_version():
+    from microstructure import __version__
+
+    res = CliRunner().invoke(app, ["--version"])
+    assert res.exit_code == 0 and res.stdout.strip() == f"assb-microstructure {__version__}"
