@@ -16,6 +16,8 @@
 * ``ternary.png`` -- θ over the CAM/SE/carbon solid composition (when all three vary);
 * ``slices.png`` -- one point's structure by phase and by CAM particle state (active,
   electronically isolated, ionically isolated, both) under both rules;
+* a table of the points (θ, τ, σ_eff, capacities) and one of the structure's quality
+  (porosity, isolated CAM, CAM|SE area and coverage, the RSD of each phase), mean ± sd;
 * ``rows.csv`` (every row with the derived columns), ``summary.csv`` (per point),
   ``ranking.csv`` (the points against θ / ionic-τ targets, ranked by CAM content:
   :func:`~microstructure.studies.rank_compositions`) and ``report.html`` (PNG figures embedded
@@ -35,7 +37,6 @@ utilization and ``C`` the active specific capacity (mAh/g, default 200 for Ni-ri
 from __future__ import annotations
 
 import base64
-import html
 import json
 import logging
 import math
@@ -48,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
 from ._store import load_results
 from .rows import RULE_COLUMNS
@@ -59,18 +61,6 @@ log = logging.getLogger(__name__)
 
 #: Figure names (PNG files in the report directory).
 FIGURES = ("utilization", "transport", "percolation", "heatmap", "ternary", "slices")
-#: Columns summarised per point (mean ± sd across seeds) in the HTML table.
-SUMMARY_COLUMNS = (
-    ("util_strict", "θ strict", ".3f"),
-    ("util_relay", "θ relay", ".3f"),
-    ("ionic_tau", "ionic τ", ".3g"),
-    ("ionic_sigma_eff_S_cm", "ionic σ_eff S/cm", ".3g"),
-    ("electronic_sigma_eff_S_cm", "electronic σ_eff S/cm", ".3g"),
-    ("capacity_mAh_g_cam_strict", "mAh/g CAM (strict)", ".1f"),
-    ("capacity_mAh_g_composite_strict", "mAh/g composite (strict)", ".1f"),
-    ("areal_capacity_mAh_cm2_strict", "mAh/cm² (strict)", ".3g"),
-    ("effective_c_rate_strict", "effective C-rate (strict)", ".3g"),
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,7 +244,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
                          f"{', '.join(map(str, dict.fromkeys(df['point_id'])))}")
     out.mkdir(parents=True, exist_ok=True)
     df.to_csv(out / "rows.csv", index=False)
-    summary = point_summary(df)
+    summary = point_summary(df, [c for c, _, _ in SUMMARY_COLUMNS + QUALITY_COLUMNS])
     summary.to_csv(out / "summary.csv", index=False)
     ranking.to_csv(out / "ranking.csv", index=False)
 
@@ -272,10 +262,10 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         data = _plots.png_bytes(fig)
         (out / f"{name}.png").write_bytes(data)
         images.append((name, caption, base64.b64encode(data).decode("ascii")))
-    page = _html(results_dir, df, ok, swept, summary, images, notes,
-                 specific_capacity_mAh_g, c_rate, _ranking_html(ranking, swept, objective))
+    html_page = page(results_dir, df, ok, swept, summary, ranking, objective, images, notes,
+                     specific_capacity_mAh_g, c_rate)
     path = out / "report.html"
-    path.write_text(page, encoding="utf-8")
+    path.write_text(html_page, encoding="utf-8")
     log.info("report written to %s", path)
     return path
 
@@ -366,108 +356,3 @@ def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: 
              "particle state under both rules; through-plane slice at mid y (current collector "
              "at the top edge, z = 0) and in-plane slice at mid z.",
              _plots.slices_figure(m.phases, states, m.voxel_size_um, title))]
-
-
-_CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#222}
-table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
-td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}
-td.l{text-align:left}img{max-width:100%}figure{margin:1.5em 0}
-figcaption{font-size:0.9em;color:#444}.note{color:#555;font-size:0.9em}"""
-
-
-def _cell(mean: float, sd: float, fmt: str) -> str:
-    if not np.isfinite(mean):
-        return "–"
-    s = format(mean, fmt)
-    return s if not np.isfinite(sd) else f"{s} ± {format(sd, fmt)}"
-
-
-def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str) -> list[str]:
-    """The ranking's section of the page: the targets, then the points in rank order."""
-    e = html.escape
-    if ranking.empty:
-        return []
-    t = ranking.attrs.get("targets", "")
-    met = int(ranking["meets"].sum())
-    head = (f"<h2>Which composition carries the most CAM within the targets</h2>"
-            f"<p>Targets: {e(t)}; ranked by {e(_plots.label(objective))} (mean over seeds). "
-            f"{met} of {len(ranking)} points meet them"
-            + (f"; the best is <b>{e(str(ranking['point_id'].iloc[0]))}</b>." if met else ".")
-            + "</p><table><tr><th>rank</th><th>point</th>")
-    cols = [c for c in swept if c in ranking]
-    parts = [head, *(f"<th>{e(_plots.label(c))}</th>" for c in cols),
-             f"<th>{e(_plots.label(objective))}</th><th>θ mean ± sd</th><th>θ lowest seed</th>"
-             "<th>ionic τ</th><th>seeds ok</th><th>meets</th><th>missed</th></tr>"]
-    for _, r in ranking.iterrows():
-        cells = [f"<td>{int(r['rank'])}</td>", f"<td class='l'>{e(str(r['point_id']))}</td>"]
-        cells += [f"<td>{e(_plots._fmt(r[c]))}</td>" for c in cols]
-        cells += [f"<td>{_cell(r['objective'], math.nan, '.4g')}</td>",
-                  f"<td>{_cell(r['theta_mean'], r['theta_sd'], '.3f')}</td>",
-                  f"<td>{_cell(r['theta_min'], math.nan, '.3f')}</td>",
-                  f"<td>{_cell(r['ionic_tau_mean'], math.nan, '.3g')}"
-                  + (f" ({int(r['ionic_blocked'])} blocked)" if r["ionic_blocked"] else "")
-                  + "</td>",
-                  f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>",
-                  f"<td>{'yes' if r['meets'] else 'no'}</td>",
-                  f"<td class='l'>{e(r['why_not'])}</td>"]
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
-    return parts
-
-
-def _html(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str],
-          summary: pd.DataFrame, images: list[tuple[str, str, str]], notes: list[str],
-          capacity: float, c_rate: float, ranking: list[str]) -> str:
-    e = html.escape
-    failed = df[df["status"] != "ok"]
-    params = [c for c in summary.columns if c.startswith("param:")]
-    shown = swept or params
-    versions = ", ".join(sorted(map(str, df.get("package_version",
-                                                pd.Series(dtype=object)).dropna().unique())))
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>assb sweep report: {e(results_dir.name)}</title><style>{_CSS}</style></head>",
-        f"<body><h1>Sweep report: {e(str(results_dir))}</h1>",
-        f"<p>{len(df)} rows ({len(ok)} ok, {len(failed)} failed) over "
-        f"{df['point_id'].nunique()} points; swept axes: "
-        f"{e(', '.join(_plots.label(c) for c in swept) or 'none')}. "
-        f"Package version {e(versions or 'unknown')}.</p>",
-        f"<p class='note'>Derived: gross specific capacity = θ × {capacity:g} mAh/g (active "
-        "specific capacity), per gram composite × CAM weight fraction; areal capacity from the "
-        f"CAM areal loading; effective C-rate = {c_rate:g} C / θ. τ is the tortuosity factor in "
-        "σ_eff = σ_bulk ε / τ, through-plane, of the bulk (one particle diameter next to each "
-        "wall left out: <code>transport_wall_margin_um</code>).</p>",
-        "<h2>Points (mean ± sd over ok seeds)</h2><table><tr><th>point</th>",
-        *(f"<th>{e(_plots.label(c))}</th>" for c in shown),
-        "<th>seeds ok</th>",
-        *(f"<th>{e(t)}</th>" for c, t, _ in SUMMARY_COLUMNS if f"{c}_mean" in summary),
-        "</tr>",
-    ]
-    for _, r in summary.iterrows():
-        cells = [f"<td class='l'>{e(str(r['point_id']))}</td>"]
-        cells += [f"<td>{e(_plots._fmt(r[c]))}</td>" for c in shown]
-        cells.append(f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>")
-        cells += [f"<td>{_cell(r[f'{c}_mean'], r[f'{c}_sd'], f)}</td>"
-                  for c, _, f in SUMMARY_COLUMNS if f"{c}_mean" in summary]
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table>")
-    parts += ranking
-    if not failed.empty:
-        parts.append(f"<h2>Failed rows ({len(failed)})</h2><table><tr><th>point</th>"
-                     "<th>seed</th><th>reason</th></tr>")
-        for _, r in failed.iterrows():
-            parts.append(f"<tr><td class='l'>{e(str(r['point_id']))}</td>"
-                         f"<td>{e(str(r['seed']))}</td>"
-                         f"<td class='l'>{e(str(r.get('error', '')))}</td></tr>")
-        parts.append("</table>")
-    parts.append("<h2>Figures</h2>")
-    for name, caption, b64 in images:
-        parts.append(f"<figure id='{e(name)}'><img alt='{e(name)}' "
-                     f"src='data:image/png;base64,{b64}'><figcaption>{e(caption)}"
-                     "</figcaption></figure>")
-    for n in notes:
-        parts.append(f"<p class='note'>{e(n)}</p>")
-    parts.append("<p class='note'>Tables: rows.csv (every row with derived columns), "
-                 "summary.csv (per point), ranking.csv (against the targets), next to this "
-                 "page.</p></body></html>")
-    return "\n".join(parts)

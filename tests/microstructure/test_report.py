@@ -365,3 +365,18 @@ def test_ranking_in_the_report_and_the_cli(two_axes, two_axes_report, tmp_path):
         assert res.exit_code == 2 and "Traceback" not in res.output, res.output
         assert bad[0].removeprefix("--").replace("-", "_") in res.output
         assert not out.exists()                              # refused before anything written
+
+
+def test_structure_quality_table(two_axes, two_axes_report):
+    """The quality criteria per point (mean ± sd): summary.csv holds them, the page shows
+    them; the RSD is '–' where the window (3 CAM d50s, 9 um) does not fit these 12.8 um boxes."""
+    summary = pd.read_csv(two_axes / "report" / "summary.csv").set_index("point_id")
+    ok = load_results(two_axes).query("status == 'ok'")
+    expect = ok.groupby("point_id")["frac_pore"].mean()
+    np.testing.assert_allclose(summary.loc[expect.index, "frac_pore_mean"], expect)
+    assert summary["homogeneity_rsd_cam_n"].eq(0).all()
+    page = two_axes_report.read_text("utf-8")
+    table = page.split("Structure quality (mean ± sd over ok seeds)")[1].split("</table>")[0]
+    assert "RSD SE" in table and "CAM surface touching SE" in table
+    first = ok[ok.point_id == expect.index[0]]["frac_pore"]
+    assert f"{first.mean():.3f} ± {first.std():.3f}" in table
