@@ -61,6 +61,10 @@ class Homogeneity:
                 "std_fraction": dict(self.std_fraction), "rsd": dict(self.rsd)}
 
     def __repr__(self) -> str:
+        if self.n_windows < 2:
+            return (f"Homogeneity(a {self.window_um:.3g} um window fits the "
+                    f"{self.bulk_um[1] - self.bulk_um[0]:.3g} um bulk {self.n_windows} time(s): "
+                    "no spread; choose a smaller homogeneity_window_um)")
         rsd = ", ".join(f"{k} {v:.3g}" for k, v in self.rsd.items())
         return (f"Homogeneity(RSD of the volume fraction in windows of {self.window_um:.3g} um, "
                 f"{self.independent_windows:.3g} independent: {rsd})")

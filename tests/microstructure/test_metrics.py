@@ -312,6 +312,7 @@ def test_a_window_larger_than_the_bulk_gives_nan():
     assert one.n_windows == 1                                     # fits once: no spread
     assert all(math.isnan(v) for v in one.rsd.values())
     assert math.isclose(one.mean_fraction["cam"], 0.5)
+    assert "window fits the 1.2 um bulk 1 time(s): no spread" in repr(one)
     json.dumps(hom.to_dict())                                     # NaN is valid JSON for Python
 
 
