@@ -54,8 +54,8 @@ from ._select import rank_compositions
 from ._store import load_results
 from .rows import RULE_COLUMNS
 
-__all__ = ["add_derived", "load_results", "particle_states", "point_summary",
-           "rank_compositions", "swept_axes", "write_report"]
+__all__ = ["add_derived", "independent_axes", "load_results", "particle_states",
+           "point_summary", "rank_compositions", "swept_axes", "write_report"]
 
 log = logging.getLogger(__name__)
 
@@ -274,9 +274,39 @@ def _numeric(df: pd.DataFrame, col: str) -> bool:
     return pd.to_numeric(df[col], errors="coerce").notna().all()
 
 
+def independent_axes(df: pd.DataFrame, axes: Sequence[str]) -> tuple[list[str], dict[str, str]]:
+    """``axes`` without those whose values go one to one with an earlier axis's (SE parts
+    = 100 − CAM parts; an SE d90 set with each SE d50): they add no line or panel of their
+    own.  Returns the kept axes and ``{dropped: the axis it goes with}``.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> df = pd.DataFrame({"cam": [70, 70, 80, 80], "se": [30, 30, 20, 20],
+    ...                    "d50": [1.5, 4.0, 1.5, 4.0]})
+    >>> independent_axes(df, ["cam", "se", "d50"])
+    (['cam', 'd50'], {'se': 'cam'})
+    """
+    kept: list[str] = []
+    tied: dict[str, str] = {}
+    for c in axes:
+        for k in kept:
+            n = len(df[[k, c]].drop_duplicates())
+            if n == df[k].nunique(dropna=False) == df[c].nunique(dropna=False):
+                tied[c] = k
+                break
+        else:
+            kept.append(c)
+    return kept, tied
+
+
 def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
                    ) -> list[tuple[str, str, Any]]:
     cam = "param:phases.cam.fraction"
+    swept, tied = independent_axes(ok, swept)
+    if tied:
+        notes.append("Drawn through the axis each goes with: " + "; ".join(
+            f"{_plots.label(c)} with {_plots.label(k)}" for c, k in tied.items()) + ".")
     numeric = [c for c in swept if _numeric(ok, c)]
     if cam in swept or not numeric:
         x, others = "target_cam", [c for c in swept if c != cam]

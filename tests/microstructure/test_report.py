@@ -380,3 +380,18 @@ def test_structure_quality_table(two_axes, two_axes_report):
     assert "RSD SE" in table and "CAM surface touching SE" in table
     first = ok[ok.point_id == expect.index[0]]["frac_pore"]
     assert f"{first.mean():.3f} ± {first.std():.3f}" in table
+
+
+def test_axes_that_go_together_are_drawn_through_one():
+    """Points that set SE parts = 100 - CAM parts and an SE d90 with each d50 (the demo sweep)
+    have two independent axes; the figures draw lines by the SE d50, not by the SE parts."""
+    from microstructure.studies.report import independent_axes
+
+    df = pd.DataFrame({"cam": [70, 70, 80, 80] * 2, "se": [30, 30, 20, 20] * 2,
+                       "d50": [1.5, 4.0] * 4, "d90": [2.8, 7.4] * 4,
+                       "other": [1, 1, 1, 2] * 2})
+    assert independent_axes(df, ["cam", "se", "d50", "d90", "other"]) == (
+        ["cam", "d50", "other"], {"se": "cam", "d90": "d50"})
+    assert independent_axes(df, ["d90", "d50"]) == (["d90"], {"d50": "d90"})
+    with_nan = df.assign(se=[30.0, 30.0, np.nan, np.nan] * 2)
+    assert independent_axes(with_nan, ["cam", "se"]) == (["cam"], {"se": "cam"})
