@@ -144,6 +144,8 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
                 spec_failures.append(failed_row(pt, seed, f"SpecError: {p.error}", device))
                 continue
             task = {**pt, "seed": seed, "device": device, "transport": sweep.transport,
+                    "wall_margin_um": sweep.wall_margin_um,
+                    "homogeneity_window_um": sweep.homogeneity_window_um,
                     "threads": None, "structure_path": None}
             if save_structures:
                 task["structure_path"] = str(store.structure_path(p.point_id, seed).resolve())

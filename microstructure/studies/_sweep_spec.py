@@ -86,6 +86,12 @@ class SweepSpec(BaseModel):
     mode: Literal["grid", "points"] = "grid"
     transport: bool = True
     """Solve ionic and electronic transport for every point."""
+    wall_margin_um: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    """Thickness left out of the transport solves next to each wall, µm (``wall_margin_um``
+    of :func:`~microstructure.studies.analyze`; default one particle diameter)."""
+    homogeneity_window_um: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Edge of the homogeneity's windows, µm (default three CAM d50s); at least one voxel at
+    every point."""
     name: str = ""
     """Optional title of the study."""
     overrides: dict[str, Any] = Field(default_factory=dict)
@@ -139,6 +145,13 @@ class SweepSpec(BaseModel):
                 seen.setdefault(key, i)
         for path, value in self.overrides.items():
             problems += _check_path(path, f"overrides.{_q(path)}", known, value)
+        if self.homogeneity_window_um is not None and not problems:
+            finer = sorted({p.spec.domain.voxel_size_um for p in self.expand()
+                            if p.spec is not None
+                            and p.spec.domain.voxel_size_um > self.homogeneity_window_um})
+            if finer:
+                problems.append(f"homogeneity_window_um: {self.homogeneity_window_um:g} um is "
+                                f"smaller than one voxel of some points ({finer[-1]:g} um)")
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -323,8 +336,8 @@ def _format_errors(exc: ValidationError) -> str:
         loc = loc.replace(".[", "[")
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            msg = ("unknown key (allowed: base, seeds, mode, transport, name, overrides, axes, "
-                   "points)")
+            msg = ("unknown key (allowed: base, seeds, mode, transport, wall_margin_um, "
+                   "homogeneity_window_um, name, overrides, axes, points)")
         got = ""
         if err["type"] not in ("missing", "value_error", "extra_forbidden") and "input" in err:
             got = f" (got {err['input']!r})"
