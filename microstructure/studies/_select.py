@@ -129,6 +129,8 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
                     else (math.inf if blocked else rec["ionic_tau_mean"])
                 if blocked:
                     why.append(f"ionic network blocked in {blocked} of {len(ok)} seeds")
+                elif not finite_tau.size:
+                    why.append("ionic tau not computed (a sweep without transport?)")
                 elif not t <= max_ionic_tau:
                     what = "highest seed's ionic tau" if all_seeds else "ionic tau"
                     why.append(f"{what} {t:.3g} > {max_ionic_tau:g}")

@@ -94,3 +94,7 @@ def test_a_table_without_transport_cannot_take_a_tau_limit():
     assert rank_compositions(df)["meets"].sum() == 3
     with pytest.raises(ValueError, match="no column 'ionic_tau'"):
         rank_compositions(df, max_ionic_tau=3.0)
+    unsolved = _rows().assign(ionic_tau=np.nan)                  # a sweep with transport off
+    r = rank_compositions(unsolved, max_ionic_tau=3.0).set_index("point_id")
+    assert not r["meets"].any()
+    assert r.loc["a", "why_not"] == "ionic tau not computed (a sweep without transport?)"
