@@ -45,9 +45,15 @@ _LABELS = {
     "param:phases.se.fraction": "SE fraction (parts of solids)",
     "param:phases.carbon.fraction": "carbon fraction (parts of solids)",
     "param:phases.se.psd.d50_um": "SE d50 (µm)",
+    "param:phases.se.psd.d90_um": "SE d90 (µm)",
     "param:phases.cam.psd.d50_um": "CAM d50 (µm)",
+    "param:phases.cam.psd.d90_um": "CAM d90 (µm)",
+    "param:phases.carbon.psd.d50_um": "carbon d50 (µm)",
     "param:composition.porosity": "porosity",
     "param:domain.shape": "domain shape (voxels)",
+    "param:domain.size_um": "box (µm: thickness, lateral)",
+    "param:domain.voxel_size_um": "voxel (µm)",
+    "areal_loading_mg_cm2": "CAM loading (mg/cm²)",
 }
 
 
