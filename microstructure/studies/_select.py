@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._summary import point_summary
 from .rows import RULE_COLUMNS
 
 __all__ = ["rank_compositions"]
@@ -98,48 +99,47 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     if not pd.api.types.is_numeric_dtype(df[objective]):
         raise ValueError(f"objective must be a numeric column, {objective!r} is not")
 
-    params = [c for c in df.columns if c.startswith("param:")]
-    order = list(dict.fromkeys(df["point_id"]))
-    out = []
-    for pid in order:
-        rows = df[df["point_id"] == pid]
-        ok = rows[rows["status"] == "ok"]
-        theta = _plots.as_float(ok[theta_col]).to_numpy()
-        tau = (_plots.as_float(ok["ionic_tau"]).to_numpy() if "ionic_tau" in ok
-               else np.full(len(ok), np.nan))
-        obj = _plots.as_float(ok[objective]).to_numpy()
-        finite_tau = tau[np.isfinite(tau)]
-        blocked = int(np.sum(np.isinf(tau)))
-        rec = {"point_id": pid, **{p: rows[p].iloc[0] for p in params},
-               "seeds_ok": len(ok), "seeds": len(rows),
-               "theta_mean": _mean(theta), "theta_sd": _sd(theta),
-               "theta_min": float(np.nanmin(theta)) if np.isfinite(theta).any() else math.nan,
-               "ionic_tau_mean": _mean(finite_tau), "ionic_blocked": blocked,
-               "objective": _mean(obj)}
+    has_tau = "ionic_tau" in df.columns
+    s = point_summary(df, list(dict.fromkeys([theta_col, objective]
+                                             + (["ionic_tau"] if has_tau else []))))
+    ok = df[df["status"] == "ok"]
+    theta = _plots.as_float(ok[theta_col])
+    tau = _plots.as_float(ok["ionic_tau"]) if has_tau else pd.Series(np.nan, index=ok.index)
+    by, order = ok["point_id"], s["point_id"]
+    theta_min = theta.where(np.isfinite(theta)).groupby(by).min().reindex(order).to_numpy()
+    tau_max = tau.where(np.isfinite(tau)).groupby(by).max().reindex(order).to_numpy()
+    blocked = np.isinf(tau).groupby(by).sum().reindex(order).fillna(0).astype(int).to_numpy()
+    nan = np.full(len(s), np.nan)
+    params = [c for c in s.columns if c.startswith("param:")]
+    res = s[["point_id", *params, "seeds_ok", "seeds"]].assign(
+        theta_mean=s[f"{theta_col}_mean"], theta_sd=s[f"{theta_col}_sd"], theta_min=theta_min,
+        ionic_tau_mean=s["ionic_tau_mean"] if has_tau else nan, ionic_blocked=blocked,
+        objective=s[f"{objective}_mean"])
+    why_not = []
+    for r, t_max, n_tau in zip(res.itertuples(index=False), tau_max,
+                               s["ionic_tau_n"] if has_tau else np.zeros(len(s)), strict=True):
         why = []
-        if not len(ok):
+        if not r.seeds_ok:
             why.append("no ok seed")
         else:
-            th = rec["theta_min"] if all_seeds else rec["theta_mean"]
+            th = r.theta_min if all_seeds else r.theta_mean
             if not th >= min_utilization:
                 what = "lowest seed" if all_seeds else "theta"
                 why.append(f"{what} ({rule}) {th:.4f} < {min_utilization:g}")
             if max_ionic_tau is not None:
-                t = (math.inf if blocked else float(np.max(finite_tau))) if all_seeds \
-                    else (math.inf if blocked else rec["ionic_tau_mean"])
-                if blocked:
-                    why.append(f"ionic network blocked in {blocked} of {len(ok)} seeds")
-                elif not finite_tau.size:
+                t = t_max if all_seeds else r.ionic_tau_mean
+                if r.ionic_blocked:
+                    why.append(f"ionic network blocked in {r.ionic_blocked} of {r.seeds_ok} "
+                               "seeds")
+                elif not n_tau:
                     why.append("ionic tau not computed (a sweep without transport?)")
                 elif not t <= max_ionic_tau:
                     what = "highest seed's ionic tau" if all_seeds else "ionic tau"
                     why.append(f"{what} {t:.3g} > {max_ionic_tau:g}")
-            if not np.isfinite(rec["objective"]):
+            if not np.isfinite(r.objective):
                 why.append(f"{objective} not computed")
-        rec["meets"] = not why
-        rec["why_not"] = "; ".join(why)
-        out.append(rec)
-    res = pd.DataFrame(out)
+        why_not.append("; ".join(why))
+    res = res.assign(meets=[not w for w in why_not], why_not=why_not)
     if not res.empty:
         res = res.sort_values(["meets", "objective", "theta_mean"],
                               ascending=[False, False, False], kind="stable",
@@ -158,12 +158,3 @@ def _check_limit(name: str, v: object, upper: float | None = None) -> None:
         allowed = f"in [0, {upper:g}]" if upper is not None else "a finite number >= 0"
         raise ValueError(f"{name} must be {allowed}, got {v!r}")
 
-
-def _mean(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    return float(x.mean()) if x.size else math.nan
-
-
-def _sd(x: np.ndarray) -> float:
-    x = x[np.isfinite(x)]
-    return float(x.std(ddof=1)) if x.size > 1 else math.nan

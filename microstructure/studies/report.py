@@ -52,6 +52,7 @@ from . import _plots
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
 from ._store import load_results
+from ._summary import hashable_params, point_summary
 from .rows import RULE_COLUMNS
 
 __all__ = ["add_derived", "independent_axes", "load_results", "particle_states",
@@ -101,48 +102,10 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
     return out
 
 
-def _hashable_params(df: pd.DataFrame) -> pd.DataFrame:
-    """Param columns with list values (e.g. a swept ``domain.shape``) as strings."""
-    out = df.copy()
-    for c in out.columns:
-        if c.startswith("param:") and out[c].dtype == object:
-            out[c] = out[c].map(lambda v: json.dumps(v.tolist() if isinstance(v, np.ndarray)
-                                                     else v) if isinstance(
-                                                         v, (list, tuple, np.ndarray)) else v)
-    return out
-
-
 def swept_axes(df: pd.DataFrame) -> list[str]:
     """``param:`` columns with more than one distinct value, in table order."""
-    df = _hashable_params(df)
+    df = hashable_params(df)
     return [c for c in df.columns if c.startswith("param:") and df[c].nunique(dropna=True) > 1]
-
-
-def point_summary(df: pd.DataFrame,
-                  columns: Sequence[str] = tuple(c for c, _, _ in SUMMARY_COLUMNS)
-                  ) -> pd.DataFrame:
-    """Per point: the param values, seeds (ok / all) and mean, sd of ``columns`` over ok seeds.
-
-    Non-finite values (τ = ∞, NaN) are left out of the mean; ``<col>_n`` counts what was used.
-    """
-    df = _hashable_params(df)
-    params = [c for c in df.columns if c.startswith("param:")]
-    ok = df[df["status"] == "ok"]
-    order = list(dict.fromkeys(df["point_id"]))
-    first = df.groupby("point_id", sort=False)[params].first() if params else \
-        pd.DataFrame(index=pd.Index(order, name="point_id"))
-    out = first.reindex(order)
-    out["seeds_ok"] = ok.groupby("point_id").size().reindex(order).fillna(0).astype(int)
-    out["seeds"] = df.groupby("point_id").size().reindex(order).astype(int)
-    for c in columns:
-        if c not in ok:
-            continue
-        v = _plots.as_float(ok[c])
-        g = v.where(np.isfinite(v)).groupby(ok["point_id"])
-        out[f"{c}_mean"] = g.mean().reindex(order)
-        out[f"{c}_sd"] = g.std().reindex(order)
-        out[f"{c}_n"] = g.count().reindex(order).fillna(0).astype(int)
-    return out.reset_index()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +198,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     if df.empty:
         raise ValueError(f"the results table in {results_dir} has no rows")
     df = add_derived(df, specific_capacity_mAh_g=specific_capacity_mAh_g, c_rate=c_rate)
-    df = _hashable_params(df)
+    df = hashable_params(df)
     ranking = rank_compositions(df, min_utilization=min_utilization, rule=rule,
                                 max_ionic_tau=max_ionic_tau, objective=objective)
     ok = df[df["status"] == "ok"].copy()
