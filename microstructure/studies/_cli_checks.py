@@ -9,19 +9,16 @@ from typing import Any, NoReturn
 
 import typer
 
+from ._text import one_line
+
 __all__ = ["check_device", "check_dir_out", "check_out", "fail", "memory_fail",
-           "not_text", "one_line", "read_spec"]
+           "not_text", "read_spec"]
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
     """``error: msg`` on stderr, then exit with ``code``."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
-
-
-def one_line(exc: BaseException) -> str:
-    """The message of ``exc`` on one line."""
-    return " ".join(str(exc).split())
 
 
 def check_device(device: str) -> str:

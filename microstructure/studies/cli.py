@@ -35,7 +35,6 @@ from ._cli_checks import (
     fail,
     memory_fail,
     not_text,
-    one_line,
     read_spec,
 )
 from ._format import (
@@ -45,6 +44,7 @@ from ._format import (
     format_sweep_summary,
     generation_summary,
 )
+from ._text import one_line
 
 app = typer.Typer(
     name="assb",
