@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from microstructure import ElectrodeSpec, SpecError, default_spec_path, load_spec
+from microstructure._homogeneity import check_window
 from microstructure._spec import apply_changes, read_toml
 
 from ._text import one_line
@@ -146,12 +147,11 @@ class SweepSpec(BaseModel):
         for path, value in self.overrides.items():
             problems += _check_path(path, f"overrides.{_q(path)}", known, value)
         if self.homogeneity_window_um is not None and not problems:
-            finer = sorted({p.spec.domain.voxel_size_um for p in self.expand()
-                            if p.spec is not None
-                            and p.spec.domain.voxel_size_um > self.homogeneity_window_um})
-            if finer:
-                problems.append(f"homogeneity_window_um: {self.homogeneity_window_um:g} um is "
-                                f"smaller than one voxel of some points ({finer[-1]:g} um)")
+            voxels = {p.spec.domain.voxel_size_um for p in self.expand() if p.spec is not None}
+            try:                                  # the coarsest point's voxel decides
+                check_window(self.homogeneity_window_um, max(voxels, default=0.0))
+            except ValueError as exc:
+                problems.append(str(exc))
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -471,7 +471,7 @@ def test_analysis_options_of_a_sweep(tmp_path):
     assert r.status == "ok" and r.transport_wall_margin_um == 2.0
     assert r.homogeneity_window_um == 8.0 and 0 < r.homogeneity_rsd_cam < 1
     for bad, words in (("wall_margin_um = -1.0", "wall_margin_um"),
-                       ("homogeneity_window_um = 0.5", "smaller than one voxel"),
+                       ("homogeneity_window_um = 0.5", r"at least one voxel \(1 µm\), got 0.5"),
                        ("homogeneity_window_um = nan", "homogeneity_window_um")):
         with pytest.raises(studies.SweepError, match=words):
             studies.load_sweep(write(tmp_path, text.replace("wall_margin_um = 2.0", bad)
