@@ -13,7 +13,9 @@
 4. The pressed SE has given up the lenses of its contacts, and voxels do not conserve volume
    exactly, so the drawn radii of each phase are scaled by a common factor
    ``(target / achieved)^g`` (at most ``CORRECTIONS`` times) and the voxelization repeated until
-   every phase is within a quarter of ``packing.fraction_tolerance``; the best attempt is kept.
+   every phase is within a quarter of ``packing.fraction_tolerance``.  Where that is not
+   reached, the attempt whose CAM and carbon come closest (and whose SE is not over its
+   target) is kept: SE the skeleton is short of is made up by the coat and the fill below.
    The contact graph stays that of the pressed packing (necks and gaps enforce it: a grown SE
    gives way to a particle it does not touch), so the SE's volume flows into free space without
    making contacts, and the graph does not depend on the voxel size.
@@ -269,10 +271,14 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
             if got > 0:
                 scale[code] = (target[name] / got) ** gain[code]
         worst = float(np.abs(err).max())
-        if best is None or worst < best[0]:
-            best = (worst, owner, phases, r, topo)
         if worst <= 0.25 * pk.fraction_tolerance:
+            best = (worst, owner, phases, r, topo)
             break
+        # not converged: keep the attempt whose CAM and carbon are closest; SE short of its
+        # target is made up below (coat, fill), SE beyond it is not
+        miss = float(max(np.abs(err[[CAM, CARBON]]).max(), err[SE]))
+        if best is None or miss < best[0]:
+            best = (miss, owner, phases, r, topo)
         last_err = err
         last_step = np.log(scale)
         r = r * scale[phase]
