@@ -51,7 +51,7 @@ from solvers.phases import CAM, PHASE_CODES, SE, pair_key
 
 from ._generate import contact_warnings, resolution_warnings
 from ._homogeneity import WINDOW_CAM_D50, Homogeneity, check_window, homogeneity
-from ._microstructure import Microstructure
+from ._microstructure import Microstructure, check_margin
 
 #: Correction of the voxel face count for isotropic surfaces (mean staircase over-count 3/2).
 ISOTROPIC_SURFACE_FACTOR = 2.0 / 3.0
@@ -193,7 +193,8 @@ class StructureMetrics:
 
 
 def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
-                      homogeneity_window_um: float | None = None) -> StructureMetrics:
+                      homogeneity_window_um: float | None = None,
+                      wall_margin_um: float | None = None) -> StructureMetrics:
     """Measure fractions, size distributions, contact areas, homogeneity and profiles of ``m``.
 
     Parameters
@@ -208,6 +209,9 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
         voxels).  Default: three CAM volume d50s (about 20 CAM particles per window).  The
         windows lie inside the bulk (``m.bulk_slice()``) and overlap; where fewer than two
         positions fit, the spread is NaN.
+    wall_margin_um : float, optional
+        Thickness next to each wall left out of the homogeneity's bulk, µm (``margin_um`` of
+        :meth:`~microstructure.Microstructure.bulk_slice`; default one particle diameter).
 
     Returns
     -------
@@ -245,6 +249,8 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
         raise ValueError(f"m.phases must be 3-D, got shape {phases.shape}")
     h = float(m.voxel_size_um)
     window = check_window(homogeneity_window_um, h)
+    bulk = m.bulk_slice(margin_um=None if wall_margin_um is None
+                        else check_margin(wall_margin_um, "wall_margin_um"))
     if window is None:
         window = WINDOW_CAM_D50 * m.spec.phases.cam.psd.sampler().volume_quantile(0.5)
     box_volume = float(phases.size) * h**3
@@ -328,7 +334,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
         warnings=tuple(resolution_warnings(m.spec) + contact_warnings(hard_radius, h)),
         hard_contact_radius_um=hard_radius,
         homogeneity=homogeneity(phases, voxel_size_um=h, window_um=window,
-                                bulk=m.bulk_slice(),
+                                bulk=bulk,
                                 present=tuple(n for n, f in fractions.items() if f > 0)),
     )
 

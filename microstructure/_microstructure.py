@@ -20,6 +20,18 @@ _TABLE_COLUMNS = ("id", "phase", "center_um", "radius_um", "contact_i", "contact
                   "contact_area_um2", "touches_cc", "touches_separator")
 
 
+
+def check_margin(margin_um: object, name: str = "margin_um") -> float:
+    """``margin_um`` as a float, or an error naming ``name`` when it is not a finite number
+    of µm >= 0 (the wall margin of :meth:`Microstructure.bulk_slice`)."""
+    try:
+        margin = float(margin_um)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number of µm, got {margin_um!r}") from None
+    if not (math.isfinite(margin) and margin >= 0):
+        raise ValueError(f"{name} must be finite and >= 0, got {margin_um!r}")
+    return margin
+
 @dataclass(frozen=True, eq=False)
 class ParticleTable:
     """Every placed particle: CAM ids are 1..n_cam (as in ``particle_ids``), then SE, carbon.
@@ -294,12 +306,7 @@ class Microstructure:
                 d50 = [p.psd.sampler().volume_quantile(0.5)
                        for p in (self.spec.phases.cam, self.spec.phases.se)]
                 margin_um = max(d50)
-        try:
-            margin = float(margin_um)
-        except (TypeError, ValueError):
-            raise TypeError(f"margin_um must be a number of µm, got {margin_um!r}") from None
-        if not (math.isfinite(margin) and margin >= 0):
-            raise ValueError(f"margin_um must be finite and >= 0, got {margin_um!r}")
+        margin = check_margin(margin_um)
         c = min(math.ceil(margin / h - 1e-9), n0 // 4)    # whole voxels, at least the margin
         return slice(c, n0 - c)
 

@@ -42,9 +42,10 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     structure : bool
         Include :func:`~microstructure.structure_metrics` (``"structure"`` key).
     wall_margin_um : float, optional
-        Thickness left out of the transport solves next to each wall, µm (``margin_um`` of
+        Thickness left out next to each wall, µm, of the transport solves and of the
+        homogeneity's windows (``margin_um`` of
         :meth:`~microstructure.Microstructure.bulk_slice`; default one particle diameter, 0
-        solves through the whole thickness).
+        takes the whole thickness).
     homogeneity_window_um : float, optional
         Edge of the windows of the structure metrics' homogeneity, µm (default three CAM
         d50s; see :func:`~microstructure.structure_metrics`).
@@ -62,15 +63,14 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     import solvers
     from microstructure import __version__, structure_metrics
     from microstructure._homogeneity import check_window
+    from microstructure._microstructure import check_margin
 
     rules = tuple(rules)
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
         raise ValueError(f"rules must be a non-empty subset of {RULES}, got {rules!r}")
-    try:                                   # a bad margin fails before any work
-        bulk = m.bulk_slice(margin_um=wall_margin_um)
-    except (TypeError, ValueError) as exc:
-        raise type(exc)(str(exc).replace("margin_um", "wall_margin_um", 1)) from None
+    bulk = m.bulk_slice(margin_um=None if wall_margin_um is None  # bad: fails before any work
+                        else check_margin(wall_margin_um, "wall_margin_um"))
     check_window(homogeneity_window_um, float(m.voxel_size_um))
     periodic = bool(m.spec.domain.periodic_lateral)
     seconds: dict[str, float] = {}
@@ -102,7 +102,8 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     if structure:
         t0 = time.perf_counter()
         analysis["structure"] = structure_metrics(
-            m, homogeneity_window_um=homogeneity_window_um).to_dict()
+            m, homogeneity_window_um=homogeneity_window_um,
+            wall_margin_um=wall_margin_um).to_dict()
         seconds["structure"] = time.perf_counter() - t0
     fn = solvers.transport_properties if transport is True else (transport or None)
     if fn is not None:

@@ -340,6 +340,23 @@ def test_homogeneity_of_a_generated_structure(resolved):
     assert sm.to_dict()["homogeneity"]["rsd"] == hom.rsd
 
 
+def test_wall_margin_sets_the_homogeneity_bulk_as_it_does_the_transport_bulk(resolved):
+    """One margin for both: ``analyze(wall_margin_um=...)`` measures the homogeneity and the
+    transport on the same bulk; a bad margin names the option before any work."""
+    from microstructure.studies import analyze
+
+    h = float(resolved.voxel_size_um)
+    hom = ms.structure_metrics(resolved, wall_margin_um=0).homogeneity
+    assert hom.bulk_um == (0.0, resolved.shape[0] * h)
+    a = analyze(resolved, rules=("strict",), transport=True, wall_margin_um=2.0)
+    b = resolved.bulk_slice(margin_um=2.0)
+    assert a["structure"]["homogeneity"]["bulk_um"] == [b.start * h, b.stop * h]
+    assert a["transport"]["wall_margin_um"] == b.start * h
+    for bad, err in ((-1.0, ValueError), (math.nan, ValueError), ("thick", TypeError)):
+        with pytest.raises(err, match="wall_margin_um"):
+            ms.structure_metrics(resolved, wall_margin_um=bad)
+
+
 def test_homogeneity_in_the_analysis_rows_and_cli(resolved, tmp_path):
     """``analyze`` and ``assb analyze`` pass the window on; the row carries the RSDs; a bad
     window is refused before any work, naming the option."""
