@@ -4,7 +4,8 @@ The TOML shape (``examples/nmc_lpscl.toml``) is a contract other tools rely on::
 
     [domain]       shape = [nz, ny, nx] or size_um = [z, y, x], voxel_size_um,
                    periodic_lateral
-    [composition]  basis = "weight" | "volume", porosity
+    [composition]  basis = "weight" | "volume", porosity (or bulk_density_g_cm3, or
+                   pellet = {mass_mg, diameter_mm, thickness_um}: see ``_density``)
     [phases.cam]   material, density_g_cm3, fraction, psd = {...}   (required)
     [phases.se]    ...                                               (required)
     [phases.carbon] ...                                              (optional)
@@ -33,6 +34,8 @@ from pydantic import (
 
 from solvers.phases import PHASE_CODES
 
+from ._changes import apply_changes
+from ._density import derive_porosity, solids_density, volume_fractions
 from ._psd import DiameterSampler, lognormal_parameters, lognormal_sampler, table_sampler
 
 #: Phase codes used in every voxel array of the project.
@@ -173,10 +176,31 @@ class DomainSpec(_Model):
         return {**data, "shape": shape}
 
 
+class PelletSpec(_Model):
+    """A pressed pellet as weighed and measured: its geometric density gives the porosity."""
+
+    mass_mg: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    diameter_mm: Annotated[float, Field(gt=0, allow_inf_nan=False)]  # of the die
+    thickness_um: Annotated[float, Field(gt=0, allow_inf_nan=False)]  # domain sets the box
+
+
 class CompositionSpec(_Model):
     basis: Literal["weight", "volume"] = "weight"
-    porosity: Annotated[float, Field(ge=0, lt=1)]
-    """Pore volume fraction of the whole box, in [0, 1)."""
+    porosity: Annotated[float, Field(ge=0, lt=1)] | None = None
+    """Pore volume fraction of the whole box, in [0, 1); derived from ``bulk_density_g_cm3``
+    or ``pellet`` when one of them is given instead."""
+    bulk_density_g_cm3: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    """Measured geometric density of the pressed composite (mass / volume): the porosity is
+    ``1 - bulk / solids`` with the solids' density from the phases' densities."""
+    pellet: PelletSpec | None = None
+    """A weighed pellet (mass, die diameter, thickness), for its bulk density."""
+
+    @model_validator(mode="after")
+    def _one_given(self) -> CompositionSpec:
+        if self.porosity is None and self.bulk_density_g_cm3 is None and self.pellet is None:
+            raise ValueError("composition.porosity missing: give it, or bulk_density_g_cm3 "
+                             "(g/cm³), or pellet = { mass_mg, diameter_mm, thickness_um }")
+        return self
 
 
 class PackingSpec(_Model):
@@ -263,8 +287,15 @@ class ElectrodeSpec(_Model):
     phases: PhasesSpec
     packing: PackingSpec = PackingSpec()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _porosity_from_density(cls, data: Any) -> Any:
+        return derive_porosity(data)
+
     @model_validator(mode="after")
     def _check(self) -> ElectrodeSpec:
+        if self.composition.porosity is None:   # (derived from a density when valid)
+            raise ValueError("composition.porosity could not be derived; give porosity")
         phases = self.present_phases()
         if self.composition.basis == "weight":
             missing = [f"phases.{n}.density_g_cm3" for n, p in phases.items()
@@ -316,12 +347,9 @@ class ElectrodeSpec(_Model):
     def solid_volume_fractions(self) -> dict[str, float]:
         """Volume fraction of each solid phase among the solids (sums to 1)."""
         phases = self.present_phases()
-        if self.composition.basis == "weight":
-            parts = {n: p.fraction / p.density_g_cm3 for n, p in phases.items()}
-        else:
-            parts = {n: p.fraction for n, p in phases.items()}
-        total = sum(parts.values())
-        return {n: v / total for n, v in parts.items()}
+        return volume_fractions({n: p.fraction for n, p in phases.items()},
+                                {n: p.density_g_cm3 for n, p in phases.items()},
+                                self.composition.basis)
 
     def solid_weight_fractions(self) -> dict[str, float]:
         """Weight fraction of each solid phase (needs densities with a volume basis)."""
@@ -335,9 +363,19 @@ class ElectrodeSpec(_Model):
         total = sum(parts.values())
         return {n: v / total for n, v in parts.items()}
 
+    def bulk_density_g_cm3(self) -> float | None:
+        """Geometric density of the composite at the target porosity, g/cm³
+        (``(1 - porosity) sum_i v_i rho_i``), or None without every phase's density."""
+        dens = {n: p.density_g_cm3 for n, p in self.present_phases().items()}
+        if any(d is None for d in dens.values()):
+            return None
+        parts = {n: p.fraction for n, p in self.present_phases().items()}
+        rho_mix = solids_density(parts, dens, self.composition.basis)  # type: ignore[arg-type]
+        return (1.0 - float(self.composition.porosity or 0.0)) * rho_mix
+
     def target_fractions(self) -> dict[str, float]:
         """Target volume fraction of the box for ``pore``, ``cam``, ``se`` and ``carbon``."""
-        eps = self.composition.porosity
+        eps = float(self.composition.porosity or 0.0)   # never None once validated
         out = {"pore": eps}
         for n in SOLID_PHASES:
             out[n] = 0.0
@@ -384,34 +422,6 @@ class ElectrodeSpec(_Model):
         data = self.model_dump(mode="python", exclude_none=True)
         apply_changes(data, changes)
         return ElectrodeSpec.from_dict(data, source="updated spec")
-
-
-def apply_changes(data: dict[str, Any], changes: dict[str, Any]) -> None:
-    """:func:`set_dotted` for each change in order, on a spec's data; then the box: a new
-    ``domain.shape`` replaces a ``domain.size_um`` (the box in voxels now), else a box in µm
-    drops the stored shape so that it is derived again at the (maybe new) voxel size."""
-    for path, value in changes.items():
-        set_dotted(data, path, value)
-    dom = data.get("domain")
-    if not isinstance(dom, dict) or dom.get("size_um") is None or "domain" in changes:
-        return
-    if "domain.shape" in changes and "domain.size_um" not in changes:
-        dom.pop("size_um")
-    elif "domain.shape" not in changes:
-        dom.pop("shape", None)
-
-
-def set_dotted(data: dict[str, Any], path: str, value: Any) -> None:
-    """Set ``data[a][b][c] = value`` for ``path = "a.b.c"``; the parents must exist."""
-    keys = path.split(".")
-    node = data
-    for i, k in enumerate(keys[:-1]):
-        if not isinstance(node, dict) or k not in node:
-            raise KeyError(f"unknown field {'.'.join(keys[: i + 1])!r} in path {path!r}")
-        node = node[k]
-    if not isinstance(node, dict):
-        raise KeyError(f"unknown field {path!r}")
-    node[keys[-1]] = value
 
 
 def _format_errors(exc: ValidationError, source: str) -> str:

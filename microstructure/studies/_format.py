@@ -32,6 +32,9 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
         "voxel_size_um": h,
         "box_um": [nz * h, ny * h, nx * h],
         "target": dict(m.spec.target_fractions()),
+        "bulk_density_g_cm3": m.spec.bulk_density_g_cm3(),
+        "porosity_from": next((k for k in ("pellet", "bulk_density_g_cm3")
+                               if getattr(m.spec.composition, k) is not None), "porosity"),
         "achieved": dict(rep.achieved) if rep is not None else None,
         "particles": dict(m.particles.counts()),
         "cam_overlap_fraction": None if rep is None else rep.cam_overlap_fraction,
@@ -40,8 +43,6 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
         "seconds": seconds,
         "warnings": [] if rep is None else list(rep.warnings),
     }
-
-
 
 
 def format_generation(s: dict[str, Any]) -> str:
@@ -65,6 +66,10 @@ def format_generation(s: dict[str, Any]) -> str:
                      f"{'-' if a is None else f'{100 * a:.2f}':>15}"
                      f"{'-' if parts is None else parts:>11}")
     lines.append("")
+    if s.get("bulk_density_g_cm3") is not None:
+        src = {"pellet": " (porosity from the pellet's mass and size)",
+               "bulk_density_g_cm3": " (porosity from it)"}.get(s.get("porosity_from"), "")
+        lines.append(f"{'bulk density':<18}{s['bulk_density_g_cm3']:.4g} g/cm³{src}")
     if s["cam_overlap_fraction"] is not None:
         lines.append(f"{'CAM overlap':<18}{s['cam_overlap_fraction']:.2e} of CAM volume "
                      f"(deepest {100 * s['cam_max_relative_overlap']:.1f} % of a radius)")

@@ -36,8 +36,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
 
 from microstructure import ElectrodeSpec, SpecError, default_spec_path, load_spec
+from microstructure._changes import apply_changes
 from microstructure._homogeneity import check_window
-from microstructure._spec import apply_changes, read_toml
+from microstructure._spec import read_toml
 
 from ._text import one_line
 
@@ -88,7 +89,7 @@ class SweepSpec(BaseModel):
     transport: bool = True
     """Solve ionic and electronic transport for every point."""
     wall_margin_um: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
-    """Thickness left out of the transport solves next to each wall, µm (``wall_margin_um``
+    """Thickness left out next to each wall (transport, homogeneity), µm (``wall_margin_um``
     of :func:`~microstructure.studies.analyze`; default one particle diameter)."""
     homogeneity_window_um: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Edge of the homogeneity's windows, µm (default three CAM d50s); at least one voxel at

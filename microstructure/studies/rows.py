@@ -75,6 +75,8 @@ COLUMN_INFO: tuple[Column, ...] = (
     _c("se_d50_um", "float", "µm", "SE d50 of the spec (volume-based)"),
     _c("carbon_d50_um", "float", "µm", "carbon d50 of the spec (NaN without carbon)"),
     _c("porosity", "float", "box volume fraction", "target porosity"),
+    _c("bulk_density_g_cm3", "float", "g/cm³", "geometric density of the composite at the "
+       "target porosity (NaN without densities)"),
     _c("thickness_um", "float", "µm", "electrode thickness (axis 0)"),
     _c("voxel_size_um", "float", "µm", "voxel edge"),
     _c("areal_loading_mg_cm2", "float", "mg/cm²", "CAM areal loading (NaN without densities)"),
@@ -212,6 +214,8 @@ def spec_columns(spec: Any) -> dict[str, Any]:
     loading = spec.areal_loading_mg_cm2()
     row["areal_loading_mg_cm2"] = math.nan if loading is None else float(loading)
     row["porosity"] = float(spec.composition.porosity)
+    rho = spec.bulk_density_g_cm3()
+    row["bulk_density_g_cm3"] = math.nan if rho is None else float(rho)
     return row
 
 

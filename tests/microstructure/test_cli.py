@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -97,6 +98,24 @@ def test_generate_table(tmp_path):
     assert "CAM overlap" in text and "relax iterations" in text and "time" in text
     assert str(out) in text
     assert (out / "zarr.json").is_file()
+
+
+def test_generate_from_a_weighed_pellet(tmp_path):
+    """A spec that gives the pellet (mass, die, thickness) instead of the porosity: the box's
+    pore target is derived from it and the summary names the source."""
+    spec = _write_spec(tmp_path, replace=(
+        "porosity = 0.15", "pellet = { mass_mg = 12.0, diameter_mm = 10, thickness_um = 60 }"))
+    rho_bulk = 12e-3 / (math.pi * 0.25 * 60e-4)
+    rho_mix = 101 / (70 / 4.75 + 30 / 1.64 + 1 / 1.96)
+    result = _invoke("generate", spec, "-o", tmp_path / "p.zarr", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert math.isclose(summary["target"]["pore"], 1 - rho_bulk / rho_mix, rel_tol=1e-9)
+    assert abs(summary["achieved"]["pore"] - summary["target"]["pore"]) <= 0.005
+    assert summary["porosity_from"] == "pellet"
+    assert math.isclose(summary["bulk_density_g_cm3"], rho_bulk, rel_tol=1e-9)
+    table = _invoke("generate", spec, "-o", tmp_path / "q.zarr")
+    assert f"bulk density      {rho_bulk:.4g} g/cm³ (porosity from the pellet" in table.stdout
 
 
 def test_generate_quiet_prints_only_the_path(tmp_path):

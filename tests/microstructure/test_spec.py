@@ -306,6 +306,85 @@ def test_a_sweep_over_the_thickness_in_um():
     assert [p.spec.box_um()[0] for p in points] == [30.0, 60.0]
 
 
+def _measured(**comp):
+    def mod(d):
+        d["composition"].pop("porosity")
+        d["composition"].update(comp)
+    return mod
+
+
+PELLET = {"mass_mg": 13.0, "diameter_mm": 10.0, "thickness_um": 60.0}
+
+
+def test_porosity_from_a_weighed_pellet_and_from_a_bulk_density():
+    """A pellet of 13 mg in a 10 mm die, 60 um thick: 13e-3 g / (pi 0.5² cm² x 60e-4 cm)
+    = 2.7587 g/cm³; the 70:30:1 solids (4.75 / 1.64 / 1.96 g/cm³) are 101 g in 33.54 cm³ per
+    101 parts: 3.0114 g/cm³; porosity 1 - 2.7587 / 3.0114 = 0.0839."""
+    rho_bulk = 13e-3 / (math.pi * 0.25 * 60e-4)
+    rho_mix = 101 / (70 / 4.75 + 30 / 1.64 + 1 / 1.96)
+    spec = ElectrodeSpec.from_dict(_spec(_measured(pellet=PELLET)))
+    assert math.isclose(spec.composition.porosity, 1 - rho_bulk / rho_mix, rel_tol=1e-12)
+    assert round(spec.composition.porosity, 4) == 0.0839
+    assert math.isclose(spec.bulk_density_g_cm3(), rho_bulk, rel_tol=1e-12)
+    assert math.isclose(spec.target_fractions()["pore"], spec.composition.porosity)
+    assert ElectrodeSpec.from_dict(spec.model_dump(mode="json", exclude_none=True)) == spec
+    dense = ElectrodeSpec.from_dict(_spec(_measured(bulk_density_g_cm3=rho_bulk)))
+    assert math.isclose(dense.composition.porosity, spec.composition.porosity, rel_tol=1e-12)
+    plain = ms.load_spec(EXAMPLE)                                  # given porosity: the density
+    assert math.isclose(plain.bulk_density_g_cm3(), 0.85 * rho_mix, rel_tol=1e-12)
+    volume = ElectrodeSpec.from_dict(_spec(_set("composition.basis", "volume")))
+    v = {"cam": 70 / 101, "se": 30 / 101, "carbon": 1 / 101}
+    assert math.isclose(volume.bulk_density_g_cm3(),
+                        0.85 * (v["cam"] * 4.75 + v["se"] * 1.64 + v["carbon"] * 1.96))
+
+
+def test_a_measured_density_stays_the_source_when_the_spec_changes():
+    """The measurement belongs to the pellet: a new CAM fraction (denser solids) at the same
+    pellet gives more pores; a porosity set later replaces the measurement; a new measurement
+    of the other kind replaces the first."""
+    spec = ElectrodeSpec.from_dict(_spec(_measured(pellet=PELLET)))
+    more_cam = spec.updated({"phases.cam.fraction": 80})
+    rho_mix = 111 / (80 / 4.75 + 30 / 1.64 + 1 / 1.96)
+    assert math.isclose(more_cam.composition.porosity, 1 - spec.bulk_density_g_cm3() / rho_mix)
+    assert more_cam.composition.porosity > spec.composition.porosity
+    heavier = spec.updated({"composition.pellet.mass_mg": 14.0})
+    assert heavier.composition.porosity < spec.composition.porosity
+    fixed = spec.updated({"composition.porosity": 0.2})
+    assert fixed.composition.porosity == 0.2 and fixed.composition.pellet is None
+    by_density = spec.updated({"composition.bulk_density_g_cm3": 2.9})
+    assert by_density.composition.pellet is None
+    assert math.isclose(by_density.bulk_density_g_cm3(), 2.9)
+    from microstructure.studies import SweepSpec
+
+    sw = SweepSpec(base="default", seeds=1,
+                   axes={"composition.bulk_density_g_cm3": [2.4, 2.6, 2.8]})
+    eps = [p.spec.composition.porosity for p in sw.expand()]
+    assert eps[0] > eps[1] > eps[2] > 0
+
+
+def test_measured_density_errors_name_the_field():
+    assert ("composition.porosity missing: give it, or bulk_density_g_cm3 (g/cm³), or pellet"
+            in _error(_pop("composition.porosity")))
+    msg = _error(_measured(bulk_density_g_cm3=3.2))
+    assert ("composition.bulk_density_g_cm3: a bulk density of 3.2 g/cm³ against the solids' "
+            "3.011 g/cm³ gives a porosity of -0.0626, outside [0, 1)") in msg
+    assert "give one of porosity, bulk_density_g_cm3 and pellet" in _error(
+        _measured(bulk_density_g_cm3=2.5, pellet=PELLET))
+    msg = _error(_set("composition.bulk_density_g_cm3", 2.5))      # and porosity 0.15
+    assert "composition.porosity = 0.15 and composition.bulk_density_g_cm3" in msg
+    assert "(porosity 0.1698) disagree; give one of them" in msg
+    assert "composition.pellet.mass_mg" in _error(_measured(pellet={**PELLET, "mass_mg": 0}))
+    assert "composition.pellet.thickness_um" in _error(
+        _measured(pellet={"mass_mg": 13, "diameter_mm": 10}))
+    assert "composition.bulk_density_g_cm3" in _error(_measured(bulk_density_g_cm3=math.nan))
+
+    def no_se_density(d):
+        _measured(bulk_density_g_cm3=2.8)(d)
+        d["phases"]["se"].pop("density_g_cm3")
+    assert ("composition.bulk_density_g_cm3 needs the density of every solid: "
+            "phases.se.density_g_cm3 missing") in _error(no_se_density)
+
+
 # ---------------------------------------------------------------------------------------------
 # bad input: every case names its field
 
