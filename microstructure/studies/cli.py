@@ -1,6 +1,7 @@
-"""The ``assb`` command line: generate, analyze, sweep and a demo.
+"""The ``assb`` command line: check, generate, analyze, sweep and a demo.
 
-``assb generate SPEC.toml -o OUT.zarr`` builds a structure and prints targets vs achieved
+``assb check SPEC.toml`` reads a spec back without building it; ``assb generate SPEC.toml -o
+OUT.zarr`` builds a structure and prints targets vs achieved
 fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and effective
 transport, and stores the result in the store's attributes
 (``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec; ``assb sweep
@@ -102,6 +103,32 @@ def generate(
         typer.echo(str(out))
     else:
         typer.echo(format_generation(summary))
+
+
+@app.command()
+def check(
+    spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for the memory)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Read SPEC back without building it: fractions, porosity, particles, memory, warnings."""
+    from microstructure import PackingError
+    from microstructure._pressing import PressingError
+
+    from ._check import format_spec_summary, spec_summary
+
+    device = check_device(device)
+    spec_obj = read_spec(spec)
+    try:
+        summary = spec_summary(spec_obj, spec_label=str(spec), device=device)
+    except (PackingError, PressingError) as exc:   # PSDs that cannot be drawn at this voxel
+        fail(one_line(exc))
+    if json_out:
+        _echo_json(summary)
+        return
+    for w in summary["warnings"]:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(format_spec_summary(summary))
 
 
 @app.command()

@@ -137,6 +137,57 @@ def test_same_seed_same_structure(generated, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
+# check
+
+
+def test_check_reads_the_spec_back_without_building(tmp_path, monkeypatch):
+    """``assb check`` prints what the spec asks for, the numbers the generator will use: the
+    same fractions, the generator's memory estimate, its warnings; nothing is generated."""
+    from microstructure._memory import estimate_generate
+
+    monkeypatch.setattr(ms, "generate", lambda *a, **k: pytest.fail("check generated"))
+    path = _write_spec(tmp_path, replace=(
+        "porosity = 0.15", "pellet = { mass_mg = 12.0, diameter_mm = 10, thickness_um = 60 }"))
+    spec = ms.load_spec(path)
+    result = _invoke("check", path, "--json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    assert s["porosity"] == spec.composition.porosity and s["porosity_from"] == "pellet"
+    assert math.isclose(s["bulk_density_g_cm3"], 12e-3 / (math.pi * 0.25 * 60e-4))
+    assert math.isclose(s["solids_density_g_cm3"], 101 / (70 / 4.75 + 30 / 1.64 + 1 / 1.96))
+    assert s["shape"] == [48, 48, 48] and s["box_um"] == [24.0, 24.0, 24.0]
+    target = spec.target_fractions()
+    for name, p in s["phases"].items():
+        assert p["box_fraction"] == target[name] and p["particles"] > 0
+    assert math.isclose(sum(p["vol_frac_solids"] for p in s["phases"].values()), 1.0)
+    assert math.isclose(s["phases"]["cam"]["wt_frac_solids"], 70 / 101)
+    cam = s["phases"]["cam"]                      # 24³ um of CAM at its PSD's mean volume
+    sampler = spec.phases.cam.psd.sampler()
+    assert math.isclose(cam["particles"], target["cam"] * 24.0**3 / sampler.mean_volume())
+    assert s["memory"]["generate_bytes"] == estimate_generate(spec).host_bytes
+    assert any("phases.se" in w for w in s["warnings"])   # sequential: SE d10 under 2 voxels
+    table = _invoke("check", path)
+    assert table.exit_code == 0
+    assert f"porosity          {s['porosity']:.4f} (from the pellet's mass and size)" in (
+        table.stdout)
+    assert "cam" in table.stdout and "memory            generate ~" in table.stdout
+    assert "warning: phases.se" in table.stderr
+    bad = _invoke("check", _write_spec(tmp_path, replace=("fraction = 30", "fraction = -30")))
+    assert bad.exit_code == 2 and "phases.se.fraction" in bad.stderr and bad.stdout == ""
+
+
+def test_check_refuses_psds_that_cannot_be_drawn_at_the_voxel(tmp_path):
+    """Every SE particle under two voxels of 4 um: the pressed generator could not draw them,
+    and check says so (exit 2) as generate would, before any work."""
+    path = tmp_path / "coarse.toml"
+    path.write_text(EXAMPLE.read_text().replace("shape = [200, 128, 128]", "shape = [16, 16, 16]")
+                    .replace("voxel_size_um = 0.25", "voxel_size_um = 4.0"))
+    result = _invoke("check", path)
+    assert result.exit_code == 2
+    assert "phases.se: every particle of its PSD" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
 # user errors: exit 2, one message naming the field, no traceback
 
 

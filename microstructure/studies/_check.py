@@ -1,0 +1,130 @@
+"""``assb check SPEC``: what a spec asks for, read back before anything is built.
+
+An engineer's mixing sheet becomes a box of voxels through a chain of conversions (weight to
+volume with the densities, porosity from a pellet, PSD quantiles to particle counts, the voxel
+to memory).  This prints each link, with the warnings ``generate`` would give and the memory
+it would need, in a second rather than after a long run.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+_PHASES = ("cam", "se", "carbon")
+
+
+def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dict[str, Any]:
+    """JSON-ready account of ``spec`` (what ``assb check --json`` prints).
+
+    Raises the generator's ``PressingError`` where the PSDs cannot be drawn at this voxel.
+    """
+    from microstructure._density import solids_density
+    from microstructure._generate import resolution_warnings
+    from microstructure._generate_pressed import powder_plan
+    from microstructure._memory import estimate_generate, estimate_sweep_point
+    from solvers.memory import available_memory
+
+    present = spec.present_phases()
+    vol = spec.solid_volume_fractions()
+    try:
+        wt = spec.solid_weight_fractions()
+    except ValueError:                      # volume basis without densities
+        wt = {}
+    target = spec.target_fractions()
+    box = spec.box_um()
+    box_volume = math.prod(box)
+    h = float(spec.domain.voxel_size_um)
+    pressed = spec.packing.mode == "pressed"
+    plan = powder_plan(spec) if pressed else {}
+    phases: dict[str, Any] = {}
+    for name in _PHASES:
+        p = present.get(name)
+        if p is None:
+            continue
+        s = p.psd.sampler()
+        d10, d50, d90 = (s.volume_quantile(q) for q in (0.1, 0.5, 0.9))
+        drawn, fill = s, 0.0
+        if name in plan:
+            drawn, _lumped, fill = plan[name]
+        n = (0.0 if drawn is None
+             else target[name] * (1.0 - fill) * box_volume / drawn.mean_volume())
+        phases[name] = {
+            "material": p.material, "density_g_cm3": p.density_g_cm3,
+            "wt_frac_solids": wt.get(name), "vol_frac_solids": vol[name],
+            "box_fraction": target[name],
+            "d10_um": d10, "d50_um": d50, "d90_um": d90, "d10_voxels": d10 / h,
+            "particles": n, "fill_share": fill,
+        }
+    dens = {n: p.density_g_cm3 for n, p in present.items()}
+    solids = (None if any(d is None for d in dens.values()) else
+              solids_density({n: p.fraction for n, p in present.items()}, dens,
+                             spec.composition.basis))
+    gen = estimate_generate(spec, device=device)
+    point = estimate_sweep_point(spec, device=device)
+    limit = available_memory(device)
+    return {
+        "spec": spec_label,
+        "shape": list(spec.domain.shape), "voxel_size_um": h, "box_um": list(box),
+        "voxels": int(math.prod(spec.domain.shape)),
+        "packing_mode": spec.packing.mode,
+        "porosity": float(spec.composition.porosity),
+        "porosity_from": next((k for k in ("pellet", "bulk_density_g_cm3")
+                               if getattr(spec.composition, k) is not None), "porosity"),
+        "solids_density_g_cm3": solids,
+        "bulk_density_g_cm3": spec.bulk_density_g_cm3(),
+        "areal_loading_mg_cm2": spec.areal_loading_mg_cm2(),
+        "phases": phases,
+        "memory": {"generate_bytes": gen.host_bytes, "sweep_point_bytes": point.host_bytes,
+                   "device_bytes": gen.device_bytes, "available_bytes": limit.bytes,
+                   "available_source": limit.source},
+        "warnings": resolution_warnings(spec),
+    }
+
+
+def format_spec_summary(s: dict[str, Any]) -> str:
+    """The human-readable table of :func:`spec_summary`."""
+    from solvers.memory import format_bytes
+
+    box = " x ".join(f"{v:.4g}" for v in s["box_um"])
+    lines = [
+        f"spec    {s['spec']} (valid)",
+        f"box     {' x '.join(map(str, s['shape']))} voxels at {s['voxel_size_um']:g} um "
+        f"= {box} um ({s['voxels']:,} voxels), packing {s['packing_mode']}",
+        "",
+        f"{'phase':<8}{'wt% solids':>11}{'vol% solids':>12}{'vol% box':>10}{'g/cm³':>7}"
+        f"{'d10/d50/d90 um':>19}{'d10 vox':>8}{'particles':>11}",
+    ]
+    for name, p in s["phases"].items():
+        wt = "-" if p["wt_frac_solids"] is None else f"{100 * p['wt_frac_solids']:.1f}"
+        rho = "-" if p["density_g_cm3"] is None else f"{p['density_g_cm3']:.3g}"
+        d = f"{p['d10_um']:.2g}/{p['d50_um']:.2g}/{p['d90_um']:.2g}"
+        lines.append(f"{name:<8}{wt:>11}{100 * p['vol_frac_solids']:>12.1f}"
+                     f"{100 * p['box_fraction']:>10.2f}{rho:>7}{d:>19}"
+                     f"{p['d10_voxels']:>8.1f}{p['particles']:>11.3g}")
+    lines.append(f"{'pore':<8}{'':>11}{'':>12}{100 * s['porosity']:>10.2f}")
+    lines.append("")
+    src = {"pellet": "from the pellet's mass and size",
+           "bulk_density_g_cm3": "from the bulk density"}.get(s["porosity_from"], "given")
+    lines.append(f"{'porosity':<18}{s['porosity']:.4f} ({src})")
+    if s["bulk_density_g_cm3"] is not None:
+        lines.append(f"{'bulk density':<18}{s['bulk_density_g_cm3']:.4g} g/cm³ (solids "
+                     f"{s['solids_density_g_cm3']:.4g} g/cm³)")
+    if s["areal_loading_mg_cm2"] is not None:
+        lines.append(f"{'CAM loading':<18}{s['areal_loading_mg_cm2']:.3g} mg/cm²")
+    fill = s["phases"].get("se", {}).get("fill_share", 0.0)
+    if fill > 0:
+        lines.append(f"{'SE crevice fill':<18}{100 * fill:.1f} % of the SE volume (its finest "
+                     "particles, placed after pressing)")
+    mem = s["memory"]
+    avail = (f"{format_bytes(mem['available_bytes'])} available" if mem["available_bytes"] >= 0
+             else "available memory unknown")
+    lines.append(f"{'memory':<18}generate ~{format_bytes(mem['generate_bytes'])}, a sweep "
+                 f"point ~{format_bytes(mem['sweep_point_bytes'])} ({avail})")
+    if 0 <= mem["available_bytes"] < mem["generate_bytes"]:
+        lines.append(f"{'':<18}more than available: generate would refuse this box; use a "
+                     "smaller domain or a larger voxel")
+    how = ("pressed as particles" if s["packing_mode"] == "pressed"
+           else "expected without overlap")
+    lines.append(f"particles: {how} (the target volume over the PSD's mean particle volume)")
+    return "\n".join(lines)
