@@ -71,6 +71,8 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
         "porosity": float(spec.composition.porosity),
         "porosity_from": next((k for k in ("pellet", "bulk_density_g_cm3")
                                if getattr(spec.composition, k) is not None), "porosity"),
+        "pellet_thickness_um": (None if spec.composition.pellet is None
+                                else float(spec.composition.pellet.thickness_um)),
         "solids_density_g_cm3": solids,
         "bulk_density_g_cm3": spec.bulk_density_g_cm3(),
         "areal_loading_mg_cm2": spec.areal_loading_mg_cm2(),
@@ -107,6 +109,10 @@ def format_spec_summary(s: dict[str, Any]) -> str:
     src = {"pellet": "from the pellet's mass and size",
            "bulk_density_g_cm3": "from the bulk density"}.get(s["porosity_from"], "given")
     lines.append(f"{'porosity':<18}{s['porosity']:.4f} ({src})")
+    t = s.get("pellet_thickness_um")
+    if t is not None and abs(t - s["box_um"][0]) > s["voxel_size_um"]:
+        lines.append(f"{'':<18}the pellet is {t:.4g} um thick, the box {s['box_um'][0]:.4g} um: "
+                     "domain sets the electrode built (size_um = [thickness, y, x])")
     if s["bulk_density_g_cm3"] is not None:
         lines.append(f"{'bulk density':<18}{s['bulk_density_g_cm3']:.4g} g/cm³ (solids "
                      f"{s['solids_density_g_cm3']:.4g} g/cm³)")

@@ -171,6 +171,7 @@ def test_check_reads_the_spec_back_without_building(tmp_path, monkeypatch):
     assert f"porosity          {s['porosity']:.4f} (from the pellet's mass and size)" in (
         table.stdout)
     assert "cam" in table.stdout and "memory            generate ~" in table.stdout
+    assert "the pellet is 60 um thick, the box 24 um" in table.stdout
     assert "warning: phases.se" in table.stderr
     bad = _invoke("check", _write_spec(tmp_path, replace=("fraction = 30", "fraction = -30")))
     assert bad.exit_code == 2 and "phases.se.fraction" in bad.stderr and bad.stdout == ""
