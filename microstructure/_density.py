@@ -103,6 +103,12 @@ def derive_porosity(data: Any) -> Any:
     return {**data, "composition": {**comp, "porosity": eps}}
 
 
+def porosity_source(comp: Any) -> str:
+    """Where a validated ``composition``'s porosity comes from: ``"pellet"``,
+    ``"bulk_density_g_cm3"`` or ``"porosity"`` (given)."""
+    return next((k for k in DENSITY_SOURCES if getattr(comp, k) is not None), "porosity")
+
+
 def keep_density_source(comp: Any, changes: dict[str, Any]) -> None:
     """After ``changes`` were applied to a spec's data: where the porosity comes from a
     measured density, a changed ``composition.porosity`` replaces the measurement, and

@@ -19,7 +19,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
 
     Raises the generator's ``PressingError`` where the PSDs cannot be drawn at this voxel.
     """
-    from microstructure._density import solids_density
+    from microstructure._density import porosity_source, solids_density
     from microstructure._generate import resolution_warnings
     from microstructure._generate_pressed import powder_plan
     from microstructure._memory import estimate_generate, estimate_sweep_point
@@ -69,8 +69,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
         "voxels": int(math.prod(spec.domain.shape)),
         "packing_mode": spec.packing.mode,
         "porosity": float(spec.composition.porosity),
-        "porosity_from": next((k for k in ("pellet", "bulk_density_g_cm3")
-                               if getattr(spec.composition, k) is not None), "porosity"),
+        "porosity_from": porosity_source(spec.composition),
         "pellet_thickness_um": (None if spec.composition.pellet is None
                                 else float(spec.composition.pellet.thickness_um)),
         "solids_density_g_cm3": solids,
@@ -88,11 +87,11 @@ def format_spec_summary(s: dict[str, Any]) -> str:
     """The human-readable table of :func:`spec_summary`."""
     from solvers.memory import format_bytes
 
-    box = " x ".join(f"{v:.4g}" for v in s["box_um"])
+    from ._format import box_line
+
     lines = [
         f"spec    {s['spec']} (valid)",
-        f"box     {' x '.join(map(str, s['shape']))} voxels at {s['voxel_size_um']:g} um "
-        f"= {box} um ({s['voxels']:,} voxels), packing {s['packing_mode']}",
+        box_line(s, f"{s['voxels']:,} voxels, packing {s['packing_mode']}"),
         "",
         f"{'phase':<8}{'wt% solids':>11}{'vol% solids':>12}{'vol% box':>10}{'g/cm³':>7}"
         f"{'d10/d50/d90 um':>19}{'d10 vox':>8}{'particles':>11}",

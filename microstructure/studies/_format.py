@@ -6,6 +6,7 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+from microstructure._density import porosity_source
 from solvers.phases import PHASE_CODES
 
 __all__ = ["format_analysis", "format_generation", "format_ranking", "format_sweep_summary",
@@ -33,8 +34,7 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
         "box_um": [nz * h, ny * h, nx * h],
         "target": dict(m.spec.target_fractions()),
         "bulk_density_g_cm3": m.spec.bulk_density_g_cm3(),
-        "porosity_from": next((k for k in ("pellet", "bulk_density_g_cm3")
-                               if getattr(m.spec.composition, k) is not None), "porosity"),
+        "porosity_from": porosity_source(m.spec.composition),
         "achieved": dict(rep.achieved) if rep is not None else None,
         "particles": dict(m.particles.counts()),
         "cam_overlap_fraction": None if rep is None else rep.cam_overlap_fraction,
@@ -45,13 +45,18 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
     }
 
 
+def box_line(s: dict[str, Any], note: str) -> str:
+    """``box  nz x ny x nx voxels at h um = ... um (note)`` of a summary's shape and box."""
+    box = " x ".join(f"{v:.4g}" for v in s["box_um"])
+    return (f"box     {' x '.join(map(str, s['shape']))} voxels at {s['voxel_size_um']:g} um "
+            f"= {box} um ({note})")
+
+
 def format_generation(s: dict[str, Any]) -> str:
     """The human-readable summary table of :func:`generation_summary`."""
-    box = " x ".join(f"{v:.4g}" for v in s["box_um"])
     lines = [
         f"spec    {s['spec']}",
-        f"box     {' x '.join(map(str, s['shape']))} voxels at {s['voxel_size_um']:g} um "
-        f"= {box} um (axis 0 through-plane)",
+        box_line(s, "axis 0 through-plane"),
         f"seed    {s['seed']}   device {s['device']}",
         "",
         f"{'phase':<8}{'target vol%':>13}{'achieved vol%':>15}{'particles':>11}",
