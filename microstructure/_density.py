@@ -82,6 +82,7 @@ def derive_porosity(data: Any) -> Any:
     if not all(isinstance(p.get("fraction"), (int, float)) and p["fraction"] >= 0
                for p in present.values()) or sum(p["fraction"] for p in present.values()) <= 0:
         return data
+    present = {n: p for n, p in present.items() if p["fraction"] > 0}
     missing = [f"phases.{n}.density_g_cm3" for n, p in present.items()
                if not _positive(p.get("density_g_cm3"))]
     if missing:

@@ -366,10 +366,11 @@ class ElectrodeSpec(_Model):
     def bulk_density_g_cm3(self) -> float | None:
         """Geometric density of the composite at the target porosity, g/cm³
         (``(1 - porosity) sum_i v_i rho_i``), or None without every phase's density."""
-        dens = {n: p.density_g_cm3 for n, p in self.present_phases().items()}
+        solids = {n: p for n, p in self.present_phases().items() if p.fraction > 0}
+        dens = {n: p.density_g_cm3 for n, p in solids.items()}
         if any(d is None for d in dens.values()):
             return None
-        parts = {n: p.fraction for n, p in self.present_phases().items()}
+        parts = {n: p.fraction for n, p in solids.items()}
         rho_mix = solids_density(parts, dens, self.composition.basis)  # type: ignore[arg-type]
         return (1.0 - float(self.composition.porosity or 0.0)) * rho_mix
 

@@ -332,6 +332,13 @@ def test_porosity_from_a_weighed_pellet_and_from_a_bulk_density():
     assert math.isclose(dense.composition.porosity, spec.composition.porosity, rel_tol=1e-12)
     plain = ms.load_spec(EXAMPLE)                                  # given porosity: the density
     assert math.isclose(plain.bulk_density_g_cm3(), 0.85 * rho_mix, rel_tol=1e-12)
+    def no_carbon_density(d):
+        _measured(bulk_density_g_cm3=rho_bulk)(d)
+        d["composition"]["basis"] = "volume"
+        d["phases"]["carbon"]["fraction"] = 0          # absent solids need no density
+        d["phases"]["carbon"].pop("density_g_cm3")
+    vol_only = ElectrodeSpec.from_dict(_spec(no_carbon_density))
+    assert math.isclose(vol_only.bulk_density_g_cm3(), rho_bulk, rel_tol=1e-12)
     volume = ElectrodeSpec.from_dict(_spec(_set("composition.basis", "volume")))
     v = {"cam": 70 / 101, "se": 30 / 101, "carbon": 1 / 101}
     assert math.isclose(volume.bulk_density_g_cm3(),
