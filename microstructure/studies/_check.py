@@ -9,7 +9,10 @@ it would need, in a second rather than after a long run.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
+
+import tomllib
 
 _PHASES = ("cam", "se", "carbon")
 
@@ -133,3 +136,85 @@ def format_spec_summary(s: dict[str, Any]) -> str:
            else "expected without overlap")
     lines.append(f"particles: {how} (the target volume over the PSD's mean particle volume)")
     return "\n".join(lines)
+
+
+def is_sweep_file(path: Path) -> bool:
+    """A TOML file with none of a spec's sections but a sweep's keys (anything unreadable is
+    left to the spec reader, whose errors name the problem)."""
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    return "phases" not in data and bool({"base", "axes", "points"} & set(data))
+
+
+def sweep_check(sw: Any, *, label: str = "", device: str = "cpu") -> dict[str, Any]:
+    """JSON-ready account of every point of sweep ``sw`` (``assb check SWEEP.toml --json``):
+    the swept values, the porosity, the particles to press, the memory of one point, the
+    warnings; a point whose spec is invalid or whose PSDs cannot be drawn carries its error."""
+    from microstructure import PackingError
+    from microstructure._pressing import PressingError
+
+    points = sw.expand()
+    swept = [p for p in sw.param_paths
+             if len({repr(pt.params.get(p)) for pt in points}) > 1]
+    rows = []
+    for i, pt in enumerate(points, 1):
+        row: dict[str, Any] = {"point": i, "point_id": pt.point_id,
+                               "params": {p: pt.params.get(p) for p in swept}}
+        if pt.spec is None:
+            row["error"] = pt.error
+        else:
+            try:
+                s = spec_summary(pt.spec, device=device)
+            except (PackingError, PressingError) as exc:
+                row["error"] = " ".join(str(exc).split())
+            else:
+                row.update(porosity=s["porosity"], bulk_density_g_cm3=s["bulk_density_g_cm3"],
+                           particles=sum(p["particles"] for p in s["phases"].values()),
+                           memory=s["memory"], warnings=s["warnings"])
+        rows.append(row)
+    return {"sweep": label, "points": rows, "seeds": sw.seeds, "transport": sw.transport,
+            "swept": swept}
+
+
+def format_sweep_check(s: dict[str, Any]) -> str:
+    """The human-readable table of :func:`sweep_check`."""
+    from solvers.memory import format_bytes
+
+    ok = [r for r in s["points"] if "error" not in r]
+    lines = [f"sweep   {s['sweep']} (valid): {len(s['points'])} points x {s['seeds']} seeds"
+             f"{'' if s['transport'] else ' (no transport)'}; {len(ok)} can be built", ""]
+    head = "".join(f"{p.removeprefix('phases.'):>22}" for p in s["swept"])
+    lines.append(f"{'point':<6}{head}{'porosity':>10}{'particles':>11}{'memory':>10}  notes")
+    for r in s["points"]:
+        vals = "".join(f"{_short(r['params'][p]):>22}" for p in s["swept"])
+        if "error" in r:
+            lines.append(f"{r['point']:<6}{vals}{'':>31}  error: {r['error']}")
+            continue
+        notes = f"{len(r['warnings'])} warning(s)" if r["warnings"] else ""
+        lines.append(f"{r['point']:<6}{vals}{r['porosity']:>10.4f}{r['particles']:>11.3g}"
+                     f"{format_bytes(r['memory']['sweep_point_bytes']):>10}  {notes}")
+    if ok:
+        big = max(ok, key=lambda r: r["memory"]["sweep_point_bytes"])
+        mem = big["memory"]
+        avail = (format_bytes(mem["available_bytes"]) if mem["available_bytes"] >= 0
+                 else "unknown")
+        lines += ["", f"memory: the largest point needs ~{format_bytes(mem['sweep_point_bytes'])}"
+                  f" per worker ({avail} available now)"]
+        seen: list[str] = []
+        for r in ok:
+            seen += [w for w in r["warnings"] if w not in seen]
+        lines += [f"warning: {w}" for w in seen]
+    return "\n".join(lines)
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_short(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
+    return str(v)

@@ -107,17 +107,39 @@ def generate(
 
 @app.command()
 def check(
-    spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
+    spec: Path = typer.Argument(..., metavar="SPEC.toml|SWEEP.toml",
+                                help="Electrode spec (e.g. examples/nmc_lpscl.toml) or sweep "
+                                     "file (e.g. examples/demo_sweep.toml)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for the memory)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
-    """Read SPEC back without building it: fractions, porosity, particles, memory, warnings."""
+    """Read a spec or a sweep back without building anything: fractions, porosity, particles,
+    memory, warnings (a sweep: one line per point)."""
     from microstructure import PackingError
     from microstructure._pressing import PressingError
 
-    from ._check import format_spec_summary, spec_summary
+    from ._check import (
+        format_spec_summary,
+        format_sweep_check,
+        is_sweep_file,
+        spec_summary,
+        sweep_check,
+    )
 
     device = check_device(device)
+    if is_sweep_file(spec):
+        from ._sweep_spec import SweepError, load_sweep
+
+        try:
+            sw = load_sweep(spec)
+        except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            fail(one_line(exc))
+        result = sweep_check(sw, label=str(spec), device=device)
+        if json_out:
+            _echo_json(result)
+        else:
+            typer.echo(format_sweep_check(result))
+        return
     spec_obj = read_spec(spec)
     try:
         summary = spec_summary(spec_obj, spec_label=str(spec), device=device)

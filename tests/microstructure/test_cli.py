@@ -188,6 +188,40 @@ def test_check_refuses_psds_that_cannot_be_drawn_at_the_voxel(tmp_path):
     assert "phases.se: every particle of its PSD" in result.stderr
 
 
+def test_check_a_sweep_file_one_line_per_point(tmp_path):
+    """A sweep file: one line per point with the swept values, porosity, particles and memory;
+    a point whose spec is invalid, or whose PSDs cannot be drawn, shows its error instead."""
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('''base = "default"
+seeds = 2
+[overrides]
+"domain.shape" = [32, 32, 32]
+[axes]
+"phases.cam.fraction" = [60, 70, 500]
+"domain.voxel_size_um" = [0.5, 4.0]
+''')
+    result = _invoke("check", sweep, "--json")
+    assert result.exit_code == 0, result.output
+    s = json.loads(result.stdout)
+    assert s["seeds"] == 2 and len(s["points"]) == 6
+    assert s["swept"] == ["phases.cam.fraction", "domain.voxel_size_um"]
+    by = {(r["params"]["phases.cam.fraction"], r["params"]["domain.voxel_size_um"]): r
+          for r in s["points"]}
+    assert by[(60, 0.5)]["porosity"] == 0.15 and by[(60, 0.5)]["particles"] > 0
+    assert by[(70, 0.5)]["memory"]["sweep_point_bytes"] > 0
+    assert "phases.cam.fraction = 500" in by[(500, 0.5)]["error"]      # invalid spec
+    assert "every particle of its PSD" in by[(60, 4.0)]["error"]       # cannot be drawn
+    table = _invoke("check", sweep)
+    assert table.exit_code == 0
+    lines = table.stdout.splitlines()
+    assert "6 points x 2 seeds; 2 can be built" in lines[0]
+    assert "cam.fraction" in lines[2] and "domain.voxel_size_um" in lines[2]
+    assert sum("error:" in x for x in lines) == 4
+    bad = tmp_path / "bad.toml"
+    bad.write_text('base = "default"\nseeds = 0\n')
+    assert _invoke("check", bad).exit_code == 2
+
+
 # ---------------------------------------------------------------------------------------------
 # user errors: exit 2, one message naming the field, no traceback
 
