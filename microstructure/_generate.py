@@ -288,13 +288,13 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
               if abs(achieved[n] - target[n]) > tol}
     if misses:
         detail = "; ".join(f"{n}: target {t:.4f}, achieved {a:.4f}" for n, (t, a) in misses.items())
-        carved = b.topology.carved_voxels / nvox
+        d10 = spec.phases.cam.psd.sampler().volume_quantile(0.1) / spec.domain.voxel_size_um
         raise PackingError(
             f"packing could not reach the target volume fractions within +-{tol} ({detail}). "
-            f"Keeping non-touching particles apart, and touching CAM/carbon to their contact "
-            f"circles, turned {carved:.4f} of the box into pore (gaps of one voxel); a smaller "
-            "domain.voxel_size_um (smallest particles >= 2 voxels) or a higher "
-            "composition.porosity helps."
+            "At this voxel, keeping particles that do not touch a voxel apart, and touching "
+            "CAM/carbon joined only on their contact circles, costs volume that growing the "
+            f"particles could not win back (CAM d10 = {d10:.1f} voxels); a smaller "
+            "domain.voxel_size_um or a higher composition.porosity helps."
         )
     times = dict(b.seconds)
     times["total"] = time.perf_counter() - t_start

@@ -556,6 +556,22 @@ def test_coarse_voxels_keep_cam_on_target_while_the_se_is_made_up(carbon_parts, 
         assert abs(r.achieved[name] - target) <= spec.packing.fraction_tolerance, name
 
 
+def test_a_build_that_misses_names_targets_achieved_and_the_voxel(monkeypatch):
+    """Without radius corrections and at a 0.1 vol% tolerance the 0.5 um build misses: the
+    error gives target and achieved per phase and the CAM d10 in voxels, and says what helps."""
+    import microstructure._generate_pressed as gp
+
+    monkeypatch.setattr(gp, "CORRECTIONS", 0)
+    spec = ms.load_spec("examples/nmc_lpscl.toml").updated({
+        "domain.size_um": [16, 16, 16], "domain.voxel_size_um": 0.5,
+        "packing.fraction_tolerance": 0.001})
+    with pytest.raises(ms.PackingError) as exc:
+        _generate(spec)
+    msg = str(exc.value)
+    assert "within +-0.001 (pore: target 0.1500, achieved" in msg
+    assert "CAM d10 = 3.5 voxels" in msg and "a smaller domain.voxel_size_um" in msg
+
+
 def _held_gap(pos, rad, ph, box, pull):
     """Gap (µm) between particles 0 and 1 after relaxing, with the hold's pull or without."""
     from microstructure._pressing import HOLD_ADHESION, _HoldPull, _State
