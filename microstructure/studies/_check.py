@@ -22,7 +22,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
 
     Raises the generator's ``PressingError`` where the PSDs cannot be drawn at this voxel.
     """
-    from microstructure._density import porosity_source, solids_density
+    from microstructure._density import porosity_source
     from microstructure._generate import resolution_warnings
     from microstructure._generate_pressed import powder_plan
     from microstructure._memory import estimate_generate, estimate_sweep_point
@@ -59,10 +59,8 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
             "d10_um": d10, "d50_um": d50, "d90_um": d90, "d10_voxels": d10 / h,
             "particles": n, "fill_share": fill,
         }
-    dens = {n: p.density_g_cm3 for n, p in present.items()}
-    solids = (None if any(d is None for d in dens.values()) else
-              solids_density({n: p.fraction for n, p in present.items()}, dens,
-                             spec.composition.basis))
+    eps = float(spec.composition.porosity)
+    bulk = spec.bulk_density_g_cm3()
     gen = estimate_generate(spec, device=device)
     point = estimate_sweep_point(spec, device=device)
     limit = available_memory(device)
@@ -71,12 +69,12 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
         "shape": list(spec.domain.shape), "voxel_size_um": h, "box_um": list(box),
         "voxels": int(math.prod(spec.domain.shape)),
         "packing_mode": spec.packing.mode,
-        "porosity": float(spec.composition.porosity),
+        "porosity": eps,
         "porosity_from": porosity_source(spec.composition),
         "pellet_thickness_um": (None if spec.composition.pellet is None
                                 else float(spec.composition.pellet.thickness_um)),
-        "solids_density_g_cm3": solids,
-        "bulk_density_g_cm3": spec.bulk_density_g_cm3(),
+        "solids_density_g_cm3": None if bulk is None else bulk / (1.0 - eps),
+        "bulk_density_g_cm3": bulk,
         "areal_loading_mg_cm2": spec.areal_loading_mg_cm2(),
         "phases": phases,
         "memory": {"generate_bytes": gen.host_bytes, "sweep_point_bytes": point.host_bytes,
