@@ -21,7 +21,8 @@ def analyze(m: Microstructure, *, device: str = "cpu",
             transport: bool | Callable[..., Any] = True,
             rules: Sequence[str] = RULES, structure: bool = True,
             wall_margin_um: float | None = None,
-            homogeneity_window_um: float | None = None) -> dict[str, Any]:
+            homogeneity_window_um: float | None = None,
+            in_plane: bool = False) -> dict[str, Any]:
     """Utilization under each rule, structure metrics and through-plane transport of ``m``.
 
     Parameters
@@ -49,6 +50,12 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     homogeneity_window_um : float, optional
         Edge of the windows of the structure metrics' homogeneity, µm (default three CAM
         d50s; see :func:`~microstructure.structure_metrics`).
+    in_plane : bool
+        Also solve both networks along the two in-plane axes of the same bulk (two more
+        solves each; ``transport["in_plane"]``).  A uniaxially pressed electrode need not be
+        isotropic: its in-plane τ may differ from the through-plane one.  The in-plane solves
+        take no-flux faces on the other two axes (the bulk is a slab cut out of the
+        electrode, so axis 0 cannot wrap).
 
     Returns
     -------
@@ -108,15 +115,16 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     fn = solvers.transport_properties if transport is True else (transport or None)
     if fn is not None:
         t0 = time.perf_counter()
-        analysis["transport"] = _transport(fn, m, device, periodic, bulk)
+        analysis["transport"] = _transport(fn, m, device, periodic, bulk, in_plane)
         seconds["transport"] = time.perf_counter() - t0
     analysis["seconds"] = seconds
     return analysis
 
 
 def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
-               periodic: bool, bulk: slice) -> dict[str, Any]:
-    """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane, on ``bulk``."""
+               periodic: bool, bulk: slice, in_plane: bool = False) -> dict[str, Any]:
+    """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane, on ``bulk``
+    (and along axes 1 and 2 with ``in_plane``)."""
     ionic = m.spec.conductivities("ionic")
     electronic = m.spec.conductivities("electronic")
     cond = {SE: ionic[SE], CAM: electronic[CAM]}
@@ -155,4 +163,23 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
         # the electrode's area-specific resistance: its whole thickness at the bulk's sigma_eff
         sigma = res.effective_conductivity
         out[net]["resistance_ohm_cm2"] = thickness * 1e-4 / sigma if sigma > 0 else math.inf
+    if in_plane:
+        along = [fn(m.phases[bulk], cond, axis=a, ionic_phases=(SE,), electronic_phases=e_phases,
+                    voxel_size_um=m.voxel_size_um, periodic_lateral=False, device=device,
+                    electronic_contacts=contacts) for a in (1, 2)]
+        out["in_plane"] = {net: _in_plane([getattr(tp_a, net) for tp_a in along])
+                           for net in ("ionic", "electronic")}
     return out
+
+
+def _in_plane(res: list[Any]) -> dict[str, Any]:
+    """Axes 1 and 2 of one network: their mean σ_eff, and τ of that mean (the harmonic mean
+    of the two τ, since σ_eff ∝ 1 / τ at one volume fraction; ``inf`` only if both block)."""
+    sigma = [r.effective_conductivity for r in res]
+    inv = sum(1.0 / r.tau if r.tau > 0 else math.inf for r in res)
+    return {"effective_conductivity_S_cm": sum(sigma) / len(sigma),
+            "tau": len(res) / inv if inv > 0 else math.inf,
+            "tau_axes": [r.tau for r in res],
+            "effective_conductivity_axes_S_cm": sigma,
+            "converged": all(bool(r.converged) for r in res),
+            "iterations": [r.iterations for r in res]}

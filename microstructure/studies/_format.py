@@ -187,6 +187,12 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
                          f"{_fmt(t['percolating_fraction'], '.3f'):>13}"
                          f"{_fmt(t['resistance_ohm_cm2'], '.4g'):>12}  "
                          f"{'yes' if t['converged'] else 'NO'}")
+        ip = tr.get("in_plane")
+        if ip:
+            lines.append(f"{'in-plane tau':<12}" + ", ".join(
+                f"{net} {_fmt(ip[net]['tau'], '.4g')} (axes 1 / 2: "
+                f"{' / '.join(_fmt(t, '.4g') for t in ip[net]['tau_axes'])})"
+                for net in ("ionic", "electronic")))
         n = tr["electronic"].get("contacts_weighted", 0)
         if tr.get("contact_conductance"):
             lines.append(f"{'contacts':<12}electronic: {n} CAM/carbon contacts at their circle's "

@@ -46,10 +46,10 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     """Generate, analyze and flatten one (point, seed); never raises for a failing point.
 
     ``task`` is a plain dict (picklable, for process pools and Dask): ``point_id``,
-    ``params``, ``spec_json``, ``seed``, ``device``, ``transport``, ``wall_margin_um`` and
-    ``homogeneity_window_um`` (None: the defaults of ``analyze``), ``threads`` (numba
-    threads for this task, or None) and ``structure_path`` (where to save the structure, or
-    None).
+    ``params``, ``spec_json``, ``seed``, ``device``, ``transport``, ``wall_margin_um``,
+    ``homogeneity_window_um`` (None: the defaults of ``analyze``), ``in_plane``, ``threads``
+    (numba threads for this task, or None) and ``structure_path`` (where to save the
+    structure, or None).
     """
     from microstructure import PackingError, generate
 
@@ -70,7 +70,8 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
             t_gen = time.perf_counter() - t0
             analysis = analyze(m, device=device, transport=bool(task.get("transport", True)),
                                wall_margin_um=task.get("wall_margin_um"),
-                               homogeneity_window_um=task.get("homogeneity_window_um"))
+                               homogeneity_window_um=task.get("homogeneity_window_um"),
+                               in_plane=bool(task.get("in_plane", False)))
         row.update(flat_row(analysis, m))
         secs = analysis["seconds"]
         row["t_generate_s"] = t_gen

@@ -146,6 +146,7 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
             task = {**pt, "seed": seed, "device": device, "transport": sweep.transport,
                     "wall_margin_um": sweep.wall_margin_um,
                     "homogeneity_window_um": sweep.homogeneity_window_um,
+                    "in_plane": bool(sweep.in_plane),
                     "threads": None, "structure_path": None}
             if save_structures:
                 task["structure_path"] = str(store.structure_path(p.point_id, seed).resolve())

@@ -94,6 +94,9 @@ class SweepSpec(BaseModel):
     homogeneity_window_um: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Edge of the homogeneity's windows, µm (default three CAM d50s); at least one voxel at
     every point."""
+    in_plane: bool | None = None
+    """Also solve transport along the electrode's plane (``in_plane`` of
+    :func:`~microstructure.studies.analyze`; columns ``*_tau_in_plane``)."""
     name: str = ""
     """Optional title of the study."""
     overrides: dict[str, Any] = Field(default_factory=dict)
@@ -338,7 +341,7 @@ def _format_errors(exc: ValidationError) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = ("unknown key (allowed: base, seeds, mode, transport, wall_margin_um, "
-                   "homogeneity_window_um, name, overrides, axes, points)")
+                   "homogeneity_window_um, in_plane, name, overrides, axes, points)")
         got = ""
         if err["type"] not in ("missing", "value_error", "extra_forbidden") and "input" in err:
             got = f" (got {err['input']!r})"

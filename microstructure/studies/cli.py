@@ -169,6 +169,9 @@ def analyze(
         None, "--homogeneity-window-um",
         help="Edge (um) of the cubic windows in which the homogeneity (RSD of each phase's "
              "volume fraction) is sampled; default: three CAM d50s."),
+    in_plane: bool = typer.Option(False, "--in-plane",
+                                  help="Also solve transport along the electrode's plane "
+                                       "(axes 1 and 2: two more solves per network)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
@@ -177,7 +180,7 @@ def analyze(
         fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
     analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out,
                               notice=True, wall_margin_um=wall_margin_um,
-                              homogeneity_window_um=homogeneity_window_um)
+                              homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
     if json_out:
         _echo_json(analysis)
     else:
@@ -401,7 +404,8 @@ def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_lab
 def _analyze_store(store: Path, *, device: str, transport: bool,
                    progress: bool = False, notice: bool = False,
                    wall_margin_um: float | None = None,
-                   homogeneity_window_um: float | None = None) -> dict[str, Any]:
+                   homogeneity_window_um: float | None = None,
+                   in_plane: bool = False) -> dict[str, Any]:
     import solvers
     from microstructure import open as open_microstructure
     from microstructure._homogeneity import check_window
@@ -429,7 +433,7 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
     try:
         analysis = {"store": str(store), **analyze(
             m, device=device, transport=fn or False, wall_margin_um=wall_margin_um,
-            homogeneity_window_um=homogeneity_window_um)}
+            homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)}
     except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
         memory_fail(exc)
     try:

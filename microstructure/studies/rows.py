@@ -105,6 +105,10 @@ COLUMN_INFO: tuple[Column, ...] = (
     _c("electronic_sigma_eff_S_cm", "float", "S/cm", "effective electronic conductivity "
        "(bulk)"),
     _c("electronic_tau", "float", "", "electronic tortuosity factor"),
+    _c("ionic_tau_in_plane", "float", "", "ionic τ along the electrode's plane, of the mean "
+       "σ_eff of axes 1 and 2 (NaN unless asked for: in_plane)"),
+    _c("electronic_tau_in_plane", "float", "", "electronic τ along the electrode's plane "
+       "(NaN unless asked for)"),
     _c("electronic_converged", "bool", "", "electronic solve converged"),
     _c("ionic_percolating_fraction", "float", "fraction of SE volume", "SE in the network "
        "spanning the bulk"),
@@ -279,6 +283,9 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
         row[f"{net}_resistance_ohm_cm2"] = _num(t.get("resistance_ohm_cm2"))
     row["electronic_contacts_weighted"] = _num((tr.get("electronic") or {})
                                                .get("contacts_weighted"))
+    for net in ("ionic", "electronic"):
+        row[f"{net}_tau_in_plane"] = _num(((tr.get("in_plane") or {}).get(net) or {})
+                                          .get("tau"))
 
     st = analysis.get("structure") or {}
     row["cam_se_area_per_volume_per_um"] = _num(st.get("cam_se_contact_area_per_volume_per_um"))

@@ -117,3 +117,41 @@ def test_wall_margin_option_of_assb_analyze(bare_separator, tmp_path):
         res = run(app, ["analyze", str(store), "--wall-margin-um", bad])
         assert res.exit_code == 2 and "--wall-margin-um" in res.output
         assert "Traceback" not in res.output
+
+
+def test_in_plane_transport_of_lamellae():
+    """SE and CAM lamellae standing in the plane of axes 0 and 1: both conduct straight
+    along axes 0 and 1 (tau 1) and are blocked along axis 2, so the in-plane tau, of the mean
+    sigma_eff of axes 1 and 2, is 2 / (1/1 + 0) = 2; through-plane stays 1."""
+    from test_metrics import _hand_made
+
+    phases = np.full((12, 12, 12), ms.CAM, dtype=np.uint8)
+    phases[:, :, (np.arange(12) // 2) % 2 == 0] = ms.SE
+    m = _hand_made(phases)
+    a = analyze(m, rules=("strict",), structure=False, in_plane=True)
+    tr = a["transport"]
+    for net in ("ionic", "electronic"):
+        assert math.isclose(tr[net]["tau"], 1.0, rel_tol=1e-4)
+        ip = tr["in_plane"][net]
+        assert math.isclose(ip["tau_axes"][0], 1.0, rel_tol=1e-4)
+        assert math.isinf(ip["tau_axes"][1]) and ip["effective_conductivity_axes_S_cm"][1] == 0
+        assert math.isclose(ip["tau"], 2.0, rel_tol=1e-4) and ip["converged"]
+    row = flat_row(a, m)
+    assert math.isclose(row["ionic_tau_in_plane"], 2.0, rel_tol=1e-4)
+    plain = analyze(m, rules=("strict",), structure=False)
+    assert "in_plane" not in plain["transport"]
+    assert math.isnan(flat_row(plain, m)["electronic_tau_in_plane"])
+
+
+def test_in_plane_option_of_assb_analyze(bare_separator, tmp_path):
+    from typer.testing import CliRunner
+
+    from microstructure._zarr_store import store_attrs
+    from microstructure.studies.cli import app
+
+    store = bare_separator.save(tmp_path / "m.zarr")
+    ok = CliRunner().invoke(app, ["analyze", str(store), "--in-plane"])
+    assert ok.exit_code == 0, ok.output
+    line = next(x for x in ok.stdout.splitlines() if x.startswith("in-plane tau"))
+    ip = store_attrs(store)["analysis"]["transport"]["in_plane"]
+    assert f"ionic {ip['ionic']['tau']:.4g} (axes 1 / 2: " in line

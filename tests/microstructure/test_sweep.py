@@ -459,17 +459,19 @@ def test_unreachable_scheduler_starts_nothing(tiny_run, tmp_path):
 
 
 def test_analysis_options_of_a_sweep(tmp_path):
-    """wall_margin_um and homogeneity_window_um of a sweep file reach every point's analysis;
+    """wall_margin_um, homogeneity_window_um and in_plane of a sweep file reach every point's
+    analysis;
     bad values are refused when the file is read, naming the key; a directory written without
     them is resumed as the same sweep."""
     text = (TINY.replace("transport = false", "transport = true\nwall_margin_um = 2.0\n"
-                         "homogeneity_window_um = 8.0")
+                         "homogeneity_window_um = 8.0\nin_plane = true")
             .replace("[60, 75]", "[70]").replace("[0.8, 3.0]", "[0.8]"))
     out = tmp_path / "o"
     df = studies.run_sweep(write(tmp_path, text), out, workers=1, quiet=True)
     (r,) = df.itertuples()
     assert r.status == "ok" and r.transport_wall_margin_um == 2.0
     assert r.homogeneity_window_um == 8.0 and 0 < r.homogeneity_rsd_cam < 1
+    assert 1 <= r.ionic_tau_in_plane < math.inf                     # solved along the plane
     for bad, words in (("wall_margin_um = -1.0", "wall_margin_um"),
                        ("homogeneity_window_um = 0.5", r"at least one voxel \(1 µm\), got 0.5"),
                        ("homogeneity_window_um = nan", "homogeneity_window_um")):
@@ -481,7 +483,7 @@ def test_analysis_options_of_a_sweep(tmp_path):
                               quiet=True)
     manifest = tmp_path / "p" / "manifest.json"
     man = json.loads(manifest.read_text())                 # as a version without the keys
-    for key in ("wall_margin_um", "homogeneity_window_um"):
+    for key in ("wall_margin_um", "homogeneity_window_um", "in_plane"):
         del man["definition"][key]
     manifest.write_text(json.dumps(man))
     again = studies.run_sweep(write(tmp_path, TINY, "p.toml"), tmp_path / "p", workers=1,
