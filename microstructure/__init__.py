@@ -39,9 +39,11 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: theta); 0.9.0: the electronic tau gives the faces of each CAM/carbon contact the
 #: conductance of its contact circle (sub-voxel contact conductance; same arrays, carbon ids
 #: stored); 0.10.0: the analysis solves transport on the bulk (``Microstructure.bulk_slice``:
-#: the layers next to the collector and separator walls left out) -- so stored rows, stores
-#: and resumed sweeps can tell them apart.
-__version__ = "0.10.0"
+#: the layers next to the collector and separator walls left out); 0.11.0: a pressed build
+#: whose fraction correction does not converge keeps the attempt whose CAM and carbon are
+#: closest (other arrays for those specs, mostly at coarse voxels; converged builds are
+#: unchanged) -- so stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.11.0"
 
 __all__ = [
     "CAM",
