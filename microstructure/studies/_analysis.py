@@ -176,10 +176,13 @@ def _in_plane(res: list[Any]) -> dict[str, Any]:
     """Axes 1 and 2 of one network: their mean σ_eff, and τ of that mean (the harmonic mean
     of the two τ, since σ_eff ∝ 1 / τ at one volume fraction; ``inf`` only if both block)."""
     sigma = [r.effective_conductivity for r in res]
-    inv = sum(1.0 / r.tau if r.tau > 0 else math.inf for r in res)
+    taus = [float(r.tau) for r in res]
+    inv = sum(1.0 / t for t in taus)                      # a blocked axis (inf) adds 0
+    tau = (math.nan if any(math.isnan(t) for t in taus)   # nothing to conduct: no tau
+           else len(taus) / inv if inv > 0 else math.inf)
     return {"effective_conductivity_S_cm": sum(sigma) / len(sigma),
-            "tau": len(res) / inv if inv > 0 else math.inf,
-            "tau_axes": [r.tau for r in res],
+            "tau": tau,
+            "tau_axes": taus,
             "effective_conductivity_axes_S_cm": sigma,
             "converged": all(bool(r.converged) for r in res),
             "iterations": [r.iterations for r in res]}

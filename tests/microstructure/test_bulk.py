@@ -155,3 +155,21 @@ def test_in_plane_option_of_assb_analyze(bare_separator, tmp_path):
     line = next(x for x in ok.stdout.splitlines() if x.startswith("in-plane tau"))
     ip = store_attrs(store)["analysis"]["transport"]["in_plane"]
     assert f"ionic {ip['ionic']['tau']:.4g} (axes 1 / 2: " in line
+
+
+def test_in_plane_tau_is_the_harmonic_mean_of_the_axes():
+    """tau of the mean sigma_eff at one volume fraction: 2 / (1/t1 + 1/t2); a blocked axis
+    adds nothing, two blocked axes give inf, a network with no tau (NaN) stays NaN."""
+    from types import SimpleNamespace
+
+    from microstructure.studies._analysis import _in_plane
+
+    def axis(tau, sigma):
+        return SimpleNamespace(tau=tau, effective_conductivity=sigma, converged=True,
+                               iterations=3)
+
+    assert _in_plane([axis(2.0, 1.0), axis(4.0, 0.5)])["tau"] == pytest.approx(8 / 3)
+    assert _in_plane([axis(2.0, 1.0), axis(math.inf, 0.0)])["tau"] == 4.0
+    assert math.isinf(_in_plane([axis(math.inf, 0.0)] * 2)["tau"])
+    assert math.isnan(_in_plane([axis(math.nan, 0.0), axis(2.0, 1.0)])["tau"])
+    assert _in_plane([axis(2.0, 1.0), axis(4.0, 0.5)])["effective_conductivity_S_cm"] == 0.75
