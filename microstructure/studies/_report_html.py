@@ -19,6 +19,7 @@ SUMMARY_COLUMNS = (
     ("util_strict", "θ strict", ".3f"),
     ("util_relay", "θ relay", ".3f"),
     ("ionic_tau", "ionic τ", ".3g"),
+    ("ionic_tau_in_plane", "ionic τ in-plane", ".3g"),
     ("ionic_sigma_eff_S_cm", "ionic σ_eff S/cm", ".3g"),
     ("electronic_sigma_eff_S_cm", "electronic σ_eff S/cm", ".3g"),
     ("capacity_mAh_g_cam_strict", "mAh/g CAM (strict)", ".1f"),
@@ -26,6 +27,8 @@ SUMMARY_COLUMNS = (
     ("areal_capacity_mAh_cm2_strict", "mAh/cm² (strict)", ".3g"),
     ("effective_c_rate_strict", "effective C-rate (strict)", ".3g"),
 )
+#: Columns computed only when asked for (``in_plane``): shown only where some point has them.
+OPT_IN = frozenset({"ionic_tau_in_plane"})
 #: The structure's quality criteria labs report (DOMAIN.md), per point: porosity, isolated CAM,
 #: contact areas and how evenly each phase is spread.
 QUALITY_COLUMNS = (
@@ -60,7 +63,8 @@ def _points_table(title: str, summary: pd.DataFrame, shown: list[str],
     """One table of the points: the shown parameters, the seeds, then ``columns`` (mean ± sd);
     nothing when the summary has none of the columns."""
     e = html.escape
-    cols = [(c, t, f) for c, t, f in columns if f"{c}_mean" in summary]
+    cols = [(c, t, f) for c, t, f in columns if f"{c}_mean" in summary
+            and (c not in OPT_IN or summary[f"{c}_n"].gt(0).any())]
     if not cols:
         return []
     parts = [f"<h2>{e(title)}</h2><table><tr><th>point</th>",

@@ -395,3 +395,16 @@ def test_axes_that_go_together_are_drawn_through_one():
     assert independent_axes(df, ["d90", "d50"]) == (["d90"], {"d50": "d90"})
     with_nan = df.assign(se=[30.0, 30.0, np.nan, np.nan] * 2)
     assert independent_axes(with_nan, ["cam", "se"]) == (["cam"], {"se": "cam"})
+
+
+def test_in_plane_tau_is_shown_only_where_it_was_computed(two_axes, two_axes_report):
+    """The in-plane tau is opt-in (``in_plane``): no column for a sweep without it, its mean
+    ± sd where the rows have it."""
+    from microstructure.studies._report_html import SUMMARY_COLUMNS, _points_table
+
+    assert "ionic τ in-plane" not in two_axes_report.read_text("utf-8")
+    df = load_results(two_axes)
+    df["ionic_tau_in_plane"] = 2.5
+    summary = point_summary(df, ["ionic_tau", "ionic_tau_in_plane"])
+    table = "".join(_points_table("t", summary, [], SUMMARY_COLUMNS))
+    assert "<th>ionic τ in-plane</th>" in table and "2.5 ± 0" in table
