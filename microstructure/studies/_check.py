@@ -95,14 +95,14 @@ def format_spec_summary(s: dict[str, Any]) -> str:
         box_line(s, f"{s['voxels']:,} voxels, packing {s['packing_mode']}"),
         "",
         f"{'phase':<8}{'wt% solids':>11}{'vol% solids':>12}{'vol% box':>10}{'g/cm³':>7}"
-        f"{'d10/d50/d90 um':>19}{'d10 vox':>8}{'particles':>11}",
+        f"{'d10/d50/d90 um':>21}{'d10 vox':>8}{'particles':>11}",
     ]
     for name, p in s["phases"].items():
         wt = "-" if p["wt_frac_solids"] is None else f"{100 * p['wt_frac_solids']:.1f}"
         rho = "-" if p["density_g_cm3"] is None else f"{p['density_g_cm3']:.3g}"
-        d = f"{p['d10_um']:.2g}/{p['d50_um']:.2g}/{p['d90_um']:.2g}"
+        d = f"{p['d10_um']:.3g}/{p['d50_um']:.3g}/{p['d90_um']:.3g}"
         lines.append(f"{name:<8}{wt:>11}{100 * p['vol_frac_solids']:>12.1f}"
-                     f"{100 * p['box_fraction']:>10.2f}{rho:>7}{d:>19}"
+                     f"{100 * p['box_fraction']:>10.2f}{rho:>7}{d:>21}"
                      f"{p['d10_voxels']:>8.1f}{p['particles']:>11.3g}")
     lines.append(f"{'pore':<8}{'':>11}{'':>12}{100 * s['porosity']:>10.2f}")
     lines.append("")
@@ -132,7 +132,9 @@ def format_spec_summary(s: dict[str, Any]) -> str:
                      "smaller domain or a larger voxel")
     how = ("pressed as particles" if s["packing_mode"] == "pressed"
            else "expected without overlap")
-    lines.append(f"particles: {how} (the target volume over the PSD's mean particle volume)")
+    lines.append(f"particles: {how} (the target volume over the PSD's mean particle volume); "
+                 "d10/d50/d90: volume-based, of the PSD as drawn (a lognormal through three "
+                 "given quantiles is a least-squares fit)")
     return "\n".join(lines)
 
 
