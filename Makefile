@@ -40,12 +40,13 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.test
 
 # The main job on the embedded defaults: one 64^3 composite generated and analyzed (phase,
 # utilization, structure and transport tables), then a 2 x 2 (CAM content x SE d50) x 2 seeds
-# sweep at 48^3 and its report.  Under 1 min on 2 cores; a rerun resumes the sweep
+# sweep at 48^3 (its points read back first: assb check) and its report.  Under 1 min on 2 cores; a rerun resumes the sweep
 # (rm -rf demo_out for a fresh one).
 DEMO_DIR ?= demo_out
 DEMO_OUT ?= $(DEMO_DIR)/sweep
 demo: $(VENV)/.base
 	$(BIN)/assb demo --small --out $(DEMO_DIR)
+	$(BIN)/assb check examples/demo_sweep.toml
 	$(BIN)/assb sweep examples/demo_sweep.toml -o $(DEMO_OUT)
 	$(BIN)/assb report $(DEMO_OUT)
 	@echo "open $(DEMO_OUT)/report/report.html in a browser"
