@@ -8,10 +8,11 @@ of diameter ``d`` has an RSD that falls roughly like ``(d / L)^(3/2)`` with the 
 is less even at the scale of a CAM particle than a fine one.  Here the samples are cubic
 windows of edge ``L`` inside the bulk of the electrode (``Microstructure.bulk_slice``: the
 layers next to the collector and separator are ordered by the walls and are left out, as for
-transport), at every position on a lattice of steps ``L / 3`` to ``L / 6``: overlapping windows, as in
-Hilfer's local porosity analysis, so that a box holding only a few whole windows still gives a
-spread (``independent_windows`` says how many independent samples it rests on).  The default ``L`` is three CAM volume d50s, about 20 CAM particles per window,
-so the RSD of one composition can be compared with that of another whatever the CAM size.
+transport), at every position on a lattice of steps ``L / 3`` to ``L / 6``: overlapping
+windows, as in Hilfer's local porosity analysis, so that a box holding only a few whole
+windows still gives a spread (``independent_windows`` says how many independent samples it
+rests on).  The default ``L`` is three CAM volume d50s, about 20 CAM particles per window, so
+the RSD of one composition can be compared with that of another whatever the CAM size.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class Homogeneity:
     window_um: float
     """Edge of the cubic windows, µm (a whole number of voxels)."""
     n_windows: int
-    """Window positions measured: every position on a lattice of steps of a third to a sixth of the window
-    where the window lies wholly inside the bulk (overlapping windows)."""
+    """Window positions measured: every position on a lattice of steps of a third to a sixth
+    of the window where the window lies wholly inside the bulk (overlapping windows)."""
     independent_windows: float
     """Bulk volume / window volume: about how many independent samples the spread rests on."""
     bulk_um: tuple[float, float]

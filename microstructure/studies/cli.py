@@ -163,8 +163,9 @@ def analyze(
     wall_margin_um: float = typer.Option(
         None, "--wall-margin-um", min=0.0,
         help="Thickness (um) left out next to the collector and the separator, of the "
-             "transport solves and the homogeneity's windows; default: one particle diameter (the larger d50 of CAM and SE), 0 for "
-             "an imported store; 0 solves through the whole thickness."),
+             "transport solves and the homogeneity's windows; default: one particle diameter "
+             "(the larger d50 of CAM and SE), 0 for an imported store; 0 solves through the "
+             "whole thickness."),
     homogeneity_window_um: float = typer.Option(
         None, "--homogeneity-window-um",
         help="Edge (um) of the cubic windows in which the homogeneity (RSD of each phase's "
