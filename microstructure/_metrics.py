@@ -51,7 +51,7 @@ from solvers.phases import CAM, PHASE_CODES, SE, pair_key
 
 from ._generate import contact_warnings, resolution_warnings
 from ._homogeneity import WINDOW_CAM_D50, Homogeneity, check_window, homogeneity
-from ._microstructure import Microstructure, check_margin
+from ._microstructure import Microstructure, wall_bulk_slice
 
 #: Correction of the voxel face count for isotropic surfaces (mean staircase over-count 3/2).
 ISOTROPIC_SURFACE_FACTOR = 2.0 / 3.0
@@ -249,8 +249,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
         raise ValueError(f"m.phases must be 3-D, got shape {phases.shape}")
     h = float(m.voxel_size_um)
     window = check_window(homogeneity_window_um, h)
-    bulk = m.bulk_slice(margin_um=None if wall_margin_um is None
-                        else check_margin(wall_margin_um, "wall_margin_um"))
+    bulk = wall_bulk_slice(m, wall_margin_um)
     if window is None:
         window = WINDOW_CAM_D50 * m.spec.phases.cam.psd.sampler().volume_quantile(0.5)
     box_volume = float(phases.size) * h**3

@@ -32,6 +32,13 @@ def check_margin(margin_um: object, name: str = "margin_um") -> float:
         raise ValueError(f"{name} must be finite and >= 0, got {margin_um!r}")
     return margin
 
+
+def wall_bulk_slice(m: Microstructure, wall_margin_um: float | None) -> slice:
+    """``m.bulk_slice()`` for the option ``wall_margin_um`` of ``analyze`` and
+    ``structure_metrics`` (None: the default margin); a bad value is refused naming it."""
+    return m.bulk_slice(margin_um=None if wall_margin_um is None
+                        else check_margin(wall_margin_um, "wall_margin_um"))
+
 @dataclass(frozen=True, eq=False)
 class ParticleTable:
     """Every placed particle: CAM ids are 1..n_cam (as in ``particle_ids``), then SE, carbon.

@@ -70,14 +70,13 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     import solvers
     from microstructure import __version__, structure_metrics
     from microstructure._homogeneity import check_window
-    from microstructure._microstructure import check_margin
+    from microstructure._microstructure import wall_bulk_slice
 
     rules = tuple(rules)
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
         raise ValueError(f"rules must be a non-empty subset of {RULES}, got {rules!r}")
-    bulk = m.bulk_slice(margin_um=None if wall_margin_um is None  # bad: fails before any work
-                        else check_margin(wall_margin_um, "wall_margin_um"))
+    bulk = wall_bulk_slice(m, wall_margin_um)  # a bad margin fails before any work
     check_window(homogeneity_window_um, float(m.voxel_size_um))
     periodic = bool(m.spec.domain.periodic_lateral)
     seconds: dict[str, float] = {}
