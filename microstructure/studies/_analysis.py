@@ -134,9 +134,14 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
     contacts = m.electronic_contacts()
     if contacts is not None:
         contacts = contacts.subvolume(bulk)
-    tp = fn(m.phases[bulk], cond, axis=0, ionic_phases=(SE,), electronic_phases=e_phases,
-            voxel_size_um=m.voxel_size_um, periodic_lateral=periodic, device=device,
-            electronic_contacts=contacts)
+    part = m.phases[bulk]
+
+    def solve(axis: int, periodic_lateral: bool) -> Any:
+        return fn(part, cond, axis=axis, ionic_phases=(SE,), electronic_phases=e_phases,
+                  voxel_size_um=m.voxel_size_um, periodic_lateral=periodic_lateral,
+                  device=device, electronic_contacts=contacts)
+
+    tp = solve(0, periodic)
     names = {CAM: "cam", SE: "se", CARBON: "carbon"}
     h = float(m.voxel_size_um)
     thickness = h * m.shape[0]
@@ -163,9 +168,7 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
         sigma = res.effective_conductivity
         out[net]["resistance_ohm_cm2"] = thickness * 1e-4 / sigma if sigma > 0 else math.inf
     if in_plane:
-        along = [fn(m.phases[bulk], cond, axis=a, ionic_phases=(SE,), electronic_phases=e_phases,
-                    voxel_size_um=m.voxel_size_um, periodic_lateral=False, device=device,
-                    electronic_contacts=contacts) for a in (1, 2)]
+        along = [solve(a, False) for a in (1, 2)]
         out["in_plane"] = {net: _in_plane([getattr(tp_a, net) for tp_a in along])
                            for net in ("ionic", "electronic")}
     return out

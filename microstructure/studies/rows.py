@@ -281,11 +281,10 @@ def flat_row(analysis: dict[str, Any], m: Any) -> dict[str, Any]:
         row[f"{net}_percolating_fraction"] = _num(t.get("percolating_fraction"))
         row[f"{net}_iterations"] = _num(t.get("iterations"))
         row[f"{net}_resistance_ohm_cm2"] = _num(t.get("resistance_ohm_cm2"))
-    row["electronic_contacts_weighted"] = _num((tr.get("electronic") or {})
-                                               .get("contacts_weighted"))
-    for net in ("ionic", "electronic"):
         row[f"{net}_tau_in_plane"] = _num(((tr.get("in_plane") or {}).get(net) or {})
                                           .get("tau"))
+    row["electronic_contacts_weighted"] = _num((tr.get("electronic") or {})
+                                               .get("contacts_weighted"))
 
     st = analysis.get("structure") or {}
     row["cam_se_area_per_volume_per_um"] = _num(st.get("cam_se_contact_area_per_volume_per_um"))
