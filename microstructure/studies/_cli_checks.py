@@ -12,7 +12,7 @@ import typer
 from ._text import one_line
 
 __all__ = ["check_device", "check_dir_out", "check_out", "fail", "memory_fail",
-           "not_text", "read_spec"]
+           "not_text", "read_spec", "read_sweep"]
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
@@ -82,6 +82,17 @@ def read_spec(path: Path) -> Any:
         typer.echo(f"error: {exc}", err=True)  # one line per bad field
         raise typer.Exit(2) from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+        fail(one_line(exc))
+    except UnicodeDecodeError as exc:
+        fail(not_text(path, exc))
+
+
+def read_sweep(path: Path) -> Any:
+    from ._sweep_spec import SweepError, load_sweep
+
+    try:
+        return load_sweep(path)
+    except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         fail(one_line(exc))
     except UnicodeDecodeError as exc:
         fail(not_text(path, exc))

@@ -35,8 +35,8 @@ from ._cli_checks import (
     check_out,
     fail,
     memory_fail,
-    not_text,
     read_spec,
+    read_sweep,
 )
 from ._format import (
     format_analysis,
@@ -115,7 +115,6 @@ def check(
 ) -> None:
     """Read a spec or a sweep back without building anything: fractions, porosity, particles,
     memory, warnings (a sweep: one line per point)."""
-    from microstructure import PackingError
     from microstructure._pressing import PressingError
 
     from ._check import (
@@ -128,13 +127,7 @@ def check(
 
     device = check_device(device)
     if is_sweep_file(spec):
-        from ._sweep_spec import SweepError, load_sweep
-
-        try:
-            sw = load_sweep(spec)
-        except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            fail(one_line(exc))
-        result = sweep_check(sw, label=str(spec), device=device)
+        result = sweep_check(read_sweep(spec), label=str(spec), device=device)
         if json_out:
             _echo_json(result)
         else:
@@ -143,7 +136,7 @@ def check(
     spec_obj = read_spec(spec)
     try:
         summary = spec_summary(spec_obj, spec_label=str(spec), device=device)
-    except (PackingError, PressingError) as exc:   # PSDs that cannot be drawn at this voxel
+    except PressingError as exc:   # PSDs that cannot be drawn at this voxel
         fail(one_line(exc))
     if json_out:
         _echo_json(summary)
@@ -285,7 +278,7 @@ def sweep(
     import logging
 
     from ._sweep import run_sweep
-    from ._sweep_spec import SweepError, load_sweep
+    from ._sweep_spec import SweepError
 
     remote = scheduler is not None and scheduler != "local"
     if remote:
@@ -293,12 +286,7 @@ def sweep(
             fail(f"--device must be 'cpu' or 'cuda', got {device!r}")
     else:
         device = check_device(device)
-    try:
-        sw = load_sweep(sweep_file)
-    except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-        fail(one_line(exc))
-    except UnicodeDecodeError as exc:
-        fail(not_text(sweep_file, exc))
+    sw = read_sweep(sweep_file)
     check_dir_out(out)
     n_points = len(sw.expand())
     if not quiet:
