@@ -14,6 +14,8 @@ from typing import Any
 
 import tomllib
 
+from ._format import short_value
+
 _PHASES = ("cam", "se", "carbon")
 
 
@@ -188,7 +190,7 @@ def format_sweep_check(s: dict[str, Any]) -> str:
     head = "".join(f"{p.removeprefix('phases.'):>22}" for p in s["swept"])
     lines.append(f"{'point':<6}{head}{'porosity':>10}{'particles':>11}{'memory':>10}  notes")
     for r in s["points"]:
-        vals = "".join(f"{_short(r['params'][p]):>22}" for p in s["swept"])
+        vals = "".join(f"{short_value(r['params'][p]):>22}" for p in s["swept"])
         if "error" in r:
             lines.append(f"{r['point']:<6}{vals}{'':>31}  error: {r['error']}")
             continue
@@ -209,11 +211,3 @@ def format_sweep_check(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _short(v: Any) -> str:
-    if isinstance(v, float):
-        return f"{v:.4g}"
-    if isinstance(v, (list, tuple)):
-        return "[" + ", ".join(_short(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
-    return str(v)

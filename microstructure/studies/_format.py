@@ -6,6 +6,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from microstructure._density import porosity_source
 from solvers.phases import PHASE_CODES
 
@@ -241,6 +243,18 @@ def format_ranking(csv: Path | str, objective: str) -> str:
     return (f"best within the targets ({len(met)} of {len(r)} points meet them): "
             f"{b['point_id']}" + (f" [{where}]" if where else "")
             + f", {objective} {b['objective']:.4g}, theta {b['theta_mean']:.3f}")
+
+
+def short_value(v: Any) -> str:
+    """A swept value as the tables and plot labels show it: floats to 4 significant digits,
+    lists and tables item by item."""
+    if isinstance(v, (float, np.floating)):
+        return f"{v:.4g}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(short_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {short_value(x)}" for k, x in v.items()) + "}"
+    return str(v)
 
 
 def _fmt(v: Any, fmt: str) -> str:

@@ -31,6 +31,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from ._format import short_value
+
 #: Phase colours (pore, CAM, SE, carbon).
 PHASE_COLORS = ("#ffffff", "#3b6fb6", "#f2b134", "#222222")
 PHASE_NAMES = ("pore", "CAM", "SE", "carbon")
@@ -176,12 +178,6 @@ def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[Any, pd.DataFrame
     return [(k, d) for k, d in df.groupby(group, sort=True, dropna=False)]
 
 
-def _fmt(v: Any) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{v:.4g}"
-    return str(v)
-
-
 def line_panel(ax: Any, df: pd.DataFrame, x: str, y: str, *, group: str | None,
                name: str = "", color: Any = None, logy: bool = False,
                style: str = "-o", kind: str = "fraction") -> None:
@@ -192,7 +188,7 @@ def line_panel(ax: Any, df: pd.DataFrame, x: str, y: str, *, group: str | None,
         if s.empty:
             continue
         xs = s[x].to_numpy(dtype=float)
-        lab = name if group is None else f"{name}{' ' if name else ''}{label(group)} = {_fmt(gval)}"
+        lab = name if group is None else f"{name}{' ' if name else ''}{label(group)} = {short_value(gval)}"
         c = color if color is not None else f"C{i}"
         ax.plot(xs, s["center"], style, color=c, label=lab, ms=4)
         band = s["lo"].notna().to_numpy()
@@ -258,7 +254,7 @@ def percolation_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
                  .groupby(x, sort=True)["p"].agg(["mean", "count"]).reset_index())
             if s.empty:
                 continue
-            lab = None if group is None else f"{label(group)} = {_fmt(gval)}"
+            lab = None if group is None else f"{label(group)} = {short_value(gval)}"
             ax.plot(s[x].astype(float), s["mean"], "-s", color=f"C{i}", label=lab, ms=4)
         ax.set_title(col.replace("_", " ").replace("percolates", "network percolates"))
         ax.set_xlabel(label(x))
@@ -283,8 +279,8 @@ def heatmap_figure(df: pd.DataFrame, xcol: str, ycol: str,
                              dropna=False)
         a = grid.to_numpy(dtype=float)
         im = ax.imshow(a, origin="lower", aspect="auto", cmap="viridis")
-        ax.set_xticks(range(grid.shape[1]), [_fmt(c) for c in grid.columns])
-        ax.set_yticks(range(grid.shape[0]), [_fmt(c) for c in grid.index])
+        ax.set_xticks(range(grid.shape[1]), [short_value(c) for c in grid.columns])
+        ax.set_yticks(range(grid.shape[0]), [short_value(c) for c in grid.index])
         for (i, j), val in np.ndenumerate(a):
             light = np.isfinite(val) and im.norm(val) > 0.6   # dark text on the yellow end
             ax.text(j, i, "–" if not np.isfinite(val) else f"{val:.3g}", ha="center",

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._format import short_value
 
 __all__ = ["QUALITY_COLUMNS", "SUMMARY_COLUMNS", "page"]
 
@@ -72,7 +73,7 @@ def _points_table(title: str, summary: pd.DataFrame, shown: list[str],
              *(f"<th>{e(t)}</th>" for _, t, _ in cols), "</tr>"]
     for _, r in summary.iterrows():
         cells = [f"<td class='l'>{e(str(r['point_id']))}</td>"]
-        cells += [f"<td>{e(_plots._fmt(r[c]))}</td>" for c in shown]
+        cells += [f"<td>{e(short_value(r[c]))}</td>" for c in shown]
         cells.append(f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>")
         cells += [f"<td>{_cell(r[f'{c}_mean'], r[f'{c}_sd'], f)}</td>" for c, _, f in cols]
         parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -98,7 +99,7 @@ def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str) -> li
              "<th>ionic τ</th><th>seeds ok</th><th>meets</th><th>missed</th></tr>"]
     for _, r in ranking.iterrows():
         cells = [f"<td>{int(r['rank'])}</td>", f"<td class='l'>{e(str(r['point_id']))}</td>"]
-        cells += [f"<td>{e(_plots._fmt(r[c]))}</td>" for c in cols]
+        cells += [f"<td>{e(short_value(r[c]))}</td>" for c in cols]
         cells += [f"<td>{_cell(r['objective'], math.nan, '.4g')}</td>",
                   f"<td>{_cell(r['theta_mean'], r['theta_sd'], '.3f')}</td>",
                   f"<td>{_cell(r['theta_min'], math.nan, '.3f')}</td>",
