@@ -294,8 +294,6 @@ class ElectrodeSpec(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> ElectrodeSpec:
-        if self.composition.porosity is None:   # (derived from a density when valid)
-            raise ValueError("composition.porosity could not be derived; give porosity")
         phases = self.present_phases()
         if self.composition.basis == "weight":
             missing = [f"phases.{n}.density_g_cm3" for n, p in phases.items()
@@ -310,6 +308,8 @@ class ElectrodeSpec(_Model):
         for name in ("cam", "se"):
             if phases[name].fraction <= 0:
                 raise ValueError(f"phases.{name}.fraction must be > 0, got {phases[name].fraction}")
+        if self.composition.porosity is None:   # (derived from a density when valid)
+            raise ValueError("composition.porosity could not be derived; give porosity")
         box = self.target_fractions()
         if self.packing.mode != "rsa" and box["cam"] > MAX_CAM_BOX_FRACTION:
             raise ValueError(

@@ -391,6 +391,12 @@ def test_measured_density_errors_name_the_field():
     assert ("composition.bulk_density_g_cm3 needs the density of every solid: "
             "phases.se.density_g_cm3 missing") in _error(no_se_density)
 
+    def no_solids(d):
+        _measured(pellet=PELLET)(d)
+        for p in d["phases"].values():
+            p["fraction"] = 0
+    assert "all solid fractions are 0" in _error(no_solids)  # not "could not be derived"
+
 
 # ---------------------------------------------------------------------------------------------
 # bad input: every case names its field
