@@ -12,6 +12,7 @@ and is asked for as dense a packing as it can make: ``random_spheres`` (voxel RS
     python benchmarks/bench_generate.py            # 128³ and 256³
     python benchmarks/bench_generate.py --sizes 128
     python benchmarks/bench_generate.py --sizes 128 256 --pressed-only --resolved
+    python benchmarks/bench_generate.py --sizes 128 --pressed-only --fine-se --seed 1
 """
 
 from __future__ import annotations
@@ -37,16 +38,24 @@ RESOLVED = {
     "phases.carbon.psd": {"kind": "lognormal", "d50_um": 1.0, "d90_um": 1.4},
     "phases.carbon.fraction": 3,
 }
+#: ``--fine-se``: fine SE around coarse CAM (lambda 10), the generator's slow case: 50:50:1 w/w
+#: CAM d50 8 um, SE d50 0.8 um (~1000 SE particles per CAM particle), 25 % pores.
+FINE_SE = {
+    "phases.cam.fraction": 50, "phases.se.fraction": 50, "composition.porosity": 0.25,
+    "phases.cam.psd": {"kind": "lognormal", "d50_um": 8.0, "d90_um": 14.8},
+    "phases.se.psd": {"kind": "lognormal", "d50_um": 0.8, "d90_um": 1.48},
+}
+PRESETS = {"resolved": RESOLVED, "fine_se": FINE_SE}
 
 
 def _ours(n: int, seed: int, device: str, mode: str = "sequential",
-          resolved: bool = False) -> dict:
+          preset: str | None = None) -> dict:
     import microstructure as ms
 
     warnings.simplefilter("ignore", UserWarning)
     spec = ms.load_spec(ms.default_spec_path()).updated({"packing.mode": mode})
-    if resolved:
-        spec = spec.updated(RESOLVED)
+    if preset:
+        spec = spec.updated(PRESETS[preset])
     # warm-up: JIT compile / load cache (pressed: a small box, its cost is per particle)
     warm = ({"domain.shape": [48, 48, 48]} if mode == "pressed" else
             {"domain.shape": [32, 32, 32], "domain.voxel_size_um": 1.0})
@@ -61,7 +70,8 @@ def _ours(n: int, seed: int, device: str, mode: str = "sequential",
     sec = time.perf_counter() - t
     r = m.report
     worst = max(abs(r.achieved[p] - r.target[p]) for p in r.target)
-    return {"tool": f"assb generate {mode}{' resolved' if resolved else ''} ({device})", "n": n, "seconds": sec, "peak_mb": _rss_mb(),
+    name = f"assb generate {mode}{' ' + preset.replace('_', '-') if preset else ''} ({device})"
+    return {"tool": name, "n": n, "seconds": sec, "peak_mb": _rss_mb(),
             "base_mb": base, "cam_fraction": r.achieved["cam"], "cam_target": r.target["cam"],
             "worst_abs_error": worst, "overlap": r.cam_overlap_fraction,
             "particles": sum(r.n_particles.values()), "steps": r.seconds}
@@ -132,7 +142,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.tool == "ours":
         out = _ours(args.n, args.seed, args.device)
     elif args.tool == "ours_pressed":
-        out = _ours(args.n, args.seed, args.device, mode="pressed", resolved=args.resolved)
+        out = _ours(args.n, args.seed, args.device, mode="pressed", preset=_preset(args))
     elif args.tool == "ours_equal":
         out = _ours_equal(args.n, args.seed, args.device)
     else:
@@ -140,12 +150,16 @@ def _child(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(out))
 
 
-RESOLVED_FLAG = False
+def _preset(args: argparse.Namespace) -> str | None:
+    return "resolved" if args.resolved else "fine_se" if args.fine_se else None
+
+
+PRESET_FLAGS: list[str] = []
 
 
 def _run(tool: str, n: int, seed: int, device: str) -> dict | None:
     cmd = [sys.executable, __file__, "--child", "--tool", tool, "--n", str(n), "--seed",
-           str(seed), "--device", device] + (["--resolved"] if RESOLVED_FLAG else [])
+           str(seed), "--device", device] + PRESET_FLAGS
     p = subprocess.run(cmd, capture_output=True, text=True)
     for line in p.stdout.splitlines():
         if line.startswith("RESULT "):
@@ -164,12 +178,15 @@ def main() -> None:
                     help="only the pressed mode (packing.mode = 'pressed') of the example")
     ap.add_argument("--resolved", action="store_true",
                     help="pressed rows with PSDs resolved at 0.25 um (CAM 5, SE 2.5, carbon 1 um)")
+    ap.add_argument("--fine-se", action="store_true",
+                    help="pressed rows of fine SE around coarse CAM (50:50:1 w/w, 8 : 0.8 um)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--tool", default="ours", help=argparse.SUPPRESS)
     ap.add_argument("--n", type=int, default=128, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global RESOLVED_FLAG
-    RESOLVED_FLAG = args.resolved
+    if args.resolved and args.fine_se:
+        ap.error("--resolved and --fine-se are two compositions: give one")
+    PRESET_FLAGS[:] = ["--resolved"] if args.resolved else ["--fine-se"] if args.fine_se else []
     if args.child:
         _child(args)
         return

@@ -42,8 +42,10 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: the layers next to the collector and separator walls left out); 0.11.0: a pressed build
 #: whose fraction correction does not converge keeps the attempt whose CAM and carbon are
 #: closest (other arrays for those specs, mostly at coarse voxels; converged builds are
-#: unchanged) -- so stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.11.0"
+#: unchanged); 0.12.0: a phase whose radius growth gains no voxel stops growing (fine SE
+#: around coarse CAM: other arrays, same fractions; converged builds are unchanged) -- so
+#: stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.12.0"
 
 __all__ = [
     "CAM",
