@@ -102,6 +102,7 @@ class PressedBuild:
     fill_bodies: int
     fill_fraction: float
     coat_voxels: int
+    fill_voxels: int
 
 
 def next_gain(gain: float, err: float, last_err: float, got: float, last_got: float,
@@ -324,6 +325,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     n_press = len(phase)
     n_fill = int(round(target_all["se"] * nvox)) - int(np.count_nonzero(phases == SE))
     fill = None
+    n_filled = 0
     # the fill also takes SE volume that neither the voxel skeleton nor its coat could hold
     # (no free surface left that touches nothing new): ductile SE extruded into the crevices
     tol_vox = 0.25 * pk.fraction_tolerance * nvox
@@ -342,6 +344,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
             raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
                                 "packing.se_fill_ratio or raise composition.porosity") from None
         phases[fill_lab > 0] = SE
+        n_filled = int(np.count_nonzero(fill_lab))
         fill = (n_lab, *fill_bodies(fill_lab, n_lab, owner, h, periodic))
     times["se_fill"] = time.perf_counter() - t0
     ids = np.where(phases == CAM, owner, 0).astype(np.int32)
@@ -373,4 +376,4 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                              np.concatenate([graph.touches_separator, fsep]))
     return PressedBuild(phases, ids, carbon_ids, centers_out, radii_out, phase_out, graph, topo,
                         res, scale, max_rel, times, lumped, n_bodies, float(fill_fraction),
-                        coated)
+                        coated, n_filled)

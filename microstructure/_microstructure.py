@@ -171,14 +171,19 @@ class GenerationReport:
     compaction_stress: tuple[float, ...] = ()
     """``pressed``: piston stress after each compaction step, relative to the last one."""
     topology: dict[str, int] = field(default_factory=dict)
-    """``pressed``: contacts, and the voxels the topology-preserving voxelization re-assigned
-    (``neck_voxels``), carved (``carved_voxels``) or could not fix."""
+    """``pressed``: contacts, the voxels the topology-preserving voxelization re-assigned
+    (``neck_voxels``), carved (``carved_voxels``) or could not fix, and the SE voxels of the
+    coat (``se_coat_voxels``) and of the crevice fill (``se_fill_voxels``, in
+    ``se_fill_bodies`` bodies)."""
     radius_scale: dict[str, float] = field(default_factory=dict)
     """``pressed``: factor by which each phase's pressed radii (those in the particle table)
     were scaled when drawn into voxels to put the phase on its target fraction."""
     se_fill_fraction: float = 0.0
-    """``pressed``: volume fraction of the box filled by the fine SE (``packing.se_fill_ratio``;
-    its bodies are the last ``topology["se_fill_bodies"]`` rows of the particle table)."""
+    """``pressed``: volume fraction of the box planned for the crevice fill: the fine SE under
+    the fill cut (``packing.se_fill_ratio``).  The fill also takes SE that the pressed skeleton
+    and its coat could not hold, so what it took is ``topology["se_fill_voxels"]`` (its bodies
+    are the last ``topology["se_fill_bodies"]`` rows of the particle table; the coat is
+    ``topology["se_coat_voxels"]``)."""
     lumped_fines: dict[str, float] = field(default_factory=dict)
     """``pressed``: volume share of each phase's PSD under 2 voxels, drawn instead from the
     rest of its PSD (dimensionless, 0-1; see the warning)."""

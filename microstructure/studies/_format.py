@@ -42,9 +42,22 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
         "cam_overlap_fraction": None if rep is None else rep.cam_overlap_fraction,
         "cam_max_relative_overlap": None if rep is None else rep.cam_max_relative_overlap,
         "relax_iterations": None if rep is None else rep.relax_iterations,
+        "se_build": None if rep is None else _se_build(rep, nz * ny * nx),
         "seconds": seconds,
         "warnings": [] if rep is None else list(rep.warnings),
     }
+
+
+def _se_build(rep: Any, nvox: int) -> dict[str, float] | None:
+    """Box fractions of the SE drawn as pressed particles, as their coat and as the crevice
+    fill, and the fill planned for the fine SE (pressed builds that count the fill's voxels)."""
+    topo = rep.topology or {}
+    if "se_fill_voxels" not in topo or "se" not in (rep.achieved or {}):
+        return None
+    coat = topo.get("se_coat_voxels", 0) / nvox
+    fill = topo["se_fill_voxels"] / nvox
+    return {"particles": rep.achieved["se"] - coat - fill, "coat": coat, "fill": fill,
+            "fill_planned": rep.se_fill_fraction}
 
 
 def box_line(s: dict[str, Any], note: str) -> str:
@@ -82,6 +95,11 @@ def format_generation(s: dict[str, Any]) -> str:
                      f"(deepest {100 * s['cam_max_relative_overlap']:.1f} % of a radius)")
     if s["relax_iterations"] is not None:
         lines.append(f"{'relax iterations':<18}{s['relax_iterations']}")
+    if s.get("se_build"):
+        b = s["se_build"]
+        lines.append(f"{'SE of the box':<18}pressed particles {100 * b['particles']:.2f} %, "
+                     f"coat {100 * b['coat']:.2f} %, crevice fill {100 * b['fill']:.2f} % "
+                     f"(planned fill {100 * b['fill_planned']:.2f} %)")
     if s["seconds"]:
         t = ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds"].items())
         lines.append(f"{'time':<18}{t}")

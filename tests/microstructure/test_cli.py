@@ -68,6 +68,7 @@ def test_generate_json_is_one_object(generated):
     assert summary["shape"] == [48, 48, 48] and summary["store"] == str(out)
     assert summary["cam_overlap_fraction"] <= 0.01
     assert isinstance(summary["relax_iterations"], int)
+    assert summary["se_build"] is None    # sequential: no coat or fill (pressed: test_se_fill)
 
 
 def test_generate_json_warnings_go_to_stderr(generated):
@@ -96,6 +97,7 @@ def test_generate_table(tmp_path):
     for name in ("pore", "cam", "se", "carbon"):
         assert any(line.split()[:1] == [name] for line in text.splitlines())
     assert "CAM overlap" in text and "relax iterations" in text and "time" in text
+    assert "SE of the box" not in text
     assert str(out) in text
     assert (out / "zarr.json").is_file()
 

@@ -377,6 +377,19 @@ def test_example_composition_builds_with_the_fill(pair):
     fill_ids = set(range(len(table) - n_fill + 1, len(table) + 1))
     touched = set(table.contact_j.tolist()) | set(table.contact_i.tolist())
     assert fill_ids <= touched
+    # the fill's voxels, counted by the build, are its bodies' volumes (table: equal-volume
+    # spheres); at least the fine SE planned for it
+    h = m.voxel_size_um
+    body_vox = (4 / 3 * np.pi * table.radius_um[-n_fill:].astype(np.float64) ** 3).sum() / h**3
+    assert r.topology["se_fill_voxels"] == pytest.approx(body_vox, rel=1e-4)
+    nvox = m.phases.size
+    assert r.topology["se_fill_voxels"] / nvox >= r.se_fill_fraction - 0.25 * 0.005
+    from microstructure.studies._format import format_generation, generation_summary
+    summary = generation_summary(m)
+    se = summary["se_build"]                    # what `assb generate` prints of it
+    assert se["fill"] == r.topology["se_fill_voxels"] / nvox and se["particles"] > 0
+    assert se["particles"] + se["coat"] + se["fill"] == pytest.approx(r.achieved["se"])
+    assert f"crevice fill {100 * se['fill']:.2f} % (planned" in format_generation(summary)
 
 
 def test_fill_keeps_theta_independent_of_grid_and_connectivity(pair):
