@@ -8,10 +8,12 @@ imports from here.
 * :func:`load_results` -- a results directory as a pandas DataFrame;
 * :func:`analyze` -- utilization, structure metrics and transport of one structure;
 * :func:`rank_compositions` -- which point carries the most CAM within θ / ionic-τ targets;
-* :func:`write_report` -- PNG figures and one self-contained HTML page.
+* :func:`write_report` -- PNG figures and one self-contained HTML page;
+* :func:`resolution_study` -- one composition at its voxel and finer ones: do θ and τ stay put?
 """
 
 from ._analysis import analyze
+from ._resolution import ResolutionLevel, ResolutionStudy, resolution_study
 from ._select import rank_compositions
 from ._store import load_results
 from ._sweep import run_sweep
@@ -19,12 +21,15 @@ from ._sweep_spec import SweepError, SweepSpec, load_sweep
 from .report import write_report
 
 __all__ = [
+    "ResolutionLevel",
+    "ResolutionStudy",
     "SweepError",
     "SweepSpec",
     "analyze",
     "load_results",
     "load_sweep",
     "rank_compositions",
+    "resolution_study",
     "run_sweep",
     "write_report",
 ]

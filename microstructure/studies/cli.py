@@ -38,12 +38,12 @@ from ._cli_checks import (
     read_spec,
     read_sweep,
 )
+from ._cli_store import generate_and_save, save_store
 from ._format import (
     format_analysis,
     format_generation,
     format_ranking,
     format_sweep_summary,
-    generation_summary,
 )
 from ._text import one_line
 
@@ -95,7 +95,7 @@ def generate(
     out = check_out(out)
     spec_obj = read_spec(spec)
     _compile_notice(quiet=quiet)
-    summary = _generate_and_save(spec_obj, out, seed=seed, device=device, spec_label=str(spec),
+    summary = generate_and_save(spec_obj, out, seed=seed, device=device, spec_label=str(spec),
                                  progress=not (json_out or quiet), echo_warnings=not quiet)
     if json_out:
         _echo_json(summary)
@@ -213,7 +213,7 @@ def demo(
     typer.echo(f"assb demo: {default_spec_path().name} (NCM82 : Li6PS5Cl : Super C65 = "
                "70 : 30 : 1 w/w, 15 % porosity)\n")
     _compile_notice(quiet=False)
-    summary = _generate_and_save(spec_obj, path, seed=seed, device=device,
+    summary = generate_and_save(spec_obj, path, seed=seed, device=device,
                                  spec_label=f"{default_spec_path()} (embedded)", progress=True,
                                  echo_warnings=True)
     typer.echo(format_generation(summary))
@@ -242,7 +242,7 @@ def import_(
                         min_distance_um=min_distance_um)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         fail(one_line(exc))
-    _save(m, out)
+    save_store(m, out)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
                f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "
@@ -366,28 +366,44 @@ def report(
 # steps
 
 
-def _generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
-                       progress: bool, echo_warnings: bool) -> dict[str, Any]:
-    from microstructure import PackingError
-    from microstructure import generate as _generate
+@app.command()
+def resolution(
+    spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
+    levels: int = typer.Option(2, "--levels", min=2, max=4,
+                               help="Voxel sizes: the spec's, then halved levels - 1 times "
+                                    "(the box in um is kept; each halving: 8x the voxels)."),
+    seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds 0..N-1 at every voxel size."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
+    transport: bool = typer.Option(True, "--transport/--no-transport",
+                                   help="Also solve the ionic and electronic tau."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+) -> None:
+    """Build SPEC's box at its voxel and at finer ones: do theta and tau stay put?"""
+    from dataclasses import asdict
 
+    from microstructure import PackingError
+
+    from ._resolution import format_resolution, resolution_study
+
+    device = check_device(device)
+    spec_obj = read_spec(spec)
+    _compile_notice(quiet=json_out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            m = _generate(spec, seed=seed, device=device, progress=progress)
+            study = resolution_study(spec_obj, levels=levels, seeds=range(seeds),
+                                     device=device, transport=transport, progress=not json_out)
         except PackingError as exc:
             fail(str(exc), code=1)
         except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
             memory_fail(exc)
-        except (ValueError, RuntimeError) as exc:  # device not usable, bad seed
-            fail(one_line(exc))
-    if echo_warnings:
-        for w in caught:
-            typer.echo(f"warning: {w.message}", err=True)
-    t0 = time.perf_counter()
-    _save(m, out)
-    t_save = time.perf_counter() - t0
-    return generation_summary(m, store=out, spec_label=spec_label, save_seconds=t_save)
+    for msg in dict.fromkeys(str(w.message) for w in caught):  # each once, on stderr
+        typer.echo(f"warning: {msg}", err=True)
+    if json_out:
+        _echo_json({"spec": str(spec), "levels": [asdict(lv) for lv in study.levels],
+                    "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
+    else:
+        typer.echo(format_resolution(study, label=str(spec)))
 
 
 def _analyze_store(store: Path, *, device: str, transport: bool,
@@ -437,15 +453,6 @@ def _analyze_store(store: Path, *, device: str, transport: bool,
 
 # ---------------------------------------------------------------------------------------------
 # checks and helpers
-
-
-def _save(m: Any, out: Path) -> None:
-    try:
-        m.save(out)
-    except (FileExistsError, NotADirectoryError, PermissionError) as exc:
-        fail(f"--out {out}: {one_line(exc)}")
-    except OSError as exc:  # a full disk: the temporary store is removed, out is unchanged
-        fail(f"cannot write {out} (nothing was replaced): {one_line(exc)}", code=1)
 
 
 _NOTICE = "compiling kernels (first run only, ~20-40 s; cached for later runs)"

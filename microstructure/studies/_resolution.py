@@ -1,0 +1,231 @@
+"""Voxel convergence of one composition: the same box built at h, h/2, ... and compared.
+
+θ must not depend on the voxel (the pressed generator keeps the contact graph at every voxel),
+but the transport does, a little: the ionic τ converges at first order (each halving of the
+voxel removes about half of what is left), so two levels also give its limit,
+``(r τ(h/r) - τ(h)) / (r - 1)`` with ``r`` the ratio of the two finest voxels (README, "Voxel
+size").  :func:`resolution_study` is what ``assb resolution SPEC`` runs.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from microstructure import ElectrodeSpec, generate
+
+#: The most voxel halvings a study takes (each multiplies the voxels by 8).
+MAX_LEVELS = 4
+
+
+@dataclass(frozen=True)
+class ResolutionLevel:
+    """One build of a :func:`resolution_study`: one voxel size and one seed."""
+
+    voxel_size_um: float
+    """Edge of a voxel, µm."""
+    shape: tuple[int, int, int]
+    """Voxels along axes 0 (through-plane), 1, 2."""
+    seed: int
+    theta_strict: float
+    """Static CAM utilization, strict rule (fraction of the CAM volume)."""
+    theta_relay: float
+    """Static CAM utilization, CAM-relay rule (fraction of the CAM volume)."""
+    ionic_tau: float
+    """Tortuosity factor of the SE network through the plane (bulk; NaN without transport)."""
+    electronic_tau: float
+    """Tortuosity factor of the CAM + carbon network through the plane (bulk; NaN without
+    transport)."""
+    seconds: float
+    """Wall time of the build and its analysis, s."""
+    lumped_fines: dict[str, float]
+    """Volume share of each phase's PSD under 2 voxels, drawn from the rest of its PSD instead
+    (0-1; ``GenerationReport.lumped_fines``): where it differs between levels, so does the
+    powder."""
+
+
+@dataclass(frozen=True)
+class ResolutionStudy:
+    """The builds of a :func:`resolution_study`, coarsest voxel first."""
+
+    levels: tuple[ResolutionLevel, ...]
+
+    def voxel_sizes(self) -> list[float]:
+        """The voxel sizes studied, µm, coarsest first."""
+        return sorted({lv.voxel_size_um for lv in self.levels}, reverse=True)
+
+    def mean(self, name: str, voxel_size_um: float) -> float:
+        """Mean of field ``name`` (e.g. ``"ionic_tau"``) over the seeds at ``voxel_size_um``."""
+        vals = [getattr(lv, name) for lv in self.levels if lv.voxel_size_um == voxel_size_um]
+        return float(np.mean(vals)) if vals else math.nan
+
+    def extrapolated_ionic_tau(self) -> float:
+        """First-order limit of the ionic τ from the two finest voxels (means over seeds):
+        ``(r τ_fine - τ_coarse) / (r - 1)``, ``r`` their ratio; NaN with one voxel size."""
+        sizes = self.voxel_sizes()
+        if len(sizes) < 2:
+            return math.nan
+        coarse, fine = sizes[-2], sizes[-1]
+        r = coarse / fine
+        return (r * self.mean("ionic_tau", fine) - self.mean("ionic_tau", coarse)) / (r - 1)
+
+
+def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[int] = (0,),
+                     device: str = "cpu", transport: bool = True,
+                     progress: bool = False) -> ResolutionStudy:
+    """Build ``spec``'s box at its voxel and ``levels - 1`` halvings of it, for every seed, and
+    measure θ (both rules) and the through-plane τ of both networks on each.
+
+    Parameters
+    ----------
+    spec : ElectrodeSpec
+        The composition and the coarsest voxel; the box (µm) is kept at every level.
+    levels : int
+        Voxel sizes: ``h, h/2, ..., h / 2**(levels - 1)`` (2 to ``MAX_LEVELS``; each halving
+        multiplies the voxels by 8).
+    seeds : sequence of int
+        Seeds built at every level (the spread between seeds is the scale against which a
+        change with the voxel is judged).
+    device : {"cpu", "cuda"}
+        Where the builds and solves run.
+    transport : bool
+        Also solve the ionic and electronic τ (NaN otherwise).
+    progress : bool
+        A tqdm bar over the builds, on stderr.
+
+    Returns
+    -------
+    ResolutionStudy
+
+    Raises
+    ------
+    ValueError
+        ``levels`` or ``seeds`` out of range (before any build).
+    solvers.memory.InsufficientMemoryError
+        The finest level would not fit in memory (before any build).
+
+    Examples
+    --------
+    >>> import warnings
+    >>> import microstructure as ms
+    >>> from microstructure.studies import resolution_study
+    >>> spec = ms.load_spec(ms.default_spec_path()).updated(
+    ...     {"domain.size_um": [12, 12, 12], "domain.voxel_size_um": 0.5})
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")     # the example's fines under 2 voxels at 0.5 um
+    ...     study = resolution_study(spec, transport=False)
+    >>> study.voxel_sizes()
+    [0.5, 0.25]
+    >>> abs(study.mean("theta_strict", 0.5) - study.mean("theta_strict", 0.25)) < 0.05
+    True
+    """
+    from microstructure._memory import estimate_sweep_point
+    from solvers.memory import InsufficientMemoryError, check_memory
+
+    from ._analysis import analyze
+    from .rows import flat_row
+
+    if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= MAX_LEVELS:
+        raise ValueError(f"levels must be an integer from 2 to {MAX_LEVELS} (voxel sizes h, "
+                         f"h/2, ...), got {levels!r}")
+    seeds = list(seeds)
+    if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
+                        for s in seeds):
+        raise ValueError(f"seeds must be one or more integers >= 0, got {seeds!r}")
+    box = list(spec.box_um())
+    h = float(spec.domain.voxel_size_um)
+    specs = [spec.updated({"domain.voxel_size_um": h / 2**k, "domain.size_um": box})
+             for k in range(levels)]
+    finest = specs[-1]
+    try:
+        check_memory(estimate_sweep_point(finest, transport=transport, device=device),
+                     field="domain.shape")
+    except InsufficientMemoryError as exc:
+        raise InsufficientMemoryError(
+            f"levels = {levels}: the finest voxel, {finest.domain.voxel_size_um:g} um, makes "
+            f"the box {' x '.join(map(str, finest.domain.shape))} voxels -- {exc}; use fewer "
+            "levels or a smaller box", estimate=exc.estimate, limit=exc.limit,
+            field="levels") from None
+    jobs = [(s, seed) for s in specs for seed in seeds]
+    if progress:
+        from tqdm.auto import tqdm
+        jobs = tqdm(jobs, desc="resolution", unit="build")
+    out = []
+    for s, seed in jobs:
+        t0 = time.perf_counter()
+        m = generate(s, seed=int(seed), device=device)
+        row = flat_row(analyze(m, device=device, transport=transport, structure=False), m)
+        out.append(ResolutionLevel(
+            voxel_size_um=float(s.domain.voxel_size_um), shape=tuple(s.domain.shape),
+            seed=int(seed), theta_strict=row["util_strict"], theta_relay=row["util_relay"],
+            ionic_tau=row["ionic_tau"], electronic_tau=row["electronic_tau"],
+            seconds=time.perf_counter() - t0,
+            lumped_fines=dict(m.report.lumped_fines) if m.report is not None else {}))
+    return ResolutionStudy(tuple(out))
+
+
+#: A last change of the ionic τ above this (relative) is flagged: the coarser voxel is then
+#: outside the first-order regime and the limit is not to be trusted.
+FIRST_ORDER_CHANGE = 0.10
+
+_NAMES = {"cam": "CAM", "se": "SE"}
+#: Printed columns: field, title, format of the mean and of the seeds' standard deviation.
+_COLUMNS = (("theta_strict", "theta strict", "{:.3f}", "{:.3f}"),
+            ("theta_relay", "theta relay", "{:.3f}", "{:.3f}"),
+            ("ionic_tau", "ionic tau", "{:.3g}", "{:.2g}"),
+            ("electronic_tau", "electronic tau", "{:.4g}", "{:.2g}"))
+
+
+def _cell(study: ResolutionStudy, name: str, h: float, fmt: str, fmt_sd: str) -> str:
+    vals = np.array([getattr(lv, name) for lv in study.levels if lv.voxel_size_um == h])
+    text = fmt.format(float(vals.mean()))
+    if vals.size > 1 and np.all(np.isfinite(vals)):
+        text += " ± " + fmt_sd.format(float(vals.std(ddof=1)))
+    return text
+
+
+def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
+    """The table ``assb resolution`` prints: per voxel size the means (± the standard deviation
+    over the seeds), the changes between the two finest voxels and the ionic τ's limit."""
+    sizes = study.voxel_sizes()
+    seeds = sorted({lv.seed for lv in study.levels})
+    shape = {lv.voxel_size_um: lv.shape for lv in study.levels}
+    lines = [f"resolution of {label or 'the spec'}: seeds {', '.join(map(str, seeds))}", "",
+             f"{'voxel um':<10}{'voxels':<18}" + "".join(f"{c[1]:>18}" for c in _COLUMNS)
+             + f"{'seconds':>10}"]
+    for h in sizes:
+        secs = sum(lv.seconds for lv in study.levels if lv.voxel_size_um == h)
+        lines.append(f"{h:<10g}{' x '.join(map(str, shape[h])):<18}"
+                     + "".join(f"{_cell(study, n, h, f, sd):>18}" for n, _, f, sd in _COLUMNS)
+                     + f"{secs:>10.1f}")
+    coarse, fine = sizes[-2], sizes[-1]
+    d_theta = study.mean("theta_strict", fine) - study.mean("theta_strict", coarse)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rel = {n: float(np.float64(study.mean(n, fine)) / study.mean(n, coarse) - 1)
+               for n in ("ionic_tau", "electronic_tau")}
+    change = f"{coarse:g} -> {fine:g} um: theta strict {d_theta:+.3f}"
+    for n in rel:
+        if math.isfinite(rel[n]):
+            change += f", {n.replace('_', ' ')} {100 * rel[n]:+.1f} %"
+    lines += ["", change]
+    limit = study.extrapolated_ionic_tau()
+    if math.isfinite(limit):
+        note = ""
+        if abs(rel["ionic_tau"]) > FIRST_ORDER_CHANGE:
+            note = (f" -- the last change is {100 * abs(rel['ionic_tau']):.0f} %: the coarser "
+                    "voxel is outside the first-order regime, add a level before trusting it")
+        lines.append(f"ionic tau, first-order limit (voxel -> 0): {limit:.3g}{note}")
+    for h in sizes:
+        lumped = {n: v for lv in study.levels if lv.voxel_size_um == h
+                  for n, v in lv.lumped_fines.items() if v > 0.005}
+        if lumped:
+            shares = ", ".join(f"{100 * v:.0f} % of the {_NAMES.get(n, n)}"
+                               for n, v in lumped.items())
+            lines.append(f"note: at {h:g} um the PSD under 2 voxels ({shares} volume) is drawn "
+                         "from the rest of the PSD: where these shares differ between voxel "
+                         "sizes, so does the powder")
+    return "\n".join(lines)

@@ -1,0 +1,112 @@
+"""``resolution_study`` / ``assb resolution``: one composition at its voxel and finer ones."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+
+import pytest
+from typer.testing import CliRunner
+
+import microstructure as ms
+from microstructure.studies import ResolutionLevel, ResolutionStudy, resolution_study
+from microstructure.studies import _resolution as R
+from microstructure.studies.cli import app
+from solvers import cam_utilization
+
+SMALL = {"domain.size_um": [12, 12, 12], "domain.voxel_size_um": 0.5}
+
+
+def _spec():
+    return ms.load_spec(ms.default_spec_path()).updated(SMALL)
+
+
+def _level(h, seed, tau, theta=0.9, lumped=None):
+    n = round(12 / h)
+    return ResolutionLevel(voxel_size_um=h, shape=(n, n, n), seed=seed, theta_strict=theta,
+                           theta_relay=theta, ionic_tau=tau, electronic_tau=2 * tau,
+                           seconds=1.0, lumped_fines=lumped or {})
+
+
+def test_each_level_is_the_spec_built_at_that_voxel_in_the_same_box():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        study = resolution_study(_spec(), transport=False, seeds=[3])
+        assert study.voxel_sizes() == [0.5, 0.25]
+        assert [lv.shape for lv in study.levels] == [(24, 24, 24), (48, 48, 48)]
+        for lv in study.levels:   # the same numbers as building and counting by hand
+            spec = _spec().updated({"domain.voxel_size_um": lv.voxel_size_um,
+                                    "domain.size_um": [12, 12, 12]})
+            m = ms.generate(spec, seed=3)
+            assert lv.seed == 3
+            assert lv.theta_strict == cam_utilization(
+                m.phases, m.particle_ids).static_utilization
+            assert math.isnan(lv.ionic_tau) and math.isnan(lv.electronic_tau)
+            assert lv.lumped_fines == m.report.lumped_fines
+
+
+def test_the_ionic_tau_limit_is_first_order_from_the_two_finest_voxels():
+    # tau(h) = 2 + 0.4 h: the limit 2 from any two voxels, means over the seeds
+    levels = [_level(h, s, 2 + 0.4 * h + d) for h in (1.0, 0.5, 0.25)
+              for s, d in ((0, 0.1), (1, -0.1))]
+    study = ResolutionStudy(tuple(levels))
+    assert study.voxel_sizes() == [1.0, 0.5, 0.25]
+    assert study.mean("ionic_tau", 0.5) == pytest.approx(2.2)
+    assert study.extrapolated_ionic_tau() == pytest.approx(2.0)
+    three = ResolutionStudy((_level(0.75, 0, 2.3), _level(0.25, 0, 2.1)))  # ratio 3
+    assert three.extrapolated_ionic_tau() == pytest.approx((3 * 2.1 - 2.3) / 2)
+    assert math.isnan(ResolutionStudy((_level(0.5, 0, 2.0),)).extrapolated_ionic_tau())
+
+
+def test_the_table_gives_the_changes_the_limit_and_what_to_distrust():
+    calm = ResolutionStudy((_level(0.5, 0, 2.2), _level(0.25, 0, 2.1, theta=0.91)))
+    text = R.format_resolution(calm, label="x.toml")
+    assert "resolution of x.toml: seeds 0" in text
+    assert "0.5 -> 0.25 um: theta strict +0.010, ionic tau -4.5 %, electronic tau -4.5 %" in text
+    assert "ionic tau, first-order limit (voxel -> 0): 2" in text and "add a level" not in text
+    steep = ResolutionStudy((_level(0.5, 0, 3.0, lumped={"se": 0.24}), _level(0.25, 0, 2.1)))
+    text = R.format_resolution(steep)
+    assert "the last change is 30 %: the coarser voxel is outside the first-order regime" in text
+    assert "note: at 0.5 um the PSD under 2 voxels (24 % of the SE volume)" in text
+    assert "at 0.25 um the PSD" not in text
+
+
+@pytest.mark.parametrize("kw, field", [({"levels": 1}, "levels"), ({"levels": 5}, "levels"),
+                                       ({"levels": True}, "levels"), ({"seeds": []}, "seeds"),
+                                       ({"seeds": [0, -1]}, "seeds")])
+def test_bad_input_names_the_field_before_any_build(monkeypatch, kw, field):
+    monkeypatch.setattr(R, "generate", lambda *a, **k: pytest.fail("built"))
+    with pytest.raises(ValueError, match=f"^{field} must be"):
+        resolution_study(_spec(), **kw)
+
+
+def test_a_finest_level_over_the_memory_is_refused_before_any_build(monkeypatch):
+    from solvers import memory
+    from solvers.memory import InsufficientMemoryError, MemoryLimit
+
+    monkeypatch.setattr(R, "generate", lambda *a, **k: pytest.fail("built"))
+    monkeypatch.setattr(memory, "available_memory",
+                        lambda device="cpu": MemoryLimit(10_000_000, "test"))
+    with pytest.raises(InsufficientMemoryError, match=r"^levels = 3: the finest voxel, "
+                       r"0.125 um, makes the box 96 x 96 x 96 voxels") as exc:
+        resolution_study(_spec(), levels=3)
+    assert exc.value.field == "levels"
+
+
+def test_cli_resolution_json_and_table(tmp_path):
+    spec = tmp_path / "s.toml"
+    text = ms.default_spec_path().read_text()
+    spec.write_text(text.replace("shape = [200, 128, 128]", "size_um = [12, 12, 12]")
+                    .replace("voxel_size_um = 0.25", "voxel_size_um = 0.5"))
+    runner = CliRunner()
+    res = runner.invoke(app, ["resolution", str(spec), "--no-transport", "--json"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.stdout)
+    assert [lv["voxel_size_um"] for lv in out["levels"]] == [0.5, 0.25]
+    assert out["extrapolated_ionic_tau"] == "NaN"          # no transport solved
+    res = runner.invoke(app, ["resolution", str(spec), "--no-transport"])
+    assert res.exit_code == 0 and "0.5 -> 0.25 um: theta strict" in res.stdout
+    assert "nan" not in res.stdout.split("\n\n")[-1]      # no tau change without transport
+    bad = runner.invoke(app, ["resolution", str(spec), "--levels", "5"])
+    assert bad.exit_code == 2
