@@ -176,8 +176,8 @@ _NAMES = {"cam": "CAM", "se": "SE"}
 #: Printed columns: field, title, format of the mean and of the seeds' standard deviation.
 _COLUMNS = (("theta_strict", "theta strict", "{:.3f}", "{:.3f}"),
             ("theta_relay", "theta relay", "{:.3f}", "{:.3f}"),
-            ("ionic_tau", "ionic tau", "{:.3g}", "{:.2g}"),
-            ("electronic_tau", "electronic tau", "{:.4g}", "{:.2g}"))
+            ("ionic_tau", "ionic tau", "{:#.3g}", "{:.2g}"),
+            ("electronic_tau", "electronic tau", "{:#.4g}", "{:.2g}"))
 
 
 def _cell(study: ResolutionStudy, name: str, h: float, fmt: str, fmt_sd: str) -> str:
