@@ -397,6 +397,8 @@ def resolution(
             fail(str(exc), code=1)
         except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
             memory_fail(exc)
+        except (ValueError, RuntimeError) as exc:  # device not usable
+            fail(one_line(exc))
     for msg in dict.fromkeys(str(w.message) for w in caught):  # each once, on stderr
         typer.echo(f"warning: {msg}", err=True)
     if json_out:
