@@ -18,6 +18,9 @@ import numpy as np
 
 from microstructure import ElectrodeSpec, generate
 
+from ._analysis import analyze
+from .rows import flat_row
+
 #: The most voxel halvings a study takes (each multiplies the voxels by 8).
 MAX_LEVELS = 4
 
@@ -74,6 +77,14 @@ class ResolutionStudy:
         return (r * self.mean("ionic_tau", fine) - self.mean("ionic_tau", coarse)) / (r - 1)
 
 
+class StudyInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a :func:`resolution_study`: ``study`` holds the builds that finished."""
+
+    def __init__(self, study: ResolutionStudy) -> None:
+        super().__init__(f"interrupted after {len(study.levels)} build(s)")
+        self.study = study
+
+
 def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[int] = (0,),
                      device: str = "cpu", transport: bool = True,
                      progress: bool = False) -> ResolutionStudy:
@@ -107,6 +118,8 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
         ``levels`` or ``seeds`` out of range (before any build).
     solvers.memory.InsufficientMemoryError
         The finest level would not fit in memory (before any build).
+    StudyInterrupted
+        Ctrl-C (a ``KeyboardInterrupt``); its ``study`` holds the builds that finished.
 
     Examples
     --------
@@ -125,9 +138,6 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
     """
     from microstructure._memory import estimate_sweep_point
     from solvers.memory import InsufficientMemoryError, check_memory
-
-    from ._analysis import analyze
-    from .rows import flat_row
 
     if isinstance(levels, bool) or not isinstance(levels, int) or not 2 <= levels <= MAX_LEVELS:
         raise ValueError(f"levels must be an integer from 2 to {MAX_LEVELS} (voxel sizes h, "
@@ -154,18 +164,25 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
     if progress:
         from tqdm.auto import tqdm
         jobs = tqdm(jobs, desc="resolution", unit="build")
-    out = []
-    for s, seed in jobs:
-        t0 = time.perf_counter()
-        m = generate(s, seed=int(seed), device=device)
-        row = flat_row(analyze(m, device=device, transport=transport, structure=False), m)
-        out.append(ResolutionLevel(
-            voxel_size_um=float(s.domain.voxel_size_um), shape=tuple(s.domain.shape),
-            seed=int(seed), theta_strict=row["util_strict"], theta_relay=row["util_relay"],
-            ionic_tau=row["ionic_tau"], electronic_tau=row["electronic_tau"],
-            seconds=time.perf_counter() - t0,
-            lumped_fines=dict(m.report.lumped_fines) if m.report is not None else {}))
+    out: list[ResolutionLevel] = []
+    try:
+        for s, seed in jobs:
+            out.append(_build(s, int(seed), device, transport))
+    except KeyboardInterrupt:
+        raise StudyInterrupted(ResolutionStudy(tuple(out))) from None
     return ResolutionStudy(tuple(out))
+
+
+def _build(s: ElectrodeSpec, seed: int, device: str, transport: bool) -> ResolutionLevel:
+    t0 = time.perf_counter()
+    m = generate(s, seed=seed, device=device)
+    row = flat_row(analyze(m, device=device, transport=transport, structure=False), m)
+    return ResolutionLevel(
+        voxel_size_um=float(s.domain.voxel_size_um), shape=tuple(s.domain.shape), seed=seed,
+        theta_strict=row["util_strict"], theta_relay=row["util_relay"],
+        ionic_tau=row["ionic_tau"], electronic_tau=row["electronic_tau"],
+        seconds=time.perf_counter() - t0,
+        lumped_fines=dict(m.report.lumped_fines) if m.report is not None else {})
 
 
 #: A last change of the ionic τ above this (relative) is flagged: the coarser voxel is then
@@ -202,6 +219,8 @@ def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
         lines.append(f"{h:<10g}{' x '.join(map(str, shape[h])):<18}"
                      + "".join(f"{_cell(study, n, h, f, sd):>18}" for n, _, f, sd in _COLUMNS)
                      + f"{secs:>10.1f}")
+    if len(sizes) < 2:  # an interrupted study: nothing to compare yet
+        return "\n".join(lines)
     coarse, fine = sizes[-2], sizes[-1]
     d_theta = study.mean("theta_strict", fine) - study.mean("theta_strict", coarse)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -383,7 +383,7 @@ def resolution(
 
     from microstructure import PackingError
 
-    from ._resolution import format_resolution, resolution_study
+    from ._resolution import StudyInterrupted, format_resolution, resolution_study
 
     device = check_device(device)
     spec_obj = read_spec(spec)
@@ -399,6 +399,10 @@ def resolution(
             memory_fail(exc)
         except (ValueError, RuntimeError) as exc:  # device not usable
             fail(one_line(exc))
+        except StudyInterrupted as exc:  # Ctrl-C: what finished, then exit 130
+            if exc.study.levels:
+                typer.echo(format_resolution(exc.study, label=str(spec)))
+            fail(f"interrupted: {exc}", code=130)
     for msg in dict.fromkeys(str(w.message) for w in caught):  # each once, on stderr
         typer.echo(f"warning: {msg}", err=True)
     if json_out:

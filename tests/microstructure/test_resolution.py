@@ -110,3 +110,30 @@ def test_cli_resolution_json_and_table(tmp_path):
     assert "nan" not in res.stdout.split("\n\n")[-1]      # no tau change without transport
     bad = runner.invoke(app, ["resolution", str(spec), "--levels", "5"])
     assert bad.exit_code == 2
+
+
+def test_ctrl_c_keeps_the_builds_that_finished(monkeypatch, tmp_path):
+    real, calls = R.generate, []
+
+    def third_interrupts(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(R, "generate", third_interrupts)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        with pytest.raises(R.StudyInterrupted) as exc:
+            resolution_study(_spec(), transport=False, seeds=[0, 1])
+    done = exc.value.study
+    assert [(lv.voxel_size_um, lv.seed) for lv in done.levels] == [(0.5, 0), (0.5, 1)]
+    assert "0.5       24 x 24 x 24" in R.format_resolution(done)   # the table, no comparison
+    spec = tmp_path / "s.toml"
+    spec.write_text(ms.default_spec_path().read_text()
+                    .replace("shape = [200, 128, 128]", "size_um = [12, 12, 12]")
+                    .replace("voxel_size_um = 0.25", "voxel_size_um = 0.5"))
+    calls.clear()
+    res = CliRunner().invoke(app, ["resolution", str(spec), "--no-transport", "--seeds", "2"])
+    assert res.exit_code == 130
+    assert "24 x 24 x 24" in res.stdout and "interrupted after 2 build(s)" in res.stderr
