@@ -76,6 +76,10 @@ class ResolutionStudy:
         r = coarse / fine
         return (r * self.mean("ionic_tau", fine) - self.mean("ionic_tau", coarse)) / (r - 1)
 
+    def summary(self, label: str = "") -> str:
+        """The table ``assb resolution`` prints (:func:`format_resolution`)."""
+        return format_resolution(self, label=label)
+
 
 class StudyInterrupted(KeyboardInterrupt):
     """Ctrl-C during a :func:`resolution_study`: ``study`` holds the builds that finished."""

@@ -383,7 +383,7 @@ def resolution(
 
     from microstructure import PackingError
 
-    from ._resolution import StudyInterrupted, format_resolution, resolution_study
+    from ._resolution import StudyInterrupted, resolution_study
 
     device = check_device(device)
     spec_obj = read_spec(spec)
@@ -401,7 +401,7 @@ def resolution(
             fail(one_line(exc))
         except StudyInterrupted as exc:  # Ctrl-C: what finished, then exit 130
             if exc.study.levels:
-                typer.echo(format_resolution(exc.study, label=str(spec)))
+                typer.echo(exc.study.summary(str(spec)))
             fail(f"interrupted: {exc}", code=130)
     for msg in dict.fromkeys(str(w.message) for w in caught):  # each once, on stderr
         typer.echo(f"warning: {msg}", err=True)
@@ -409,7 +409,7 @@ def resolution(
         _echo_json({"spec": str(spec), "levels": [asdict(lv) for lv in study.levels],
                     "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
     else:
-        typer.echo(format_resolution(study, label=str(spec)))
+        typer.echo(study.summary(str(spec)))
 
 
 def _analyze_store(store: Path, *, device: str, transport: bool,

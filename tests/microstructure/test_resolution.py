@@ -62,6 +62,7 @@ def test_the_ionic_tau_limit_is_first_order_from_the_two_finest_voxels():
 def test_the_table_gives_the_changes_the_limit_and_what_to_distrust():
     calm = ResolutionStudy((_level(0.5, 0, 2.2), _level(0.25, 0, 2.1, theta=0.91)))
     text = R.format_resolution(calm, label="x.toml")
+    assert calm.summary("x.toml") == text
     assert "resolution of x.toml: seeds 0" in text
     assert "0.5 -> 0.25 um: theta strict +0.010, ionic tau -4.5 %, electronic tau -4.5 %" in text
     assert "ionic tau, first-order limit (voxel -> 0): 2" in text and "add a level" not in text
