@@ -385,6 +385,13 @@ def resolution(
 
     from ._resolution import StudyInterrupted, resolution_study
 
+    def _emit(study: Any) -> None:
+        if json_out:
+            _echo_json({"spec": str(spec), "levels": [asdict(lv) for lv in study.levels],
+                        "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
+        else:
+            typer.echo(study.summary(str(spec)))
+
     device = check_device(device)
     spec_obj = read_spec(spec)
     _compile_notice(quiet=json_out)
@@ -401,15 +408,11 @@ def resolution(
             fail(one_line(exc))
         except StudyInterrupted as exc:  # Ctrl-C: what finished, then exit 130
             if exc.study.levels:
-                typer.echo(exc.study.summary(str(spec)))
+                _emit(exc.study)
             fail(f"interrupted: {exc}", code=130)
     for msg in dict.fromkeys(str(w.message) for w in caught):  # each once, on stderr
         typer.echo(f"warning: {msg}", err=True)
-    if json_out:
-        _echo_json({"spec": str(spec), "levels": [asdict(lv) for lv in study.levels],
-                    "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
-    else:
-        typer.echo(study.summary(str(spec)))
+    _emit(study)
 
 
 def _analyze_store(store: Path, *, device: str, transport: bool,

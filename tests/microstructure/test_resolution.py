@@ -138,3 +138,7 @@ def test_ctrl_c_keeps_the_builds_that_finished(monkeypatch, tmp_path):
     res = CliRunner().invoke(app, ["resolution", str(spec), "--no-transport", "--seeds", "2"])
     assert res.exit_code == 130
     assert "24 x 24 x 24" in res.stdout and "interrupted after 2 build(s)" in res.stderr
+    calls.clear()
+    res = CliRunner().invoke(app, ["resolution", str(spec), "--no-transport", "--seeds", "2",
+                                   "--json"])
+    assert res.exit_code == 130 and len(json.loads(res.stdout)["levels"]) == 2  # still JSON
