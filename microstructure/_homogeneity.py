@@ -107,11 +107,10 @@ def window_counts(phases: np.ndarray, block: int, steps: int) -> np.ndarray:
     crop = tuple(slice((s - kk * block) // 2, (s - kk * block) // 2 + kk * block)
                  for s, kk in zip(phases.shape, k, strict=True))
     sub = phases[crop]
-    cubes = np.empty((4, *k), dtype=np.int64)
+    sums = np.empty((4, *k), dtype=np.int64)     # voxels of each phase per cube
     for code in range(4):
-        cubes[code] = (sub == code).reshape(k[0], block, k[1], block, k[2], block).sum(
+        sums[code] = (sub == code).reshape(k[0], block, k[1], block, k[2], block).sum(
             axis=(1, 3, 5), dtype=np.int64)
-    sums = cubes
     for axis in (1, 2, 3):    # sliding sums of ``steps`` cubes along each axis
         c = np.cumsum(sums, axis=axis)
         zero = np.zeros_like(np.take(c, [0], axis=axis))

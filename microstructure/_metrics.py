@@ -332,8 +332,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
         d50_tolerance=float(d50_tolerance),
         warnings=tuple(resolution_warnings(m.spec) + contact_warnings(hard_radius, h)),
         hard_contact_radius_um=hard_radius,
-        homogeneity=homogeneity(phases, voxel_size_um=h, window_um=window,
-                                bulk=bulk,
+        homogeneity=homogeneity(phases, voxel_size_um=h, window_um=window, bulk=bulk,
                                 present=tuple(n for n, f in fractions.items() if f > 0)),
     )
 
@@ -377,7 +376,6 @@ def _shared_faces(a: np.ndarray, b: np.ndarray, periodic_lateral: bool) -> int:
             n += int(np.count_nonzero(first[0] & last[1]))
             n += int(np.count_nonzero(last[0] & first[1]))
     return n
-
 
 
 def _volume_quantiles(d: np.ndarray, qs: tuple[float, ...]) -> list[float]:

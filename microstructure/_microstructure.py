@@ -20,7 +20,6 @@ _TABLE_COLUMNS = ("id", "phase", "center_um", "radius_um", "contact_i", "contact
                   "contact_area_um2", "touches_cc", "touches_separator")
 
 
-
 def check_margin(margin_um: object, name: str = "margin_um") -> float:
     """``margin_um`` as a float, or an error naming ``name`` when it is not a finite number
     of µm >= 0 (the wall margin of :meth:`Microstructure.bulk_slice`)."""
@@ -38,6 +37,7 @@ def wall_bulk_slice(m: Microstructure, wall_margin_um: float | None) -> slice:
     ``structure_metrics`` (None: the default margin); a bad value is refused naming it."""
     return m.bulk_slice(margin_um=None if wall_margin_um is None
                         else check_margin(wall_margin_um, "wall_margin_um"))
+
 
 @dataclass(frozen=True, eq=False)
 class ParticleTable:

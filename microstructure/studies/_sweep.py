@@ -242,8 +242,6 @@ def _bar(progress: SweepProgress, quiet: bool, executor: Executor | None) -> Any
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 
-
-
 def _refuse_spawned_child() -> None:
     """A script that calls ``run_sweep`` at top level is imported again by every spawned
     worker process (as ``__mp_main__``); stop there with the fix instead of a misleading error

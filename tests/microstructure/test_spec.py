@@ -332,6 +332,7 @@ def test_porosity_from_a_weighed_pellet_and_from_a_bulk_density():
     assert math.isclose(dense.composition.porosity, spec.composition.porosity, rel_tol=1e-12)
     plain = ms.load_spec(EXAMPLE)                                  # given porosity: the density
     assert math.isclose(plain.bulk_density_g_cm3(), 0.85 * rho_mix, rel_tol=1e-12)
+
     def no_carbon_density(d):
         _measured(bulk_density_g_cm3=rho_bulk)(d)
         d["composition"]["basis"] = "volume"
