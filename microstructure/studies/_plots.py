@@ -231,7 +231,8 @@ def transport_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
                    kind="positive")
         axs[row, 0].set_ylabel(f"{net} σ_eff (S/cm)")
         line_panel(axs[row, 1], df, x, f"{net}_tau", group=group, kind="positive")
-        axs[row, 1].set_ylabel(f"{net} τ (σ_eff = σ ε / τ)")
+        axs[row, 1].set_ylabel("ionic τ (σ_eff = σ ε / τ)" if net == "ionic"
+                               else "electronic τ (σ_eff = Σ εᵢσᵢ / τ)")
         for ax in axs[row]:
             if not ax.lines:
                 ax.text(0.5, 0.5, "no finite values\n(not solved or not percolating)",

@@ -62,6 +62,11 @@ log = logging.getLogger(__name__)
 
 #: Figure names (PNG files in the report directory).
 FIGURES = ("utilization", "transport", "percolation", "heatmap", "ternary", "slices")
+#: Added to the transport caption where carbon is in the electronic network.
+ELECTRONIC_TAU_NOTE = (
+    " The electronic τ is relative to Σ εᵢσᵢ of CAM and carbon (their volume-weighted "
+    "conductivity): carbon far more conducting than CAM raises it even where σ_eff rises, so "
+    "compare the electronic σ_eff across carbon contents.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -237,6 +242,10 @@ def _numeric(df: pd.DataFrame, col: str) -> bool:
     return pd.to_numeric(df[col], errors="coerce").notna().all()
 
 
+def _has_carbon(df: pd.DataFrame) -> bool:
+    return bool((pd.to_numeric(df["target_carbon"], errors="coerce") > 0).any())
+
+
 def independent_axes(df: pd.DataFrame, axes: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """``axes`` without those whose values go one to one with an earlier axis's (SE parts
     = 100 − CAM parts; an SE d90 set with each SE d50): they add no line or panel of their
@@ -286,7 +295,7 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
         ("transport", f"Through-plane ionic (SE) and electronic (CAM + carbon) effective "
          f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); "
          f"{_plots.SEED_NOTE['positive']}; non-finite values (not percolating, not solved) are "
-         "left out.",
+         "left out." + (ELECTRONIC_TAU_NOTE if _has_carbon(ok) else ""),
          _plots.transport_figure(ok, x, group)),
         ("percolation", f"Percolation probability: fraction of seeds whose network joins "
          f"current collector and separator, vs {_plots.label(x)} ({how}).",

@@ -104,7 +104,8 @@ COLUMN_INFO: tuple[Column, ...] = (
     _c("ionic_converged", "bool", "", "ionic solve converged"),
     _c("electronic_sigma_eff_S_cm", "float", "S/cm", "effective electronic conductivity "
        "(bulk)"),
-    _c("electronic_tau", "float", "", "electronic tortuosity factor"),
+    _c("electronic_tau", "float", "", "electronic tortuosity factor (σ_eff = Σ εᵢσᵢ / τ "
+       "over CAM and carbon; inf if blocked)"),
     _c("ionic_tau_in_plane", "float", "", "ionic τ along the electrode's plane, of the mean "
        "σ_eff of axes 1 and 2 (NaN unless asked for: in_plane)"),
     _c("electronic_tau_in_plane", "float", "", "electronic τ along the electrode's plane "

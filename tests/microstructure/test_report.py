@@ -266,6 +266,18 @@ def test_one_axis_from_a_bare_table(two_axes, tmp_path):
     assert "Heatmap skipped" in page and "θ × 180 mAh/g" in page
 
 
+def test_electronic_tau_convention_is_stated_where_carbon_conducts(two_axes, two_axes_report,
+                                                                    tmp_path):
+    # τ of CAM + carbon is relative to Σ εᵢσᵢ: more carbon can raise it while σ_eff rises
+    note = "relative to Σ εᵢσᵢ of CAM and carbon"
+    assert note in two_axes_report.read_text(encoding="utf-8")
+    df = load_results(two_axes)
+    assert (df.loc[df.status == "ok", "target_carbon"] > 0).all()
+    df["target_carbon"] = 0.0                    # the same table, read as carbon-free
+    df.to_parquet(tmp_path / "results.parquet")
+    assert note not in write_report(tmp_path).read_text(encoding="utf-8")
+
+
 def test_three_axes_ternary_and_missing_transport(three_axes):
     html = write_report(three_axes, out_dir=three_axes / "rep")
     out = three_axes / "rep"
