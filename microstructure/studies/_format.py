@@ -194,7 +194,7 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
     tr = a.get("transport")
     if tr is not None:
         lines += ["", f"Transport through-plane ({tr['convention']}: sigma_eff = sigma_bulk "
-                  "* eps / tau)"]
+                  "* eps / tau; over several phases sigma_bulk * eps = sum eps_i sigma_i)"]
         if tr.get("wall_margin_um"):
             lines.append(f"of the bulk: {tr['wall_margin_um']:.3g} um next to each wall left "
                          f"out; R for the whole {tr['thickness_um']:.3g} um")

@@ -3,16 +3,36 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable", "one_line"]
+__all__ = ["distinct_warnings", "jsonable", "one_line"]
+
+_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def one_line(exc: BaseException | str) -> str:
     """``exc`` as one line of text (whitespace runs collapsed)."""
     return " ".join(str(exc).split())
+
+
+def distinct_warnings(messages: Iterable[str]) -> list[str]:
+    """``messages`` once each, in order, those that differ only in their numbers (one warning
+    of several builds) as the first of them and how many more there were.
+
+    >>> distinct_warnings(["radius 0.08 um", "x", "radius 0.07 um", "x", "radius 0.08 um"])
+    ['radius 0.08 um (and 1 more like it, with other numbers)', 'x']
+    """
+    groups: dict[str, list[str]] = {}
+    for m in messages:
+        group = groups.setdefault(_NUMBER.sub("#", m), [])
+        if m not in group:
+            group.append(m)
+    return [g[0] + (f" (and {len(g) - 1} more like it, with other numbers)" if len(g) > 1
+                    else "") for g in groups.values()]
 
 
 def jsonable(obj: Any) -> Any:

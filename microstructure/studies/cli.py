@@ -45,7 +45,7 @@ from ._format import (
     format_ranking,
     format_sweep_summary,
 )
-from ._text import one_line
+from ._text import distinct_warnings, one_line
 
 app = typer.Typer(
     name="assb",
@@ -409,7 +409,7 @@ def resolution(
             if exc.study.levels:
                 _emit(exc.study)
             fail(f"interrupted: {exc}", code=130)
-    for msg in dict.fromkeys(str(w.message) for w in caught):  # each once, on stderr
+    for msg in distinct_warnings(str(w.message) for w in caught):  # once each, on stderr
         typer.echo(f"warning: {msg}", err=True)
     _emit(study)
 

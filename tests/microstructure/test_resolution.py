@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import warnings
 
 import pytest
@@ -106,9 +107,13 @@ def test_cli_resolution_json_and_table(tmp_path):
     out = json.loads(res.stdout)
     assert [lv["voxel_size_um"] for lv in out["levels"]] == [0.5, 0.25]
     assert out["extrapolated_ionic_tau"] == "NaN"          # no transport solved
-    res = runner.invoke(app, ["resolution", str(spec), "--no-transport"])
+    res = runner.invoke(app, ["resolution", str(spec), "--no-transport", "--seeds", "2"])
     assert res.exit_code == 0 and "0.5 -> 0.25 um: theta strict" in res.stdout
     assert "nan" not in res.stdout.split("\n\n")[-1]      # no tau change without transport
+    # a warning of every build (the hard contacts' radius, which differs per build) once
+    contact = [w for w in res.stderr.splitlines() if "median radius of the contacts" in w]
+    assert len(contact) == 1 and re.search(r"\(and [1-3] more like it, with other numbers\)",
+                                           contact[0])
     bad = runner.invoke(app, ["resolution", str(spec), "--levels", "5"])
     assert bad.exit_code == 2
 
