@@ -69,7 +69,10 @@ def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
                     f"particles of {cut:.3g} um and above -- use a smaller voxel_size_um to "
                     "keep them")
         return out
+    target = spec.target_fractions()
     for name, phase in spec.present_phases().items():
+        if target[name] <= 0:  # a phase of fraction 0 draws no particles
+            continue
         sampler = phase.psd.sampler()
         d10 = sampler.volume_quantile(0.1)
         if d10 < 2 * h:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -222,6 +223,29 @@ seeds = 2
     bad = tmp_path / "bad.toml"
     bad.write_text('base = "default"\nseeds = 0\n')
     assert _invoke("check", bad).exit_code == 2
+
+
+def test_check_a_sweep_keeps_long_values_apart(tmp_path):
+    """A swept PSD table is wider than a column: the column widens, values never run together."""
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('''base = "default"
+seeds = 1
+[overrides]
+"domain.size_um" = [24, 16, 16]
+"domain.voxel_size_um" = 0.5
+[axes]
+"packing.mode" = ["pressed", "sequential"]
+"phases.se.psd" = [{ kind = "lognormal", d50_um = 1.5, d90_um = 2.8 },
+                   { kind = "lognormal", d50_um = 2.0, d90_um = 3.6 }]
+''')
+    table = _invoke("check", sweep)
+    assert table.exit_code == 0, table.output
+    rows = [x for x in table.stdout.splitlines() if x[:1].isdigit()]
+    assert len(rows) == 4
+    for row, mode, d in zip(rows, ("pressed",) * 2 + ("sequential",) * 2,
+                            ("1.5, d90_um: 2.8", "2, d90_um: 3.6") * 2, strict=True):
+        assert re.search(rf"{mode} {{2,}}\{{kind: lognormal, d50_um: {d}\}}", row), row
+        assert "error" not in row
 
 
 # ---------------------------------------------------------------------------------------------

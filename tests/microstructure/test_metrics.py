@@ -51,6 +51,13 @@ def _hand_made(phases, ids=None, *, h=0.1, periodic=True):
                              seed=0)
 
 
+def test_a_phase_of_fraction_zero_is_not_warned_about():
+    spec = _spec((80, 80, 80), 0.4, cam={"d10_um": 1.7, "d50_um": 3.3, "d90_um": 6.1},
+                 se={"d50_um": 1.6, "d90_um": 2.4}, carbon={"d50_um": 0.5, "d90_um": 0.8})
+    assert [w.split(":")[0] for w in resolution_warnings(spec)] == ["phases.carbon"]
+    assert resolution_warnings(spec.updated({"phases.carbon.fraction": 0})) == []
+
+
 @pytest.fixture(scope="module")
 def resolved():
     """NCM82 CAM (d10 1.7 um) at 0.4 um voxels (d10 > 4 voxels), SE and carbon resolved."""
