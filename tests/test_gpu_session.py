@@ -25,3 +25,20 @@ def test_runs_every_test_file_with_real_gpu_tests():
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_is_valid_bash():
     subprocess.run(["bash", "-n", str(SCRIPT)], check=True)
+
+
+def test_benchmark_flags_it_passes_exist():
+    """A renamed flag would waste a lent GPU's minutes: each benchmark the script runs knows
+    every ``--flag`` it is given (read from the script's own ``--help``)."""
+    import sys
+
+    text = SCRIPT.read_text().replace("\\\n", " ")
+    calls = re.findall(r"(benchmarks/\w+\.py)([^\n]*)", text)
+    assert {c[0] for c in calls} >= {"benchmarks/bench_generate.py", "benchmarks/bench_label.py"}
+    for script, args in calls:
+        helptext = subprocess.run([sys.executable, str(ROOT / script), "--help"], cwd=ROOT,
+                                  capture_output=True, text=True, check=True,
+                                  env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}).stdout
+        known = set(re.findall(r"--[\w-]+", helptext))
+        flags = set(re.findall(r"(?<!\S)--[\w-]+", args))
+        assert flags and flags <= known, f"{script}: {sorted(flags - known)} unknown"
