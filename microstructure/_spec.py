@@ -20,10 +20,10 @@ a solid phase occupies ``v_i * (1 - porosity)`` of the box.
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,

@@ -9,10 +9,9 @@ it would need, in a second rather than after a long run.
 from __future__ import annotations
 
 import math
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ._format import short_value
 

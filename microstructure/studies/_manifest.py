@@ -31,7 +31,7 @@ class SweepProgress:
 
 def utc_now() -> str:
     """The current time, ISO 8601 in UTC, to the second."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:

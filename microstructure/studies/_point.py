@@ -31,7 +31,7 @@ def _provenance(row: dict[str, Any], device: str) -> dict[str, Any]:
     row["package_version"] = __version__
     row["device"] = device
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
-    row["finished_at"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    row["finished_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return row
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import math
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
-import tomllib
 from scipy.special import ndtr, ndtri
 
 import microstructure as ms
