@@ -4,6 +4,8 @@ errors: ``error: ...`` on stderr and exit code 2 (a user error) or 1 (the work f
 from __future__ import annotations
 
 import os
+import re
+import tomllib
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -12,7 +14,7 @@ import typer
 from ._text import one_line
 
 __all__ = ["check_device", "check_dir_out", "check_out", "fail", "memory_fail",
-           "not_text", "read_spec", "read_sweep"]
+           "not_text", "read_spec", "read_sweep", "set_option", "spec_changes", "spec_label"]
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
@@ -73,11 +75,55 @@ def not_text(path: Path, exc: UnicodeDecodeError) -> str:
             f"{exc.start} is not UTF-8")
 
 
-def read_spec(path: Path) -> Any:
+def set_option() -> Any:
+    """The ``--set PATH=VALUE`` option of the commands that read one spec."""
+    return typer.Option(
+        None, "--set", metavar="PATH=VALUE",
+        help="Change a field of SPEC by its dotted path, as a sweep does (repeatable): "
+             "--set phases.se.psd.d50_um=1.5 --set packing.mode=sequential; the value is read "
+             "as TOML (a bare word as a string).")
+
+
+def spec_changes(sets: list[str] | None) -> dict[str, Any]:
+    """``--set`` items as ``{dotted path: value}`` (values read as TOML; a bare word that is
+    not TOML is a string), in order; a malformed item is an error naming it."""
+    changes: dict[str, Any] = {}
+    for item in sets or []:
+        path, eq, raw = item.partition("=")
+        path, raw = path.strip(), raw.strip()
+        if not eq or not re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", path) or not raw:
+            fail(f"--set {item!r}: give PATH=VALUE with a dotted path, e.g. "
+                 "--set phases.cam.fraction=60")
+        try:
+            changes[path] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            if not re.fullmatch(r"[A-Za-z_][\w.-]*", raw):
+                fail(f"--set {item!r}: {raw!r} is not a TOML value (numbers, true / false, "
+                     "\"strings\", [lists], {{ key = value }} tables)")
+            changes[path] = raw
+    return changes
+
+
+def spec_label(path: Path, sets: list[str] | None) -> str:
+    """How the reports name a spec read with ``--set`` changes."""
+    return " ".join([str(path), *(f"--set {s}" for s in sets or [])])
+
+
+def read_spec(path: Path, sets: list[str] | None = None) -> Any:
+    """The spec at ``path`` with the ``--set`` changes applied; a bad file, path or value exits
+    with code 2 and names it."""
     from microstructure import SpecError, load_spec
 
+    from ._sweep_spec import check_path, known_paths
+
+    changes = spec_changes(sets)  # malformed items before the file is read
     try:
-        return load_spec(path)
+        spec = load_spec(path)
+        known = known_paths(spec)
+        bad = [m for p, v in changes.items() for m in check_path(p, f"--set {p}", known, v)]
+        if bad:
+            fail("; ".join(bad))
+        return spec.updated(changes) if changes else spec
     except SpecError as exc:
         typer.echo(f"error: {exc}", err=True)  # one line per bad field
         raise typer.Exit(2) from None

@@ -114,7 +114,7 @@ class SweepSpec(BaseModel):
         self._base_spec = _resolve_base(self.base, root)
         self._source = ctx.get("source")
         problems: list[str] = []
-        known = _known_paths(self._base_spec)
+        known = known_paths(self._base_spec)
         if self.mode == "grid":
             if self.points:
                 problems.append("points: only used with mode = 'points' (this sweep has "
@@ -124,7 +124,7 @@ class SweepSpec(BaseModel):
                                 "(e.g. \"phases.cam.fraction\" = [60, 70, 80])")
             for path, values in self.axes.items():
                 where = f"axes.{_q(path)}"
-                problems += _check_path(path, where, known)
+                problems += check_path(path, where, known)
                 if not values:
                     problems.append(f"{where}: empty list of values")
                 elif len({_canon(v) for v in values}) < len(values):
@@ -143,13 +143,13 @@ class SweepSpec(BaseModel):
                 if not pt:
                     problems.append(f"points[{i}]: empty table")
                 for path, value in pt.items():
-                    problems += _check_path(path, f"points[{i}].{_q(path)}", known, value)
+                    problems += check_path(path, f"points[{i}].{_q(path)}", known, value)
                 key = _canon({**self.overrides, **pt})
                 if key in seen:
                     problems.append(f"points[{i}]: same parameters as points[{seen[key]}]")
                 seen.setdefault(key, i)
         for path, value in self.overrides.items():
-            problems += _check_path(path, f"overrides.{_q(path)}", known, value)
+            problems += check_path(path, f"overrides.{_q(path)}", known, value)
         if self.homogeneity_window_um is not None and not problems:
             voxels = {p.spec.domain.voxel_size_um for p in self.expand() if p.spec is not None}
             try:                                  # the coarsest point's voxel decides
@@ -268,7 +268,7 @@ def _resolve_base(base: str | ElectrodeSpec, root: Path) -> ElectrodeSpec:
         raise ValueError(f"base: {one_line(exc)}") from None
 
 
-def _known_paths(spec: ElectrodeSpec) -> dict[str, Any]:
+def known_paths(spec: ElectrodeSpec) -> dict[str, Any]:
     """Every dotted path of the spec (None-valued optional fields included) -> its value."""
     out: dict[str, Any] = {}
 
@@ -283,7 +283,7 @@ def _known_paths(spec: ElectrodeSpec) -> dict[str, Any]:
     return out
 
 
-def _check_path(path: str, where: str, known: dict[str, Any], value: Any = None) -> list[str]:
+def check_path(path: str, where: str, known: dict[str, Any], value: Any = None) -> list[str]:
     if "." not in path and isinstance(value, dict):
         # what TOML makes of an unquoted dotted key: replacing a whole section is never meant
         return [f"{where}: a whole top-level table; write dotted paths as quoted keys "

@@ -37,6 +37,8 @@ from ._cli_checks import (
     memory_fail,
     read_spec,
     read_sweep,
+    set_option,
+    spec_label,
 )
 from ._cli_store import generate_and_save, save_store
 from ._format import (
@@ -89,13 +91,15 @@ def generate(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="No progress bar, no warnings, print only the store path."),
+    sets: list[str] | None = set_option(),
 ) -> None:
     """Generate a composite cathode from SPEC and save it as a zarr store."""
     device = check_device(device)
     out = check_out(out)
-    spec_obj = read_spec(spec)
+    spec_obj = read_spec(spec, sets)
     _compile_notice(quiet=quiet)
-    summary = generate_and_save(spec_obj, out, seed=seed, device=device, spec_label=str(spec),
+    summary = generate_and_save(spec_obj, out, seed=seed, device=device,
+                                 spec_label=spec_label(spec, sets),
                                  progress=not (json_out or quiet), echo_warnings=not quiet)
     if json_out:
         _echo_json(summary)
@@ -112,6 +116,7 @@ def check(
                                      "file (e.g. examples/demo_sweep.toml)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for the memory)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    sets: list[str] | None = set_option(),
 ) -> None:
     """Read a spec or a sweep back without building anything: fractions, porosity, particles,
     memory, warnings (a sweep: one line per point)."""
@@ -127,15 +132,17 @@ def check(
 
     device = check_device(device)
     if is_sweep_file(spec):
+        if sets:
+            fail("--set changes a spec; a sweep file takes its changes in [overrides]")
         result = sweep_check(read_sweep(spec), label=str(spec), device=device)
         if json_out:
             _echo_json(result)
         else:
             typer.echo(format_sweep_check(result))
         return
-    spec_obj = read_spec(spec)
+    spec_obj = read_spec(spec, sets)
     try:
-        summary = spec_summary(spec_obj, spec_label=str(spec), device=device)
+        summary = spec_summary(spec_obj, spec_label=spec_label(spec, sets), device=device)
     except PressingError as exc:   # PSDs that cannot be drawn at this voxel
         fail(one_line(exc))
     if json_out:
@@ -376,6 +383,7 @@ def resolution(
     transport: bool = typer.Option(True, "--transport/--no-transport",
                                    help="Also solve the ionic and electronic tau."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    sets: list[str] | None = set_option(),
 ) -> None:
     """Build SPEC's box at its voxel and at finer ones: do theta and tau stay put?"""
     from dataclasses import asdict
@@ -386,13 +394,13 @@ def resolution(
 
     def _emit(study: Any) -> None:
         if json_out:
-            _echo_json({"spec": str(spec), "levels": [asdict(lv) for lv in study.levels],
+            _echo_json({"spec": spec_label(spec, sets), "levels": [asdict(lv) for lv in study.levels],
                         "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
         else:
-            typer.echo(study.summary(str(spec)))
+            typer.echo(study.summary(spec_label(spec, sets)))
 
     device = check_device(device)
-    spec_obj = read_spec(spec)
+    spec_obj = read_spec(spec, sets)
     _compile_notice(quiet=json_out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -180,6 +180,37 @@ def test_check_reads_the_spec_back_without_building(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "phases.se.fraction" in bad.stderr and bad.stdout == ""
 
 
+def test_set_changes_fields_of_the_spec_by_dotted_path(tmp_path):
+    """``--set PATH=VALUE`` (generate, check, resolution) changes the spec as a sweep's
+    overrides do: values read as TOML, a bare word as a string; the store keeps the changed
+    spec; a bad path, value or item exits 2 naming it, before any work."""
+    path = _write_spec(tmp_path)
+    sets = ["--set", "phases.cam.fraction=60", "--set", "packing.mode=sequential",
+            "--set", "domain.size_um=[12, 12, 12]", "--set", 'phases.cam.material="NCM83"']
+    s = json.loads(_invoke("check", path, "--json", *sets).stdout)
+    assert s["box_um"] == [12.0, 12.0, 12.0] and s["packing_mode"] == "sequential"
+    assert math.isclose(s["phases"]["cam"]["wt_frac_solids"], 60 / 91)
+    assert "--set phases.cam.fraction=60" in s["spec"]
+    out = tmp_path / "s.zarr"
+    gen = _invoke("generate", path, "-o", out, "--quiet", *sets)
+    assert gen.exit_code == 0, gen.output
+    spec = ms.open(out).spec
+    assert spec.phases.cam.fraction == 60 and spec.phases.cam.material == "NCM83"
+    assert spec.packing.mode == "sequential" and spec.box_um() == (12.0, 12.0, 12.0)
+    for item, named in (("phases.cam.fractoin=60", "unknown dotted path 'phases.cam.fractoin'"),
+                        ("phases.cam.fraction=-5", "phases.cam.fraction"),
+                        ("phases.cam.fraction=[1,", "is not a TOML value"),
+                        ("phases.cam.fraction", "give PATH=VALUE")):
+        for cmd in ("check", "generate", "resolution"):
+            args = (cmd, path, "--set", item) + (("-o", tmp_path / "x.zarr") if cmd == "generate"
+                                                 else ())
+            bad = _invoke(*args)
+            assert bad.exit_code == 2 and named in bad.stderr, (cmd, item, bad.output)
+    assert not (tmp_path / "x.zarr").exists()
+    sweep = _invoke("check", EXAMPLE.parent / "demo_sweep.toml", "--set", "seeds=1")
+    assert sweep.exit_code == 2 and "[overrides]" in sweep.stderr
+
+
 def test_check_refuses_psds_that_cannot_be_drawn_at_the_voxel(tmp_path):
     """Every SE particle under two voxels of 4 um: the pressed generator could not draw them,
     and check says so (exit 2) as generate would, before any work."""
