@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import socket
 from dataclasses import dataclass
@@ -11,12 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._store import ResultsStore
 from ._sweep_spec import POINT_ID_SCHEME, SweepError
+from ._text import utc_now
 
 if TYPE_CHECKING:
     from ._executors import Executor
     from ._sweep_spec import SweepPoint, SweepSpec
 
-__all__ = ["SweepProgress", "definition", "definition_changes", "utc_now", "write_definition", "write_run"]
+__all__ = ["SweepProgress", "definition", "definition_changes", "write_definition", "write_run"]
 
 
 @dataclass
@@ -27,11 +27,6 @@ class SweepProgress:
     done_before: int
     ok: int = 0
     failed: int = 0
-
-
-def utc_now() -> str:
-    """The current time, ISO 8601 in UTC, to the second."""
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as _dt
 import json
 import logging
 import math
@@ -15,7 +14,7 @@ from typing import Any
 
 from microstructure import ElectrodeSpec, SpecError
 
-from ._text import one_line
+from ._text import one_line, utc_now
 from .rows import blank_row, flat_row
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ def _provenance(row: dict[str, Any], device: str) -> dict[str, Any]:
     row["package_version"] = __version__
     row["device"] = device
     row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
-    row["finished_at"] = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+    row["finished_at"] = utc_now()
     return row
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from ._executors import Executor, make_executor
-from ._manifest import SweepProgress, definition_changes, utc_now, write_definition, write_run
+from ._manifest import SweepProgress, definition_changes, write_definition, write_run
 from ._point import failed_row
 from ._store import ResultsStore
 from ._sweep_spec import SweepError, SweepSpec, as_sweep
+from ._text import utc_now
 
 log = logging.getLogger(__name__)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import re
 from collections.abc import Iterable
@@ -9,9 +10,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["distinct_warnings", "jsonable", "one_line"]
+__all__ = ["distinct_warnings", "jsonable", "one_line", "utc_now"]
 
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def utc_now() -> str:
+    """The current time, ISO 8601 in UTC, to the second."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def one_line(exc: BaseException | str) -> str:
