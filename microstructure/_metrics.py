@@ -278,7 +278,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
     n_fill = 0 if m.report is None else int(m.report.topology.get("se_fill_bodies", 0))
     n_rows = len(m.particles) - n_fill
     plan = {}
-    if m.spec.packing.mode == "pressed":
+    if m.spec.packing.mode == "pressed" and m.report is not None:  # generated, not imported
         from ._generate_pressed import powder_plan
 
         plan = powder_plan(m.spec)
