@@ -209,7 +209,7 @@ def format_analysis(a: dict[str, Any], *, shown_warnings: Collection[str] = ()) 
                          f"{'yes' if t['converged'] else 'NO'}")
         ip = tr.get("in_plane")
         if ip:
-            lines.append(f"{'in-plane tau':<12}" + ", ".join(
+            lines.append(f"{'in-plane':<12}tau " + ", ".join(
                 f"{net} {_fmt(ip[net]['tau'], '.4g')} (axes 1 / 2: "
                 f"{' / '.join(_fmt(t, '.4g') for t in ip[net]['tau_axes'])})"
                 for net in ("ionic", "electronic")))

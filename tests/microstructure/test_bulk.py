@@ -152,9 +152,9 @@ def test_in_plane_option_of_assb_analyze(bare_separator, tmp_path):
     store = bare_separator.save(tmp_path / "m.zarr")
     ok = CliRunner().invoke(app, ["analyze", str(store), "--in-plane"])
     assert ok.exit_code == 0, ok.output
-    line = next(x for x in ok.stdout.splitlines() if x.startswith("in-plane tau"))
+    line = next(x for x in ok.stdout.splitlines() if x.startswith("in-plane"))
     ip = store_attrs(store)["analysis"]["transport"]["in_plane"]
-    assert f"ionic {ip['ionic']['tau']:.4g} (axes 1 / 2: " in line
+    assert f"in-plane    tau ionic {ip['ionic']['tau']:.4g} (axes 1 / 2: " in line
 
 
 def test_in_plane_tau_is_the_harmonic_mean_of_the_axes():
