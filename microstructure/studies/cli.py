@@ -1,11 +1,11 @@
-"""The ``assb`` command line: check, generate, analyze, sweep and a demo.
+"""The ``assb`` command line: check, generate, analyze, resolution, sweep, report, import, demo.
 
 ``assb check SPEC.toml`` reads a spec back without building it; ``assb generate SPEC.toml -o
-OUT.zarr`` builds a structure and prints targets vs achieved
-fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and effective
-transport, and stores the result in the store's attributes
-(``attrs["analysis"]``); ``assb demo`` does both on the embedded example spec; ``assb sweep
-SWEEP.toml -o DIR`` runs a composition sweep into a resumable results directory.
+OUT.zarr`` builds a structure (``--set PATH=VALUE`` changes a field first) and prints targets vs
+achieved fractions; ``assb analyze OUT.zarr`` measures CAM utilization, structure metrics and
+effective transport, stored in the store's attributes (``attrs["analysis"]``); ``assb
+resolution`` builds a spec at finer voxels; ``assb sweep SWEEP.toml -o DIR`` runs a composition
+sweep into a resumable results directory and ``assb report DIR`` draws it.
 
 Exit codes: 0 done; 2 a user error, found before any heavy work where it can be (a bad spec or
 sweep file, an unknown device, an output path that cannot be written, a missing or damaged
