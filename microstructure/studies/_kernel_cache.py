@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["cached_kernel_modules", "kernels_cold"]
+__all__ = ["cached_kernel_modules", "compile_notice", "kernels_cold"]
 
 #: How a module asks numba for an on-disk cache: the cache option of njit, or an options dict.
 _CACHE_PATTERN = r"jit\([^)]*cache=True|[\"']cache[\"']\s*:\s*True"
@@ -56,3 +56,19 @@ def kernels_cold(modules: tuple[str, ...] | None = None) -> bool:
     except Exception:  # noqa: BLE001 - numba internals changed: assume a compile
         return True
     return False
+
+
+_NOTICE = "compiling kernels (first run only, ~20-40 s; cached for later runs)"
+_noticed = False
+
+
+def compile_notice(*, quiet: bool) -> None:
+    """One line on stderr before the first compute of the process when the cache is cold."""
+    import typer
+
+    global _noticed
+    if quiet or _noticed:
+        return
+    _noticed = True
+    if kernels_cold():
+        typer.echo(_NOTICE, err=True)

@@ -18,7 +18,6 @@ sweep in which every point failed, a disk that filled up, a crashed worker).  Wi
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import time
@@ -28,7 +27,6 @@ from typing import Any
 
 import typer
 
-from . import _kernel_cache
 from ._cli_checks import (
     check_device,
     check_dir_out,
@@ -40,13 +38,14 @@ from ._cli_checks import (
     set_option,
     spec_label,
 )
-from ._cli_store import generate_and_save, save_store
+from ._cli_store import analyze_store, generate_and_save, save_store
 from ._format import (
     format_analysis,
     format_generation,
     format_ranking,
     format_sweep_summary,
 )
+from ._kernel_cache import compile_notice
 from ._text import distinct_warnings, one_line
 
 app = typer.Typer(
@@ -97,7 +96,7 @@ def generate(
     device = check_device(device)
     out = check_out(out)
     spec_obj = read_spec(spec, sets)
-    _compile_notice(quiet=quiet)
+    compile_notice(quiet=quiet)
     summary = generate_and_save(spec_obj, out, seed=seed, device=device,
                                  spec_label=spec_label(spec, sets),
                                  progress=not (json_out or quiet), echo_warnings=not quiet)
@@ -179,7 +178,7 @@ def analyze(
     device = check_device(device)
     if wall_margin_um is not None and not math.isfinite(wall_margin_um):
         fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
-    analysis = _analyze_store(store, device=device, transport=transport, progress=not json_out,
+    analysis = analyze_store(store, device=device, transport=transport, progress=not json_out,
                               notice=True, wall_margin_um=wall_margin_um,
                               homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
     if json_out:
@@ -219,13 +218,13 @@ def demo(
         fail(f"--out {out}: cannot create the directory: {exc}")
     typer.echo(f"assb demo: {default_spec_path().name} (NCM82 : Li6PS5Cl : Super C65 = "
                "70 : 30 : 1 w/w, 15 % porosity)\n")
-    _compile_notice(quiet=False)
+    compile_notice(quiet=False)
     summary = generate_and_save(spec_obj, path, seed=seed, device=device,
                                  spec_label=f"{default_spec_path()} (embedded)", progress=True,
                                  echo_warnings=True)
     typer.echo(format_generation(summary))
     typer.echo("")
-    analysis = _analyze_store(path, device=device, transport=transport)
+    analysis = analyze_store(path, device=device, transport=transport)
     typer.echo(format_analysis(analysis, shown_warnings=summary["warnings"]))
 
 
@@ -300,7 +299,7 @@ def sweep(
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
     logging.getLogger("microstructure.studies").setLevel(logging.ERROR)  # failures: in summary
-    _compile_notice(quiet=quiet)
+    compile_notice(quiet=quiet)
     t0 = time.perf_counter()
     try:
         df = run_sweep(sw, out, workers=workers, scheduler=scheduler, device=device,
@@ -351,7 +350,7 @@ def report(
     from .report import write_report
 
     check_dir_out(out if out is not None else results_dir / "report")
-    _compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
+    compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
                             specific_capacity_mAh_g=capacity, c_rate=c_rate,
@@ -401,7 +400,7 @@ def resolution(
 
     device = check_device(device)
     spec_obj = read_spec(spec, sets)
-    _compile_notice(quiet=json_out)
+    compile_notice(quiet=json_out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -422,67 +421,8 @@ def resolution(
     _emit(study)
 
 
-def _analyze_store(store: Path, *, device: str, transport: bool,
-                   progress: bool = False, notice: bool = False,
-                   wall_margin_um: float | None = None,
-                   homogeneity_window_um: float | None = None,
-                   in_plane: bool = False) -> dict[str, Any]:
-    import solvers
-    from microstructure import open as open_microstructure
-    from microstructure._homogeneity import check_window
-    from microstructure._zarr_store import update_store_attrs
-
-    from ._analysis import analyze
-    from ._text import jsonable
-
-    try:
-        m = open_microstructure(store)
-    except (FileNotFoundError, ValueError) as exc:
-        msg = one_line(exc)
-        fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
-    except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
-        fail(f"cannot open {store} as a microstructure store: {one_line(exc)}")
-    try:
-        check_window(homogeneity_window_um, float(m.voxel_size_um), "--homogeneity-window-um")
-    except ValueError as exc:
-        fail(str(exc))
-    fn = solvers.transport_properties if transport else None
-    if fn is not None and progress:
-        fn = functools.partial(fn, progress=True)  # tqdm bars on stderr for the long solves
-    if notice:
-        _compile_notice(quiet=False)
-    try:
-        analysis = {"store": str(store), **analyze(
-            m, device=device, transport=fn or False, wall_margin_um=wall_margin_um,
-            homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)}
-    except MemoryError as exc:  # an estimate over the limit (before any work): exit 2
-        memory_fail(exc)
-    try:
-        update_store_attrs(store, {"analysis": jsonable(analysis)})
-    except PermissionError as exc:
-        fail(f"cannot write the analysis into {store} (read-only?): {one_line(exc)}")
-    except OSError as exc:
-        fail(f"cannot write the analysis into {store} (the store is unchanged): "
-              f"{one_line(exc)}", code=1)
-    return analysis
-
-
 # ---------------------------------------------------------------------------------------------
 # checks and helpers
-
-
-_NOTICE = "compiling kernels (first run only, ~20-40 s; cached for later runs)"
-_noticed = False
-
-
-def _compile_notice(*, quiet: bool) -> None:
-    """One line on stderr before the first compute of the process when the cache is cold."""
-    global _noticed
-    if quiet or _noticed:
-        return
-    _noticed = True
-    if _kernel_cache.kernels_cold():
-        typer.echo(_NOTICE, err=True)
 
 
 def _echo_json(obj: Any) -> None:

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from microstructure import studies
-from microstructure.studies import _kernel_cache, cli
+from microstructure.studies import _kernel_cache
 from microstructure.studies.cli import app
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -140,7 +140,7 @@ def test_garbage_spec_through_python_m_exits_2(tmp_path):
 
 
 def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_noticed", False)
+    monkeypatch.setattr(_kernel_cache, "_noticed", False)
     monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: True)
     spec = ROOT / "examples" / "nmc_lpscl.toml"
     text = spec.read_text().replace("shape = [200, 128, 128]", "shape = [32, 32, 32]")
@@ -158,7 +158,7 @@ def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
 
 
 def test_compile_notice_silent_with_a_warm_cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli, "_noticed", False)
+    monkeypatch.setattr(_kernel_cache, "_noticed", False)
     monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: False)
     result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", tmp_path / "o",
                      "--workers", "1")
