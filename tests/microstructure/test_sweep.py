@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _sweep_files import PLUMBING
 
 import microstructure as ms
 from microstructure import studies
@@ -18,17 +19,7 @@ from microstructure.studies._store import ResultsStore
 from microstructure.studies._sweep_spec import point_id
 from microstructure.studies.rows import COLUMNS
 
-# plumbing tests: the fast sequential model at coarse voxels; the pressed default is tested
-# in test_pressing.py
-TINY = """
-base = "default"
-seeds = 1
-transport = false
-[overrides]
-"domain.shape" = [32, 32, 32]
-"domain.voxel_size_um" = 1.0
-"packing.mode" = "sequential"
-[axes]
+TINY = PLUMBING + """[axes]
 "phases.cam.fraction" = [60, 75]
 "phases.se.psd.d50_um" = [0.8, 3.0]     # 3.0 > d90 = 1.82: an invalid spec, recorded as failed
 """

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _sweep_files import PLUMBING
 from typer.testing import CliRunner
 
 from microstructure import studies
@@ -20,17 +21,7 @@ from microstructure.studies.cli import app
 
 runner = CliRunner()
 
-# plumbing tests: the fast sequential model at coarse voxels; the pressed default is tested
-# in test_pressing.py
-SWEEP = """
-base = "default"
-seeds = 1
-transport = false
-[overrides]
-"domain.shape" = [32, 32, 32]
-"domain.voxel_size_um" = 1.0
-"packing.mode" = "sequential"
-[axes]
+SWEEP = PLUMBING + """[axes]
 "phases.cam.fraction" = {cam}
 "phases.se.psd.d50_um" = {se}
 """

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from _sweep_files import PLUMBING
 
 import microstructure as ms
 from microstructure import studies
@@ -21,16 +22,7 @@ from microstructure import studies
 ROOT = Path(__file__).resolve().parents[2]
 
 #: What ``examples/demo_sweep.toml`` does: a whole table in [overrides], a key inside it swept.
-#: plumbing tests: the fast sequential model at coarse voxels; the pressed default is tested
-#: in test_pressing.py
-TABLE_AND_KEY = """
-base = "default"
-seeds = 1
-transport = false
-[overrides]
-"domain.shape" = [32, 32, 32]
-"domain.voxel_size_um" = 1.0
-"packing.mode" = "sequential"
+TABLE_AND_KEY = PLUMBING + """\
 "phases.se.psd" = {{ kind = "lognormal", d50_um = 0.79, d90_um = 1.82 }}
 [axes]
 "phases.cam.fraction" = {cam}
