@@ -40,8 +40,8 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.test
 
 # The main job on the embedded defaults: one 64^3 composite generated and analyzed (phase,
 # utilization, structure and transport tables), then a 2 x 2 (CAM content x SE d50) x 2 seeds
-# sweep at 48^3 (its points read back first: assb check) and its report.  Under 1 min on 2 cores; a rerun resumes the sweep
-# (rm -rf demo_out for a fresh one).
+# sweep at 48^3 (its points read back first: assb check) and its report.  About 20 s on 2 cores
+# once .venv is built; a rerun resumes the sweep (rm -rf demo_out for a fresh one).
 DEMO_DIR ?= demo_out
 DEMO_OUT ?= $(DEMO_DIR)/sweep
 demo: $(VENV)/.base
