@@ -124,8 +124,9 @@ def read_spec(path: Path, sets: list[str] | None = None) -> Any:
         if bad:
             fail("; ".join(bad))
         return spec.updated(changes) if changes else spec
-    except SpecError as exc:
-        typer.echo(f"error: {exc}", err=True)  # one line per bad field
+    except SpecError as exc:  # one line per bad field
+        msg = str(exc).replace("invalid updated spec", f"invalid spec {path} after --set", 1)
+        typer.echo(f"error: {msg}", err=True)
         raise typer.Exit(2) from None
     except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
         fail(one_line(exc))

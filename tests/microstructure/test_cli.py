@@ -198,7 +198,7 @@ def test_set_changes_fields_of_the_spec_by_dotted_path(tmp_path):
     assert spec.phases.cam.fraction == 60 and spec.phases.cam.material == "NCM83"
     assert spec.packing.mode == "sequential" and spec.box_um() == (12.0, 12.0, 12.0)
     for item, named in (("phases.cam.fractoin=60", "unknown dotted path 'phases.cam.fractoin'"),
-                        ("phases.cam.fraction=-5", "phases.cam.fraction"),
+                        ("phases.cam.fraction=-5", "after --set:\n  phases.cam.fraction"),
                         ("phases.cam.fraction=[1,", "is not a TOML value"),
                         ("phases.cam.fraction", "give PATH=VALUE")):
         for cmd in ("check", "generate", "resolution"):
