@@ -10,8 +10,8 @@ A sweep file (TOML) names a base spec and what to vary by dotted path::
     [overrides]                  # fixed changes applied to every point (optional)
     "domain.shape" = [64, 64, 64]
 
-    [axes]                       # grid mode: dotted path -> list of values
-    "phases.cam.fraction" = [60, 70, 80]
+    [axes]                       # grid mode: dotted path -> list of values (none: one
+    "phases.cam.fraction" = [60, 70, 80]    # point, the base with its overrides, over seeds)
     "phases.se.psd.d50_um" = [0.5, 0.8, 1.5]
 
     # points mode instead:
@@ -119,9 +119,6 @@ class SweepSpec(BaseModel):
             if self.points:
                 problems.append("points: only used with mode = 'points' (this sweep has "
                                 "mode = 'grid'; use [axes])")
-            if not self.axes:
-                problems.append("axes: empty; mode = 'grid' needs at least one axis "
-                                "(e.g. \"phases.cam.fraction\" = [60, 70, 80])")
             for path, values in self.axes.items():
                 where = f"axes.{_q(path)}"
                 problems += check_path(path, where, known)

@@ -17,6 +17,7 @@ from microstructure import studies
 from microstructure.studies._point import run_point
 from microstructure.studies._store import ResultsStore
 from microstructure.studies._sweep_spec import point_id
+from microstructure.studies.report import write_report
 from microstructure.studies.rows import COLUMNS
 
 TINY = PLUMBING + """[axes]
@@ -173,9 +174,21 @@ def test_validation_names_the_field(tmp_path, edit, words):
         assert w in msg, (w, msg)
 
 
-def test_empty_axes_and_points(tmp_path):
-    with pytest.raises(studies.SweepError, match="axes: empty"):
-        studies.load_sweep(write(tmp_path, 'base = "default"\nseeds = 1\n'))
+def test_no_axes_is_one_point_over_its_seeds(tmp_path):
+    """How reproducible is one composition? A grid without axes is its one point (the base
+    with the overrides), run over the seeds; the report draws it."""
+    sw = studies.load_sweep(write(tmp_path, PLUMBING.replace("seeds = 1", "seeds = 3")))
+    (pt,) = sw.expand()
+    assert sw.n_rows == 3 and pt.spec is not None and pt.params == sw.overrides
+    assert pt.spec.packing.mode == "sequential" and pt.spec.domain.shape == (32, 32, 32)
+    df = studies.run_sweep(sw, tmp_path / "o", workers=1, quiet=True)
+    assert sorted(df["seed"]) == [0, 1, 2] and (df["status"] == "ok").all()
+    assert df["util_strict"].nunique() > 1                  # three realizations, not one
+    page = write_report(tmp_path / "o").read_text(encoding="utf-8")
+    assert "Heatmap skipped" in page
+
+
+def test_empty_points(tmp_path):
     with pytest.raises(studies.SweepError, match="points: empty"):
         studies.load_sweep(write(tmp_path, 'base = "default"\nmode = "points"\n'))
     with pytest.raises(studies.SweepError, match=r"points\[1\]: same parameters as points\[0\]"):
