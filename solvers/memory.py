@@ -332,11 +332,10 @@ def available_memory(device: str = "cpu") -> MemoryLimit:
     "GPU" arrays are host arrays, so the host limit is returned.
     """
     if device == "cuda":
-        from .device import cuda_simulated
+        from .device import cuda_simulated, get_xp
 
         if not cuda_simulated():
-            import cupy
-
+            cupy = get_xp("cuda")  # CuPy, or a clear error without it or without a GPU
             free, _total = cupy.cuda.runtime.memGetInfo()
             pool = cupy.get_default_memory_pool().free_bytes()
             return MemoryLimit(int(free + pool), "free GPU memory (cudaMemGetInfo + CuPy pool)")

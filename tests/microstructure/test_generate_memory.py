@@ -51,6 +51,15 @@ def test_generate_uses_the_limit(monkeypatch):
         ms.generate(spec, seed=0)
 
 
+def test_generate_on_cuda_without_cupy_says_what_to_install(monkeypatch):
+    """The memory check runs first; on "cuda" without CuPy it failed on a bare import."""
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setitem(sys.modules, "cupy", None)          # import cupy -> ImportError
+    spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [48, 48, 48]})
+    with pytest.raises(RuntimeError, match=r"needs CuPy .*\[gpu\]"):
+        ms.generate(spec, device="cuda")
+
+
 def test_expected_particles_scales_with_the_box():
     spec = ms.load_spec(EXAMPLE)
     a = expected_particles(spec.updated({"domain.shape": [64, 64, 64]}))

@@ -108,3 +108,25 @@ def test_cam_utilization_checks_memory_before_work(monkeypatch):
     assert "1.00 kB are available (test limit)" in str(info.value)
     monkeypatch.undo()
     assert solvers.cam_utilization(phases, ids).n_particles == 0        # and runs without
+
+
+def test_cuda_without_cupy_is_a_clear_error_at_every_entry_point(monkeypatch):
+    """device="cuda" where CuPy is not installed: every compute entry point says what to
+    install (the memory check, which runs first, failed on a bare ``import cupy``); the
+    generator's twin is in tests/microstructure/test_generate_memory.py."""
+    import sys
+
+    monkeypatch.delenv("NUMBA_ENABLE_CUDASIM", raising=False)
+    monkeypatch.setitem(sys.modules, "cupy", None)          # import cupy -> ImportError
+    ph = np.ones((8, 8, 8), np.uint8)
+    calls = {
+        "tortuosity": lambda: solvers.tortuosity(ph == 1, device="cuda"),
+        "transport_properties": lambda: solvers.transport_properties(
+            ph, {1: 1.0}, voxel_size_um=0.5, device="cuda"),
+        "cam_utilization": lambda: solvers.cam_utilization(
+            ph, np.zeros(ph.shape, np.int32), voxel_size_um=0.5, device="cuda"),
+        "label": lambda: solvers.label(ph == 1, device="cuda"),
+    }
+    for call in calls.values():
+        with pytest.raises(RuntimeError, match=r"needs CuPy .*\[gpu\]"):
+            call()
