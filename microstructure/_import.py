@@ -57,8 +57,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
+from solvers.memory import check_memory
 from solvers.phases import CAM, PHASE_CODES
 
+from ._memory import estimate_import
 from ._microstructure import Microstructure, ParticleTable
 from ._spec import MAX_CAM_BOX_FRACTION, ElectrodeSpec, SpecError
 
@@ -145,6 +147,7 @@ def import_tiff(
     min_peak_radius_um: float | None = None,
     min_particle_voxels: int | None = None,
     density_g_cm3: Mapping[str, float] | None = None,
+    progress: bool = False,
 ) -> Microstructure:
     """Import a segmented tomography as a :class:`Microstructure` (see the module notes).
 
@@ -172,6 +175,8 @@ def import_tiff(
         of a sphere of diameter ``min_distance_um``, at least 8 voxels).
     density_g_cm3 : mapping, optional
         Densities per phase name, stored in the spec (gives areal loadings).
+    progress : bool
+        A progress bar over the steps on stderr (a 1000³ stack takes ~20 min on 2 cores).
 
     Returns
     -------
@@ -183,6 +188,9 @@ def import_tiff(
     ValueError, TypeError
         Bad phase map, unmapped gray values, not a 3-D integer stack, no CAM or no SE, bad
         options.
+    solvers.memory.InsufficientMemoryError
+        The import would need more memory than is available (checked once the stack is read,
+        before the particles are separated: ~96 B per voxel).
 
     Examples
     --------
@@ -215,6 +223,11 @@ def import_tiff(
     if min(raw.shape) < 8:
         raise ValueError(f"the stack must span at least 8 voxels per axis, got {raw.shape}")
 
+    check_memory(estimate_import(raw.shape), field="stack")
+    from tqdm.auto import tqdm
+
+    steps = tqdm(total=4, desc="import", unit="step", disable=not progress, leave=False)
+    steps.set_postfix_str("phases")
     phases = map_phases(raw, lut)
     counts = np.bincount(phases.ravel(), minlength=4)
     for name in ("cam", "se"):
@@ -226,6 +239,8 @@ def import_tiff(
     if min_particle_voxels is None:
         min_particle_voxels = max(8, int(round(np.pi / 6 * (min_distance_um / h) ** 3)))
     thr = 0.5 if min_peak_radius_um is None else min_peak_radius_um / h
+    steps.update()
+    steps.set_postfix_str("CAM particles (watershed)")
     pid = separate_particles(phases == CAM, min_distance=md_vox, threshold=thr,
                              min_particle_voxels=int(min_particle_voxels))
     n_cam = int(pid.max())
@@ -243,11 +258,15 @@ def import_tiff(
     soft: dict[str, Any] = {}
     soft_d: dict[str, np.ndarray] = {}
     for name in ("se", "carbon"):
+        steps.update()
         if counts[PHASE_CODES[name]] == 0:
             continue
+        steps.set_postfix_str(f"{name} spheres")
         c, r = inscribed_spheres(phases == PHASE_CODES[name])
         soft[name] = _Spheres(centers=(c + 0.5) * h, radii=r * h)
         soft_d[name] = 2.0 * r * h
+    steps.update()
+    steps.close()
     table = ParticleTable.build(centers, d_cam / 2.0, soft)
 
     fractions = {n: float(counts[c]) / phases.size for n, c in PHASE_CODES.items()}

@@ -245,9 +245,11 @@ def import_(
     out = check_out(out)
     try:
         m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
-                        min_distance_um=min_distance_um)
+                        min_distance_um=min_distance_um, progress=True)
     except (FileNotFoundError, ValueError, TypeError) as exc:
         fail(one_line(exc))
+    except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
+        memory_fail(exc)
     save_store(m, out)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "

@@ -121,6 +121,27 @@ def test_a_phase_finer_than_two_voxels_is_measured_not_refused(generated, tmp_pa
     assert sm.size_distributions["carbon"].d50_um < 2 * 0.25
 
 
+def test_a_stack_too_large_for_memory_is_refused_before_the_watershed(stack_path, tmp_path,
+                                                                      monkeypatch):
+    """~96 B per voxel (the distance maps and the watershed); over what is available, the
+    import stops before separating particles, naming the stack and the limit (CLI: exit 2)."""
+    from microstructure import _import
+    from solvers import memory
+
+    monkeypatch.setattr(memory, "available_memory",
+                        lambda device="cpu": memory.MemoryLimit(10**6, "test limit"))
+    monkeypatch.setattr(_import, "separate_particles",
+                        lambda *a, **k: pytest.fail("the watershed ran"))
+    with pytest.raises(memory.InsufficientMemoryError,
+                       match=r"stack of shape \(48, 48, 48\): import needs about .* \(test "
+                             r"limit\); use a smaller stack"):
+        ms.import_tiff(stack_path, phase_map=PHASE_MAP, voxel_size_um=0.25)
+    res = CliRunner().invoke(app, ["import", str(stack_path), "--phase-map", PHASE_MAP,
+                                   "--voxel-size-um", "0.25", "-o", str(tmp_path / "m.zarr")])
+    assert res.exit_code == 2 and "import needs about" in res.stderr
+    assert not (tmp_path / "m.zarr").exists()
+
+
 def test_store_round_trip_and_utilization(imported, tmp_path):
     m = ms.open(imported.save(tmp_path / "imp.zarr"))
     np.testing.assert_array_equal(m.particle_ids, imported.particle_ids)
@@ -178,6 +199,7 @@ def test_cli_import_then_analyze(stack_path, tmp_path):
                               "--voxel-size-um", "0.25", "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "CAM particles" in res.output
+    assert "import:" in res.stderr and "CAM particles (watershed)" in res.stderr  # its steps
     res = runner.invoke(app, ["analyze", str(out), "--no-transport", "--json"])
     assert res.exit_code == 0, res.output
     res = runner.invoke(app, ["import", str(stack_path), "--phase-map", "0:pore,128:cam",
