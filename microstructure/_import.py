@@ -224,22 +224,20 @@ def import_tiff(
         raise ValueError(f"the stack must span at least 8 voxels per axis, got {raw.shape}")
 
     check_memory(estimate_import(raw.shape), field="stack")
-    from tqdm.auto import tqdm
-
-    steps = tqdm(total=4, desc="import", unit="step", disable=not progress, leave=False)
-    steps.set_postfix_str("phases")
     phases = map_phases(raw, lut)
     counts = np.bincount(phases.ravel(), minlength=4)
     for name in ("cam", "se"):
         if counts[PHASE_CODES[name]] == 0:
             raise ValueError(f"the stack has no {name} voxels after mapping {phase_map!r}; a "
                              "composite cathode needs CAM and SE")
+    from tqdm.auto import tqdm
+
+    steps = tqdm(total=3, desc="import", unit="step", disable=not progress, leave=False)
 
     md_vox = max(1, int(round(min_distance_um / h)))
     if min_particle_voxels is None:
         min_particle_voxels = max(8, int(round(np.pi / 6 * (min_distance_um / h) ** 3)))
     thr = 0.5 if min_peak_radius_um is None else min_peak_radius_um / h
-    steps.update()
     steps.set_postfix_str("CAM particles (watershed)")
     pid = separate_particles(phases == CAM, min_distance=md_vox, threshold=thr,
                              min_particle_voxels=int(min_particle_voxels))
