@@ -186,14 +186,14 @@ def format_sweep_check(s: dict[str, Any]) -> str:
     ok = [r for r in s["points"] if "error" not in r]
     lines = [f"sweep   {s['sweep']} (valid): {len(s['points'])} points x {s['seeds']} seeds"
              f"{'' if s['transport'] else ' (no transport)'}; {len(ok)} can be built", ""]
+    shown = [{p: short_value(r["params"][p]) for p in s["swept"]} for r in s["points"]]
     # a column per swept path, as wide as its widest value (a PSD table is long) plus a space
-    width = {p: max(22, len(p.removeprefix("phases.")) + 2,
-                    *(len(short_value(r["params"][p])) + 2 for r in s["points"]))
+    width = {p: max(22, len(p.removeprefix("phases.")) + 2, *(len(v[p]) + 2 for v in shown))
              for p in s["swept"]}
     head = "".join(f"{p.removeprefix('phases.'):>{width[p]}}" for p in s["swept"])
     lines.append(f"{'point':<6}{head}{'porosity':>10}{'particles':>11}{'memory':>10}  notes")
-    for r in s["points"]:
-        vals = "".join(f"{short_value(r['params'][p]):>{width[p]}}" for p in s["swept"])
+    for r, v in zip(s["points"], shown, strict=True):
+        vals = "".join(f"{v[p]:>{width[p]}}" for p in s["swept"])
         if "error" in r:
             lines.append(f"{r['point']:<6}{vals}{'':>31}  error: {r['error']}")
             continue

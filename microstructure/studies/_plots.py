@@ -188,7 +188,8 @@ def line_panel(ax: Any, df: pd.DataFrame, x: str, y: str, *, group: str | None,
         if s.empty:
             continue
         xs = s[x].to_numpy(dtype=float)
-        lab = name if group is None else f"{name}{' ' if name else ''}{label(group)} = {short_value(gval)}"
+        lab = (name if group is None
+               else f"{name}{' ' if name else ''}{label(group)} = {short_value(gval)}")
         c = color if color is not None else f"C{i}"
         ax.plot(xs, s["center"], style, color=c, label=lab, ms=4)
         band = s["lo"].notna().to_numpy()

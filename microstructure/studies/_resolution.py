@@ -61,10 +61,16 @@ class ResolutionStudy:
         """The voxel sizes studied, µm, coarsest first."""
         return sorted({lv.voxel_size_um for lv in self.levels}, reverse=True)
 
+    def values(self, name: str, voxel_size_um: float) -> np.ndarray:
+        """Field ``name`` (e.g. ``"ionic_tau"``) of the builds at ``voxel_size_um``, one per
+        seed."""
+        return np.array([getattr(lv, name) for lv in self.levels
+                         if lv.voxel_size_um == voxel_size_um], dtype=np.float64)
+
     def mean(self, name: str, voxel_size_um: float) -> float:
         """Mean of field ``name`` (e.g. ``"ionic_tau"``) over the seeds at ``voxel_size_um``."""
-        vals = [getattr(lv, name) for lv in self.levels if lv.voxel_size_um == voxel_size_um]
-        return float(np.mean(vals)) if vals else math.nan
+        vals = self.values(name, voxel_size_um)
+        return float(vals.mean()) if vals.size else math.nan
 
     def extrapolated_ionic_tau(self) -> float:
         """First-order limit of the ionic τ from the two finest voxels (means over seeds):
@@ -202,7 +208,7 @@ _COLUMNS = (("theta_strict", "theta strict", "{:.3f}", "{:.3f}"),
 
 
 def _cell(study: ResolutionStudy, name: str, h: float, fmt: str, fmt_sd: str) -> str:
-    vals = np.array([getattr(lv, name) for lv in study.levels if lv.voxel_size_um == h])
+    vals = study.values(name, h)
     text = fmt.format(float(vals.mean()))
     if vals.size > 1 and np.all(np.isfinite(vals)):
         text += " ± " + fmt_sd.format(float(vals.std(ddof=1)))

@@ -98,8 +98,8 @@ def generate(
     spec_obj = read_spec(spec, sets)
     compile_notice(quiet=quiet)
     summary = generate_and_save(spec_obj, out, seed=seed, device=device,
-                                 spec_label=spec_label(spec, sets),
-                                 progress=not (json_out or quiet), echo_warnings=not quiet)
+                                spec_label=spec_label(spec, sets),
+                                progress=not (json_out or quiet), echo_warnings=not quiet)
     if json_out:
         _echo_json(summary)
     elif quiet:
@@ -179,8 +179,8 @@ def analyze(
     if wall_margin_um is not None and not math.isfinite(wall_margin_um):
         fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
     analysis = analyze_store(store, device=device, transport=transport, progress=not json_out,
-                              notice=True, wall_margin_um=wall_margin_um,
-                              homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
+                             notice=True, wall_margin_um=wall_margin_um,
+                             homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
     if json_out:
         _echo_json(analysis)
     else:
@@ -220,8 +220,8 @@ def demo(
                "70 : 30 : 1 w/w, 15 % porosity)\n")
     compile_notice(quiet=False)
     summary = generate_and_save(spec_obj, path, seed=seed, device=device,
-                                 spec_label=f"{default_spec_path()} (embedded)", progress=True,
-                                 echo_warnings=True)
+                                spec_label=f"{default_spec_path()} (embedded)", progress=True,
+                                echo_warnings=True)
     typer.echo(format_generation(summary))
     typer.echo("")
     analysis = analyze_store(path, device=device, transport=transport)
@@ -393,12 +393,14 @@ def resolution(
 
     from ._resolution import StudyInterrupted, resolution_study
 
+    label = spec_label(spec, sets)
+
     def _emit(study: Any) -> None:
         if json_out:
-            _echo_json({"spec": spec_label(spec, sets), "levels": [asdict(lv) for lv in study.levels],
+            _echo_json({"spec": label, "levels": [asdict(lv) for lv in study.levels],
                         "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
         else:
-            typer.echo(study.summary(spec_label(spec, sets)))
+            typer.echo(study.summary(label))
 
     device = check_device(device)
     spec_obj = read_spec(spec, sets)
