@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -13,14 +15,31 @@ import typer
 
 from ._text import one_line
 
-__all__ = ["check_device", "check_dir_out", "check_out", "fail", "memory_fail",
-           "not_text", "read_spec", "read_sweep", "set_option", "spec_changes", "spec_label"]
+__all__ = ["check_device", "check_dir_out", "check_out", "fail", "interruptible", "left_as_is",
+           "memory_fail", "not_text", "read_spec", "read_sweep", "set_option", "spec_changes",
+           "spec_label"]
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
     """``error: msg`` on stderr, then exit with ``code``."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+@contextmanager
+def interruptible(kept: str) -> Iterator[None]:
+    """Ctrl-C inside the block ends the command with ``error: interrupted: <kept>`` and exit
+    code 130 (128 + SIGINT), where ``kept`` says what is on disk; without this, typer ends it
+    with 130 and no word."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        fail(f"interrupted: {kept}", code=130)
+
+
+def left_as_is(out: Path) -> str:
+    """What an interrupted write leaves at ``out`` (stores are written whole or not at all)."""
+    return f"{out} left as it was" if out.exists() else f"nothing written to {out}"
 
 
 def check_device(device: str) -> str:

@@ -11,7 +11,8 @@ Exit codes: 0 done; 2 a user error, found before any heavy work where it can be 
 sweep file, an unknown device, an output path that cannot be written, a missing or damaged
 store, a box too large for the available memory, a busy results directory), with a one-line
 ``error: ...`` on stderr; 1 the work itself failed (a packing that cannot reach its targets, a
-sweep in which every point failed, a disk that filled up, a crashed worker).  With
+sweep in which every point failed, a disk that filled up, a crashed worker); 130 Ctrl-C,
+with what is on disk named (stores are written whole or not at all).  With
 ``--json`` the result is one JSON object on stdout and nothing else is written there
 (non-finite numbers appear as the strings ``"NaN"`` / ``"Infinity"``, as in zarr v3 metadata).
 """
@@ -32,6 +33,8 @@ from ._cli_checks import (
     check_dir_out,
     check_out,
     fail,
+    interruptible,
+    left_as_is,
     memory_fail,
     read_spec,
     read_sweep,
@@ -97,9 +100,10 @@ def generate(
     out = check_out(out)
     spec_obj = read_spec(spec, sets)
     compile_notice(quiet=quiet)
-    summary = generate_and_save(spec_obj, out, seed=seed, device=device,
-                                spec_label=spec_label(spec, sets),
-                                progress=not (json_out or quiet), echo_warnings=not quiet)
+    with interruptible(left_as_is(out)):
+        summary = generate_and_save(spec_obj, out, seed=seed, device=device,
+                                    spec_label=spec_label(spec, sets),
+                                    progress=not (json_out or quiet), echo_warnings=not quiet)
     if json_out:
         _echo_json(summary)
     elif quiet:
@@ -178,9 +182,11 @@ def analyze(
     device = check_device(device)
     if wall_margin_um is not None and not math.isfinite(wall_margin_um):
         fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
-    analysis = analyze_store(store, device=device, transport=transport, progress=not json_out,
-                             notice=True, wall_margin_um=wall_margin_um,
-                             homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
+    with interruptible(f"the analysis stored in {store} left as it was"):
+        analysis = analyze_store(store, device=device, transport=transport,
+                                 progress=not json_out, notice=True,
+                                 wall_margin_um=wall_margin_um,
+                                 homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
     if json_out:
         _echo_json(analysis)
     else:
@@ -219,12 +225,14 @@ def demo(
     typer.echo(f"assb demo: {default_spec_path().name} (NCM82 : Li6PS5Cl : Super C65 = "
                "70 : 30 : 1 w/w, 15 % porosity)\n")
     compile_notice(quiet=False)
-    summary = generate_and_save(spec_obj, path, seed=seed, device=device,
-                                spec_label=f"{default_spec_path()} (embedded)", progress=True,
-                                echo_warnings=True)
+    with interruptible(left_as_is(path)):
+        summary = generate_and_save(spec_obj, path, seed=seed, device=device,
+                                    spec_label=f"{default_spec_path()} (embedded)",
+                                    progress=True, echo_warnings=True)
     typer.echo(format_generation(summary))
     typer.echo("")
-    analysis = analyze_store(path, device=device, transport=transport)
+    with interruptible(f"{path} is saved, not analyzed"):
+        analysis = analyze_store(path, device=device, transport=transport)
     typer.echo(format_analysis(analysis, shown_warnings=summary["warnings"]))
 
 
@@ -243,14 +251,15 @@ def import_(
     from microstructure import import_tiff
 
     out = check_out(out)
-    try:
-        m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
-                        min_distance_um=min_distance_um, progress=True)
-    except (FileNotFoundError, ValueError, TypeError) as exc:
-        fail(one_line(exc))
-    except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
-        memory_fail(exc)
-    save_store(m, out)
+    with interruptible(left_as_is(out)):
+        try:
+            m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
+                            min_distance_um=min_distance_um, progress=True)
+        except (FileNotFoundError, ValueError, TypeError) as exc:
+            fail(one_line(exc))
+        except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
+            memory_fail(exc)
+        save_store(m, out)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
                f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "

@@ -139,6 +139,50 @@ def test_same_seed_same_structure(generated, tmp_path):
     np.testing.assert_array_equal(ms.open(again).phases, ms.open(out).phases)
 
 
+def _interrupt(*_args, **_kwargs):
+    raise KeyboardInterrupt
+
+
+def test_ctrl_c_in_generate_leaves_the_store_as_it_was(generated, tmp_path, monkeypatch):
+    import shutil
+
+    import numpy as np
+
+    from microstructure import _zarr_store
+
+    src, _, _ = generated
+    out = tmp_path / "kept.zarr"
+    shutil.copytree(src, out)
+    before = ms.open(out).phases
+    monkeypatch.setattr(_zarr_store, "_fsync_tree", _interrupt)   # Ctrl-C while it saves
+    result = _invoke("generate", _write_spec(tmp_path), "-o", out, "--seed", "4", "--quiet")
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip().endswith(f"error: interrupted: {out} left as it was")
+    assert "Traceback" not in result.output
+    np.testing.assert_array_equal(ms.open(out).phases, before)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.zarr", "spec.toml"]  # no tmp
+    fresh = tmp_path / "fresh.zarr"
+    result = _invoke("generate", _write_spec(tmp_path), "-o", fresh, "--quiet")
+    assert result.exit_code == 130
+    assert f"error: interrupted: nothing written to {fresh}" in result.stderr
+    assert not fresh.exists()
+
+
+def test_ctrl_c_in_analyze_leaves_its_analysis(generated, tmp_path, monkeypatch):
+    import shutil
+
+    src, _, _ = generated
+    out = tmp_path / "a.zarr"
+    shutil.copytree(src, out)
+    before = store_attrs(out).get("analysis")
+    monkeypatch.setattr(solvers, "transport_properties", _interrupt)
+    result = _invoke("analyze", out, "--json")
+    assert result.exit_code == 130, result.output
+    assert result.stdout == ""
+    assert f"error: interrupted: the analysis stored in {out} left as it was" in result.stderr
+    assert store_attrs(out).get("analysis") == before
+
+
 # ---------------------------------------------------------------------------------------------
 # check
 
