@@ -4,17 +4,21 @@ at a new voxel, a porosity given by a measured density is derived again."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ._density import keep_density_source
 
 
 def apply_changes(data: dict[str, Any], changes: dict[str, Any]) -> None:
-    """:func:`set_dotted` for each change in order, on a spec's data; then the box: a new
-    ``domain.shape`` replaces a ``domain.size_um`` (the box in voxels now), else a box in µm
-    drops the stored shape so that it is derived again at the (maybe new) voxel size."""
-    for path, value in changes.items():
-        set_dotted(data, path, value)
+    """:func:`set_dotted` for each change, on a spec's data, a whole table before the keys
+    inside it (``phases.se.psd`` before ``phases.se.psd.d50_um``, whatever the order given:
+    the more specific change wins, in a sweep as in ``updated`` and ``--set``); then the box:
+    a new ``domain.shape`` replaces a ``domain.size_um`` (the box in voxels now), else a box in
+    µm drops the stored shape so that it is derived again at the (maybe new) voxel size.
+    The values are copied: a later change inside a table never reaches the caller's dict."""
+    for path in sorted(changes, key=lambda p: p.count(".")):  # stable: same depth, same order
+        set_dotted(data, path, copy.deepcopy(changes[path]))  # the caller's values untouched
     keep_density_source(data.get("composition"), changes)
     dom = data.get("domain")
     if not isinstance(dom, dict) or dom.get("size_um") is None or "domain" in changes:

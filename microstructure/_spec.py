@@ -418,7 +418,9 @@ class ElectrodeSpec(_Model):
         """A copy with fields replaced by dotted path, e.g. ``{"phases.cam.fraction": 60}``.
 
         A box given in µm (``domain.size_um``) keeps its size when ``domain.voxel_size_um``
-        changes; setting ``domain.shape`` gives the box in voxels instead.
+        changes; setting ``domain.shape`` gives the box in voxels instead.  A whole table is
+        set before the keys inside it, whatever their order in ``changes`` (as in a sweep), and
+        the values are copied.
         """
         data = self.model_dump(mode="python", exclude_none=True)
         apply_changes(data, changes)

@@ -193,10 +193,7 @@ class SweepSpec(BaseModel):
 
     def _point(self, params: dict[str, Any]) -> SweepPoint:
         data = self._base_spec.model_dump(mode="python", exclude_none=True)
-        # a whole table before the keys inside it ("phases.se.psd" before "...psd.d50_um"), and
-        # a copy of every value: the sweep's own dicts must never be changed by a point
-        apply_changes(data, {path: copy.deepcopy(params[path])
-                             for path in sorted(params, key=lambda p: p.count("."))})
+        apply_changes(data, params)  # copies the values: the sweep's dicts stay as they are
         try:
             spec = ElectrodeSpec.from_dict(data, source="spec")
             err = ""
