@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._format import short_value
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
 from ._store import load_results
@@ -353,8 +354,11 @@ def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: 
     except Exception as exc:  # noqa: BLE001 - a report is still useful without the slices
         notes.append(f"No slices for point {pid}: {type(exc).__name__}: {exc}")
         return []
-    title = f"point {pid}, seed {int(row['seed'])}"
-    return [("slices", f"Point {pid}, seed {int(row['seed'])} ({source}): phases and CAM "
+    where = ", ".join(f"{c.removeprefix('param:')} = {short_value(row[c])}"
+                      for c in swept_axes(df))
+    title = f"point {pid}, seed {int(row['seed'])}" + (f"\n{where}" if where else "")
+    return [("slices", f"Point {pid}{f' ({where})' if where else ''}, seed {int(row['seed'])} "
+             f"({source}): phases and CAM "
              "particle state under both rules; through-plane slice at mid y (current collector "
              "at the top edge, z = 0) and in-plane slice at mid z.",
              _plots.slices_figure(m.phases, states, m.voxel_size_um, title))]

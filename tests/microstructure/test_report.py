@@ -285,6 +285,10 @@ def test_three_axes_ternary_and_missing_transport(three_axes):
         _png_ok(out / f"{name}.png")
     page = html.read_text(encoding="utf-8")
     assert "stored structure" in page            # slices from the saved zarr
+    first = load_results(three_axes).query("status == 'ok'").iloc[0]   # the point shown
+    where = ", ".join(f"{k} = {first[f'param:{k}']:g}" for k in
+                      ("phases.cam.fraction", "phases.carbon.fraction", "phases.se.fraction"))
+    assert f"Point {first['point_id']} ({where}), seed 0" in page     # its composition named
     assert "averaged over" in page              # heatmap over two of three axes
     rows = pd.read_csv(out / "rows.csv")
     assert rows["ionic_tau"].isna().all()       # no transport: NaN columns handled
