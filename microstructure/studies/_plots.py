@@ -172,6 +172,19 @@ def png_bytes(fig: Figure, dpi: int = 110) -> bytes:
     return buf.getvalue()
 
 
+#: Markers of a panel's series, one per series in turn.
+MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
+def series_style(i: int, n: int) -> dict[str, Any]:
+    """Colour, marker and sizes of series ``i`` of ``n`` in a panel: the earlier series are
+    drawn wider and with larger markers, under the later ones, so that series which coincide
+    (every θ at 1, every network percolating) all stay visible."""
+    under = min(n - 1 - i, 4)
+    return {"color": f"C{i}", "marker": MARKERS[i % len(MARKERS)], "ms": 4 + 1.5 * under,
+            "lw": 1.5 + 0.8 * under}
+
+
 def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[Any, pd.DataFrame]]:
     if group is None:
         return [(None, df)]
@@ -180,18 +193,21 @@ def _groups(df: pd.DataFrame, group: str | None) -> list[tuple[Any, pd.DataFrame
 
 def line_panel(ax: Any, df: pd.DataFrame, x: str, y: str, *, group: str | None,
                name: str = "", color: Any = None, logy: bool = False,
-               style: str = "-o", kind: str = "fraction") -> None:
+               kind: str = "fraction") -> None:
     """Centre of ``y`` vs ``x`` per value of ``group`` (see :func:`seed_stats`): a 95 % band
-    where a point has :data:`MIN_BAND_SEEDS` seeds or more, the seeds as points where fewer."""
-    for i, (gval, d) in enumerate(_groups(df, group)):
+    where a point has :data:`MIN_BAND_SEEDS` seeds or more, the seeds as points where fewer;
+    each series styled by :func:`series_style`."""
+    groups = _groups(df, group)
+    for i, (gval, d) in enumerate(groups):
         s = seed_stats(d, [x], y, kind=kind).dropna(subset=["center"])
         if s.empty:
             continue
         xs = s[x].to_numpy(dtype=float)
         lab = (name if group is None
                else f"{name}{' ' if name else ''}{label(group)} = {short_value(gval)}")
-        c = color if color is not None else f"C{i}"
-        ax.plot(xs, s["center"], style, color=c, label=lab, ms=4)
+        st = series_style(i, len(groups))
+        c = st["color"] = color if color is not None else st["color"]
+        ax.plot(xs, s["center"], label=lab, **st)
         band = s["lo"].notna().to_numpy()
         if band.any():
             ax.fill_between(xs[band], s["lo"][band], s["hi"][band], color=c, alpha=0.2, lw=0)
@@ -250,14 +266,15 @@ def percolation_figure(df: pd.DataFrame, x: str, group: str | None) -> Figure:
     fig = Figure(figsize=(10, 4))
     axs = fig.subplots(1, 2, sharey=True)
     for ax, col in zip(axs, ("ionic_percolates", "electronic_percolates"), strict=True):
-        for i, (gval, d) in enumerate(_groups(df, group)):
+        groups = _groups(df, group)
+        for i, (gval, d) in enumerate(groups):
             v = as_float(d[col])
             s = (pd.DataFrame({x: d[x].to_numpy(), "p": v.to_numpy()}).dropna()
                  .groupby(x, sort=True)["p"].agg(["mean", "count"]).reset_index())
             if s.empty:
                 continue
             lab = None if group is None else f"{label(group)} = {short_value(gval)}"
-            ax.plot(s[x].astype(float), s["mean"], "-s", color=f"C{i}", label=lab, ms=4)
+            ax.plot(s[x].astype(float), s["mean"], label=lab, **series_style(i, len(groups)))
         ax.set_title(col.replace("_", " ").replace("percolates", "network percolates"))
         ax.set_xlabel(label(x))
         ax.set_ylabel("fraction of seeds")

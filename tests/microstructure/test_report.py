@@ -206,6 +206,22 @@ def test_utilization_figure_stays_in_0_1(seeds):
     assert ((y >= 0) & (y <= 1)).all()
 
 
+@pytest.mark.parametrize("figure", ["utilization_figure", "percolation_figure"])
+def test_series_that_coincide_stay_visible(figure):
+    """Two SE sizes with the same values (θ 1, every network percolating): the first series is
+    drawn wider, with larger markers of another shape, under the second."""
+    rows = [{"target_cam": x, "seed": s, "se": d, "util_strict": 1.0, "util_relay": 1.0,
+             "ionic_percolates": True, "electronic_percolates": True}
+            for x in (0.4, 0.5) for s in range(2) for d in (1.5, 4.0)]
+    fig = getattr(_plots, figure)(pd.DataFrame(rows), "target_cam", "se")
+    for ax in fig.axes:
+        first, second = ax.get_lines()
+        np.testing.assert_array_equal(first.get_ydata(), second.get_ydata())
+        assert first.get_linewidth() > second.get_linewidth()
+        assert first.get_markersize() > second.get_markersize()
+        assert first.get_marker() != second.get_marker()
+
+
 def test_two_or_three_seeds_are_drawn_as_points():
     df = _demo_like_rows(2)
     fig = _plots.transport_figure(df, "target_cam", None)
