@@ -1,13 +1,14 @@
 """Virtual composite cathodes: specs, packing, voxelization, storage and import.
 
 The generator side of the project: ``load_spec`` -> ``generate`` -> ``Microstructure`` (zarr
-store via ``save`` / ``open``), ``structure_metrics`` and ``import_tiff``.  The application
+store via ``save`` / ``open``), ``structure_metrics``, ``import_tiff`` and ``export_tiff``.  The application
 (sweeps, analysis, report, the ``assb`` CLI) lives one floor up in
 :mod:`microstructure.studies`; the numerics on voxel arrays in :mod:`solvers`.
 """
 
 from solvers.phases import CAM, CARBON, PHASE_CODES, PORE, SE
 
+from ._export import TiffExport, export_tiff
 from ._generate import PackingError, generate
 from ._homogeneity import Homogeneity
 from ._import import import_tiff
@@ -64,8 +65,10 @@ __all__ = [
     "SpecError",
     "StoreIntegrityError",
     "StructureMetrics",
+    "TiffExport",
     "__version__",
     "default_spec_path",
+    "export_tiff",
     "generate",
     "import_tiff",
     "load_spec",

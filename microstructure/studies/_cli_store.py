@@ -1,5 +1,6 @@
-"""What ``assb generate`` / ``analyze`` / ``demo`` / ``import`` do with a structure: build it
-and write its store, or analyze a store into its attributes, with the command line's errors."""
+"""What ``assb generate`` / ``analyze`` / ``demo`` / ``import`` / ``export`` do with a structure:
+build it and write its store, analyze a store into its attributes, or write one of its arrays
+as a TIFF, with the command line's errors."""
 
 from __future__ import annotations
 
@@ -16,7 +17,11 @@ from ._format import generation_summary
 from ._kernel_cache import compile_notice
 from ._text import one_line
 
-__all__ = ["analyze_store", "generate_and_save", "save_store"]
+__all__ = ["EXPORT_CHOICES", "analyze_store", "export_store", "generate_and_save", "open_store",
+           "save_store"]
+
+#: What ``assb export --array`` takes: the store's arrays, or the CAM state under ``--rule``.
+EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state")
 
 
 def generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
@@ -54,6 +59,20 @@ def save_store(m: Any, out: Path) -> None:
         fail(f"cannot write {out} (nothing was replaced): {one_line(exc)}", code=1)
 
 
+def open_store(store: Path) -> Any:
+    """The structure in ``store``; a missing, foreign or damaged store is an error naming it
+    (exit 2)."""
+    from microstructure import open as open_microstructure
+
+    try:
+        return open_microstructure(store)
+    except (FileNotFoundError, ValueError) as exc:
+        msg = one_line(exc)
+        fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
+    except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
+        fail(f"cannot open {store} as a microstructure store: {one_line(exc)}")
+
+
 def analyze_store(store: Path, *, device: str, transport: bool,
                   progress: bool = False, notice: bool = False,
                   wall_margin_um: float | None = None,
@@ -62,20 +81,13 @@ def analyze_store(store: Path, *, device: str, transport: bool,
     """Open ``store``, analyze it (``assb analyze``) and write the analysis into its
     attributes; a store that cannot be opened or written is an error naming it."""
     import solvers
-    from microstructure import open as open_microstructure
     from microstructure._homogeneity import check_window
     from microstructure._zarr_store import update_store_attrs
 
     from ._analysis import analyze
     from ._text import jsonable
 
-    try:
-        m = open_microstructure(store)
-    except (FileNotFoundError, ValueError) as exc:
-        msg = one_line(exc)
-        fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
-    except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
-        fail(f"cannot open {store} as a microstructure store: {one_line(exc)}")
+    m = open_store(store)
     try:
         check_window(homogeneity_window_um, float(m.voxel_size_um), "--homogeneity-window-um")
     except ValueError as exc:
@@ -99,3 +111,44 @@ def analyze_store(store: Path, *, device: str, transport: bool,
         fail(f"cannot write the analysis into {store} (the store is unchanged): "
               f"{one_line(exc)}", code=1)
     return analysis
+
+
+def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bool) -> str:
+    """Write ``array`` of ``store`` (or its CAM state under ``rule``) to the TIFF ``out``
+    (``assb export``); the line it prints.  Every argument is checked before the store is
+    read."""
+    from microstructure._export import check_tiff_target, export_tiff
+    from solvers.utilization import RULES
+
+    from ._plots import STATE_NAMES
+    from .report import particle_states
+
+    if array not in EXPORT_CHOICES:
+        fail(f"--array must be one of {', '.join(EXPORT_CHOICES)}, got {array!r}")
+    if rule not in RULES:
+        fail(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
+    try:
+        check_tiff_target(out, overwrite=overwrite)
+    except (ValueError, OSError) as exc:
+        msg = one_line(exc)
+        fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
+    m = open_store(store)
+    data: Any = array
+    if array == "state":
+        data = particle_states(m, rules=(rule,))[rule]
+        legend = ", ".join(f"{i} {n}" for i, n in enumerate(STATE_NAMES))
+    elif array == "phases":
+        legend = "0 pore, 1 CAM, 2 SE, 3 carbon"
+    else:
+        legend = "0 none, else the particle's id (the store's particle table)"
+    try:
+        r = export_tiff(m, out, array=data, overwrite=overwrite)
+    except ValueError as exc:  # no carbon ids in this store
+        fail(one_line(exc))
+    except OSError as exc:  # a full disk: the temporary file is removed
+        fail(f"cannot write {out}: {one_line(exc)}", code=1)
+    what = f"CAM state ({rule})" if array == "state" else array
+    kind = "ImageJ hyperstack" if r.imagej else "TIFF"
+    return (f"exported {what} of {store} -> {out}: {' x '.join(map(str, r.shape))} {r.dtype} "
+            f"at {r.voxel_size_um:g} um ({kind}, {r.size_bytes / 2**20:.1f} MiB; slice 0 at the "
+            f"current collector); values: {legend}")

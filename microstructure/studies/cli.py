@@ -1,4 +1,5 @@
-"""The ``assb`` command line: check, generate, analyze, resolution, sweep, report, import, demo.
+"""The ``assb`` command line: check, generate, analyze, resolution, sweep, report, import,
+export, demo.
 
 ``assb check SPEC.toml`` reads a spec back without building it; ``assb generate SPEC.toml -o
 OUT.zarr`` builds a structure (``--set PATH=VALUE`` changes a field first) and prints targets vs
@@ -264,6 +265,24 @@ def import_(
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
                f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "
                f"-> {out}")
+
+
+@app.command()
+def export(
+    store: Path = typer.Argument(..., help="A store written by 'assb generate' or 'import'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output TIFF file (.tif / .tiff)."),
+    array: str = typer.Option("phases", "--array",
+                              help="phases, particle_ids, carbon_ids, or state: each CAM "
+                                   "voxel's state (active / isolated) under --rule."),
+    rule: str = typer.Option("strict", "--rule", help="'strict' or 'cam_relay' (--array state)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
+) -> None:
+    """Write one voxel array of STORE as a 3-D TIFF stack (Fiji, ParaView, TauFactor, 'assb
+    import'), with its voxel size; slice 0 at the current collector."""
+    from ._cli_store import export_store
+
+    with interruptible(left_as_is(out)):
+        typer.echo(export_store(store, out, array=array, rule=rule, overwrite=overwrite))
 
 
 @app.command()

@@ -118,14 +118,16 @@ def swept_axes(df: pd.DataFrame) -> list[str]:
 # one point's structure
 
 
-def particle_states(m: Any, *, device: str = "cpu") -> dict[str, np.ndarray]:
-    """Per-voxel CAM state under each rule: 0 not CAM, 1 active, 2 electronically isolated,
-    3 ionically isolated, 4 isolated both ways (uint8)."""
+def particle_states(m: Any, *, device: str = "cpu",
+                    rules: Sequence[str] = tuple(RULE_COLUMNS)) -> dict[str, np.ndarray]:
+    """Per-voxel CAM state under each of ``rules`` (default both): 0 not CAM, 1 active,
+    2 electronically isolated, 3 ionically isolated, 4 isolated both ways (uint8; the names
+    are :data:`~microstructure.studies._plots.STATE_NAMES`)."""
     import solvers
 
     out = {}
     periodic = bool(m.spec.domain.periodic_lateral)
-    for rule in RULE_COLUMNS:
+    for rule in rules:
         u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
                                     rule=rule, periodic_lateral=periodic, device=device)
         p = u.particles
