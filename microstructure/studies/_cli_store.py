@@ -113,7 +113,8 @@ def analyze_store(store: Path, *, device: str, transport: bool,
     return analysis
 
 
-def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bool) -> str:
+def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bool,
+                 device: str = "cpu") -> str:
     """Write ``array`` of ``store`` (or its CAM state under ``rule``) to the TIFF ``out``
     (``assb export``); the line it prints.  Every argument is checked before the store is
     read."""
@@ -135,7 +136,7 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
     m = open_store(store)
     data: Any = array
     if array == "state":
-        data = particle_states(m, rules=(rule,))[rule]
+        data = particle_states(m, rules=(rule,), device=device)[rule]
         legend = ", ".join(f"{i} {n}" for i, n in enumerate(STATE_NAMES))
     elif array == "phases":
         legend = "0 pore, 1 CAM, 2 SE, 3 carbon"

@@ -276,13 +276,16 @@ def export(
                                    "voxel's state (active / isolated) under --rule."),
     rule: str = typer.Option("strict", "--rule", help="'strict' or 'cam_relay' (--array state)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for --array state)."),
 ) -> None:
     """Write one voxel array of STORE as a 3-D TIFF stack (Fiji, ParaView, TauFactor, 'assb
     import'), with its voxel size; slice 0 at the current collector."""
     from ._cli_store import export_store
 
+    device = check_device(device)
     with interruptible(left_as_is(out)):
-        typer.echo(export_store(store, out, array=array, rule=rule, overwrite=overwrite))
+        typer.echo(export_store(store, out, array=array, rule=rule, overwrite=overwrite,
+                                device=device))
 
 
 @app.command()
