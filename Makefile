@@ -52,7 +52,7 @@ demo: $(VENV)/.base
 	@echo "open $(DEMO_OUT)/report/report.html in a browser"
 
 test: $(VENV)/.test
-	$(BIN)/ruff check microstructure solvers tests benchmarks
+	$(BIN)/ruff check microstructure solvers tests benchmarks notebooks
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/cudasim \
 		--doctest-modules solvers microstructure
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/cudasim
