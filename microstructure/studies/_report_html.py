@@ -144,7 +144,8 @@ def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str]
                        QUALITY_COLUMNS),
         "<p class='note'>RSD: relative standard deviation of each phase's volume fraction in "
         "windows of three CAM d50s inside the bulk (<code>homogeneity_window_um</code>; 0 is "
-        "perfectly even, – where the window does not fit the box); isolated CAM as fractions "
+        "perfectly even; – where the phase is absent or the window does not fit the box); "
+        "isolated CAM as fractions "
         "of the CAM volume.</p>",
     ]
     parts += _ranking_html(ranking, swept, objective)
