@@ -17,8 +17,8 @@ from ._format import generation_summary
 from ._kernel_cache import compile_notice
 from ._text import one_line
 
-__all__ = ["EXPORT_CHOICES", "analyze_store", "export_store", "generate_and_save", "open_store",
-           "save_store"]
+__all__ = ["EXPORT_CHOICES", "analyze_store", "export_store", "format_export",
+           "generate_and_save", "open_store", "save_store"]
 
 #: What ``assb export --array`` takes: the store's arrays, or the CAM state under ``--rule``.
 EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state")
@@ -114,11 +114,12 @@ def analyze_store(store: Path, *, device: str, transport: bool,
 
 
 def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bool,
-                 device: str = "cpu") -> str:
+                 device: str = "cpu") -> dict[str, Any]:
     """Write ``array`` of ``store`` (or its CAM state under ``rule``) to the TIFF ``out``
-    (``assb export``); the line it prints.  Every argument is checked before the store is
-    read."""
+    (``assb export``); what was written, JSON-ready (:func:`format_export` makes the line).
+    Every argument is checked before the store is read."""
     from microstructure._export import check_tiff_target, export_tiff
+    from solvers.phases import PHASE_CODES
     from solvers.utilization import RULES
 
     from ._plots import STATE_NAMES
@@ -137,19 +138,29 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
     data: Any = array
     if array == "state":
         data = particle_states(m, rules=(rule,), device=device)[rule]
-        legend = ", ".join(f"{i} {n}" for i, n in enumerate(STATE_NAMES))
+        values = dict(enumerate(STATE_NAMES))
     elif array == "phases":
-        legend = "0 pore, 1 CAM, 2 SE, 3 carbon"
+        values = {code: name for name, code in PHASE_CODES.items()}
     else:
-        legend = "0 none, else the particle's id (the store's particle table)"
+        values = {0: "none", 1: "and above: the particle's id (the store's particle table)"}
     try:
         r = export_tiff(m, out, array=data, overwrite=overwrite)
     except ValueError as exc:  # no carbon ids in this store
         fail(one_line(exc))
     except OSError as exc:  # a full disk: the temporary file is removed
         fail(f"cannot write {out}: {one_line(exc)}", code=1)
-    what = f"CAM state ({rule})" if array == "state" else array
-    kind = "ImageJ hyperstack" if r.imagej else "TIFF"
-    return (f"exported {what} of {store} -> {out}: {' x '.join(map(str, r.shape))} {r.dtype} "
-            f"at {r.voxel_size_um:g} um ({kind}, {r.size_bytes / 2**20:.1f} MiB; slice 0 at the "
-            f"current collector); values: {legend}")
+    return {"store": str(store), "out": str(out), "array": array,
+            "rule": rule if array == "state" else None, "shape": list(r.shape),
+            "dtype": r.dtype, "imagej": r.imagej, "voxel_size_um": r.voxel_size_um,
+            "size_bytes": r.size_bytes, "values": values}
+
+
+def format_export(d: dict[str, Any]) -> str:
+    """The line ``assb export`` prints for :func:`export_store`'s account."""
+    what = f"CAM state ({d['rule']})" if d["rule"] else d["array"]
+    kind = "ImageJ hyperstack" if d["imagej"] else "TIFF"
+    values = ", ".join(f"{k} {v}" for k, v in d["values"].items())
+    return (f"exported {what} of {d['store']} -> {d['out']}: "
+            f"{' x '.join(map(str, d['shape']))} {d['dtype']} at {d['voxel_size_um']:g} um "
+            f"({kind}, {d['size_bytes'] / 2**20:.1f} MiB; slice 0 at the current collector); "
+            f"values: {values}")

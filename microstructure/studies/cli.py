@@ -277,15 +277,20 @@ def export(
     rule: str = typer.Option("strict", "--rule", help="'strict' or 'cam_relay' (--array state)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for --array state)."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Write one voxel array of STORE as a 3-D TIFF stack (Fiji, ParaView, TauFactor, 'assb
     import'), with its voxel size; slice 0 at the current collector."""
-    from ._cli_store import export_store
+    from ._cli_store import export_store, format_export
 
     device = check_device(device)
     with interruptible(left_as_is(out)):
-        typer.echo(export_store(store, out, array=array, rule=rule, overwrite=overwrite,
-                                device=device))
+        done = export_store(store, out, array=array, rule=rule, overwrite=overwrite,
+                            device=device)
+    if json_out:
+        _echo_json(done)
+    else:
+        typer.echo(format_export(done))
 
 
 @app.command()

@@ -3,6 +3,7 @@ orientation and voxel size, read back by ``import_tiff``; bad targets refused be
 
 from __future__ import annotations
 
+import json
 import warnings
 
 import numpy as np
@@ -146,8 +147,14 @@ def test_cli_phases_and_its_legend(m, store, tmp_path):
     res = runner.invoke(app, ["export", str(store), "-o", str(out)])
     assert res.exit_code == 0, res.output
     assert "48 x 40 x 40 uint8 at 0.5 um" in res.stdout
-    assert "0 pore, 1 CAM, 2 SE, 3 carbon" in res.stdout
+    assert "values: 0 pore, 1 cam, 2 se, 3 carbon" in res.stdout
     np.testing.assert_array_equal(tifffile.imread(out), m.phases)
+    js = runner.invoke(app, ["export", str(store), "-o", str(tmp_path / "j.tif"), "--array",
+                             "particle_ids", "--json"])
+    d = json.loads(js.stdout)                              # one object, nothing else on stdout
+    assert (d["array"], d["dtype"], d["shape"], d["imagej"]) == ("particle_ids", "uint16",
+                                                                 [48, 40, 40], True)
+    assert d["size_bytes"] == (tmp_path / "j.tif").stat().st_size and d["rule"] is None
     again = runner.invoke(app, ["export", str(store), "-o", str(out)])
     assert again.exit_code == 2 and "--overwrite" in again.stderr
 
