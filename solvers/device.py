@@ -28,6 +28,7 @@ __all__ = [
     "get_xp",
     "gpu_available",
     "launch_config",
+    "visible_gpus",
     "to_host",
 ]
 
@@ -56,6 +57,23 @@ def gpu_available() -> bool:
         return cupy.cuda.runtime.getDeviceCount() > 0
     except Exception:  # noqa: BLE001 - any failure means "no usable GPU"
         return False
+
+
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use, as ``CUDA_VISIBLE_DEVICES`` entries: the first ones of
+    its own ``CUDA_VISIBLE_DEVICES`` when that is set (indices or UUIDs), else ``"0"`` ...
+    ``"n-1"`` for the n GPUs the driver reports.  Empty without CuPy or a GPU, and under the
+    simulator (its one simulated GPU needs no pinning).  A local sweep on ``"cuda"`` gives each
+    worker process one of them."""
+    if not gpu_available():
+        return []
+    import cupy
+
+    n = int(cupy.cuda.runtime.getDeviceCount())
+    env = os.environ.get("CUDA_VISIBLE_DEVICES", "").strip()
+    if env:  # CUDA stops at the first entry it cannot use: the first n are the visible ones
+        return [e.strip() for e in env.split(",") if e.strip()][:n]
+    return [str(i) for i in range(n)]
 
 
 def get_xp(device: str) -> ModuleType:

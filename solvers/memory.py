@@ -354,7 +354,8 @@ def available_memory(device: str = "cpu") -> MemoryLimit:
 
 
 def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
-                 limit_bytes: int | None = None) -> MemoryEstimate:
+                 limit_bytes: int | None = None,
+                 device_copies: int | None = None) -> MemoryEstimate:
     """Raise :class:`InsufficientMemoryError` when ``copies`` x ``estimate`` exceeds what is
     available (host, and the GPU on the CUDA path); return the estimate otherwise.
 
@@ -368,9 +369,15 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
     limit_bytes : int, optional
         Use this host limit instead of :func:`available_memory` (tests, a scheduler's
         per-worker share).
+    device_copies : int, optional
+        Calls at the same time on one GPU, where the workers are spread over several
+        (default: ``copies``).
     """
-    if isinstance(copies, bool) or not isinstance(copies, int) or copies < 1:
-        raise ValueError(f"copies must be an integer >= 1, got {copies!r}")
+    for name, n in (("copies", copies), ("device_copies", device_copies)):
+        if n is None and name == "device_copies":
+            continue
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
     checks = [("host", estimate.host_bytes)]
     if estimate.device == "cuda" and estimate.device_bytes:
         checks.append(("cuda", estimate.device_bytes))
@@ -378,13 +385,15 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
         if where == "host":
             limit = (MemoryLimit(int(limit_bytes), "limit_bytes") if limit_bytes is not None
                      else available_memory("cpu"))
+            times = copies
         else:
             limit = available_memory("cuda")
-        need = need * copies
+            times = device_copies or copies
+        need = need * times
         if limit.bytes < 0 or need <= limit.bytes:
             continue
         mem = "GPU memory" if where == "cuda" else "memory"
-        times = f" ({copies} at once)" if copies > 1 else ""
+        times = f" ({times} at once)" if times > 1 else ""
         raise InsufficientMemoryError(
             f"{_shape_text(field, estimate.shape)}: {estimate.what}{times} needs about "
             f"{format_bytes(need)} of {mem} (estimate: {estimate.formula}), but "

@@ -40,16 +40,18 @@ class _InProcess(Executor):
 
 
 class _ProcessPool(Executor):
-    def __init__(self, workers: int, threads: int) -> None:
+    def __init__(self, workers: int, threads: int, gpus: list[str] | None = None) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
+        ctx = multiprocessing.get_context("spawn")
         self.threads = threads
-        self.pool = ProcessPoolExecutor(max_workers=workers,
-                                        mp_context=multiprocessing.get_context("spawn"),
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
                                         initializer=init_worker,
-                                        initargs=(threads, os.getpid()))
-        self.description = f"{workers} local processes x {threads} numba threads"
+                                        initargs=(threads, os.getpid(), gpus or None,
+                                                  ctx.Value("i", 0) if gpus else None))
+        self.description = (f"{workers} local processes x {threads} numba threads"
+                            + (f", {len(gpus)} GPU(s)" if gpus else ""))
 
     def run(self, tasks):
         from concurrent.futures import as_completed
@@ -128,23 +130,56 @@ def _import_distributed() -> Any:
     return distributed
 
 
-def make_executor(scheduler: str | None, workers: int | None, n_tasks: int,
-                   scheduler_timeout: float) -> Executor:
-    cores = usable_cores()
+def local_workers(workers: int | None, device: str, n_tasks: int | None = None,
+                  ) -> tuple[int, list[str]]:
+    """Worker processes of a sweep on this machine, and the GPUs they are spread over: on
+    ``"cpu"`` one per core, on ``"cuda"`` one per visible GPU (:func:`~solvers.device.
+    visible_gpus`; more with ``workers``, round-robin), never more than ``n_tasks``."""
+    from solvers.device import visible_gpus
+
+    _check_workers(workers)
+    gpus = visible_gpus() if device == "cuda" else []
+    n = int(workers or len(gpus) or usable_cores())
+    return (min(n, max(n_tasks, 1)) if n_tasks is not None else n), gpus
+
+
+def _check_workers(workers: int | None) -> None:
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise ValueError(f"workers must be >= 1, got {workers!r}")
+
+
+def _pin_gpu_plugin(distributed: Any, gpus: list[str]) -> Any:
+    """A Dask worker plugin: worker ``k`` of a local cluster sees only GPU ``gpus[k % n]``
+    (set before its first task starts CUDA)."""
+
+    class PinGPU(distributed.WorkerPlugin):
+        name = "assb-pin-gpu"
+
+        def setup(self, worker: Any) -> None:
+            k = int(worker.name) if str(worker.name).isdigit() else 0
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+
+    return PinGPU()
+
+
+def make_executor(scheduler: str | None, workers: int | None, n_tasks: int,
+                   scheduler_timeout: float, device: str = "cpu") -> Executor:
+    cores = usable_cores()
+    _check_workers(workers)
     if scheduler is None or scheduler == "processes":
-        n = min(int(workers or cores), max(n_tasks, 1))
+        n, gpus = local_workers(workers, device, n_tasks)
         if n <= 1:
             return _InProcess()
-        return _ProcessPool(n, max(1, cores // n))
+        return _ProcessPool(n, max(1, cores // n), gpus)
     distributed = _import_distributed()
     if scheduler == "local":
-        n = int(workers or cores)
+        n, gpus = local_workers(workers, device)
         cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                            host="127.0.0.1", dashboard_address=None,
                                            silence_logs=logging.ERROR)
         client = distributed.Client(cluster)
+        if gpus:
+            client.register_plugin(_pin_gpu_plugin(distributed, gpus))
         return _Dask(client, cluster, threads=max(1, cores // n))
     if not scheduler.startswith(("tcp://", "tls://", "ucx://", "inproc://")):
         raise ValueError(f"scheduler must be 'local' or an address like tcp://host:8786, "

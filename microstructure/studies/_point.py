@@ -115,11 +115,26 @@ def _set_numba_threads(n: int) -> None:
     numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
-def init_worker(threads: int, parent: int) -> None:
-    """Process-pool initializer: limit numba threads so workers x threads <= cores, and end
-    this worker when the sweep process dies (even by SIGKILL), so no orphan keeps running."""
+def init_worker(threads: int, parent: int, gpus: list[str] | None = None,
+                counter: Any = None) -> None:
+    """Process-pool initializer: limit numba threads so workers x threads <= cores, give the
+    worker one of ``gpus`` (:func:`pin_gpu`), and end this worker when the sweep process dies
+    (even by SIGKILL), so no orphan keeps running."""
     _set_numba_threads(threads)
+    if gpus:
+        pin_gpu(gpus, counter)
     _exit_with_parent(parent)
+
+
+def pin_gpu(gpus: list[str], counter: Any) -> str:
+    """Before CUDA starts in this process, let it see only the next of ``gpus`` (round-robin
+    over the workers by the shared ``counter``, a ``multiprocessing.Value``); the GPU's
+    ``CUDA_VISIBLE_DEVICES`` entry."""
+    with counter.get_lock():
+        k = counter.value
+        counter.value += 1
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus[k % len(gpus)]
+    return gpus[k % len(gpus)]
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -157,7 +157,8 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     keys = {(p.point_id, s) for p in points for s in range(sweep.seeds)}
     progress = SweepProgress(total=len(keys), done_before=sum(done(k) for k in keys))
 
-    executor = make_executor(scheduler, workers, len(todo), scheduler_timeout) if todo else None
+    executor = (make_executor(scheduler, workers, len(todo), scheduler_timeout, device)
+                if todo else None)
     started = utc_now()
     rows = dict(existing)
     finished = False
@@ -287,7 +288,7 @@ def _check_memory(points: list, todo: list[dict[str, Any]], sweep: SweepSpec,
     from microstructure._memory import estimate_sweep_point
     from solvers.memory import check_memory
 
-    from ._point import usable_cores
+    from ._executors import local_workers
 
     ids = {t["point_id"] for t in todo}
     estimates = [estimate_sweep_point(p.spec, transport=sweep.transport, device=device)
@@ -295,5 +296,7 @@ def _check_memory(points: list, todo: list[dict[str, Any]], sweep: SweepSpec,
     if not estimates:
         return
     biggest = max(estimates, key=lambda e: e.host_bytes)
-    copies = max(1, min(int(workers or usable_cores()), len(todo)))
-    check_memory(biggest, field="domain.shape", copies=copies)
+    copies, gpus = local_workers(workers, device, len(todo))
+    # the workers share the host; on the GPU each holds its own share of them
+    check_memory(biggest, field="domain.shape", copies=max(1, copies),
+                 device_copies=max(1, -(-copies // len(gpus))) if gpus else None)

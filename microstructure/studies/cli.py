@@ -300,7 +300,9 @@ def sweep(
     out: Path = typer.Option(..., "--out", "-o",
                              help="Results directory (created; rerunning resumes it)."),
     workers: int | None = typer.Option(None, "--workers", min=1,
-                                       help="Parallel workers (default: the CPU cores)."),
+                                       help="Parallel workers (default: the CPU cores; "
+                                            "with --device cuda one per GPU, each pinned "
+                                            "to its own)."),
     scheduler: str | None = typer.Option(
         None, "--scheduler",
         help="'local' (a Dask LocalCluster) or a Dask scheduler address tcp://host:8786; "
