@@ -142,6 +142,7 @@ def import_tiff(
     phase_map: str | Mapping[Any, str],
     voxel_size_um: float,
     axis: int = 0,
+    collector: str = "first",
     periodic_lateral: bool = False,
     min_distance_um: float = 1.0,
     min_peak_radius_um: float | None = None,
@@ -163,6 +164,9 @@ def import_tiff(
     axis : int
         Axis of the stack that is through-plane; it becomes axis 0 (index 0 = current
         collector).
+    collector : {"first", "last"}
+        Which end of that axis touches the current collector: its first slice (default) or its
+        last, which is then reversed so that index 0 is the collector's layer.
     periodic_lateral : bool
         Stored in the spec; analyses then wrap the lateral faces (rarely right for a
         tomography crop, hence False by default).
@@ -210,6 +214,9 @@ def import_tiff(
         or min_particle_voxels < 1
     ):
         raise ValueError(f"min_particle_voxels must be an integer >= 1, got {min_particle_voxels!r}")
+    if collector not in ("first", "last"):
+        raise ValueError(f"collector must be 'first' or 'last' (the end of axis {axis} at the "
+                         f"current collector), got {collector!r}")
     lut = parse_phase_map(phase_map)
     raw = path if isinstance(path, np.ndarray) else read_stack(path)
     if raw.ndim != 3:
@@ -220,6 +227,8 @@ def import_tiff(
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -3 <= axis < 3:
         raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
     raw = np.moveaxis(raw, int(axis), 0)
+    if collector == "last":
+        raw = raw[::-1]
     if min(raw.shape) < 8:
         raise ValueError(f"the stack must span at least 8 voxels per axis, got {raw.shape}")
 

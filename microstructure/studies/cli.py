@@ -245,6 +245,9 @@ def import_(
     voxel_size_um: float = typer.Option(..., "--voxel-size-um", help="Voxel edge in um."),
     out: Path = typer.Option(..., "--out", "-o", help="Output zarr store (as for generate)."),
     axis: int = typer.Option(0, "--axis", help="Through-plane axis of the stack (-> axis 0)."),
+    collector: str = typer.Option("first", "--collector",
+                                  help="End of --axis at the current collector: 'first' "
+                                       "slice or 'last' (then reversed)."),
     min_distance_um: float = typer.Option(1.0, "--min-distance-um",
                                           help="Smallest CAM particle centre distance (um)."),
 ) -> None:
@@ -255,7 +258,8 @@ def import_(
     with interruptible(left_as_is(out)):
         try:
             m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
-                            min_distance_um=min_distance_um, progress=True)
+                            collector=collector, min_distance_um=min_distance_um,
+                            progress=True)
         except (FileNotFoundError, ValueError, TypeError) as exc:
             fail(one_line(exc))
         except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2

@@ -161,6 +161,11 @@ def test_directory_of_slices_and_axis(generated, tmp_path):
     # the through-plane axis stored last
     m2 = ms.import_tiff(np.moveaxis(gray, 0, 2), phase_map=PHASE_MAP, voxel_size_um=0.25, axis=2)
     np.testing.assert_array_equal(m2.phases, generated.phases)
+    # the collector at the stack's last slice: reversed, so index 0 is its layer again
+    m3 = ms.import_tiff(np.moveaxis(gray[::-1], 0, 1), phase_map=PHASE_MAP, voxel_size_um=0.25,
+                        axis=1, collector="last")
+    np.testing.assert_array_equal(m3.phases, generated.phases)
+    np.testing.assert_array_equal(m3.particle_ids > 0, generated.phases == ms.CAM)
 
 
 @pytest.mark.parametrize(("phase_map", "match"), [
@@ -186,6 +191,9 @@ def test_bad_stacks_and_options(tmp_path):
     with pytest.raises(ValueError, match="axis must be 0, 1 or 2, got 3"):
         ms.import_tiff(np.zeros((8, 8, 8), np.uint8), phase_map="0:pore", voxel_size_um=1,
                        axis=3)
+    with pytest.raises(ValueError, match="collector must be 'first' or 'last' .*got 'top'"):
+        ms.import_tiff(np.zeros((8, 8, 8), np.uint8), phase_map="0:pore", voxel_size_um=1,
+                       collector="top")
     with pytest.raises(FileNotFoundError, match="no TIFF stack"):
         ms.import_tiff(tmp_path / "missing.tif", phase_map="0:pore", voxel_size_um=1)
     with pytest.raises(ValueError, match="no .tif/.tiff slices"):
@@ -202,6 +210,15 @@ def test_cli_import_then_analyze(stack_path, tmp_path):
     assert "import:" in res.stderr and "CAM particles (watershed)" in res.stderr  # its steps
     res = runner.invoke(app, ["analyze", str(out), "--no-transport", "--json"])
     assert res.exit_code == 0, res.output
+    flipped = tmp_path / "flipped.tif"
+    tifffile.imwrite(flipped, tifffile.imread(stack_path)[::-1])
+    res = runner.invoke(app, ["import", str(flipped), "--phase-map", PHASE_MAP, "--collector",
+                              "last", "--voxel-size-um", "0.25", "-o", str(tmp_path / "f.zarr")])
+    assert res.exit_code == 0, res.output
+    np.testing.assert_array_equal(ms.open(tmp_path / "f.zarr").phases, ms.open(out).phases)
+    res = runner.invoke(app, ["import", str(stack_path), "--phase-map", PHASE_MAP, "--collector",
+                              "top", "--voxel-size-um", "0.25", "-o", str(tmp_path / "t.zarr")])
+    assert res.exit_code == 2 and "collector must be 'first' or 'last'" in res.stderr
     res = runner.invoke(app, ["import", str(stack_path), "--phase-map", "0:pore,128:cam",
                               "--voxel-size-um", "0.25", "-o", str(tmp_path / "x.zarr")])
     assert res.exit_code == 2
