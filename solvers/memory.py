@@ -373,9 +373,8 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
         Calls at the same time on one GPU, where the workers are spread over several
         (default: ``copies``).
     """
-    for name, n in (("copies", copies), ("device_copies", device_copies)):
-        if n is None and name == "device_copies":
-            continue
+    for name, n in (("copies", copies),
+                    ("device_copies", copies if device_copies is None else device_copies)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
     checks = [("host", estimate.host_bytes)]
@@ -388,14 +387,14 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
             times = copies
         else:
             limit = available_memory("cuda")
-            times = device_copies or copies
+            times = copies if device_copies is None else device_copies
         need = need * times
         if limit.bytes < 0 or need <= limit.bytes:
             continue
         mem = "GPU memory" if where == "cuda" else "memory"
-        times = f" ({times} at once)" if times > 1 else ""
+        at_once = f" ({times} at once)" if times > 1 else ""
         raise InsufficientMemoryError(
-            f"{_shape_text(field, estimate.shape)}: {estimate.what}{times} needs about "
+            f"{_shape_text(field, estimate.shape)}: {estimate.what}{at_once} needs about "
             f"{format_bytes(need)} of {mem} (estimate: {estimate.formula}), but "
             f"{format_bytes(limit.bytes)} are available ({limit.source}); use a smaller "
             f"{field}" + (" or a larger voxel size (fewer particles)"

@@ -298,5 +298,5 @@ def _check_memory(points: list, todo: list[dict[str, Any]], sweep: SweepSpec,
     biggest = max(estimates, key=lambda e: e.host_bytes)
     copies, gpus = local_workers(workers, device, len(todo))
     # the workers share the host; on the GPU each holds its own share of them
-    check_memory(biggest, field="domain.shape", copies=max(1, copies),
-                 device_copies=max(1, -(-copies // len(gpus))) if gpus else None)
+    check_memory(biggest, field="domain.shape", copies=copies,
+                 device_copies=-(-copies // len(gpus)) if gpus else None)
