@@ -222,6 +222,19 @@ def test_series_that_coincide_stay_visible(figure):
         assert first.get_marker() != second.get_marker()
 
 
+def test_contact_resolution_note():
+    from microstructure.studies.report import contact_resolution_note
+
+    def rows(radii, voxel=0.5):
+        return pd.DataFrame({"hard_contact_radius_um": radii, "voxel_size_um": voxel})
+
+    note = contact_resolution_note(rows([0.12, 0.2, 0.3, np.nan]))   # 0.24, 0.4, 0.6 voxel
+    assert "In 2 of 3 rows" in note and "0.24–0.40 voxel" in note and "erratic" in note
+    assert "up to ~12 % low" in contact_resolution_note(rows([0.16, 0.2]))
+    assert contact_resolution_note(rows([0.25, 0.4])) == ""          # resolved
+    assert contact_resolution_note(pd.DataFrame({"x": [1]})) == ""   # the rows do not say
+
+
 def test_two_or_three_seeds_are_drawn_as_points():
     df = _demo_like_rows(2)
     fig = _plots.transport_figure(df, "target_cam", None)
