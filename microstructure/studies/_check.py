@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ._format import short_value
+from ._text import one_line
 
 _PHASES = ("cam", "se", "carbon")
 
@@ -214,3 +215,34 @@ def format_sweep_check(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+
+
+def check_file(path: Path, *, device: str, json_out: bool, sets: list[str] | None) -> None:
+    """``assb check PATH``: a sweep file one line per point, a spec (with ``--set``) its
+    summary; as a table or one JSON object; errors exit 2 naming the problem."""
+    import typer
+
+    from microstructure._pressing import PressingError
+
+    from ._cli_checks import echo_json, fail, read_spec, read_sweep, spec_label
+
+    if is_sweep_file(path):
+        if sets:
+            fail("--set changes a spec; a sweep file takes its changes in [overrides]")
+        result = sweep_check(read_sweep(path), label=str(path), device=device)
+        if json_out:
+            echo_json(result)
+        else:
+            typer.echo(format_sweep_check(result))
+        return
+    spec = read_spec(path, sets)
+    try:
+        summary = spec_summary(spec, spec_label=spec_label(path, sets), device=device)
+    except PressingError as exc:   # PSDs that cannot be drawn at this voxel
+        fail(one_line(exc))
+    if json_out:
+        echo_json(summary)
+        return
+    for w in summary["warnings"]:
+        typer.echo(f"warning: {w}", err=True)
+    typer.echo(format_spec_summary(summary))

@@ -15,7 +15,8 @@ import typer
 
 from ._text import one_line
 
-__all__ = ["check_device", "check_dir_out", "check_out", "fail", "interruptible", "left_as_is",
+__all__ = ["check_device", "check_dir_out", "check_out", "echo_json", "fail", "interruptible",
+           "left_as_is",
            "memory_fail", "not_text", "read_spec", "read_sweep", "set_option", "spec_changes",
            "spec_label"]
 
@@ -24,6 +25,15 @@ def fail(msg: str, code: int = 2) -> NoReturn:
     """``error: msg`` on stderr, then exit with ``code``."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+def echo_json(obj: Any) -> None:
+    """``obj`` as one strict JSON object on stdout (non-finite numbers as strings)."""
+    import json
+
+    from ._text import jsonable
+
+    typer.echo(json.dumps(jsonable(obj), allow_nan=False))
 
 
 @contextmanager

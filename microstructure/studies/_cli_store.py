@@ -18,7 +18,7 @@ from ._kernel_cache import compile_notice
 from ._text import one_line
 
 __all__ = ["EXPORT_CHOICES", "analyze_store", "export_store", "format_export",
-           "generate_and_save", "open_store", "save_store"]
+           "generate_and_save", "open_store", "save_store", "stored_analysis"]
 
 #: What ``assb export --array`` takes: the store's arrays, or the CAM state under ``--rule``.
 EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state")
@@ -71,6 +71,23 @@ def open_store(store: Path) -> Any:
         fail(msg if str(store) in msg else f"cannot open {store}: {msg}")
     except Exception as exc:  # noqa: BLE001 - anything zarr raises on a non-store
         fail(f"cannot open {store} as a microstructure store: {one_line(exc)}")
+
+
+def stored_analysis(store: Path) -> dict[str, Any]:
+    """The analysis ``assb analyze`` stored in ``store`` (``assb analyze --stored``); a store
+    without one is an error, one made by another package version a warning on stderr."""
+    from microstructure import __version__
+    from microstructure._zarr_store import store_attrs
+
+    open_store(store)                      # a missing or damaged store: its own error
+    analysis = store_attrs(store).get("analysis")
+    if not isinstance(analysis, dict):
+        fail(f"{store} holds no stored analysis; run 'assb analyze {store}' to make one")
+    made_by = analysis.get("package_version")
+    if made_by != __version__:
+        typer.echo(f"warning: the stored analysis was made by assb-microstructure {made_by}, "
+                   f"this is {__version__}: 'assb analyze {store}' makes it again", err=True)
+    return analysis
 
 
 def analyze_store(store: Path, *, device: str, transport: bool,

@@ -20,7 +20,6 @@ with what is on disk named (stores are written whole or not at all).  With
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
@@ -33,6 +32,7 @@ from ._cli_checks import (
     check_device,
     check_dir_out,
     check_out,
+    echo_json,
     fail,
     interruptible,
     left_as_is,
@@ -106,7 +106,7 @@ def generate(
                                     spec_label=spec_label(spec, sets),
                                     progress=not (json_out or quiet), echo_warnings=not quiet)
     if json_out:
-        _echo_json(summary)
+        echo_json(summary)
     elif quiet:
         typer.echo(str(out))
     else:
@@ -124,37 +124,9 @@ def check(
 ) -> None:
     """Read a spec or a sweep back without building anything: fractions, porosity, particles,
     memory, warnings (a sweep: one line per point)."""
-    from microstructure._pressing import PressingError
+    from ._check import check_file
 
-    from ._check import (
-        format_spec_summary,
-        format_sweep_check,
-        is_sweep_file,
-        spec_summary,
-        sweep_check,
-    )
-
-    device = check_device(device)
-    if is_sweep_file(spec):
-        if sets:
-            fail("--set changes a spec; a sweep file takes its changes in [overrides]")
-        result = sweep_check(read_sweep(spec), label=str(spec), device=device)
-        if json_out:
-            _echo_json(result)
-        else:
-            typer.echo(format_sweep_check(result))
-        return
-    spec_obj = read_spec(spec, sets)
-    try:
-        summary = spec_summary(spec_obj, spec_label=spec_label(spec, sets), device=device)
-    except PressingError as exc:   # PSDs that cannot be drawn at this voxel
-        fail(one_line(exc))
-    if json_out:
-        _echo_json(summary)
-        return
-    for w in summary["warnings"]:
-        typer.echo(f"warning: {w}", err=True)
-    typer.echo(format_spec_summary(summary))
+    check_file(spec, device=check_device(device), json_out=json_out, sets=sets)
 
 
 @app.command()
@@ -178,18 +150,26 @@ def analyze(
                                   help="Also solve transport along the electrode's plane "
                                        "(axes 1 and 2: two more solves per network)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    stored: bool = typer.Option(False, "--stored",
+                                help="Print the analysis stored in STORE; compute nothing."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
     device = check_device(device)
     if wall_margin_um is not None and not math.isfinite(wall_margin_um):
         fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
-    with interruptible(f"the analysis stored in {store} left as it was"):
-        analysis = analyze_store(store, device=device, transport=transport,
-                                 progress=not json_out, notice=True,
-                                 wall_margin_um=wall_margin_um,
-                                 homogeneity_window_um=homogeneity_window_um, in_plane=in_plane)
+    if stored:
+        from ._cli_store import stored_analysis
+
+        analysis = stored_analysis(store)
+    else:
+        with interruptible(f"the analysis stored in {store} left as it was"):
+            analysis = analyze_store(store, device=device, transport=transport,
+                                     progress=not json_out, notice=True,
+                                     wall_margin_um=wall_margin_um,
+                                     homogeneity_window_um=homogeneity_window_um,
+                                     in_plane=in_plane)
     if json_out:
-        _echo_json(analysis)
+        echo_json(analysis)
     else:
         typer.echo(format_analysis(analysis))
 
@@ -292,7 +272,7 @@ def export(
         done = export_store(store, out, array=array, rule=rule, overwrite=overwrite,
                             device=device)
     if json_out:
-        _echo_json(done)
+        echo_json(done)
     else:
         typer.echo(format_export(done))
 
@@ -439,7 +419,7 @@ def resolution(
 
     def _emit(study: Any) -> None:
         if json_out:
-            _echo_json({"spec": label, "levels": [asdict(lv) for lv in study.levels],
+            echo_json({"spec": label, "levels": [asdict(lv) for lv in study.levels],
                         "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
         else:
             typer.echo(study.summary(label))
@@ -469,12 +449,6 @@ def resolution(
 
 # ---------------------------------------------------------------------------------------------
 # checks and helpers
-
-
-def _echo_json(obj: Any) -> None:
-    from ._text import jsonable
-
-    typer.echo(json.dumps(jsonable(obj), allow_nan=False))
 
 
 def main() -> None:  # pragma: no cover - console entry

@@ -518,6 +518,33 @@ def test_analyze_passes_the_store_to_the_transport_solver(generated, monkeypatch
     assert "contacts    electronic: " in table.stdout
 
 
+def test_analyze_stored_prints_without_computing(generated, tmp_path, monkeypatch):
+    import shutil
+
+    from microstructure._zarr_store import update_store_attrs
+    from microstructure.studies import _analysis
+
+    out = tmp_path / "s.zarr"
+    shutil.copytree(generated[0], out)
+    update_store_attrs(out, {"analysis": None})
+    none = _invoke("analyze", out, "--stored")
+    assert none.exit_code == 2 and "holds no stored analysis" in none.stderr
+    made = _invoke("analyze", out, "--no-transport", "--json")
+    assert made.exit_code == 0, made.output
+    monkeypatch.setattr(_analysis, "analyze", lambda *a, **k: pytest.fail("it computed"))
+    again = _invoke("analyze", out, "--stored", "--json")
+    assert again.exit_code == 0 and again.stderr == ""
+    assert json.loads(again.stdout) == json.loads(made.stdout)
+    table = _invoke("analyze", out, "--stored")
+    assert table.stdout.startswith(f"CAM utilization of {out}")
+    old = {**store_attrs(out)["analysis"], "package_version": "0.1.0"}
+    update_store_attrs(out, {"analysis": old})
+    warned = _invoke("analyze", out, "--stored")
+    assert warned.exit_code == 0
+    assert "made by assb-microstructure 0.1.0, this is" in warned.stderr
+    assert _invoke("analyze", tmp_path / "no.zarr", "--stored").exit_code == 2
+
+
 def test_analyze_with_the_real_transport_solver(generated):
     out, _, _ = generated
     result = _invoke("analyze", out, "--json")
