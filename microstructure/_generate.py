@@ -361,9 +361,9 @@ class _Progress:
     def __init__(self, enabled: bool, total: int) -> None:
         self.bar = None
         if enabled:
-            from tqdm.auto import tqdm
+            from solvers.progress import progress_bar
 
-            self.bar = tqdm(total=total, desc="generate", unit="step")
+            self.bar = progress_bar(total=total, desc="generate", unit="step")
 
     def step(self, what: str) -> None:
         if self.bar is not None:

@@ -239,9 +239,9 @@ def import_tiff(
         if counts[PHASE_CODES[name]] == 0:
             raise ValueError(f"the stack has no {name} voxels after mapping {phase_map!r}; a "
                              "composite cathode needs CAM and SE")
-    from tqdm.auto import tqdm
+    from solvers.progress import progress_bar
 
-    steps = tqdm(total=3, desc="import", unit="step", disable=not progress, leave=False)
+    steps = progress_bar(total=3, desc="import", unit="step", disable=not progress, leave=False)
 
     md_vox = max(1, int(round(min_distance_um / h)))
     if min_particle_voxels is None:

@@ -172,8 +172,8 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
             field="levels") from None
     jobs = [(s, seed) for s in specs for seed in seeds]
     if progress:
-        from tqdm.auto import tqdm
-        jobs = tqdm(jobs, desc="resolution", unit="build")
+        from solvers.progress import progress_bar
+        jobs = progress_bar(jobs, desc="resolution", unit="build")
     out: list[ResolutionLevel] = []
     try:
         for s, seed in jobs:

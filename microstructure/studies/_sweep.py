@@ -235,12 +235,12 @@ def _bar(progress: SweepProgress, quiet: bool, executor: Executor | None) -> Any
         return _NoBar()
     import sys
 
-    from tqdm.auto import tqdm
+    from solvers.progress import progress_bar
 
     desc = "sweep"
     if executor is not None:
         log.info("running on %s", executor.description)
-    return tqdm(total=progress.total, initial=progress.done_before, desc=desc, unit="pt",
+    return progress_bar(total=progress.total, initial=progress.done_before, desc=desc, unit="pt",
                 file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 

@@ -203,11 +203,11 @@ class _SolveProgress:
     """tqdm bar over CG iterations; its position is the residual's progress in decades."""
 
     def __init__(self, label: bool | str, rtol: float) -> None:
-        from tqdm.auto import tqdm
+        from ..progress import progress_bar
 
         self.decades = max(-math.log10(rtol), 1.0)
         desc = label if isinstance(label, str) else "solve"
-        self.bar = tqdm(total=round(self.decades, 1), desc=desc, unit="decade", leave=False,
+        self.bar = progress_bar(total=round(self.decades, 1), desc=desc, unit="decade", leave=False,
                         bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
     def update(self, it: int, rel_residual: float) -> None:
