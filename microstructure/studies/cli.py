@@ -160,6 +160,13 @@ def analyze(
     if stored:
         from ._cli_store import stored_analysis
 
+        given = [o for o, on in (("--device", device != "cpu"), ("--no-transport", not transport),
+                                 ("--wall-margin-um", wall_margin_um is not None),
+                                 ("--homogeneity-window-um", homogeneity_window_um is not None),
+                                 ("--in-plane", in_plane)) if on]
+        if given:
+            fail(f"--stored prints the stored analysis as it is; {', '.join(given)} only apply "
+                 "when analyzing (drop --stored)")
         analysis = stored_analysis(store)
     else:
         with interruptible(f"the analysis stored in {store} left as it was"):
