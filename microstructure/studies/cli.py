@@ -165,8 +165,8 @@ def analyze(
                                  ("--homogeneity-window-um", homogeneity_window_um is not None),
                                  ("--in-plane", in_plane)) if on]
         if given:
-            fail(f"--stored prints the stored analysis as it is; {', '.join(given)} only apply "
-                 "when analyzing (drop --stored)")
+            fail(f"--stored prints the stored analysis as it is, computing nothing; drop "
+                 f"--stored to analyze with {', '.join(given)}")
         analysis = stored_analysis(store)
     else:
         with interruptible(f"the analysis stored in {store} left as it was"):

@@ -544,7 +544,7 @@ def test_analyze_stored_prints_without_computing(generated, tmp_path, monkeypatc
     assert "made by assb-microstructure 0.1.0, this is" in warned.stderr
     assert _invoke("analyze", tmp_path / "no.zarr", "--stored").exit_code == 2
     both = _invoke("analyze", out, "--stored", "--in-plane")
-    assert both.exit_code == 2 and "--in-plane only apply when analyzing" in both.stderr
+    assert both.exit_code == 2 and "drop --stored to analyze with --in-plane" in both.stderr
 
 
 def test_analyze_with_the_real_transport_solver(generated):
