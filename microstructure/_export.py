@@ -24,7 +24,8 @@ import numpy as np
 if TYPE_CHECKING:
     from ._microstructure import Microstructure
 
-__all__ = ["EXPORT_ARRAYS", "TiffExport", "check_tiff_target", "export_tiff"]
+__all__ = ["EXPORT_ARRAYS", "TiffExport", "check_file_target", "check_tiff_target",
+           "export_tiff", "replace_atomically"]
 
 #: The arrays of a :class:`~microstructure.Microstructure` that can be exported by name.
 EXPORT_ARRAYS = ("phases", "particle_ids", "carbon_ids")
@@ -120,13 +121,7 @@ def export_tiff(m: Microstructure, path: str | Path, *, array: str | np.ndarray 
     name, data = _array(m, array)
     data, imagej = _as_tiff_samples(data, name)
     h = float(m.voxel_size_um)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        _write(tmp, data, h, imagej=imagej, name=name)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    replace_atomically(path, lambda tmp: _write(tmp, data, h, imagej=imagej, name=name))
     return TiffExport(path=path, array=name, shape=tuple(int(n) for n in data.shape),
                       dtype=str(data.dtype), imagej=imagej, voxel_size_um=h,
                       size_bytes=path.stat().st_size)
@@ -153,10 +148,18 @@ def check_tiff_target(path: Path, *, overwrite: bool) -> None:
     """A TIFF can be written at ``path``: a ``.tif`` / ``.tiff`` name, not a directory, not an
     existing file unless ``overwrite``, in an existing writable directory (checked before any
     work)."""
-    if path.suffix.lower() not in TIFF_SUFFIXES:
-        raise ValueError(f"a TIFF path must end in .tif or .tiff, got {str(path)!r}")
+    check_file_target(path, suffixes=TIFF_SUFFIXES, what="a TIFF", overwrite=overwrite)
+
+
+def check_file_target(path: Path, *, suffixes: tuple[str, ...], what: str,
+                      overwrite: bool) -> None:
+    """A file ``what`` (e.g. "a TIFF") can be written at ``path``: one of ``suffixes``, not a
+    directory, not an existing file unless ``overwrite``, in an existing writable directory."""
+    if path.suffix.lower() not in suffixes:
+        raise ValueError(f"{what} path must end in {' or '.join(suffixes)}, got {str(path)!r}")
     if path.is_dir():
-        raise FileExistsError(f"{path} is a directory; give a file name ending in .tif")
+        raise FileExistsError(f"{path} is a directory; give a file name ending in "
+                              f"{suffixes[0]}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True (assb export --overwrite) "
                               "to replace it")
@@ -165,6 +168,18 @@ def check_tiff_target(path: Path, *, overwrite: bool) -> None:
         raise FileNotFoundError(f"{path}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: {parent} is not writable")
+
+
+def replace_atomically(path: Path, write: Any) -> None:
+    """``write(tmp)`` a file beside ``path``, then move it into place: an interrupted or
+    failed write leaves ``path`` as it was and no temporary file."""
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
 
 
 def _as_tiff_samples(data: np.ndarray, name: str) -> tuple[np.ndarray, bool]:

@@ -7,12 +7,14 @@ imports from here.
   one flat row per point and seed (columns in :mod:`microstructure.studies.rows`);
 * :func:`load_results` -- a results directory as a pandas DataFrame;
 * :func:`analyze` -- utilization, structure metrics and transport of one structure;
+* :func:`cam_particles` -- one row per CAM particle: position, size, SE contact, state;
 * :func:`rank_compositions` -- which point carries the most CAM within θ / ionic-τ targets;
 * :func:`write_report` -- PNG figures and one self-contained HTML page;
 * :func:`resolution_study` -- one composition at its voxel and finer ones: do θ and τ stay put?
 """
 
 from ._analysis import analyze
+from ._cam_table import cam_particles
 from ._resolution import ResolutionLevel, ResolutionStudy, resolution_study
 from ._select import rank_compositions
 from ._store import load_results
@@ -26,6 +28,7 @@ __all__ = [
     "SweepError",
     "SweepSpec",
     "analyze",
+    "cam_particles",
     "load_results",
     "load_sweep",
     "rank_compositions",

@@ -20,8 +20,9 @@ from ._text import one_line
 __all__ = ["EXPORT_CHOICES", "analyze_store", "export_store", "format_export",
            "generate_and_save", "open_store", "save_store", "stored_analysis"]
 
-#: What ``assb export --array`` takes: the store's arrays, or the CAM state under ``--rule``.
-EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state")
+#: What ``assb export --array`` takes: the store's arrays, or the CAM state under ``--rule``
+#: (TIFF), or the CAM particles' table (CSV).
+EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state", "cam_particles")
 
 
 def generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
@@ -135,7 +136,7 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
     """Write ``array`` of ``store`` (or its CAM state under ``rule``) to the TIFF ``out``
     (``assb export``); what was written, JSON-ready (:func:`format_export` makes the line).
     Every argument is checked before the store is read."""
-    from microstructure._export import check_tiff_target, export_tiff
+    from microstructure._export import check_file_target, check_tiff_target, export_tiff
     from solvers.phases import PHASE_CODES
     from solvers.utilization import RULES
 
@@ -146,12 +147,20 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
         fail(f"--array must be one of {', '.join(EXPORT_CHOICES)}, got {array!r}")
     if rule not in RULES:
         fail(f"--rule must be one of {', '.join(RULES)}, got {rule!r}")
+    table = array == "cam_particles"
     try:
-        check_tiff_target(out, overwrite=overwrite)
+        if table:
+            check_file_target(out, suffixes=(".csv",), what="the CAM particle table's",
+                              overwrite=overwrite)
+        else:
+            check_tiff_target(out, overwrite=overwrite)
     except (ValueError, OSError) as exc:
-        msg = one_line(exc)
+        msg = one_line(exc) + ("; --array cam_particles writes a CSV"
+                               if out.suffix.lower() == ".csv" and not table else "")
         fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
     m = open_store(store)
+    if table:
+        return _export_cam_table(m, store, out, device=device)
     data: Any = array
     if array == "state":
         data = particle_states(m, rules=(rule,), device=device)[rule]
@@ -172,8 +181,26 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
             "size_bytes": r.size_bytes, "values": values}
 
 
+def _export_cam_table(m: Any, store: Path, out: Path, *, device: str) -> dict[str, Any]:
+    from microstructure._export import replace_atomically
+
+    from ._cam_table import cam_particles
+
+    df = cam_particles(m, device=device)
+    try:
+        replace_atomically(out, lambda tmp: df.to_csv(tmp, index=False))
+    except OSError as exc:  # a full disk: the temporary file is removed
+        fail(f"cannot write {out}: {one_line(exc)}", code=1)
+    return {"store": str(store), "out": str(out), "array": "cam_particles", "rule": None,
+            "rows": len(df), "columns": list(df.columns),
+            "size_bytes": out.stat().st_size}
+
+
 def format_export(d: dict[str, Any]) -> str:
     """The line ``assb export`` prints for :func:`export_store`'s account."""
+    if d["array"] == "cam_particles":
+        return (f"exported the CAM particles of {d['store']} -> {d['out']}: {d['rows']} rows, "
+                f"columns {', '.join(d['columns'])} (README, 'Export')")
     what = f"CAM state ({d['rule']})" if d["rule"] else d["array"]
     kind = "ImageJ hyperstack" if d["imagej"] else "TIFF"
     values = ", ".join(f"{k} {v}" for k, v in d["values"].items())

@@ -261,10 +261,12 @@ def import_(
 @app.command()
 def export(
     store: Path = typer.Argument(..., help="A store written by 'assb generate' or 'import'."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output TIFF file (.tif / .tiff)."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Output file: .tif / .tiff (.csv for cam_particles)."),
     array: str = typer.Option("phases", "--array",
                               help="phases, particle_ids, carbon_ids, or state: each CAM "
-                                   "voxel's state (active / isolated) under --rule."),
+                                   "voxel's state (active / isolated) under --rule (TIFF); "
+                                   "cam_particles: one row per CAM particle (CSV)."),
     rule: str = typer.Option("strict", "--rule", help="'strict' or 'cam_relay' (--array state)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for --array state)."),

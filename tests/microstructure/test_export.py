@@ -159,6 +159,31 @@ def test_cli_phases_and_its_legend(m, store, tmp_path):
     assert again.exit_code == 2 and "--overwrite" in again.stderr
 
 
+def test_cli_cam_particles_table(m, store, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "cam.csv"
+    res = runner.invoke(app, ["export", str(store), "-o", str(out), "--array", "cam_particles"])
+    assert res.exit_code == 0, res.output
+    t = pd.read_csv(out)
+    cam_ids = np.unique(m.particle_ids[m.phases == ms.CAM])
+    assert f"{len(cam_ids)} rows" in res.stdout
+    np.testing.assert_array_equal(np.sort(t["id"]), cam_ids)
+    for rule in RULES:
+        u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
+                                    rule=rule, periodic_lateral=True)
+        theta = (t.volume_um3 * t[f"active_{rule}"]).sum() / t.volume_um3.sum()
+        assert theta == pytest.approx(u.static_utilization, abs=1e-12)
+    assert (t.active_strict <= t.active_cam_relay).all()      # relay never loses a particle
+    assert t.depth_um.between(0, m.shape[0] * m.voxel_size_um).all()
+    assert np.allclose(t.volume_um3, np.pi / 6 * t.diameter_um ** 3)
+    for bad, hint in ((["-o", str(tmp_path / "cam.tif"), "--array", "cam_particles"],
+                       "table's path must end in .csv"),
+                      (["-o", str(tmp_path / "p.csv")], "--array cam_particles writes a CSV")):
+        res = runner.invoke(app, ["export", str(store), *bad])
+        assert res.exit_code == 2 and hint in res.stderr, res.output
+
+
 @pytest.mark.parametrize(("args", "match"), [
     (["--array", "pores"], "--array must be one of phases, particle_ids, carbon_ids, state"),
     (["--rule", "loose"], "--rule must be one of strict, cam_relay, got 'loose'"),
