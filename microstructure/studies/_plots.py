@@ -381,3 +381,25 @@ def slices_figure(phases: np.ndarray, states: dict[str, np.ndarray], voxel_size_
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def lost_particles_figure(table: pd.DataFrame, thickness_um: float, title: str) -> Figure:
+    """Active and inactive (strict) CAM particles of one structure by diameter and by depth
+    from the current collector (``table``: :func:`~microstructure.studies.cam_particles`)."""
+    fig = Figure(figsize=(10, 3.6))
+    axs = fig.subplots(1, 2)
+    act = table["active_strict"].to_numpy(dtype=bool)
+    for ax, col, name, rng in ((axs[0], "diameter_um", "particle diameter (µm)", None),
+                               (axs[1], "depth_um", "depth from the current collector (µm)",
+                                (0.0, thickness_um))):
+        v = table[col].to_numpy(dtype=float)
+        edges = np.histogram_bin_edges(v, bins=15, range=rng)
+        ax.hist([v[act], v[~act]], bins=edges, color=[STATE_COLORS[1], STATE_COLORS[3]],
+                label=[f"active ({act.sum()})", f"inactive, strict ({(~act).sum()})"])
+        ax.set_xlabel(name)
+        ax.set_ylabel("CAM particles")
+        ax.grid(alpha=0.3)
+    axs[0].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

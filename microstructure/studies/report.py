@@ -16,6 +16,8 @@
 * ``ternary.png`` -- θ over the CAM/SE/carbon solid composition (when all three vary);
 * ``slices.png`` -- one point's structure by phase and by CAM particle state (active,
   electronically isolated, ionically isolated, both) under both rules;
+* ``particles.png`` -- that structure's CAM particles, active and inactive (strict), by
+  diameter and by depth from the current collector;
 * a table of the points (θ, τ, σ_eff, capacities) and one of the structure's quality
   (porosity, isolated CAM, CAM|SE area and coverage, the RSD of each phase), mean ± sd;
 * ``rows.csv`` (every row with the derived columns), ``summary.csv`` (per point),
@@ -49,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._cam_table import cam_particles
 from ._format import short_value
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
@@ -62,7 +65,8 @@ __all__ = ["add_derived", "independent_axes", "load_results", "particle_states",
 log = logging.getLogger(__name__)
 
 #: Figure names (PNG files in the report directory).
-FIGURES = ("utilization", "transport", "percolation", "heatmap", "ternary", "slices")
+FIGURES = ("utilization", "transport", "percolation", "heatmap", "ternary", "slices",
+           "particles")
 #: Added to the transport caption where carbon is in the electronic network.
 ELECTRONIC_TAU_NOTE = (
     " The electronic τ is relative to Σ εᵢσᵢ of CAM and carbon (their volume-weighted "
@@ -374,14 +378,19 @@ def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: 
     try:
         m, source = _structure(results_dir, row)
         states = particle_states(m)
+        table = cam_particles(m)
     except Exception as exc:  # noqa: BLE001 - a report is still useful without the slices
         notes.append(f"No slices for point {pid}: {type(exc).__name__}: {exc}")
         return []
     where = ", ".join(f"{c.removeprefix('param:')} = {short_value(row[c])}"
                       for c in swept_axes(df))
     title = f"point {pid}, seed {int(row['seed'])}" + (f"\n{where}" if where else "")
-    return [("slices", f"Point {pid}{f' ({where})' if where else ''}, seed {int(row['seed'])} "
-             f"({source}): phases and CAM "
-             "particle state under both rules; through-plane slice at mid y (current collector "
-             "at the top edge, z = 0) and in-plane slice at mid z.",
-             _plots.slices_figure(m.phases, states, m.voxel_size_um, title))]
+    which = f"Point {pid}{f' ({where})' if where else ''}, seed {int(row['seed'])} ({source})"
+    return [("slices", f"{which}: phases and CAM particle state under both rules; "
+             "through-plane slice at mid y (current collector at the top edge, z = 0) and "
+             "in-plane slice at mid z.",
+             _plots.slices_figure(m.phases, states, m.voxel_size_um, title)),
+            ("particles", f"{which}: its CAM particles, active and inactive under the strict "
+             "rule, by diameter (of their voxel volume) and by depth from the current "
+             "collector; the table is `assb export STORE --array cam_particles -o cam.csv`.",
+             _plots.lost_particles_figure(table, m.shape[0] * m.voxel_size_um, title))]

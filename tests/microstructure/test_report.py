@@ -81,7 +81,7 @@ def _png_ok(path) -> None:
 def test_figures_and_tables_written(two_axes, two_axes_report):
     out = two_axes / "report"
     assert two_axes_report == out / "report.html"
-    for name in ("utilization", "transport", "percolation", "heatmap", "slices"):
+    for name in ("utilization", "transport", "percolation", "heatmap", "slices", "particles"):
         _png_ok(out / f"{name}.png")
     assert not (out / "ternary.png").exists()   # CAM/SE/carbon on one line: no ternary
     rows = pd.read_csv(out / "rows.csv")
@@ -343,6 +343,17 @@ def test_chosen_point_and_states(two_axes):
     u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um)
     e_iso = np.isin(st["strict"], (2, 4)).sum() / cam.sum()
     assert e_iso == pytest.approx(u.electronically_isolated)
+    # the particles figure: every CAM particle counted once in each panel, by its state
+    from microstructure.studies import cam_particles
+
+    table = cam_particles(m)
+    fig = _plots.lost_particles_figure(table, m.shape[0] * m.voxel_size_um, "t")
+    n_act = int(table.active_strict.sum())
+    assert n_act == u.n_active
+    for ax in fig.axes:
+        active, inactive = (sum(p.get_height() for p in c) for c in ax.containers)
+        assert (active, inactive) == (n_act, len(table) - n_act)
+    assert "its CAM particles, active and inactive" in html.read_text(encoding="utf-8")
 
 
 def test_failed_point_and_unknown_point(two_axes):
@@ -351,6 +362,7 @@ def test_failed_point_and_unknown_point(two_axes):
     page = write_report(two_axes, out_dir=two_axes / "bad", point=bad).read_text("utf-8")
     assert f"No slices: point {bad} has no successful seed" in page
     assert not (two_axes / "bad" / "slices.png").exists()
+    assert not (two_axes / "bad" / "particles.png").exists()
     with pytest.raises(ValueError, match="point 'nope' is not in"):
         write_report(two_axes, point="nope")
 
