@@ -14,18 +14,19 @@ its target and moved into place, so an interrupted export leaves no partial TIFF
 from __future__ import annotations
 
 import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._atomic import atomic_path
+
 if TYPE_CHECKING:
     from ._microstructure import Microstructure
 
 __all__ = ["EXPORT_ARRAYS", "TiffExport", "check_file_target", "check_tiff_target",
-           "export_tiff", "replace_atomically"]
+           "export_tiff"]
 
 #: The arrays of a :class:`~microstructure.Microstructure` that can be exported by name.
 EXPORT_ARRAYS = ("phases", "particle_ids", "carbon_ids")
@@ -121,7 +122,8 @@ def export_tiff(m: Microstructure, path: str | Path, *, array: str | np.ndarray 
     name, data = _array(m, array)
     data, imagej = _as_tiff_samples(data, name)
     h = float(m.voxel_size_um)
-    replace_atomically(path, lambda tmp: _write(tmp, data, h, imagej=imagej, name=name))
+    with atomic_path(path) as tmp:
+        _write(tmp, data, h, imagej=imagej, name=name)
     return TiffExport(path=path, array=name, shape=tuple(int(n) for n in data.shape),
                       dtype=str(data.dtype), imagej=imagej, voxel_size_um=h,
                       size_bytes=path.stat().st_size)
@@ -168,18 +170,6 @@ def check_file_target(path: Path, *, suffixes: tuple[str, ...], what: str,
         raise FileNotFoundError(f"{path}: the directory {parent} does not exist")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"{path}: {parent} is not writable")
-
-
-def replace_atomically(path: Path, write: Any) -> None:
-    """``write(tmp)`` a file beside ``path``, then move it into place: an interrupted or
-    failed write leaves ``path`` as it was and no temporary file."""
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def _as_tiff_samples(data: np.ndarray, name: str) -> tuple[np.ndarray, bool]:

@@ -15,6 +15,7 @@ import numpy as np
 
 from solvers.phases import CAM, PHASE_CODES
 
+from ._atomic import atomic_write_bytes, fsync_dir
 from ._microstructure import (
     _TABLE_COLUMNS,
     STORE_FORMAT,
@@ -95,7 +96,7 @@ def write_store(m: Microstructure, path: str | Path, *, overwrite: bool = True) 
             if path.is_dir():
                 path.rmdir()        # empty (checked above)
             os.replace(tmp, path)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -228,20 +229,7 @@ def _fsync_tree(root: Path) -> None:
                 os.fsync(fd)
             finally:
                 os.close(fd)
-        _fsync_dir(Path(d))
-
-
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass                            # some file systems cannot fsync a directory
-    finally:
-        os.close(fd)
+        fsync_dir(Path(d))
 
 
 def _remove_leftovers(path: Path) -> None:
@@ -477,17 +465,7 @@ def update_store_attrs(path: str | Path, values: dict[str, Any]) -> None:
     meta_path = Path(path) / "zarr.json"
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     meta.setdefault("attributes", {}).update(values)
-    text = json.dumps(meta, indent=2, allow_nan=False)
-    tmp = meta_path.with_name(f".zarr.json.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, meta_path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(meta_path.parent)
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2, allow_nan=False).encode("utf-8"))
 
 
 def store_attrs(path: str | Path) -> dict[str, Any]:

@@ -182,13 +182,14 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
 
 
 def _export_cam_table(m: Any, store: Path, out: Path, *, device: str) -> dict[str, Any]:
-    from microstructure._export import replace_atomically
+    from microstructure._atomic import atomic_path
 
     from ._cam_table import cam_particles
 
     df = cam_particles(m, device=device)
     try:
-        replace_atomically(out, lambda tmp: df.to_csv(tmp, index=False))
+        with atomic_path(out) as tmp:
+            df.to_csv(tmp, index=False)
     except OSError as exc:  # a full disk: the temporary file is removed
         fail(f"cannot write {out}: {one_line(exc)}", code=1)
     return {"store": str(store), "out": str(out), "array": "cam_particles", "rule": None,

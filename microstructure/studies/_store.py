@@ -8,11 +8,11 @@ Layout of ``RESULTS_DIR``::
     manifest.json                     format, package version, point ids -> parameters, runs
     structures/<point_id>__s<seed>.zarr   optional (``save_structures``)
 
-Every file is written atomically: to a temporary file in the same directory (name starting
-with ``.`` and ending in ``.tmp``), flushed and fsync'ed, then ``os.replace``'d over the
-target, so a reader (or a process killed with SIGKILL) sees either the old or the new file,
-never a partial one.  Temporary leftovers of a killed run are ignored by every reader and
-removed by the next run.
+Every file is written atomically (:mod:`microstructure._atomic`: a temporary file in the same
+directory, name starting with ``.`` and ending in ``.tmp``, flushed and fsync'ed, then
+``os.replace``'d over the target), so a reader (or a process killed with SIGKILL) sees either
+the old or the new file, never a partial one.  Temporary leftovers of a killed run are ignored
+by every reader and removed by the next run.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import json
 import math
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from microstructure._atomic import TMP_SUFFIX, atomic_path, atomic_write_bytes
 
 from ._sweep_spec import SweepError
 from .rows import BOOL_COLUMNS, COLUMNS, INT_COLUMNS, TEXT_COLUMNS, row_name
@@ -36,62 +37,9 @@ if TYPE_CHECKING:
 #: ``format`` of manifest.json.
 RESULTS_FORMAT = "assb-sweep-results/1"
 
-_TMP_SUFFIX = ".tmp"
-_FILE_MODE = 0o644  # mkstemp makes 0600 files; results are meant to be shared
-
 
 # ---------------------------------------------------------------------------------------------
-# atomic files
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (same-directory temp file, fsync, os.replace)."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
-    try:
-        os.fchmod(fd, _FILE_MODE)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-@contextlib.contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path next to ``path``; on success it is fsync'ed and replaces ``path``."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TMP_SUFFIX)
-    os.fchmod(fd, _FILE_MODE)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
+# rows as JSON
 
 
 def dumps_row(row: dict[str, Any]) -> str:
@@ -181,7 +129,7 @@ class ResultsStore:
         for d in (self.root, self.rows_dir, self.structures_dir):
             if d.is_dir():
                 out += [p for p in d.iterdir()
-                        if p.name.startswith(".") and p.name.endswith(_TMP_SUFFIX)]
+                        if p.name.startswith(".") and p.name.endswith(TMP_SUFFIX)]
         return out
 
     # -- rows -----------------------------------------------------------------------------
