@@ -78,9 +78,11 @@ def stored_analysis(store: Path) -> dict[str, Any]:
     """The analysis ``assb analyze`` stored in ``store`` (``assb analyze --stored``); a store
     without one is an error, one made by another package version a warning on stderr."""
     from microstructure import __version__
-    from microstructure._zarr_store import store_attrs
+    from microstructure._zarr_store import is_store, store_attrs
 
-    open_store(store)                      # a missing or damaged store: its own error
+    if not is_store(store):  # its metadata only: the arrays are not read, nor their checksums
+        fail(f"no microstructure store at {store}" if not store.exists()
+             else f"{store} is not an assb-microstructure store")
     analysis = store_attrs(store).get("analysis")
     if not isinstance(analysis, dict):
         fail(f"{store} holds no stored analysis; run 'assb analyze {store}' to make one")
@@ -133,9 +135,10 @@ def analyze_store(store: Path, *, device: str, transport: bool,
 
 def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bool,
                  device: str = "cpu") -> dict[str, Any]:
-    """Write ``array`` of ``store`` (or its CAM state under ``rule``) to the TIFF ``out``
-    (``assb export``); what was written, JSON-ready (:func:`format_export` makes the line).
-    Every argument is checked before the store is read."""
+    """Write ``array`` of ``store`` (or its CAM state under ``rule``) to the TIFF ``out``, or
+    its CAM particle table (``cam_particles``) to the CSV ``out`` (``assb export``); what was
+    written, JSON-ready (:func:`format_export` makes the line).  Every argument is checked
+    before the store is read."""
     from microstructure._export import check_file_target, check_tiff_target, export_tiff
     from solvers.phases import PHASE_CODES
     from solvers.utilization import RULES

@@ -273,7 +273,8 @@ def export(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Write one voxel array of STORE as a 3-D TIFF stack (Fiji, ParaView, TauFactor, 'assb
-    import'), with its voxel size; slice 0 at the current collector."""
+    import'), with its voxel size, slice 0 at the current collector; or its CAM particles as
+    a CSV table."""
     from ._cli_store import export_store, format_export
 
     device = check_device(device)

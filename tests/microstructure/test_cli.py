@@ -543,6 +543,8 @@ def test_analyze_stored_prints_without_computing(generated, tmp_path, monkeypatc
     assert warned.exit_code == 0
     assert "made by assb-microstructure 0.1.0, this is" in warned.stderr
     assert _invoke("analyze", tmp_path / "no.zarr", "--stored").exit_code == 2
+    foreign = _invoke("analyze", tmp_path, "--stored")
+    assert foreign.exit_code == 2 and "is not an assb-microstructure store" in foreign.stderr
     both = _invoke("analyze", out, "--stored", "--in-plane")
     assert both.exit_code == 2 and "drop --stored to analyze with --in-plane" in both.stderr
 
