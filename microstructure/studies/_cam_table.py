@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["CAM_TABLE_COLUMNS", "cam_particles"]
+__all__ = ["CAM_TABLE_COLUMNS", "cam_particles", "state_voxels", "table_states"]
 
 #: Columns of :func:`cam_particles`, with their units.
 CAM_TABLE_COLUMNS = {
@@ -52,30 +52,53 @@ def cam_particles(m: Any, *, device: str = "cpu") -> pd.DataFrame:
     True
     """
     import solvers
+    from solvers.utilization import RULES
 
     periodic = bool(m.spec.domain.periodic_lateral)
     h = float(m.voxel_size_um)
     by_rule = {rule: solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=h,
                                              rule=rule, periodic_lateral=periodic,
                                              device=device).particles
-               for rule in ("strict", "cam_relay")}
-    s, r = by_rule["strict"], by_rule["cam_relay"]
+               for rule in RULES}
+    s = by_rule["strict"]                    # the rule-free columns: the same under both
     ids = np.asarray(s.id, dtype=np.int64)
     table = m.particles                      # centres as built (wrapped into the box)
     order = np.argsort(table.id, kind="stable")
     pos = order[np.searchsorted(table.id, ids, sorter=order)]
     centre = np.asarray(table.center_um, dtype=np.float64)[pos]
     vol = np.asarray(s.volume_um3, dtype=np.float64)
-    return pd.DataFrame({
+    cols = {
         "id": ids,
         "depth_um": centre[:, 0], "y_um": centre[:, 1], "x_um": centre[:, 2],
         "diameter_um": np.cbrt(6.0 / np.pi * vol),
         "volume_um3": vol,
         "cam_se_contact_area_um2": np.asarray(s.cam_se_contact_area_um2, dtype=np.float64),
         "electronic": np.asarray(s.electronic, dtype=bool),
-        "ionic_strict": np.asarray(s.ionic, dtype=bool),
-        "active_strict": np.asarray(s.active, dtype=bool),
-        "ionic_cam_relay": np.asarray(r.ionic, dtype=bool),
-        "active_cam_relay": np.asarray(r.active, dtype=bool),
-    }, columns=list(CAM_TABLE_COLUMNS))
+    }
+    for rule, p in by_rule.items():
+        cols[f"ionic_{rule}"] = np.asarray(p.ionic, dtype=bool)
+        cols[f"active_{rule}"] = np.asarray(p.active, dtype=bool)
+    return pd.DataFrame(cols)[list(CAM_TABLE_COLUMNS)]   # a column missing is a KeyError
+
+
+def state_voxels(particle_ids: np.ndarray, ids: Any, active: Any, electronic: Any,
+                 ionic: Any) -> np.ndarray:
+    """Per-voxel CAM state from per-particle flags: 0 not CAM, 1 active, 2 electronically
+    isolated, 3 ionically isolated, 4 isolated both ways (uint8; the names are
+    :data:`~microstructure.studies._plots.STATE_NAMES`)."""
+    active, electronic, ionic = (np.asarray(a, dtype=bool) for a in (active, electronic, ionic))
+    state = np.where(active, 1, np.where(~electronic & ~ionic, 4,
+                                         np.where(~electronic, 2, 3))).astype(np.uint8)
+    lut = np.zeros(int(particle_ids.max()) + 1, np.uint8)
+    lut[np.asarray(ids, dtype=np.int64)] = state
+    return lut[particle_ids]
+
+
+def table_states(table: pd.DataFrame, particle_ids: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`state_voxels` under each rule, from a :func:`cam_particles` table (no new
+    utilization solve)."""
+    from solvers.utilization import RULES
+
+    return {rule: state_voxels(particle_ids, table["id"], table[f"active_{rule}"],
+                               table["electronic"], table[f"ionic_{rule}"]) for rule in RULES}
 

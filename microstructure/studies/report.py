@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
-from ._cam_table import cam_particles
+from ._cam_table import cam_particles, state_voxels, table_states
 from ._format import short_value
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
@@ -135,11 +135,7 @@ def particle_states(m: Any, *, device: str = "cpu",
         u = solvers.cam_utilization(m.phases, m.particle_ids, voxel_size_um=m.voxel_size_um,
                                     rule=rule, periodic_lateral=periodic, device=device)
         p = u.particles
-        state = np.where(p.active, 1, np.where(~p.electronic & ~p.ionic, 4,
-                                               np.where(~p.electronic, 2, 3))).astype(np.uint8)
-        lut = np.zeros(int(m.particle_ids.max()) + 1, np.uint8)
-        lut[np.asarray(p.id, dtype=np.int64)] = state
-        out[rule] = lut[m.particle_ids]
+        out[rule] = state_voxels(m.particle_ids, p.id, p.active, p.electronic, p.ionic)
     return out
 
 
@@ -377,8 +373,8 @@ def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: 
     row = rows.iloc[0]
     try:
         m, source = _structure(results_dir, row)
-        states = particle_states(m)
-        table = cam_particles(m)
+        table = cam_particles(m)                    # one utilization solve per rule for both
+        states = table_states(table, m.particle_ids)
     except Exception as exc:  # noqa: BLE001 - a report is still useful without the slices
         notes.append(f"No slices for point {pid}: {type(exc).__name__}: {exc}")
         return []
