@@ -1,8 +1,8 @@
 """Virtual composite cathodes: specs, packing, voxelization, storage and import.
 
 The generator side of the project: ``load_spec`` -> ``generate`` -> ``Microstructure`` (zarr
-store via ``save`` / ``open``), ``structure_metrics``, ``import_tiff`` and ``export_tiff``.  The application
-(sweeps, analysis, report, the ``assb`` CLI) lives one floor up in
+store via ``save`` / ``open``), ``structure_metrics``, ``import_tiff`` and ``export_tiff``.
+The application (sweeps, analysis, report, the ``assb`` CLI) lives one floor up in
 :mod:`microstructure.studies`; the numerics on voxel arrays in :mod:`solvers`.
 """
 

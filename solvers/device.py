@@ -28,8 +28,8 @@ __all__ = [
     "get_xp",
     "gpu_available",
     "launch_config",
-    "visible_gpus",
     "to_host",
+    "visible_gpus",
 ]
 
 DEVICES = ("cpu", "cuda")

@@ -215,8 +215,6 @@ def format_sweep_check(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-
-
 def check_file(path: Path, *, device: str, json_out: bool, sets: list[str] | None) -> None:
     """``assb check PATH``: a sweep file one line per point, a spec (with ``--set``) its
     summary; as a table or one JSON object; errors exit 2 naming the problem."""

@@ -240,8 +240,8 @@ def _bar(progress: SweepProgress, quiet: bool, executor: Executor | None) -> Any
     desc = "sweep"
     if executor is not None:
         log.info("running on %s", executor.description)
-    return progress_bar(total=progress.total, initial=progress.done_before, desc=desc, unit="pt",
-                file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+    return progress_bar(total=progress.total, initial=progress.done_before, desc=desc,
+                        unit="pt", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
 
 
 def _refuse_spawned_child() -> None:

@@ -207,8 +207,9 @@ class _SolveProgress:
 
         self.decades = max(-math.log10(rtol), 1.0)
         desc = label if isinstance(label, str) else "solve"
-        self.bar = progress_bar(total=round(self.decades, 1), desc=desc, unit="decade", leave=False,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
+        self.bar = progress_bar(total=round(self.decades, 1), desc=desc, unit="decade",
+                                leave=False,
+                                bar_format="{desc}: {percentage:3.0f}%|{bar}| {postfix}")
 
     def update(self, it: int, rel_residual: float) -> None:
         done = min(max(-math.log10(max(rel_residual, 1e-300)), 0.0), self.decades)

@@ -256,7 +256,6 @@ def test_updated_by_dotted_path():
         spec.updated({"phases.cam.fraction": -1})
 
 
-
 def test_updated_sets_a_table_before_the_keys_inside_it():
     """The more specific change wins whatever the order given (as in a sweep)."""
     spec = ms.load_spec(EXAMPLE)
@@ -266,6 +265,7 @@ def test_updated_sets_a_table_before_the_keys_inside_it():
     assert key_first == table_first
     assert key_first.phases.se.psd.d50_um == 1.5 and key_first.phases.se.psd.d90_um == 4.0
     assert table["d50_um"] == 2.0                                   # the caller's dict unchanged
+
 
 def _box_in_um(size=(50, 32, 32)):
     def mod(d):
