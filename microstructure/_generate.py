@@ -90,9 +90,12 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     contact graph: no message).  The electronic current runs through the contact circles
     between hard particles.  The electronic solve gives each contact's faces the conductance
     of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ of the
-    bulk within 1 % of the converged value down to ~0.6 voxel per median contact radius (4.4 %
-    at 0.45); at 0.3 voxel it reads 3.5-11.5 % low (20-39 % without; ``benchmarks/RESULTS.md``,
-    session 19), and at 0.24 voxel it is erratic, -57 to +8 % between seeds (session 24).
+    bulk within 3.4 % of the converged value down to ~0.6 voxel per median contact radius
+    (4.4 % at 0.45).  Below that it reads low, by an amount that varies with the seed: for the
+    same packing at every voxel, -5 to -14 % at 0.35 voxel and -3 to -24 % at 0.29
+    (``benchmarks/RESULTS.md``, session 25).  Where the coarse voxel also lumps part of a PSD
+    (:func:`resolution_warnings`), the seed presses another powder and the τ moves as another
+    seed's would (-57 to +8 % at 0.24 voxel, session 24).
     """
     a = hard_contact_radius_um
     h = float(voxel_size_um)
@@ -101,8 +104,9 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     return [f"domain.voxel_size_um = {h:.3g} um is more than twice the median radius of the "
             f"contacts between hard particles (CAM, carbon), {a:.3g} um ({a / h:.2f} voxel): "
             "the electronic tau, which runs through them, is off at this voxel even with "
-            "their sub-voxel contact conductance (in the tests: 1-4 % at 0.45-0.6 voxel, "
-            "3.5-11.5 % low at 0.3 voxel, -57 to +8 % between seeds at 0.24 voxel) -- use "
+            "their sub-voxel contact conductance (in the tests, the same packing at each "
+            "voxel: within 4.4 % at 0.45-0.7 voxel, 5-14 % low at 0.35 and 3-24 % low at "
+            "0.29, varying with the seed) -- use "
             f"voxel_size_um <= {2 * a:.2g} um for the electronic tau "
             "(utilization and the ionic tau do not run through these contacts)"]
 

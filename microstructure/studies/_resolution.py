@@ -215,6 +215,12 @@ def _cell(study: ResolutionStudy, name: str, h: float, fmt: str, fmt_sd: str) ->
     return text
 
 
+def _lumped(study: ResolutionStudy, h: float) -> dict[str, float]:
+    """The lumped shares of the builds at ``h`` (the same for every seed: they follow the
+    spec)."""
+    return next((dict(lv.lumped_fines) for lv in study.levels if lv.voxel_size_um == h), {})
+
+
 def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
     """The table ``assb resolution`` prints: per voxel size the means (± the standard deviation
     over the seeds), the changes between the two finest voxels and the ionic τ's limit."""
@@ -248,13 +254,13 @@ def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
             note = (f" -- the last change is {100 * abs(rel['ionic_tau']):.0f} %: the coarser "
                     "voxel is outside the first-order regime, add a level before trusting it")
         lines.append(f"ionic tau, first-order limit (voxel -> 0): {limit:.3g}{note}")
+    finest = _lumped(study, fine)
     for h in sizes:
-        lumped = {n: v for lv in study.levels if lv.voxel_size_um == h
-                  for n, v in lv.lumped_fines.items() if v > 0.005}
-        if lumped:
-            shares = ", ".join(f"{100 * v:.0f} % of the {_NAMES.get(n, n)}"
+        lumped = _lumped(study, h)
+        if lumped and lumped != finest:
+            shares = ", ".join(f"{100 * v:.2g} % of the {_NAMES.get(n, n)}"
                                for n, v in lumped.items())
             lines.append(f"note: at {h:g} um the PSD under 2 voxels ({shares} volume) is drawn "
-                         "from the rest of the PSD: where these shares differ between voxel "
-                         "sizes, so does the powder")
+                         "from the rest of the PSD, so each seed presses another powder there "
+                         f"than at {fine:g} um: the change from it includes the seeds' scatter")
     return "\n".join(lines)

@@ -261,8 +261,9 @@ def contact_resolution_note(df: pd.DataFrame) -> str:
     coarse = ratio[ratio < 0.5]
     if coarse.empty:
         return ""
-    how = ("erratic from seed to seed below 0.3 voxel (−57 to +8 % at 0.24 in the tests)"
-           if coarse.min() < 0.3 else "up to ~12 % low at 0.3 voxel")
+    how = ("low by up to ~25 % below 0.3 voxel, varying with the seed (−3 to −24 % at 0.29 "
+           "in the tests)" if coarse.min() < 0.3 else
+           "low by up to ~14 %, varying with the seed (−5 to −14 % at 0.35 in the tests)")
     return (f" In {len(coarse)} of {len(ratio)} rows the median CAM/carbon contact radius is "
             f"{coarse.min():.2f}–{coarse.max():.2f} voxel: the electronic σ_eff and τ, which run "
             f"through these contacts, are {how}; a voxel of at most twice the contact radius "

@@ -71,7 +71,14 @@ def test_the_table_gives_the_changes_the_limit_and_what_to_distrust():
     text = R.format_resolution(steep)
     assert "the last change is 30 %: the coarser voxel is outside the first-order regime" in text
     assert "note: at 0.5 um the PSD under 2 voxels (24 % of the SE volume)" in text
+    assert "each seed presses another powder there than at 0.25 um" in text
     assert "at 0.25 um the PSD" not in text
+    # any share changes the draw, so even 0.1 % is named; equal shares are the same powder
+    tiny = ResolutionStudy((_level(0.5, 0, 2.2, lumped={"cam": 0.001}), _level(0.25, 0, 2.1)))
+    assert "(0.1 % of the CAM volume)" in R.format_resolution(tiny)
+    same = ResolutionStudy((_level(0.5, 0, 2.2, lumped={"se": 0.1}),
+                            _level(0.25, 0, 2.1, lumped={"se": 0.1})))
+    assert "note:" not in R.format_resolution(same)
 
 
 @pytest.mark.parametrize("kw, field", [({"levels": 1}, "levels"), ({"levels": 5}, "levels"),
