@@ -65,7 +65,14 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
     bulk = spec.bulk_density_g_cm3()
     gen = estimate_generate(spec, device=device)
     point = estimate_sweep_point(spec, device=device)
-    limit = available_memory(device)
+    limit = available_memory("cpu")              # the host's, on either device
+    memory = {"generate_bytes": gen.host_bytes, "sweep_point_bytes": point.host_bytes,
+              "available_bytes": limit.bytes, "available_source": limit.source,
+              "device_bytes": gen.device_bytes}
+    if device == "cuda":
+        gpu = available_memory("cuda")
+        memory.update(sweep_point_device_bytes=point.device_bytes,
+                      device_available_bytes=gpu.bytes, device_available_source=gpu.source)
     return {
         "spec": spec_label,
         "shape": list(spec.domain.shape), "voxel_size_um": h, "box_um": list(box),
@@ -79,9 +86,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
         "bulk_density_g_cm3": bulk,
         "areal_loading_mg_cm2": spec.areal_loading_mg_cm2(),
         "phases": phases,
-        "memory": {"generate_bytes": gen.host_bytes, "sweep_point_bytes": point.host_bytes,
-                   "device_bytes": gen.device_bytes, "available_bytes": limit.bytes,
-                   "available_source": limit.source},
+        "memory": memory,
         "warnings": resolution_warnings(spec),
     }
 
@@ -132,6 +137,14 @@ def format_spec_summary(s: dict[str, Any]) -> str:
     if 0 <= mem["available_bytes"] < mem["generate_bytes"]:
         lines.append(f"{'':<18}more than available: generate would refuse this box; use a "
                      "smaller domain or a larger voxel")
+    if "device_available_bytes" in mem:
+        free = mem["device_available_bytes"]
+        gpu = f"{format_bytes(free)} free" if free >= 0 else "free memory unknown"
+        lines.append(f"{'GPU memory':<18}generate ~{format_bytes(mem['device_bytes'])}, a "
+                     f"sweep point ~{format_bytes(mem['sweep_point_device_bytes'])} ({gpu})")
+        if 0 <= free < mem["device_bytes"]:
+            lines.append(f"{'':<18}more than free: generate --device cuda would refuse this "
+                         "box; use a smaller domain, a larger voxel or --device cpu")
     how = ("pressed as particles" if s["packing_mode"] == "pressed"
            else "expected without overlap")
     lines.append(f"particles: {how} (the target volume over the PSD's mean particle volume); "
@@ -208,6 +221,11 @@ def format_sweep_check(s: dict[str, Any]) -> str:
                  else "unknown")
         lines += ["", f"memory: the largest point needs ~{format_bytes(mem['sweep_point_bytes'])}"
                   f" per worker ({avail} available now)"]
+        if "device_available_bytes" in mem:
+            free = mem["device_available_bytes"]
+            lines.append(f"GPU memory: ~{format_bytes(mem['sweep_point_device_bytes'])} per "
+                         f"worker ({format_bytes(free) if free >= 0 else 'unknown'} free now "
+                         "on this GPU)")
         seen: list[str] = []
         for r in ok:
             seen += [w for w in r["warnings"] if w not in seen]

@@ -224,6 +224,36 @@ def test_check_reads_the_spec_back_without_building(tmp_path, monkeypatch):
     assert bad.exit_code == 2 and "phases.se.fraction" in bad.stderr and bad.stdout == ""
 
 
+def test_check_on_the_gpu_gives_host_and_gpu_memory_apart(tmp_path, monkeypatch):
+    """``assb check --device cuda`` compares the host estimate with the host's memory and the
+    GPU estimate with the GPU's free memory; it used to print the host estimate beside the
+    GPU's free memory."""
+    import solvers.device
+    import solvers.memory
+    from microstructure._memory import estimate_generate, estimate_sweep_point
+
+    real = solvers.memory.available_memory
+    fake = solvers.memory.MemoryLimit(1000, "fake GPU")
+    monkeypatch.setattr(solvers.memory, "available_memory",
+                        lambda device="cpu": fake if device == "cuda" else real("cpu"))
+    monkeypatch.setattr(solvers.device, "gpu_available", lambda: True)
+    path = _write_spec(tmp_path)
+    spec = ms.load_spec(path)
+    s = json.loads(_invoke("check", path, "--json", "--device", "cuda").stdout)["memory"]
+    gen = estimate_generate(spec, device="cuda")
+    assert s["generate_bytes"] == gen.host_bytes and s["device_bytes"] == gen.device_bytes > 0
+    assert s["available_bytes"] == real("cpu").bytes or s["available_source"] != "fake GPU"
+    assert s["device_available_bytes"] == 1000 and s["device_available_source"] == "fake GPU"
+    assert s["sweep_point_device_bytes"] == estimate_sweep_point(spec, device="cuda").device_bytes
+    table = _invoke("check", path, "--device", "cuda").stdout
+    assert "GPU memory        generate ~" in table and "(1.00 kB free)" in table
+    assert "generate --device cuda would refuse this box" in table
+    cpu = json.loads(_invoke("check", path, "--json").stdout)["memory"]
+    assert "device_available_bytes" not in cpu and cpu["device_bytes"] == 0
+    sweep = _invoke("check", EXAMPLE.parent / "demo_sweep.toml", "--device", "cuda").stdout
+    assert "GPU memory: ~" in sweep and "free now on this GPU" in sweep
+
+
 def test_set_changes_fields_of_the_spec_by_dotted_path(tmp_path):
     """``--set PATH=VALUE`` (generate, check, resolution) changes the spec as a sweep's
     overrides do: values read as TOML, a bare word as a string; the store keeps the changed
