@@ -44,9 +44,11 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: whose fraction correction does not converge keeps the attempt whose CAM and carbon are
 #: closest (other arrays for those specs, mostly at coarse voxels; converged builds are
 #: unchanged); 0.12.0: a phase whose radius growth gains no voxel stops growing (fine SE
-#: around coarse CAM: other arrays, same fractions; converged builds are unchanged) -- so
-#: stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.12.0"
+#: around coarse CAM: other arrays, same fractions; converged builds are unchanged); 0.13.0:
+#: the sub-voxel contact conductance weighs all the faces of a tilted contact's staircase (the
+#: electronic tau; same arrays) -- so stored rows, stores and resumed sweeps can tell them
+#: apart.
+__version__ = "0.13.0"
 
 __all__ = [
     "CAM",

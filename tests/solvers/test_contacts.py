@@ -57,17 +57,63 @@ def test_weight_gives_the_continuum_constriction():
     a = np.array([0.3, 0.4, 1.2, 1.5])
     w = contact_weights(counts, a)
     n = np.sqrt((counts.astype(float) ** 2).sum(1))
-    r = lattice_constriction(n) - 1 / n + 1 / (w * n)
+    r = lattice_constriction(n) + (1 / w - 1) / counts.sum(1)
     np.testing.assert_allclose(r, 1 / (2 * a), rtol=1e-12)
     # one face resists a little more than a 0.3-voxel contact (lattice 1.686 vs 1 / 0.6);
     # the larger apertures are drawn wider than their contacts and lose conductance
     assert w[0] == pytest.approx(1.02, abs=0.01) and np.all(w[1:] < 1)
 
 
-def test_staircase_counts_as_its_projected_area():
-    """A tilted contact's faces along several axes count as |(n0, n1, n2)|."""
-    assert contact_weights(np.array([[3, 4, 0]]), np.array([0.4]))[0] == pytest.approx(
-        contact_weights(np.array([[5, 0, 0]]), np.array([0.4]))[0], rel=1e-12)
+def test_staircase_spreads_as_its_projected_area_and_weights_all_its_faces():
+    """A tilted contact's faces along several axes spread like |(n0, n1, n2)| faces, and the
+    weight adds (1/w - 1) / (n0 + n1 + n2): the faces carry the current side by side."""
+    w = contact_weights(np.array([[3, 4, 0]]), np.array([0.4]))[0]
+    assert lattice_constriction(5.0) + (1 / w - 1) / 7 == pytest.approx(1 / 0.8, rel=1e-12)
+    flat = contact_weights(np.array([[5, 0, 0]]), np.array([0.4]))[0]
+    assert w < flat                      # 7 faces side by side carry what 5 flat ones do
+
+
+def _column(normal, rho, radius_vox=None, n0=40, width=16):
+    """A ``n0 x width x width`` column cut by a plane through its centre with ``normal``: every
+    face across the plane insulates but those within ``rho`` voxels of the column's axis (the
+    aperture, labels 3 | 4; weighted as a contact of ``radius_vox`` when given).  Returns the
+    resistance above the open column's (units 1 / (sigma h)) and the aperture's faces per
+    axis."""
+    u = np.asarray(normal, dtype=float) / np.linalg.norm(normal)
+    grid = np.meshgrid(*(np.arange(k) + 0.5 for k in (n0, width, width)), indexing="ij")
+    x = np.stack(grid, axis=-1) - np.array([n0, width, width]) / 2
+    along = x @ u
+    inside = ((x - along[..., None] * u) ** 2).sum(-1) <= rho * rho
+    labels = (np.where(along >= 0, 2, 1) + 2 * inside).astype(np.int32)
+    pairs, radii = [[1, 2], [1, 4], [2, 3]], [0.0, 0.0, 0.0]      # insulating
+    if radius_vox is not None:
+        pairs.append([3, 4])
+        radii.append(radius_vox)
+    cc = ContactConductance(labels, np.array(pairs), np.array(radii), 1.0)
+    res = tortuosity(np.ones(labels.shape, dtype=bool), contacts=cc, rtol=1e-10)
+    counts = []
+    for ax in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[ax], hi[ax] = slice(None, -1), slice(1, None)
+        a, b = labels[tuple(lo)], labels[tuple(hi)]
+        counts.append(int((((a == 3) & (b == 4)) | ((a == 4) & (b == 3))).sum()))
+    return _resistance(res, labels.shape) - n0 / width**2, np.array(counts)
+
+
+@pytest.mark.parametrize("normal", [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 1, 0)])
+def test_a_tilted_contact_resists_as_its_circle(normal):
+    """A flat or tilted staircase aperture of 4-12 faces weighted for a 0.3-voxel contact adds
+    what the formula means it to: 1 / (2 a) - R_lat(n) on top of the unit-weight aperture, whose
+    own resistance is 70-100 % of R_lat(|counts|) (the narrow column takes some off). The
+    weights of 0.12 and before, made for |counts| faces, added 25-40 % too little here."""
+    base, counts = _column(normal, 1.8)
+    weighted, again = _column(normal, 1.8, radius_vox=0.3)
+    n = float(np.sqrt((counts.astype(float) ** 2).sum()))
+    assert (again == counts).all() and n >= 4
+    assert 0.7 < base / float(lattice_constriction(n)) < 1.0
+    intended = 1 / 0.6 - float(lattice_constriction(n))
+    assert weighted - base == pytest.approx(intended, rel=0.02)
 
 
 def test_weight_limits():
