@@ -90,12 +90,12 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     contact graph: no message).  The electronic current runs through the contact circles
     between hard particles.  The electronic solve gives each contact's faces the conductance
     of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ of the
-    bulk within 3.4 % of the converged value down to ~0.6 voxel per median contact radius
-    (4.4 % at 0.45).  Below that it reads low, by an amount that varies with the seed: for the
-    same packing at every voxel, -5 to -14 % at 0.35 voxel and -3 to -24 % at 0.29
+    bulk within 5 % of the converged value from ~0.45 voxel per median contact radius up.
+    Below that the error depends on the seed: for the same packing at every voxel, within 1 %
+    (the example composition) to -14 % (a 70:30 box without carbon) at 0.29-0.35 voxel
     (``benchmarks/RESULTS.md``, session 25).  Where the coarse voxel also lumps part of a PSD
     (:func:`resolution_warnings`), the seed presses another powder and the τ moves as another
-    seed's would (-57 to +8 % at 0.24 voxel, session 24).
+    seed's would (-55 to +20 % at 0.24 voxel, session 25).
     """
     a = hard_contact_radius_um
     h = float(voxel_size_um)
@@ -105,8 +105,8 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
             f"contacts between hard particles (CAM, carbon), {a:.3g} um ({a / h:.2f} voxel): "
             "the electronic tau, which runs through them, is off at this voxel even with "
             "their sub-voxel contact conductance (in the tests, the same packing at each "
-            "voxel: within 4.4 % at 0.45-0.7 voxel, 5-14 % low at 0.35 and 3-24 % low at "
-            "0.29, varying with the seed) -- use "
+            "voxel: within 5 % from 0.45 voxel up, and from +1 to -14 % at 0.29-0.35 voxel, "
+            "varying with the seed) -- use "
             f"voxel_size_um <= {2 * a:.2g} um for the electronic tau "
             "(utilization and the ionic tau do not run through these contacts)"]
 

@@ -275,9 +275,10 @@ class Microstructure:
         voxel, and at the separator face (``touches_separator``) on whether one CAM particle
         happens to touch it.  A solve through the whole thickness therefore measures these
         wall contacts and layers along with the material: the electronic τ of the example with
-        0.9 µm carbon read 22-24 % lower at 0.25 µm than at 0.0625 µm (the bulk's 3.5-11.5 %),
-        and in a 16 µm thick box it was infinite for two seeds of four (no CAM on the separator
-        face; the bulk's 13-19 for all four); see ``benchmarks/RESULTS.md``, session 19.
+        0.9 µm carbon read 14-19 % lower at 0.25 µm than at 0.0625 µm (the bulk's -0.7 to
+        +0.4 %), and in a 16 µm thick box it was infinite for two seeds of four (no CAM on the
+        separator face; the bulk's 13-19 for all four); see ``benchmarks/RESULTS.md``, sessions
+        19 and 25.
         Effective conductivities and τ are a property of the bulk, as in a cell model;
         :func:`microstructure.studies.analyze` solves on this slice.
 

@@ -40,10 +40,12 @@ contact's resistance on the grid is the continuum one:
   electronic tau of the bulk read up to ~25 % low at 0.3 voxel per contact radius.
 
 The weights change only faces, so every solver path (matrix-free CG, geometric and aggregation
-multigrid, CPU and GPU) uses them unchanged.  Measured on the pressed 80:20 NCM (5 µm) : LPSCl
-(5 µm) composite (median contact radius 0.31 µm): the CAM network's tau at h = 0.5 / 0.25 /
-0.125 / 0.0625 µm is 4.20 / 4.36 / 4.42 / 4.42 weighted against 3.83 / 4.36 / 4.50 / 4.48
-without (seed 0; ``benchmarks/RESULTS.md``).
+multigrid, CPU and GPU) uses them unchanged.  Measured on pressed composites, the bulk's tau
+at three voxels, seeds 0 and 1 (``benchmarks/validate_physics.py``, ``benchmarks/RESULTS.md``
+session 25): 80:20 NCM (5 µm) : LPSCl (5 µm), median contact radius 0.3 µm, h = 0.5 / 0.25 /
+0.125 µm: 4.69 / 4.62 / 4.56 and 5.68 / 5.72 / 5.65; the example composition with 2 wt%
+0.9 µm carbon (contacts of 0.08 µm), h = 0.25 / 0.125 / 0.0625 µm: 18.49 / 18.71 / 18.41 and
+18.95 / 19.61 / 19.09, against 12.44 / 15.22 / 15.60 and 11.46 / 16.86 / 18.83 without.
 """
 
 from __future__ import annotations

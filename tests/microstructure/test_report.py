@@ -230,7 +230,7 @@ def test_contact_resolution_note():
 
     note = contact_resolution_note(rows([0.12, 0.2, 0.3, np.nan]))   # 0.24, 0.4, 0.6 voxel
     assert "In 2 of 3 rows" in note and "0.24–0.40 voxel" in note and "below 0.3 voxel" in note
-    assert "up to ~14 %" in contact_resolution_note(rows([0.16, 0.2]))
+    assert "within ~5 %" in contact_resolution_note(rows([0.16, 0.2]))
     assert contact_resolution_note(rows([0.25, 0.4])) == ""          # resolved
     assert contact_resolution_note(pd.DataFrame({"x": [1]})) == ""   # the rows do not say
 
