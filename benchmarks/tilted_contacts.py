@@ -35,9 +35,12 @@ NORMALS = ((1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 1, 0))
 APERTURES = (1.2, 1.8, 2.6)
 
 
-def column(normal, rho: float, width: int, radius: float | None) -> tuple[float, np.ndarray]:
-    """Resistance above the open column's and the aperture's faces per axis."""
-    length = round(2.3 * width)
+def column(normal, rho: float, width: int, radius: float | None,
+           length: int | None = None) -> tuple[float, np.ndarray]:
+    """Resistance above the open column's and the aperture's faces per axis (``length``:
+    default 2.3 ``width``, room for a body-diagonal plane; ``tests/solvers/test_contacts.py``
+    uses this too)."""
+    length = round(2.3 * width) if length is None else length
     u = np.asarray(normal, dtype=float) / np.linalg.norm(normal)
     grid = np.meshgrid(*(np.arange(k) + 0.5 for k in (length, width, width)), indexing="ij")
     x = np.stack(grid, axis=-1) - np.array([length, width, width]) / 2

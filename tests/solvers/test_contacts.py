@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -73,32 +75,17 @@ def test_staircase_spreads_as_its_projected_area_and_weights_all_its_faces():
     assert w < flat                      # 7 faces side by side carry what 5 flat ones do
 
 
-def _column(normal, rho, radius_vox=None, n0=40, width=16):
-    """A ``n0 x width x width`` column cut by a plane through its centre with ``normal``: every
-    face across the plane insulates but those within ``rho`` voxels of the column's axis (the
-    aperture, labels 3 | 4; weighted as a contact of ``radius_vox`` when given).  Returns the
-    resistance above the open column's (units 1 / (sigma h)) and the aperture's faces per
-    axis."""
-    u = np.asarray(normal, dtype=float) / np.linalg.norm(normal)
-    grid = np.meshgrid(*(np.arange(k) + 0.5 for k in (n0, width, width)), indexing="ij")
-    x = np.stack(grid, axis=-1) - np.array([n0, width, width]) / 2
-    along = x @ u
-    inside = ((x - along[..., None] * u) ** 2).sum(-1) <= rho * rho
-    labels = (np.where(along >= 0, 2, 1) + 2 * inside).astype(np.int32)
-    pairs, radii = [[1, 2], [1, 4], [2, 3]], [0.0, 0.0, 0.0]      # insulating
-    if radius_vox is not None:
-        pairs.append([3, 4])
-        radii.append(radius_vox)
-    cc = ContactConductance(labels, np.array(pairs), np.array(radii), 1.0)
-    res = tortuosity(np.ones(labels.shape, dtype=bool), contacts=cc, rtol=1e-10)
-    counts = []
-    for ax in range(3):
-        lo = [slice(None)] * 3
-        hi = [slice(None)] * 3
-        lo[ax], hi[ax] = slice(None, -1), slice(1, None)
-        a, b = labels[tuple(lo)], labels[tuple(hi)]
-        counts.append(int((((a == 3) & (b == 4)) | ((a == 4) & (b == 3))).sum()))
-    return _resistance(res, labels.shape) - n0 / width**2, np.array(counts)
+def _column(normal, rho, radius_vox=None):
+    """``column`` of ``benchmarks/tilted_contacts.py`` (loaded from its file, so the benchmark
+    cannot rot), 40 x 16 x 16: a plane through the column's centre with ``normal`` insulates but
+    for the aperture within ``rho`` voxels of its axis (weighted as a contact of ``radius_vox``
+    when given).  Returns the resistance above the open column's (units 1 / (sigma h)) and the
+    aperture's faces per axis."""
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "tilted_contacts.py"
+    spec = importlib.util.spec_from_file_location("tilted_contacts", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench.column(normal, rho, 16, radius_vox, length=40)
 
 
 @pytest.mark.parametrize("normal", [(1, 0, 0), (1, 1, 0), (1, 1, 1), (2, 1, 0)])
