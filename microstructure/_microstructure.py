@@ -32,6 +32,19 @@ def check_margin(margin_um: object, name: str = "margin_um") -> float:
     return margin
 
 
+def default_wall_margin_um(spec: ElectrodeSpec) -> float:
+    """The wall margin of a generated structure's bulk by default, µm: the larger volume-based
+    d50 of CAM and SE (see :meth:`Microstructure.bulk_slice`)."""
+    return max(p.psd.sampler().volume_quantile(0.5)
+               for p in (spec.phases.cam, spec.phases.se))
+
+
+def margin_voxels(margin_um: float, voxel_size_um: float, n0: int) -> int:
+    """Whole voxels left out next to each wall for a margin of ``margin_um``: at least the
+    margin, at most a quarter of the ``n0`` voxels through the plane."""
+    return min(math.ceil(margin_um / voxel_size_um - 1e-9), n0 // 4)
+
+
 def wall_bulk_slice(m: Microstructure, wall_margin_um: float | None) -> slice:
     """``m.bulk_slice()`` for the option ``wall_margin_um`` of ``analyze`` and
     ``structure_metrics`` (None: the default margin); a bad value is refused naming it."""
@@ -312,15 +325,9 @@ class Microstructure:
         """
         n0 = self.shape[0]
         h = float(self.voxel_size_um)
-        if margin_um is None:
-            if self.report is None:          # imported: no walls of ours
-                margin_um = 0.0
-            else:
-                d50 = [p.psd.sampler().volume_quantile(0.5)
-                       for p in (self.spec.phases.cam, self.spec.phases.se)]
-                margin_um = max(d50)
-        margin = check_margin(margin_um)
-        c = min(math.ceil(margin / h - 1e-9), n0 // 4)    # whole voxels, at least the margin
+        if margin_um is None:                # imported: no walls of ours
+            margin_um = 0.0 if self.report is None else default_wall_margin_um(self.spec)
+        c = margin_voxels(check_margin(margin_um), h, n0)
         return slice(c, n0 - c)
 
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microstructure import ElectrodeSpec, generate
+from microstructure._microstructure import check_margin, default_wall_margin_um, margin_voxels
 
 from ._analysis import analyze
 from .rows import flat_row
@@ -49,6 +50,9 @@ class ResolutionLevel:
     """Volume share of each phase's PSD under 2 voxels, drawn from the rest of its PSD instead
     (0-1; ``GenerationReport.lumped_fines``): where it differs between levels, so does the
     powder."""
+    wall_margin_um: float
+    """Thickness left out next to each wall for the τ, µm (the bulk's margin; NaN without
+    transport).  The same at every level: the coarsest voxel's whole voxels."""
 
 
 @dataclass(frozen=True)
@@ -97,9 +101,16 @@ class StudyInterrupted(KeyboardInterrupt):
 
 def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[int] = (0,),
                      device: str = "cpu", transport: bool = True,
+                     wall_margin_um: float | None = None,
                      progress: bool = False) -> ResolutionStudy:
     """Build ``spec``'s box at its voxel and ``levels - 1`` halvings of it, for every seed, and
     measure θ (both rules) and the through-plane τ of both networks on each.
+
+    The τ are those of the bulk (as :func:`~microstructure.studies.analyze` solves them), cut
+    as the same slab at every level: the margin next to each wall is rounded up to whole
+    voxels of the coarsest level, which are whole voxels of every finer one.  (Rounded at each
+    level on its own, a 3.3 µm margin would leave out 3.5 µm at 0.7 µm and 3.325 µm at
+    0.175 µm, and the change between levels would include that of the slab.)
 
     Parameters
     ----------
@@ -115,6 +126,10 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
         Where the builds and solves run.
     transport : bool
         Also solve the ionic and electronic τ (NaN otherwise).
+    wall_margin_um : float, optional
+        Thickness left out next to each wall, µm, before the rounding above (default: one
+        particle diameter, as :meth:`~microstructure.Microstructure.bulk_slice`; 0 solves
+        through the whole thickness).
     progress : bool
         A tqdm bar over the builds, on stderr.
 
@@ -125,7 +140,7 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
     Raises
     ------
     ValueError
-        ``levels`` or ``seeds`` out of range (before any build).
+        ``levels``, ``seeds`` or ``wall_margin_um`` out of range (before any build).
     solvers.memory.InsufficientMemoryError
         The finest level would not fit in memory (before any build).
     StudyInterrupted
@@ -156,8 +171,11 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
     if not seeds or any(isinstance(s, bool) or not isinstance(s, (int, np.integer)) or s < 0
                         for s in seeds):
         raise ValueError(f"seeds must be one or more integers >= 0, got {seeds!r}")
+    margin = (default_wall_margin_um(spec) if wall_margin_um is None
+              else check_margin(wall_margin_um, "wall_margin_um"))
     box = list(spec.box_um())
     h = float(spec.domain.voxel_size_um)
+    margin = h * margin_voxels(margin, h, spec.domain.shape[0])  # whole voxels at every level
     specs = [spec.updated({"domain.voxel_size_um": h / 2**k, "domain.size_um": box})
              for k in range(levels)]
     finest = specs[-1]
@@ -177,22 +195,25 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
     out: list[ResolutionLevel] = []
     try:
         for s, seed in jobs:
-            out.append(_build(s, int(seed), device, transport))
+            out.append(_build(s, int(seed), device, transport, margin))
     except KeyboardInterrupt:
         raise StudyInterrupted(ResolutionStudy(tuple(out))) from None
     return ResolutionStudy(tuple(out))
 
 
-def _build(s: ElectrodeSpec, seed: int, device: str, transport: bool) -> ResolutionLevel:
+def _build(s: ElectrodeSpec, seed: int, device: str, transport: bool,
+           margin_um: float) -> ResolutionLevel:
     t0 = time.perf_counter()
     m = generate(s, seed=seed, device=device)
-    row = flat_row(analyze(m, device=device, transport=transport, structure=False), m)
+    row = flat_row(analyze(m, device=device, transport=transport, structure=False,
+                           wall_margin_um=margin_um), m)
     return ResolutionLevel(
         voxel_size_um=float(s.domain.voxel_size_um), shape=tuple(s.domain.shape), seed=seed,
         theta_strict=row["util_strict"], theta_relay=row["util_relay"],
         ionic_tau=row["ionic_tau"], electronic_tau=row["electronic_tau"],
         seconds=time.perf_counter() - t0,
-        lumped_fines=dict(m.report.lumped_fines) if m.report is not None else {})
+        lumped_fines=dict(m.report.lumped_fines) if m.report is not None else {},
+        wall_margin_um=row["transport_wall_margin_um"])
 
 
 #: A last change of the ionic τ above this (relative) is flagged: the coarser voxel is then
@@ -235,6 +256,11 @@ def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
         lines.append(f"{h:<10g}{' x '.join(map(str, shape[h])):<18}"
                      + "".join(f"{_cell(study, n, h, f, sd):>18}" for n, _, f, sd in _COLUMNS)
                      + f"{secs:>10.1f}")
+    margins = {lv.wall_margin_um for lv in study.levels if math.isfinite(lv.wall_margin_um)}
+    if margins:  # one slab for every level (resolution_study); several: say so
+        lines += ["", "tau of the bulk: " + " / ".join(f"{v:g}" for v in sorted(margins))
+                  + " um next to each wall left out"
+                  + (" at every voxel" if len(margins) == 1 else "")]
     if len(sizes) < 2:  # an interrupted study: nothing to compare yet
         return "\n".join(lines)
     coarse, fine = sizes[-2], sizes[-1]

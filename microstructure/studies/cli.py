@@ -415,6 +415,11 @@ def resolution(
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     transport: bool = typer.Option(True, "--transport/--no-transport",
                                    help="Also solve the ionic and electronic tau."),
+    wall_margin_um: float = typer.Option(
+        None, "--wall-margin-um", min=0.0,
+        help="Thickness (um) left out next to the collector and the separator for the tau, "
+             "rounded up to whole voxels of the coarsest level: the same slab at every "
+             "level; default: one particle diameter (the larger d50 of CAM and SE)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     sets: list[str] | None = set_option(),
 ) -> None:
@@ -435,13 +440,16 @@ def resolution(
             typer.echo(study.summary(label))
 
     device = check_device(device)
+    if wall_margin_um is not None and not math.isfinite(wall_margin_um):
+        fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
     spec_obj = read_spec(spec, sets)
     compile_notice(quiet=json_out)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             study = resolution_study(spec_obj, levels=levels, seeds=range(seeds),
-                                     device=device, transport=transport, progress=not json_out)
+                                     device=device, transport=transport,
+                                     wall_margin_um=wall_margin_um, progress=not json_out)
         except PackingError as exc:
             fail(str(exc), code=1)
         except MemoryError as exc:  # an estimate over the limit (before any work): exit 2

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import microstructure as ms
-from microstructure.studies import ResolutionLevel, ResolutionStudy, resolution_study
+from microstructure.studies import ResolutionLevel, ResolutionStudy, analyze, resolution_study
 from microstructure.studies import _resolution as R
 from microstructure.studies.cli import app
 from solvers import cam_utilization
@@ -23,11 +23,11 @@ def _spec():
     return ms.load_spec(ms.default_spec_path()).updated(SMALL)
 
 
-def _level(h, seed, tau, theta=0.9, lumped=None):
+def _level(h, seed, tau, theta=0.9, lumped=None, margin=3.0):
     n = round(12 / h)
     return ResolutionLevel(voxel_size_um=h, shape=(n, n, n), seed=seed, theta_strict=theta,
                            theta_relay=theta, ionic_tau=tau, electronic_tau=2 * tau,
-                           seconds=1.0, lumped_fines=lumped or {})
+                           seconds=1.0, lumped_fines=lumped or {}, wall_margin_um=margin)
 
 
 def test_each_level_is_the_spec_built_at_that_voxel_in_the_same_box():
@@ -44,6 +44,7 @@ def test_each_level_is_the_spec_built_at_that_voxel_in_the_same_box():
             assert lv.theta_strict == cam_utilization(
                 m.phases, m.particle_ids).static_utilization
             assert math.isnan(lv.ionic_tau) and math.isnan(lv.electronic_tau)
+            assert math.isnan(lv.wall_margin_um)                 # no slab without transport
             assert lv.lumped_fines == m.report.lumped_fines
 
 
@@ -67,6 +68,7 @@ def test_the_table_gives_the_changes_the_limit_and_what_to_distrust():
     assert "resolution of x.toml: seeds 0" in text
     assert "0.5 -> 0.25 um: theta strict +0.010, ionic tau -4.5 %, electronic tau -4.5 %" in text
     assert "ionic tau, first-order limit (voxel -> 0): 2" in text and "add a level" not in text
+    assert "tau of the bulk: 3 um next to each wall left out at every voxel" in text
     steep = ResolutionStudy((_level(0.5, 0, 3.0, lumped={"se": 0.24}), _level(0.25, 0, 2.1)))
     text = R.format_resolution(steep)
     assert "the last change is 30 %: the coarser voxel is outside the first-order regime" in text
@@ -83,11 +85,30 @@ def test_the_table_gives_the_changes_the_limit_and_what_to_distrust():
 
 @pytest.mark.parametrize("kw, field", [({"levels": 1}, "levels"), ({"levels": 5}, "levels"),
                                        ({"levels": True}, "levels"), ({"seeds": []}, "seeds"),
-                                       ({"seeds": [0, -1]}, "seeds")])
+                                       ({"seeds": [0, -1]}, "seeds"),
+                                       ({"wall_margin_um": -1.0}, "wall_margin_um"),
+                                       ({"wall_margin_um": math.inf}, "wall_margin_um")])
 def test_bad_input_names_the_field_before_any_build(monkeypatch, kw, field):
     monkeypatch.setattr(R, "generate", lambda *a, **k: pytest.fail("built"))
     with pytest.raises(ValueError, match=f"^{field} must be"):
         resolution_study(_spec(), **kw)
+
+
+def test_every_level_solves_the_same_slab_the_coarsest_voxels_cut():
+    """1.1 um rounds up to 3 voxels of 0.5 um (1.5 um); rounded at 0.25 um on its own it would
+    be 5 voxels (1.25 um), another slab.  Each level's tau is that of the 1.5 um slab."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        study = resolution_study(_spec(), seeds=[0], wall_margin_um=1.1)
+        assert [lv.wall_margin_um for lv in study.levels] == [1.5, 1.5]
+        fine = study.levels[-1]
+        m = ms.generate(_spec().updated({"domain.voxel_size_um": 0.25,
+                                         "domain.size_um": [12, 12, 12]}), seed=0)
+    assert m.bulk_slice(margin_um=1.1) == slice(5, 43)          # what the level would cut alone
+    t = analyze(m, rules=("strict",), structure=False, wall_margin_um=1.5)["transport"]
+    assert t["wall_margin_um"] == 1.5 and t["bulk_thickness_um"] == 9.0
+    assert fine.ionic_tau == t["ionic"]["tau"] and fine.electronic_tau == t["electronic"]["tau"]
+    assert "tau of the bulk: 1.5 um next to each wall left out at every voxel" in study.summary()
 
 
 def test_a_finest_level_over_the_memory_is_refused_before_any_build(monkeypatch):
@@ -123,6 +144,9 @@ def test_cli_resolution_json_and_table(tmp_path):
                                            contact[0])
     bad = runner.invoke(app, ["resolution", str(spec), "--levels", "5"])
     assert bad.exit_code == 2
+    for margin in ("-1", "inf"):
+        bad = runner.invoke(app, ["resolution", str(spec), "--wall-margin-um", margin])
+        assert bad.exit_code == 2 and "--wall-margin-um" in bad.output
 
 
 def test_ctrl_c_keeps_the_builds_that_finished(monkeypatch, tmp_path):
