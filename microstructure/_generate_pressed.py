@@ -156,8 +156,11 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
         if cut >= sampler.d_max:
             raise PressingError(
                 f"phases.{name}: every particle of its PSD (largest {sampler.d_max:.3g} um) is "
-                f"under {MIN_DIAMETER_VOXELS:g} voxels ({d_min:.3g} um) and cannot be drawn; use "
-                f"a domain.voxel_size_um of at most {sampler.volume_quantile(0.5) / 4:.3g} um")
+                f"under {MIN_DIAMETER_VOXELS:g} voxels ({d_min:.3g} um) and cannot be drawn: "
+                f"a domain.voxel_size_um under {sampler.d_max / MIN_DIAMETER_VOXELS:.3g} um "
+                "draws its largest particles (the rest of its PSD as particles of 2 voxels), "
+                f"one of at most {sampler.volume_quantile(0.5) / 4:.3g} um gives its d50 "
+                "4 voxels")
         share = sampler.volume_share_below(cut)
         plan[name] = (sampler.above(cut)[0] if share > 0 else sampler,
                       max(0.0, share - fill_share), fill_share)

@@ -294,6 +294,10 @@ def test_check_refuses_psds_that_cannot_be_drawn_at_the_voxel(tmp_path):
     result = _invoke("check", path)
     assert result.exit_code == 2
     assert "phases.se: every particle of its PSD" in result.stderr
+    se = ms.load_spec(path).phases.se.psd.sampler()      # what would draw it, what resolves it
+    assert (f"a domain.voxel_size_um under {se.d_max / 2:.3g} um draws its largest particles"
+            in " ".join(result.stderr.split()))
+    assert f"one of at most {se.volume_quantile(0.5) / 4:.3g} um gives its d50" in result.stderr
 
 
 def test_check_a_sweep_file_one_line_per_point(tmp_path):
