@@ -90,12 +90,12 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     contact graph: no message).  The electronic current runs through the contact circles
     between hard particles.  The electronic solve gives each contact's faces the conductance
     of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ of the
-    bulk within 5 % of the converged value from ~0.45 voxel per median contact radius up.
+    bulk within 6 % of the converged value from ~0.45 voxel per median contact radius up.
     Below that the error depends on the seed: for the same packing at every voxel, within 1 %
-    (the example composition) to -14 % (a 70:30 box without carbon) at 0.29-0.35 voxel
-    (``benchmarks/RESULTS.md``, session 25).  Where the coarse voxel also lumps part of a PSD
-    (:func:`resolution_warnings`), the seed presses another powder and the τ moves as another
-    seed's would (-55 to +20 % at 0.24 voxel, session 25).
+    (the example composition) to -15 % (a 70:30 box without carbon) at 0.29-0.35 voxel
+    (``benchmarks/RESULTS.md``, sessions 25 and 26: the same bulk slab at every voxel).  Where
+    the coarse voxel also lumps part of a PSD (:func:`resolution_warnings`), the seed presses
+    another powder and the τ moves as another seed's would (-56 to +17 % at 0.24 voxel).
     """
     a = hard_contact_radius_um
     h = float(voxel_size_um)
@@ -105,7 +105,7 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
             f"contacts between hard particles (CAM, carbon), {a:.3g} um ({a / h:.2f} voxel): "
             "the electronic tau, which runs through them, is off at this voxel even with "
             "their sub-voxel contact conductance (in the tests, the same packing at each "
-            "voxel: within 5 % from 0.45 voxel up, and from +1 to -14 % at 0.29-0.35 voxel, "
+            "voxel: within 6 % from 0.45 voxel up, and from 0 to -15 % at 0.29-0.35 voxel, "
             "varying with the seed) -- use "
             f"voxel_size_um <= {2 * a:.2g} um for the electronic tau "
             "(utilization and the ionic tau do not run through these contacts)"]

@@ -261,9 +261,9 @@ def contact_resolution_note(df: pd.DataFrame) -> str:
     coarse = ratio[ratio < 0.5]
     if coarse.empty:
         return ""
-    how = ("off by an amount that depends on the seed below 0.3 voxel (+1 to −14 % at 0.29 "
+    how = ("off by an amount that depends on the seed below 0.3 voxel (0 to −15 % at 0.29 "
            "in the tests)" if coarse.min() < 0.3 else
-           "within ~5 % in the tests (+1 to −5 % at 0.35 voxel, varying with the seed)")
+           "within ~5 % in the tests (0 to −4 % at 0.35 voxel, varying with the seed)")
     return (f" In {len(coarse)} of {len(ratio)} rows the median CAM/carbon contact radius is "
             f"{coarse.min():.2f}–{coarse.max():.2f} voxel: the electronic σ_eff and τ, which run "
             f"through these contacts, are {how}; a voxel of at most twice the contact radius "
