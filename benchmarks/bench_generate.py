@@ -210,8 +210,9 @@ def main() -> None:
     print(hdr)
     print("-" * len(hdr))
     for r in rows:
-        ratio = r["seconds"] / ours[r["n"]] if r["n"] in ours else float("nan")
-        print(f"{r['tool']:<40} {r['n']:>4}³ {r['seconds']:>8.2f} {ratio:>7.2f}x "
+        # the time over our sequential run's at that size; "-" where it did not run
+        ratio = f"{r['seconds'] / ours[r['n']]:.2f}x" if r["n"] in ours else "-"
+        print(f"{r['tool']:<40} {r['n']:>4}³ {r['seconds']:>8.2f} {ratio:>8} "
               f"{r['peak_mb']:>8.0f} {r['base_mb']:>8.0f} {r['cam_fraction']:>8.3f} "
               f"{r['cam_target']:>7.3f} {r['worst_abs_error']:>8.4f} {r['overlap']:>8.1e}")
     for r in rows:
