@@ -270,6 +270,31 @@ def contact_resolution_note(df: pd.DataFrame) -> str:
             "settles them (README, \"Voxel size\").")
 
 
+#: Voxels per SE d50 under which the ionic τ reads high: 3–26 % at about 3 voxels in the tests,
+#: 1–9 % from about 6 up (README "Voxel size", ``benchmarks/RESULTS.md`` session 26).
+SE_D50_VOXELS = 5.0
+
+
+def ionic_resolution_note(df: pd.DataFrame) -> str:
+    """A caption sentence where the voxel is coarse for the SE: its d50 under
+    :data:`SE_D50_VOXELS` voxels, where the skeleton the voxels draw is carved thinner than the
+    SE is and the ionic τ reads high; "" where the rows do not say or the SE is resolved."""
+    if "se_d50_um" not in df or "voxel_size_um" not in df:
+        return ""
+    ratio = (pd.to_numeric(df["se_d50_um"], errors="coerce")
+             / pd.to_numeric(df["voxel_size_um"], errors="coerce"))
+    ratio = ratio[np.isfinite(ratio)]
+    coarse = ratio[ratio < SE_D50_VOXELS]
+    if coarse.empty:
+        return ""
+    lo, hi = f"{coarse.min():.1f}", f"{coarse.max():.1f}"
+    return (f" In {len(coarse)} of {len(ratio)} rows the SE d50 is "
+            f"{lo if lo == hi else f'{lo}–{hi}'} voxels: at about 3 voxels the ionic τ read 3–26 % high in the "
+            "tests (the voxels carve the SE skeleton to keep particles apart), from about 6 "
+            "voxels 1–9 %; `assb resolution` measures it for a composition (README, \"Voxel "
+            "size\").")
+
+
 def independent_axes(df: pd.DataFrame, axes: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     """``axes`` without those whose values go one to one with an earlier axis's (SE parts
     = 100 − CAM parts; an SE d90 set with each SE d50): they add no line or panel of their
@@ -320,7 +345,7 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
          f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); "
          f"{_plots.SEED_NOTE['positive']}; non-finite values (not percolating, not solved) are "
          "left out." + (ELECTRONIC_TAU_NOTE if _has_carbon(ok) else "")
-         + contact_resolution_note(ok),
+         + ionic_resolution_note(ok) + contact_resolution_note(ok),
          _plots.transport_figure(ok, x, group)),
         ("percolation", f"Percolation probability: fraction of seeds whose network joins "
          f"current collector and separator, vs {_plots.label(x)} ({how}).",

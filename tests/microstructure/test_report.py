@@ -235,6 +235,20 @@ def test_contact_resolution_note():
     assert contact_resolution_note(pd.DataFrame({"x": [1]})) == ""   # the rows do not say
 
 
+def test_ionic_resolution_note():
+    from microstructure.studies.report import ionic_resolution_note
+
+    def rows(d50, voxel=0.5):
+        return pd.DataFrame({"se_d50_um": d50, "voxel_size_um": voxel})
+
+    note = ionic_resolution_note(rows([1.5, 2.0, 4.0, np.nan]))   # 3, 4 and 8 voxels
+    assert "In 2 of 3 rows the SE d50 is 3.0–4.0 voxels" in note
+    assert "3–26 % high" in note and "assb resolution" in note
+    assert "the SE d50 is 3.0 voxels:" in ionic_resolution_note(rows([1.5, 1.5]))
+    assert ionic_resolution_note(rows([2.5, 4.0])) == ""             # 5 voxels and more
+    assert ionic_resolution_note(pd.DataFrame({"x": [1]})) == ""     # the rows do not say
+
+
 def test_two_or_three_seeds_are_drawn_as_points():
     df = _demo_like_rows(2)
     fig = _plots.transport_figure(df, "target_cam", None)
