@@ -373,8 +373,8 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
         Calls at the same time on one GPU, where the workers are spread over several
         (default: ``copies``).
     """
-    for name, n in (("copies", copies),
-                    ("device_copies", copies if device_copies is None else device_copies)):
+    device_copies = copies if device_copies is None else device_copies
+    for name, n in (("copies", copies), ("device_copies", device_copies)):
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
             raise ValueError(f"{name} must be an integer >= 1, got {n!r}")
     checks = [("host", estimate.host_bytes)]
@@ -387,7 +387,7 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
             times = copies
         else:
             limit = available_memory("cuda")
-            times = copies if device_copies is None else device_copies
+            times = device_copies
         need = need * times
         if limit.bytes < 0 or need <= limit.bytes:
             continue

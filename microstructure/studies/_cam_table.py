@@ -101,4 +101,3 @@ def table_states(table: pd.DataFrame, particle_ids: np.ndarray) -> dict[str, np.
 
     return {rule: state_voxels(particle_ids, table["id"], table[f"active_{rule}"],
                                table["electronic"], table[f"ionic_{rule}"]) for rule in RULES}
-

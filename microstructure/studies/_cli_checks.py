@@ -3,6 +3,7 @@ errors: ``error: ...`` on stderr and exit code 2 (a user error) or 1 (the work f
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -15,16 +16,21 @@ import typer
 
 from ._text import one_line
 
-__all__ = ["check_device", "check_dir_out", "check_out", "echo_json", "fail", "interruptible",
-           "left_as_is",
-           "memory_fail", "not_text", "read_spec", "read_sweep", "set_option", "spec_changes",
-           "spec_label"]
+__all__ = ["check_device", "check_dir_out", "check_out", "check_wall_margin", "echo_json", "fail",
+           "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec", "read_sweep",
+           "set_option", "spec_changes", "spec_label"]
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
     """``error: msg`` on stderr, then exit with ``code``."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+def check_wall_margin(wall_margin_um: float | None) -> None:
+    """``--wall-margin-um``: typer refuses a negative one, this an infinite or NaN one."""
+    if wall_margin_um is not None and not math.isfinite(wall_margin_um):
+        fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
 
 
 def echo_json(obj: Any) -> None:

@@ -20,7 +20,6 @@ with what is on disk named (stores are written whole or not at all).  With
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from pathlib import Path
@@ -32,6 +31,7 @@ from ._cli_checks import (
     check_device,
     check_dir_out,
     check_out,
+    check_wall_margin,
     echo_json,
     fail,
     interruptible,
@@ -155,8 +155,7 @@ def analyze(
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
     device = check_device(device)
-    if wall_margin_um is not None and not math.isfinite(wall_margin_um):
-        fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
+    check_wall_margin(wall_margin_um)
     if stored:
         from ._cli_store import stored_analysis
 
@@ -435,13 +434,12 @@ def resolution(
     def _emit(study: Any) -> None:
         if json_out:
             echo_json({"spec": label, "levels": [asdict(lv) for lv in study.levels],
-                        "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
+                       "extrapolated_ionic_tau": study.extrapolated_ionic_tau()})
         else:
             typer.echo(study.summary(label))
 
     device = check_device(device)
-    if wall_margin_um is not None and not math.isfinite(wall_margin_um):
-        fail(f"--wall-margin-um must be a finite thickness in um (>= 0), got {wall_margin_um}")
+    check_wall_margin(wall_margin_um)
     spec_obj = read_spec(spec, sets)
     compile_notice(quiet=json_out)
     with warnings.catch_warnings(record=True) as caught:

@@ -249,17 +249,23 @@ def _has_carbon(df: pd.DataFrame) -> bool:
     return bool((pd.to_numeric(df["target_carbon"], errors="coerce") > 0).any())
 
 
+def _in_voxels(df: pd.DataFrame, column: str) -> pd.Series | None:
+    """Length ``column`` (µm) of each row in voxels of that row, finite values only; None where
+    the rows do not say."""
+    if column not in df or "voxel_size_um" not in df:
+        return None
+    ratio = (pd.to_numeric(df[column], errors="coerce")
+             / pd.to_numeric(df["voxel_size_um"], errors="coerce"))
+    return ratio[np.isfinite(ratio)]
+
+
 def contact_resolution_note(df: pd.DataFrame) -> str:
     """A caption sentence where the voxel is coarse for the hard (CAM, carbon) contacts the
     electronic current runs through: median contact radius under half a voxel (README
     "Voxel size"); "" where the rows do not say or the contacts are resolved."""
-    if "hard_contact_radius_um" not in df or "voxel_size_um" not in df:
-        return ""
-    ratio = (pd.to_numeric(df["hard_contact_radius_um"], errors="coerce")
-             / pd.to_numeric(df["voxel_size_um"], errors="coerce"))
-    ratio = ratio[np.isfinite(ratio)]
-    coarse = ratio[ratio < 0.5]
-    if coarse.empty:
+    ratio = _in_voxels(df, "hard_contact_radius_um")
+    coarse = ratio[ratio < 0.5] if ratio is not None else None
+    if coarse is None or coarse.empty:
         return ""
     how = ("off by an amount that depends on the seed below 0.3 voxel (0 to −15 % at 0.29 "
            "in the tests)" if coarse.min() < 0.3 else
@@ -279,20 +285,16 @@ def ionic_resolution_note(df: pd.DataFrame) -> str:
     """A caption sentence where the voxel is coarse for the SE: its d50 under
     :data:`SE_D50_VOXELS` voxels, where the skeleton the voxels draw is carved thinner than the
     SE is and the ionic τ reads high; "" where the rows do not say or the SE is resolved."""
-    if "se_d50_um" not in df or "voxel_size_um" not in df:
-        return ""
-    ratio = (pd.to_numeric(df["se_d50_um"], errors="coerce")
-             / pd.to_numeric(df["voxel_size_um"], errors="coerce"))
-    ratio = ratio[np.isfinite(ratio)]
-    coarse = ratio[ratio < SE_D50_VOXELS]
-    if coarse.empty:
+    ratio = _in_voxels(df, "se_d50_um")
+    coarse = ratio[ratio < SE_D50_VOXELS] if ratio is not None else None
+    if coarse is None or coarse.empty:
         return ""
     lo, hi = f"{coarse.min():.1f}", f"{coarse.max():.1f}"
     return (f" In {len(coarse)} of {len(ratio)} rows the SE d50 is "
-            f"{lo if lo == hi else f'{lo}–{hi}'} voxels: at about 3 voxels the ionic τ read 3–26 % high in the "
-            "tests (the voxels carve the SE skeleton to keep particles apart), from about 6 "
-            "voxels 1–9 %; `assb resolution` measures it for a composition (README, \"Voxel "
-            "size\").")
+            f"{lo if lo == hi else f'{lo}–{hi}'} voxels: at about 3 voxels the ionic τ read "
+            "3–26 % high in the tests (the voxels carve the SE skeleton to keep particles "
+            "apart), from about 6 voxels 1–9 %; `assb resolution` measures it for a "
+            "composition (README, \"Voxel size\").")
 
 
 def independent_axes(df: pd.DataFrame, axes: Sequence[str]) -> tuple[list[str], dict[str, str]]:
