@@ -1,7 +1,8 @@
 """Generator benchmark: the example composition at 128³ and 256³, beside PoreSpy's generators.
 
 Rows: the full four-phase composite (``assb generate``, sequential and pressed modes), our dense
-packing alone with PoreSpy's sphere size (the fair comparison of packing density), and PoreSpy's generators.
+packing alone with PoreSpy's sphere size (the fair comparison of packing density), and PoreSpy's
+generators.
 
 Each case runs in its own child process so that its peak memory (max RSS) is its own; numba
 kernels are compiled (or loaded from cache) on a tiny warm-up structure first, and the import +

@@ -276,13 +276,15 @@ def main() -> None:
     solvers.label(np.ones((4, 4, 4), bool), periodic=True)  # numba compile / cache load
     if not args.skip_labeling:
         print(
-            "\n| size | volume | conn | components | method | time ms | peak extra MiB | scipy/time | partition agrees |"
+            "\n| size | volume | conn | components | method | time ms | peak extra MiB | scipy/time"
+            " | partition agrees |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
         bench_labeling(args.sizes, args.conn, args.repeat, args.device)
     if not args.skip_utilization:
         print(
-            "\n| composite | rule | device | time s | peak extra MiB | particles | θ | el. isolated | ion. isolated |"
+            "\n| composite | rule | device | time s | peak extra MiB | particles | θ | el. isolated"
+            " | ion. isolated |"
         )
         print("|---|---|---|---|---|---|---|---|---|")
         for line in bench_utilization(256, args.repeat, args.device):

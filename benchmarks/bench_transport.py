@@ -24,7 +24,8 @@ Three parts (each optional):
     The transport part of a sweep point: ``solvers.transport_properties`` on the n³ composite
     as ``microstructure.studies`` calls it (both networks, defaults).
 
-Run:  PYTHONPATH=. python benchmarks/bench_transport.py --blobs 200 --composite 64 128 192 --sweep 128
+Run:  PYTHONPATH=. python benchmarks/bench_transport.py --blobs 200 --composite 64 128 192 \
+          --sweep 128
 (``PYTHONPATH=.``: a script run by path has ``benchmarks/`` first on ``sys.path``, not the
 checkout, so without it ``solvers`` comes from wherever the package is installed.)
 """

@@ -130,8 +130,9 @@ def case_resolution(seeds):
         means.append((out[0][0], out[1][0]))
     th = np.asarray(means)
     diff = th[:, 0] - th[:, 1]
+    se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0
     print(f"| mean | {th[:, 0].mean():.3f} | {th[:, 1].mean():.3f} | h - h/2: "
-          f"{diff.mean():+.3f} +- {diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0:.3f}"
+          f"{diff.mean():+.3f} +- {se:.3f}"
           f" (s.e.), within 0.02 in {int(np.sum(np.abs(diff) <= 0.02))} of {len(diff)} | |")
 
 
@@ -163,7 +164,8 @@ def case_se_size(seeds, h=0.25, cam_wt=80):
         if len(s) < len(seeds):
             continue
         print(f"| {d} | {5 / d:.2f} | {np.mean(s):.3f} ({' '.join(f'{x:.3f}' for x in s)}) | "
-              f"{np.mean(rl):.3f} | {np.mean(gr):.3f} | {sec / len(seeds):.0f} | {pub.get(d, '')} |",
+              f"{np.mean(rl):.3f} | {np.mean(gr):.3f} | {sec / len(seeds):.0f} | "
+              f"{pub.get(d, '')} |",
               flush=True)
 
 

@@ -107,7 +107,7 @@ def export_tiff(m: Microstructure, path: str | Path, *, array: str | np.ndarray 
     >>> spec = ms.load_spec(ms.default_spec_path()).updated(
     ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")         # d10 under 2 voxels
+    ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
     ...     m = ms.generate(spec, seed=3)
     >>> out = ms.export_tiff(m, tempfile.mkdtemp() + "/phases.tif")
     >>> out.shape, out.dtype, out.imagej, out.voxel_size_um

@@ -194,7 +194,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         res = pack_dense(radii, box, periodic, rng=rng, overlap_target=0.25 * pk.max_cam_overlap,
                          max_iter=pk.max_iter, kern=kern)
         centers, radii = res.centers, res.radii
-        overlap, max_rel, iterations = res.overlap_fraction, res.max_relative_overlap, res.iterations
+        overlap, max_rel = res.overlap_fraction, res.max_relative_overlap
+        iterations = res.iterations
     times["pack"] = time.perf_counter() - t0
     bar.step("CAM packed")
     t0 = time.perf_counter()

@@ -19,8 +19,8 @@ Steps
      ``min_distance_um`` apart (converted to voxels, ``max(1, round(min_distance_um / h))``;
      the footprint is the cube of edge ``2 * min_distance + 1`` voxels) and with
      ``D >= min_peak_radius_um / h``; peaks on one flat maximum of ``D`` (26-connected voxels
-     that all equal their 3x3x3 maximum) form one marker.  The default 1 µm suits NCM-type CAM (d ≥ ~2 µm, so two
-     particle centres are ≥ ~1 µm apart); lower it for finer CAM;
+     that all equal their 3x3x3 maximum) form one marker.  The default 1 µm suits NCM-type CAM
+     (d ≥ ~2 µm, so two particle centres are ≥ ~1 µm apart); lower it for finer CAM;
    * ``skimage.segmentation.watershed(-D, markers, mask=CAM)`` grows one region per marker,
      restricted to the CAM voxels; the neck between two touching spheres is a saddle of ``D``
      and becomes the boundary;
@@ -210,10 +210,12 @@ def import_tiff(
     if min_peak_radius_um is not None:
         _positive(min_peak_radius_um, "min_peak_radius_um")
     if min_particle_voxels is not None and (
-        isinstance(min_particle_voxels, bool) or not isinstance(min_particle_voxels, (int, np.integer))
+        isinstance(min_particle_voxels, bool)
+        or not isinstance(min_particle_voxels, (int, np.integer))
         or min_particle_voxels < 1
     ):
-        raise ValueError(f"min_particle_voxels must be an integer >= 1, got {min_particle_voxels!r}")
+        raise ValueError(
+            f"min_particle_voxels must be an integer >= 1, got {min_particle_voxels!r}")
     if collector not in ("first", "last"):
         raise ValueError(f"collector must be 'first' or 'last' (the end of axis {axis} at the "
                          f"current collector), got {collector!r}")

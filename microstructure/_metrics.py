@@ -229,7 +229,7 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
     >>> import warnings, microstructure as ms
     >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 48, 48]})
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")      # SE/carbon d10 under 2 voxels
+    ...     warnings.simplefilter("ignore")      # carbon under 2 voxels, contacts under one
     ...     m = ms.generate(spec, seed=1)
     >>> sm = ms.structure_metrics(m)
     >>> sm.profile.shape

@@ -264,7 +264,7 @@ class Microstructure:
         >>> spec = ms.load_spec(ms.default_spec_path()).updated(
         ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
         >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")     # d10 under 2 voxels
+        ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
         ...     m = ms.generate(spec, seed=3)
         >>> cc = m.electronic_contacts()
         >>> bool((cc.radius_um >= 0).all()), cc.labels.shape == m.shape   # 0: tangent
@@ -316,7 +316,7 @@ class Microstructure:
         >>> spec = ms.load_spec(ms.default_spec_path()).updated(
         ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
         >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")     # d10 under 2 voxels
+        ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
         ...     m = ms.generate(spec, seed=3)
         >>> m.bulk_slice()                          # NCM82 d50 3.25 um: 7 voxels
         slice(7, 41, None)
@@ -336,9 +336,9 @@ class Microstructure:
         The store is written next to ``path`` under a temporary name, flushed to disk and moved
         into place when complete (an existing store is swapped atomically where Linux
         ``renameat2`` allows, else by two renames), so ``path`` never holds a half-written
-        store; leftovers of a killed save are removed by the next save to ``path``.  Every chunk is written
-        (also all-zero ones) and ``attrs["integrity"]`` records each array's shape, dtype and
-        SHA-256, which :func:`open_microstructure` verifies.
+        store; leftovers of a killed save are removed by the next save to ``path``.  Every chunk is
+        written (also all-zero ones) and ``attrs["integrity"]`` records each array's shape, dtype
+        and SHA-256, which :func:`open_microstructure` verifies.
 
         Parameters
         ----------
@@ -360,7 +360,7 @@ class Microstructure:
         >>> spec = ms.load_spec(ms.default_spec_path()).updated(
         ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
         >>> with warnings.catch_warnings():
-        ...     warnings.simplefilter("ignore")     # d10 under 2 voxels
+        ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
         ...     m = ms.generate(spec, seed=3)
         >>> p = m.save(tempfile.mkdtemp() + "/m.zarr")
         >>> (ms.open(p).phases == m.phases).all()

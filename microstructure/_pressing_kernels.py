@@ -193,8 +193,8 @@ def press_contacts_body(i, pos, rad, nbr_ptr, nbr_idx, box, periodic, tol, padde
 
 
 def compile_for(jit):
-    """``{"force", "pull", "hard_lens", "contacts"}`` bodies compiled with ``jit`` (``numba.njit`` or
-    ``cuda.jit(device=True)``), with the helpers bound to their compiled twins."""
+    """``{"force", "pull", "hard_lens", "contacts"}`` bodies compiled with ``jit`` (``numba.njit``
+    or ``cuda.jit(device=True)``), with the helpers bound to their compiled twins."""
     from ._packing_kernels import min_image
 
     mi = jit(min_image)

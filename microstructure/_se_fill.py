@@ -7,10 +7,11 @@ skeleton -- around its contacts and in its crevices -- so after the skeleton (CA
 SE, carbon) is pressed and voxelized, the fine SE is pressed into its crevices:
 
 * **Crevice width** (:mod:`._crevices`, as the sites below).  For a pore point ``x`` let
-  ``s_1 <= s_2`` be its distances to the surfaces of the two nearest particles (µm).  ``w(x) = s_1 + s_2`` is the width of the gap through
-  ``x`` between those two particles: 0 at a contact, small in a crevice, large in the middle of
-  an open pore.  It is a property of the packing, not of the grid (voxels only sample it).
-  Grains start only on *crevice voxels*: pore voxels within ``reach`` of two surfaces.
+  ``s_1 <= s_2`` be its distances to the surfaces of the two nearest particles (µm).
+  ``w(x) = s_1 + s_2`` is the width of the gap through ``x`` between those two particles: 0 at a
+  contact, small in a crevice, large in the middle of an open pore.  It is a property of the
+  packing, not of the grid (voxels only sample it).  Grains start only on *crevice voxels*: pore
+  voxels within ``reach`` of two surfaces.
 * **Grains.** The fine SE is drawn by number from its PSD (below the cut) and pressed in grain
   by grain, one grain per crevice and round: the crevices are the skeleton's contacts (a ring
   just outside each contact circle, where ``w`` is 0; in an order set by the seed) and then its

@@ -249,8 +249,9 @@ class PackingSpec(_Model):
     compaction_iter: Annotated[int, Field(ge=10, le=100000)] = 250
     """``pressed``: relaxation (FIRE) steps at most per compaction step (the last gets 2 x)."""
     se_cam_overlap: Annotated[float, Field(ge=0, le=1)] = 0.25
-    """``sequential``: how far an SE or carbon particle may reach into a CAM particle, as a fraction of its own
-    radius (0: touching only).  SE particles overlap each other freely (soft, pressed)."""
+    """``sequential``: how far an SE or carbon particle may reach into a CAM particle, as a
+    fraction of its own radius (0: touching only).  SE particles overlap each other freely
+    (soft, pressed)."""
     max_cam_overlap: Annotated[float, Field(gt=0, le=0.05)] = 0.01
     """Largest accepted CAM–CAM overlap volume, as a fraction of CAM volume (``pressed``: of
     all hard CAM/carbon pairs, the sign that the porosity is below what pressing reaches)."""

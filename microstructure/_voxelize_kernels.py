@@ -3,11 +3,11 @@
 A voxel belongs to a sphere when its centre lies inside it.  Each body visits the voxel centres
 within ``r_k + pad`` of sphere ``k``:
 
-- :func:`stamp_soft_body` -- soft phases (SE, carbon) fill pore voxels only; spheres of one phase may
-  overlap freely, so every thread writes the same value and order does not matter;
-- :func:`stamp_hard_body` -- where hard CAM spheres overlap slightly, the voxel goes to the sphere with
-  the smallest ``|x - c|^2 / r^2`` (ties: lowest id).  That rule is one 64-bit key per voxel, the
-  normalised squared distance quantised to 31 bits in the high word and the particle id in the
+- :func:`stamp_soft_body` -- soft phases (SE, carbon) fill pore voxels only; spheres of one phase
+  may overlap freely, so every thread writes the same value and order does not matter;
+- :func:`stamp_hard_body` -- where hard CAM spheres overlap slightly, the voxel goes to the sphere
+  with the smallest ``|x - c|^2 / r^2`` (ties: lowest id).  That rule is one 64-bit key per voxel,
+  the normalised squared distance quantised to 31 bits in the high word and the particle id in the
   low word, so "smallest key wins" is the same on the CPU (compare-and-store) and on the GPU
   (``atomic.min``), whatever the thread order;
 - :func:`clearance_body` -- the signed distance to the sphere surface, lowered into a field.

@@ -282,7 +282,7 @@ def open_microstructure(path: str | Path) -> Microstructure:
     >>> spec = ms.load_spec(ms.default_spec_path()).updated(
     ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")         # d10 under 2 voxels
+    ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
     ...     p = ms.generate(spec, seed=3).save(tempfile.mkdtemp() + "/m.zarr")
     >>> ms.open(p).shape
     (48, 40, 40)
@@ -456,7 +456,7 @@ def update_store_attrs(path: str | Path, values: dict[str, Any]) -> None:
     >>> spec = ms.load_spec(ms.default_spec_path()).updated(
     ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")         # d10 under 2 voxels
+    ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
     ...     p = ms.generate(spec, seed=3).save(tempfile.mkdtemp() + "/m.zarr")
     >>> update_store_attrs(p, {"note": "calendered"})
     >>> store_attrs(p)["note"]

@@ -1,4 +1,7 @@
-"""Argument checks shared by the solvers.  Errors name the argument, what is allowed and the value."""
+"""Argument checks shared by the solvers.
+
+Errors name the argument, what is allowed and the value.
+"""
 
 from __future__ import annotations
 
@@ -63,7 +66,8 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
     """Require two arrays of one shape."""
     if tuple(a.shape) != tuple(b.shape):
         raise ValueError(
-            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+            f"{name_a} and {name_b} must have the same shape, got {tuple(a.shape)} and "
+            f"{tuple(b.shape)}"
         )
 
 

@@ -42,7 +42,7 @@ def cam_particles(m: Any, *, device: str = "cpu") -> pd.DataFrame:
     >>> spec = ms.load_spec(ms.default_spec_path()).updated(
     ...     {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
     >>> with warnings.catch_warnings():
-    ...     warnings.simplefilter("ignore")         # d10 under 2 voxels
+    ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
     ...     m = ms.generate(spec, seed=3)
     >>> t = cam_particles(m)
     >>> theta = (t.volume_um3 * t.active_strict).sum() / t.volume_um3.sum()

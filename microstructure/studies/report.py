@@ -87,7 +87,8 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
     >>> import pandas as pd
     >>> d = add_derived(pd.DataFrame({"util_strict": [0.9], "util_relay": [1.0],
     ...                               "cam_wt_frac": [0.7], "areal_loading_mg_cm2": [10.0]}))
-    >>> round(float(d["capacity_mAh_g_cam_strict"][0]), 6), round(float(d["areal_capacity_mAh_cm2_strict"][0]), 6)
+    >>> (round(float(d["capacity_mAh_g_cam_strict"][0]), 6),
+    ...  round(float(d["areal_capacity_mAh_cm2_strict"][0]), 6))
     (180.0, 1.8)
     """
     for name, v in (("specific_capacity_mAh_g", specific_capacity_mAh_g), ("c_rate", c_rate)):

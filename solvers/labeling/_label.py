@@ -7,10 +7,10 @@ Algorithm
    ``benchmarks/bench_label.py`` (ahead of ``scipy.ndimage.label``, ``cc3d`` and
    ``skimage.measure.label``); its labels are ordered by each component's first voxel in C
    order, like ``scipy.ndimage.label``.
-2. Periodic wrap, per axis, is done here for every connectivity.  Voxel pairs that are neighbours only through a
-   periodic face, ``{p, (p + d) mod shape}`` for the offsets ``d`` of the connectivity that
-   leave the box along periodic axes only, have their labels joined in a union-find table
-   over labels (a numba kernel over the box's surface shell).
+2. Periodic wrap, per axis, is done here for every connectivity.  Voxel pairs that are neighbours
+   only through a periodic face, ``{p, (p + d) mod shape}`` for the offsets ``d`` of the
+   connectivity that leave the box along periodic axes only, have their labels joined in a
+   union-find table over labels (a numba kernel over the box's surface shell).
 3. If anything was joined, the merged sets are renumbered 1..n in the order of their smallest
    old label, which keeps "ordered by first voxel in C order", and the label image is remapped
    (parallel numba pass).

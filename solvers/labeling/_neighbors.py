@@ -1,4 +1,4 @@
-"""Neighbourhoods of a voxel for 6-, 18- and 26-connectivity (shared by the CPU and GPU labelers)."""
+"""Neighbourhoods of a voxel for 6-, 18- and 26-connectivity (shared by both labelers)."""
 
 from __future__ import annotations
 

@@ -41,9 +41,9 @@ of ``sigma_eff`` and ``tau`` -- is then about ``energy_rtol`` or less.  It also 
 successive decreases are each below ``1e-4 energy_rtol E_k``: the iteration has stagnated at
 the rounding level, far below the tolerance (float32 storage of an almost exact guess).
 
-Both rules together when both are given; the loop also ends at ``max_iter``.  Four vectors are needed besides ``b``:
-``x``, ``r``, ``d`` and ``q`` (the preconditioned residual ``z`` lives in ``q`` until ``q``
-is overwritten by ``A d``).
+Both rules together when both are given; the loop also ends at ``max_iter``.  Four vectors are
+needed besides ``b``: ``x``, ``r``, ``d`` and ``q`` (the preconditioned residual ``z`` lives in
+``q`` until ``q`` is overwritten by ``A d``).
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def pcg(
     >>> def ud(d, z, beta):
     ...     d[:] = z + beta * d
     >>> x = np.zeros(2); r = b.copy(); d = np.zeros(2); q = np.zeros(2)
-    >>> info = pcg(mv, pc, uxr, ud, x, r, d, q, bnorm=float(np.linalg.norm(b)), rtol=1e-12, max_iter=10)
+    >>> info = pcg(mv, pc, uxr, ud, x, r, d, q, bnorm=float(np.linalg.norm(b)), rtol=1e-12,
+    ...            max_iter=10)
     >>> bool(np.allclose(A @ x, b)), info.converged
     (True, True)
     """

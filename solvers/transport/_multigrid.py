@@ -1,8 +1,8 @@
 """Preconditioners for the conductance operator: Jacobi and two aggregation multigrids.
 
 Both multigrids smooth the voxel grid (level 0, face conductances, see
-:mod:`solvers.transport._stencil`) by red-black Gauss-Seidel (``nu`` sweeps red then black before the
-coarse correction, black then red after) and solve the last level (at most ``max_coarse``
+:mod:`solvers.transport._stencil`) by red-black Gauss-Seidel (``nu`` sweeps red then black before
+the coarse correction, black then red after) and solve the last level (at most ``max_coarse``
 unknowns) exactly with a dense inverse.  A V-cycle is a symmetric positive definite operator
 and hence a valid preconditioner for conjugate gradients -- except with periodic sides of odd
 length, where the wrap couples cells of one colour and the red-black sweep is slightly
@@ -34,8 +34,8 @@ gradients).  The voxel-grid residual is restricted in the same pass that compute
        aggregation, ``|a_ij| >= 0.05 sqrt(a_ii a_jj)``), the prolongation smoothed by one
        damped Jacobi step, ``P = (I - 4 / (3 rho) D^-1 A) P_tent`` with ``rho`` the largest
        eigenvalue of ``D^-1 A`` (20 Lanczos steps), and ``A_{l+1} = P^T A_l P``.  These
-       levels are smoothed by ``COARSE_SWEEPS`` (4) damped Jacobi sweeps (weight ``4 / (3 rho)``) before
-       and after, with parallel numba CSR kernels on the CPU and ``cupyx.scipy.sparse`` on
+       levels are smoothed by ``COARSE_SWEEPS`` (4) damped Jacobi sweeps (weight ``4 / (3 rho)``)
+       before and after, with parallel numba CSR kernels on the CPU and ``cupyx.scipy.sparse`` on
        the GPU.
 
     On the 128³ example composite's electronic network, to a relative residual of 1e-5: 212

@@ -90,7 +90,8 @@ class TransportProperties:
 
     @property
     def electronic_resistance_ohm_cm2(self) -> float | None:
-        """Area-specific electronic resistance ``L / sigma_eff``, Ω·cm² (None without a voxel size)."""
+        """Area-specific electronic resistance ``L / sigma_eff``, Ω·cm² (None without a voxel
+        size)."""
         return _asr(self.thickness_um, self.electronic.effective_conductivity)
 
     def __repr__(self) -> str:

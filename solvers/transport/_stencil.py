@@ -16,8 +16,9 @@ faces (the fixed potentials enter through the right-hand side).  A cell whose fa
 zero (not solved) has a zero row: it gets 0 from the matvec, Jacobi and the smoother.
 
 The transfers of the piece-aggregation multigrid to its first coarse level
-(:mod:`solvers.transport._multigrid`) use an aggregation array ``agg`` (int32, the voxel grid's shape): the coarse unknown of each cell, ``-1`` for
-cells with a zero row; every aggregate lies inside one ``2 x 2 x 2`` block.
+(:mod:`solvers.transport._multigrid`) use an aggregation array ``agg`` (int32, the voxel grid's
+shape): the coarse unknown of each cell, ``-1`` for cells with a zero row; every aggregate lies
+inside one ``2 x 2 x 2`` block.
 
 The per-cell arithmetic (stencil, Gauss-Seidel update, Dirichlet energy, block pieces,
 transfers) is written once in :mod:`solvers.transport._stencil_kernels` and compiled here with

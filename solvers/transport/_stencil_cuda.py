@@ -1,10 +1,10 @@
 """GPU twins (numba-cuda) of the kernels in :mod:`solvers.transport._stencil`.
 
 Same storage, same function names, same arguments and results; the arrays are CuPy arrays
-(NumPy arrays under numba's CUDA simulator).  Grid-stride loops over the cells (or coarse blocks) on a 1-D grid; reductions
-are summed per block in shared memory (float64) and added atomically to a one-element
-float64 accumulator, whose value is copied to the host when the wrapper returns (the only
-device sync points).  This module imports ``numba.cuda`` and is imported only on the GPU path.
+(NumPy arrays under numba's CUDA simulator).  Grid-stride loops over the cells (or coarse blocks) on
+a 1-D grid; reductions are summed per block in shared memory (float64) and added atomically to a
+one-element float64 accumulator, whose value is copied to the host when the wrapper returns (the
+only device sync points).  This module imports ``numba.cuda`` and is imported only on the GPU path.
 """
 
 from __future__ import annotations
@@ -291,7 +291,7 @@ def coarsen(gx, gy, gz, c0, c1, c2, gxc, gyc, gzc) -> None:
 
 
 def block_labels(gx, gy, gz, lut, lab) -> None:
-    """Connected pieces of the 2x2x2 blocks (see :func:`solvers.transport._stencil.block_labels`)."""
+    """Connected pieces of the 2x2x2 blocks (as :func:`solvers.transport._stencil.block_labels`)."""
     n0, n1, n2 = lab.shape
     nb = ((n0 + 1) // 2) * ((n1 + 1) // 2) * ((n2 + 1) // 2)
     _launch(_k_block_labels, nb, gx, gy, gz, lut, lab)

@@ -120,14 +120,16 @@ class UtilizationResult:
     def __repr__(self) -> str:
         unit = "1/µm" if self.voxel_size_um is not None else "1/voxel"
         head = (
-            f"UtilizationResult(rule={self.rule!r}, static_utilization={self.static_utilization:.4f}, "
+            f"UtilizationResult(rule={self.rule!r}, "
+            f"static_utilization={self.static_utilization:.4f}, "
             f"by_count={self.static_utilization_by_count:.4f},\n"
             f"  electronically_isolated={self.electronically_isolated:.4f}, "
             f"ionically_isolated={self.ionically_isolated:.4f}, "
             f"isolated_both={self.isolated_both:.4f},\n"
             f"  electronic_percolates={self.electronic_percolates}, "
             f"ionic_percolates={self.ionic_percolates}, "
-            f"active_interface_area_per_volume={self.active_interface_area_per_volume:.4g} {unit},\n"
+            "active_interface_area_per_volume="
+            f"{self.active_interface_area_per_volume:.4g} {unit},\n"
             f"  particles={self.n_active}/{self.n_particles} active, "
             f"cam_volume_voxels={self.cam_volume_voxels}"
         )

@@ -665,7 +665,7 @@ def _small_store(tmp_path: Path, name: str = "s.zarr") -> Path:
 
     spec = ms.load_spec(_write_spec(tmp_path, shape="[32, 32, 32]"))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                  # d10 under 2 voxels
+        warnings.simplefilter("ignore")  # sequential: d10 under 2 voxels
         m = ms.generate(spec, seed=0)
     old = _zarr_store._CHUNKS
     _zarr_store._CHUNKS = 16

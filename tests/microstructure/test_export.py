@@ -25,7 +25,7 @@ def m():
     spec = ms.load_spec(ms.default_spec_path()).updated(
         {"domain.shape": [48, 40, 40], "domain.voxel_size_um": 0.5})
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")                # d10 under 2 voxels at 0.5 um
+        warnings.simplefilter("ignore")                # SE, carbon under 2 voxels at 0.5 um
         return ms.generate(spec, seed=3)
 
 

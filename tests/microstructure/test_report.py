@@ -347,7 +347,7 @@ def test_chosen_point_and_states(two_axes):
     # the state image agrees with the utilization in the table
     spec = ms.ElectrodeSpec.from_dict(json.loads(row["spec_json"]))
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # d10 under 2 voxels at this tiny size
+        warnings.simplefilter("ignore")          # coarse voxels at this tiny size
         m = ms.generate(spec, seed=int(row["seed"]))
     st = particle_states(m)
     cam = m.phases == ms.CAM

@@ -149,7 +149,8 @@ def test_crevice_sites_across_a_periodic_face():
     n = np.array([0.0, 1.0, 0.0])
     for k in range(2):
         assert abs(u[k] @ n) < 1e-6 and abs(v[k] @ n) < 1e-6 and abs(u[k] @ v[k]) < 1e-6
-        assert np.linalg.norm(u[k]) == pytest.approx(1.0) and np.linalg.norm(v[k]) == pytest.approx(1.0)
+        assert np.linalg.norm(u[k]) == pytest.approx(1.0)
+        assert np.linalg.norm(v[k]) == pytest.approx(1.0)
     assert np.all((base >= 0) & (base < box))
 
 

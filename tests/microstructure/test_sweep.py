@@ -192,8 +192,9 @@ def test_empty_points(tmp_path):
     with pytest.raises(studies.SweepError, match="points: empty"):
         studies.load_sweep(write(tmp_path, 'base = "default"\nmode = "points"\n'))
     with pytest.raises(studies.SweepError, match=r"points\[1\]: same parameters as points\[0\]"):
-        studies.load_sweep(write(tmp_path, 'mode = "points"\n[[points]]\n"composition.porosity" = 0.1'
-                            '\n[[points]]\n"composition.porosity" = 0.1\n'))
+        studies.load_sweep(write(tmp_path, 'mode = "points"\n[[points]]\n'
+                                 '"composition.porosity" = 0.1\n[[points]]\n'
+                                 '"composition.porosity" = 0.1\n'))
 
 
 def test_paths_on_psd_kinds_and_optional_sections(tmp_path):

@@ -1,4 +1,4 @@
-"""Labeling: differential tests against SciPy / cc3d / a brute-force graph, periodic wrap, errors."""
+"""Labeling: differential tests (SciPy, cc3d, a brute-force graph), periodic wrap, errors."""
 
 from __future__ import annotations
 
