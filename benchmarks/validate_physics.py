@@ -25,6 +25,7 @@ utilization, strict rule and 6-connectivity unless said):
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 import warnings
 
@@ -75,6 +76,39 @@ def theta_graph(m, rule="strict"):
                                  rule=rule).static_utilization
 
 
+def n_fine(m):
+    """Rows of the particle table that hold the fine SE (its grains and fill bodies, last)."""
+    topo = m.report.topology
+    return int(topo.get("se_grains", 0)) + int(topo["se_fill_bodies"])
+
+
+def fill_links(m):
+    """Pairs of pressed particles (0-based rows) that one body of the fine SE touches (its
+    grains and fill bodies, joined where they touch each other): the links the fine SE adds to
+    the contact graph, comparable between builds of one packing."""
+    ij = m.particles.contact_pairs()
+    n = len(m.particles) - n_fine(m)
+    fine = ij[(ij >= n).all(axis=1)] - n
+    body = label_graph(len(m.particles) - n, fine)
+    ij = ij[(ij >= n).sum(axis=1) == 1]  # a fine body and a pressed particle
+    b, part = body[ij.max(axis=1) - n], ij.min(axis=1)
+    order = np.lexsort((part, b))
+    b, part = b[order], part[order]
+    links = set()
+    for grp in np.split(part, np.flatnonzero(np.diff(b)) + 1):
+        links.update(itertools.combinations(np.unique(grp).tolist(), 2))
+    return links
+
+
+def label_graph(n, pairs):
+    """Connected components (labels 0..) of ``n`` nodes joined by ``pairs``."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    a = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    return connected_components(a, directed=False)[1]
+
+
 def case_resolution(seeds):
     print("\n## Resolution independence (80:20 w/w CAM 5 um : SE 5 um, no carbon, eps 0.15, "
           "24 x 20 x 20 um)")
@@ -103,9 +137,10 @@ def case_resolution(seeds):
     # the pressed powder (all above the fill cut and 2 voxels at both h) is the same at h, h/2
     print("\n## Resolution with the fine-SE fill (80:15:5 w/w, SE 3 um at 1.9 g/cm3, carbon "
           "2 um, eps 0.30, 40 x 36 x 36 um: near the SE's percolation threshold)")
-    print("| seed | theta h=0.25 | theta h=0.125 | fill bodies h / h/2 | theta without the fill "
-          "(pressed graph) |")
-    print("|---|---|---|---|---|")
+    print("| seed | theta h=0.25 | theta h=0.125 | fine-SE grains + fill bodies h / h/2 | theta "
+          "without the fine SE (pressed graph) | links through the fine SE: at both h / only h / "
+          "only h/2 |")
+    print("|---|---|---|---|---|---|")
     means = []
     for seed in seeds:
         out = []
@@ -115,7 +150,7 @@ def case_resolution(seeds):
                          extra={"phases.se.density_g_cm3": 1.9, "phases.carbon.psd":
                                 {"kind": "lognormal", "d50_um": 2.0, "d90_um": 2.8}})
             m, _ = _gen(spec, seed)
-            out.append((theta(m), m.report.topology["se_fill_bodies"], m))
+            out.append((theta(m), n_fine(m), m))
         m = out[0][2]
         t = m.particles
         n = len(t) - out[0][1]
@@ -125,8 +160,9 @@ def case_resolution(seeds):
         bare = cam_utilization_graph(t.phase[:n], ij, touches_cc=t.touches_cc[:n],
                                      touches_separator=t.touches_separator[:n],
                                      volume=vol).static_utilization
+        a, b = (fill_links(o[2]) for o in out)
         print(f"| {seed} | {out[0][0]:.3f} | {out[1][0]:.3f} | {out[0][1]} / {out[1][1]} | "
-              f"{bare:.3f} |", flush=True)
+              f"{bare:.3f} | {len(a & b)} / {len(a - b)} / {len(b - a)} |", flush=True)
         means.append((out[0][0], out[1][0]))
     th = np.asarray(means)
     diff = th[:, 0] - th[:, 1]

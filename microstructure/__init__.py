@@ -46,9 +46,11 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: unchanged); 0.12.0: a phase whose radius growth gains no voxel stops growing (fine SE
 #: around coarse CAM: other arrays, same fractions; converged builds are unchanged); 0.13.0:
 #: the sub-voxel contact conductance weighs all the faces of a tilted contact's staircase (the
-#: electronic tau; same arrays) -- so stored rows, stores and resumed sweeps can tell them
-#: apart.
-__version__ = "0.13.0"
+#: electronic tau; same arrays); 0.14.0: the fine SE's grains of 3 voxels and more are seated
+#: in the crevices in the continuum and join the packing as SE particles (which pairs the fine
+#: SE links no longer depends on the voxel; other arrays wherever such grains are drawn) -- so
+#: stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.14.0"
 
 __all__ = [
     "CAM",

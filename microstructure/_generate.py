@@ -91,9 +91,10 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     between hard particles.  The electronic solve gives each contact's faces the conductance
     of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ of the
     bulk within 6 % of the converged value from ~0.45 voxel per median contact radius up.
-    Below that the error depends on the seed: for the same packing at every voxel, within 1 %
-    (the example composition) to -15 % (a 70:30 box without carbon) at 0.29-0.35 voxel
-    (``benchmarks/RESULTS.md``, sessions 25 and 26: the same bulk slab at every voxel).  Where
+    Below that the error depends on the seed: for the same packing at every voxel, -3.3 to
+    +0.4 % (the example composition, six seeds) to -15 % (a 70:30 box without carbon) at
+    0.29-0.35 voxel (``benchmarks/RESULTS.md``, sessions 25-27: the same bulk slab at every
+    voxel).  Where
     the coarse voxel also lumps part of a PSD (:func:`resolution_warnings`), the seed presses
     another powder and the τ moves as another seed's would (-56 to +17 % at 0.24 voxel).
     """
@@ -327,7 +328,9 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
                                            "cam_particles": int(cam.sum()),
                                            "se_fill_bodies": int(b.fill_bodies),
                                            "se_coat_voxels": int(b.coat_voxels),
-                                           "se_fill_voxels": int(b.fill_voxels)},
+                                           "se_fill_voxels": int(b.fill_voxels),
+                                           "se_grains": int(b.grains),
+                                           "se_grain_voxels": int(b.grain_voxels)},
         se_fill_fraction=b.fill_fraction,
         radius_scale=b.radius_scale, lumped_fines=b.lumped_fines,
         hold_load=float(b.pressing.hold),

@@ -8,8 +8,13 @@
    (``GenerationReport.lumped_fines``) with a warning.  A finer voxel removes it.
 2. The powder is pressed to the electrode thickness and the load held
    (:func:`._pressing.press`).
-3. The contact graph is read off the pressed packing (:func:`._contacts.contact_graph`) and the
-   packing voxelized with that topology (:func:`._contacts.voxelize_topological`).
+3. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
+   they are pressed into the crevices of the pressed packing grain by grain (around its
+   contacts, then its narrowest gaps).  Grains of ``GRAIN_VOXELS`` voxels and more are seated
+   in the continuum and join the packing as SE particles (:mod:`._se_grains`); the finer ones
+   are placed in step 5.  The contact graph is read off the packing with its grains
+   (:func:`._contacts.contact_graph`) and the packing voxelized with that topology
+   (:func:`._contacts.voxelize_topological`).
 4. The pressed SE has given up the lenses of its contacts, and voxels do not conserve volume
    exactly, so the drawn radii of each phase are scaled by a common factor
    ``(target / achieved)^g`` (at most ``CORRECTIONS`` times) and the voxelization repeated until
@@ -28,10 +33,10 @@
    gaps leave it, so growing it only makes overlap).  SE the voxel skeleton still could not
    hold (carved to keep particles apart, mostly at coarse voxels) is put back as a coat on the
    SE particles' own free surface that touches nothing new (:mod:`._se_coat`).
-5. SE particles finer than ``packing.se_fill_ratio`` x the CAM d50 were not drawn in step 1:
-   they are pressed into the crevices of the voxelized skeleton (around its contacts, then its
-   narrowest gaps) as grains of their own sizes (:mod:`._se_fill`), and each body of that fill
-   joins the contact graph as an SE node.
+5. The fine SE's grains under ``GRAIN_VOXELS`` voxels (and SE that neither the skeleton nor its
+   coat could hold) are pressed into the crevices of the voxelized skeleton as grains of their
+   own sizes (:mod:`._se_fill`), and each body of that voxel fill joins the contact graph as an
+   SE node.
 """
 
 from __future__ import annotations
@@ -54,10 +59,11 @@ from ._contacts import (
     graph_arrays,
     voxelize_topological,
 )
-from ._crevices import _distance
+from ._crevices import _distance, crevice_sites
 from ._pressing import PressingError, PressingResult, contact_pairs, press
 from ._se_coat import coat_se
 from ._se_fill import REACH_CAM_RADII, fill_bodies, place_fill
+from ._se_grains import GRAIN_VOXELS, place_grains
 from ._spec import ElectrodeSpec
 
 #: Smallest drawn particle diameter, in voxels (see step 1).
@@ -103,6 +109,8 @@ class PressedBuild:
     fill_fraction: float
     coat_voxels: int
     fill_voxels: int
+    grains: int
+    grain_voxels: int
 
 
 def next_gain(gain: float, err: float, last_err: float, got: float, last_got: float,
@@ -167,21 +175,52 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
     return plan
 
 
-def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator
-                ) -> tuple[Callable[[int], np.ndarray], float]:
+def fill_grains(spec: ElectrodeSpec, rng: np.random.Generator, *, lo: float = 0.0,
+                hi: float | None = None) -> tuple[Callable[[int], np.ndarray], float]:
     """Diameters (µm) of the SE fill's grains, drawn by number (step 5), and the largest: the SE
     PSD below the fill cut; where none of it lies below (the fill then only holds SE the voxel
     skeleton could not), grains of the cut's diameter (``packing.se_fill_ratio`` x the CAM
-    d50), or of the PSD's smallest diameter without a cut."""
+    d50), or of the PSD's smallest diameter without a cut.  ``lo`` / ``hi`` (µm) keep only the
+    grains from ``lo`` up / under ``hi``."""
     sampler = spec.present_phases()["se"].psd.sampler()
     share = powder_plan(spec)["se"][2]
     cut = sampler.volume_quantile(share) if share > 0 else se_fill_cut(spec) or sampler.d_min
+    if hi is not None:
+        cut = min(cut, hi)
+    if sampler.d_min < lo < cut:
+        sampler = sampler.above(lo)[0]
 
     def draw(k: int) -> np.ndarray:
         d = sampler.sample_below(np.full(k, cut), rng)
         return np.where(np.isnan(d), cut, d)
 
     return draw, float(cut)
+
+
+def resolved_fill_share(spec: ElectrodeSpec) -> tuple[float, float]:
+    """The diameter (µm) from which a fill grain is resolved (``GRAIN_VOXELS`` voxels) and the
+    share of the fill's volume in such grains."""
+    d_res = GRAIN_VOXELS * float(spec.domain.voxel_size_um)
+    share = powder_plan(spec).get("se", (None, 0.0, 0.0))[2]
+    if share <= 0:
+        return d_res, 0.0
+    sampler = spec.present_phases()["se"].psd.sampler()
+    cut = sampler.volume_quantile(share)
+    if d_res >= cut:
+        return d_res, 0.0
+    return d_res, 1.0 - sampler.volume_share_below(d_res) / share
+
+
+def voxel_fill_share(spec: ElectrodeSpec) -> float:
+    """Share of the SE volume planned for the voxel fill: the fine SE's grains under
+    ``GRAIN_VOXELS`` voxels (0 where every fine grain is seated as a particle, or none)."""
+    if spec.packing.mode != "pressed":
+        return 0.0
+    try:
+        fill = powder_plan(spec).get("se", (None, 0.0, 0.0))[2]
+    except PressingError:
+        return 0.0
+    return fill * (1.0 - resolved_fill_share(spec)[1])
 
 
 def fines_share(spec: ElectrodeSpec) -> dict[str, float]:
@@ -228,7 +267,8 @@ def _gaps(kern: Any, centers: np.ndarray, r: np.ndarray, box: np.ndarray, period
     numbering, where the contacts are looked up by sorted keys (one pass, not ``np.isin``'s
     sort of both lists: 24 million pairs at 512³)."""
     m = len(r)
-    near = contact_pairs(kern, kern.xp.asarray(centers[::-1]), kern.xp.asarray(r[::-1]), box,
+    near = contact_pairs(kern, kern.xp.asarray(np.ascontiguousarray(centers[::-1])),
+                         kern.xp.asarray(np.ascontiguousarray(r[::-1])), box,
                          periodic, gap=width)  # row (a, b), a < b, is the pair (m-1-b, m-1-a)
     keys = near[:, 0] * m + near[:, 1]
     touch = np.sort((m - 1 - contacts[:, 1]) * m + (m - 1 - contacts[:, 0]))
@@ -274,7 +314,39 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # the drawn radii, never which particles touch
     pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
     graph = contact_graph(centers, r, phase, pairs, box, periodic)
-    times["contacts"] = time.perf_counter() - t0
+    base_r = res.radii  # the radii the contact graph belongs to (pressed, then the grains')
+    planned_fill = fill_fraction
+    d_res, share_res = resolved_fill_share(spec)
+    n_grains = 0
+    if fill_fraction > 0 and share_res > 0:
+        t_grains = time.perf_counter()
+        # the fine SE's grains of GRAIN_VOXELS voxels and more, seated in the crevices of the
+        # pressed packing, join it as SE particles (:mod:`._se_grains`): the contact graph says
+        # what they touch, the voxels draw it; finer grains stay with the voxel fill
+        draw, largest = fill_grains(spec, rng, lo=d_res)
+        contacts = np.stack([graph.i, graph.j], axis=1).astype(np.int64) - 1
+        gaps = _gaps(kern, centers, r, box, periodic, largest, contacts)
+        need = fill_fraction * share_res * float(np.prod(box))
+        mean_v = float(np.mean(np.pi / 6 * draw(256) ** 3))
+        sites = crevice_sites(centers, r, contacts, gaps, box, periodic,
+                              int(rng.integers(2**62)), max_gaps=int(2 * need / mean_v) + 1024,
+                              with_pairs=True)
+        g_c, g_r, held = place_grains(centers, r, need, box, periodic, draw, largest, sites,
+                                      min_radius=0.5 * d_res)
+        n_grains = len(g_r)
+        centers = np.concatenate([centers, g_c])
+        r = np.concatenate([r, g_r])
+        base_r = r.copy()
+        phase = np.concatenate([phase, np.full(n_grains, SE, dtype=phase.dtype)])
+        # the voxels now aim at the SE with the grains; the voxel fill makes up the rest
+        moved = held / float(np.prod(box))
+        target["se"] += moved
+        target["pore"] -= moved
+        fill_fraction -= moved
+        times["se_grains"] = time.perf_counter() - t_grains
+        pairs = contact_pairs(kern, xp.asarray(centers), xp.asarray(r), box, periodic)
+        graph = contact_graph(centers, r, phase, pairs, box, periodic)
+    times["contacts"] = time.perf_counter() - t0 - times.get("se_grains", 0.0)
     t0 = time.perf_counter()
     ph_vox = np.zeros(len(r) + 1, dtype=np.uint8)  # phase code of each particle id, 0: pore
     ph_vox[1:] = phase
@@ -312,6 +384,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     _, owner, phases, r, topo = best
     del best, graph_dev
     owner, phases = to_host(owner), to_host(phases)
+    grain_voxels = int(np.count_nonzero(owner > len(phase) - n_grains)) if n_grains else 0
     times["voxelize"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     # SE the voxel skeleton could not hold (carved to keep particles apart) flows next to its
@@ -333,10 +406,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # (no free surface left that touches nothing new): ductile SE extruded into the crevices
     tol_vox = 0.25 * pk.fraction_tolerance * nvox
     if n_fill > 0 and (fill_fraction > 0 or n_fill > tol_vox):
-        cam_r = res.radii[phase == CAM]
-        reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else res.radii)),
+        cam_r = base_r[phase == CAM]
+        reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else base_r)),
                     4 * h)
-        draw, largest = fill_grains(spec, rng)
+        draw, largest = fill_grains(spec, rng, hi=d_res if share_res > 0 else None)
         contacts = touching - 1
         gaps = _gaps(kern, centers, r, box, periodic, largest, contacts)
         try:
@@ -359,15 +432,16 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     ri, rj = res.radii[c_i[cc]], res.radii[c_j[cc]]
     depth = (ri + rj - _distance(centers, pairs[cc], box, periodic)) / np.minimum(ri, rj)
     max_rel = float(depth.max()) if depth.size else 0.0
-    scale = {name: float(np.median(r[phase == code] / res.radii[phase == code]))
+    scale = {name: float(np.median(r[phase == code] / base_r[phase == code]))
              for name, code in PHASE_CODES.items() if code and np.any(phase == code)}
-    # the table keeps the pressed radii: the geometry the contact graph belongs to; the fill
-    # bodies follow as SE rows (centroid, radius of the sphere of equal volume)
-    radii_out, centers_out, phase_out = res.radii, centers, phase
+    # the table keeps the pressed radii and the grains' balls: the geometry the contact graph
+    # belongs to; the fill bodies follow as SE rows (centroid, radius of the sphere of equal
+    # volume)
+    radii_out, centers_out, phase_out = base_r, centers, phase
     n_bodies = 0
     if fill is not None:
         n_bodies, fpairs, farea, fcc, fsep, fcen, fvol = fill
-        radii_out = np.concatenate([res.radii, np.cbrt(3 * fvol / (4 * np.pi))])
+        radii_out = np.concatenate([base_r, np.cbrt(3 * fvol / (4 * np.pi))])
         centers_out = np.concatenate([centers, fcen])
         phase_out = np.concatenate([phase, np.full(n_bodies, SE, dtype=phase.dtype)])
         gi = np.concatenate([graph.i, fpairs[:, 1].astype(np.int32)])
@@ -378,5 +452,5 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                              np.concatenate([graph.touches_cc, fcc]),
                              np.concatenate([graph.touches_separator, fsep]))
     return PressedBuild(phases, ids, carbon_ids, centers_out, radii_out, phase_out, graph, topo,
-                        res, scale, max_rel, times, lumped, n_bodies, float(fill_fraction),
-                        coated, n_filled)
+                        res, scale, max_rel, times, lumped, n_bodies, float(planned_fill),
+                        coated, n_filled, n_grains, grain_voxels)

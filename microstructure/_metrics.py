@@ -273,9 +273,10 @@ def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,
     # size distributions
     present = m.spec.present_phases()
     sizes: dict[str, SizeDistribution] = {}
-    # pressed: the fine-SE fill bodies (last rows of the table) are not particles, and the
-    # drawn particles follow the PSD above the fill / 2-voxel cuts: compare with that
-    n_fill = 0 if m.report is None else int(m.report.topology.get("se_fill_bodies", 0))
+    # pressed: the fine SE's grains and fill bodies (last rows of the table) are not drawn from
+    # the PSD above the fill / 2-voxel cuts, the other particles are: compare with that
+    topo = {} if m.report is None else m.report.topology
+    n_fill = int(topo.get("se_fill_bodies", 0)) + int(topo.get("se_grains", 0))
     n_rows = len(m.particles) - n_fill
     plan = {}
     if m.spec.packing.mode == "pressed" and m.report is not None:  # generated, not imported

@@ -56,10 +56,12 @@ def wall_bulk_slice(m: Microstructure, wall_margin_um: float | None) -> slice:
 class ParticleTable:
     """Every placed particle: CAM ids are 1..n_cam (as in ``particle_ids``), then SE, carbon.
 
-    ``pressed``: the bodies of the fine-SE fill (see ``packing.se_fill_ratio``) follow as the
-    last ``report.topology["se_fill_bodies"]`` rows (phase SE, centre = mean voxel centre,
-    radius of the sphere of equal volume); their contacts are the particles they share a voxel
-    face with."""
+    ``pressed``: the fine SE (see ``packing.se_fill_ratio``) follows.  First its grains seated
+    in the continuum (``report.topology["se_grains"]`` rows: phase SE, the ball that holds the
+    grain's volume in the free space), then the bodies of its voxel fill as the last
+    ``report.topology["se_fill_bodies"]`` rows (phase SE, centre = mean voxel centre, radius of
+    the sphere of equal volume; their contacts are the particles they share a voxel face
+    with)."""
 
     id: np.ndarray
     """(n,) int32 particle id."""
@@ -186,16 +188,17 @@ class GenerationReport:
     topology: dict[str, int] = field(default_factory=dict)
     """``pressed``: contacts, the voxels the topology-preserving voxelization re-assigned
     (``neck_voxels``), carved (``carved_voxels``) or could not fix, and the SE voxels of the
-    coat (``se_coat_voxels``) and of the crevice fill (``se_fill_voxels``, in
-    ``se_fill_bodies`` bodies)."""
+    coat (``se_coat_voxels``), of the fine SE's grains (``se_grain_voxels``, ``se_grains``
+    particles) and of the crevice fill (``se_fill_voxels``, in ``se_fill_bodies`` bodies)."""
     radius_scale: dict[str, float] = field(default_factory=dict)
     """``pressed``: factor by which each phase's pressed radii (those in the particle table)
     were scaled when drawn into voxels to put the phase on its target fraction."""
     se_fill_fraction: float = 0.0
-    """``pressed``: volume fraction of the box planned for the crevice fill: the fine SE under
-    the fill cut (``packing.se_fill_ratio``).  The fill also takes SE that the pressed skeleton
-    and its coat could not hold, so what it took is ``topology["se_fill_voxels"]`` (its bodies
-    are the last ``topology["se_fill_bodies"]`` rows of the particle table; the coat is
+    """``pressed``: volume fraction of the box planned for the fine SE under the fill cut
+    (``packing.se_fill_ratio``): its grains (``topology["se_grain_voxels"]``) and the crevice
+    fill.  The fill also takes SE that the pressed skeleton and its coat could not hold, so
+    what it took is ``topology["se_fill_voxels"]`` (its bodies are the last
+    ``topology["se_fill_bodies"]`` rows of the particle table; the coat is
     ``topology["se_coat_voxels"]``)."""
     lumped_fines: dict[str, float] = field(default_factory=dict)
     """``pressed``: volume share of each phase's PSD under 2 voxels, drawn instead from the

@@ -3,8 +3,10 @@
 Where the SE is far finer than the CAM (the reference composite: LPSCl d50 0.79 µm against NCM
 3.3 µm, about a hundred SE particles per CAM particle), the finest SE is not pressed particle by
 particle.  Fine powder pressed with a coarse one ends up in the narrowest gaps of the coarse
-skeleton -- around its contacts and in its crevices -- so after the skeleton (CAM, the coarser
-SE, carbon) is pressed and voxelized, the fine SE is pressed into its crevices:
+skeleton -- around its contacts and in its crevices.  Grains that span ``GRAIN_VOXELS`` voxels
+are seated in the continuum before the voxelization and become particles
+(:mod:`._se_grains`); the finer ones are pressed here into the crevices of the voxelized
+skeleton (CAM, the coarser SE, carbon, those grains):
 
 * **Crevice width** (:mod:`._crevices`, as the sites below).  For a pore point ``x`` let
   ``s_1 <= s_2`` be its distances to the surfaces of the two nearest particles (µm).

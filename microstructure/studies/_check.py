@@ -26,7 +26,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
     """
     from microstructure._density import porosity_source
     from microstructure._generate import resolution_warnings
-    from microstructure._generate_pressed import powder_plan
+    from microstructure._generate_pressed import powder_plan, voxel_fill_share
     from microstructure._memory import estimate_generate, estimate_sweep_point
     from solvers.memory import available_memory
 
@@ -61,6 +61,8 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
             "d10_um": d10, "d50_um": d50, "d90_um": d90, "d10_voxels": d10 / h,
             "particles": n, "fill_share": fill,
         }
+        if name == "se" and fill > 0:
+            phases[name]["voxel_fill_share"] = voxel_fill_share(spec)
     eps = float(spec.composition.porosity)
     bulk = spec.bulk_density_g_cm3()
     gen = estimate_generate(spec, device=device)
@@ -127,8 +129,11 @@ def format_spec_summary(s: dict[str, Any]) -> str:
         lines.append(f"{'CAM loading':<18}{s['areal_loading_mg_cm2']:.3g} mg/cm²")
     fill = s["phases"].get("se", {}).get("fill_share", 0.0)
     if fill > 0:
+        vox = s["phases"]["se"].get("voxel_fill_share", fill)
         lines.append(f"{'SE crevice fill':<18}{100 * fill:.1f} % of the SE volume (its finest "
-                     "particles, placed after pressing)")
+                     f"particles, pressed into the crevices after pressing: "
+                     f"{100 * (fill - vox):.1f} % as grains of 3 voxels and more, "
+                     f"{100 * vox:.1f} % as a voxel fill)")
     mem = s["memory"]
     avail = (f"{format_bytes(mem['available_bytes'])} available" if mem["available_bytes"] >= 0
              else "available memory unknown")

@@ -49,15 +49,17 @@ def generation_summary(m: Any, *, store: Path | str | None = None, spec_label: s
 
 
 def _se_build(rep: Any, nvox: int) -> dict[str, float] | None:
-    """Box fractions of the SE drawn as pressed particles, as their coat and as the crevice
-    fill, and the fill planned for the fine SE (pressed builds that count the fill's voxels)."""
+    """Box fractions of the SE drawn as pressed particles, as their coat, as the fine SE's
+    grains and as the crevice fill, and the fine SE planned (pressed builds that count the
+    fill's voxels)."""
     topo = rep.topology or {}
     if "se_fill_voxels" not in topo or "se" not in (rep.achieved or {}):
         return None
     coat = topo.get("se_coat_voxels", 0) / nvox
     fill = topo["se_fill_voxels"] / nvox
-    return {"particles": rep.achieved["se"] - coat - fill, "coat": coat, "fill": fill,
-            "fill_planned": rep.se_fill_fraction}
+    grains = topo.get("se_grain_voxels", 0) / nvox
+    return {"particles": rep.achieved["se"] - coat - fill - grains, "coat": coat,
+            "grains": grains, "fill": fill, "fill_planned": rep.se_fill_fraction}
 
 
 def box_line(s: dict[str, Any], note: str) -> str:
@@ -98,8 +100,9 @@ def format_generation(s: dict[str, Any]) -> str:
     if s.get("se_build"):
         b = s["se_build"]
         lines.append(f"{'SE of the box':<18}pressed particles {100 * b['particles']:.2f} %, "
-                     f"coat {100 * b['coat']:.2f} %, crevice fill {100 * b['fill']:.2f} % "
-                     f"(planned fill {100 * b['fill_planned']:.2f} %)")
+                     f"coat {100 * b['coat']:.2f} %, fine SE: grains "
+                     f"{100 * b.get('grains', 0.0):.2f} % + crevice fill "
+                     f"{100 * b['fill']:.2f} % (planned {100 * b['fill_planned']:.2f} %)")
     if s["seconds"]:
         t = ", ".join(f"{k} {v:.2f} s" for k, v in s["seconds"].items())
         lines.append(f"{'time':<18}{t}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microstructure import ElectrodeSpec, generate
+from microstructure._generate_pressed import voxel_fill_share
 from microstructure._microstructure import check_margin, default_wall_margin_um, margin_voxels
 
 from ._analysis import analyze
@@ -53,6 +54,9 @@ class ResolutionLevel:
     wall_margin_um: float
     """Thickness left out next to each wall for the τ, µm (the bulk's margin; NaN without
     transport).  The same at every level: the coarsest voxel's whole voxels."""
+    voxel_fill_share: float = 0.0
+    """Share of the SE volume in fine-SE grains under 3 voxels, pressed in as a voxel fill
+    whose links depend on the voxel (0-1; the grains of 3 voxels and more are particles)."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +217,7 @@ def _build(s: ElectrodeSpec, seed: int, device: str, transport: bool,
         ionic_tau=row["ionic_tau"], electronic_tau=row["electronic_tau"],
         seconds=time.perf_counter() - t0,
         lumped_fines=dict(m.report.lumped_fines) if m.report is not None else {},
-        wall_margin_um=row["transport_wall_margin_um"])
+        wall_margin_um=row["transport_wall_margin_um"], voxel_fill_share=voxel_fill_share(s))
 
 
 #: A last change of the ionic τ above this (relative) is flagged: the coarser voxel is then
@@ -289,4 +293,17 @@ def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
             lines.append(f"note: at {h:g} um the PSD under 2 voxels ({shares} volume) is drawn "
                          "from the rest of the PSD, so each seed presses another powder there "
                          f"than at {fine:g} um: the change from it includes the seeds' scatter")
+    fill_fine = _voxel_fill(study, fine)
+    for h in sizes:
+        share = _voxel_fill(study, h)
+        if share > fill_fine + 1e-9:
+            lines.append(f"note: at {h:g} um {100 * share:.2g} % of the SE (fine grains under 3 "
+                         "voxels) is a voxel fill of the crevices, whose links depend on the "
+                         f"voxel ({100 * fill_fine:.2g} % at {fine:g} um; the rest are "
+                         "particles)")
     return "\n".join(lines)
+
+
+def _voxel_fill(study: ResolutionStudy, h: float) -> float:
+    """The SE share in the voxel fill of the builds at ``h`` (it follows the spec)."""
+    return next((lv.voxel_fill_share for lv in study.levels if lv.voxel_size_um == h), 0.0)

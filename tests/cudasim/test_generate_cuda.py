@@ -91,6 +91,24 @@ def test_topological_voxelization_matches_cpu(periodic, crowded_packing):
     assert topo_c.neck_voxels > 0 and topo_c.carved_voxels > 0 and g.touches_cc.any()
 
 
+def test_pressed_grains_cuda_simulated_equals_cpu():
+    # the fine SE's resolved grains (under 2.5 um, at least 1.5 um = 3 voxels) seated on the
+    # host join the packing the device voxelizes: the same arrays on both
+    spec = _small_spec(**{"packing.mode": "pressed", "packing.compaction_steps": 2,
+                          "packing.compaction_iter": 40, "packing.max_cam_overlap": 0.05,
+                          "packing.se_fill_ratio": 0.5, "phases.carbon.fraction": 0,
+                          "domain.shape": [24, 20, 20], "domain.voxel_size_um": 0.5,
+                          "composition.porosity": 0.25,
+                          "phases.se.psd": {"kind": "lognormal", "d50_um": 3.0, "d90_um": 5.0}})
+    cpu = _generate(spec, "cpu")
+    gpu = _generate(spec, "cuda")
+    assert cpu.report.topology["se_grains"] > 0
+    assert gpu.report.topology == cpu.report.topology
+    np.testing.assert_allclose(gpu.particles.center_um, cpu.particles.center_um, atol=1e-5)
+    np.testing.assert_array_equal(gpu.particles.contact_pairs(), cpu.particles.contact_pairs())
+    assert np.array_equal(gpu.phases, cpu.phases)
+
+
 def test_pressed_generate_cuda_simulated_equals_cpu():
     # 50 particles (4 CAM, 36 SE, 10 carbon) with every kind of contact, CAM-CAM included, and
     # the hold: the simulator runs each kernel thread in Python, so the box is kept small

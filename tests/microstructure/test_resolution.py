@@ -23,11 +23,12 @@ def _spec():
     return ms.load_spec(ms.default_spec_path()).updated(SMALL)
 
 
-def _level(h, seed, tau, theta=0.9, lumped=None, margin=3.0):
+def _level(h, seed, tau, theta=0.9, lumped=None, margin=3.0, voxel_fill=0.0):
     n = round(12 / h)
     return ResolutionLevel(voxel_size_um=h, shape=(n, n, n), seed=seed, theta_strict=theta,
                            theta_relay=theta, ionic_tau=tau, electronic_tau=2 * tau,
-                           seconds=1.0, lumped_fines=lumped or {}, wall_margin_um=margin)
+                           seconds=1.0, lumped_fines=lumped or {}, wall_margin_um=margin,
+                           voxel_fill_share=voxel_fill)
 
 
 def test_each_level_is_the_spec_built_at_that_voxel_in_the_same_box():
@@ -46,6 +47,9 @@ def test_each_level_is_the_spec_built_at_that_voxel_in_the_same_box():
             assert math.isnan(lv.ionic_tau) and math.isnan(lv.electronic_tau)
             assert math.isnan(lv.wall_margin_um)                 # no slab without transport
             assert lv.lumped_fines == m.report.lumped_fines
+            # the example's fine SE (grains under 0.71 um) is a voxel fill at both voxels
+            assert lv.voxel_fill_share == pytest.approx(
+                m.report.se_fill_fraction / m.report.target["se"], rel=1e-6)
 
 
 def test_the_ionic_tau_limit_is_first_order_from_the_two_finest_voxels():
@@ -81,6 +85,11 @@ def test_the_table_gives_the_changes_the_limit_and_what_to_distrust():
     same = ResolutionStudy((_level(0.5, 0, 2.2, lumped={"se": 0.1}),
                             _level(0.25, 0, 2.1, lumped={"se": 0.1})))
     assert "note:" not in R.format_resolution(same)
+    # the fine SE under 3 voxels is a voxel fill at the coarse level only: named there
+    fill = ResolutionStudy((_level(0.5, 0, 2.2, voxel_fill=0.3), _level(0.25, 0, 2.1)))
+    text = R.format_resolution(fill)
+    assert ("note: at 0.5 um 30 % of the SE (fine grains under 3 voxels) is a voxel fill of the "
+            "crevices, whose links depend on the voxel (0 % at 0.25 um") in text
 
 
 @pytest.mark.parametrize("kw, field", [({"levels": 1}, "levels"), ({"levels": 5}, "levels"),

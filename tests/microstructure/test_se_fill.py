@@ -6,12 +6,13 @@ import warnings
 
 import numpy as np
 import pytest
+from _graph_theta import theta_graph
 
 import microstructure as ms
 from microstructure import _se_fill as SF
 from microstructure._crevices import _hash01, _lexsort2, crevice_sites, crevice_width
 from microstructure._se_fill import fill_bodies, place_fill
-from solvers import cam_utilization, cam_utilization_graph, label
+from solvers import cam_utilization, label
 
 NOPER = np.array([0, 0, 0], dtype=np.int8)
 NONE = np.zeros((0, 2), dtype=np.int64)
@@ -348,14 +349,6 @@ def _example(shape, h, seed=0):
         return ms.generate(spec, seed=seed)
 
 
-def _theta_graph(m):
-    t = m.particles
-    vol = 4 / 3 * np.pi * t.radius_um.astype(np.float64) ** 3
-    return cam_utilization_graph(t.phase, t.contact_pairs(), touches_cc=t.touches_cc,
-                                 touches_separator=t.touches_separator,
-                                 volume=vol).static_utilization
-
-
 @pytest.fixture(scope="module")
 def pair():
     """The example composition (fine LPSCl: the fill holds about a fifth of the box) at h and
@@ -400,8 +393,8 @@ def test_fill_keeps_theta_independent_of_grid_and_connectivity(pair):
     th_fine = cam_utilization(fine.phases, fine.particle_ids).static_utilization
     assert max(th) - min(th) <= 0.02
     assert abs(th[0] - th_fine) <= 0.02
-    assert abs(_theta_graph(coarse) - th[0]) <= 0.01
-    assert abs(_theta_graph(fine) - th_fine) <= 0.01
+    assert abs(theta_graph(coarse) - th[0]) <= 0.01
+    assert abs(theta_graph(fine) - th_fine) <= 0.01
 
 
 def test_fill_ratio_zero_presses_every_se_particle():
