@@ -94,9 +94,9 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     Below that the error depends on the seed: for the same packing at every voxel, -3.3 to
     +0.4 % (the example composition, six seeds) to -15 % (a 70:30 box without carbon) at
     0.29-0.35 voxel (``benchmarks/RESULTS.md``, sessions 25-27: the same bulk slab at every
-    voxel).  Where
-    the coarse voxel also lumps part of a PSD (:func:`resolution_warnings`), the seed presses
-    another powder and the τ moves as another seed's would (-56 to +17 % at 0.24 voxel).
+    voxel).  Where the coarse voxel also lumps part of a PSD (:func:`resolution_warnings`), the
+    seed presses another powder and the τ moves as another seed's would (-56 to +17 % at 0.24
+    voxel).
     """
     a = hard_contact_radius_um
     h = float(voxel_size_um)

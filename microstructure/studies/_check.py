@@ -130,7 +130,7 @@ def format_spec_summary(s: dict[str, Any]) -> str:
     fill = s["phases"].get("se", {}).get("fill_share", 0.0)
     if fill > 0:
         vox = s["phases"]["se"].get("voxel_fill_share", fill)
-        lines.append(f"{'SE crevice fill':<18}{100 * fill:.1f} % of the SE volume (its finest "
+        lines.append(f"{'fine SE':<18}{100 * fill:.1f} % of the SE volume (its finest "
                      f"particles, pressed into the crevices after pressing: "
                      f"{100 * (fill - vox):.1f} % as grains of 3 voxels and more, "
                      f"{100 * vox:.1f} % as a voxel fill)")
