@@ -140,10 +140,10 @@ def _hash01_into(i, j, salt, out):  # pragma: no cover - numba
 
 def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
                   gaps: np.ndarray, box: np.ndarray, periodic: np.ndarray, salt: int,
-                  max_gaps: int | None = None, with_pairs: bool = False
-                  ) -> tuple[np.ndarray, ...]:
+                  max_gaps: int | None = None) -> tuple[np.ndarray, ...]:
     """The crevices the fill presses grains into, in the order it visits them, as
-    ``(base, ring, u, v, phi)`` for ``_se_fill._place_at_sites`` (µm, radians).
+    ``(base, ring, u, v, phi, pairs)`` for ``_se_fill._place_at_sites`` and
+    ``_se_grains.place_grains`` (µm, radians; ``pairs``: each crevice's two 0-based rows).
 
     A contact ``(i, j)`` (0-based rows of ``contacts``) has a crevice ring just outside its
     contact circle (``base``: the circle's centre, ``ring``: its radius, ``u``, ``v``: the
@@ -179,8 +179,7 @@ def crevice_sites(centers: np.ndarray, radii: np.ndarray, contacts: np.ndarray,
     base, u, v = np.empty((m, 3), f4), np.empty((m, 3), f4), np.empty((m, 3), f4)
     ring = np.empty(m, f4)
     _site_geometry(c, rad, ij, n_contacts, bx, per, order, base, ring, u, v)
-    out = (base, ring, u, v, (2 * np.pi * key[order]).astype(np.float32))
-    return (*out, ij[order]) if with_pairs else out
+    return base, ring, u, v, (2 * np.pi * key[order]).astype(np.float32), ij[order]
 
 
 def _lexsort2(primary: np.ndarray, secondary: np.ndarray) -> np.ndarray:

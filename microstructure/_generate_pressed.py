@@ -329,8 +329,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         need = fill_fraction * share_res * float(np.prod(box))
         mean_v = float(np.mean(np.pi / 6 * draw(256) ** 3))
         sites = crevice_sites(centers, r, contacts, gaps, box, periodic,
-                              int(rng.integers(2**62)), max_gaps=int(2 * need / mean_v) + 1024,
-                              with_pairs=True)
+                              int(rng.integers(2**62)), max_gaps=int(2 * need / mean_v) + 1024)
         g_c, g_r, held = place_grains(centers, r, need, box, periodic, draw, largest, sites,
                                       min_radius=0.5 * d_res)
         n_grains = len(g_r)

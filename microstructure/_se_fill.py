@@ -184,6 +184,22 @@ def _start_wrapped(state, ia, ib, ic, offsets, dist2, search2, periodic
 
 
 @numba.njit(cache=True)
+def next_crevice(place, dead):  # pragma: no cover - numba
+    """The next crevice that is not full (``dead``), one per crevice and round: ``place[0]`` is
+    the round, ``place[1]`` the crevice to look at next (left just past the one returned).  At
+    least one crevice must not be full."""
+    while True:
+        p = place[1]
+        if p >= dead.shape[0]:
+            place[0] += 1
+            place[1] = 0
+            continue
+        place[1] += 1
+        if not dead[p]:
+            return p
+
+
+@numba.njit(cache=True)
 def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offsets, dist2,
                     search2, periodic, need, h):  # pragma: no cover - numba
     """Grains ``place[2], place[2] + 1, ...`` (``vox[g]`` voxels each) pressed in at the
@@ -196,10 +212,7 @@ def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offs
     grows there (:func:`_grow`).  Returns the voxels placed."""
     n_sites = base.shape[0]
     placed = 0
-    n_dead = 0
-    for p in range(n_sites):
-        if dead[p]:
-            n_dead += 1
+    n_dead = np.count_nonzero(dead)
     held_at = np.empty((max(vox.max(), 1) if vox.shape[0] else 1, 3), dtype=np.int64)
     # sites at least `margin` voxels from every face take the flat path (most of them): the
     # search and the growth stay inside the box, and a face neighbour is a fixed stride away
@@ -210,14 +223,7 @@ def _place_at_sites(base, ring, u, v, phi, place, dead, vox, reach2, state, offs
     # start, and its face neighbours one voxel further)
     margin = int(math.ceil(math.sqrt(search2))) + int(math.ceil(math.sqrt(dist2[-1]))) + 1
     while placed < need and place[2] < vox.shape[0] and n_dead < n_sites:
-        p = place[1]
-        if p >= n_sites:
-            place[0] += 1
-            place[1] = 0
-            continue
-        place[1] += 1
-        if dead[p]:
-            continue
+        p = next_crevice(place, dead)
         t = phi[p] + place[0] * GOLDEN
         ct, st = math.cos(t), math.sin(t)
         ia = int(math.floor((base[p, 0] + ring[p] * (ct * u[p, 0] + st * v[p, 0])) / h))
@@ -280,7 +286,7 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
     box = np.asarray(owner.shape, dtype=np.float64) * h
     mean_vox = max(float(np.mean(np.pi / 6 * grains(256) ** 3)) / h**3, 1.0)
     # one round over the contacts and twice the grains expected in gaps: never run through
-    base, ring, u, v, phi = crevice_sites(np.asarray(centers, np.float64),
+    base, ring, u, v, phi, _ = crevice_sites(np.asarray(centers, np.float64),
                                           np.asarray(radii, np.float64), contacts, gaps, box,
                                           periodic, salt, max_gaps=int(2 * n_fill / mean_vox)
                                           + 1024)

@@ -34,7 +34,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
-from ._se_fill import GOLDEN, SPREAD_RADII
+from ._se_fill import GOLDEN, SPREAD_RADII, next_crevice
 
 #: A fill grain at least this many voxels across is a particle of the continuum (its contacts
 #: drawn by the topological voxelization); finer grains go to the voxel fill.  With 2 voxels
@@ -276,21 +276,11 @@ def _place(base, ring, u, v, phi, pairs, state, dead, diam, need, cen, rad, n_bo
     seg_a = np.empty(dirs.shape[0] * 32)
     seg_b = np.empty(dirs.shape[0] * 32)
     n_sites = base.shape[0]
-    n_dead = 0
-    for p in range(n_sites):
-        if dead[p]:
-            n_dead += 1
+    n_dead = np.count_nonzero(dead)
     held = 0.0
     while (held < need and state[2] < diam.shape[0] and n_dead < n_sites
            and n_body[0] < cen.shape[0]):
-        p = state[1]
-        if p >= n_sites:
-            state[0] += 1
-            state[1] = 0
-            continue
-        state[1] += 1
-        if dead[p]:
-            continue
+        p = next_crevice(state, dead)
         g = state[2]
         _seat(p, diam[g], state[0], base, ring, u, v, phi, pairs, cen, rad, box, periodic, x)
         r_g = 0.5 * diam[g]
@@ -348,7 +338,7 @@ def place_grains(centers: np.ndarray, radii: np.ndarray, need_um3: float, box: n
     hold their volume in the free space, at least ``min_radius``) and the volume they hold.
 
     ``centers`` / ``radii`` are the pressed particles'; ``sites`` is
-    :func:`._crevices.crevice_sites`' output with its pairs (``with_pairs=True``);
+    :func:`._crevices.crevice_sites`' output;
     ``grains(k)`` draws ``k`` diameters (µm, none above ``largest``) by number.
 
     Examples
@@ -360,8 +350,7 @@ def place_grains(centers: np.ndarray, radii: np.ndarray, need_um3: float, box: n
     >>> c = np.array([[5.0, 5.0, 4.0], [5.0, 5.0, 5.9]])
     >>> r = np.array([1.0, 1.0])
     >>> box, per = np.array([10.0, 10.0, 10.0]), np.array([0, 1, 1])
-    >>> sites = crevice_sites(c, r, np.array([[0, 1]]), np.zeros((0, 2), int), box, per, 1,
-    ...                       with_pairs=True)
+    >>> sites = crevice_sites(c, r, np.array([[0, 1]]), np.zeros((0, 2), int), box, per, 1)
     >>> gc, gr, held = place_grains(c, r, 0.2, box, per, lambda k: np.full(k, 0.5), 0.5,
     ...                             sites, min_radius=0.1)
     >>> bool(np.all(np.linalg.norm(gc[:, None] - c[None], axis=2) < r + gr[:, None]))

@@ -122,8 +122,9 @@ def test_crevice_sites_lie_on_the_contact_circle_and_in_the_middle_of_gaps():
     c = np.array([[0.0, 5.0, 5.0], [1.6, 5.0, 5.0], [4.0, 5.0, 5.0]])
     r = np.ones(3)
     box = np.array([10.0, 10.0, 10.0])
-    base, ring, u, v, phi = crevice_sites(c, r, np.array([[0, 1]]), np.array([[1, 2]]), box,
-                                          NOPER, salt=7)
+    base, ring, u, v, phi, pairs = crevice_sites(c, r, np.array([[0, 1]]), np.array([[1, 2]]),
+                                                 box, NOPER, salt=7)
+    assert pairs.tolist() == [[0, 1], [1, 2]]  # each crevice's two particles
     assert base[0] == pytest.approx([0.8, 5.0, 5.0]) and ring[0] == pytest.approx(0.6)
     assert base[1] == pytest.approx([2.8, 5.0, 5.0]) and ring[1] == 0.0  # contacts come first
     assert np.abs(u[0] @ [1.0, 0.0, 0.0]) < 1e-12 and np.abs(v[0] @ [1.0, 0.0, 0.0]) < 1e-12
@@ -143,8 +144,8 @@ def test_crevice_sites_across_a_periodic_face():
     r = np.ones(4)
     box = np.array([10.0, 10.0, 10.0])
     per = np.array([0, 1, 1], dtype=np.int8)
-    base, ring, u, v, _ = crevice_sites(c, r, np.array([[0, 1]]), np.array([[1, 2], [0, 3]]),
-                                        box, per, salt=3)
+    base, ring, u, v, _, _ = crevice_sites(c, r, np.array([[0, 1]]),
+                                           np.array([[1, 2], [0, 3]]), box, per, salt=3)
     assert base[0] == pytest.approx([5.0, 0.4, 5.0], abs=1e-6) and ring[0] == pytest.approx(0.6)
     assert base[1] == pytest.approx([5.0, 2.4, 5.0], abs=1e-6) and ring[1] == 0.0
     n = np.array([0.0, 1.0, 0.0])

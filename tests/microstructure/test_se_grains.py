@@ -26,7 +26,7 @@ def _pair(gap: float = -0.05):
 
 def _sites(c, r, contacts, gaps):
     return crevice_sites(c, r, np.asarray(contacts, int).reshape(-1, 2),
-                         np.asarray(gaps, int).reshape(-1, 2), BOX, PER, 7, with_pairs=True)
+                         np.asarray(gaps, int).reshape(-1, 2), BOX, PER, 7)
 
 
 def _free_fraction(x, rho, bodies_c, bodies_r, n=200_000, seed=0):
