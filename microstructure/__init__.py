@@ -48,9 +48,13 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: the sub-voxel contact conductance weighs all the faces of a tilted contact's staircase (the
 #: electronic tau; same arrays); 0.14.0: the fine SE's grains of 3 voxels and more are seated
 #: in the crevices in the continuum and join the packing as SE particles (which pairs the fine
-#: SE links no longer depends on the voxel; other arrays wherever such grains are drawn) -- so
-#: stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.14.0"
+#: SE links no longer depends on the voxel; other arrays wherever such grains are drawn);
+#: 0.15.0: the voxel of a hard–SE contact's spot goes to the SE particle unless the stamp gave
+#: it to a hard one, and to the SE one next to a hard particle the hard one does not touch (two
+#: hard necks to one grain no longer meet across a gap under a voxel, where 18- and
+#: 26-connectivity joined what does not touch; other arrays) -- so stored rows, stores and
+#: resumed sweeps can tell them apart.
+__version__ = "0.15.0"
 
 __all__ = [
     "CAM",

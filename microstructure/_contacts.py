@@ -16,7 +16,12 @@ Voxelization (topology-preserving)
        Amanatides & Woo) from the contact spot towards each centre go to that particle until
        the walk meets the particle's own voxels of step 1, so every contact is a face-connected
        path at least one voxel wide whatever the voxel size; the same for a particle touching a
-       wall (a straight walk from the wall).  A neck never takes a voxel stamped hard for SE.
+       wall (a straight walk from the wall).  A neck never takes a voxel stamped hard for SE,
+       but for one: the voxel of the spot of a hard–SE contact goes to the SE particle unless
+       step 1 gave it to a hard one -- and even then where a hard particle that the hard one
+       does not touch holds it or one of its 26 neighbours: an SE grain pressed into a gap
+       narrower than a voxel between two hard particles keeps them apart (else the two hard
+       necks to the grain met across the gap, joining what does not touch).
        Where two necks cross, the voxel goes to the hard particle's, then to the lower id.
        Neck voxels are protected.
     3. **Gaps.** Two particles that are not in contact must not look connected: where voxels of
@@ -222,7 +227,8 @@ def voxelize_topological(centers: np.ndarray, radii: np.ndarray, phase: np.ndarr
     owner = _ids(xp, keys)
     # 2. necks: claims on the stamped owners, smallest key wins
     keys.fill(TK.NO_KEY)
-    blocked = kern.topo_necks(c, r, ph, pairs, tcc, tsep, float(h), sh, per, owner, keys)
+    blocked = kern.topo_necks(c, r, ph, pairs, ptr, nbr, tcc, tsep, float(h), sh, per, owner,
+                              keys)
     drawn = _ids(xp, keys)
     del keys
     claimed = drawn > 0
@@ -289,12 +295,13 @@ def _topo_stamp_cpu(c, r, ph, h, shape, periodic, keys):  # pragma: no cover - n
 
 
 @numba.njit(cache=True)
-def _topo_necks_cpu(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim
+def _topo_necks_cpu(c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own, claim
                    ):  # pragma: no cover - numba
     """Step 2 on the CPU; returns the voxels refused to SE necks."""
     blocked = 0
     for t in range(pairs.shape[0] + c.shape[0]):
-        blocked += _nb_neck(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim)
+        blocked += _nb_neck(t, c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own,
+                            claim)
     return blocked
 
 

@@ -144,10 +144,12 @@ def _topo_stamp_kernel(c, r, ph, h, shape, periodic, keys):
 
 
 @cuda.jit
-def _topo_neck_kernel(c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim, count):
+def _topo_neck_kernel(c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own, claim,
+                      count):
     t = cuda.grid(1)
     if t < pairs.shape[0] + c.shape[0]:
-        blocked = _d_tneck(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim)
+        blocked = _d_tneck(t, c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own,
+                           claim)
         if blocked:
             cuda.atomic.add(count, 0, blocked)
 

@@ -9,7 +9,8 @@ one thread per item run it on the GPU and give the CPU's arrays:
   SE class 1), by compare-and-store on the CPU and ``atomic.min`` on the GPU;
 - :func:`neck_body` (one contact or wall contact): the necks' walks read the stamped owners only
   and offer each voxel they cross the key ``class << 62 | id`` of the particle they draw (a hard
-  particle's neck beats an SE one, then the lower id), again smallest key wins;
+  particle's neck beats an SE one, then the lower id), again smallest key wins; who takes the
+  contact spot's voxel is read from the stamp too (:func:`spot_modes`);
 - :func:`losers_row_body` (one row of voxels, or every ``stride``-th voxel of it) marks each
   voxel that gives way to a neighbour under the gap rule (:func:`conflict`); then rounds of
   :func:`settle_body` (one thread per marked voxel) decide which of them are carved: a voxel is
@@ -32,6 +33,9 @@ NO_KEY = 2**63 - 1
 ID_MASK = 2**31 - 1
 _CLASS_STAMP = 2**61
 _CLASS_NECK = 2**62
+#: How a neck's walk treats its first voxel: not offered, offered as the others, offered even
+#: where the stamp gave it to a hard particle (an SE neck's contact spot, see :func:`spot_modes`).
+SKIP, TAKE, FORCE = 0, 1, 2
 #: Hard particles that touch share voxel faces out to this many voxels beyond their contact
 #: circle (see :func:`off_spot`).  Calibrated on the electronic tau of 80:20 NCM 5 µm : SE
 #: 5 µm (seeds 0 and 1; h 0.5 / 0.25 / 0.125 / 0.0625 µm): 4.54 / 5.07 / 4.85 / 4.64 with 0,
@@ -92,31 +96,32 @@ def axis_walk(x, d, h):
     return cell, 0, math.inf, math.inf
 
 
-def walk(x0, x1, x2, d0, d1, d2, want, skip_first, ph, h, shape, periodic, own, claim):
-    """Offer each voxel met from ``x`` along ``d`` (but the first if ``skip_first``) to particle
-    ``want`` (0-based), up to and including the first that it owns in the stamp ``own``.  An SE
-    particle's neck never takes a voxel stamped hard: returns how many it was refused."""
+def walk(x0, x1, x2, d0, d1, d2, want, first, ph, h, shape, periodic, own, claim):
+    """Offer each voxel met from ``x`` along ``d`` to particle ``want`` (0-based), up to and
+    including the first that it owns in the stamp ``own``; the first voxel by ``first``
+    (``SKIP``: not offered, ``TAKE``: as the others, ``FORCE``: even if stamped hard).  An SE
+    particle's neck never takes any other voxel stamped hard: returns how many it was
+    refused."""
     c0, s0, t0, e0 = axis_walk(x0, d0, h)  # noqa: F821 - bound per target
     c1, s1, t1, e1 = axis_walk(x1, d1, h)  # noqa: F821
     c2, s2, t2, e2 = axis_walk(x2, d2, h)  # noqa: F821
     se = ph[want] == SE
     key = (_CLASS_NECK if se else 0) + want + 1
     blocked = 0
-    first = skip_first
+    mode = first
     while True:
-        if first:
-            first = False
-        elif 0 <= c0 < shape[0]:
+        if mode != SKIP and 0 <= c0 < shape[0]:
             ib = wrap(c1, shape[1], periodic[1])  # noqa: F821 - bound per target
             ic = wrap(c2, shape[2], periodic[2])  # noqa: F821
             if ib >= 0 and ic >= 0:
                 cur = own[c0, ib, ic]
-                if se and cur > 0 and ph[cur - 1] != SE:
+                if se and cur > 0 and ph[cur - 1] != SE and mode != FORCE:
                     blocked += 1
                 else:
                     key_min(claim, c0, ib, ic, key)  # noqa: F821
                 if cur == want + 1:
                     return blocked
+        mode = TAKE
         if t0 <= t1 and t0 <= t2:
             if t0 > 1.0:
                 return blocked
@@ -134,7 +139,7 @@ def walk(x0, x1, x2, d0, d1, d2, want, skip_first, ph, h, shape, periodic, own, 
             t2 += e2
 
 
-def neck_body(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim):
+def neck_body(t, c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own, claim):
     """The necks of contact ``t`` (``t < len(pairs)``) or of particle ``t - len(pairs)`` with the
     walls; returns the voxels refused to an SE neck."""
     m = pairs.shape[0]
@@ -143,14 +148,14 @@ def neck_body(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim):
         blocked = 0
         if tcc[p]:
             blocked += walk(0.5 * h, c[p, 1], c[p, 2], c[p, 0] - 0.5 * h, 0.0, 0.0, p,  # noqa: F821
-                            False, ph, h, shape, periodic, own, claim)
+                            TAKE, ph, h, shape, periodic, own, claim)
         if tsep[p]:
             top = shape[0] * h - 0.5 * h
             blocked += walk(top, c[p, 1], c[p, 2], c[p, 0] - top, 0.0, 0.0, p,  # noqa: F821
-                            False, ph, h, shape, periodic, own, claim)
+                            TAKE, ph, h, shape, periodic, own, claim)
         return blocked
     # contacts: from the contact spot (centre of the lens circle) towards each centre, the voxel
-    # of the spot going to the first particle, so that the two halves share a face
+    # of the spot going to one of the two (spot_modes), so that the two halves share a face
     p = pairs[t, 0]
     q = pairs[t, 1]
     d0, d1, d2 = separation(c, p, q, h, shape, periodic)  # noqa: F821 - bound per target
@@ -163,10 +168,54 @@ def neck_body(t, c, r, ph, pairs, tcc, tsep, h, shape, periodic, own, claim):
     s1 = c[p, 1] + f * d1
     s2 = c[p, 2] + f * d2
     g = 1.0 - f
-    return (walk(s0, s1, s2, -f * d0, -f * d1, -f * d2, p, False, ph, h,  # noqa: F821
+    mp, mq = spot_modes(s0, s1, s2, p, q, ph, ptr, nbr, h, shape, periodic, own)  # noqa: F821
+    return (walk(s0, s1, s2, -f * d0, -f * d1, -f * d2, p, mp, ph, h,  # noqa: F821
                  shape, periodic, own, claim)
-            + walk(s0, s1, s2, g * d0, g * d1, g * d2, q, True, ph, h,  # noqa: F821
+            + walk(s0, s1, s2, g * d0, g * d1, g * d2, q, mq, ph, h,  # noqa: F821
                    shape, periodic, own, claim))
+
+
+def spot_modes(s0, s1, s2, p, q, ph, ptr, nbr, h, shape, periodic, own):
+    """Who takes the voxel of the contact spot of ``p`` and ``q`` (the other half of the neck
+    starts at the next voxel): the walk modes of ``p`` and ``q`` for it.
+
+    Of a hard and an SE particle the SE one takes it, unless the stamp gave it to a hard
+    particle: then the hard one, whose neck starts inside its own body -- but where a hard
+    particle it does not touch holds the voxel or one of its 26 neighbours, the SE one takes
+    it all the same: the SE grain pressed into a gap under a voxel wide between two hard
+    particles keeps them apart, instead of their two necks meeting across it.  Otherwise
+    ``p`` takes it.  Read from the stamp only, so the choice does not depend on the order of
+    the contacts."""
+    if (ph[p] == SE) == (ph[q] == SE):
+        return TAKE, SKIP
+    hd = p if ph[p] != SE else q
+    a = int(math.floor(s0 / h))
+    b = wrap(int(math.floor(s1 / h)), shape[1], periodic[1])  # noqa: F821 - bound per target
+    cc = wrap(int(math.floor(s2 / h)), shape[2], periodic[2])  # noqa: F821
+    if a < 0 or a >= shape[0] or b < 0 or cc < 0:
+        to_se = False
+    else:
+        cur = own[a, b, cc]
+        to_se = cur == 0 or ph[cur - 1] == SE
+        for da in range(-1, 2):
+            a2 = a + da
+            if a2 < 0 or a2 >= shape[0]:
+                continue
+            for db in range(-1, 2):
+                b2 = wrap(b + db, shape[1], periodic[1])  # noqa: F821
+                if b2 < 0:
+                    continue
+                for dc in range(-1, 2):
+                    c2 = wrap(cc + dc, shape[2], periodic[2])  # noqa: F821
+                    if c2 < 0:
+                        continue
+                    o = own[a2, b2, c2]
+                    if (o > 0 and o - 1 != hd and ph[o - 1] != SE
+                            and contact_index(ptr, nbr, hd, o - 1) < 0):  # noqa: F821
+                        return (SKIP, FORCE) if hd == p else (FORCE, SKIP)
+    if to_se == (hd == p):
+        return SKIP, TAKE
+    return TAKE, SKIP
 
 
 def separation(c, p, q, h, shape, periodic):
@@ -372,12 +421,14 @@ def compile_for(jit, *, key_min):
     wk = jit(bind(walk, axis_walk=jit(axis_walk), key_min=key_min, wrap=wr))
     sep = jit(bind(separation, min_image=mi))
     off = jit(bind(centre_offset, min_image=mi))
-    cf = jit(bind(conflict, contact_index=jit(contact_index),
+    ci = jit(contact_index)
+    cf = jit(bind(conflict, contact_index=ci,
                   off_spot=jit(bind(off_spot, centre_offset=off, separation=sep)),
                   depth=jit(bind(depth, centre_offset=off))))
     return {
         "stamp": jit(bind(stamp_class_body, axis_range=jit(axis_range), key_min=key_min)),
-        "neck": jit(bind(neck_body, walk=wk, separation=sep)),
+        "neck": jit(bind(neck_body, walk=wk, separation=sep,
+                         spot_modes=jit(bind(spot_modes, wrap=wr, contact_index=ci)))),
         "losers_row": jit(bind(losers_row_body, conflict=cf, wrap=wr)),
         "settle": jit(bind(settle_body, conflict=cf, wrap=wr)),
     }

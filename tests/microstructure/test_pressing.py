@@ -246,6 +246,37 @@ def test_se_not_touching_a_cam_particle_gives_way_to_it():
             assert not np.any(((a == 1) & (b == 2)) | ((a == 2) & (b == 1))), (h, ax)
 
 
+@pytest.mark.parametrize("gap_um", [0.02, 0.1, 0.2])
+def test_an_se_grain_in_a_gap_under_a_voxel_keeps_two_hard_particles_apart(gap_um):
+    # two CAM spheres a fraction of a voxel apart, an SE grain pressed into the gap touching
+    # both: the graph says CAM-SE-CAM, so the CAM voxels must never be 26-adjacent; before, the
+    # two CAM halves of the necks to the grain met across the gap (protected, so not carved),
+    # and 18- and 26-connectivity joined two CAM particles that do not touch
+    from scipy import ndimage
+
+    box, per = np.array([10.0, 10.0, 10.0]), np.array([0, 1, 1])
+    rad, rg = 2.0, 0.6
+    ph = np.array([1, 1, 2], dtype=np.uint8)
+    cube = np.ones((3, 3, 3), dtype=bool)
+    for h in (0.25, 0.2):
+        n = int(round(10 / h))
+        for shift in (0.0, 0.3, 0.55):  # the gap at several places on the grid
+            z = 5.0 + shift * h
+            c = np.array([[5.0, 5.0, z - rad - gap_um / 2], [5.0, 5.0, z + rad + gap_um / 2],
+                          [5.0, 5.0 + 0.1 * h, z]])
+            r = np.array([rad, rad, rg])
+            g = contact_graph(c, r, ph, contact_pairs(CpuPressKernels(), c, r, box, per), box,
+                              per)
+            assert sorted(zip(g.i.tolist(), g.j.tolist(), strict=True)) == [(1, 3), (2, 3)]
+            owner, topo = voxelize_topological(c, r, ph, g, (n, n, n), h, per)
+            assert topo.unresolved_gaps == 0, (h, shift)
+            near_p = ndimage.binary_dilation(owner == 1, structure=cube)
+            assert not np.any(near_p & (owner == 2)), (h, shift)  # not even across a corner
+            for cam in (1, 2):  # the grain still shares a face with both
+                faces = ndimage.binary_dilation(owner == cam) & (owner == 3)
+                assert faces.any(), (h, shift, cam)
+
+
 def test_the_press_does_not_resize_particles():
     # the SE's lost lens volume is put back in the voxels (radius_scale > 1, next test), not by
     # growing spheres that would reach partners a flowing SE does not
