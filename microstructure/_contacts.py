@@ -17,11 +17,13 @@ Voxelization (topology-preserving)
        the walk meets the particle's own voxels of step 1, so every contact is a face-connected
        path at least one voxel wide whatever the voxel size; the same for a particle touching a
        wall (a straight walk from the wall).  A neck never takes a voxel stamped hard for SE,
-       but for one: the voxel of the spot of a hard–SE contact goes to the SE particle unless
-       step 1 gave it to a hard one -- and even then where a hard particle that the hard one
-       does not touch holds it or one of its 26 neighbours: an SE grain pressed into a gap
-       narrower than a voxel between two hard particles keeps them apart (else the two hard
-       necks to the grain met across the gap, joining what does not touch).
+       but near a stranger: the voxel of the spot of a hard–SE contact goes to the SE particle
+       unless step 1 gave it to a hard one, and where a hard particle that the hard one does
+       not touch holds it or one of its 26 neighbours, the SE particle takes it all the same,
+       and the next voxels of the hard half inside its sphere that are still next to one: an
+       SE grain pressed into a gap narrower than a voxel between two hard particles keeps them
+       apart (else the two hard necks to the grain met across the gap, joining what does not
+       touch).
        Where two necks cross, the voxel goes to the hard particle's, then to the lower id.
        Neck voxels are protected.
     3. **Gaps.** Two particles that are not in contact must not look connected: where voxels of

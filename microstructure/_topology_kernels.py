@@ -96,12 +96,15 @@ def axis_walk(x, d, h):
     return cell, 0, math.inf, math.inf
 
 
-def walk(x0, x1, x2, d0, d1, d2, want, first, ph, h, shape, periodic, own, claim):
+def walk(x0, x1, x2, d0, d1, d2, want, first, ph, h, shape, periodic, own, claim, yield_to, c,
+         r, ptr, nbr):
     """Offer each voxel met from ``x`` along ``d`` to particle ``want`` (0-based), up to and
     including the first that it owns in the stamp ``own``; the first voxel by ``first``
     (``SKIP``: not offered, ``TAKE``: as the others, ``FORCE``: even if stamped hard).  An SE
     particle's neck never takes any other voxel stamped hard: returns how many it was
-    refused."""
+    refused.  With ``yield_to`` (an SE particle, else -1), the hard ``want`` leaves to it the
+    voxels inside its sphere that lie next to a hard particle ``want`` does not touch
+    (:func:`near_stranger`), and walks on."""
     c0, s0, t0, e0 = axis_walk(x0, d0, h)  # noqa: F821 - bound per target
     c1, s1, t1, e1 = axis_walk(x1, d1, h)  # noqa: F821
     c2, s2, t2, e2 = axis_walk(x2, d2, h)  # noqa: F821
@@ -115,12 +118,17 @@ def walk(x0, x1, x2, d0, d1, d2, want, first, ph, h, shape, periodic, own, claim
             ic = wrap(c2, shape[2], periodic[2])  # noqa: F821
             if ib >= 0 and ic >= 0:
                 cur = own[c0, ib, ic]
-                if se and cur > 0 and ph[cur - 1] != SE and mode != FORCE:
-                    blocked += 1
+                if yield_to >= 0 and inside(c, r, yield_to, c0, ib, ic, h, shape,  # noqa: F821
+                                            periodic) and near_stranger(  # noqa: F821
+                        c0, ib, ic, want, ph, ptr, nbr, shape, periodic, own):
+                    key_min(claim, c0, ib, ic, _CLASS_NECK + yield_to + 1)  # noqa: F821
                 else:
-                    key_min(claim, c0, ib, ic, key)  # noqa: F821
-                if cur == want + 1:
-                    return blocked
+                    if se and cur > 0 and ph[cur - 1] != SE and mode != FORCE:
+                        blocked += 1
+                    else:
+                        key_min(claim, c0, ib, ic, key)  # noqa: F821
+                    if cur == want + 1:
+                        return blocked
         mode = TAKE
         if t0 <= t1 and t0 <= t2:
             if t0 > 1.0:
@@ -148,11 +156,11 @@ def neck_body(t, c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own, 
         blocked = 0
         if tcc[p]:
             blocked += walk(0.5 * h, c[p, 1], c[p, 2], c[p, 0] - 0.5 * h, 0.0, 0.0, p,  # noqa: F821
-                            TAKE, ph, h, shape, periodic, own, claim)
+                            TAKE, ph, h, shape, periodic, own, claim, -1, c, r, ptr, nbr)
         if tsep[p]:
             top = shape[0] * h - 0.5 * h
             blocked += walk(top, c[p, 1], c[p, 2], c[p, 0] - top, 0.0, 0.0, p,  # noqa: F821
-                            TAKE, ph, h, shape, periodic, own, claim)
+                            TAKE, ph, h, shape, periodic, own, claim, -1, c, r, ptr, nbr)
         return blocked
     # contacts: from the contact spot (centre of the lens circle) towards each centre, the voxel
     # of the spot going to one of the two (spot_modes), so that the two halves share a face
@@ -168,54 +176,71 @@ def neck_body(t, c, r, ph, pairs, ptr, nbr, tcc, tsep, h, shape, periodic, own, 
     s1 = c[p, 1] + f * d1
     s2 = c[p, 2] + f * d2
     g = 1.0 - f
-    mp, mq = spot_modes(s0, s1, s2, p, q, ph, ptr, nbr, h, shape, periodic, own)  # noqa: F821
+    mp, mq, yp, yq = spot_modes(s0, s1, s2, p, q, ph, ptr, nbr, h, shape, periodic,  # noqa: F821
+                                own)
     return (walk(s0, s1, s2, -f * d0, -f * d1, -f * d2, p, mp, ph, h,  # noqa: F821
-                 shape, periodic, own, claim)
+                 shape, periodic, own, claim, yp, c, r, ptr, nbr)
             + walk(s0, s1, s2, g * d0, g * d1, g * d2, q, mq, ph, h,  # noqa: F821
-                   shape, periodic, own, claim))
+                   shape, periodic, own, claim, yq, c, r, ptr, nbr))
 
 
 def spot_modes(s0, s1, s2, p, q, ph, ptr, nbr, h, shape, periodic, own):
     """Who takes the voxel of the contact spot of ``p`` and ``q`` (the other half of the neck
-    starts at the next voxel): the walk modes of ``p`` and ``q`` for it.
+    starts at the next voxel): the walk modes of ``p`` and ``q`` for it, and whom each walk
+    yields voxels to (-1: nobody; see :func:`walk`).
 
     Of a hard and an SE particle the SE one takes it, unless the stamp gave it to a hard
     particle: then the hard one, whose neck starts inside its own body -- but where a hard
-    particle it does not touch holds the voxel or one of its 26 neighbours, the SE one takes
-    it all the same: the SE grain pressed into a gap under a voxel wide between two hard
-    particles keeps them apart, instead of their two necks meeting across it.  Otherwise
-    ``p`` takes it.  Read from the stamp only, so the choice does not depend on the order of
-    the contacts."""
+    particle it does not touch holds the voxel or one of its 26 neighbours, the hard one's walk
+    leaves it, and the next ones inside the SE sphere that are still that close, to the SE
+    particle: the SE grain pressed into a gap under a voxel wide between two hard particles
+    keeps them apart, instead of their two necks meeting across it.  Otherwise ``p`` takes
+    it.  Read from the stamp only, so the choice does not depend on the order of the
+    contacts."""
     if (ph[p] == SE) == (ph[q] == SE):
-        return TAKE, SKIP
+        return TAKE, SKIP, -1, -1
     hd = p if ph[p] != SE else q
+    sd = q if hd == p else p
     a = int(math.floor(s0 / h))
     b = wrap(int(math.floor(s1 / h)), shape[1], periodic[1])  # noqa: F821 - bound per target
     cc = wrap(int(math.floor(s2 / h)), shape[2], periodic[2])  # noqa: F821
-    if a < 0 or a >= shape[0] or b < 0 or cc < 0:
-        to_se = False
-    else:
+    to_se = False
+    if 0 <= a < shape[0] and b >= 0 and cc >= 0:
+        if near_stranger(a, b, cc, hd, ph, ptr, nbr, shape, periodic, own):  # noqa: F821
+            return (TAKE, SKIP, sd, -1) if hd == p else (SKIP, TAKE, -1, sd)
         cur = own[a, b, cc]
         to_se = cur == 0 or ph[cur - 1] == SE
-        for da in range(-1, 2):
-            a2 = a + da
-            if a2 < 0 or a2 >= shape[0]:
-                continue
-            for db in range(-1, 2):
-                b2 = wrap(b + db, shape[1], periodic[1])  # noqa: F821
-                if b2 < 0:
-                    continue
-                for dc in range(-1, 2):
-                    c2 = wrap(cc + dc, shape[2], periodic[2])  # noqa: F821
-                    if c2 < 0:
-                        continue
-                    o = own[a2, b2, c2]
-                    if (o > 0 and o - 1 != hd and ph[o - 1] != SE
-                            and contact_index(ptr, nbr, hd, o - 1) < 0):  # noqa: F821
-                        return (SKIP, FORCE) if hd == p else (FORCE, SKIP)
     if to_se == (hd == p):
-        return SKIP, TAKE
-    return TAKE, SKIP
+        return SKIP, TAKE, -1, -1
+    return TAKE, SKIP, -1, -1
+
+
+def near_stranger(a, b, cc, hd, ph, ptr, nbr, shape, periodic, own):
+    """Whether the stamp ``own`` gives voxel (a, b, cc) or one of its 26 neighbours to a hard
+    particle that the hard particle ``hd`` does not touch."""
+    for da in range(-1, 2):
+        a2 = a + da
+        if a2 < 0 or a2 >= shape[0]:
+            continue
+        for db in range(-1, 2):
+            b2 = wrap(b + db, shape[1], periodic[1])  # noqa: F821 - bound per target
+            if b2 < 0:
+                continue
+            for dc in range(-1, 2):
+                c2 = wrap(cc + dc, shape[2], periodic[2])  # noqa: F821
+                if c2 < 0:
+                    continue
+                o = own[a2, b2, c2]
+                if (o > 0 and o - 1 != hd and ph[o - 1] != SE
+                        and contact_index(ptr, nbr, hd, o - 1) < 0):  # noqa: F821
+                    return True
+    return False
+
+
+def inside(c, r, k, a, b, cc, h, shape, periodic):
+    """Whether the centre of voxel (a, b, cc) lies in sphere ``k``."""
+    x0, x1, x2 = centre_offset(c, k, a, b, cc, h, shape, periodic)  # noqa: F821 - bound
+    return x0 * x0 + x1 * x1 + x2 * x2 <= r[k] * r[k]
 
 
 def separation(c, p, q, h, shape, periodic):
@@ -418,17 +443,19 @@ def compile_for(jit, *, key_min):
 
     mi = jit(min_image)
     wr = jit(wrap)
-    wk = jit(bind(walk, axis_walk=jit(axis_walk), key_min=key_min, wrap=wr))
     sep = jit(bind(separation, min_image=mi))
     off = jit(bind(centre_offset, min_image=mi))
     ci = jit(contact_index)
+    ns = jit(bind(near_stranger, wrap=wr, contact_index=ci))
+    wk = jit(bind(walk, axis_walk=jit(axis_walk), key_min=key_min, wrap=wr,
+                  inside=jit(bind(inside, centre_offset=off)), near_stranger=ns))
     cf = jit(bind(conflict, contact_index=ci,
                   off_spot=jit(bind(off_spot, centre_offset=off, separation=sep)),
                   depth=jit(bind(depth, centre_offset=off))))
     return {
         "stamp": jit(bind(stamp_class_body, axis_range=jit(axis_range), key_min=key_min)),
         "neck": jit(bind(neck_body, walk=wk, separation=sep,
-                         spot_modes=jit(bind(spot_modes, wrap=wr, contact_index=ci)))),
+                         spot_modes=jit(bind(spot_modes, wrap=wr, near_stranger=ns)))),
         "losers_row": jit(bind(losers_row_body, conflict=cf, wrap=wr)),
         "settle": jit(bind(settle_body, conflict=cf, wrap=wr)),
     }
