@@ -91,6 +91,26 @@ def test_topological_voxelization_matches_cpu(periodic, crowded_packing):
     assert topo_c.neck_voxels > 0 and topo_c.carved_voxels > 0 and g.touches_cc.any()
 
 
+def test_se_grain_between_two_hard_particles_matches_cpu():
+    # the necks' stranger rule (spot voxel and the voxels after it left to the grain) on the
+    # device: two CAM spheres 0.05 um apart, a grain in the gap (tests/microstructure:
+    # test_an_se_grain_in_a_gap_under_a_voxel_keeps_two_hard_particles_apart)
+    from microstructure._contacts import contact_graph
+    from microstructure._pressing import contact_pairs
+    from microstructure._pressing_cpu import CpuPressKernels
+
+    box, per = np.array([6.0, 6.0, 10.0]), np.array([0, 1, 1])
+    c = np.array([[3.0, 3.0, 2.975], [3.0, 3.0, 7.025], [3.0, 3.06, 5.0]])
+    r = np.array([2.0, 2.0, 0.6])
+    ph = np.array([1, 1, 2], dtype=np.uint8)
+    g = contact_graph(c, r, ph, contact_pairs(CpuPressKernels(), c, r, box, per), box, per)
+    cpu, topo_c = voxelize_topological(c, r, ph, g, (24, 24, 40), 0.25, per)
+    gpu, topo_g = voxelize_topological(c, r, ph, g, (24, 24, 40), 0.25, per, kern=CudaKernels())
+    assert np.array_equal(gpu, cpu)
+    assert topo_g == topo_c and topo_c.unresolved_gaps == 0
+    assert len(g) == 2 and (cpu == 3).any()
+
+
 def test_pressed_grains_cuda_simulated_equals_cpu():
     # the fine SE's resolved grains (under 2.5 um, at least 1.5 um = 3 voxels) seated on the
     # host join the packing the device voxelizes: the same arrays on both
