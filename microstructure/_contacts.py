@@ -89,6 +89,10 @@ class ContactGraph:
     def __len__(self) -> int:
         return int(self.i.shape[0])
 
+    def pairs(self) -> np.ndarray:
+        """(m, 2) int64 contacts as 0-based particle rows."""
+        return np.stack([self.i, self.j], axis=1).astype(np.int64) - 1
+
 
 @dataclass(frozen=True)
 class VoxelTopology:
@@ -191,7 +195,7 @@ class GraphArrays:
 def graph_arrays(graph: ContactGraph, n: int, xp: Any) -> GraphArrays:
     """``graph`` (of ``n`` particles) for :func:`voxelize_topological` on ``xp``'s device:
     built once, it serves every pass of a radius correction."""
-    pairs_h = np.stack([graph.i.astype(np.int64) - 1, graph.j.astype(np.int64) - 1], axis=1)
+    pairs_h = graph.pairs()
     ptr_h, nbr_h, order = _csr(pairs_h, n, with_order=True)
     spot2 = np.tile(np.asarray(graph.area_um2, np.float64) / math.pi, 2)[order]
     return GraphArrays(xp.asarray(pairs_h), xp.asarray(ptr_h), xp.asarray(nbr_h),

@@ -324,7 +324,7 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         # pressed packing, join it as SE particles (:mod:`._se_grains`): the contact graph says
         # what they touch, the voxels draw it; finer grains stay with the voxel fill
         draw, largest = fill_grains(spec, rng, lo=d_res)
-        contacts = np.stack([graph.i, graph.j], axis=1).astype(np.int64) - 1
+        contacts = graph.pairs()
         gaps = _gaps(kern, centers, r, box, periodic, largest, contacts)
         need = fill_fraction * share_res * float(np.prod(box))
         mean_v = float(np.mean(np.pi / 6 * draw(256) ** 3))
@@ -390,10 +390,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
     # own particles, never into a new contact (:mod:`._se_coat`)
     short = int(round(target["se"] * nvox)) - int(np.count_nonzero(phases == SE))
     coated = 0
-    touching = np.stack([graph.i, graph.j], axis=1).astype(np.int64)  # 1-based ids
+    contacts = graph.pairs()
     coat_rng = np.random.default_rng(int(rng.integers(2**62)))  # drawn at every voxel size,
     if short > 0 and target["se"] > 0:  # so what follows draws the same numbers at h and h/2
-        coated = coat_se(owner, phase, touching, short, periodic, coat_rng)
+        coated = coat_se(owner, phase, contacts + 1, short, periodic, coat_rng)  # ids
         phases = ph_vox[owner]
     times["se_coat"] = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -409,7 +409,6 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
         reach = max(REACH_CAM_RADII * float(np.median(cam_r if cam_r.size else base_r)),
                     4 * h)
         draw, largest = fill_grains(spec, rng, hi=d_res if share_res > 0 else None)
-        contacts = touching - 1
         gaps = _gaps(kern, centers, r, box, periodic, largest, contacts)
         try:
             fill_lab, n_lab = place_fill(owner, centers, r, n_fill, h, periodic, reach, draw,

@@ -287,9 +287,9 @@ def place_fill(owner: np.ndarray, centers: np.ndarray, radii: np.ndarray, n_fill
     mean_vox = max(float(np.mean(np.pi / 6 * grains(256) ** 3)) / h**3, 1.0)
     # one round over the contacts and twice the grains expected in gaps: never run through
     base, ring, u, v, phi, _ = crevice_sites(np.asarray(centers, np.float64),
-                                          np.asarray(radii, np.float64), contacts, gaps, box,
-                                          periodic, salt, max_gaps=int(2 * n_fill / mean_vox)
-                                          + 1024)
+                                             np.asarray(radii, np.float64), contacts, gaps, box,
+                                             periodic, salt,
+                                             max_gaps=int(2 * n_fill / mean_vox) + 1024)
     state = np.where(owner == 0, np.uint8(FREE), np.uint8(SOLID))
     state[np.isfinite(crevice_width(centers, radii, owner, h, periodic, reach))] = FREE_CREVICE
     n_crevice = int(np.count_nonzero(state == FREE_CREVICE))

@@ -34,6 +34,7 @@ from collections.abc import Callable
 import numba
 import numpy as np
 
+from ._packing_kernels import min_image
 from ._se_fill import GOLDEN, SPREAD_RADII, next_crevice
 
 #: A fill grain at least this many voxels across is a particle of the continuum (its contacts
@@ -57,6 +58,7 @@ def _fibonacci(n: int) -> np.ndarray:
 
 #: The rays along which a grain's ball is measured.
 DIRS = _fibonacci(64)
+_min_image = numba.njit(cache=True)(min_image)
 #: Hash cells a grain's ball is listed in at most (a ball no wider than a cell: 3 a side).
 _CELLS_PER_GRAIN = 27
 
@@ -65,12 +67,8 @@ _CELLS_PER_GRAIN = 27
 def _delta(x, c, box, periodic):  # pragma: no cover - numba
     """Distance (µm) from point ``x`` to point ``c``, the nearest image laterally."""
     d0 = c[0] - x[0]
-    d1 = c[1] - x[1]
-    d2 = c[2] - x[2]
-    if periodic[1] != 0:
-        d1 -= box[1] * np.round(d1 / box[1])
-    if periodic[2] != 0:
-        d2 -= box[2] * np.round(d2 / box[2])
+    d1 = _min_image(c[1] - x[1], box[1], periodic[1])
+    d2 = _min_image(c[2] - x[2], box[2], periodic[2])
     return math.sqrt(d0 * d0 + d1 * d1 + d2 * d2)
 
 
@@ -175,12 +173,8 @@ def _free_stretches(x, reach, dirs, cen, rad, periodic, box, near, nb, blk_a, bl
         for q in range(nb):
             b = near[q]
             c0 = cen[b, 0] - x[0]
-            c1 = cen[b, 1] - x[1]
-            c2 = cen[b, 2] - x[2]
-            if periodic[1] != 0:
-                c1 -= box[1] * np.round(c1 / box[1])
-            if periodic[2] != 0:
-                c2 -= box[2] * np.round(c2 / box[2])
+            c1 = _min_image(cen[b, 1] - x[1], box[1], periodic[1])
+            c2 = _min_image(cen[b, 2] - x[2], box[2], periodic[2])
             along = d0 * c0 + d1 * c1 + d2 * c2
             disc = along * along - (c0 * c0 + c1 * c1 + c2 * c2 - rad[b] * rad[b])
             if disc <= 0.0:

@@ -1,4 +1,4 @@
-"""θ on a generated structure's contact graph, shared by the tests of the fine SE."""
+"""θ on a generated structure's contact graph, shared by the pressed-mode tests."""
 
 from __future__ import annotations
 
