@@ -95,6 +95,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
 
 def format_spec_summary(s: dict[str, Any]) -> str:
     """The human-readable table of :func:`spec_summary`."""
+    from microstructure._se_grains import GRAIN_VOXELS
     from solvers.memory import format_bytes
 
     from ._format import box_line
@@ -132,8 +133,8 @@ def format_spec_summary(s: dict[str, Any]) -> str:
         vox = s["phases"]["se"].get("voxel_fill_share", fill)
         lines.append(f"{'fine SE':<18}{100 * fill:.1f} % of the SE volume (its finest "
                      f"particles, pressed into the crevices after pressing: "
-                     f"{100 * (fill - vox):.1f} % as grains of 3 voxels and more, "
-                     f"{100 * vox:.1f} % as a voxel fill)")
+                     f"{100 * (fill - vox):.1f} % as grains of {GRAIN_VOXELS:g} voxels and "
+                     f"more, {100 * vox:.1f} % as a voxel fill)")
     mem = s["memory"]
     avail = (f"{format_bytes(mem['available_bytes'])} available" if mem["available_bytes"] >= 0
              else "available memory unknown")

@@ -19,6 +19,7 @@ import numpy as np
 from microstructure import ElectrodeSpec, generate
 from microstructure._generate_pressed import voxel_fill_share
 from microstructure._microstructure import check_margin, default_wall_margin_um, margin_voxels
+from microstructure._se_grains import GRAIN_VOXELS
 
 from ._analysis import analyze
 from .rows import flat_row
@@ -297,10 +298,10 @@ def format_resolution(study: ResolutionStudy, *, label: str = "") -> str:
     for h in sizes:
         share = _voxel_fill(study, h)
         if share > fill_fine + 1e-9:
-            lines.append(f"note: at {h:g} um {100 * share:.2g} % of the SE (fine grains under 3 "
-                         "voxels) is a voxel fill of the crevices, whose links depend on the "
-                         f"voxel ({100 * fill_fine:.2g} % at {fine:g} um; the rest are "
-                         "particles)")
+            lines.append(f"note: at {h:g} um {100 * share:.2g} % of the SE (fine grains under "
+                         f"{GRAIN_VOXELS:g} voxels) is a voxel fill of the crevices, whose links "
+                         f"depend on the voxel ({100 * fill_fine:.2g} % at {fine:g} um; the rest "
+                         "are particles)")
     return "\n".join(lines)
 
 
