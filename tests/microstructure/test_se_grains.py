@@ -3,6 +3,7 @@ that do not depend on the voxel."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 
 import numpy as np
@@ -126,7 +127,9 @@ def _threshold_spec(h):
         "phases.carbon.psd": {"kind": "lognormal", "d50_um": 2.0, "d90_um": 2.8}})
 
 
+@functools.cache
 def _build(h, seed=0):
+    """One build per voxel for the module (the tests only read it)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return ms.generate(_threshold_spec(h), seed=seed)
