@@ -73,7 +73,12 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
 
 def check_positive(value: Any, name: str) -> float:
     """Require a finite number > 0."""
-    v = float(value)
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(v) or v <= 0:
         raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
     return v
@@ -166,6 +171,8 @@ def check_conductivity(conductivity: Any, name: str = "conductivity") -> dict[in
         if not isinstance(code, (int, np.integer)):
             raise TypeError(f"{name} keys must be integer phase codes, got {code!r}")
         try:
+            if isinstance(value, (str, bytes, bool, np.bool_)):
+                raise TypeError
             v = float(value)
         except (TypeError, ValueError):
             raise TypeError(f"{name}[{code}] must be a number in S/cm, got {value!r}") from None

@@ -397,8 +397,9 @@ def check_memory(estimate: MemoryEstimate, *, field: str, copies: int = 1,
             f"{_shape_text(field, estimate.shape)}: {estimate.what}{at_once} needs about "
             f"{format_bytes(need)} of {mem} (estimate: {estimate.formula}), but "
             f"{format_bytes(limit.bytes)} are available ({limit.source}); use a smaller "
-            f"{field}" + (" or a larger voxel size (fewer particles)"
-                          if estimate.what in ("generate", "sweep point") else ""),
+            f"{field}{'' if field.endswith('shape') else ' array'}"
+            + (" or a larger voxel size (fewer particles)"
+               if estimate.what in ("generate", "sweep point") else ""),
             estimate=estimate, limit=limit, field=field)
     return estimate
 

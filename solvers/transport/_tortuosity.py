@@ -36,7 +36,7 @@ Accuracy: by default the solve stops when the estimated relative error of ``sigm
 hence of ``tau``) is below ``accuracy = 3e-5`` -- the energy rule of
 :mod:`solvers.transport._cg`: the conductance is the minimum of the Dirichlet energy, every CG
 step lowers the energy by a known amount, and the remaining error is estimated from the tail
-of those decreases.  The estimate can read up to about 3x low when a solve stops after a few
+of those decreases.  The estimate can read up to about 6x low when a solve stops after 4-6
 iterations, so the default keeps the true error of ``tau`` below 1e-4 (measured on blobs,
 composites and random multi-phase volumes: 6e-6 to 7.9e-5).  Giving ``rtol`` instead stops on
 the relative residual as before.
@@ -60,11 +60,13 @@ from .._validate import (
     check_conductivity,
     check_max_iter,
     check_optional_positive,
+    check_phase_codes,
     check_positive,
     check_volume,
 )
 from ..device import check_device, get_xp, to_host
 from ..memory import check_memory, estimate_tortuosity
+from ..phases import PHASE_CODES
 from ._contacts import ContactConductance, weight_faces
 from ._result import TransportProperties, TransportResult
 from ._steps import (
@@ -120,6 +122,12 @@ def _options(image, axis, conductivity, periodic_lateral, rtol, max_iter, precon
         raise TypeError(f"progress must be a bool or a label string, got {progress!r}")
     rtol = check_optional_positive(rtol, "rtol")
     accuracy = check_optional_positive(accuracy, "accuracy")
+    if accuracy is not None and accuracy >= 1:
+        raise ValueError(f"accuracy must be a relative error below 1 (e.g. 1e-4), got "
+                         f"{accuracy!r}")
+    if dt.kind == "b" and conductivity is not None and set(conductivity) - {1}:
+        raise ValueError(f"image is a boolean mask: only its True voxels (code 1) conduct, so "
+                         f"conductivity may map code 1 only, got codes {sorted(conductivity)}")
     if rtol is None and accuracy is None:
         accuracy = DEFAULT_ACCURACY
     max_iter = check_max_iter(max_iter)
@@ -365,9 +373,11 @@ def transport_properties(
     axis : int
         Transport axis (0 = through-plane, current collector to separator).
     ionic_phases, electronic_phases : tuple of int
-        Phase codes of the two networks.
+        Phase codes of the two networks (non-empty, from 0-3, no code in both: one
+        conductivity per phase).
     voxel_size_um : float, optional
-        Voxel edge in µm; gives ``thickness_um`` and area-specific resistances.
+        Voxel edge in µm; gives ``thickness_um`` and area-specific resistances.  Must equal
+        ``electronic_contacts.voxel_size_um`` when both are given.
     periodic_lateral, rtol, max_iter, preconditioner, convention, dtype, device, accuracy
         As in :func:`tortuosity`.
     progress : bool
@@ -400,13 +410,24 @@ def transport_properties(
         raise TypeError(f"phases must be an integer phase array, got dtype {dt}")
     cond = check_conductivity(conductivities, "conductivities")
     axis = check_axis(axis)
+    networks = {"ionic_phases": check_phase_codes(ionic_phases, "ionic_phases"),
+                "electronic_phases": check_phase_codes(electronic_phases, "electronic_phases")}
+    shared = sorted(set(networks["ionic_phases"]) & set(networks["electronic_phases"]))
+    if shared:
+        raise ValueError(
+            f"ionic_phases {networks['ionic_phases']} and electronic_phases "
+            f"{networks['electronic_phases']} share phase code(s) {shared}; conductivities "
+            "holds one value per phase, so a phase belongs to one network (solve a mixed "
+            "conductor's two networks with tortuosity(), one conductivity mapping each)")
+    check_memory(estimate_tortuosity(phases.shape, device=check_device(device)), field="phases")
     present = {int(c) for c in to_host(get_xp(check_device(device)).unique(phases))}
+    unknown = sorted(present - set(PHASE_CODES.values()))
+    if unknown:
+        raise ValueError(
+            f"phases holds unknown phase codes {unknown[:10]}; allowed are "
+            f"{tuple(PHASE_CODES.values())} (0 pore, 1 CAM, 2 SE, 3 carbon)")
     nets = {}
-    for name, codes in (("ionic_phases", ionic_phases), ("electronic_phases", electronic_phases)):
-        try:
-            codes = tuple(int(c) for c in codes)
-        except TypeError:
-            raise TypeError(f"{name} must be a tuple of phase codes, got {codes!r}") from None
+    for name, codes in networks.items():
         missing = [c for c in codes if c not in cond and c in present]
         if missing:
             raise ValueError(
@@ -417,6 +438,13 @@ def transport_properties(
     thickness = None
     if voxel_size_um is not None:
         thickness = check_positive(voxel_size_um, "voxel_size_um") * phases.shape[axis]
+        if (isinstance(electronic_contacts, ContactConductance)
+                and not math.isclose(electronic_contacts.voxel_size_um, voxel_size_um,
+                                     rel_tol=1e-9)):
+            raise ValueError(
+                f"electronic_contacts.voxel_size_um is {electronic_contacts.voxel_size_um} µm "
+                f"but voxel_size_um is {voxel_size_um} µm; the contacts must be those of "
+                "this image")
     kw = dict(
         axis=axis,
         periodic_lateral=periodic_lateral,

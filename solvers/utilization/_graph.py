@@ -58,6 +58,56 @@ def _components(n: int, i: np.ndarray, j: np.ndarray, keep: np.ndarray) -> np.nd
     return connected_components(g, directed=False)[1]
 
 
+def _integers(a: np.ndarray, name: str, shape: str) -> np.ndarray:
+    if a.dtype == bool or not (np.issubdtype(a.dtype, np.integer) or a.size == 0):
+        raise TypeError(f"{name} must be {shape} integer array, got dtype {a.dtype}")
+    return a.astype(np.int64)
+
+
+def _checked(phase, pairs, touches_cc, touches_separator, volume):
+    """The graph's arrays as int64 / bool / float64, or an error naming the argument."""
+    phase = np.asarray(phase)
+    if phase.ndim != 1:
+        raise ValueError(f"phase must be a 1-D array (one code per particle), got shape "
+                         f"{phase.shape}")
+    phase = _integers(phase, "phase", "a 1-D")
+    n = phase.shape[0]
+    bad = np.setdiff1d(phase, (CAM, SE, CARBON))
+    if bad.size:
+        raise ValueError(f"phase holds codes {bad[:10].tolist()}; a particle is {CAM} CAM, "
+                         f"{SE} SE or {CARBON} carbon")
+    pairs = np.asarray(pairs)
+    if pairs.size == 0:
+        pairs = pairs.reshape(0, 2)
+    if pairs.ndim != 2 or pairs.shape[1] != 2:
+        raise ValueError(f"pairs must be an (m, 2) array of particle indices, got shape "
+                         f"{pairs.shape}")
+    pairs = _integers(pairs, "pairs", "an (m, 2)")
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= n):
+        raise ValueError(f"pairs must be 0-based indices below {n}, got range "
+                         f"[{pairs.min()}, {pairs.max()}]")
+    flags = []
+    for name, a in (("touches_cc", touches_cc), ("touches_separator", touches_separator)):
+        a = np.asarray(a)
+        if a.shape != (n,) or not (a.dtype == bool or np.isin(a, (0, 1)).all()):
+            raise ValueError(f"{name} must be ({n},) booleans, one per particle, got shape "
+                             f"{a.shape} dtype {a.dtype}")
+        flags.append(a.astype(bool))
+    vol = np.asarray(volume)
+    if vol.shape != (n,) or not np.issubdtype(vol.dtype, np.number):
+        raise ValueError(f"volume must be ({n},) numbers, one per particle, got shape "
+                         f"{vol.shape} dtype {vol.dtype}")
+    vol = vol.astype(np.float64)
+    if not (np.isfinite(vol).all() and (vol >= 0).all()):
+        raise ValueError("volume must be finite and >= 0, got "
+                         f"{vol[~(np.isfinite(vol) & (vol >= 0))][:5].tolist()}")
+    cam = phase == CAM
+    if cam.any() and vol[cam].sum() <= 0:
+        raise ValueError(f"volume is 0 for all {int(cam.sum())} CAM particles; theta is "
+                         "weighted by CAM volume")
+    return phase, pairs, flags[0], flags[1], vol
+
+
 def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: np.ndarray,
                           touches_separator: np.ndarray, volume: np.ndarray,
                           rule: str = "strict",
@@ -73,11 +123,18 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
     touches_cc, touches_separator : (n,) bool
         Particle touches the current-collector / separator face.
     volume : (n,) float
-        Particle volume (any unit; only CAM volumes are used, as weights).
+        Particle volume, finite and >= 0 (any unit; only CAM volumes are used, as weights).
     rule : {"strict", "cam_relay"}
     separator_contact : bool
         CAM touching the separator (a pure SE layer) has own ionic contact, as in
         :func:`solvers.cam_utilization`.
+
+    Raises
+    ------
+    TypeError, ValueError
+        An argument of the wrong shape or kind (non-integer codes or indices), a phase code
+        other than 1, 2, 3, an index out of range, a volume that is not finite and >= 0, or
+        CAM particles whose volumes sum to 0.
 
     Examples
     --------
@@ -95,18 +152,8 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
     """
     rule = check_choice(rule, "rule", RULES)
     separator_contact = check_bool(separator_contact, "separator_contact")
-    phase = np.asarray(phase).astype(np.int64).ravel()
+    phase, pairs, tcc, tsep, vol = _checked(phase, pairs, touches_cc, touches_separator, volume)
     n = phase.shape[0]
-    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
-    tcc = np.asarray(touches_cc, dtype=bool).ravel()
-    tsep = np.asarray(touches_separator, dtype=bool).ravel()
-    vol = np.asarray(volume, dtype=np.float64).ravel()
-    for name, arr in (("touches_cc", tcc), ("touches_separator", tsep), ("volume", vol)):
-        if arr.shape[0] != n:
-            raise ValueError(f"{name} must have one entry per particle ({n}), got {arr.shape[0]}")
-    if pairs.size and (pairs.min() < 0 or pairs.max() >= n):
-        raise ValueError(f"pairs must be 0-based indices below {n}, got range "
-                         f"[{pairs.min()}, {pairs.max()}]")
     i, j = pairs[:, 0], pairs[:, 1]
     pi, pj = phase[i], phase[j]
     elec = (phase == CAM) | (phase == CARBON)
@@ -139,8 +186,7 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
         ionic = cam & own
     active = cam & electronic & ionic
     n_cam = int(cam.sum())
-    v = vol[cam].sum()
-    theta = float(vol[active].sum() / v) if n_cam and v > 0 else float("nan")
+    theta = float(vol[active].sum() / vol[cam].sum()) if n_cam else float("nan")
     return GraphUtilizationResult(
         static_utilization=theta,
         static_utilization_by_count=float(active.sum() / n_cam) if n_cam else float("nan"),

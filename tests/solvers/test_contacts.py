@@ -200,3 +200,24 @@ def test_subvolume_keeps_the_contacts_it_holds():
     for bad in (3, (slice(0, 2), 1), (), "0:5"):
         with pytest.raises(TypeError, match="index must be a slice"):
             cc.subvolume(bad)
+    for bad in (slice(0, 10, 2), (slice(None), slice(None, None, -1))):
+        with pytest.raises(ValueError, match="slices with step 1"):
+            cc.subvolume(bad)
+
+
+def test_contacts_of_another_image_are_refused():
+    from solvers import transport_properties
+
+    ph = np.ones((6, 3, 3), dtype=np.uint8)
+    labels = np.ones((6, 3, 3), dtype=np.int32)
+    labels[3:] = 2
+    cc = ContactConductance(labels, np.array([[1, 2]]), np.array([0.05]), 0.25)
+    with pytest.raises(ValueError, match="electronic_contacts.voxel_size_um is 0.25 µm but "
+                                         "voxel_size_um is 0.5 µm"):
+        transport_properties(ph, {1: 1.0}, voxel_size_um=0.5, electronic_contacts=cc)
+    assert transport_properties(ph, {1: 1.0}, voxel_size_um=0.25,
+                                electronic_contacts=cc).electronic.contacts_weighted == 1
+    with pytest.raises(ValueError, match="labels must be >= 0"):
+        ContactConductance(-labels, np.array([[1, 2]]), np.array([0.05]), 0.25)
+    with pytest.raises(ValueError, match="pairs must hold particle labels >= 1"):
+        ContactConductance(labels, np.array([[0, 2]]), np.array([0.05]), 0.25)

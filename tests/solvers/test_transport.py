@@ -318,6 +318,35 @@ def test_transport_properties_needs_every_conductivity():
         transport_properties(ph, {1: 1.0, 2: 1e-3})
 
 
+@pytest.mark.parametrize("kwargs, match", [
+    ({"ionic_phases": (1, 2)}, r"share phase code\(s\) \[1\]"),
+    ({"electronic_phases": (2, 3)}, r"share phase code\(s\) \[2\]"),
+    ({"ionic_phases": ()}, "ionic_phases must be a non-empty tuple of phase codes"),
+    ({"electronic_phases": (1, 7)}, "electronic_phases must be a non-empty tuple"),
+])
+def test_transport_properties_networks_are_two_disjoint_sets_of_codes(kwargs, match):
+    ph = np.full((6, 4, 4), 2, dtype=np.uint8)
+    ph[:, :, :2] = 1
+    with pytest.raises(ValueError, match=match):
+        transport_properties(ph, {1: 1e-2, 2: 3e-3}, **kwargs)
+
+
+def test_transport_properties_refuses_unknown_phase_codes():
+    # code 5 where CAM should be: an electronic tau of inf was returned without a word
+    ph = np.full((6, 4, 4), 2, dtype=np.uint8)
+    ph[:, :, :2] = 5
+    with pytest.raises(ValueError, match=r"unknown phase codes \[5\]; allowed are \(0, 1, 2, 3\)"):
+        transport_properties(ph, {1: 1e-2, 2: 3e-3})
+
+
+def test_transport_properties_checks_memory_before_reading_the_array():
+    from solvers.memory import InsufficientMemoryError
+
+    big = np.broadcast_to(np.uint8(2), (1500,) * 3)    # no memory behind it: any scan is slow
+    with pytest.raises(InsufficientMemoryError, match="use a smaller phases array$"):
+        transport_properties(big, {2: 1.0})
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "kwargs,exc,match",
@@ -335,6 +364,10 @@ def test_transport_properties_needs_every_conductivity():
         ({"dtype": "float16"}, ValueError, "dtype"),
         ({"device": "gpu"}, ValueError, "device"),
         ({"periodic_lateral": 1}, TypeError, "periodic_lateral"),
+        ({"conductivity": {1: "1"}}, TypeError, r"conductivity\[1\] must be a number"),
+        ({"rtol": "1e-3"}, TypeError, "rtol must be a number, got '1e-3'"),
+        ({"accuracy": 2.0}, ValueError, "accuracy must be a relative error below 1"),
+        ({"conductivity": {0: 2.0}}, ValueError, "boolean mask: only its True voxels"),
     ],
 )
 def test_bad_arguments(kwargs, exc, match):

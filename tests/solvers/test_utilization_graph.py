@@ -62,5 +62,36 @@ def test_bad_input_named():
         _run([1], [], cc=[0], sep=[], rule="x")
     with pytest.raises(ValueError, match="pairs must be 0-based"):
         _run([1, 2], [[0, 2]], cc=[0], sep=[1])
-    with pytest.raises(ValueError, match="volume must have one entry per particle"):
+    with pytest.raises(ValueError, match=r"volume must be \(2,\) numbers, one per particle"):
         _run([1, 2], [[0, 1]], cc=[0], sep=[1], vol=[1.0])
+
+
+@pytest.mark.parametrize("phase, pairs, vol, error, match", [
+    ([1, 1, 2], [[0, 0.9], [0.9, 2]], None, TypeError, "pairs must be an .m, 2. integer array"),
+    ([1, 5, 2], [[0, 1], [1, 2]], None, ValueError, "phase holds codes .5.; a particle is"),
+    ([1, 0, 2], [[0, 1], [1, 2]], None, ValueError, "phase holds codes .0."),
+    ([1.0, 1, 2], [[0, 1], [1, 2]], None, TypeError, "phase must be a 1-D integer array"),
+    ([1, 1, 2], [[0, 1], [1, 2]], [np.nan, 1, 1], ValueError, "finite and >= 0, got .nan."),
+    ([1, 1, 2], [[0, 1], [1, 2]], [-1, 1, 1], ValueError, "finite and >= 0, got .-1.0."),
+    ([1, 1, 2], [[0, 1], [1, 2]], [0, 0, 1], ValueError, "volume is 0 for all 2 CAM"),
+])
+def test_bad_graph_is_refused_not_read_as_another(phase, pairs, vol, error, match):
+    # each of these used to give an answer: indices truncated, unknown codes read as
+    # non-CAM, or theta NaN without a word
+    with pytest.raises(error, match=match):
+        _run(phase, pairs, cc=[0], sep=[2], vol=vol)
+
+
+def test_graph_arrays_must_be_one_per_particle():
+    with pytest.raises(ValueError, match=r"phase must be a 1-D array .* got shape \(1, 3\)"):
+        cam_utilization_graph(np.array([[1, 1, 2]]), np.array([[0, 1]]),
+                              touches_cc=np.ones(3, bool), touches_separator=np.ones(3, bool),
+                              volume=np.ones(3))
+    with pytest.raises(ValueError, match=r"pairs must be an \(m, 2\) array .* \(1, 3\)"):
+        cam_utilization_graph(np.array([1, 1, 2]), np.array([[0, 1, 2]]),
+                              touches_cc=np.ones(3, bool), touches_separator=np.ones(3, bool),
+                              volume=np.ones(3))
+    with pytest.raises(ValueError, match=r"touches_cc must be \(3,\) booleans"):
+        cam_utilization_graph(np.array([1, 1, 2]), np.array([[0, 1]]),
+                              touches_cc=np.array([2, 0, 0]),
+                              touches_separator=np.ones(3, bool), volume=np.ones(3))
