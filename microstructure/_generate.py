@@ -156,6 +156,8 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
     """
     if not isinstance(spec, ElectrodeSpec):
         raise TypeError(f"spec must be an ElectrodeSpec, got {type(spec).__name__}")
+    # validated again: pydantic's model_copy(update=...) skips validation
+    spec = ElectrodeSpec.from_dict(spec.model_dump(mode="python", exclude_none=True))
     check_device(device)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")

@@ -23,6 +23,8 @@ _TABLE_COLUMNS = ("id", "phase", "center_um", "radius_um", "contact_i", "contact
 def check_margin(margin_um: object, name: str = "margin_um") -> float:
     """``margin_um`` as a float, or an error naming ``name`` when it is not a finite number
     of µm >= 0 (the wall margin of :meth:`Microstructure.bulk_slice`)."""
+    if isinstance(margin_um, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"{name} must be a number of µm, got {margin_um!r}")
     try:
         margin = float(margin_um)
     except (TypeError, ValueError):
@@ -239,6 +241,24 @@ class Microstructure:
     contact graph of a pressed packing that has carbon (else None).  With ``particle_ids`` it
     tells which particle each face of the electronic network belongs to, for the contact
     conductance of :meth:`electronic_contacts`."""
+
+    def __post_init__(self) -> None:
+        h = self.voxel_size_um
+        if (isinstance(h, (bool, np.bool_)) or not isinstance(h, (int, float, np.number))
+                or not math.isfinite(h) or h <= 0):
+            raise ValueError(f"voxel_size_um must be a finite number > 0 (µm), got {h!r}")
+        if not math.isclose(float(h), self.spec.domain.voxel_size_um, rel_tol=1e-9):
+            raise ValueError(f"voxel_size_um is {h} µm but spec.domain.voxel_size_um is "
+                             f"{self.spec.domain.voxel_size_um} µm; they must be equal")
+        shape = tuple(getattr(self.phases, "shape", ()))
+        if len(shape) != 3 or shape != tuple(self.spec.domain.shape):
+            raise ValueError(f"phases has shape {shape} but spec.domain.shape is "
+                             f"{tuple(self.spec.domain.shape)}; they must be equal")
+        for name in ("particle_ids", "carbon_ids"):
+            a = getattr(self, name)
+            if a is not None and tuple(a.shape) != shape:
+                raise ValueError(f"{name} has shape {tuple(a.shape)}, phases {shape}; they "
+                                 "must be equal")
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -392,10 +392,31 @@ class ElectrodeSpec(_Model):
 
     def conductivities(self, kind: Literal["ionic", "electronic"]) -> dict[int, float]:
         """``{phase_code: S/cm}`` for ``kind``, from the spec or the domain-brief defaults."""
+        if kind not in ("ionic", "electronic"):
+            raise ValueError(f"kind must be 'ionic' or 'electronic', got {kind!r}")
         out: dict[int, float] = {}
         for n, p in self.present_phases().items():
             value = getattr(p, f"{kind}_conductivity_S_cm")
             out[PHASE_CODES[n]] = DEFAULT_CONDUCTIVITY[n][kind] if value is None else value
+        return out
+
+    def transport_conductivities(self) -> dict[int, float]:
+        """``{phase_code: S/cm}`` of the two transport networks, as ``analyze`` solves them:
+        the SE's ionic conductivity, CAM's and carbon's electronic one (phases present).
+
+        The ``conductivities`` argument of :func:`solvers.transport_properties`.
+
+        Examples
+        --------
+        >>> import microstructure as ms
+        >>> cond = ms.load_spec(ms.default_spec_path()).transport_conductivities()
+        >>> sorted(cond) == [ms.CAM, ms.SE, ms.CARBON]
+        True
+        """
+        ionic, electronic = self.conductivities("ionic"), self.conductivities("electronic")
+        out = {c: ionic[c] for c in (PHASE_CODES["se"],) if c in ionic}
+        out.update({c: electronic[c] for c in (PHASE_CODES["cam"], PHASE_CODES["carbon"])
+                    if c in electronic})
         return out
 
     def areal_loading_mg_cm2(self) -> float | None:

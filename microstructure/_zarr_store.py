@@ -79,7 +79,7 @@ def write_store(m: Microstructure, path: str | Path, *, overwrite: bool = True) 
             "seed": int(m.seed),
             "voxel_size_um": float(m.voxel_size_um),
             "phase_codes": dict(PHASE_CODES),
-            "axis_convention": "axis 0 through-plane; index 0 = current collector",
+            "axis_convention": AXIS_CONVENTION,
             "generation": m.report.to_dict() if m.report is not None else None,
             "integrity": {"algorithm": "sha256",
                           "arrays": {k: _fingerprint(a) for k, a in arrays.items()}},
@@ -303,6 +303,7 @@ def open_microstructure(path: str | Path) -> Microstructure:
     if attrs.get("format") != STORE_FORMAT:
         raise ValueError(f"{path} is not an assb-microstructure store "
                          f"(format={attrs.get('format')!r}, expected {STORE_FORMAT!r})")
+    _check_conventions(attrs, path)
     data = _read_checked(root, path, attrs.get("integrity"))
     table = ParticleTable(**{name: data[f"particles/{name}"] for name in _TABLE_COLUMNS
                              if f"particles/{name}" in data})
@@ -321,16 +322,42 @@ def open_microstructure(path: str | Path) -> Microstructure:
     except (KeyError, TypeError, ValueError) as exc:
         raise StoreIntegrityError(f"damaged store {path}: bad metadata in zarr.json "
                                   f"({type(exc).__name__}: {exc})") from None
-    return Microstructure(
-        phases=data["phases"],
-        particle_ids=data["particle_ids"],
-        particles=table,
-        voxel_size_um=voxel_size_um,
-        spec=ElectrodeSpec.from_dict(spec_data, source=f"spec stored in {path}"),
-        seed=seed,
-        report=report,
-        carbon_ids=data.get("carbon_ids"),
-    )
+    spec = ElectrodeSpec.from_dict(spec_data, source=f"spec stored in {path}")
+    try:
+        return Microstructure(phases=data["phases"], particle_ids=data["particle_ids"],
+                              particles=table, voxel_size_um=voxel_size_um, spec=spec,
+                              seed=seed, report=report, carbon_ids=data.get("carbon_ids"))
+    except ValueError as exc:
+        raise StoreIntegrityError(f"damaged store {path}: {exc}") from None
+
+
+#: The integrity record came during 0.1; a store of a later version without one lost it.
+_INTEGRITY_SINCE = (0, 2)
+#: The axis convention every store records (and open requires).
+AXIS_CONVENTION = "axis 0 through-plane; index 0 = current collector"
+
+
+def _check_conventions(attrs: dict[str, Any], path: Path) -> None:
+    """Refuse a store whose phase codes or axis convention are not this package's, or that
+    lost the integrity record its writer always writes."""
+    codes = attrs.get("phase_codes")
+    if codes != dict(PHASE_CODES):
+        raise StoreIntegrityError(f"damaged store {path}: phase_codes {codes} in zarr.json, "
+                                  f"this package reads {dict(PHASE_CODES)}")
+    axes = attrs.get("axis_convention")
+    if axes != AXIS_CONVENTION:
+        raise StoreIntegrityError(f"damaged store {path}: axis_convention {axes!r} in "
+                                  f"zarr.json, this package reads {AXIS_CONVENTION!r}")
+    if attrs.get("integrity") is None:
+        try:
+            version = tuple(int(v) for v in str(attrs.get("package_version")).split(".")[:2])
+        except ValueError:
+            version = None
+        if version is None or version >= _INTEGRITY_SINCE:
+            raise StoreIntegrityError(
+                f"damaged store {path}: no integrity record in zarr.json (written by "
+                f"package_version {attrs.get('package_version')!r}; every store from "
+                f"{'.'.join(map(str, _INTEGRITY_SINCE))} on has one)")
 
 
 def _read_checked(root: Any, path: Path, integrity: Any) -> dict[str, np.ndarray]:

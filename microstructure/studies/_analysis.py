@@ -72,6 +72,9 @@ def analyze(m: Microstructure, *, device: str = "cpu",
     from microstructure._homogeneity import check_window
     from microstructure._microstructure import wall_bulk_slice
 
+    if isinstance(rules, str):
+        raise TypeError(f"rules must be a sequence of rule names, e.g. ({rules!r},), got the "
+                        f"string {rules!r}")
     rules = tuple(rules)
     bad = [r for r in rules if r not in RULES]
     if bad or not rules:
@@ -124,13 +127,8 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
                periodic: bool, bulk: slice, in_plane: bool = False) -> dict[str, Any]:
     """Ionic (SE) and electronic (CAM + carbon) σ_eff and τ through-plane, on ``bulk``
     (and along axes 1 and 2 with ``in_plane``)."""
-    ionic = m.spec.conductivities("ionic")
-    electronic = m.spec.conductivities("electronic")
-    cond = {SE: ionic[SE], CAM: electronic[CAM]}
-    e_phases: tuple[int, ...] = (CAM,)
-    if CARBON in electronic:
-        cond[CARBON] = electronic[CARBON]
-        e_phases = (CAM, CARBON)
+    cond = m.spec.transport_conductivities()
+    e_phases = (CAM, CARBON) if CARBON in cond else (CAM,)
     contacts = m.electronic_contacts()
     if contacts is not None:
         contacts = contacts.subvolume(bulk)

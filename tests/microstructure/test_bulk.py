@@ -45,7 +45,8 @@ def test_default_margin_is_the_larger_d50(bare_separator):
 
 
 @pytest.mark.parametrize("margin,err", [(-1.0, ValueError), (math.nan, ValueError),
-                                        (math.inf, ValueError), ("1 um", TypeError)])
+                                        (math.inf, ValueError), ("1 um", TypeError),
+                                        ("1", TypeError), (True, TypeError)])
 def test_bad_margin_is_named(bare_separator, margin, err):
     with pytest.raises(err, match="margin_um"):
         bare_separator.bulk_slice(margin_um=margin)
@@ -173,3 +174,11 @@ def test_in_plane_tau_is_the_harmonic_mean_of_the_axes():
     assert math.isinf(_in_plane([axis(math.inf, 0.0)] * 2)["tau"])
     assert math.isnan(_in_plane([axis(math.nan, 0.0), axis(2.0, 1.0)])["tau"])
     assert _in_plane([axis(2.0, 1.0), axis(4.0, 0.5)])["effective_conductivity_S_cm"] == 0.75
+
+
+def test_analyze_names_bad_rules(bare_separator):
+    with pytest.raises(TypeError, match=r"rules must be a sequence of rule names, e.g. "
+                                        r"\('strict',\), got the string 'strict'"):
+        analyze(bare_separator, rules="strict", structure=False, transport=False)
+    with pytest.raises(ValueError, match="rules must be a non-empty subset"):
+        analyze(bare_separator, rules=("strict", "loose"), structure=False, transport=False)

@@ -11,7 +11,7 @@ import pytest
 import microstructure as ms
 from microstructure import STORE_FORMAT
 from microstructure._spec import ElectrodeSpec
-from microstructure._zarr_store import store_attrs
+from microstructure._zarr_store import AXIS_CONVENTION, store_attrs
 
 
 @pytest.fixture(scope="module")
@@ -244,6 +244,47 @@ def test_truncated_metadata_is_an_error(structure, tmp_path):
         ms.open(p)
 
 
+def _edit_attrs(structure, path, **changes):
+    p = structure.save(path)
+    meta = json.loads((p / "zarr.json").read_text())
+    for key, value in changes.items():
+        if value is None:
+            del meta["attributes"][key]
+        else:
+            meta["attributes"][key] = value
+    (p / "zarr.json").write_text(json.dumps(meta))
+    return p
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"voxel_size_um": 0.0}, "voxel_size_um must be a finite number > 0"),
+    ({"voxel_size_um": 0.25}, "voxel_size_um is 0.25 µm but spec.domain.voxel_size_um is 0.5"),
+    ({"phase_codes": {"pore": 0, "cam": 2, "se": 1, "carbon": 3}}, "phase_codes"),
+    ({"phase_codes": None}, "phase_codes None"),
+    ({"axis_convention": "axis 0 through-plane; index 0 = separator"}, "axis_convention"),
+    ({"integrity": None}, "no integrity record"),
+])
+def test_damaged_metadata_is_an_error_not_a_value(structure, tmp_path, changes, match):
+    # the checksums cover the arrays; what the attributes say is checked against the spec and
+    # the package's conventions, never taken as it stands
+    p = _edit_attrs(structure, tmp_path / "m.zarr", **changes)
+    with pytest.raises(ms.StoreIntegrityError, match=match):
+        ms.open(p)
+
+
+def test_a_microstructure_refuses_a_voxel_or_shape_its_spec_does_not_have(structure):
+    from dataclasses import replace
+
+    with pytest.raises(ValueError, match="voxel_size_um is 0.25 µm but spec"):
+        replace(structure, voxel_size_um=0.25)
+    with pytest.raises(ValueError, match="must be a finite number > 0"):
+        replace(structure, voxel_size_um=float("nan"))
+    with pytest.raises(ValueError, match=r"phases has shape \(47, 40, 40\) but spec"):
+        replace(structure, phases=structure.phases[1:], particle_ids=structure.particle_ids[1:])
+    with pytest.raises(ValueError, match=r"particle_ids has shape \(47, 40, 40\)"):
+        replace(structure, particle_ids=structure.particle_ids[1:])
+
+
 def _save_old_format(m, path):
     """A store as the writer before integrity records wrote it: no checksum, and zarr's
     default of not writing chunks that are all zero."""
@@ -259,6 +300,8 @@ def _save_old_format(m, path):
     root.attrs.update({"format": STORE_FORMAT, "spec": m.spec.model_dump(mode="json",
                                                                           exclude_none=True),
                        "seed": m.seed, "voxel_size_um": m.voxel_size_um,
+                       "package_version": "0.1.0", "phase_codes": dict(ms.PHASE_CODES),
+                       "axis_convention": AXIS_CONVENTION,
                        "generation": m.report.to_dict()})
     return path
 

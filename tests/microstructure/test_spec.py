@@ -116,6 +116,19 @@ def test_conductivities_default_and_given():
     assert spec.conductivities("electronic")[ms.CARBON] > spec.conductivities("electronic")[ms.CAM]
 
 
+def test_transport_conductivities_take_each_network_its_own_carrier():
+    spec = ElectrodeSpec.from_dict(
+        _spec(lambda d: d["phases"]["se"].update(ionic_conductivity_S_cm=1e-2)))
+    ionic, electronic = spec.conductivities("ionic"), spec.conductivities("electronic")
+    assert spec.transport_conductivities() == {ms.SE: 1e-2, ms.CAM: electronic[ms.CAM],
+                                               ms.CARBON: electronic[ms.CARBON]}
+    assert ionic[ms.SE] == 1e-2
+    bare = ElectrodeSpec.from_dict(_spec(lambda d: d["phases"].pop("carbon")))
+    assert set(bare.transport_conductivities()) == {ms.SE, ms.CAM}
+    with pytest.raises(ValueError, match="kind must be 'ionic' or 'electronic', got 'x'"):
+        spec.conductivities("x")
+
+
 # ---------------------------------------------------------------------------------------------
 # particle size distributions
 
