@@ -47,9 +47,10 @@ __all__ = [
 #: Single-phase networks filling less than this fraction of the box use the piece multigrid.
 PIECES_BELOW = 0.15
 #: Requested relative accuracy of sigma_eff and tau when neither ``rtol`` nor ``accuracy`` is given.
-#: The tail estimate can read up to ~3x low when a solve stops after 5-6 iterations (measured:
-#: estimate 2.8e-5, true 7.9e-5), so 3e-5 keeps the true error of tau below 1e-4; 1e-5 spent a
-#: further 7 of 20 iterations on 200^3 blobs for errors nobody compares at.
+#: The tail estimate can read up to ~6x low when a solve stops after 4-6 iterations (measured:
+#: estimate 2.8e-5, true 7.9e-5; a 12 x 10 x 10 random four-phase volume, contrast 1e3, periodic
+#: sides, 4 iterations: 1.2e-5, true 7.4e-5), so 3e-5 keeps the true error of tau below 1e-4;
+#: 1e-5 spent a further 7 of 20 iterations on 200^3 blobs for errors nobody compares at.
 DEFAULT_ACCURACY = 3e-5
 #: ``dtype="auto"`` stores float32 when the solved phases' conductivities differ by at most this.
 AUTO_FLOAT32_CONTRAST = 10.0
