@@ -68,7 +68,9 @@ def cam_utilization(
     phases : (nz, ny, nx) integer array
         Phase codes: 0 pore, 1 CAM, 2 SE, 3 carbon.
     particle_ids : (nz, ny, nx) integer array
-        Particle id (> 0) on every CAM voxel, 0 elsewhere.
+        Particle id (> 0) on every CAM voxel, 0 elsewhere.  A particle is one conductor: the
+        voxels of an id count as one body even where they are not adjacent (give two pieces
+        two ids; generated and imported structures have connected particles).
     axis : int
         Through-plane axis: index 0 touches the current collector, the last index the separator.
     electronic_phases : tuple of int
