@@ -137,6 +137,11 @@ def se_fill_cut(spec: ElectrodeSpec) -> float:
     return spec.packing.se_fill_ratio * present["cam"].psd.sampler().volume_quantile(0.5)
 
 
+#: Lumped shares below this are the rounding of ``share - fill_share`` where the fill takes
+#: all of the PSD under the cut (5.6e-17 was reported as lumped SE).
+LUMPED_NOISE = 1e-12
+
+
 def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
     """Per present phase: (sampler of the drawn particles or None, share of its volume drawn
     from above the 2-voxel cut instead of below it, share that goes to the SE fill)."""
@@ -170,8 +175,9 @@ def powder_plan(spec: ElectrodeSpec) -> dict[str, tuple[Any, float, float]]:
                 f"one of at most {sampler.volume_quantile(0.5) / 4:.3g} um gives its d50 "
                 "4 voxels")
         share = sampler.volume_share_below(cut)
+        lumped = share - fill_share
         plan[name] = (sampler.above(cut)[0] if share > 0 else sampler,
-                      max(0.0, share - fill_share), fill_share)
+                      lumped if lumped > LUMPED_NOISE else 0.0, fill_share)
     return plan
 
 

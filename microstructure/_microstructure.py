@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -326,7 +327,8 @@ class Microstructure:
             one particle diameter: pores in the first half micrometre, and in a pressed 80:20
             NCM : 5 µm SE a quarter of the bulk's SE up to 4.5 µm from the collector), 0 for
             an imported one (a measured volume is already a cut through the bulk).  Rounded up
-            to whole voxels, and at most a quarter of the thickness on each side.
+            to whole voxels, and at most a quarter of the thickness on each side (a larger
+            margin given here is reduced to that, with a warning).
 
         Returns
         -------
@@ -348,9 +350,15 @@ class Microstructure:
         """
         n0 = self.shape[0]
         h = float(self.voxel_size_um)
+        given = margin_um is not None
         if margin_um is None:                # imported: no walls of ours
             margin_um = 0.0 if self.report is None else default_wall_margin_um(self.spec)
-        c = margin_voxels(check_margin(margin_um), h, n0)
+        margin_um = check_margin(margin_um)
+        c = margin_voxels(margin_um, h, n0)
+        if given and c * h < margin_um - 1e-9 * h:
+            warnings.warn(f"margin_um = {margin_um:g} µm is more than a quarter of the "
+                          f"{n0 * h:g} µm thickness; {c * h:g} µm is left out next to each "
+                          "wall instead", UserWarning, stacklevel=2)
         return slice(c, n0 - c)
 
     def save(self, path: str | Path, *, overwrite: bool = True) -> Path:

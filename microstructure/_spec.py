@@ -57,7 +57,7 @@ class SpecError(ValueError):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class LognormalPSD(_Model):
@@ -163,8 +163,11 @@ class DomainSpec(_Model):
         if not ok:
             raise ValueError("size_um must be three lengths > 0 in um (thickness, then the "
                              f"lateral edges), got {size!r}")
-        if isinstance(h, bool) or not isinstance(h, (int, float)) or not h > 0:
-            return data                        # the field's own check names voxel_size_um
+        if (isinstance(h, bool) or not isinstance(h, (int, float)) or not h > 0
+                or not math.isfinite(h)):
+            # the field's own check names voxel_size_um; a stand-in shape keeps a second,
+            # misleading "shape: Field required" out of the message
+            return {**data, "shape": data.get("shape") or (8, 8, 8)}
         shape = [round(v / h) for v in size]
         if min(shape) < 8:
             raise ValueError(f"size_um {list(size)} at voxel_size_um {h} is {shape} voxels; "
@@ -317,7 +320,7 @@ class ElectrodeSpec(_Model):
                 f"phases.cam.fraction = {phases['cam'].fraction} with porosity "
                 f"{self.composition.porosity} asks for CAM = {box['cam']:.3f} of the box; random "
                 f"packing of spheres cannot exceed {MAX_CAM_BOX_FRACTION}: lower the CAM fraction "
-                "or the porosity"
+                "or raise the porosity"
             )
         if self.packing.mode == "rsa" and box["cam"] > 0.40:
             raise ValueError(
@@ -325,6 +328,8 @@ class ElectrodeSpec(_Model):
                 f"{box['cam']:.3f}: use packing.mode = 'pressed' or 'sequential'"
             )
         lengths = self.box_um()
+        grow = ("domain.size_um" if self.domain.size_um is not None
+                else "domain.shape or domain.voxel_size_um")
         for name, p in phases.items():
             d_max = p.psd.sampler().d_max
             limit = lengths[0] if self.domain.periodic_lateral else min(lengths)
@@ -333,7 +338,7 @@ class ElectrodeSpec(_Model):
                 raise ValueError(
                     f"phases.{name}.psd: largest particle ({d_max:.3g} um) does not fit the box "
                     f"({lengths[0]:.3g} x {lengths[1]:.3g} x {lengths[2]:.3g} um); enlarge "
-                    "domain.shape (or domain.size_um) or domain.voxel_size_um"
+                    f"{grow}"
                 )
         return self
 

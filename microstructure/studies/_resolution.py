@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -180,7 +181,11 @@ def resolution_study(spec: ElectrodeSpec, *, levels: int = 2, seeds: Sequence[in
               else check_margin(wall_margin_um, "wall_margin_um"))
     box = list(spec.box_um())
     h = float(spec.domain.voxel_size_um)
-    margin = h * margin_voxels(margin, h, spec.domain.shape[0])  # whole voxels at every level
+    asked, margin = margin, h * margin_voxels(margin, h, spec.domain.shape[0])  # whole voxels
+    if wall_margin_um is not None and margin < asked - 1e-9 * h:                 # at every level
+        warnings.warn(f"wall_margin_um = {asked:g} µm is more than a quarter of the "
+                      f"{box[0]:g} µm thickness; {margin:g} µm is left out next to each wall "
+                      "instead", UserWarning, stacklevel=2)
     specs = [spec.updated({"domain.voxel_size_um": h / 2**k, "domain.size_um": box})
              for k in range(levels)]
     finest = specs[-1]

@@ -120,6 +120,20 @@ def test_every_level_solves_the_same_slab_the_coarsest_voxels_cut():
     assert "tau of the bulk: 1.5 um next to each wall left out at every voxel" in study.summary()
 
 
+def test_a_margin_over_a_quarter_of_the_thickness_is_reduced_with_a_warning(monkeypatch):
+    class Built(Exception):
+        pass
+
+    def stop(*a, **k):
+        raise Built
+
+    monkeypatch.setattr(R, "generate", stop)
+    with pytest.warns(UserWarning, match="wall_margin_um = 100 µm is more than a quarter of "
+                                         "the 12 µm thickness; 3 µm is left out"):
+        with pytest.raises(Built):
+            resolution_study(_spec(), wall_margin_um=100.0)
+
+
 def test_a_finest_level_over_the_memory_is_refused_before_any_build(monkeypatch):
     from solvers import memory
     from solvers.memory import InsufficientMemoryError, MemoryLimit
@@ -187,3 +201,15 @@ def test_ctrl_c_keeps_the_builds_that_finished(monkeypatch, tmp_path):
     res = CliRunner().invoke(app, ["resolution", str(spec), "--no-transport", "--seeds", "2",
                                    "--json"])
     assert res.exit_code == 130 and len(json.loads(res.stdout)["levels"]) == 2  # still JSON
+
+
+def test_a_fill_that_takes_all_the_fines_lumps_nothing():
+    # SE-rich, 0.25 um: every SE share under the 2-voxel cut goes to the fill, and the
+    # difference of the two shares read 5.6e-17 "lumped" (in the report, resolution --json)
+    from microstructure._generate_pressed import powder_plan
+
+    spec = ms.load_spec(ms.default_spec_path()).updated({
+        "domain.size_um": [16, 12, 12], "domain.voxel_size_um": 0.25,
+        "phases.carbon.fraction": 0, "phases.cam.fraction": 15, "phases.se.fraction": 85})
+    _, lumped, fill = powder_plan(spec)["se"]
+    assert fill > 0.2 and lumped == 0.0

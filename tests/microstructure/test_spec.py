@@ -316,7 +316,8 @@ def test_box_in_um_errors_name_the_field():
     msg = _error(both)                                             # shape 200 != 160
     assert "shape [200, 128, 128] and size_um [40, 32, 32] disagree" in msg
     assert "give shape (voxels) or size_um (um)" in _error(_pop("domain.shape"))
-    with pytest.raises(ms.SpecError, match=r"enlarge domain.shape \(or domain.size_um\)"):
+    # a box in um keeps its size at any voxel: only a larger size_um helps
+    with pytest.raises(ms.SpecError, match=r"does not fit the box .*; enlarge domain.size_um$"):
         ms.load_spec(EXAMPLE).updated({"domain.size_um": [10, 10, 10]})
 
 
@@ -512,7 +513,31 @@ def test_bad_psd(psd, words):
 
 def test_particle_larger_than_the_box():
     msg = _error(_set("domain.shape", [16, 16, 16]))
-    assert "phases.cam.psd" in msg and "does not fit the box" in msg and "domain.shape" in msg
+    assert "phases.cam.psd" in msg and "does not fit the box" in msg
+    assert msg.rstrip().endswith("enlarge domain.shape or domain.voxel_size_um")
+
+
+def test_too_much_cam_for_a_packing_says_raise_the_porosity():
+    msg = _error(lambda d: (d["phases"]["cam"].update(fraction=95),
+                            d["phases"]["se"].update(fraction=5),
+                            d["composition"].update(porosity=0.05)))
+    assert "cannot exceed 0.68: lower the CAM fraction or raise the porosity" in msg
+
+
+@pytest.mark.parametrize("path", ["phases.cam.fraction", "phases.cam.psd.d90_um",
+                                  "phases.cam.density_g_cm3",
+                                  "phases.se.ionic_conductivity_S_cm", "composition.porosity"])
+def test_infinite_numbers_are_refused_by_name(path):
+    # inf passed validation and failed later (a traceback in check, a store without CAM, an
+    # analysis that could not be written as JSON)
+    msg = _error(_set(path, float("inf")))
+    assert f"{path}: Input should be a finite number (got inf)" in msg
+
+
+def test_a_bad_voxel_with_a_box_in_um_is_the_only_error():
+    msg = _error(lambda d: d["domain"].update(size_um=[16, 12, 12], voxel_size_um=0,
+                                               shape=None))
+    assert "domain.voxel_size_um" in msg and "domain.shape" not in msg
 
 
 def test_missing_density_with_weight_basis():
