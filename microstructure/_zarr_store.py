@@ -340,20 +340,13 @@ AXIS_CONVENTION = "axis 0 through-plane; index 0 = current collector"
 def _check_conventions(attrs: dict[str, Any], path: Path) -> None:
     """Refuse a store whose phase codes or axis convention are not this package's, or that
     lost the integrity record its writer always writes."""
-    codes = attrs.get("phase_codes")
-    if codes != dict(PHASE_CODES):
-        raise StoreIntegrityError(f"damaged store {path}: phase_codes {codes} in zarr.json, "
-                                  f"this package reads {dict(PHASE_CODES)}")
-    axes = attrs.get("axis_convention")
-    if axes != AXIS_CONVENTION:
-        raise StoreIntegrityError(f"damaged store {path}: axis_convention {axes!r} in "
-                                  f"zarr.json, this package reads {AXIS_CONVENTION!r}")
+    for key, ours in (("phase_codes", dict(PHASE_CODES)), ("axis_convention", AXIS_CONVENTION)):
+        if attrs.get(key) != ours:
+            raise StoreIntegrityError(f"damaged store {path}: {key} {attrs.get(key)!r} in "
+                                      f"zarr.json, this package reads {ours!r}")
     if attrs.get("integrity") is None:
-        try:
-            version = tuple(int(v) for v in str(attrs.get("package_version")).split(".")[:2])
-        except ValueError:
-            version = None
-        if version is None or version >= _INTEGRITY_SINCE:
+        v = str(attrs.get("package_version")).split(".")[:2]
+        if not all(x.isdigit() for x in v) or tuple(map(int, v)) >= _INTEGRITY_SINCE:
             raise StoreIntegrityError(
                 f"damaged store {path}: no integrity record in zarr.json (written by "
                 f"package_version {attrs.get('package_version')!r}; every store from "

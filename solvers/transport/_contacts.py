@@ -76,7 +76,7 @@ MAX_WEIGHT = 10.0
 MIN_RADIUS_VOXELS = 1e-3
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ContactConductance:
     """The particle contacts of a conducting network, for :func:`solvers.tortuosity`.
 
@@ -142,6 +142,11 @@ class ContactConductance:
         if self.labels.size and int(to_host(self.labels.min())) < 0:
             raise ValueError(f"labels must be >= 0 (0 = no particle), got minimum "
                              f"{int(to_host(self.labels.min()))}")
+
+    def __repr__(self) -> str:
+        return (f"ContactConductance(labels shape {tuple(self.labels.shape)}, "
+                f"{np.asarray(self.pairs).shape[0]} contacts, voxel_size_um="
+                f"{self.voxel_size_um})")
 
     def subvolume(self, index: Any) -> ContactConductance:
         """The same contacts on the sub-volume ``labels[index]`` (``index``: a slice along axis

@@ -221,3 +221,10 @@ def test_contacts_of_another_image_are_refused():
         ContactConductance(-labels, np.array([[1, 2]]), np.array([0.05]), 0.25)
     with pytest.raises(ValueError, match="pairs must hold particle labels >= 1"):
         ContactConductance(labels, np.array([[0, 2]]), np.array([0.05]), 0.25)
+
+
+def test_repr_names_the_sizes_not_the_arrays():
+    labels = np.ones((40, 30, 30), dtype=np.int32)
+    cc = ContactConductance(labels, np.array([[1, 2], [2, 3]]), np.array([0.1, 0.2]), 0.25)
+    assert repr(cc) == ("ContactConductance(labels shape (40, 30, 30), 2 contacts, "
+                        "voxel_size_um=0.25)")
