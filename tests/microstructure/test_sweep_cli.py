@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,10 +51,12 @@ def test_sweep_command_and_resume(tmp_path):
     assert "failed x2: SpecError: phases.se.psd" in result.stdout
     assert f"results: {out / 'results.parquet'}" in result.stdout
     assert "sweep:" not in result.stderr  # no progress bar with --quiet
+    assert re.search(r"done before \(\d+\.\d s, in this process\)", result.stdout)
     assert len(studies.load_results(out)) == 4
     again = invoke("sweep", path, "-o", out, "--workers", "1")
     assert again.exit_code == 0, again.output
     assert "this run 0 ok + 0 failed new, 4 done before" in again.stdout
+    assert re.search(r"done before \(\d+\.\d s, nothing to run\)", again.stdout)
     retry = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet", "--retry-failed")
     assert "this run 0 ok + 2 failed new, 2 done before" in retry.stdout
 
