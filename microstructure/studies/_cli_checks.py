@@ -160,13 +160,25 @@ def read_spec(path: Path, sets: list[str] | None = None) -> Any:
             fail("; ".join(bad))
         return spec.updated(changes) if changes else spec
     except SpecError as exc:  # one line per bad field
+        if _is_sweep_file(path):
+            fail(f"{path} looks like a sweep file (base, [axes] or [[points]]), not a spec "
+                 "file: this command takes a spec file with [domain], [composition] and "
+                 f"[phases]; a sweep file runs with assb sweep {path} -o RESULTS_DIR")
         msg = str(exc).replace("invalid updated spec", f"invalid spec {path} after --set", 1)
         typer.echo(f"error: {msg}", err=True)
         raise typer.Exit(2) from None
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except IsADirectoryError:
+        fail(f"{path} is a directory; expected a spec TOML file")
+    except (FileNotFoundError, PermissionError) as exc:
         fail(one_line(exc))
     except UnicodeDecodeError as exc:
         fail(not_text(path, exc))
+
+
+def _is_sweep_file(path: Path) -> bool:
+    from ._check import is_sweep_file
+
+    return is_sweep_file(path)
 
 
 def read_sweep(path: Path) -> Any:
@@ -174,7 +186,9 @@ def read_sweep(path: Path) -> Any:
 
     try:
         return load_sweep(path)
-    except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except IsADirectoryError:
+        fail(f"{path} is a directory; expected a sweep TOML file")
+    except (SweepError, FileNotFoundError, PermissionError) as exc:
         fail(one_line(exc))
     except UnicodeDecodeError as exc:
         fail(not_text(path, exc))

@@ -115,6 +115,42 @@ def test_write_report_refuses_a_file_before_reading(tmp_path):
         write_report(tmp_path / "no-results-here", out_dir=tmp_path / "f")
 
 
+def test_a_directory_for_a_toml_file_is_named(tmp_path):
+    (tmp_path / "adir").mkdir()
+    for args, words in ((("check",), "expected a spec or sweep TOML file"),
+                        (("generate", "-o", tmp_path / "x.zarr"), "expected a spec TOML file"),
+                        (("sweep", "-o", tmp_path / "x"), "expected a sweep TOML file")):
+        result = _invoke(args[0], tmp_path / "adir", *args[1:])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: {tmp_path / 'adir'} is a directory; {words}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+
+
+def test_a_spec_given_to_sweep_and_a_sweep_given_to_generate_are_named(tmp_path):
+    spec = ROOT / "examples" / "nmc_lpscl.toml"
+    result = _invoke("sweep", spec, "-o", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "looks like a spec file (it has [domain], [composition], [phases])" in result.stderr
+    assert "unknown key" not in result.stderr and "base = " in result.stderr
+    sweep = _sweep_file(tmp_path)
+    for cmd in ("generate", "resolution"):
+        args = ("-o", tmp_path / "x.zarr") if cmd == "generate" else ()
+        result = _invoke(cmd, sweep, *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: {sweep} looks like a sweep file")
+        assert "unknown key" not in result.stderr and "assb sweep" in result.stderr
+    # the normal errors otherwise: a sweep file with a typo, a spec with a bad table
+    typo = tmp_path / "typo.toml"
+    typo.write_text(_sweep_file(tmp_path).read_text().replace("[axes]", "[axis]"))
+    result = _invoke("sweep", typo, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "axis: unknown key" in result.stderr, result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("domain = 3\n")
+    result = _invoke("generate", bad, "-o", tmp_path / "x.zarr")
+    assert result.exit_code == 2 and "composition: Field required" in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.zarr").exists()
+
+
 def test_garbage_spec_through_python_m_exits_2(tmp_path):
     """The real entry point, in a subprocess: message on stderr, exit 2, no traceback."""
     p = tmp_path / "spec.toml"
