@@ -16,15 +16,28 @@ import typer
 
 from ._text import one_line
 
-__all__ = ["check_device", "check_dir_out", "check_out", "check_wall_margin", "echo_json", "fail",
-           "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec", "read_sweep",
-           "set_option", "spec_changes", "spec_label"]
+__all__ = ["as_options", "check_device", "check_dir_out", "check_out", "check_wall_margin",
+           "echo_json", "fail", "interruptible", "left_as_is", "memory_fail", "not_text",
+           "read_spec", "read_sweep", "set_option", "spec_changes", "spec_label"]
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
     """``error: msg`` on stderr, then exit with ``code``."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+def as_options(msg: str, options: dict[str, str]) -> str:
+    """``msg`` of the Python API as the command line says it: each argument name of
+    ``options`` (``{"overwrite": "--overwrite"}``) becomes its option, ``name=True`` and
+    ``name=True (assb CMD --option)`` become ``--option``.  Names with an underscore are
+    replaced wherever they stand, plain words (``rule``) only before " must"."""
+    for name, option in options.items():
+        msg = re.sub(rf"(?<![\w.-]){name}=True( \(assb [a-z]+ {re.escape(option)}\))?",
+                     option, msg)
+        after = r"(?![\w-])" if "_" in name else r"(?= must\b)"
+        msg = re.sub(rf"(?<![\w.-]){name}{after}", option, msg)
+    return msg
 
 
 def check_wall_margin(wall_margin_um: float | None) -> None:

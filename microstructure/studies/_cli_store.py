@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from ._cli_checks import fail, memory_fail
+from ._cli_checks import as_options, fail, memory_fail
 from ._format import generation_summary
 from ._kernel_cache import compile_notice
 from ._text import one_line
@@ -158,7 +158,8 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
         else:
             check_tiff_target(out, overwrite=overwrite)
     except (ValueError, OSError) as exc:
-        msg = one_line(exc) + ("; --array cam_particles writes a CSV"
+        msg = as_options(one_line(exc), {"overwrite": "--overwrite"}) + (
+            "; --array cam_particles writes a CSV"
                                if out.suffix.lower() == ".csv" and not table else "")
         fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
     m = open_store(store)

@@ -28,6 +28,7 @@ from typing import Any
 import typer
 
 from ._cli_checks import (
+    as_options,
     check_device,
     check_dir_out,
     check_out,
@@ -64,6 +65,17 @@ __all__ = ["app"]
 
 #: Shape used by ``assb demo --small``.
 SMALL_SHAPE = (64, 64, 64)
+
+#: The options of the Python arguments the commands' errors may name (see ``as_options``).
+SWEEP_OPTIONS = {"force": "--force", "retry_failed": "--retry-failed", "workers": "--workers",
+                 "scheduler_timeout": "--scheduler-timeout", "device": "--device",
+                 "scheduler": "--scheduler", "save_structures": "--save-structures"}
+REPORT_OPTIONS = {"specific_capacity_mAh_g": "--capacity-mah-g", "c_rate": "--c-rate",
+                  "min_utilization": "--min-utilization", "max_ionic_tau": "--max-ionic-tau",
+                  "rule": "--rule", "objective": "--objective", "out_dir": "--out"}
+IMPORT_OPTIONS = {"voxel_size_um": "--voxel-size-um", "phase_map": "--phase-map",
+                  "min_distance_um": "--min-distance-um", "axis": "--axis",
+                  "collector": "--collector"}
 
 
 def _version(value: bool) -> None:
@@ -247,7 +259,7 @@ def import_(
                             collector=collector, min_distance_um=min_distance_um,
                             progress=True)
         except (FileNotFoundError, ValueError, TypeError) as exc:
-            fail(one_line(exc))
+            fail(as_options(one_line(exc), IMPORT_OPTIONS))
         except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
             memory_fail(exc)
         save_store(m, out)
@@ -339,11 +351,11 @@ def sweep(
                        quiet=quiet, save_structures=save_structures, retry_failed=retry_failed,
                        scheduler_timeout=scheduler_timeout, force=force)
     except SweepError as exc:  # bad input, a busy results directory, a changed sweep file
-        fail(one_line(exc))
+        fail(as_options(one_line(exc), SWEEP_OPTIONS))
     except MemoryError as exc:  # the memory estimate of a point is over the limit
         memory_fail(exc)
     except (ConnectionError, ImportError, ValueError) as exc:
-        fail(one_line(exc))
+        fail(as_options(one_line(exc), SWEEP_OPTIONS))
     except RuntimeError as exc:  # a worker process died
         fail(one_line(exc), code=1)
     typer.echo(format_sweep_summary(df, n_points * sw.seeds, time.perf_counter() - t0, out))
@@ -391,7 +403,7 @@ def report(
                             max_ionic_tau=max_ionic_tau, objective=objective)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             ValueError) as exc:
-        fail(one_line(exc))
+        fail(as_options(one_line(exc), REPORT_OPTIONS))
     except OSError as exc:  # a full disk
         fail(f"cannot write the report: {one_line(exc)}", code=1)
     line = format_ranking(path.parent / "ranking.csv", objective)

@@ -151,6 +151,34 @@ def test_a_spec_given_to_sweep_and_a_sweep_given_to_generate_are_named(tmp_path)
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.zarr").exists()
 
 
+def test_errors_name_the_command_line_options_not_python_arguments(tmp_path):
+    out = tmp_path / "out"
+    first = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", out, "--workers", "1",
+                    "--quiet")
+    assert first.exit_code == 1, first.output                   # failed rows, a results dir
+    changed = _invoke("sweep", _sweep_file(tmp_path, cam="[2000]"), "-o", out, "--quiet")
+    assert changed.exit_code == 2, changed.output
+    assert "or --force to extend this one" in changed.stderr
+    for opt, value, words in (("--capacity-mah-g", "-100", "must be a positive number"),
+                              ("--c-rate", "0", "must be a positive number"),
+                              ("--min-utilization", "2", "must be in [0, 1]"),
+                              ("--max-ionic-tau", "0.5", "must be >= 1"),
+                              ("--rule", "x", "must be one of")):
+        result = _invoke("report", out, "--out", tmp_path / "rep", opt, value)
+        assert result.exit_code == 2, result.output
+        assert f"error: {opt} {words}" in result.stderr, result.stderr
+    (tmp_path / "x.tif").write_text("mine")
+    result = _invoke("export", tmp_path / "none.zarr", "-o", tmp_path / "x.tif")
+    assert result.exit_code == 2 and "pass --overwrite to replace it" in result.stderr
+    result = _invoke("import", tmp_path / "x.tif", "--phase-map", "0:pore,1:cam,2:se",
+                     "--voxel-size-um", "-1", "-o", tmp_path / "i.zarr")
+    assert result.exit_code == 2, result.output
+    assert "error: --voxel-size-um must be a positive number, got -1.0" in result.stderr
+    for r in (changed, result):
+        assert not re.search(r"\w=True|[a-z]_[a-z]+ must", r.stderr), r.stderr
+    assert (tmp_path / "x.tif").read_text() == "mine" and not (tmp_path / "rep").exists()
+
+
 def test_garbage_spec_through_python_m_exits_2(tmp_path):
     """The real entry point, in a subprocess: message on stderr, exit 2, no traceback."""
     p = tmp_path / "spec.toml"

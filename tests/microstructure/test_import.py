@@ -222,4 +222,4 @@ def test_cli_import_then_analyze(stack_path, tmp_path):
     res = runner.invoke(app, ["import", str(stack_path), "--phase-map", "0:pore,128:cam",
                               "--voxel-size-um", "0.25", "-o", str(tmp_path / "x.zarr")])
     assert res.exit_code == 2
-    assert "not in phase_map" in res.output
+    assert "not in --phase-map" in res.output
