@@ -82,15 +82,16 @@ def check_device(device: str) -> str:
     return device
 
 
-def check_out(out: Path) -> Path:
+def check_out(out: Path, *, overwrite: bool) -> Path:
     """A store can be written at ``out`` (checked before any work): not a file, not below a
-    file, not a non-empty directory that is not an assb store, in a writable directory."""
+    file, not a non-empty directory that is not an assb store, not an assb store unless
+    ``overwrite`` (``--overwrite``), in a writable directory."""
     from microstructure._zarr_store import check_store_target
 
     try:
-        check_store_target(out, overwrite=True)
+        check_store_target(out, overwrite=overwrite)
     except OSError as exc:
-        msg = one_line(exc)
+        msg = as_options(one_line(exc), {"overwrite": "--overwrite"})
         fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
     return out
 

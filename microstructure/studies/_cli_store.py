@@ -26,8 +26,9 @@ EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state", "cam_particle
 
 
 def generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
-                      progress: bool, echo_warnings: bool) -> dict[str, Any]:
-    """Generate ``spec`` and write it to ``out``; the summary ``assb generate`` prints."""
+                      progress: bool, echo_warnings: bool, overwrite: bool) -> dict[str, Any]:
+    """Generate ``spec`` and write it to ``out`` (an existing store only with ``overwrite``);
+    the summary ``assb generate`` prints."""
     from microstructure import PackingError
     from microstructure import generate as _generate
 
@@ -45,17 +46,18 @@ def generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_labe
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
     t0 = time.perf_counter()
-    save_store(m, out)
+    save_store(m, out, overwrite=overwrite)
     t_save = time.perf_counter() - t0
     return generation_summary(m, store=out, spec_label=spec_label, save_seconds=t_save)
 
 
-def save_store(m: Any, out: Path) -> None:
-    """Write ``m`` to ``out``, or exit with the reason (nothing is replaced on failure)."""
+def save_store(m: Any, out: Path, *, overwrite: bool) -> None:
+    """Write ``m`` to ``out`` (an existing store only with ``overwrite``), or exit with the
+    reason (nothing is replaced on failure)."""
     try:
-        m.save(out)
+        m.save(out, overwrite=overwrite)
     except (FileExistsError, NotADirectoryError, PermissionError) as exc:
-        fail(f"--out {out}: {one_line(exc)}")
+        fail(f"--out {out}: {as_options(one_line(exc), {'overwrite': '--overwrite'})}")
     except OSError as exc:  # a full disk: the temporary store is removed, out is unchanged
         fail(f"cannot write {out} (nothing was replaced): {one_line(exc)}", code=1)
 

@@ -100,7 +100,11 @@ def generate(
     spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
     out: Path = typer.Option(..., "--out", "-o",
                              help="Output zarr store (directory); an existing assb store is "
-                                  "overwritten, any other non-empty directory refused."),
+                                  "kept unless --overwrite, any other non-empty directory "
+                                  "refused."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing assb store at --out (its stored "
+                                        "analysis too)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same structure)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -110,13 +114,14 @@ def generate(
 ) -> None:
     """Generate a composite cathode from SPEC and save it as a zarr store."""
     device = check_device(device)
-    out = check_out(out)
+    out = check_out(out, overwrite=overwrite)
     spec_obj = read_spec(spec, sets)
     compile_notice(quiet=quiet)
     with interruptible(left_as_is(out)):
         summary = generate_and_save(spec_obj, out, seed=seed, device=device,
                                     spec_label=spec_label(spec, sets),
-                                    progress=not (json_out or quiet), echo_warnings=not quiet)
+                                    progress=not (json_out or quiet), echo_warnings=not quiet,
+                                    overwrite=overwrite)
     if json_out:
         echo_json(summary)
     elif quiet:
@@ -194,7 +199,9 @@ def analyze(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_out"), "--out", help="Directory for demo.zarr."),
+    out: Path = typer.Option(Path("demo_out"), "--out",
+                             help="Directory for demo.zarr (the demo's own store: an earlier "
+                                  "demo.zarr there is replaced)."),
     shape: tuple[int, int, int] | None = typer.Option(
         None, "--shape", help="Voxels NZ NY NX (default: the spec's 200 128 128)."),
     small: bool = typer.Option(False, "--small", help=f"Use a small {SMALL_SHAPE} box."),
@@ -216,7 +223,7 @@ def demo(
             spec_obj = spec_obj.updated({"domain.shape": new_shape})
         except SpecError as exc:
             fail(f"--shape {' '.join(map(str, new_shape))}: {one_line(exc)}")
-    path = check_out(out / "demo.zarr")
+    path = check_out(out / "demo.zarr", overwrite=True)  # the demo's own output
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -227,7 +234,7 @@ def demo(
     with interruptible(left_as_is(path)):
         summary = generate_and_save(spec_obj, path, seed=seed, device=device,
                                     spec_label=f"{default_spec_path()} (embedded)",
-                                    progress=True, echo_warnings=True)
+                                    progress=True, echo_warnings=True, overwrite=True)
     typer.echo(format_generation(summary))
     typer.echo("")
     with interruptible(f"{path} is saved, not analyzed"):
@@ -241,7 +248,12 @@ def import_(
     phase_map: str = typer.Option(..., "--phase-map",
                                   help='Gray value to phase, e.g. "0:pore,1:cam,2:se,3:carbon".'),
     voxel_size_um: float = typer.Option(..., "--voxel-size-um", help="Voxel edge in um."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output zarr store (as for generate)."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Output zarr store (directory); an existing assb store is "
+                                  "kept unless --overwrite."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing assb store at --out (its stored "
+                                        "analysis too)."),
     axis: int = typer.Option(0, "--axis", help="Through-plane axis of the stack (-> axis 0)."),
     collector: str = typer.Option("first", "--collector",
                                   help="End of --axis at the current collector: 'first' "
@@ -252,7 +264,7 @@ def import_(
     """Import a segmented tomography; CAM split into particles (EDT watershed)."""
     from microstructure import import_tiff
 
-    out = check_out(out)
+    out = check_out(out, overwrite=overwrite)
     with interruptible(left_as_is(out)):
         try:
             m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
@@ -262,7 +274,7 @@ def import_(
             fail(as_options(one_line(exc), IMPORT_OPTIONS))
         except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
             memory_fail(exc)
-        save_store(m, out)
+        save_store(m, out, overwrite=overwrite)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
                f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "

@@ -208,7 +208,9 @@ def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "compiling kernels (first run only" in result.stderr
     assert "compiling" not in result.stdout                 # stdout: the JSON object only
-    again = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json")
+    again = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json",
+                    "--overwrite")
+    assert again.exit_code == 0, again.output
     assert "compiling" not in again.stderr                   # once per process
 
 

@@ -223,3 +223,24 @@ def test_cli_import_then_analyze(stack_path, tmp_path):
                               "--voxel-size-um", "0.25", "-o", str(tmp_path / "x.zarr")])
     assert res.exit_code == 2
     assert "not in --phase-map" in res.output
+
+
+def test_cli_import_keeps_an_existing_store_unless_overwrite(stack_path, tmp_path,
+                                                             monkeypatch):
+    from microstructure import _import
+
+    out = tmp_path / "imp.zarr"
+    args = ["import", str(stack_path), "--phase-map", PHASE_MAP, "--voxel-size-um", "0.25",
+            "-o", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = (out / "zarr.json").read_bytes()
+    monkeypatch.setattr(_import, "separate_particles",
+                        lambda *a, **k: pytest.fail("imported again"))
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr == f"error: --out {out} is an assb store; pass --overwrite to replace it\n"
+    assert (out / "zarr.json").read_bytes() == before
+    monkeypatch.undo()
+    res = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert ms.open(out).shape == (48, 48, 48)
