@@ -31,11 +31,12 @@ def as_options(msg: str, options: dict[str, str]) -> str:
     """``msg`` of the Python API as the command line says it: each argument name of
     ``options`` (``{"overwrite": "--overwrite"}``) becomes its option, ``name=True`` and
     ``name=True (assb CMD --option)`` become ``--option``.  Names with an underscore are
-    replaced wherever they stand, plain words (``rule``) only before " must"."""
+    replaced wherever they stand but in ``name=VALUE`` (a record quoted), plain words
+    (``rule``) only before " must"."""
     for name, option in options.items():
         msg = re.sub(rf"(?<![\w.-]){name}=True( \(assb [a-z]+ {re.escape(option)}\))?",
                      option, msg)
-        after = r"(?![\w-])" if "_" in name else r"(?= must\b)"
+        after = r"(?![\w=-])" if "_" in name else r"(?= must\b)"  # not name=VALUE
         msg = re.sub(rf"(?<![\w.-]){name}{after}", option, msg)
     return msg
 

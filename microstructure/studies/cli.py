@@ -247,7 +247,10 @@ def import_(
     stack: Path = typer.Argument(..., help="Segmented 3-D TIFF, or a directory of 2-D slices."),
     phase_map: str = typer.Option(..., "--phase-map",
                                   help='Gray value to phase, e.g. "0:pore,1:cam,2:se,3:carbon".'),
-    voxel_size_um: float = typer.Option(..., "--voxel-size-um", help="Voxel edge in um."),
+    voxel_size_um: float | None = typer.Option(
+        None, "--voxel-size-um",
+        help="Voxel edge in um; default: the one the TIFF records (ImageJ spacing in um, as "
+             "Fiji and 'assb export' write), which a value given must match."),
     out: Path = typer.Option(..., "--out", "-o",
                              help="Output zarr store (directory); an existing assb store is "
                                   "kept unless --overwrite."),
@@ -260,6 +263,11 @@ def import_(
                                        "slice or 'last' (then reversed)."),
     min_distance_um: float = typer.Option(1.0, "--min-distance-um",
                                           help="Smallest CAM particle centre distance (um)."),
+    periodic_lateral: bool = typer.Option(
+        False, "--periodic-lateral/--no-periodic-lateral",
+        help="Whether the analyses wrap the lateral faces (the stored spec's "
+             "domain.periodic_lateral): right for a periodic structure, e.g. one 'assb export' "
+             "wrote from a generated store; rarely for a tomography crop."),
 ) -> None:
     """Import a segmented tomography; CAM split into particles (EDT watershed)."""
     from microstructure import import_tiff
@@ -269,16 +277,18 @@ def import_(
         try:
             m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
                             collector=collector, min_distance_um=min_distance_um,
-                            progress=True)
+                            periodic_lateral=periodic_lateral, progress=True)
         except (FileNotFoundError, ValueError, TypeError) as exc:
             fail(as_options(one_line(exc), IMPORT_OPTIONS))
         except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
             memory_fail(exc)
         save_store(m, out, overwrite=overwrite)
     fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
+    how = (" (the TIFF records it)" if voxel_size_um is None else "") + (
+        ", periodic sides" if periodic_lateral else "")
     typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
-               f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "
-               f"-> {out}")
+               f"{m.voxel_size_um:g} um{how}; vol% {fr}; {m.particles.counts()['cam']} CAM "
+               f"particles -> {out}")
 
 
 @app.command()
