@@ -16,9 +16,21 @@ import typer
 
 from ._text import one_line
 
-__all__ = ["as_options", "check_device", "check_dir_out", "check_out", "check_wall_margin",
-           "echo_json", "fail", "interruptible", "left_as_is", "memory_fail", "not_text",
-           "read_spec", "read_sweep", "set_option", "spec_changes", "spec_label"]
+__all__ = ["IMPORT_OPTIONS", "REPORT_OPTIONS", "SWEEP_OPTIONS", "as_options", "check_device",
+           "check_dir_out", "check_out", "check_wall_margin", "echo_json", "fail",
+           "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec", "read_sweep",
+           "set_option", "spec_changes", "spec_label"]
+
+#: The options of the Python arguments the commands' errors may name (see :func:`as_options`).
+SWEEP_OPTIONS = {"force": "--force", "retry_failed": "--retry-failed", "workers": "--workers",
+                 "scheduler_timeout": "--scheduler-timeout", "device": "--device",
+                 "scheduler": "--scheduler", "save_structures": "--save-structures"}
+REPORT_OPTIONS = {"specific_capacity_mAh_g": "--capacity-mah-g", "c_rate": "--c-rate",
+                  "min_utilization": "--min-utilization", "max_ionic_tau": "--max-ionic-tau",
+                  "rule": "--rule", "objective": "--objective", "out_dir": "--out"}
+IMPORT_OPTIONS = {"voxel_size_um": "--voxel-size-um", "phase_map": "--phase-map",
+                  "min_distance_um": "--min-distance-um", "axis": "--axis",
+                  "collector": "--collector"}
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:

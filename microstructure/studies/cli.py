@@ -28,6 +28,8 @@ from typing import Any
 import typer
 
 from ._cli_checks import (
+    REPORT_OPTIONS,
+    SWEEP_OPTIONS,
     as_options,
     check_device,
     check_dir_out,
@@ -43,7 +45,7 @@ from ._cli_checks import (
     set_option,
     spec_label,
 )
-from ._cli_store import analyze_store, generate_and_save, save_store
+from ._cli_store import analyze_store, generate_and_save
 from ._format import (
     format_analysis,
     format_generation,
@@ -65,17 +67,6 @@ __all__ = ["app"]
 
 #: Shape used by ``assb demo --small``.
 SMALL_SHAPE = (64, 64, 64)
-
-#: The options of the Python arguments the commands' errors may name (see ``as_options``).
-SWEEP_OPTIONS = {"force": "--force", "retry_failed": "--retry-failed", "workers": "--workers",
-                 "scheduler_timeout": "--scheduler-timeout", "device": "--device",
-                 "scheduler": "--scheduler", "save_structures": "--save-structures"}
-REPORT_OPTIONS = {"specific_capacity_mAh_g": "--capacity-mah-g", "c_rate": "--c-rate",
-                  "min_utilization": "--min-utilization", "max_ionic_tau": "--max-ionic-tau",
-                  "rule": "--rule", "objective": "--objective", "out_dir": "--out"}
-IMPORT_OPTIONS = {"voxel_size_um": "--voxel-size-um", "phase_map": "--phase-map",
-                  "min_distance_um": "--min-distance-um", "axis": "--axis",
-                  "collector": "--collector"}
 
 
 def _version(value: bool) -> None:
@@ -270,25 +261,14 @@ def import_(
              "wrote from a generated store; rarely for a tomography crop."),
 ) -> None:
     """Import a segmented tomography; CAM split into particles (EDT watershed)."""
-    from microstructure import import_tiff
+    from ._cli_store import import_store
 
     out = check_out(out, overwrite=overwrite)
     with interruptible(left_as_is(out)):
-        try:
-            m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
-                            collector=collector, min_distance_um=min_distance_um,
-                            periodic_lateral=periodic_lateral, progress=True)
-        except (FileNotFoundError, ValueError, TypeError) as exc:
-            fail(as_options(one_line(exc), IMPORT_OPTIONS))
-        except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
-            memory_fail(exc)
-        save_store(m, out, overwrite=overwrite)
-    fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
-    how = (" (the TIFF records it)" if voxel_size_um is None else "") + (
-        ", periodic sides" if periodic_lateral else "")
-    typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
-               f"{m.voxel_size_um:g} um{how}; vol% {fr}; {m.particles.counts()['cam']} CAM "
-               f"particles -> {out}")
+        line = import_store(stack, out, overwrite=overwrite, phase_map=phase_map,
+                            voxel_size_um=voxel_size_um, axis=axis, collector=collector,
+                            min_distance_um=min_distance_um, periodic_lateral=periodic_lateral)
+    typer.echo(line)
 
 
 @app.command()
