@@ -102,6 +102,33 @@ def test_cli_user_errors(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_damaged_row_or_manifest_is_named_not_skipped(tmp_path):
+    """A truncated row file stops report and resume with its name and the remedy (exit 2);
+    nothing is skipped or recomputed until the user deletes it."""
+    path = sweep_file(tmp_path, cam="[1000, 2000]")          # invalid specs: rows in no time
+    out = tmp_path / "out"
+    assert invoke("sweep", path, "-o", out, "--workers", "1", "--quiet").exit_code == 1
+    row = sorted((out / "rows").glob("*.json"))[0]
+    row.write_bytes(row.read_bytes()[:60])
+    damaged = row.read_bytes()
+    for args in (("report", out), ("sweep", path, "-o", out, "--workers", "1", "--quiet")):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: damaged row file {row} (not valid JSON: ")
+        assert "delete it and run the same assb sweep again" in result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert row.read_bytes() == damaged and not (out / "report").exists()
+    with pytest.raises(ValueError, match="damaged row file"):
+        studies.load_results(out)
+    row.unlink()                                             # as the message says
+    again = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert "this run 0 ok + 1 failed new, 1 done before" in again.stdout
+    (out / "manifest.json").write_text('{"format": ')
+    result = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: damaged manifest {out / 'manifest.json'}")
+
+
 def _assb() -> list[str]:
     exe = Path(sys.executable).with_name("assb")
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "microstructure"]
