@@ -84,6 +84,16 @@ def left_as_is(out: Path) -> str:
     return f"{out} left as it was" if out.exists() else f"nothing written to {out}"
 
 
+def rows_kept(out: Path, points: list[Any], seeds: int) -> str:
+    """How many rows of a sweep's ``points`` x ``seeds`` the results directory ``out`` holds
+    (what an interrupted ``assb sweep`` says)."""
+    from ._store import ResultsStore
+
+    store = ResultsStore(out)
+    n = sum(store.row_path(p.point_id, s).is_file() for p in points for s in range(seeds))
+    return f"{n} of {len(points) * seeds} rows of this sweep are kept in {out}"
+
+
 def check_device(device: str) -> str:
     from solvers.device import DEVICES, cuda_simulated, gpu_available
 

@@ -42,6 +42,7 @@ from ._cli_checks import (
     memory_fail,
     read_spec,
     read_sweep,
+    rows_kept,
     set_option,
     spec_label,
 )
@@ -341,7 +342,8 @@ def sweep(
         device = check_device(device)
     sw = read_sweep(sweep_file)
     check_dir_out(out)
-    n_points = len(sw.expand())
+    points = sw.expand()
+    n_points = len(points)
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
@@ -360,6 +362,9 @@ def sweep(
         fail(as_options(one_line(exc), SWEEP_OPTIONS))
     except RuntimeError as exc:  # a worker process died
         fail(one_line(exc), code=1)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the finished rows are on disk
+        fail(f"interrupted: {rows_kept(out, points, sw.seeds)}; run the same command again "
+             "to resume", code=130)
     typer.echo(format_sweep_summary(df, n_points * sw.seeds, time.perf_counter() - t0, out))
     run = df.attrs.get("sweep_run", {})
     if run.get("failed", 0) > 0 and run.get("ok", 0) == 0:

@@ -129,6 +129,28 @@ def test_a_damaged_row_or_manifest_is_named_not_skipped(tmp_path):
     assert result.stderr.startswith(f"error: damaged manifest {out / 'manifest.json'}")
 
 
+def test_ctrl_c_says_how_many_rows_are_kept_and_how_to_resume(tmp_path, monkeypatch):
+    from microstructure.studies import _sweep
+
+    record = _sweep._record
+
+    def ctrl_c_after_one(*args, **kwargs):
+        record(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sweep, "_record", ctrl_c_after_one)
+    path = sweep_file(tmp_path, cam="[1000, 2000]")          # invalid specs: rows in no time
+    out = tmp_path / "out"
+    result = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 130, result.output
+    assert result.stderr == (f"error: interrupted: 1 of 2 rows of this sweep are kept in {out}; "
+                             "run the same command again to resume\n")
+    assert len(studies.load_results(out)) == 1
+    monkeypatch.undo()
+    again = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert "this run 0 ok + 1 failed new, 1 done before" in again.stdout
+
+
 def _assb() -> list[str]:
     exe = Path(sys.executable).with_name("assb")
     return [str(exe)] if exe.is_file() else [sys.executable, "-m", "microstructure"]
