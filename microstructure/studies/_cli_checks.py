@@ -17,9 +17,9 @@ import typer
 from ._text import one_line
 
 __all__ = ["IMPORT_OPTIONS", "REPORT_OPTIONS", "SWEEP_OPTIONS", "as_options", "check_device",
-           "check_dir_out", "check_out", "check_wall_margin", "echo_json", "fail",
-           "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec", "read_sweep",
-           "set_option", "spec_changes", "spec_label"]
+           "check_dir_out", "check_out", "check_report_out", "check_wall_margin", "echo_json",
+           "fail", "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec",
+           "read_sweep", "rows_kept", "set_option", "spec_changes", "spec_label"]
 
 #: The options of the Python arguments the commands' errors may name (see :func:`as_options`).
 SWEEP_OPTIONS = {"force": "--force", "retry_failed": "--retry-failed", "workers": "--workers",
@@ -130,6 +130,19 @@ def check_dir_out(out: Path) -> Path:
         fail(f"--out {out}: cannot create it, {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         fail(f"--out {out}: {parent} is not writable")
+    return out
+
+
+def check_report_out(out: Path) -> Path:
+    """``out`` is, or can be created as, a report directory: not someone else's non-empty
+    directory (``write_report`` checks it again; here before the compile notice)."""
+    from ._report_dir import check_report_dir
+
+    check_dir_out(out)
+    try:
+        check_report_dir(out)
+    except OSError as exc:
+        fail(as_options(one_line(exc), REPORT_OPTIONS))
     return out
 
 

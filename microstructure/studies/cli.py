@@ -34,6 +34,7 @@ from ._cli_checks import (
     check_device,
     check_dir_out,
     check_out,
+    check_report_out,
     check_wall_margin,
     echo_json,
     fail,
@@ -375,8 +376,9 @@ def sweep(
 @app.command()
 def report(
     results_dir: Path = typer.Argument(..., help="A results directory written by 'assb sweep'."),
-    out: Path | None = typer.Option(None, "--out", help="Report directory "
-                                    "(default RESULTS_DIR/report)."),
+    out: Path | None = typer.Option(None, "--out", help="Report directory (default "
+                                    "RESULTS_DIR/report): new, empty, or one a report wrote "
+                                    "(it holds .assb-report), whose files are replaced."),
     point: str | None = typer.Option(None, "--point", help="point_id shown as slices "
                                      "(default: the first ok point)."),
     capacity: float = typer.Option(200.0, "--capacity-mah-g",
@@ -401,7 +403,7 @@ def report(
     """
     from .report import write_report
 
-    check_dir_out(out if out is not None else results_dir / "report")
+    check_report_out(out if out is not None else results_dir / "report")
     compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
