@@ -140,7 +140,7 @@ def import_tiff(
     path: str | Path | np.ndarray,
     *,
     phase_map: str | Mapping[Any, str],
-    voxel_size_um: float,
+    voxel_size_um: float | None = None,
     axis: int = 0,
     collector: str = "first",
     periodic_lateral: bool = False,
@@ -159,8 +159,10 @@ def import_tiff(
     phase_map : str or mapping
         Gray value to phase name (``pore``, ``cam``, ``se``, ``carbon``), e.g.
         ``"0:pore,1:cam,2:se"``.  Every value in the stack must be mapped.
-    voxel_size_um : float
-        Voxel edge in µm (cubic voxels).
+    voxel_size_um : float, optional
+        Voxel edge in µm (cubic voxels).  A TIFF that records its voxel size in µm (an ImageJ
+        ``spacing`` with ``unit=um``, as Fiji and :func:`export_tiff` write) must agree within
+        1e-6 (relative; else ``ValueError`` naming both); left out, it is taken from there.
     axis : int
         Axis of the stack that is through-plane; it becomes axis 0 (index 0 = current
         collector).
@@ -205,7 +207,7 @@ def import_tiff(
     >>> int(m.particle_ids.max()), m.spec.phases.cam.material
     (1, 'imported')
     """
-    h = _positive(voxel_size_um, "voxel_size_um")
+    h = _voxel_size(path, voxel_size_um)
     _positive(min_distance_um, "min_distance_um")
     if min_peak_radius_um is not None:
         _positive(min_peak_radius_um, "min_peak_radius_um")
@@ -444,6 +446,29 @@ def _fitted_psd(d: np.ndarray, limit_um: float) -> dict[str, Any]:
         c = np.array([0.0, 1.0])
     c[-1] = 1.0
     return {"kind": "table", "diameters_um": grid.tolist(), "cumulative": c.tolist()}
+
+
+def _voxel_size(path: str | Path | np.ndarray, voxel_size_um: float | None) -> float:
+    """The voxel edge given, checked against the one the TIFF at ``path`` records, or that one
+    where none is given (:mod:`microstructure._tiff_meta`)."""
+    from ._tiff_meta import recorded_voxel_size_um
+
+    h = None if voxel_size_um is None else _positive(voxel_size_um, "voxel_size_um")
+    recorded = None if isinstance(path, np.ndarray) else recorded_voxel_size_um(path)
+    if recorded is None:
+        if h is None:
+            raise ValueError(f"voxel_size_um is not given and {_name(path)} records no voxel "
+                             "size in um (ImageJ spacing); give the voxel edge in um")
+        return h
+    if h is not None and abs(h - recorded[0]) > 1e-6 * recorded[0]:
+        raise ValueError(f"voxel_size_um {h:g} differs from the {recorded[0]:g} um that "
+                         f"{path} records ({recorded[1]}); give {recorded[0]:g} or leave it "
+                         "out")
+    return recorded[0]
+
+
+def _name(path: str | Path | np.ndarray) -> str:
+    return "the array" if isinstance(path, np.ndarray) else str(path)
 
 
 def _positive(value: Any, name: str) -> float:

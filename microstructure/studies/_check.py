@@ -248,6 +248,8 @@ def check_file(path: Path, *, device: str, json_out: bool, sets: list[str] | Non
 
     from ._cli_checks import echo_json, fail, read_spec, read_sweep, spec_label
 
+    if path.is_dir():
+        fail(f"{path} is a directory; expected a spec or sweep TOML file")
     if is_sweep_file(path):
         if sets:
             fail("--set changes a spec; a sweep file takes its changes in [overrides]")

@@ -16,15 +16,41 @@ import typer
 
 from ._text import one_line
 
-__all__ = ["check_device", "check_dir_out", "check_out", "check_wall_margin", "echo_json", "fail",
-           "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec", "read_sweep",
-           "set_option", "spec_changes", "spec_label"]
+__all__ = ["IMPORT_OPTIONS", "REPORT_OPTIONS", "SWEEP_OPTIONS", "as_options", "check_device",
+           "check_dir_out", "check_out", "check_report_out", "check_wall_margin", "echo_json",
+           "fail", "interruptible", "left_as_is", "memory_fail", "not_text", "read_spec",
+           "read_sweep", "rows_kept", "set_option", "spec_changes", "spec_label"]
+
+#: The options of the Python arguments the commands' errors may name (see :func:`as_options`).
+SWEEP_OPTIONS = {"force": "--force", "retry_failed": "--retry-failed", "workers": "--workers",
+                 "scheduler_timeout": "--scheduler-timeout", "device": "--device",
+                 "scheduler": "--scheduler", "save_structures": "--save-structures"}
+REPORT_OPTIONS = {"specific_capacity_mAh_g": "--capacity-mah-g", "c_rate": "--c-rate",
+                  "min_utilization": "--min-utilization", "max_ionic_tau": "--max-ionic-tau",
+                  "rule": "--rule", "objective": "--objective", "out_dir": "--out"}
+IMPORT_OPTIONS = {"voxel_size_um": "--voxel-size-um", "phase_map": "--phase-map",
+                  "min_distance_um": "--min-distance-um", "axis": "--axis",
+                  "collector": "--collector"}
 
 
 def fail(msg: str, code: int = 2) -> NoReturn:
     """``error: msg`` on stderr, then exit with ``code``."""
     typer.echo(f"error: {msg}", err=True)
     raise typer.Exit(code)
+
+
+def as_options(msg: str, options: dict[str, str]) -> str:
+    """``msg`` of the Python API as the command line says it: each argument name of
+    ``options`` (``{"overwrite": "--overwrite"}``) becomes its option, ``name=True`` and
+    ``name=True (assb CMD --option)`` become ``--option``.  Names with an underscore are
+    replaced wherever they stand but in ``name=VALUE`` (a record quoted), plain words
+    (``rule``) only before " must"."""
+    for name, option in options.items():
+        msg = re.sub(rf"(?<![\w.-]){name}=True( \(assb [a-z]+ {re.escape(option)}\))?",
+                     option, msg)
+        after = r"(?![\w=-])" if "_" in name else r"(?= must\b)"  # not name=VALUE
+        msg = re.sub(rf"(?<![\w.-]){name}{after}", option, msg)
+    return msg
 
 
 def check_wall_margin(wall_margin_um: float | None) -> None:
@@ -58,6 +84,16 @@ def left_as_is(out: Path) -> str:
     return f"{out} left as it was" if out.exists() else f"nothing written to {out}"
 
 
+def rows_kept(out: Path, points: list[Any], seeds: int) -> str:
+    """How many rows of a sweep's ``points`` x ``seeds`` the results directory ``out`` holds
+    (what an interrupted ``assb sweep`` says)."""
+    from ._store import ResultsStore
+
+    store = ResultsStore(out)
+    n = sum(store.row_path(p.point_id, s).is_file() for p in points for s in range(seeds))
+    return f"{n} of {len(points) * seeds} rows of this sweep are kept in {out}"
+
+
 def check_device(device: str) -> str:
     from solvers.device import DEVICES, cuda_simulated, gpu_available
 
@@ -69,15 +105,16 @@ def check_device(device: str) -> str:
     return device
 
 
-def check_out(out: Path) -> Path:
+def check_out(out: Path, *, overwrite: bool) -> Path:
     """A store can be written at ``out`` (checked before any work): not a file, not below a
-    file, not a non-empty directory that is not an assb store, in a writable directory."""
+    file, not a non-empty directory that is not an assb store, not an assb store unless
+    ``overwrite`` (``--overwrite``), in a writable directory."""
     from microstructure._zarr_store import check_store_target
 
     try:
-        check_store_target(out, overwrite=True)
+        check_store_target(out, overwrite=overwrite)
     except OSError as exc:
-        msg = one_line(exc)
+        msg = as_options(one_line(exc), {"overwrite": "--overwrite"})
         fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
     return out
 
@@ -93,6 +130,19 @@ def check_dir_out(out: Path) -> Path:
         fail(f"--out {out}: cannot create it, {parent} is a file, not a directory")
     if not os.access(parent, os.W_OK | os.X_OK):
         fail(f"--out {out}: {parent} is not writable")
+    return out
+
+
+def check_report_out(out: Path) -> Path:
+    """``out`` is, or can be created as, a report directory: not someone else's non-empty
+    directory (``write_report`` checks it again; here before the compile notice)."""
+    from ._report_dir import check_report_dir
+
+    check_dir_out(out)
+    try:
+        check_report_dir(out)
+    except OSError as exc:
+        fail(as_options(one_line(exc), REPORT_OPTIONS))
     return out
 
 
@@ -160,13 +210,25 @@ def read_spec(path: Path, sets: list[str] | None = None) -> Any:
             fail("; ".join(bad))
         return spec.updated(changes) if changes else spec
     except SpecError as exc:  # one line per bad field
+        if _is_sweep_file(path):
+            fail(f"{path} looks like a sweep file (base, [axes] or [[points]]), not a spec "
+                 "file: this command takes a spec file with [domain], [composition] and "
+                 f"[phases]; a sweep file runs with assb sweep {path} -o RESULTS_DIR")
         msg = str(exc).replace("invalid updated spec", f"invalid spec {path} after --set", 1)
         typer.echo(f"error: {msg}", err=True)
         raise typer.Exit(2) from None
-    except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except IsADirectoryError:
+        fail(f"{path} is a directory; expected a spec TOML file")
+    except (FileNotFoundError, PermissionError) as exc:
         fail(one_line(exc))
     except UnicodeDecodeError as exc:
         fail(not_text(path, exc))
+
+
+def _is_sweep_file(path: Path) -> bool:
+    from ._check import is_sweep_file
+
+    return is_sweep_file(path)
 
 
 def read_sweep(path: Path) -> Any:
@@ -174,7 +236,9 @@ def read_sweep(path: Path) -> Any:
 
     try:
         return load_sweep(path)
-    except (SweepError, FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+    except IsADirectoryError:
+        fail(f"{path} is a directory; expected a sweep TOML file")
+    except (SweepError, FileNotFoundError, PermissionError) as exc:
         fail(one_line(exc))
     except UnicodeDecodeError as exc:
         fail(not_text(path, exc))

@@ -12,13 +12,13 @@ from typing import Any
 
 import typer
 
-from ._cli_checks import fail, memory_fail
+from ._cli_checks import IMPORT_OPTIONS, as_options, fail, memory_fail
 from ._format import generation_summary
 from ._kernel_cache import compile_notice
 from ._text import one_line
 
 __all__ = ["EXPORT_CHOICES", "analyze_store", "export_store", "format_export",
-           "generate_and_save", "open_store", "save_store", "stored_analysis"]
+           "generate_and_save", "import_store", "open_store", "save_store", "stored_analysis"]
 
 #: What ``assb export --array`` takes: the store's arrays, or the CAM state under ``--rule``
 #: (TIFF), or the CAM particles' table (CSV).
@@ -26,8 +26,9 @@ EXPORT_CHOICES = ("phases", "particle_ids", "carbon_ids", "state", "cam_particle
 
 
 def generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_label: str,
-                      progress: bool, echo_warnings: bool) -> dict[str, Any]:
-    """Generate ``spec`` and write it to ``out``; the summary ``assb generate`` prints."""
+                      progress: bool, echo_warnings: bool, overwrite: bool) -> dict[str, Any]:
+    """Generate ``spec`` and write it to ``out`` (an existing store only with ``overwrite``);
+    the summary ``assb generate`` prints."""
     from microstructure import PackingError
     from microstructure import generate as _generate
 
@@ -45,19 +46,42 @@ def generate_and_save(spec: Any, out: Path, *, seed: int, device: str, spec_labe
         for w in caught:
             typer.echo(f"warning: {w.message}", err=True)
     t0 = time.perf_counter()
-    save_store(m, out)
+    save_store(m, out, overwrite=overwrite)
     t_save = time.perf_counter() - t0
     return generation_summary(m, store=out, spec_label=spec_label, save_seconds=t_save)
 
 
-def save_store(m: Any, out: Path) -> None:
-    """Write ``m`` to ``out``, or exit with the reason (nothing is replaced on failure)."""
+def save_store(m: Any, out: Path, *, overwrite: bool) -> None:
+    """Write ``m`` to ``out`` (an existing store only with ``overwrite``), or exit with the
+    reason (nothing is replaced on failure)."""
     try:
-        m.save(out)
+        m.save(out, overwrite=overwrite)
     except (FileExistsError, NotADirectoryError, PermissionError) as exc:
-        fail(f"--out {out}: {one_line(exc)}")
+        fail(f"--out {out}: {as_options(one_line(exc), {'overwrite': '--overwrite'})}")
     except OSError as exc:  # a full disk: the temporary store is removed, out is unchanged
         fail(f"cannot write {out} (nothing was replaced): {one_line(exc)}", code=1)
+
+
+def import_store(stack: Path, out: Path, *, overwrite: bool, voxel_size_um: float | None,
+                 periodic_lateral: bool, **options: Any) -> str:
+    """Import the segmented ``stack`` and write it to ``out`` (``assb import``); the line it
+    prints.  ``options`` go to :func:`microstructure.import_tiff`."""
+    from microstructure import import_tiff
+
+    try:
+        m = import_tiff(stack, voxel_size_um=voxel_size_um, periodic_lateral=periodic_lateral,
+                        progress=True, **options)
+    except (FileNotFoundError, ValueError, TypeError) as exc:
+        fail(as_options(one_line(exc), IMPORT_OPTIONS))
+    except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
+        memory_fail(exc)
+    save_store(m, out, overwrite=overwrite)
+    fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
+    how = (" (the TIFF records it)" if voxel_size_um is None else "") + (
+        ", periodic sides" if periodic_lateral else "")
+    return (f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
+            f"{m.voxel_size_um:g} um{how}; vol% {fr}; {m.particles.counts()['cam']} CAM "
+            f"particles -> {out}")
 
 
 def open_store(store: Path) -> Any:
@@ -158,7 +182,8 @@ def export_store(store: Path, out: Path, *, array: str, rule: str, overwrite: bo
         else:
             check_tiff_target(out, overwrite=overwrite)
     except (ValueError, OSError) as exc:
-        msg = one_line(exc) + ("; --array cam_particles writes a CSV"
+        msg = as_options(one_line(exc), {"overwrite": "--overwrite"}) + (
+            "; --array cam_particles writes a CSV"
                                if out.suffix.lower() == ".csv" and not table else "")
         fail(f"--out {msg}" if msg.startswith(str(out)) else f"--out {out}: {msg}")
     m = open_store(store)

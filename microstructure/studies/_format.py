@@ -236,7 +236,7 @@ def format_sweep_summary(df: Any, n_rows: int, seconds: float, out: Path) -> str
     run = df.attrs.get("sweep_run", {})
     lines = [f"{len(df)} rows of {n_rows}: {ok} ok, {len(failed)} failed; "
              f"this run {run.get('ok', 0)} ok + {run.get('failed', 0)} failed new, "
-             f"{run.get('rows_done_before', 0)} done before ({seconds:.1f} s on "
+             f"{run.get('rows_done_before', 0)} done before ({seconds:.1f} s, "
              f"{run.get('executor', '?')})"]
     lines += [f"  failed x{n}: {reason}"
               for reason, n in failed["error"].value_counts().head(5).items()]

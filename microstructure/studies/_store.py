@@ -159,9 +159,20 @@ class ResultsStore:
         return df
 
     def read_manifest(self) -> dict[str, Any]:
+        """The manifest (``{}`` where there is none); a damaged one is a :class:`DamagedFileError`
+        naming it."""
         if not self.manifest_path.is_file():
             return {}
-        return json.loads(self.manifest_path.read_text())
+        try:
+            man = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except ValueError as exc:  # bad JSON or not UTF-8
+            man = exc
+        if not isinstance(man, dict):
+            raise DamagedFileError(
+                f"damaged manifest {self.manifest_path} ({_why(man)}): restore it, or delete it "
+                "and run the same sweep again to write it anew (the rows are kept, but a changed "
+                "sweep is then no longer detected)")
+        return man
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         text = json.dumps(manifest, indent=1, allow_nan=True, default=_default) + "\n"
@@ -171,15 +182,42 @@ class ResultsStore:
         atomic_write_bytes(self.root / name, text.encode())
 
 
+class DamagedFileError(ValueError):
+    """A file of a results directory that cannot be read (truncated, edited, not JSON); the
+    message names it and what to do.  Never skipped or recomputed silently."""
+
+
 def iter_rows(results_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """The parsed rows of ``results_dir/rows`` (temporary files skipped)."""
+    """The parsed rows of ``results_dir/rows`` (temporary files skipped); a row file that is
+    not a JSON row is a :class:`DamagedFileError` naming it."""
     rows_dir = Path(results_dir) / "rows"
     if not rows_dir.is_dir():
         return
     for p in sorted(rows_dir.glob("*.json")):
         if p.name.startswith("."):
             continue
-        yield json.loads(p.read_text())
+        try:
+            row = json.loads(p.read_text(encoding="utf-8"))
+        except ValueError as exc:  # bad JSON or not UTF-8
+            row = exc
+        if not isinstance(row, dict) or not isinstance(row.get("point_id"), str) \
+                or not isinstance(row.get("seed"), int) or isinstance(row.get("seed"), bool):
+            raise DamagedFileError(
+                f"damaged row file {p} ({_why(row)}): delete it and run the same assb sweep "
+                "again to compute that point and seed anew (the other rows are kept)")
+        yield row
+
+
+def _why(parsed: Any) -> str:
+    if isinstance(parsed, json.JSONDecodeError):
+        return f"not valid JSON: {parsed}"
+    if isinstance(parsed, UnicodeDecodeError):
+        return f"not UTF-8 text at byte {parsed.start}"
+    if isinstance(parsed, ValueError):
+        return str(parsed)
+    if not isinstance(parsed, dict):
+        return f"a JSON {type(parsed).__name__}, not an object"
+    return "no point_id and integer seed"
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
@@ -245,6 +283,8 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     ------
     FileNotFoundError
         Neither rows nor a results table in ``results_dir``.
+    DamagedFileError
+        A row file that cannot be read (a ``ValueError`` naming the file and what to do).
 
     Examples
     --------

@@ -302,6 +302,10 @@ def check_path(path: str, where: str, known: dict[str, Any], value: Any = None) 
     return [f"{where}: unknown dotted path {path!r}; top-level fields are {', '.join(tops)}"]
 
 
+#: The top-level tables of a spec file (how a spec given as a sweep file is recognised).
+SPEC_TABLES = ("domain", "composition", "phases", "packing")
+
+
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and validate a sweep file (TOML); raise :class:`SweepError` naming bad fields.
 
@@ -314,6 +318,13 @@ def load_sweep(path: str | Path) -> SweepSpec:
     """
     path = Path(path)
     data = read_toml(path, what="sweep", error=SweepError)
+    spec_tables = [k for k in SPEC_TABLES if k in data]
+    if spec_tables and not {"base", "axes", "points", "overrides"} & set(data):
+        raise SweepError(
+            f"{path} looks like a spec file (it has {', '.join(f'[{k}]' for k in spec_tables)})"
+            f", not a sweep file: a sweep file names its spec with base = \"default\" or "
+            "base = \"SPEC.toml\" and lists [axes] or [[points]] (README, \"Sweeps\"); "
+            "a spec file is built by assb generate")
     if isinstance(data.get("base"), dict):
         raise SweepError(f"{path}: base must be a spec file name or \"default\", got a table")
     return _validate(data, root=path.parent, source=path)

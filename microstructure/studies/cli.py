@@ -28,9 +28,13 @@ from typing import Any
 import typer
 
 from ._cli_checks import (
+    REPORT_OPTIONS,
+    SWEEP_OPTIONS,
+    as_options,
     check_device,
     check_dir_out,
     check_out,
+    check_report_out,
     check_wall_margin,
     echo_json,
     fail,
@@ -39,10 +43,11 @@ from ._cli_checks import (
     memory_fail,
     read_spec,
     read_sweep,
+    rows_kept,
     set_option,
     spec_label,
 )
-from ._cli_store import analyze_store, generate_and_save, save_store
+from ._cli_store import analyze_store, generate_and_save
 from ._format import (
     format_analysis,
     format_generation,
@@ -88,7 +93,11 @@ def generate(
     spec: Path = typer.Argument(..., help="Electrode spec (TOML), e.g. examples/nmc_lpscl.toml."),
     out: Path = typer.Option(..., "--out", "-o",
                              help="Output zarr store (directory); an existing assb store is "
-                                  "overwritten, any other non-empty directory refused."),
+                                  "kept unless --overwrite, any other non-empty directory "
+                                  "refused."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing assb store at --out (its stored "
+                                        "analysis too)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed (same seed, same structure)."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
@@ -98,13 +107,14 @@ def generate(
 ) -> None:
     """Generate a composite cathode from SPEC and save it as a zarr store."""
     device = check_device(device)
-    out = check_out(out)
+    out = check_out(out, overwrite=overwrite)
     spec_obj = read_spec(spec, sets)
     compile_notice(quiet=quiet)
     with interruptible(left_as_is(out)):
         summary = generate_and_save(spec_obj, out, seed=seed, device=device,
                                     spec_label=spec_label(spec, sets),
-                                    progress=not (json_out or quiet), echo_warnings=not quiet)
+                                    progress=not (json_out or quiet), echo_warnings=not quiet,
+                                    overwrite=overwrite)
     if json_out:
         echo_json(summary)
     elif quiet:
@@ -182,7 +192,9 @@ def analyze(
 
 @app.command()
 def demo(
-    out: Path = typer.Option(Path("demo_out"), "--out", help="Directory for demo.zarr."),
+    out: Path = typer.Option(Path("demo_out"), "--out",
+                             help="Directory for demo.zarr (the demo's own store: an earlier "
+                                  "demo.zarr there is replaced)."),
     shape: tuple[int, int, int] | None = typer.Option(
         None, "--shape", help="Voxels NZ NY NX (default: the spec's 200 128 128)."),
     small: bool = typer.Option(False, "--small", help=f"Use a small {SMALL_SHAPE} box."),
@@ -204,7 +216,7 @@ def demo(
             spec_obj = spec_obj.updated({"domain.shape": new_shape})
         except SpecError as exc:
             fail(f"--shape {' '.join(map(str, new_shape))}: {one_line(exc)}")
-    path = check_out(out / "demo.zarr")
+    path = check_out(out / "demo.zarr", overwrite=True)  # the demo's own output
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -215,7 +227,7 @@ def demo(
     with interruptible(left_as_is(path)):
         summary = generate_and_save(spec_obj, path, seed=seed, device=device,
                                     spec_label=f"{default_spec_path()} (embedded)",
-                                    progress=True, echo_warnings=True)
+                                    progress=True, echo_warnings=True, overwrite=True)
     typer.echo(format_generation(summary))
     typer.echo("")
     with interruptible(f"{path} is saved, not analyzed"):
@@ -228,33 +240,37 @@ def import_(
     stack: Path = typer.Argument(..., help="Segmented 3-D TIFF, or a directory of 2-D slices."),
     phase_map: str = typer.Option(..., "--phase-map",
                                   help='Gray value to phase, e.g. "0:pore,1:cam,2:se,3:carbon".'),
-    voxel_size_um: float = typer.Option(..., "--voxel-size-um", help="Voxel edge in um."),
-    out: Path = typer.Option(..., "--out", "-o", help="Output zarr store (as for generate)."),
+    voxel_size_um: float | None = typer.Option(
+        None, "--voxel-size-um",
+        help="Voxel edge in um; default: the one the TIFF records (ImageJ spacing in um, as "
+             "Fiji and 'assb export' write), which a value given must match."),
+    out: Path = typer.Option(..., "--out", "-o",
+                             help="Output zarr store (directory); an existing assb store is "
+                                  "kept unless --overwrite."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Replace an existing assb store at --out (its stored "
+                                        "analysis too)."),
     axis: int = typer.Option(0, "--axis", help="Through-plane axis of the stack (-> axis 0)."),
     collector: str = typer.Option("first", "--collector",
                                   help="End of --axis at the current collector: 'first' "
                                        "slice or 'last' (then reversed)."),
     min_distance_um: float = typer.Option(1.0, "--min-distance-um",
                                           help="Smallest CAM particle centre distance (um)."),
+    periodic_lateral: bool = typer.Option(
+        False, "--periodic-lateral/--no-periodic-lateral",
+        help="Whether the analyses wrap the lateral faces (the stored spec's "
+             "domain.periodic_lateral): right for a periodic structure, e.g. one 'assb export' "
+             "wrote from a generated store; rarely for a tomography crop."),
 ) -> None:
     """Import a segmented tomography; CAM split into particles (EDT watershed)."""
-    from microstructure import import_tiff
+    from ._cli_store import import_store
 
-    out = check_out(out)
+    out = check_out(out, overwrite=overwrite)
     with interruptible(left_as_is(out)):
-        try:
-            m = import_tiff(stack, phase_map=phase_map, voxel_size_um=voxel_size_um, axis=axis,
-                            collector=collector, min_distance_um=min_distance_um,
-                            progress=True)
-        except (FileNotFoundError, ValueError, TypeError) as exc:
-            fail(one_line(exc))
-        except MemoryError as exc:  # an estimate over the limit (before the heavy work): exit 2
-            memory_fail(exc)
-        save_store(m, out)
-    fr = ", ".join(f"{k} {100 * v:.2f}" for k, v in m.spec.target_fractions().items())
-    typer.echo(f"imported {stack}: {' x '.join(map(str, m.shape))} voxels at "
-               f"{m.voxel_size_um:g} um; vol% {fr}; {m.particles.counts()['cam']} CAM particles "
-               f"-> {out}")
+        line = import_store(stack, out, overwrite=overwrite, phase_map=phase_map,
+                            voxel_size_um=voxel_size_um, axis=axis, collector=collector,
+                            min_distance_um=min_distance_um, periodic_lateral=periodic_lateral)
+    typer.echo(line)
 
 
 @app.command()
@@ -327,7 +343,8 @@ def sweep(
         device = check_device(device)
     sw = read_sweep(sweep_file)
     check_dir_out(out)
-    n_points = len(sw.expand())
+    points = sw.expand()
+    n_points = len(points)
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
@@ -339,13 +356,16 @@ def sweep(
                        quiet=quiet, save_structures=save_structures, retry_failed=retry_failed,
                        scheduler_timeout=scheduler_timeout, force=force)
     except SweepError as exc:  # bad input, a busy results directory, a changed sweep file
-        fail(one_line(exc))
+        fail(as_options(one_line(exc), SWEEP_OPTIONS))
     except MemoryError as exc:  # the memory estimate of a point is over the limit
         memory_fail(exc)
     except (ConnectionError, ImportError, ValueError) as exc:
-        fail(one_line(exc))
+        fail(as_options(one_line(exc), SWEEP_OPTIONS))
     except RuntimeError as exc:  # a worker process died
         fail(one_line(exc), code=1)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the finished rows are on disk
+        fail(f"interrupted: {rows_kept(out, points, sw.seeds)}; run the same command again "
+             "to resume", code=130)
     typer.echo(format_sweep_summary(df, n_points * sw.seeds, time.perf_counter() - t0, out))
     run = df.attrs.get("sweep_run", {})
     if run.get("failed", 0) > 0 and run.get("ok", 0) == 0:
@@ -356,8 +376,9 @@ def sweep(
 @app.command()
 def report(
     results_dir: Path = typer.Argument(..., help="A results directory written by 'assb sweep'."),
-    out: Path | None = typer.Option(None, "--out", help="Report directory "
-                                    "(default RESULTS_DIR/report)."),
+    out: Path | None = typer.Option(None, "--out", help="Report directory (default "
+                                    "RESULTS_DIR/report): new, empty, or one a report wrote "
+                                    "(it holds .assb-report), whose files are replaced."),
     point: str | None = typer.Option(None, "--point", help="point_id shown as slices "
                                      "(default: the first ok point)."),
     capacity: float = typer.Option(200.0, "--capacity-mah-g",
@@ -382,7 +403,7 @@ def report(
     """
     from .report import write_report
 
-    check_dir_out(out if out is not None else results_dir / "report")
+    check_report_out(out if out is not None else results_dir / "report")
     compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
     try:
         path = write_report(results_dir, out_dir=out, point=point,
@@ -391,7 +412,7 @@ def report(
                             max_ionic_tau=max_ionic_tau, objective=objective)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             ValueError) as exc:
-        fail(one_line(exc))
+        fail(as_options(one_line(exc), REPORT_OPTIONS))
     except OSError as exc:  # a full disk
         fail(f"cannot write the report: {one_line(exc)}", code=1)
     line = format_ranking(path.parent / "ranking.csv", objective)

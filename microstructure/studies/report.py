@@ -53,6 +53,7 @@ import pandas as pd
 from . import _plots
 from ._cam_table import cam_particles, state_voxels, table_states
 from ._format import short_value
+from ._report_dir import check_report_dir, mark_report_dir
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
 from ._store import load_results
@@ -195,14 +196,16 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         No results table in ``results_dir``.
     NotADirectoryError
         ``out_dir`` is an existing file (checked before anything is read or written).
+    FileExistsError
+        ``out_dir`` is a non-empty directory that no report wrote: a report directory holds
+        the marker file ``.assb-report``, which the report writes first (checked before
+        anything is read or written).
     ValueError
         An empty table, an unknown ``point``, a bad capacity / C-rate or a bad target.
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
-    if out.exists() and not out.is_dir():
-        raise NotADirectoryError(f"out_dir {out} exists and is not a directory; give a "
-                                 "directory for the report")
+    check_report_dir(out)
     df = load_results(results_dir)
     if df.empty:
         raise ValueError(f"the results table in {results_dir} has no rows")
@@ -215,6 +218,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         raise ValueError(f"point {point!r} is not in {results_dir}; points: "
                          f"{', '.join(map(str, dict.fromkeys(df['point_id'])))}")
     out.mkdir(parents=True, exist_ok=True)
+    mark_report_dir(out, results_dir)
     df.to_csv(out / "rows.csv", index=False)
     summary = point_summary(df, [c for c, _, _ in SUMMARY_COLUMNS + QUALITY_COLUMNS])
     summary.to_csv(out / "summary.csv", index=False)

@@ -155,7 +155,8 @@ def test_ctrl_c_in_generate_leaves_the_store_as_it_was(generated, tmp_path, monk
     shutil.copytree(src, out)
     before = ms.open(out).phases
     monkeypatch.setattr(_zarr_store, "_fsync_tree", _interrupt)   # Ctrl-C while it saves
-    result = _invoke("generate", _write_spec(tmp_path), "-o", out, "--seed", "4", "--quiet")
+    result = _invoke("generate", _write_spec(tmp_path), "-o", out, "--seed", "4", "--quiet",
+                     "--overwrite")
     assert result.exit_code == 130, result.output
     assert result.stderr.strip().endswith(f"error: interrupted: {out} left as it was")
     assert "Traceback" not in result.output
@@ -166,6 +167,28 @@ def test_ctrl_c_in_generate_leaves_the_store_as_it_was(generated, tmp_path, monk
     assert result.exit_code == 130
     assert f"error: interrupted: nothing written to {fresh}" in result.stderr
     assert not fresh.exists()
+
+
+def test_generate_keeps_an_existing_store_unless_overwrite(generated, tmp_path, monkeypatch):
+    import shutil
+
+    from microstructure._zarr_store import update_store_attrs
+
+    src, _, _ = generated
+    out = tmp_path / "kept.zarr"
+    shutil.copytree(src, out)
+    update_store_attrs(out, {"analysis": {"note": "an earlier analysis"}})
+    monkeypatch.setattr(ms, "generate", lambda *a, **k: pytest.fail("generated"))
+    result = _invoke("generate", _write_spec(tmp_path), "-o", out, "--seed", "4", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: --out {out} is an assb store; pass --overwrite to " \
+                            "replace it\n"
+    assert ms.open(out).seed == 3 and store_attrs(out)["analysis"]["note"]
+    monkeypatch.undo()
+    result = _invoke("generate", _write_spec(tmp_path), "-o", out, "--seed", "4", "--quiet",
+                     "--overwrite")
+    assert result.exit_code == 0, result.output
+    assert ms.open(out).seed == 4 and "analysis" not in store_attrs(out)
 
 
 def test_ctrl_c_in_analyze_leaves_its_analysis(generated, tmp_path, monkeypatch):
@@ -763,7 +786,7 @@ def test_full_disk_on_save_exits_1_and_keeps_the_old_store(generated, tmp_path, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ms.Microstructure, "save", full)
-    result = _invoke("generate", _write_spec(tmp_path), "-o", keep, "--quiet")
+    result = _invoke("generate", _write_spec(tmp_path), "-o", keep, "--quiet", "--overwrite")
     assert result.exit_code == 1, result.output
     assert "No space left on device" in result.stderr and "nothing was replaced" in result.stderr
     assert "Traceback" not in result.output

@@ -115,6 +115,70 @@ def test_write_report_refuses_a_file_before_reading(tmp_path):
         write_report(tmp_path / "no-results-here", out_dir=tmp_path / "f")
 
 
+def test_a_directory_for_a_toml_file_is_named(tmp_path):
+    (tmp_path / "adir").mkdir()
+    for args, words in ((("check",), "expected a spec or sweep TOML file"),
+                        (("generate", "-o", tmp_path / "x.zarr"), "expected a spec TOML file"),
+                        (("sweep", "-o", tmp_path / "x"), "expected a sweep TOML file")):
+        result = _invoke(args[0], tmp_path / "adir", *args[1:])
+        assert result.exit_code == 2, result.output
+        assert result.stderr == f"error: {tmp_path / 'adir'} is a directory; {words}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir"]
+
+
+def test_a_spec_given_to_sweep_and_a_sweep_given_to_generate_are_named(tmp_path):
+    spec = ROOT / "examples" / "nmc_lpscl.toml"
+    result = _invoke("sweep", spec, "-o", tmp_path / "out")
+    assert result.exit_code == 2, result.output
+    assert "looks like a spec file (it has [domain], [composition], [phases])" in result.stderr
+    assert "unknown key" not in result.stderr and "base = " in result.stderr
+    sweep = _sweep_file(tmp_path)
+    for cmd in ("generate", "resolution"):
+        args = ("-o", tmp_path / "x.zarr") if cmd == "generate" else ()
+        result = _invoke(cmd, sweep, *args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: {sweep} looks like a sweep file")
+        assert "unknown key" not in result.stderr and "assb sweep" in result.stderr
+    # the normal errors otherwise: a sweep file with a typo, a spec with a bad table
+    typo = tmp_path / "typo.toml"
+    typo.write_text(_sweep_file(tmp_path).read_text().replace("[axes]", "[axis]"))
+    result = _invoke("sweep", typo, "-o", tmp_path / "out")
+    assert result.exit_code == 2 and "axis: unknown key" in result.stderr, result.output
+    bad = tmp_path / "bad.toml"
+    bad.write_text("domain = 3\n")
+    result = _invoke("generate", bad, "-o", tmp_path / "x.zarr")
+    assert result.exit_code == 2 and "composition: Field required" in result.stderr
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.zarr").exists()
+
+
+def test_errors_name_the_command_line_options_not_python_arguments(tmp_path):
+    out = tmp_path / "out"
+    first = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", out, "--workers", "1",
+                    "--quiet")
+    assert first.exit_code == 1, first.output                   # failed rows, a results dir
+    changed = _invoke("sweep", _sweep_file(tmp_path, cam="[2000]"), "-o", out, "--quiet")
+    assert changed.exit_code == 2, changed.output
+    assert "or --force to extend this one" in changed.stderr
+    for opt, value, words in (("--capacity-mah-g", "-100", "must be a positive number"),
+                              ("--c-rate", "0", "must be a positive number"),
+                              ("--min-utilization", "2", "must be in [0, 1]"),
+                              ("--max-ionic-tau", "0.5", "must be >= 1"),
+                              ("--rule", "x", "must be one of")):
+        result = _invoke("report", out, "--out", tmp_path / "rep", opt, value)
+        assert result.exit_code == 2, result.output
+        assert f"error: {opt} {words}" in result.stderr, result.stderr
+    (tmp_path / "x.tif").write_text("mine")
+    result = _invoke("export", tmp_path / "none.zarr", "-o", tmp_path / "x.tif")
+    assert result.exit_code == 2 and "pass --overwrite to replace it" in result.stderr
+    result = _invoke("import", tmp_path / "x.tif", "--phase-map", "0:pore,1:cam,2:se",
+                     "--voxel-size-um", "-1", "-o", tmp_path / "i.zarr")
+    assert result.exit_code == 2, result.output
+    assert "error: --voxel-size-um must be a positive number, got -1.0" in result.stderr
+    for r in (changed, result):
+        assert not re.search(r"\w=True|[a-z]_[a-z]+ must", r.stderr), r.stderr
+    assert (tmp_path / "x.tif").read_text() == "mine" and not (tmp_path / "rep").exists()
+
+
 def test_garbage_spec_through_python_m_exits_2(tmp_path):
     """The real entry point, in a subprocess: message on stderr, exit 2, no traceback."""
     p = tmp_path / "spec.toml"
@@ -144,7 +208,9 @@ def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert "compiling kernels (first run only" in result.stderr
     assert "compiling" not in result.stdout                 # stdout: the JSON object only
-    again = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json")
+    again = _invoke("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json",
+                    "--overwrite")
+    assert again.exit_code == 0, again.output
     assert "compiling" not in again.stderr                   # once per process
 
 

@@ -222,4 +222,84 @@ def test_cli_import_then_analyze(stack_path, tmp_path):
     res = runner.invoke(app, ["import", str(stack_path), "--phase-map", "0:pore,128:cam",
                               "--voxel-size-um", "0.25", "-o", str(tmp_path / "x.zarr")])
     assert res.exit_code == 2
-    assert "not in phase_map" in res.output
+    assert "not in --phase-map" in res.output
+
+
+def test_cli_import_keeps_an_existing_store_unless_overwrite(stack_path, tmp_path,
+                                                             monkeypatch):
+    from microstructure import _import
+
+    out = tmp_path / "imp.zarr"
+    args = ["import", str(stack_path), "--phase-map", PHASE_MAP, "--voxel-size-um", "0.25",
+            "-o", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    before = (out / "zarr.json").read_bytes()
+    monkeypatch.setattr(_import, "separate_particles",
+                        lambda *a, **k: pytest.fail("imported again"))
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 2, res.output
+    assert res.stderr == f"error: --out {out} is an assb store; pass --overwrite to replace it\n"
+    assert (out / "zarr.json").read_bytes() == before
+    monkeypatch.undo()
+    res = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert res.exit_code == 0, res.output
+    assert ms.open(out).shape == (48, 48, 48)
+
+
+def test_cli_import_checks_the_voxel_size_the_tiff_records(generated, tmp_path):
+    """An ImageJ TIFF (assb export, Fiji) records its voxel edge: a different --voxel-size-um
+    is refused naming both, none given takes it; --periodic-lateral reaches the spec."""
+    exported = tmp_path / "phases.tif"
+    ms.export_tiff(generated, exported)                         # ImageJ spacing=0.25 unit=um
+    args = ["import", str(exported), "--phase-map", "0:pore,1:cam,2:se,3:carbon"]
+    res = CliRunner().invoke(app, [*args, "--voxel-size-um", "0.5", "-o", str(tmp_path / "a")])
+    assert res.exit_code == 2, res.output
+    assert res.stderr == (f"error: --voxel-size-um 0.5 differs from the 0.25 um that {exported} "
+                          "records (ImageJ spacing=0.25 unit=um); give 0.25 or leave it out\n")
+    assert not (tmp_path / "a").exists()
+    with pytest.raises(ValueError, match="voxel_size_um 0.5 differs from the 0.25 um"):
+        ms.import_tiff(exported, phase_map="0:pore,1:cam,2:se,3:carbon", voxel_size_um=0.5)
+    res = CliRunner().invoke(app, [*args, "-o", str(tmp_path / "b.zarr")])
+    assert res.exit_code == 0, res.output
+    assert "at 0.25 um (the TIFF records it);" in res.stdout
+    m = ms.open(tmp_path / "b.zarr")
+    assert m.voxel_size_um == 0.25 and m.spec.domain.periodic_lateral is False
+    np.testing.assert_array_equal(m.phases, generated.phases)
+    res = CliRunner().invoke(app, [*args, "--voxel-size-um", "0.25", "--periodic-lateral",
+                                   "-o", str(tmp_path / "c.zarr")])
+    assert res.exit_code == 0, res.output
+    assert ms.open(tmp_path / "c.zarr").spec.domain.periodic_lateral is True
+    # a TIFF that records no voxel size: --voxel-size-um is needed
+    plain = tmp_path / "plain.tif"
+    tifffile.imwrite(plain, generated.phases)
+    res = CliRunner().invoke(app, [*args[:1], str(plain), *args[2:], "-o", str(tmp_path / "d")])
+    assert res.exit_code == 2, res.output
+    assert "--voxel-size-um is not given and" in res.stderr and "records no voxel size" in \
+        res.stderr
+
+
+@pytest.mark.parametrize(("metadata", "want"), [
+    ({"spacing": 0.4, "unit": "micron"}, 0.4),
+    ({"spacing": 0.4, "unit": "\\u00B5m"}, 0.4),               # how ImageJ escapes µm
+    ({"spacing": 0.4, "unit": "pixel"}, None),                 # not a length in um
+    ({"spacing": 0.4}, None),
+    ({"unit": "um"}, None),
+])
+def test_the_voxel_size_an_imagej_tiff_records(tmp_path, metadata, want):
+    from microstructure._tiff_meta import recorded_voxel_size_um
+
+    p = tmp_path / "s.tif"
+    tifffile.imwrite(p, np.zeros((8, 8, 8), np.uint8), imagej=True,
+                     metadata={"axes": "ZYX", **metadata})
+    got = recorded_voxel_size_um(p)
+    assert (got[0] if got else None) == want
+    assert recorded_voxel_size_um(tmp_path) is None            # a directory of slices
+
+
+def test_a_damaged_voxel_size_record_is_an_error(tmp_path):
+    from microstructure._tiff_meta import recorded_voxel_size_um
+
+    p = tmp_path / "s.tif"
+    tifffile.imwrite(p, np.zeros((8, 8, 8), np.uint32), metadata={"voxel_size_um": -1})
+    with pytest.raises(ValueError, match="records a voxel size that is not a positive number"):
+        recorded_voxel_size_um(p)

@@ -434,7 +434,7 @@ def test_ranking_in_the_report_and_the_cli(two_axes, two_axes_report, tmp_path):
         out = tmp_path / f"bad{bad[0]}"
         res = runner.invoke(app, ["report", str(two_axes), "--out", str(out), *bad])
         assert res.exit_code == 2 and "Traceback" not in res.output, res.output
-        assert bad[0].removeprefix("--").replace("-", "_") in res.output
+        assert f"{bad[0]} must be" in res.output             # the option, not the argument
         assert not out.exists()                              # refused before anything written
 
 
@@ -479,3 +479,41 @@ def test_in_plane_tau_is_shown_only_where_it_was_computed(two_axes, two_axes_rep
     summary = point_summary(df, ["ionic_tau", "ionic_tau_in_plane"])
     table = "".join(_points_table("t", summary, [], SUMMARY_COLUMNS))
     assert "<th>ionic τ in-plane</th>" in table and "2.5 ± 0" in table
+
+
+def test_report_refuses_a_directory_it_did_not_write(tmp_path):
+    """A non-empty directory without the report's marker (.assb-report) is refused before
+    anything is read or written; an empty one, or one a report wrote (marker, or the page of
+    a report written before the marker), is written (again)."""
+    from microstructure.studies._report_dir import MARKER
+
+    res = tmp_path / "res"
+    sw = SweepSpec(base=_base(), seeds=1, axes={"phases.cam.fraction": [1000]})
+    studies.run_sweep(sw, res, workers=1, quiet=True)             # one failed row, no work
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "summary.csv").write_text("my own table")
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", str(res), "--out", str(mine)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith(f"error: --out {mine} is a non-empty directory that no report "
+                               f"wrote (it has no {MARKER} file)")
+    assert "compiling" not in r.stderr and r.stderr.count("\n") == 1
+    assert (mine / "summary.csv").read_text() == "my own table"
+    assert sorted(p.name for p in mine.iterdir()) == ["summary.csv"]
+    with pytest.raises(FileExistsError, match="out_dir .* no report wrote"):
+        write_report(res, out_dir=mine)
+    (res / "report").mkdir()
+    (res / "report" / "notes.txt").write_text("keep")
+    r = runner.invoke(app, ["report", str(res)])                 # the default RESULTS/report
+    assert r.exit_code == 2 and "no report wrote" in r.stderr, r.output
+    shutil.rmtree(res / "report")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for _ in range(2):                                           # an empty one, then again
+        r = runner.invoke(app, ["report", str(res), "--out", str(empty)])
+        assert r.exit_code == 0, r.output
+        assert json.loads((empty / MARKER).read_text())["results_dir"] == str(res.resolve())
+    (empty / MARKER).unlink()                                    # a report from before the marker
+    assert runner.invoke(app, ["report", str(res), "--out", str(empty)]).exit_code == 0
+    assert (empty / MARKER).is_file()

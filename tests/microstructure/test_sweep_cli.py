@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -50,10 +51,12 @@ def test_sweep_command_and_resume(tmp_path):
     assert "failed x2: SpecError: phases.se.psd" in result.stdout
     assert f"results: {out / 'results.parquet'}" in result.stdout
     assert "sweep:" not in result.stderr  # no progress bar with --quiet
+    assert re.search(r"done before \(\d+\.\d s, in this process\)", result.stdout)
     assert len(studies.load_results(out)) == 4
     again = invoke("sweep", path, "-o", out, "--workers", "1")
     assert again.exit_code == 0, again.output
     assert "this run 0 ok + 0 failed new, 4 done before" in again.stdout
+    assert re.search(r"done before \(\d+\.\d s, nothing to run\)", again.stdout)
     retry = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet", "--retry-failed")
     assert "this run 0 ok + 2 failed new, 2 done before" in retry.stdout
 
@@ -97,6 +100,55 @@ def test_cli_user_errors(tmp_path):
     assert r.stderr.splitlines()[-1].startswith("error: cannot reach the Dask scheduler at "
                                                 f"tcp://127.0.0.1:{port} within 2 s")
     assert not (tmp_path / "o").exists()
+
+
+def test_a_damaged_row_or_manifest_is_named_not_skipped(tmp_path):
+    """A truncated row file stops report and resume with its name and the remedy (exit 2);
+    nothing is skipped or recomputed until the user deletes it."""
+    path = sweep_file(tmp_path, cam="[1000, 2000]")          # invalid specs: rows in no time
+    out = tmp_path / "out"
+    assert invoke("sweep", path, "-o", out, "--workers", "1", "--quiet").exit_code == 1
+    row = sorted((out / "rows").glob("*.json"))[0]
+    row.write_bytes(row.read_bytes()[:60])
+    damaged = row.read_bytes()
+    for args in (("report", out), ("sweep", path, "-o", out, "--workers", "1", "--quiet")):
+        result = invoke(*args)
+        assert result.exit_code == 2, result.output
+        assert result.stderr.startswith(f"error: damaged row file {row} (not valid JSON: ")
+        assert "delete it and run the same assb sweep again" in result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert row.read_bytes() == damaged and not (out / "report").exists()
+    with pytest.raises(ValueError, match="damaged row file"):
+        studies.load_results(out)
+    row.unlink()                                             # as the message says
+    again = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert "this run 0 ok + 1 failed new, 1 done before" in again.stdout
+    (out / "manifest.json").write_text('{"format": ')
+    result = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.startswith(f"error: damaged manifest {out / 'manifest.json'}")
+
+
+def test_ctrl_c_says_how_many_rows_are_kept_and_how_to_resume(tmp_path, monkeypatch):
+    from microstructure.studies import _sweep
+
+    record = _sweep._record
+
+    def ctrl_c_after_one(*args, **kwargs):
+        record(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_sweep, "_record", ctrl_c_after_one)
+    path = sweep_file(tmp_path, cam="[1000, 2000]")          # invalid specs: rows in no time
+    out = tmp_path / "out"
+    result = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert result.exit_code == 130, result.output
+    assert result.stderr == (f"error: interrupted: 1 of 2 rows of this sweep are kept in {out}; "
+                             "run the same command again to resume\n")
+    assert len(studies.load_results(out)) == 1
+    monkeypatch.undo()
+    again = invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
+    assert "this run 0 ok + 1 failed new, 1 done before" in again.stdout
 
 
 def _assb() -> list[str]:
