@@ -303,7 +303,7 @@ def check_path(path: str, where: str, known: dict[str, Any], value: Any = None) 
 
 
 #: The top-level tables of a spec file (how a spec given as a sweep file is recognised).
-SPEC_TABLES = ("domain", "composition", "phases", "packing")
+SPEC_TABLES = tuple(ElectrodeSpec.model_fields)
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
