@@ -113,7 +113,7 @@ def format_spec_summary(s: dict[str, Any]) -> str:
         d = f"{p['d10_um']:.3g}/{p['d50_um']:.3g}/{p['d90_um']:.3g}"
         lines.append(f"{name:<8}{wt:>11}{100 * p['vol_frac_solids']:>12.1f}"
                      f"{100 * p['box_fraction']:>10.2f}{rho:>7}{d:>21}"
-                     f"{p['d10_voxels']:>8.1f}{p['particles']:>11.3g}")
+                     f"{p['d10_voxels']:>8.1f}{p['particles']:>11,.0f}")
     lines.append(f"{'pore':<8}{'':>11}{'':>12}{100 * s['porosity']:>10.2f}")
     lines.append("")
     src = {"pellet": "from the pellet's mass and size",
@@ -218,7 +218,7 @@ def format_sweep_check(s: dict[str, Any]) -> str:
             lines.append(f"{r['point']:<6}{vals}{'':>31}  error: {r['error']}")
             continue
         notes = f"{len(r['warnings'])} warning(s)" if r["warnings"] else ""
-        lines.append(f"{r['point']:<6}{vals}{r['porosity']:>10.4f}{r['particles']:>11.3g}"
+        lines.append(f"{r['point']:<6}{vals}{r['porosity']:>10.4f}{r['particles']:>11,.0f}"
                      f"{format_bytes(r['memory']['sweep_point_bytes']):>10}  {notes}")
     if ok:
         big = max(ok, key=lambda r: r["memory"]["sweep_point_bytes"])
