@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 import warnings
 from collections.abc import Iterator
@@ -144,8 +145,10 @@ def local_workers(workers: int | None, device: str, n_tasks: int | None = None,
 
 
 def _check_workers(workers: int | None) -> None:
-    if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
-        raise ValueError(f"workers must be >= 1, got {workers!r}")
+    if workers is not None and (isinstance(workers, bool)
+                                or not isinstance(workers, numbers.Integral) or workers < 1):
+        raise ValueError(f"workers must be an integer >= 1 (or None: the usable cores), got "
+                         f"{workers!r}")
 
 
 def _pin_gpu_plugin(distributed: Any, gpus: list[str]) -> Any:

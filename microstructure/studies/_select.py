@@ -80,12 +80,11 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     """
     if rule not in RULE_COLUMNS:
         raise ValueError(f"rule must be one of {tuple(RULE_COLUMNS)}, got {rule!r}")
-    _check_limit("min_utilization", min_utilization, upper=1.0)
-    if max_ionic_tau is not None:
-        _check_limit("max_ionic_tau", max_ionic_tau)
-        if max_ionic_tau < 1.0:
-            raise ValueError(f"max_ionic_tau must be >= 1 (τ of a straight channel), got "
-                             f"{max_ionic_tau!r}")
+    _check_limit("min_utilization", min_utilization, lower=0.0, upper=1.0)
+    if max_ionic_tau is not None:   # 1: the τ of a straight channel
+        _check_limit("max_ionic_tau", max_ionic_tau, lower=1.0)
+    if not isinstance(all_seeds, (bool, np.bool_)):
+        raise TypeError(f"all_seeds must be a bool (True or False), got {all_seeds!r}")
     theta_col = RULE_COLUMNS[rule]
     need = ["point_id", "status", theta_col, objective]
     if max_ionic_tau is not None:
@@ -152,9 +151,11 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     return res
 
 
-def _check_limit(name: str, v: object, upper: float | None = None) -> None:
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0 \
-            or (upper is not None and v > upper):
-        allowed = f"in [0, {upper:g}]" if upper is not None else "a finite number >= 0"
+def _check_limit(name: str, v: object, *, lower: float, upper: float | None = None) -> None:
+    allowed = (f"a number in [{lower:g}, {upper:g}]" if upper is not None
+               else f"a finite number >= {lower:g}")
+    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be {allowed}, got {v!r} ({type(v).__name__})")
+    if not math.isfinite(v) or v < lower or (upper is not None and v > upper):
         raise ValueError(f"{name} must be {allowed}, got {v!r}")
 

@@ -83,10 +83,10 @@ class SweepSpec(BaseModel):
 
     base: str | ElectrodeSpec = "default"
     """Base spec: a TOML path (relative to the sweep file), "default", or a spec object."""
-    seeds: Annotated[int, Field(ge=1)] = 1
+    seeds: Annotated[int, Field(ge=1, strict=True)] = 1
     """Realizations per point (seeds 0 .. seeds - 1)."""
     mode: Literal["grid", "points"] = "grid"
-    transport: bool = True
+    transport: Annotated[bool, Field(strict=True)] = True
     """Solve ionic and electronic transport for every point."""
     wall_margin_um: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
     """Thickness left out next to each wall (transport, homogeneity), µm (``wall_margin_um``
@@ -94,7 +94,7 @@ class SweepSpec(BaseModel):
     homogeneity_window_um: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
     """Edge of the homogeneity's windows, µm (default three CAM d50s); at least one voxel at
     every point."""
-    in_plane: bool | None = None
+    in_plane: Annotated[bool, Field(strict=True)] | None = None
     """Also solve transport along the electrode's plane (``in_plane`` of
     :func:`~microstructure.studies.analyze`; columns ``*_tau_in_plane``)."""
     name: str = ""
@@ -147,6 +147,17 @@ class SweepSpec(BaseModel):
                 seen.setdefault(key, i)
         for path, value in self.overrides.items():
             problems += check_path(path, f"overrides.{_q(path)}", known, value)
+        if not problems:   # tables written differently that resolve to one spec
+            first: dict[str, int] = {}
+            for k, p in enumerate(self.expand()):
+                if p.point_id in first:
+                    j = first[p.point_id]
+                    what = "points" if self.mode == "points" else "grid point"
+                    own = [_params_text(q.params, self.overrides) for q in (p, self.expand()[j])]
+                    problems.append(f"{what}[{k}] ({own[0]}) is the same spec as {what}[{j}] "
+                                    f"({own[1]}) once resolved (point_id {p.point_id}); "
+                                    "keep one")
+                first.setdefault(p.point_id, k)
         if self.homogeneity_window_um is not None and not problems:
             voxels = {p.spec.domain.voxel_size_um for p in self.expand() if p.spec is not None}
             try:                                  # the coarsest point's voxel decides
@@ -220,6 +231,12 @@ class SweepSpec(BaseModel):
 #: How point ids are made (recorded in the manifest; a directory written with another scheme
 #: is refused rather than silently re-run under new ids).
 POINT_ID_SCHEME = "sha1-resolved-spec/2"
+
+
+def _params_text(params: dict[str, Any], overrides: dict[str, Any]) -> str:
+    """A point's own settings (those [overrides] does not set alike) as ``path = value``."""
+    return ", ".join(f"{k} = {v!r}" for k, v in params.items()
+                     if k not in overrides or overrides[k] != v)
 
 
 def point_id(spec: dict[str, Any] | ElectrodeSpec) -> str:

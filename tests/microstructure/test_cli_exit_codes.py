@@ -161,8 +161,8 @@ def test_errors_name_the_command_line_options_not_python_arguments(tmp_path):
     assert "or --force to extend this one" in changed.stderr
     for opt, value, words in (("--capacity-mah-g", "-100", "must be a positive number"),
                               ("--c-rate", "0", "must be a positive number"),
-                              ("--min-utilization", "2", "must be in [0, 1]"),
-                              ("--max-ionic-tau", "0.5", "must be >= 1"),
+                              ("--min-utilization", "2", "must be a number in [0, 1]"),
+                              ("--max-ionic-tau", "0.5", "must be a finite number >= 1"),
                               ("--rule", "x", "must be one of")):
         result = _invoke("report", out, "--out", tmp_path / "rep", opt, value)
         assert result.exit_code == 2, result.output

@@ -73,19 +73,22 @@ def test_the_relay_rule_and_other_objectives():
     assert r["objective"].tolist()[:3] == [12.0, 11.0, 10.0]
 
 
-@pytest.mark.parametrize("kw,match", [
-    ({"min_utilization": 1.2}, "min_utilization must be in"),
-    ({"min_utilization": -0.1}, "min_utilization"),
-    ({"min_utilization": math.nan}, "min_utilization"),
-    ({"min_utilization": True}, "min_utilization"),
-    ({"max_ionic_tau": 0.5}, "max_ionic_tau must be >= 1"),
-    ({"max_ionic_tau": math.inf}, "max_ionic_tau"),
-    ({"rule": "relay"}, "rule must be one of"),
-    ({"objective": "loading"}, "no column 'loading'; objective"),
-    ({"objective": "status"}, "objective must be a numeric column"),
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"min_utilization": 1.2}, ValueError, r"min_utilization must be a number in \[0, 1\]"),
+    ({"min_utilization": -0.1}, ValueError, "min_utilization"),
+    ({"min_utilization": math.nan}, ValueError, "min_utilization"),
+    ({"min_utilization": True}, TypeError, "min_utilization"),
+    ({"min_utilization": "0.9"}, TypeError, r"min_utilization must be a number .*\(str\)"),
+    ({"max_ionic_tau": 0.5}, ValueError, "max_ionic_tau must be a finite number >= 1"),
+    ({"max_ionic_tau": -1.0}, ValueError, "max_ionic_tau must be a finite number >= 1"),
+    ({"max_ionic_tau": math.inf}, ValueError, "max_ionic_tau"),
+    ({"all_seeds": "no"}, TypeError, "all_seeds must be a bool"),
+    ({"rule": "relay"}, ValueError, "rule must be one of"),
+    ({"objective": "loading"}, ValueError, "no column 'loading'; objective"),
+    ({"objective": "status"}, ValueError, "objective must be a numeric column"),
 ])
-def test_bad_targets_are_named(kw, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_targets_are_named(kw, exc, match):
+    with pytest.raises(exc, match=match):
         rank_compositions(_rows(), **kw)
 
 

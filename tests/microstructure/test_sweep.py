@@ -197,6 +197,29 @@ def test_empty_points(tmp_path):
                                  '"composition.porosity" = 0.1\n'))
 
 
+def test_points_written_differently_that_resolve_to_one_spec_are_refused(tmp_path):
+    # each was counted as a point while one set of rows was written: the sweep never read
+    # as complete ("8 rows of 10" on every rerun)
+    with pytest.raises(studies.SweepError, match=r"points\[1\] \(phases.cam.fraction = 70.0\)"
+                       r" is the same spec as points\[0\] \(phases.cam.fraction = 70\) once "
+                       r"resolved \(point_id [0-9a-f]{12}\); keep one"):
+        studies.load_sweep(write(tmp_path, 'mode = "points"\n[overrides]\n'
+                                 '"composition.porosity" = 0.15\n[[points]]\n'
+                                 '"phases.cam.fraction" = 70\n[[points]]\n'
+                                 '"phases.cam.fraction" = 70.0\n'
+                                 '"composition.porosity" = 0.15\n'))
+    with pytest.raises(studies.SweepError, match=r"grid point\[1\] \(phases.cam.fraction = "
+                                                 r"70.0\) is the same spec as grid point\[0\]"):
+        studies.load_sweep(write(tmp_path, '[axes]\n"phases.cam.fraction" = [70, 70.0]\n'))
+
+
+@pytest.mark.parametrize("line", ["seeds = true", 'seeds = "2"', 'transport = "yes"',
+                                  "in_plane = 1"])
+def test_sweep_settings_take_their_own_types(tmp_path, line):
+    with pytest.raises(studies.SweepError, match=line.split()[0]):
+        studies.load_sweep(write(tmp_path, f'{line}\n[axes]\n"phases.cam.fraction" = [60]\n'))
+
+
 def test_paths_on_psd_kinds_and_optional_sections(tmp_path):
     base = tmp_path / "base.toml"
     text = ms.default_spec_path().read_text()

@@ -47,8 +47,10 @@ def test_one_worker_per_gpu_by_default(two_gpus):
     assert local_workers(None, "cuda", 1) == (1, ["0", "1"])    # never more than the tasks
     n, gpus = local_workers(None, "cpu", 1000)
     assert gpus == [] and n == len(os.sched_getaffinity(0))
-    with pytest.raises(ValueError, match="workers must be >= 1, got 0"):
-        local_workers(0, "cuda", 10)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match=r"workers must be an integer >= 1 \(or None: "
+                                             rf"the usable cores\), got {bad}"):
+            local_workers(bad, "cuda", 10)
 
 
 def test_pin_gpu_round_robin(monkeypatch):
