@@ -232,10 +232,14 @@ def format_sweep_check(s: dict[str, Any]) -> str:
             lines.append(f"GPU memory: ~{format_bytes(mem['sweep_point_device_bytes'])} per "
                          f"worker ({format_bytes(free) if free >= 0 else 'unknown'} free now "
                          "on this GPU)")
-        seen: list[str] = []
+        where: dict[str, list[str]] = {}          # each warning once, with its points
         for r in ok:
-            seen += [w for w in r["warnings"] if w not in seen]
-        lines += [f"warning: {w}" for w in seen]
+            for w in r["warnings"]:
+                where.setdefault(w, []).append(str(r["point"]))
+        for w, pts in where.items():
+            at = ("every point" if len(pts) == len(s["points"])
+                  else f"point{'s' if len(pts) > 1 else ''} {', '.join(pts)}")
+            lines.append(f"warning ({at}): {w}")
     return "\n".join(lines)
 
 

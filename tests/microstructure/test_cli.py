@@ -352,6 +352,11 @@ seeds = 2
     assert "6 points x 2 seeds; 2 can be built" in lines[0]
     assert "cam.fraction" in lines[2] and "domain.voxel_size_um" in lines[2]
     assert sum("error:" in x for x in lines) == 4
+    # each warning once, naming the points it belongs to (1 and 3: 60 and 70 at 0.5 um; the
+    # SE share under 2 voxels differs between them, the carbon's does not)
+    warned = [x.split("): ")[0] for x in lines if x.startswith("warning (")]
+    assert sorted(warned) == ["warning (point 1", "warning (point 3",
+                              "warning (points 1, 3"], warned
     bad = tmp_path / "bad.toml"
     bad.write_text('base = "default"\nseeds = 0\n')
     assert _invoke("check", bad).exit_code == 2
