@@ -114,12 +114,15 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
         theta_mean=s[f"{theta_col}_mean"], theta_sd=s[f"{theta_col}_sd"], theta_min=theta_min,
         ionic_tau_mean=s["ionic_tau_mean"] if has_tau else nan, ionic_blocked=blocked,
         objective=s[f"{objective}_mean"])
+    errors = (df[df["status"] != "ok"].groupby("point_id")["error"].first()
+              if "error" in df.columns else pd.Series(dtype=object))
     why_not = []
     for r, t_max, n_tau in zip(res.itertuples(index=False), tau_max,
                                s["ionic_tau_n"] if has_tau else np.zeros(len(s)), strict=True):
         why = []
         if not r.seeds_ok:
-            why.append("no ok seed")
+            err = errors.get(r.point_id, "")
+            why.append(f"no ok seed ({err})" if isinstance(err, str) and err else "no ok seed")
         else:
             th = r.theta_min if all_seeds else r.theta_mean
             if not th >= min_utilization:

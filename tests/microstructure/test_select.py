@@ -38,7 +38,10 @@ def test_the_most_cam_that_meets_theta_is_first():
     assert b["theta_sd"] == pytest.approx(np.std([0.97, 0.94], ddof=1))
     assert b["objective"] == pytest.approx(0.55)
     d = r.set_index("point_id").loc["d"]
-    assert d["seeds_ok"] == 0 and d["seeds"] == 2 and d["why_not"] == "no ok seed"
+    assert d["seeds_ok"] == 0 and d["seeds"] == 2 and d["why_not"] == "no ok seed"  # no error
+    rows = _rows().assign(error=[""] * 6 + ["SpecError: phases.cam.fraction: too much"] * 2)
+    d = rank_compositions(rows, min_utilization=0.95).set_index("point_id").loc["d"]
+    assert d["why_not"] == "no ok seed (SpecError: phases.cam.fraction: too much)"
     assert r["param:phases.cam.fraction"].tolist() == [80, 75, 70, 85]
     assert r.attrs["targets"] == "theta (strict) >= 0.95, mean over seeds"
 
