@@ -36,8 +36,10 @@ Steps
    lognormal with the measured volume-weighted d50 and the mean log half-width of d10..d90
    (written as ``d50_um``, ``d90_um``) of the equivalent-sphere diameters
    ``(6 V / pi)^(1/3)`` of the separated particles; SE (and carbon) PSD = the same fit to the
-   diameters ``2 (D_max - 0.5) h`` of the maximal inscribed spheres at the local maxima of the
-   phase's own EDT (a local-thickness estimate; soft phases cannot be split into particles).
+   diameters ``2 (D_max + 0.4) h`` (``D_max`` of 2 voxels and more; a voxelized ball's EDT
+   peaks 0.4 voxel inside its radius) of the maximal inscribed spheres at the local maxima of
+   the phase's own EDT, one per flat maximum (a local-thickness estimate; soft phases cannot
+   be split into particles).
    When the fitted lognormal's largest size does not fit the box, the measured sizes are stored
    as a ``table`` PSD instead.  The particle table holds the CAM particles (centroid,
    equivalent radius) followed by those inscribed spheres of SE and carbon.
@@ -60,6 +62,7 @@ from scipy import ndimage as ndi
 from solvers.memory import check_memory
 from solvers.phases import CAM, PHASE_CODES
 
+from ._inscribed import inscribed_spheres
 from ._memory import estimate_import
 from ._microstructure import Microstructure, ParticleTable
 from ._spec import MAX_CAM_BOX_FRACTION, ElectrodeSpec, SpecError
@@ -374,21 +377,6 @@ def _merge_small(labels: np.ndarray, min_voxels: int, passes: int = 3) -> np.nda
             target = target[target]
         labels = target[labels].astype(np.int32)
     return labels
-
-
-def inscribed_spheres(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Centres (voxel index) and radii (voxels) of maximal inscribed spheres of ``mask``.
-
-    Local maxima of the EDT (3x3x3 neighbourhood); radius ``D - 0.5`` (the EDT reaches the
-    centre of the first outside voxel, half a voxel beyond the surface), at least 0.5.
-    """
-    from skimage.feature import peak_local_max
-
-    dist = ndi.distance_transform_edt(mask)
-    peaks = peak_local_max(dist, min_distance=1, threshold_abs=0.5,
-                           labels=mask.astype(np.uint8), exclude_border=False)
-    r = np.maximum(dist[tuple(peaks.T)] - 0.5, 0.5)
-    return peaks.astype(np.float64), r
 
 
 def imported_spec(shape: tuple[int, ...], h: float, periodic_lateral: bool,
