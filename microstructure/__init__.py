@@ -52,9 +52,12 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: 0.15.0: the voxel of a hard–SE contact's spot goes to the SE particle unless the stamp gave
 #: it to a hard one, and to the SE one next to a hard particle the hard one does not touch (two
 #: hard necks to one grain no longer meet across a gap under a voxel, where 18- and
-#: 26-connectivity joined what does not touch; other arrays) -- so stored rows, stores and
-#: resumed sweeps can tell them apart.
-__version__ = "0.15.0"
+#: 26-connectivity joined what does not touch; other arrays); 0.16.0: the crevice fill's
+#: contact areas carry the 2/3 staircase correction (as every area from voxel faces; the same
+#: arrays, other areas in the particle table), and an import's SE / carbon inscribed spheres
+#: are one per flat maximum with the EDT's 0.4-voxel bias put back (other imported PSDs) -- so
+#: stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.16.0"
 
 __all__ = [
     "CAM",

@@ -52,9 +52,7 @@ from solvers.phases import CAM, PHASE_CODES, SE, pair_key
 from ._generate import contact_warnings, resolution_warnings
 from ._homogeneity import WINDOW_CAM_D50, Homogeneity, check_window, homogeneity
 from ._microstructure import Microstructure, wall_bulk_slice
-
-#: Correction of the voxel face count for isotropic surfaces (mean staircase over-count 3/2).
-ISOTROPIC_SURFACE_FACTOR = 2.0 / 3.0
+from ._surface import ISOTROPIC_SURFACE_FACTOR
 
 
 @dataclass(frozen=True)

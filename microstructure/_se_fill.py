@@ -46,6 +46,7 @@ import numpy as np
 from solvers import label
 
 from ._crevices import crevice_sites, crevice_width
+from ._surface import ISOTROPIC_SURFACE_FACTOR
 
 #: Gap widths beyond this many CAM radii are not looked at (they are never filled first).
 REACH_CAM_RADII = 1.0
@@ -403,7 +404,8 @@ def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: 
     returns them).
 
     Returns ``(pairs, area, touches_cc, touches_sep, centroid_um, volume_um3)``: ``pairs``
-    (k, 2) of (body 1..n, particle id), ``area`` (k,) µm², per body ``touches_cc``,
+    (k, 2) of (body 1..n, particle id), ``area`` (k,) µm² (the shared voxel faces with the
+    isotropic-surface correction, as ``structure_metrics``'s areas), per body ``touches_cc``,
     ``touches_sep`` (bool), ``centroid_um`` (n, 3) and ``volume_um3`` (n,).
     """
     flat = lab.reshape(-1)
@@ -414,7 +416,7 @@ def fill_bodies(lab: np.ndarray, n: int, owner: np.ndarray, h: float, periodic: 
                       np.asarray(lab.shape, dtype=np.int64), np.asarray(periodic, np.int64), base)
     uniq, faces = np.unique(keys, return_counts=True)
     pairs = np.stack([uniq // base, uniq % base], axis=1)
-    area = faces * h * h
+    area = faces * h * h * ISOTROPIC_SURFACE_FACTOR   # a staircase over-counts 3/2
     cnt = np.bincount(body, minlength=n + 1)[1:]
     vol = cnt * h**3
     touches_cc = np.zeros(n + 1, dtype=bool)

@@ -48,7 +48,8 @@ class ParticleUtilization:
     """Voxel faces shared with the ionic network (int64), faces on the separator included with
     ``separator_contact``."""
     cam_se_contact_area_um2: np.ndarray | None
-    """CAM|SE contact area in µm² (float64); None when ``voxel_size_um`` was not given."""
+    """CAM|SE contact faces x h² in µm² (float64; raw faces: a curved surface's about 1.5x its
+    true area at any voxel); None when ``voxel_size_um`` was not given."""
 
     def __len__(self) -> int:
         return int(self.id.shape[0])
@@ -93,7 +94,8 @@ class UtilizationResult:
     """One component of ``ionic_phases`` joins current collector and separator faces."""
     active_interface_area_per_volume: float
     """Face area between active CAM and the ionic network per total box volume: µm⁻¹ when
-    ``voxel_size_um`` is given, else voxel faces per voxel (1/voxel edge)."""
+    ``voxel_size_um`` is given, else voxel faces per voxel (1/voxel edge).  Raw faces, about
+    1.5x the true area of a curved surface (``structure_metrics`` corrects its areas by 2/3)."""
     n_particles: int
     """Number of CAM particles (distinct ids)."""
     n_active: int
