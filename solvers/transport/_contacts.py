@@ -76,7 +76,7 @@ MAX_WEIGHT = 10.0
 MIN_RADIUS_VOXELS = 1e-3
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class ContactConductance:
     """The particle contacts of a conducting network, for :func:`solvers.tortuosity`.
 

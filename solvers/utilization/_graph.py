@@ -31,7 +31,7 @@ from ._rules import RULES
 __all__ = ["GraphUtilizationResult", "cam_utilization_graph"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GraphUtilizationResult:
     """Static utilization of the CAM particles of a contact graph."""
 

@@ -17,7 +17,7 @@ from ._particle_sums import ParticleSums
 __all__ = ["ParticleUtilization", "UtilizationResult", "utilization_result"]
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class ParticleUtilization:
     """Per-particle utilization: one row per particle id present, ordered by id.
 
@@ -69,7 +69,7 @@ class ParticleUtilization:
         )
 
 
-@dataclass(frozen=True, repr=False)
+@dataclass(frozen=True, repr=False, eq=False)
 class UtilizationResult:
     """Static CAM utilization of one microstructure (see :func:`cam_utilization`).
 

@@ -385,3 +385,19 @@ def test_gpu_matches_cpu_on_composite():
         assert repr(g) == repr(c)
         for k, v in c.particles.as_dict().items():
             np.testing.assert_array_equal(getattr(g.particles, k), v)
+
+
+def test_results_holding_arrays_compare_by_identity_never_raise():
+    # a dataclass's generated == compared the array fields and raised NumPy's "truth value of
+    # an array is ambiguous"; like StructureMetrics and Microstructure they compare by identity
+    from solvers import cam_utilization_graph
+
+    ph = np.array([[[1, 2]]], dtype=np.uint8).repeat(3, axis=0)
+    ids = (ph == 1).astype(np.int32)
+    a, b = cam_utilization(ph, ids), cam_utilization(ph, ids)
+    assert a == a and a != b and a.particles != b.particles
+    g = [cam_utilization_graph(np.array([1, 2]), np.array([[0, 1]]),
+                               touches_cc=np.array([True, False]),
+                               touches_separator=np.array([False, True]), volume=np.ones(2))
+         for _ in range(2)]
+    assert g[0] != g[1] and g[0].static_utilization == g[1].static_utilization == 1.0
