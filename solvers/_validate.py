@@ -17,6 +17,7 @@ __all__ = [
     "check_axis",
     "check_bool",
     "check_host_array",
+    "check_known_codes",
     "check_phase_codes",
     "check_choice",
     "check_conductivity",
@@ -73,10 +74,8 @@ def check_same_shape(a: Any, b: Any, name_a: str, name_b: str) -> None:
 
 def check_positive(value: Any, name: str) -> float:
     """Require a finite number > 0."""
-    if isinstance(value, (str, bytes, bool, np.bool_)):
-        raise TypeError(f"{name} must be a number, got {value!r}")
     try:
-        v = float(value)
+        v = _number(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name} must be a number, got {value!r}") from None
     if not np.isfinite(v) or v <= 0:
@@ -158,6 +157,23 @@ def check_phase_codes(value: Any, name: str) -> tuple[int, ...]:
     return tuple(int(c) for c in codes)
 
 
+def check_known_codes(codes: Any, name: str = "phases") -> None:
+    """Raise naming ``name`` when ``codes`` (the codes an array holds) has one that is not a
+    phase code of :mod:`solvers.phases`."""
+    allowed = tuple(PHASE_CODES.values())
+    bad = sorted(int(c) for c in codes if int(c) not in allowed)
+    if bad:
+        raise ValueError(f"{name} holds unknown phase codes {bad[:10]}; allowed are {allowed} "
+                         "(0 pore, 1 CAM, 2 SE, 3 carbon)")
+
+
+def _number(value: Any) -> float:
+    """``float(value)``; TypeError or ValueError for text, bools and what is not a number."""
+    if isinstance(value, (str, bytes, bool, np.bool_)):
+        raise TypeError(f"not a number: {value!r}")
+    return float(value)
+
+
 def check_conductivity(conductivity: Any, name: str = "conductivity") -> dict[int, float]:
     """Require a mapping ``{integer phase code: finite conductivity >= 0}``; return a plain dict."""
     if not isinstance(conductivity, Mapping):
@@ -171,9 +187,7 @@ def check_conductivity(conductivity: Any, name: str = "conductivity") -> dict[in
         if not isinstance(code, (int, np.integer)):
             raise TypeError(f"{name} keys must be integer phase codes, got {code!r}")
         try:
-            if isinstance(value, (str, bytes, bool, np.bool_)):
-                raise TypeError
-            v = float(value)
+            v = _number(value)
         except (TypeError, ValueError):
             raise TypeError(f"{name}[{code}] must be a number in S/cm, got {value!r}") from None
         if not math.isfinite(v) or v < 0:

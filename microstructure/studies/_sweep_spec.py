@@ -149,11 +149,12 @@ class SweepSpec(BaseModel):
             problems += check_path(path, f"overrides.{_q(path)}", known, value)
         if not problems:   # tables written differently that resolve to one spec
             first: dict[str, int] = {}
-            for k, p in enumerate(self.expand()):
+            points = self.expand()
+            for k, p in enumerate(points):
                 if p.point_id in first:
                     j = first[p.point_id]
                     what = "points" if self.mode == "points" else "grid point"
-                    own = [_params_text(q.params, self.overrides) for q in (p, self.expand()[j])]
+                    own = [_params_text(q.params, self.overrides) for q in (p, points[j])]
                     problems.append(f"{what}[{k}] ({own[0]}) is the same spec as {what}[{j}] "
                                     f"({own[1]}) once resolved (point_id {p.point_id}); "
                                     "keep one")

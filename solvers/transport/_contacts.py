@@ -139,9 +139,9 @@ class ContactConductance:
         if getattr(self.labels, "ndim", 0) != 3 or not np.issubdtype(dt, np.integer):
             raise ValueError(f"labels must be a 3-D integer array, got "
                              f"{getattr(self.labels, 'shape', None)} dtype {dt}")
-        if self.labels.size and int(to_host(self.labels.min())) < 0:
-            raise ValueError(f"labels must be >= 0 (0 = no particle), got minimum "
-                             f"{int(to_host(self.labels.min()))}")
+        low = int(to_host(self.labels.min())) if self.labels.size else 0
+        if low < 0:
+            raise ValueError(f"labels must be >= 0 (0 = no particle), got minimum {low}")
 
     def __repr__(self) -> str:
         return (f"ContactConductance(labels shape {tuple(self.labels.shape)}, "

@@ -58,6 +58,7 @@ from .._validate import (
     check_bool,
     check_choice,
     check_conductivity,
+    check_known_codes,
     check_max_iter,
     check_optional_positive,
     check_phase_codes,
@@ -66,7 +67,6 @@ from .._validate import (
 )
 from ..device import check_device, get_xp, to_host
 from ..memory import check_memory, estimate_tortuosity
-from ..phases import PHASE_CODES
 from ._contacts import ContactConductance, weight_faces
 from ._result import TransportProperties, TransportResult
 from ._steps import (
@@ -419,13 +419,10 @@ def transport_properties(
             f"{networks['electronic_phases']} share phase code(s) {shared}; conductivities "
             "holds one value per phase, so a phase belongs to one network (solve a mixed "
             "conductor's two networks with tortuosity(), one conductivity mapping each)")
-    check_memory(estimate_tortuosity(phases.shape, device=check_device(device)), field="phases")
-    present = {int(c) for c in to_host(get_xp(check_device(device)).unique(phases))}
-    unknown = sorted(present - set(PHASE_CODES.values()))
-    if unknown:
-        raise ValueError(
-            f"phases holds unknown phase codes {unknown[:10]}; allowed are "
-            f"{tuple(PHASE_CODES.values())} (0 pore, 1 CAM, 2 SE, 3 carbon)")
+    device = check_device(device)
+    check_memory(estimate_tortuosity(phases.shape, device=device), field="phases")
+    present = {int(c) for c in to_host(get_xp(device).unique(phases))}
+    check_known_codes(present)
     nets = {}
     for name, codes in networks.items():
         missing = [c for c in codes if c not in cond and c in present]

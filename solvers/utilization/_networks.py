@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 import numba
 import numpy as np
 
+from .._validate import check_known_codes
 from ..device import array_module, to_host
 from ..phases import CAM, PHASE_CODES
 
@@ -164,11 +165,7 @@ def _raise_on_bad_values(phases: Any, particle_ids: Any, stats: Any) -> int:
     xp = array_module(phases)
     lo, hi, pmin, pmax, n_straddle, n_orphan = (int(v) for v in stats)
     if lo < 0 or hi > max(_CODES):
-        bad = to_host(xp.unique(phases[(phases < 0) | (phases > max(_CODES))]))
-        raise ValueError(
-            f"phases holds unknown phase codes {bad[:10].tolist()}; allowed are {_CODES} "
-            "(0 pore, 1 CAM, 2 SE, 3 carbon)"
-        )
+        check_known_codes(to_host(xp.unique(phases[(phases < 0) | (phases > max(_CODES))])))
     if pmin < 0:
         raise ValueError(f"particle_ids must be >= 0 (0 = no particle), got minimum {pmin}")
     if pmax > particle_ids.size:
