@@ -55,9 +55,13 @@ from ._zarr_store import open_microstructure as open  # noqa: A001 - public name
 #: 26-connectivity joined what does not touch; other arrays); 0.16.0: the crevice fill's
 #: contact areas carry the 2/3 staircase correction (as every area from voxel faces; the same
 #: arrays, other areas in the particle table), and an import's SE / carbon inscribed spheres
-#: are one per flat maximum with the EDT's 0.4-voxel bias put back (other imported PSDs) -- so
-#: stored rows, stores and resumed sweeps can tell them apart.
-__version__ = "0.16.0"
+#: are one per flat maximum with the EDT's 0.4-voxel bias put back (other imported PSDs);
+#: 0.17.0: a lognormal PSD given by d10, d50 and d90 has the written d50 as its median (a
+#: least-squares fit before: LPSCl 0.44/0.79/1.82 was drawn at d50 0.858, and a d50 changed
+#: alone moved the PSD by a third), and a table whose cumulative starts above 0 keeps that
+#: share at its first diameter (it was dropped) -- other arrays for such specs, the example's
+#: among them -- so stored rows, stores and resumed sweeps can tell them apart.
+__version__ = "0.17.0"
 
 __all__ = [
     "CAM",

@@ -32,6 +32,7 @@ from ._memory import estimate_generate
 from ._microstructure import GenerationReport, Microstructure, ParticleTable
 from ._packing import pack_dense, pack_rsa, relax
 from ._spec import ElectrodeSpec
+from ._spec_warnings import spec_warnings
 from ._voxelize import clearance, stamp_hard
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,12 @@ def get_kernels(device: str) -> Any:
     from ._packing_cuda import CudaKernels
 
     return CudaKernels()
+
+
+def input_warnings(spec: ElectrodeSpec) -> list[str]:
+    """What ``generate`` warns before it builds: :func:`spec_warnings` (a value a lab would
+    not have written) and :func:`resolution_warnings` (a PSD the voxel does not resolve)."""
+    return spec_warnings(spec) + resolution_warnings(spec)
 
 
 def resolution_warnings(spec: ElectrodeSpec) -> list[str]:
@@ -163,7 +170,7 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     # before any allocation: InsufficientMemoryError naming domain.shape, estimate and limit
     check_memory(estimate_generate(spec, device=device), field="domain.shape")
-    for msg in resolution_warnings(spec):
+    for msg in input_warnings(spec):
         warnings.warn(msg, stacklevel=2)
     if spec.packing.mode == "pressed":
         return _generate_pressed(spec, seed=int(seed), device=device, progress=progress)
@@ -270,7 +277,7 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         cam_overlap_fraction=float(overlap), cam_max_relative_overlap=float(max_rel),
         n_particles=table.counts(), relax_iterations=int(iterations),
         rsa_failed=int(getattr(res, "n_failed", 0)), seconds=times, device=device,
-        warnings=tuple(resolution_warnings(spec)),
+        warnings=tuple(input_warnings(spec)),
     )
     return Microstructure(phases=to_host(phases), particle_ids=ids_h, particles=table,
                           voxel_size_um=h, spec=spec, seed=int(seed), report=report)
@@ -323,7 +330,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
         n_particles={n: int(np.count_nonzero(b.pressing.phase == c))
                      for n, c in PHASE_CODES.items() if n != "pore"},
         relax_iterations=int(b.pressing.iterations),
-        seconds=times, device=device, warnings=tuple(resolution_warnings(spec) + late),
+        seconds=times, device=device, warnings=tuple(input_warnings(spec) + late),
         compaction_porosity=tuple(float(x) for x in b.pressing.porosity),
         compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
         topology=dict(vars(b.topology)) | {"contacts": len(b.graph),

@@ -421,8 +421,10 @@ def build_pressed(spec: ElectrodeSpec, *, rng: np.random.Generator, kern: Any,
                                          contacts=contacts, gaps=gaps,
                                          salt=int(rng.integers(2**62)))
         except ValueError as exc:
-            raise PressingError(f"packing.se_fill_ratio = {pk.se_fill_ratio}: {exc}; lower "
-                                "packing.se_fill_ratio or raise composition.porosity") from None
+            raise PressingError(
+                f"packing.se_fill_ratio = {pk.se_fill_ratio}, composition.porosity = "
+                f"{spec.composition.porosity:g}: {exc}; lower packing.se_fill_ratio or raise "
+                "composition.porosity") from None
         phases[fill_lab > 0] = SE
         n_filled = int(np.count_nonzero(fill_lab))
         fill = (n_lab, *fill_bodies(fill_lab, n_lab, owner, h, periodic))

@@ -27,7 +27,7 @@ def expected_particles(spec: ElectrodeSpec) -> float:
     >>> import microstructure as ms
     >>> spec = ms.load_spec(ms.default_spec_path()).updated({"domain.shape": [64, 64, 64]})
     >>> f"{expected_particles(spec):.2g}"
-    '2.1e+04'
+    '2.6e+04'
     """
     box = math.prod(float(v) for v in spec.box_um())
     target = spec.target_fractions()

@@ -16,9 +16,8 @@ Size distributions
 All quantiles are *volume-weighted* (the basis of laser diffraction, d10/d50/d90 of a Q3
 curve).  The recovered d50 is compared with the **reference d50**: the volume median of the
 distribution the sampler really draws from.  For a lognormal PSD given by two quantiles that
-is the given d50 (or the one implied by d10/d90); given all three quantiles the sampler uses a
-least-squares lognormal fit whose median ``exp(mean ln d)`` may differ slightly from the
-written d50 (for NCM82 1.7/3.3/6.1 µm it is 3.25 µm, 1.6 % below).  Both numbers are reported.
+is the given d50 (or the one implied by d10/d90; given all three, the written d50).  For a
+table it is the table's median.  Both numbers are reported.
 
 Contact area
 ------------

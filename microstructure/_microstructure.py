@@ -272,9 +272,11 @@ class Microstructure:
         return (f"Microstructure(shape={self.shape}, voxel_size_um={self.voxel_size_um}, "
                 f"seed={self.seed}{ach})")
 
-    def electronic_contacts(self) -> ContactConductance | None:
+    def electronic_contacts(self, *, within: slice | None = None) -> ContactConductance | None:
         """The contacts of the electronic network (CAM-CAM, CAM-carbon, carbon-carbon) for the
-        sub-voxel contact conductance of :func:`solvers.transport_properties`.
+        sub-voxel contact conductance of :func:`solvers.transport_properties`; ``within`` a
+        through-plane slice (:meth:`bulk_slice`): the contacts of that part of the box
+        (:meth:`solvers.ContactConductance.subvolume`).
 
         Labels are the particle ids of the CAM (``particle_ids``) and carbon (``carbon_ids``)
         voxels, the pairs and radii those of the contact graph (radius of the circle of the
@@ -293,6 +295,8 @@ class Microstructure:
         >>> cc = m.electronic_contacts()
         >>> bool((cc.radius_um >= 0).all()), cc.labels.shape == m.shape   # 0: tangent
         (True, True)
+        >>> m.electronic_contacts(within=m.bulk_slice()).labels.shape
+        (34, 40, 40)
         """
         hard = self.particles.hard_contacts()
         has_carbon = bool(np.any(np.asarray(self.particles.phase) == CARBON))
@@ -301,7 +305,8 @@ class Microstructure:
         labels = self.particle_ids
         if has_carbon:
             labels = np.where(self.carbon_ids > 0, self.carbon_ids, labels)
-        return ContactConductance(labels, *hard, float(self.voxel_size_um))
+        cc = ContactConductance(labels, *hard, float(self.voxel_size_um))
+        return cc if within is None else cc.subvolume(within)
 
     def bulk_slice(self, *, margin_um: float | None = None) -> slice:
         """The through-plane slice (axis 0) of the electrode's bulk, for transport.
@@ -343,7 +348,7 @@ class Microstructure:
         >>> with warnings.catch_warnings():
         ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
         ...     m = ms.generate(spec, seed=3)
-        >>> m.bulk_slice()                          # NCM82 d50 3.25 um: 7 voxels
+        >>> m.bulk_slice()                          # NCM82 d50 3.3 um: 7 voxels
         slice(7, 41, None)
         >>> m.bulk_slice(margin_um=0)
         slice(0, 48, None)

@@ -27,23 +27,26 @@ _Z90 = float(ndtri(0.9))  # 1.2815515655446004
 def lognormal_parameters(
     d10: float | None, d50: float | None, d90: float | None
 ) -> tuple[float, float]:
-    """``(mu, sigma)`` of ln(d) from any two of d10/d50/d90 (least squares when three are given).
+    """``(mu, sigma)`` of ln(d) from any two of d10/d50/d90; given all three, ``mu = ln d50``
+    and ``sigma`` the mean of the two half-widths, ``ln(d90 / d10) / (2 z90)``.
 
     Examples
     --------
     >>> mu, sigma = lognormal_parameters(None, 3.3, 6.1)
     >>> round(math.exp(mu), 3), round(sigma, 3)
     (3.3, 0.479)
+    >>> mu, sigma = lognormal_parameters(1.7, 3.3, 6.1)    # the written d50 is the median
+    >>> round(math.exp(mu), 3), round(sigma, 3)
+    (3.3, 0.498)
     """
     known = {q: d for q, d in ((-1, d10), (0, d50), (1, d90)) if d is not None}
     if len(known) < 2:
         raise ValueError("a lognormal PSD needs at least two of d10_um, d50_um, d90_um")
-    z = np.array([k * _Z90 for k in known])
-    y = np.log(np.array(list(known.values()), dtype=float))
-    # least squares for y = mu + sigma z (exact for two points)
-    A = np.stack([np.ones_like(z), z], axis=1)
-    (mu, sigma), *_ = np.linalg.lstsq(A, y, rcond=None)
-    return float(mu), float(sigma)
+    if len(known) == 3:
+        return math.log(d50), math.log(d90 / d10) / (2 * _Z90)  # type: ignore[operator]
+    (k1, a), (k2, b) = known.items()
+    sigma = (math.log(b) - math.log(a)) / ((k2 - k1) * _Z90)
+    return math.log(a) - k1 * _Z90 * sigma, sigma
 
 
 class DiameterSampler:
@@ -211,7 +214,15 @@ def lognormal_sampler(
 def table_sampler(
     diameters: np.ndarray, cumulative: np.ndarray, basis: str = "volume", n_sub: int = 20
 ) -> DiameterSampler:
-    """A sampler for a tabulated cumulative distribution (interpolated linearly in ln d)."""
+    """A sampler for a tabulated cumulative distribution (interpolated linearly in ln d); a
+    cumulative that starts above 0 puts that share at the first diameter (a sub-bin 1e-6 wide).
+
+    Examples
+    --------
+    >>> s = table_sampler([1.7, 3.3, 6.1, 12.0], [0.1, 0.5, 0.9, 1.0])
+    >>> [round(s.volume_quantile(q), 2) for q in (0.1, 0.5, 0.9)]
+    [1.7, 3.3, 6.1]
+    """
     d = np.asarray(diameters, dtype=float)
     c = np.asarray(cumulative, dtype=float)
     x = np.log(d)
@@ -221,6 +232,9 @@ def table_sampler(
     cf = np.interp(xf, x, c)
     w = np.diff(cf)
     grid = np.exp(xf)
+    if c[0] > 0:   # the share at (not below) the first diameter
+        grid = np.concatenate([[grid[0] * (1 - 1e-6)], grid])
+        w = np.concatenate([[c[0]], w])
     keep_lo = np.flatnonzero(w > 0)
     grid = grid[keep_lo[0] : keep_lo[-1] + 2]
     w = w[keep_lo[0] : keep_lo[-1] + 1]

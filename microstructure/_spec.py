@@ -24,19 +24,14 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    model_validator,
-)
+from pydantic import Field, ValidationError, model_validator
 
 from solvers.phases import PHASE_CODES
 
 from ._changes import apply_changes
 from ._density import derive_porosity, solids_density, volume_fractions
-from ._psd import DiameterSampler, lognormal_parameters, lognormal_sampler, table_sampler
+from ._psd_spec import PSD
+from ._spec_model import SpecModel
 
 #: Phase codes used in every voxel array of the project.
 SOLID_PHASES = ("cam", "se", "carbon")
@@ -56,68 +51,11 @@ class SpecError(ValueError):
     """An electrode spec is invalid; the message names each offending field."""
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_Model = SpecModel
 
-
-class LognormalPSD(_Model):
-    """Lognormal PSD from any two of d10/d50/d90 (a least-squares fit when all three are given)."""
-
-    kind: Literal["lognormal"] = "lognormal"
-    d10_um: Annotated[float, Field(gt=0)] | None = None
-    d50_um: Annotated[float, Field(gt=0)] | None = None
-    d90_um: Annotated[float, Field(gt=0)] | None = None
-    basis: Literal["volume", "number"] = "volume"
-    """Laser diffraction gives volume-based quantiles (the default)."""
-
-    @model_validator(mode="after")
-    def _check(self) -> LognormalPSD:
-        given = [(n, v) for n, v in (("d10_um", self.d10_um), ("d50_um", self.d50_um),
-                                     ("d90_um", self.d90_um)) if v is not None]
-        if len(given) < 2:
-            raise ValueError(
-                "a lognormal psd needs at least two of d10_um, d50_um, d90_um, "
-                f"got only {[n for n, _ in given]}"
-            )
-        for (n1, v1), (n2, v2) in zip(given, given[1:], strict=False):
-            if not v1 < v2:
-                raise ValueError(f"psd quantiles must increase: {n1}={v1} is not < {n2}={v2}")
-        return self
-
-    def sampler(self) -> DiameterSampler:
-        mu, sigma = lognormal_parameters(self.d10_um, self.d50_um, self.d90_um)
-        return lognormal_sampler(mu, sigma, self.basis)
-
-
-class TablePSD(_Model):
-    """Tabulated PSD: increasing diameters and the cumulative fraction passing (0..1)."""
-
-    kind: Literal["table"]
-    diameters_um: list[Annotated[float, Field(gt=0)]]
-    cumulative: list[Annotated[float, Field(ge=0, le=1)]]
-    basis: Literal["volume", "number"] = "volume"
-
-    @model_validator(mode="after")
-    def _check(self) -> TablePSD:
-        d, c = self.diameters_um, self.cumulative
-        if len(d) < 2 or len(d) != len(c):
-            raise ValueError(
-                "a table psd needs diameters_um and cumulative of equal length >= 2, "
-                f"got {len(d)} and {len(c)}"
-            )
-        if any(b <= a for a, b in zip(d, d[1:], strict=False)):
-            raise ValueError(f"psd diameters_um must strictly increase, got {d}")
-        if any(b < a for a, b in zip(c, c[1:], strict=False)):
-            raise ValueError(f"psd cumulative must not decrease, got {c}")
-        if abs(c[-1] - 1.0) > 1e-6:
-            raise ValueError(f"psd cumulative must end at 1, got {c[-1]}")
-        return self
-
-    def sampler(self) -> DiameterSampler:
-        return table_sampler(self.diameters_um, self.cumulative, self.basis)
-
-
-PSD = Annotated[LognormalPSD | TablePSD, Field(discriminator="kind")]
+#: Conductivities a phase may give: the transport solves use the SE's ionic one and CAM's and
+#: carbon's electronic ones (``transport_conductivities``).
+USED_CONDUCTIVITIES = {"cam": "electronic", "se": "ionic", "carbon": "electronic"}
 
 
 class PhaseSpec(_Model):
@@ -129,7 +67,9 @@ class PhaseSpec(_Model):
     """Relative part (weight or volume, by ``composition.basis``) of the solids."""
     psd: PSD
     ionic_conductivity_S_cm: Annotated[float, Field(ge=0)] | None = None
+    """S/cm; the SE's only (the ionic network is the SE)."""
     electronic_conductivity_S_cm: Annotated[float, Field(ge=0)] | None = None
+    """S/cm; CAM's and carbon's only (the electronic network)."""
 
 
 class PhasesSpec(_Model):
@@ -306,6 +246,15 @@ class ElectrodeSpec(_Model):
                 raise ValueError(
                     f"{', '.join(missing)} required when composition.basis = 'weight'"
                 )
+        for name, p in phases.items():
+            for kind in ("ionic", "electronic"):
+                if kind != USED_CONDUCTIVITIES[name] and (
+                        getattr(p, f"{kind}_conductivity_S_cm") is not None):
+                    raise ValueError(
+                        f"phases.{name}.{kind}_conductivity_S_cm is not used: the transport "
+                        "solves take the SE's ionic conductivity and CAM's and carbon's "
+                        f"electronic one (Li through touching CAM is cam_utilization's "
+                        "'cam_relay' rule); remove it")
         total = sum(p.fraction for p in phases.values())
         if total <= 0:
             raise ValueError("phases.*.fraction: all solid fractions are 0; nothing to build")
@@ -316,11 +265,16 @@ class ElectrodeSpec(_Model):
             raise ValueError("composition.porosity could not be derived; give porosity")
         box = self.target_fractions()
         if self.packing.mode != "rsa" and box["cam"] > MAX_CAM_BOX_FRACTION:
+            vol = self.solid_volume_fractions()
+            how = ", ".join(f"{n} {vol[n]:.3f}" + ("" if p.density_g_cm3 is None else
+                                                   f" ({p.density_g_cm3:g} g/cm³)")
+                            for n, p in phases.items())
             raise ValueError(
                 f"phases.cam.fraction = {phases['cam'].fraction} with porosity "
                 f"{self.composition.porosity} asks for CAM = {box['cam']:.3f} of the box; random "
                 f"packing of spheres cannot exceed {MAX_CAM_BOX_FRACTION}: lower the CAM fraction "
-                "or raise the porosity"
+                f"or raise the porosity (the solids by volume: {how}; check the densities, and "
+                "that the fractions are parts on one scale, 70 and 30, not 70 and 0.3)"
             )
         if self.packing.mode == "rsa" and box["cam"] > 0.40:
             raise ValueError(
@@ -444,7 +398,10 @@ class ElectrodeSpec(_Model):
         the values are copied.
         """
         data = self.model_dump(mode="python", exclude_none=True)
-        apply_changes(data, changes)
+        try:
+            apply_changes(data, changes)
+        except KeyError as exc:   # a path with an unknown table in it
+            raise SpecError(f"invalid updated spec:\n  {exc.args[0]}") from None
         return ElectrodeSpec.from_dict(data, source="updated spec")
 
 
@@ -455,6 +412,9 @@ def _format_errors(exc: ValidationError, source: str) -> str:
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key (not allowed here; check the spelling)"
+        elif err["type"] == "union_tag_not_found":   # a psd without its kind
+            msg = ('needs kind = "lognormal" (two or three of d10_um, d50_um, d90_um) or '
+                   'kind = "table" (diameters_um, cumulative)')
         where = f"{loc}: " if loc else ""
         got = ""
         if err["type"] not in ("missing", "value_error") and "input" in err:

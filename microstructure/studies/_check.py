@@ -25,7 +25,7 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
     Raises the generator's ``PressingError`` where the PSDs cannot be drawn at this voxel.
     """
     from microstructure._density import porosity_source
-    from microstructure._generate import resolution_warnings
+    from microstructure._generate import input_warnings
     from microstructure._generate_pressed import powder_plan, voxel_fill_share
     from microstructure._memory import estimate_generate, estimate_sweep_point
     from solvers.memory import available_memory
@@ -87,10 +87,25 @@ def spec_summary(spec: Any, *, spec_label: str = "", device: str = "cpu") -> dic
         "solids_density_g_cm3": None if bulk is None else bulk / (1.0 - eps),
         "bulk_density_g_cm3": bulk,
         "areal_loading_mg_cm2": spec.areal_loading_mg_cm2(),
+        "conductivities_S_cm": _conductivities(spec),
         "phases": phases,
         "memory": memory,
-        "warnings": resolution_warnings(spec),
+        "warnings": input_warnings(spec),
     }
+
+
+def _conductivities(spec: Any) -> dict[str, dict[str, Any]]:
+    """What the transport solves take, per phase: ``{name: {kind, S_cm, given}}``."""
+    from microstructure import PHASE_CODES
+    from microstructure._spec import USED_CONDUCTIVITIES
+
+    out = {}
+    for name, p in spec.present_phases().items():
+        kind = USED_CONDUCTIVITIES[name]
+        value = getattr(p, f"{kind}_conductivity_S_cm")
+        out[name] = {"kind": kind, "S_cm": spec.conductivities(kind)[PHASE_CODES[name]],
+                     "given": value is not None}
+    return out
 
 
 def format_spec_summary(s: dict[str, Any]) -> str:
@@ -128,6 +143,12 @@ def format_spec_summary(s: dict[str, Any]) -> str:
                      f"{s['solids_density_g_cm3']:.4g} g/cm³)")
     if s["areal_loading_mg_cm2"] is not None:
         lines.append(f"{'CAM loading':<18}{s['areal_loading_mg_cm2']:.3g} mg/cm²")
+    cond = s.get("conductivities_S_cm", {})
+    if cond:
+        text = ", ".join(f"{'SE' if n == 'se' else n.replace('cam', 'CAM')} {c['kind']} "
+                         f"{c['S_cm']:g}" + ("" if c["given"] else " (default)")
+                         for n, c in cond.items())
+        lines.append(f"{'conductivity':<18}{text} S/cm")
     fill = s["phases"].get("se", {}).get("fill_share", 0.0)
     if fill > 0:
         vox = s["phases"]["se"].get("voxel_fill_share", fill)
@@ -155,7 +176,7 @@ def format_spec_summary(s: dict[str, Any]) -> str:
            else "expected without overlap")
     lines.append(f"particles: {how} (the target volume over the PSD's mean particle volume); "
                  "d10/d50/d90: volume-based, of the PSD as drawn (a lognormal through three "
-                 "given quantiles is a least-squares fit)")
+                 "given quantiles keeps d50, its width from d10 and d90)")
     return "\n".join(lines)
 
 

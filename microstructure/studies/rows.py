@@ -11,12 +11,14 @@ here comes last, sorted):
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
+from microstructure._changes import set_dotted
 from solvers.phases import PHASE_CODES, pair_key
 from solvers.utilization import RULES
 
@@ -31,6 +33,7 @@ __all__ = [
     "Column",
     "blank_row",
     "flat_row",
+    "param_columns",
     "row_name",
     "spec_columns",
 ]
@@ -180,13 +183,36 @@ def _param_value(v: Any) -> Any:
     return json.dumps(v, sort_keys=True)
 
 
+def param_columns(params: dict[str, Any]) -> dict[str, Any]:
+    """``param:PATH`` columns of a point's parameters (dotted path: value).  A table is given
+    as the point resolves it: with the keys set inside it (``phases.se.psd.d50_um``) applied.
+
+    Examples
+    --------
+    >>> param_columns({"phases.se.psd": {"kind": "lognormal", "d50_um": 1.5, "d90_um": 2.8},
+    ...                "phases.se.psd.d50_um": 4.0})["param:phases.se.psd"]
+    '{"d50_um": 4.0, "d90_um": 2.8, "kind": "lognormal"}'
+    """
+    out = {}
+    for path, v in params.items():
+        if isinstance(v, dict):
+            v = copy.deepcopy(v)
+            inner = {p[len(path) + 1:]: w for p, w in params.items() if p.startswith(path + ".")}
+            for key in sorted(inner, key=lambda k: k.count(".")):   # as the spec applies them
+                try:
+                    set_dotted(v, key, copy.deepcopy(inner[key]))
+                except KeyError:   # not a key of this table: the spec refused the point
+                    pass
+        out[f"param:{path}"] = _param_value(v)
+    return out
+
+
 def blank_row(point: dict[str, Any], seed: int) -> dict[str, Any]:
     """A failed row of ``point`` (a dict with ``point_id``, ``params``, ``spec_json``):
     identity and parameters filled, every measured column NaN / None / ""."""
     row: dict[str, Any] = {"point_id": point["point_id"], "seed": int(seed), "status": "failed",
                            "error": ""}
-    for path, v in point["params"].items():
-        row[f"param:{path}"] = _param_value(v)
+    row.update(param_columns(point["params"]))
     row["spec_json"] = point["spec_json"]
     for c in NUMERIC_COLUMNS:
         row.setdefault(c, math.nan)

@@ -24,18 +24,18 @@ def _generate(changes, seed):
 
 @pytest.fixture(scope="module")
 def bare_separator():
-    """The example at 0.25 um, 16 um thick, no carbon, 10 % pores, seed 1: no CAM particle
-    touches the separator face (measured: CAM voxels in the last six layers 700 / 583 / 444 /
-    288 / 135 / 0)."""
+    """The example at 0.25 um, 16 um thick, no carbon, 10 % pores, seed 5: no CAM particle
+    touches the separator face (measured: CAM voxels in the last six layers 668 / 665 / 584 /
+    451 / 265 / 0; seeds 0-4 and 6-10 of 0.17.0 have CAM there)."""
     return _generate({"domain.shape": [64, 48, 48], "composition.porosity": 0.1,
-                      "phases.carbon.fraction": 0}, seed=1)
+                      "phases.carbon.fraction": 0}, seed=5)
 
 
 def test_default_margin_is_the_larger_d50(bare_separator):
     m = bare_separator
     d50 = max(p.psd.sampler().volume_quantile(0.5) for p in (m.spec.phases.cam, m.spec.phases.se))
     c = math.ceil(d50 / m.voxel_size_um)
-    assert c == 13                                         # NCM82 d50 3.25 um at 0.25 um
+    assert c == 14                                         # NCM82 d50 3.3 um at 0.25 um
     assert m.bulk_slice() == slice(c, 64 - c)
     assert m.bulk_slice(margin_um=0) == slice(0, 64)
     assert m.bulk_slice(margin_um=0.01) == slice(1, 63)     # a positive margin: a voxel at least
@@ -65,33 +65,37 @@ def test_the_bulk_conducts_where_the_separator_face_has_no_cam(bare_separator):
     assert math.isinf(full.tau)
     a = analyze(m, rules=("strict",), structure=False)
     t = a["transport"]
-    assert t["wall_margin_um"] == 3.25 and t["bulk_thickness_um"] == 9.5
+    assert t["wall_margin_um"] == 3.5 and t["bulk_thickness_um"] == 9.0
     assert t["thickness_um"] == 16.0
     el = t["electronic"]
-    assert 1 < el["tau"] < 100 and el["contacts_weighted"] > 100    # measured 16.4
+    assert 1 < el["tau"] < 100 and el["contacts_weighted"] > 50     # measured 11.5, 92
     assert el["resistance_ohm_cm2"] == pytest.approx(16e-4 / el["effective_conductivity_S_cm"])
     b = m.bulk_slice()
     ion = tortuosity(m.phases[b] == ms.SE, periodic_lateral=True)
     assert t["ionic"]["tau"] == pytest.approx(ion.tau, rel=1e-3)
     row = flat_row(a, m)
-    assert row["transport_wall_margin_um"] == 3.25
+    assert row["transport_wall_margin_um"] == 3.5
     assert row["electronic_tau"] == el["tau"]
     # utilization still sees the walls: the CAM network joins the collector only
     assert a["utilization"]["strict"]["electronic_percolates"] is False
 
 
 def test_electronic_tau_of_the_bulk_does_not_depend_on_the_seed_being_lucky():
-    """Four seeds of the 16 um box: through the whole thickness two are infinite and the
-    others 16.0 and 31.9; the bulk's are 13.2-18.8 (margin 3.25 um, measured)."""
-    taus = []
+    """Four seeds of the 16 um box: through the whole thickness 19.8 / 30.3 / 37.7 / 59.0
+    (0.16.0: two infinite, 16.0, 31.9), the bulk's 19.2 / 12.8 / 13.7 / 24.0 (margin 3.5 um,
+    measured): finite, and half the spread of the whole thickness's."""
+    taus, whole = [], []
     for seed in range(4):
         m = _generate({"domain.shape": [64, 48, 48], "composition.porosity": 0.1,
                        "phases.carbon.fraction": 0}, seed=seed)
         b = m.bulk_slice()
         taus.append(tortuosity(m.phases[b] == ms.CAM, periodic_lateral=True,
-                               contacts=m.electronic_contacts().subvolume(b)).tau)
+                               contacts=m.electronic_contacts(within=b)).tau)
+        whole.append(tortuosity(m.phases == ms.CAM, periodic_lateral=True,
+                                contacts=m.electronic_contacts()).tau)
     assert np.isfinite(taus).all()
-    assert max(taus) / min(taus) < 1.6
+    assert max(taus) / min(taus) < 2.0
+    assert max(whole) / min(whole) > 1.5 * max(taus) / min(taus)
 
 
 def test_wall_margin_option_of_analyze(bare_separator):

@@ -99,9 +99,8 @@ def test_cam_d50_recovered_within_5_percent(resolved):
     cam = sm.size_distributions["cam"]
     assert cam.source == "voxels" and cam.resolved
     assert cam.n_particles == len(np.unique(resolved.particle_ids)) - 1
-    # reference = median of the least-squares lognormal exp(mean ln d), not the written 3.3
-    assert math.isclose(cam.reference_d50_um, math.exp(np.log([1.7, 3.3, 6.1]).mean()),
-                        rel_tol=1e-3)
+    # reference = the median of the lognormal drawn from: the written d50
+    assert math.isclose(cam.reference_d50_um, 3.3, rel_tol=1e-3)
     assert cam.spec_d50_um == 3.3
     assert abs(cam.d50_relative_error) <= 0.05 and cam.d50_within_tolerance
     assert cam.d10_um < cam.d50_um < cam.d90_um

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import tomllib
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from scipy.special import ndtr, ndtri
 
 import microstructure as ms
 from microstructure._psd import lognormal_parameters, table_sampler, volume_quantile
-from microstructure._spec import ElectrodeSpec, LognormalPSD, TablePSD
+from microstructure._psd_spec import LognormalPSD, TablePSD
+from microstructure._spec import ElectrodeSpec
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "nmc_lpscl.toml"
 Z90 = float(ndtri(0.9))
@@ -150,15 +152,42 @@ def test_lognormal_from_any_two_quantiles(given):
         assert math.isclose(sampler.volume_quantile(p), q[name], rel_tol=0.02)
 
 
-def test_lognormal_fit_from_three_quantiles():
-    d = np.array([1.7, 3.3, 6.1])  # NCM82: not exactly lognormal
+def test_lognormal_from_three_quantiles_keeps_the_written_d50():
+    """Given d10/d50/d90, the median is the written d50 (a sweep of d50 alone moves it fully)
+    and the width the mean of the two half-widths; the misses of d10 / d90 are reported."""
+    d = np.array([0.44, 0.79, 1.82])  # LPSCl, measured: skewed, not on one lognormal
     mu, sigma = lognormal_parameters(*d)
-    slope, intercept = np.polyfit([-Z90, 0.0, Z90], np.log(d), 1)
-    assert math.isclose(mu, intercept, rel_tol=1e-12)
-    assert math.isclose(sigma, slope, rel_tol=1e-12)
-    # the least-squares median is exp(mean ln d), a little off the written d50
-    assert math.isclose(math.exp(mu), float(np.exp(np.log(d).mean())), rel_tol=1e-12)
-    assert 0.0 < abs(math.exp(mu) / 3.3 - 1) < 0.03
+    assert math.isclose(math.exp(mu), 0.79, rel_tol=1e-12)
+    assert math.isclose(sigma, math.log(1.82 / 0.44) / (2 * Z90), rel_tol=1e-12)
+    psd = LognormalPSD(d10_um=0.44, d50_um=0.79, d90_um=1.82)
+    assert math.isclose(psd.sampler().volume_quantile(0.5), 0.79, rel_tol=1e-3)
+    miss = psd.quantile_misses()
+    assert math.isclose(miss["d10_um"][1], 0.79 * math.exp(-sigma * Z90), rel_tol=1e-12)
+    assert math.isclose(miss["d90_um"][1], 0.79 * math.exp(sigma * Z90), rel_tol=1e-12)
+    # d50 alone changed (a sweep point): the built d50 is the new one, the width kept
+    for d50 in (0.6, 1.5):
+        moved = LognormalPSD(d10_um=0.44, d50_um=d50, d90_um=1.82).sampler()
+        assert math.isclose(moved.volume_quantile(0.5), d50, rel_tol=1e-3)
+        assert math.isclose(moved.volume_quantile(0.9) / moved.volume_quantile(0.1),
+                            psd.sampler().volume_quantile(0.9) / psd.sampler().volume_quantile(0.1),
+                            rel_tol=1e-6)
+    assert LognormalPSD(d50_um=0.79, d90_um=1.82).quantile_misses() == {}
+
+
+def test_table_psd_starting_above_zero_puts_that_share_at_its_first_diameter():
+    # a d10/d50/d90 written as a table: the 10 % below 1.7 um lie at 1.7 um (not dropped)
+    s = TablePSD(kind="table", diameters_um=[1.7, 3.3, 6.1, 12.0],
+                 cumulative=[0.1, 0.5, 0.9, 1.0]).sampler()
+    for q, d in ((0.1, 1.7), (0.5, 3.3), (0.9, 6.1)):
+        assert math.isclose(s.volume_quantile(q), d, rel_tol=1e-5)
+    assert math.isclose(s.d_min, 1.7, rel_tol=1e-5)
+    d = s.sample(200_000, np.random.default_rng(0))
+    assert d.min() >= 1.7 * (1 - 1e-6)
+    assert abs(volume_quantile(d, 0.05) / 1.7 - 1) < 1e-5   # the step at the first diameter
+    # a flat table (everything at the first diameter): one size, no IndexError
+    one = TablePSD(kind="table", diameters_um=[1.0, 6.0], cumulative=[1.0, 1.0]).sampler()
+    assert math.isclose(one.volume_quantile(0.5), 1.0, rel_tol=1e-5)
+    assert np.allclose(one.sample(100, np.random.default_rng(1)), 1.0, rtol=1e-5)
 
 
 def test_table_psd_quantiles_and_range():
@@ -263,7 +292,7 @@ def test_updated_by_dotted_path():
     spec = ms.load_spec(EXAMPLE)
     new = spec.updated({"phases.cam.fraction": 60, "domain.shape": [100, 64, 64]})
     assert new.phases.cam.fraction == 60 and new.domain.shape == (100, 64, 64)
-    with pytest.raises(KeyError, match="phases.binder"):
+    with pytest.raises(ms.SpecError, match="unknown field 'phases.binder'"):
         spec.updated({"phases.binder.fraction": 1})
     with pytest.raises(ms.SpecError, match=r"phases\.cam\.fraction"):
         spec.updated({"phases.cam.fraction": -1})
@@ -612,3 +641,62 @@ def test_a_binary_spec_file_is_a_spec_error(tmp_path):
     path.write_bytes(bytes(range(256)))
     with pytest.raises(ms.SpecError, match="not a TOML text file"):
         ms.load_spec(path)
+
+
+@pytest.mark.parametrize("path", ["phases.cam.ionic_conductivity_S_cm",
+                                  "phases.se.electronic_conductivity_S_cm",
+                                  "phases.carbon.ionic_conductivity_S_cm"])
+def test_a_conductivity_the_solves_do_not_use_is_refused(path):
+    spec = ms.load_spec(EXAMPLE)
+    with pytest.raises(ms.SpecError, match=re.escape(path) + " is not used"):
+        spec.updated({path: 1.0})
+    # the ones used are taken
+    used = spec.updated({"phases.se.ionic_conductivity_S_cm": 1e-3,
+                         "phases.cam.electronic_conductivity_S_cm": 0.05})
+    assert used.transport_conductivities() == {ms.SE: 1e-3, ms.CAM: 0.05, ms.CARBON: 5.0}
+
+
+def test_a_psd_without_kind_names_the_kinds():
+    spec = ms.load_spec(EXAMPLE)
+    with pytest.raises(ms.SpecError, match='phases.se.psd: needs kind = "lognormal"'):
+        spec.updated({"phases.se.psd": {"d50_um": 1.0, "d90_um": 2.0}})
+
+
+def test_a_cam_fraction_over_the_packing_limit_shows_the_volumes_and_densities():
+    spec = ms.load_spec(EXAMPLE)
+    with pytest.raises(ms.SpecError, match=r"se 0\.107 \(16\.4 g/cm³\).*check the densities"):
+        spec.updated({"phases.se.density_g_cm3": 16.4})
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"phases.se.density_g_cm3": 8.5}, "phases.se.density_g_cm3 = 8.5 g/cm³ is outside"),
+    ({"phases.se.ionic_conductivity_S_cm": 3.0}, "is it in mS/cm"),
+    ({"composition.porosity": 0.5}, "composition.porosity = 0.5: cold-pressed"),
+    ({"phases.cam.fraction": 0.7, "phases.carbon.fraction": 0}, "parts on one scale"),
+    ({"phases.se.psd": {"kind": "lognormal", "d10_um": 1.0, "d50_um": 3.3, "d90_um": 4.0}},
+     r"phases.se.psd: a lognormal through d50_um = 3.3 .* d10 1.65 um \(\+65%\)"),
+])
+def test_spec_warnings_name_the_field(changes, field):
+    from microstructure._spec_warnings import spec_warnings
+
+    spec = ms.load_spec(EXAMPLE)
+    assert spec_warnings(spec) == []          # the shipped example is quiet
+    msgs = spec_warnings(spec.updated(changes))
+    assert len(msgs) == 1 and re.search(field, msgs[0]), msgs
+
+
+def test_a_box_not_a_whole_number_of_voxels_warns():
+    from microstructure._spec_warnings import spec_warnings
+
+    spec = ms.load_spec(EXAMPLE).updated({"domain.size_um": [16.3, 16, 16],
+                                          "domain.voxel_size_um": 0.5})
+    assert spec.domain.shape == (33, 32, 32)
+    assert spec_warnings(spec) == ["domain.size_um [16.3, 16.0, 16.0] is not a whole number of "
+                                   "0.5 um voxels: the box is built at 16.3 um -> 16.5 um"]
+
+
+def test_a_new_voxel_for_a_box_in_voxels_warns_with_the_new_size():
+    spec = ms.load_spec(EXAMPLE)                 # shape = [200, 128, 128] at 0.25 um
+    with pytest.warns(UserWarning, match=r"the box is now 100 x 64 x 64 um, not 50 x 32 x 32"):
+        coarse = spec.updated({"domain.voxel_size_um": 0.5})
+    assert coarse.domain.shape == (200, 128, 128)

@@ -101,6 +101,19 @@ mode = "points"
                                    "phases.se.psd"}
 
 
+def test_a_table_column_shows_the_keys_a_point_sets_inside_it():
+    """The demo sweep sets the SE psd table in its overrides and d50 / d90 in each point: the
+    rows' ``param:phases.se.psd`` is the table each point builds, not the override's."""
+    from microstructure.studies.rows import blank_row
+
+    sw = studies.load_sweep(Path(__file__).parents[2] / "examples" / "demo_sweep.toml")
+    for p in sw.expand():
+        row = blank_row({"point_id": p.point_id, "params": p.params, "spec_json": ""}, 0)
+        table = json.loads(row["param:phases.se.psd"])
+        assert table["d50_um"] == row["param:phases.se.psd.d50_um"] == p.spec.phases.se.psd.d50_um
+        assert table["d90_um"] == p.spec.phases.se.psd.d90_um
+
+
 def test_point_ids_are_stable_short_hashes(tmp_path):
     a = studies.load_sweep(write(tmp_path, TINY, "a.toml")).expand()
     # same points written in another key order and with an extra axis value: same ids
