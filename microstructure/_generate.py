@@ -287,7 +287,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
     bar = _Progress(progress, total=spec.packing.compaction_steps + 1)
     try:
         b = build_pressed(spec, rng=rng, kern=kern,
-                          progress=lambda step, por: bar.step(f"porosity {por:.3f}"))
+                          progress=lambda step, por: bar.step(f"skeleton porosity {por:.3f}"))
     except PressingError as exc:
         raise PackingError(str(exc)) from None
     finally:
