@@ -252,6 +252,7 @@ class GenerationReport:
     def to_dict(self) -> dict[str, Any]:
         """The fields as plain Python (tuples as lists), for JSON and the zarr store.
 
+        >>> from microstructure import GenerationReport
         >>> r = GenerationReport(target={"cam": 0.5}, achieved={"cam": 0.5},
         ...                      cam_overlap_fraction=0.0, cam_max_relative_overlap=0.0,
         ...                      n_particles={"cam": 1}, relax_iterations=0,

@@ -86,6 +86,7 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
     Examples
     --------
     >>> import pandas as pd
+    >>> from microstructure.studies.report import add_derived
     >>> d = add_derived(pd.DataFrame({"util_strict": [0.9], "util_relay": [1.0],
     ...                               "cam_wt_frac": [0.7], "areal_loading_mg_cm2": [10.0]}))
     >>> (round(float(d["capacity_mAh_g_cam_strict"][0]), 6),
@@ -310,6 +311,7 @@ def independent_axes(df: pd.DataFrame, axes: Sequence[str]) -> tuple[list[str], 
     Examples
     --------
     >>> import pandas as pd
+    >>> from microstructure.studies.report import independent_axes
     >>> df = pd.DataFrame({"cam": [70, 70, 80, 80], "se": [30, 30, 20, 20],
     ...                    "d50": [1.5, 4.0, 1.5, 4.0]})
     >>> independent_axes(df, ["cam", "se", "d50"])
