@@ -196,7 +196,8 @@ def demo(
                              help="Directory for demo.zarr (the demo's own store: an earlier "
                                   "demo.zarr there is replaced)."),
     shape: tuple[int, int, int] | None = typer.Option(
-        None, "--shape", help="Voxels NZ NY NX (default: the spec's 200 128 128)."),
+        None, "--shape", metavar="NZ NY NX",
+        help="Voxels, through-plane first (default: the spec's 200 128 128)."),
     small: bool = typer.Option(False, "--small", help=f"Use a small {SMALL_SHAPE} box."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
