@@ -364,11 +364,13 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
         a, b = (swept[0], swept[1]) if swept[0] == cam or cam not in swept[:2] \
             else (swept[1], swept[0])
         rest = [c for c in swept if c not in (a, b)]
-        figs.append(("heatmap", f"Mean over seeds on {_plots.label(a)} × {_plots.label(b)}"
+        panels = [("util_strict", "θ strict"), ("util_relay", "θ CAM relay"),
+                  ("ionic_tau", "ionic τ")]
+        figs.append(("heatmap", f"{', '.join(t for _, t in panels[:-1])} and "
+                     f"{panels[-1][1]} (of the bulk; – where not solved or not percolating), "
+                     f"each the mean over seeds, on {_plots.label(a)} × {_plots.label(b)}"
                      + (f" (averaged over {', '.join(map(_plots.label, rest))})" if rest else "")
-                     + ".", _plots.heatmap_figure(
-                         ok, a, b, [("util_strict", "θ strict"), ("util_relay", "θ CAM relay"),
-                                    ("ionic_tau", "ionic τ")])))
+                     + ".", _plots.heatmap_figure(ok, a, b, panels)))
     else:
         notes.append("Heatmap skipped: fewer than two swept axes.")
     solids = ok[["target_cam", "target_se", "target_carbon"]].apply(_plots.as_float)
@@ -420,7 +422,8 @@ def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: 
     return [("slices", f"{which}: phases and CAM particle state under both rules; "
              "through-plane slice at mid y (current collector at the top edge, z = 0) and "
              "in-plane slice at mid z.",
-             _plots.slices_figure(m.phases, states, m.voxel_size_um, title)),
+             _plots.slices_figure(m.phases, states, m.voxel_size_um, title,
+                                  carbon=_has_carbon(ok))),
             ("particles", f"{which}: its CAM particles, active and inactive under the strict "
              "rule, by diameter (of their voxel volume) and by depth from the current "
              "collector; the table is `assb export STORE --array cam_particles -o cam.csv`.",
