@@ -350,7 +350,8 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
         ("utilization", f"Static CAM utilization vs {_plots.label(x)} ({how}); "
          f"{_plots.SEED_NOTE['fraction']}.",
          _plots.utilization_figure(ok, x, group)),
-        ("transport", f"Through-plane ionic (SE) and electronic (CAM + carbon) effective "
+        ("transport", "Through-plane ionic (SE) and electronic "
+         f"({'CAM + carbon' if _has_carbon(ok) else 'CAM'}) effective "
          f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); "
          f"{_plots.SEED_NOTE['positive']}; non-finite values (not percolating, not solved) are "
          "left out." + (ELECTRONIC_TAU_NOTE if _has_carbon(ok) else "")

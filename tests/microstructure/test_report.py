@@ -527,6 +527,7 @@ def test_page_gives_the_wall_margin_and_what_the_heatmap_shows(two_axes, two_axe
     assert f"through-plane, of the bulk ({margins[0]:.3g} µm next to each wall left out)" in page
     assert "<code>transport_wall_margin_um</code>" not in page
     assert "θ strict, θ CAM relay and ionic τ (of the bulk;" in page   # the heatmap's panels
+    assert "electronic (CAM + carbon) effective" in page    # the base has carbon
 
 
 def test_phase_legend_lists_carbon_only_where_there_is_carbon():
