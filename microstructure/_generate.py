@@ -98,9 +98,9 @@ def contact_warnings(hard_contact_radius_um: float | None, voxel_size_um: float)
     between hard particles.  The electronic solve gives each contact's faces the conductance
     of its circle (:class:`solvers.ContactConductance`), which holds the electronic τ of the
     bulk within 6 % of the converged value from ~0.45 voxel per median contact radius up.
-    Below that the error depends on the seed: for the same packing at every voxel, -3.3 to
-    +0.4 % (the example composition, six seeds) to -15 % (a 70:30 box without carbon) at
-    0.29-0.35 voxel (``benchmarks/RESULTS.md``, sessions 25-27: the same bulk slab at every
+    Below that the error depends on the seed: for the same packing at every voxel, -4.7 to
+    -1.3 % (the example composition, seeds 0-5) to -15 % (a 70:30 box without carbon) at
+    0.29-0.35 voxel (``benchmarks/RESULTS.md``, sessions 25-28: the same bulk slab at every
     voxel).  Where the coarse voxel also lumps part of a PSD (:func:`resolution_warnings`), the
     seed presses another powder and the τ moves as another seed's would (-56 to +17 % at 0.24
     voxel).
@@ -294,7 +294,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
     bar = _Progress(progress, total=spec.packing.compaction_steps + 1)
     try:
         b = build_pressed(spec, rng=rng, kern=kern,
-                          progress=lambda step, por: bar.step(f"porosity {por:.3f}"))
+                          progress=lambda step, por: bar.step(f"skeleton porosity {por:.3f}"))
     except PressingError as exc:
         raise PackingError(str(exc)) from None
     finally:

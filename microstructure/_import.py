@@ -204,6 +204,7 @@ def import_tiff(
     Examples
     --------
     >>> import numpy as np
+    >>> from microstructure import import_tiff
     >>> a = np.zeros((16, 16, 16), np.uint8); a[:, :, 8:] = 2     # SE half
     >>> a[4:12, 4:12, 2:7] = 1                                     # one CAM block
     >>> m = import_tiff(a, phase_map="0:pore,1:cam,2:se", voxel_size_um=0.5)

@@ -186,7 +186,7 @@ class StructureMetrics:
             f"  profile: {self.profile.shape[0]} slices x 4 phases",
         ]
         lines += [f"  warning: {w}" for w in self.warnings]
-        return "\n".join(lines) + ")"
+        return "\n".join([*lines, ")"])   # a line of its own: a warning may end in ")"
 
 
 def structure_metrics(m: Microstructure, *, d50_tolerance: float = 0.05,

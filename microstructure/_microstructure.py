@@ -135,6 +135,9 @@ class ParticleTable:
     @classmethod
     def build(cls, cam_centers: np.ndarray, cam_radii: np.ndarray, soft: dict[str, Any]
               ) -> ParticleTable:
+        """The table of a ``sequential`` or ``rsa`` build: the CAM spheres (centres and radii
+        in µm), then each soft phase's in ``soft`` (``"se"``, ``"carbon"``: objects with
+        ``centers`` and ``radii``), with ids 1..n in that order and no contact graph."""
         centers = [np.asarray(cam_centers, dtype=np.float32).reshape(-1, 3)]
         radii = [np.asarray(cam_radii, dtype=np.float32)]
         phase = [np.full(len(cam_radii), CAM, dtype=np.uint8)]
@@ -161,57 +164,103 @@ class ParticleTable:
 
 @dataclass(frozen=True)
 class GenerationReport:
-    """What the generator aimed at and what it achieved."""
+    """What the generator aimed at, what it achieved, and what each step took.
+
+    ``generate`` returns it as ``Microstructure.report``.  Fields marked *pressed* are filled by
+    ``packing.mode = "pressed"`` (the default) and keep their empty defaults otherwise.
+
+    Attributes
+    ----------
+    target, achieved : dict of str to float
+        Volume fraction of the box per phase (``pore``, ``cam``, ``se``, ``carbon``): the
+        spec's target and the voxel image's count.
+    cam_overlap_fraction : float
+        Lens volume of the CAM–CAM pairs / CAM sphere volume (dimensionless); *pressed*: the
+        lenses of all hard pairs (CAM, carbon) / their volume at the end of the pressing.
+    cam_max_relative_overlap : float
+        Deepest CAM–CAM overlap / the smaller radius (dimensionless).
+    n_particles : dict of str to int
+        Particles per solid phase; *pressed*: the pressed ones (the fine SE's grains and fill
+        bodies are counted in ``topology``).
+    relax_iterations : int
+        FIRE steps of the packing in all (0 for ``rsa``); *pressed*: compaction and hold.
+    seconds : dict of str to float
+        Wall time per step in s, and ``total``.  ``sequential`` / ``rsa``: ``pack``,
+        ``voxelize``, ``fill`` (SE and carbon).  *pressed*: ``press`` (compaction and hold),
+        ``se_grains`` (when the fine SE has grains of its own), ``contacts`` (the contact
+        graph), ``voxelize`` (the topological voxelization and its radius corrections, on the
+        device with ``device="cuda"``), ``se_coat`` and ``se_fill`` (on the host).
+    device : str
+        Where it was built: ``"cpu"`` or ``"cuda"``.
+    rsa_failed : int
+        ``rsa``: CAM particles that found no free place (0 otherwise).
+    warnings : tuple of str
+        The messages ``generate`` also issued as ``UserWarning``: particles under 2 voxels
+        and, *pressed*, hard contacts much finer than the voxel.
+    compaction_porosity : tuple of float
+        *pressed*: porosity of the pressed skeleton, 1 − (volume of the particles pressed) /
+        (box volume), after each compaction step.  The skeleton leaves out the fine SE that is
+        pressed into its crevices afterwards (``packing.se_fill_ratio``), so with fine SE it
+        ends above the electrode's ``composition.porosity``: 0.32 for the example's 15 %
+        (``examples/nmc_lpscl.toml``, seed 0).
+    compaction_stress : tuple of float
+        *pressed*: piston force per area after each compaction step, relative to the last step
+        (the model's contacts carry no absolute pressure).
+    topology : dict of str to int
+        *pressed*: ``contacts`` (edges of the contact graph), ``cam_particles``; the voxels the
+        topology-preserving voxelization re-assigned to draw necks (``neck_voxels``), carved to
+        pore to keep particles apart (``carved_voxels``), refused to a neck because a hard
+        particle holds them (``blocked_neck_voxels``), and adjacent voxels of non-touching
+        particles it could not separate (``unresolved_gaps``); the SE voxels of the coat
+        (``se_coat_voxels``), of the fine SE's grains (``se_grain_voxels``, in ``se_grains``
+        particles) and of the crevice fill (``se_fill_voxels``, in ``se_fill_bodies`` bodies,
+        the last rows of the particle table).
+    radius_scale : dict of str to float
+        *pressed*: median factor by which each phase's pressed radii (those in the particle
+        table) were scaled when drawn into voxels, to put the phase on its target fraction.
+    se_fill_fraction : float
+        *pressed*: volume fraction of the box planned for the fine SE under the fill cut: its
+        grains and the crevice fill.  The fill also takes SE that the skeleton and its coat
+        could not hold, so what it took is ``topology["se_fill_voxels"]``.
+    lumped_fines : dict of str to float
+        *pressed*: share (0–1) of each phase's PSD volume under 2 voxels, drawn instead from
+        the rest of its PSD (see the warning); a smaller voxel removes it.
+    hold_load : float
+        *pressed*: the pull of the hold (``packing.se_extrusion``) relative to its full value:
+        1 as specified; 0.5, 0.25 or 0.125 where the hard skeleton, pressed close to
+        ``packing.max_cam_overlap``, could not carry more; 0 without a hold.
+    """
 
     target: dict[str, float]
-    """Target volume fraction of the box per phase (pore, cam, se, carbon)."""
     achieved: dict[str, float]
-    """Achieved voxel volume fraction of the box per phase."""
     cam_overlap_fraction: float
-    """CAM–CAM pair-lens volume / CAM sphere volume (dimensionless; ``pressed``: lens volume of
-    all hard CAM/carbon pairs / their volume, after pressing)."""
     cam_max_relative_overlap: float
-    """Largest CAM–CAM overlap depth / smaller radius (dimensionless)."""
     n_particles: dict[str, int]
-    """Placed particles per solid phase."""
     relax_iterations: int
-    """FIRE steps of the dense packing (0 for RSA)."""
     seconds: dict[str, float]
-    """Wall time per step (s), and ``total``.  Pressed mode: ``press``, ``contacts`` (the contact
-    graph), ``voxelize`` (the topological voxelization and its radius corrections: on the device
-    with ``device="cuda"``), ``se_coat`` and ``se_fill`` (on the host)."""
     device: str
     rsa_failed: int = 0
-    """RSA mode: CAM particles that found no free place."""
     warnings: tuple[str, ...] = field(default_factory=tuple)
     compaction_porosity: tuple[float, ...] = ()
-    """``pressed``: porosity (1 - powder volume / box volume) after each compaction step."""
     compaction_stress: tuple[float, ...] = ()
-    """``pressed``: piston stress after each compaction step, relative to the last one."""
     topology: dict[str, int] = field(default_factory=dict)
-    """``pressed``: contacts, the voxels the topology-preserving voxelization re-assigned
-    (``neck_voxels``), carved (``carved_voxels``) or could not fix, and the SE voxels of the
-    coat (``se_coat_voxels``), of the fine SE's grains (``se_grain_voxels``, ``se_grains``
-    particles) and of the crevice fill (``se_fill_voxels``, in ``se_fill_bodies`` bodies)."""
     radius_scale: dict[str, float] = field(default_factory=dict)
-    """``pressed``: factor by which each phase's pressed radii (those in the particle table)
-    were scaled when drawn into voxels to put the phase on its target fraction."""
     se_fill_fraction: float = 0.0
-    """``pressed``: volume fraction of the box planned for the fine SE under the fill cut
-    (``packing.se_fill_ratio``): its grains (``topology["se_grain_voxels"]``) and the crevice
-    fill.  The fill also takes SE that the pressed skeleton and its coat could not hold, so
-    what it took is ``topology["se_fill_voxels"]`` (its bodies are the last
-    ``topology["se_fill_bodies"]`` rows of the particle table; the coat is
-    ``topology["se_coat_voxels"]``)."""
     lumped_fines: dict[str, float] = field(default_factory=dict)
-    """``pressed``: volume share of each phase's PSD under 2 voxels, drawn instead from the
-    rest of its PSD (dimensionless, 0-1; see the warning)."""
     hold_load: float = 0.0
-    """``pressed``: the pull of the hold (``packing.se_extrusion``) relative to its full value
-    (1: as specified; 0.5, 0.25, 0.125 where the hard skeleton, pressed close to
-    ``packing.max_cam_overlap``, could not carry more; 0: no hold)."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields as plain Python (tuples as lists), for JSON and the zarr store.
+
+        >>> from microstructure import GenerationReport
+        >>> r = GenerationReport(target={"cam": 0.5}, achieved={"cam": 0.5},
+        ...                      cam_overlap_fraction=0.0, cam_max_relative_overlap=0.0,
+        ...                      n_particles={"cam": 1}, relax_iterations=0,
+        ...                      seconds={"total": 0.1}, device="cpu",
+        ...                      compaction_porosity=(0.4, 0.3))
+        >>> r.to_dict()["compaction_porosity"]
+        [0.4, 0.3]
+        """
         d = asdict(self)
         d["warnings"] = list(self.warnings)
         d["compaction_porosity"] = list(self.compaction_porosity)

@@ -157,6 +157,7 @@ class MemoryLimit:
 def format_bytes(n: float) -> str:
     """``1.60 TB``, ``512 MB`` (decimal units).
 
+    >>> from solvers.memory import format_bytes
     >>> format_bytes(1.6e12), format_bytes(2048)
     ('1.60 TB', '2.05 kB')
     """
@@ -193,6 +194,7 @@ def estimate_generate(shape: Sequence[int], *, expected_particles: float,
 
     Examples
     --------
+    >>> from solvers.memory import estimate_generate
     >>> estimate_generate((100, 100, 100), expected_particles=1e4).host_bytes
     41977216
     """
@@ -245,6 +247,7 @@ def estimate_sweep_point(shape: Sequence[int], *, expected_particles: float,
 
     Examples
     --------
+    >>> from solvers.memory import estimate_sweep_point
     >>> e = estimate_sweep_point((64, 64, 64), expected_particles=1e4)
     >>> e.host_bytes == 9 * 64**3 + 20 * 2e4 + 96 * 64**3
     True

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import functools
 
-__all__ = ["cached_kernel_modules", "compile_notice", "kernels_cold"]
+__all__ = ["GENERATE_KERNELS", "REPORT_KERNELS", "cached_kernel_modules", "compile_notice",
+           "kernel_modules", "kernels_cold"]
+
+#: The kernel modules ``assb generate`` runs, as name prefixes: the generator's own and the
+#: labeling its pressed SE fill uses (not the transport or utilization solvers).
+GENERATE_KERNELS = ("microstructure.", "solvers.labeling.")
+#: ``assb report``: its slices regenerate a structure and take its CAM utilization.
+REPORT_KERNELS = (*GENERATE_KERNELS, "solvers.utilization.")
 
 #: How a module asks numba for an on-disk cache: the cache option of njit, or an options dict.
 _CACHE_PATTERN = r"jit\([^)]*cache=True|[\"']cache[\"']\s*:\s*True"
@@ -28,6 +35,19 @@ def cached_kernel_modules() -> tuple[str, ...]:
                 rel = p.relative_to(root.parent).with_suffix("").parts
                 found.append(".".join(rel))
     return tuple(found)
+
+
+def kernel_modules(prefixes: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """The modules of :func:`cached_kernel_modules` whose names start with one of
+    ``prefixes`` (None: all of them).
+
+    >>> from microstructure.studies._kernel_cache import GENERATE_KERNELS, kernel_modules
+    >>> mods = kernel_modules(GENERATE_KERNELS)
+    >>> "microstructure._pressing_cpu" in mods, any(m.startswith("solvers.transport") for m in mods)
+    (True, False)
+    """
+    mods = cached_kernel_modules()
+    return mods if prefixes is None else tuple(m for m in mods if m.startswith(prefixes))
 
 
 def kernels_cold(modules: tuple[str, ...] | None = None) -> bool:
@@ -62,13 +82,19 @@ _NOTICE = "compiling kernels (first run only, ~20-40 s; cached for later runs)"
 _noticed = False
 
 
-def compile_notice(*, quiet: bool) -> None:
-    """One line on stderr before the first compute of the process when the cache is cold."""
+def compile_notice(*, quiet: bool, only: tuple[str, ...] | None = None) -> None:
+    """One line on stderr before the first compute of the process when the cache is cold.
+
+    ``only``: the name prefixes of the kernel modules the command runs (``GENERATE_KERNELS``
+    for ``assb generate``, ``REPORT_KERNELS`` for ``assb report``); None: every module with
+    cached kernels (analyze, sweep, demo, resolution).  A command is not told
+    about kernels it never compiles.
+    """
     import typer
 
     global _noticed
     if quiet or _noticed:
         return
     _noticed = True
-    if kernels_cold():
+    if kernels_cold(kernel_modules(only)):
         typer.echo(_NOTICE, err=True)

@@ -31,6 +31,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from solvers.phases import CARBON
+
 from ._format import short_value
 
 #: Phase colours (pore, CAM, SE, carbon).
@@ -343,12 +345,15 @@ def ternary_figure(points: pd.DataFrame, value: str, title: str) -> Figure:
 
 
 def slices_figure(phases: np.ndarray, states: dict[str, np.ndarray], voxel_size_um: float,
-                  title: str) -> Figure:
+                  title: str, *, carbon: bool = True) -> Figure:
     """Through-plane (x–z at mid y) and in-plane (x–y at mid z) slices by phase and state.
 
     ``states``: rule -> uint8 state per voxel (0 not CAM, 1 active, 2 electronically isolated,
-    3 ionically isolated, 4 both).
+    3 ionically isolated, 4 both).  ``carbon``: list carbon in the phase legend (it is listed
+    anyway where ``phases`` holds carbon).
     """
+    shown = [(c, n) for c, n in zip(PHASE_COLORS, PHASE_NAMES, strict=True)
+             if n != "carbon" or carbon or bool(np.any(phases == CARBON))]
     nz, ny, nx = phases.shape
     h = voxel_size_um
     rows = 1 + len(states)
@@ -371,8 +376,7 @@ def slices_figure(phases: np.ndarray, states: dict[str, np.ndarray], voxel_size_
         for i in range(rows):
             axs[i, j].set_xlabel(xl)
             axs[i, j].set_ylabel(yl)
-    axs[0, 1].legend(handles=[Patch(facecolor=c, edgecolor="k", label=n)
-                              for c, n in zip(PHASE_COLORS, PHASE_NAMES, strict=True)],
+    axs[0, 1].legend(handles=[Patch(facecolor=c, edgecolor="k", label=n) for c, n in shown],
                      loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
     if rows > 1:
         axs[1, 1].legend(handles=[Patch(facecolor=c, edgecolor="k", label=n)

@@ -114,6 +114,29 @@ def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str) -> li
     return parts
 
 
+def wall_margin_text(ok: pd.DataFrame) -> str:
+    """Where the transport was solved, from the rows' ``transport_wall_margin_um`` (µm).
+
+    >>> import pandas as pd
+    >>> from microstructure.studies._report_html import wall_margin_text
+    >>> wall_margin_text(pd.DataFrame({"transport_wall_margin_um": [3.3, 3.3]}))
+    'of the bulk (3.3 µm next to each wall left out)'
+    >>> wall_margin_text(pd.DataFrame({"transport_wall_margin_um": [3.0, 4.5, None]}))
+    'of the bulk (3–4.5 µm next to each wall left out, by point)'
+    """
+    col = ok["transport_wall_margin_um"] if "transport_wall_margin_um" in ok else []
+    v = pd.to_numeric(pd.Series(col, dtype=object), errors="coerce").to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    if v.size == 0:
+        return "of the bulk (no transport solved in these rows)"
+    lo, hi = float(v.min()), float(v.max())
+    if hi == 0:
+        return "through the whole thickness (no wall layer left out)"
+    if lo == hi:
+        return f"of the bulk ({lo:.3g} µm next to each wall left out)"
+    return f"of the bulk ({lo:.3g}–{hi:.3g} µm next to each wall left out, by point)"
+
+
 def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str],
          summary: pd.DataFrame, ranking: pd.DataFrame, objective: str,
          images: list[tuple[str, str, str]], notes: list[str], capacity: float,
@@ -137,8 +160,7 @@ def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str]
         f"<p class='note'>Derived: gross specific capacity = θ × {capacity:g} mAh/g (active "
         "specific capacity), per gram composite × CAM weight fraction; areal capacity from the "
         f"CAM areal loading; effective C-rate = {c_rate:g} C / θ. τ is the tortuosity factor in "
-        "σ_eff = σ_bulk ε / τ, through-plane, of the bulk (one particle diameter next to each "
-        "wall left out: <code>transport_wall_margin_um</code>).</p>",
+        f"σ_eff = σ_bulk ε / τ, through-plane, {e(wall_margin_text(ok))}.</p>",
         *_points_table("Points (mean ± sd over ok seeds)", summary, shown, SUMMARY_COLUMNS),
         *_points_table("Structure quality (mean ± sd over ok seeds)", summary, shown,
                        QUALITY_COLUMNS),

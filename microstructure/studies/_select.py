@@ -66,6 +66,7 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     Examples
     --------
     >>> import pandas as pd
+    >>> from microstructure.studies import rank_compositions
     >>> rows = pd.DataFrame({"point_id": ["a", "a", "b", "b"], "seed": [0, 1, 0, 1],
     ...                      "status": "ok", "target_cam": [0.50, 0.50, 0.60, 0.60],
     ...                      "util_strict": [0.99, 0.97, 0.93, 0.95],

@@ -329,8 +329,8 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
     Examples
     --------
-    >>> import microstructure as ms
-    >>> sweep = ms.load_sweep("examples/demo_sweep.toml")
+    >>> from microstructure.studies import load_sweep
+    >>> sweep = load_sweep("examples/demo_sweep.toml")     # from the repository's root
     >>> len(sweep.expand()), sweep.seeds      # 2 CAM contents x 2 SE sizes, 2 seeds each
     (4, 2)
     """

@@ -54,7 +54,7 @@ from ._format import (
     format_ranking,
     format_sweep_summary,
 )
-from ._kernel_cache import compile_notice
+from ._kernel_cache import GENERATE_KERNELS, REPORT_KERNELS, compile_notice
 from ._text import distinct_warnings, one_line
 
 app = typer.Typer(
@@ -109,7 +109,7 @@ def generate(
     device = check_device(device)
     out = check_out(out, overwrite=overwrite)
     spec_obj = read_spec(spec, sets)
-    compile_notice(quiet=quiet)
+    compile_notice(quiet=quiet, only=GENERATE_KERNELS)
     with interruptible(left_as_is(out)):
         summary = generate_and_save(spec_obj, out, seed=seed, device=device,
                                     spec_label=spec_label(spec, sets),
@@ -196,7 +196,8 @@ def demo(
                              help="Directory for demo.zarr (the demo's own store: an earlier "
                                   "demo.zarr there is replaced)."),
     shape: tuple[int, int, int] | None = typer.Option(
-        None, "--shape", help="Voxels NZ NY NX (default: the spec's 200 128 128)."),
+        None, "--shape", metavar="NZ NY NX",
+        help="Voxels, through-plane first (default: the spec's 200 128 128)."),
     small: bool = typer.Option(False, "--small", help=f"Use a small {SMALL_SHAPE} box."),
     seed: int = typer.Option(0, "--seed", min=0, help="Random seed."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda'."),
@@ -404,7 +405,7 @@ def report(
     from .report import write_report
 
     check_report_out(out if out is not None else results_dir / "report")
-    compile_notice(quiet=False)  # the slices regenerate a structure and its utilization
+    compile_notice(quiet=False, only=REPORT_KERNELS)  # the slices: a structure, its θ
     try:
         path = write_report(results_dir, out_dir=out, point=point,
                             specific_capacity_mAh_g=capacity, c_rate=c_rate,

@@ -86,6 +86,7 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
     Examples
     --------
     >>> import pandas as pd
+    >>> from microstructure.studies.report import add_derived
     >>> d = add_derived(pd.DataFrame({"util_strict": [0.9], "util_relay": [1.0],
     ...                               "cam_wt_frac": [0.7], "areal_loading_mg_cm2": [10.0]}))
     >>> (round(float(d["capacity_mAh_g_cam_strict"][0]), 6),
@@ -310,6 +311,7 @@ def independent_axes(df: pd.DataFrame, axes: Sequence[str]) -> tuple[list[str], 
     Examples
     --------
     >>> import pandas as pd
+    >>> from microstructure.studies.report import independent_axes
     >>> df = pd.DataFrame({"cam": [70, 70, 80, 80], "se": [30, 30, 20, 20],
     ...                    "d50": [1.5, 4.0, 1.5, 4.0]})
     >>> independent_axes(df, ["cam", "se", "d50"])
@@ -348,7 +350,8 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
         ("utilization", f"Static CAM utilization vs {_plots.label(x)} ({how}); "
          f"{_plots.SEED_NOTE['fraction']}.",
          _plots.utilization_figure(ok, x, group)),
-        ("transport", f"Through-plane ionic (SE) and electronic (CAM + carbon) effective "
+        ("transport", "Through-plane ionic (SE) and electronic "
+         f"({'CAM + carbon' if _has_carbon(ok) else 'CAM'}) effective "
          f"conductivity and tortuosity factor vs {_plots.label(x)} ({how}); "
          f"{_plots.SEED_NOTE['positive']}; non-finite values (not percolating, not solved) are "
          "left out." + (ELECTRONIC_TAU_NOTE if _has_carbon(ok) else "")
@@ -362,11 +365,13 @@ def _sweep_figures(ok: pd.DataFrame, swept: list[str], notes: list[str]
         a, b = (swept[0], swept[1]) if swept[0] == cam or cam not in swept[:2] \
             else (swept[1], swept[0])
         rest = [c for c in swept if c not in (a, b)]
-        figs.append(("heatmap", f"Mean over seeds on {_plots.label(a)} × {_plots.label(b)}"
+        panels = [("util_strict", "θ strict"), ("util_relay", "θ CAM relay"),
+                  ("ionic_tau", "ionic τ")]
+        figs.append(("heatmap", f"{', '.join(t for _, t in panels[:-1])} and "
+                     f"{panels[-1][1]} (of the bulk; – where not solved or not percolating), "
+                     f"each the mean over seeds, on {_plots.label(a)} × {_plots.label(b)}"
                      + (f" (averaged over {', '.join(map(_plots.label, rest))})" if rest else "")
-                     + ".", _plots.heatmap_figure(
-                         ok, a, b, [("util_strict", "θ strict"), ("util_relay", "θ CAM relay"),
-                                    ("ionic_tau", "ionic τ")])))
+                     + ".", _plots.heatmap_figure(ok, a, b, panels)))
     else:
         notes.append("Heatmap skipped: fewer than two swept axes.")
     solids = ok[["target_cam", "target_se", "target_carbon"]].apply(_plots.as_float)
@@ -418,7 +423,8 @@ def _slice_figure(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, point: 
     return [("slices", f"{which}: phases and CAM particle state under both rules; "
              "through-plane slice at mid y (current collector at the top edge, z = 0) and "
              "in-plane slice at mid z.",
-             _plots.slices_figure(m.phases, states, m.voxel_size_um, title)),
+             _plots.slices_figure(m.phases, states, m.voxel_size_um, title,
+                                  carbon=_has_carbon(ok))),
             ("particles", f"{which}: its CAM particles, active and inactive under the strict "
              "rule, by diameter (of their voxel volume) and by depth from the current "
              "collector; the table is `assb export STORE --array cam_particles -o cam.csv`.",

@@ -675,6 +675,14 @@ def test_demo_shape_and_small_exclusive(tmp_path):
     assert result.exit_code == 2 and "either --shape or --small" in result.stderr
 
 
+def test_demo_help_shows_the_shape_as_typed():
+    # three integers separated by spaces (--shape 48 48 48), not "<int,int,int>..."
+    result = runner.invoke(app, ["demo", "--help"], terminal_width=120)
+    assert result.exit_code == 0
+    assert re.search(r"--shape\s+NZ NY NX", result.stdout)
+    assert "<int,int,int>" not in result.stdout
+
+
 def test_help_lists_the_commands():
     result = _invoke("--help")
     assert result.exit_code == 0

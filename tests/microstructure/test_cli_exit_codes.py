@@ -196,7 +196,7 @@ def test_garbage_spec_through_python_m_exits_2(tmp_path):
 
 def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(_kernel_cache, "_noticed", False)
-    monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: True)
+    monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda modules=None: True)
     spec = ROOT / "examples" / "nmc_lpscl.toml"
     text = spec.read_text().replace("shape = [200, 128, 128]", "shape = [32, 32, 32]")
     assert "[packing]" not in text
@@ -216,10 +216,36 @@ def test_compile_notice_on_a_cold_cache(tmp_path, monkeypatch):
 
 def test_compile_notice_silent_with_a_warm_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(_kernel_cache, "_noticed", False)
-    monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda: False)
+    monkeypatch.setattr(_kernel_cache, "kernels_cold", lambda modules=None: False)
     result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", tmp_path / "o",
                      "--workers", "1")
     assert "compiling" not in result.stderr
+
+
+def test_each_command_asks_only_for_the_kernels_it_runs(tmp_path, monkeypatch):
+    """generate never runs the transport or utilization solvers: their cold cache must not
+    announce a compile there; analyze runs them all."""
+    asked = []
+
+    def cold(modules=None):
+        asked.append(tuple(modules) if modules is not None else None)
+        return False
+
+    monkeypatch.setattr(_kernel_cache, "kernels_cold", cold)
+    text = (ROOT / "examples" / "nmc_lpscl.toml").read_text()
+    (tmp_path / "s.toml").write_text(
+        text.replace("shape = [200, 128, 128]", "shape = [32, 32, 32]")
+        .replace("voxel_size_um = 0.25", "voxel_size_um = 1.0")
+        + '\n[packing]\nmode = "sequential"\n')   # plumbing: the fast model
+    for args in (("generate", tmp_path / "s.toml", "-o", tmp_path / "m.zarr", "--json"),
+                 ("analyze", tmp_path / "m.zarr", "--json", "--no-transport")):
+        monkeypatch.setattr(_kernel_cache, "_noticed", False)
+        assert _invoke(*args).exit_code == 0
+    generate, analyze = asked
+    assert generate and all(m.startswith(("microstructure.", "solvers.labeling."))
+                            for m in generate)
+    assert {"microstructure._pressing_cpu", "solvers.labeling._label_runs"} <= set(generate)
+    assert set(analyze) == set(_kernel_cache.cached_kernel_modules())
 
 
 def test_kernels_cold_reads_numba_s_cache(tmp_path):

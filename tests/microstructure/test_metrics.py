@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -137,6 +138,9 @@ def test_repr_and_to_dict(resolved):
     text = repr(sm)
     assert text.startswith("StructureMetrics(") and "cam: d10/d50/d90" in text
     assert "1/um" in text and "profile: 80 slices x 4 phases" in text
+    # the closing parenthesis on a line of its own, not glued to a warning's own ")"
+    warned = repr(dataclasses.replace(sm, warnings=("run through these contacts (not θ)",)))
+    assert warned.endswith("  warning: run through these contacts (not θ)\n)")
     d = json.loads(json.dumps(sm.to_dict()))
     assert d["size_distributions"]["cam"]["source"] == "voxels"
     # sequential: no contact graph, so no contact areas by pair

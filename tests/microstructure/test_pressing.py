@@ -40,6 +40,17 @@ def pressed():
     return _generate(_spec(), seed=1)
 
 
+def test_progress_names_the_skeletons_porosity(capsys):
+    # the bar shows the porosity of the pressed skeleton (before the fine SE fill), which ends
+    # far above the electrode's target: it must not read as the electrode's porosity
+    spec = _spec(shape=(30, 24, 24), **{"packing.compaction_steps": 2})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        ms.generate(spec, seed=0, progress=True)
+    err = capsys.readouterr().err
+    assert "skeleton porosity 0." in err and ", porosity" not in err
+
+
 def test_pressed_fractions_on_target_and_curve_reported(pressed):
     r = pressed.report
     for phase, target in r.target.items():

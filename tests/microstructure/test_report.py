@@ -517,3 +517,30 @@ def test_report_refuses_a_directory_it_did_not_write(tmp_path):
     (empty / MARKER).unlink()                                    # a report from before the marker
     assert runner.invoke(app, ["report", str(res), "--out", str(empty)]).exit_code == 0
     assert (empty / MARKER).is_file()
+
+
+def test_page_gives_the_wall_margin_and_what_the_heatmap_shows(two_axes, two_axes_report):
+    page = two_axes_report.read_text(encoding="utf-8")
+    rows = pd.read_csv(two_axes / "report" / "rows.csv")
+    margins = rows["transport_wall_margin_um"].dropna().unique()
+    assert len(margins) == 1                     # one box: one margin, printed as its value
+    assert f"through-plane, of the bulk ({margins[0]:.3g} µm next to each wall left out)" in page
+    assert "<code>transport_wall_margin_um</code>" not in page
+    assert "θ strict, θ CAM relay and ionic τ (of the bulk;" in page   # the heatmap's panels
+    assert "electronic (CAM + carbon) effective" in page    # the base has carbon
+
+
+def test_phase_legend_lists_carbon_only_where_there_is_carbon():
+    phases = np.zeros((6, 6, 6), np.uint8)
+    phases[:3] = ms.CAM
+    phases[3:] = ms.SE
+    states = {"strict": np.where(phases == ms.CAM, 1, 0).astype(np.uint8)}
+
+    def legend(fig):
+        return [t.get_text() for t in fig.axes[1].get_legend().get_texts()]
+
+    assert legend(_plots.slices_figure(phases, states, 0.5, "t", carbon=False)) == [
+        "pore", "CAM", "SE"]
+    assert "carbon" in legend(_plots.slices_figure(phases, states, 0.5, "t"))
+    phases[0, 0, 0] = ms.CARBON                  # carbon drawn: listed whatever the rows say
+    assert "carbon" in legend(_plots.slices_figure(phases, states, 0.5, "t", carbon=False))
