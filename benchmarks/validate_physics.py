@@ -122,7 +122,7 @@ def case_resolution(seeds):
             m, _ = _gen(spec, seed)
             b = m.bulk_slice()
             taus = [tortuosity(np.isin(m.phases[b], net), axis=0, periodic_lateral=True,
-                               contacts=m.electronic_contacts().subvolume(b) if 1 in net
+                               contacts=m.electronic_contacts(within=b) if 1 in net
                                else None).tau
                     for net in ((2,), (1, 3))]
             out.append((theta(m), [theta(m, connectivity=c) for c in (6, 18, 26)],

@@ -195,8 +195,9 @@ class GenerationReport:
     rsa_failed : int
         ``rsa``: CAM particles that found no free place (0 otherwise).
     warnings : tuple of str
-        The messages ``generate`` also issued as ``UserWarning``: particles under 2 voxels
-        and, *pressed*, hard contacts much finer than the voxel.
+        The messages ``generate`` also issued as ``UserWarning``: values a lab would not
+        have written (a density, a conductivity, a PSD off its lognormal), particles under 2
+        voxels and, *pressed*, hard contacts much finer than the voxel.
     compaction_porosity : tuple of float
         *pressed*: porosity of the pressed skeleton, 1 − (volume of the particles pressed) /
         (box volume), after each compaction step.  The skeleton leaves out the fine SE that is
