@@ -44,9 +44,11 @@ def lognormal_parameters(
         raise ValueError("a lognormal PSD needs at least two of d10_um, d50_um, d90_um")
     if len(known) == 3:
         return math.log(d50), math.log(d90 / d10) / (2 * _Z90)  # type: ignore[operator]
-    (k1, a), (k2, b) = known.items()
-    sigma = (math.log(b) - math.log(a)) / ((k2 - k1) * _Z90)
-    return math.log(a) - k1 * _Z90 * sigma, sigma
+    # the line through the two points, solved as before 0.17 (the same bits: the same arrays)
+    z = np.array([k * _Z90 for k in known])
+    y = np.log(np.array(list(known.values()), dtype=float))
+    (mu, sigma), *_ = np.linalg.lstsq(np.stack([np.ones_like(z), z], axis=1), y, rcond=None)
+    return float(mu), float(sigma)
 
 
 class DiameterSampler:
