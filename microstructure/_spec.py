@@ -51,14 +51,12 @@ class SpecError(ValueError):
     """An electrode spec is invalid; the message names each offending field."""
 
 
-_Model = SpecModel
-
 #: Conductivities a phase may give: the transport solves use the SE's ionic one and CAM's and
 #: carbon's electronic ones (``transport_conductivities``).
 USED_CONDUCTIVITIES = {"cam": "electronic", "se": "ionic", "carbon": "electronic"}
 
 
-class PhaseSpec(_Model):
+class PhaseSpec(SpecModel):
     """One solid phase of the mix."""
 
     material: str = ""
@@ -72,13 +70,13 @@ class PhaseSpec(_Model):
     """S/cm; CAM's and carbon's only (the electronic network)."""
 
 
-class PhasesSpec(_Model):
+class PhasesSpec(SpecModel):
     cam: PhaseSpec
     se: PhaseSpec
     carbon: PhaseSpec | None = None
 
 
-class DomainSpec(_Model):
+class DomainSpec(SpecModel):
     shape: tuple[Annotated[int, Field(ge=8)], Annotated[int, Field(ge=8)],
                  Annotated[int, Field(ge=8)]]
     """Voxels (nz, ny, nx); axis 0 is through-plane, index 0 touches the current collector."""
@@ -119,7 +117,7 @@ class DomainSpec(_Model):
         return {**data, "shape": shape}
 
 
-class PelletSpec(_Model):
+class PelletSpec(SpecModel):
     """A pressed pellet as weighed and measured: its geometric density gives the porosity."""
 
     mass_mg: Annotated[float, Field(gt=0, allow_inf_nan=False)]
@@ -127,7 +125,7 @@ class PelletSpec(_Model):
     thickness_um: Annotated[float, Field(gt=0, allow_inf_nan=False)]  # domain sets the box
 
 
-class CompositionSpec(_Model):
+class CompositionSpec(SpecModel):
     basis: Literal["weight", "volume"] = "weight"
     porosity: Annotated[float, Field(ge=0, lt=1)] | None = None
     """Pore volume fraction of the whole box, in [0, 1); derived from ``bulk_density_g_cm3``
@@ -146,7 +144,7 @@ class CompositionSpec(_Model):
         return self
 
 
-class PackingSpec(_Model):
+class PackingSpec(SpecModel):
     """How the structure is built (all optional)."""
 
     mode: Literal["pressed", "sequential", "dense", "rsa"] = "pressed"
@@ -204,7 +202,7 @@ class PackingSpec(_Model):
     """``sequential``: relaxation step limit."""
 
 
-class ElectrodeSpec(_Model):
+class ElectrodeSpec(SpecModel):
     """A validated composite-cathode spec.
 
     Build it in Python or read it from TOML with :func:`load_spec`.
@@ -253,7 +251,7 @@ class ElectrodeSpec(_Model):
                     raise ValueError(
                         f"phases.{name}.{kind}_conductivity_S_cm is not used: the transport "
                         "solves take the SE's ionic conductivity and CAM's and carbon's "
-                        f"electronic one (Li through touching CAM is cam_utilization's "
+                        "electronic one (Li through touching CAM is cam_utilization's "
                         "'cam_relay' rule); remove it")
         total = sum(p.fraction for p in phases.values())
         if total <= 0:
