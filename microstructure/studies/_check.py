@@ -214,7 +214,7 @@ def sweep_check(sw: Any, *, label: str = "", device: str = "cpu") -> dict[str, A
             else:
                 row.update(porosity=s["porosity"], bulk_density_g_cm3=s["bulk_density_g_cm3"],
                            particles=sum(p["particles"] for p in s["phases"].values()),
-                           memory=s["memory"], warnings=s["warnings"])
+                           memory=s["memory"], warnings=[*pt.notes, *s["warnings"]])
         rows.append(row)
     return {"sweep": label, "points": rows, "seeds": sw.seeds, "transport": sw.transport,
             "swept": swept}

@@ -88,7 +88,8 @@ def run_point(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - one bad point must not end a long sweep
         log.exception("sweep point %s seed %d failed", task["point_id"], seed)
         row["error"] = f"{type(exc).__name__}: {one_line(exc)}"
-    row["warnings"] = "; ".join(dict.fromkeys(one_line(w.message) for w in caught))
+    row["warnings"] = "; ".join(dict.fromkeys([*map(one_line, task.get("notes", ())),
+                                               *(one_line(w.message) for w in caught)]))
     row["t_total_s"] = time.perf_counter() - t_start
     return _provenance(row, device)
 

@@ -134,7 +134,7 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     todo: list[dict[str, Any]] = []
     spec_failures: list[dict[str, Any]] = []
     for p in points:
-        pt = {"point_id": p.point_id, "params": p.params,
+        pt = {"point_id": p.point_id, "params": p.params, "notes": list(p.notes),
               "spec_json": json.dumps(
                   p.spec.model_dump(mode="json", exclude_none=True) if p.spec is not None
                   else p.spec_data, sort_keys=True, default=str)}

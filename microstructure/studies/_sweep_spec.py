@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import logging
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -67,6 +68,9 @@ class SweepPoint:
     """Why ``spec`` is None (one line), "" otherwise."""
     spec_data: dict[str, Any] = field(default_factory=dict, repr=False)
     """The (possibly invalid) spec dict the parameters give."""
+    notes: tuple[str, ...] = ()
+    """What resolving the parameters warned (a box given in voxels at another voxel size: its
+    size in µm), for ``assb check`` and the rows' ``warnings``."""
 
 
 class SweepSpec(BaseModel):
@@ -205,7 +209,9 @@ class SweepSpec(BaseModel):
 
     def _point(self, params: dict[str, Any]) -> SweepPoint:
         data = self._base_spec.model_dump(mode="python", exclude_none=True)
-        apply_changes(data, params)  # copies the values: the sweep's dicts stay as they are
+        with warnings.catch_warnings(record=True) as caught:   # kept with the point
+            warnings.simplefilter("always")
+            apply_changes(data, params)  # copies the values: the sweep's dicts stay as they are
         try:
             spec = ElectrodeSpec.from_dict(data, source="spec")
             err = ""
@@ -214,7 +220,8 @@ class SweepSpec(BaseModel):
         resolved = (spec.model_dump(mode="json", exclude_none=True) if spec is not None
                     else data)
         return SweepPoint(point_id=point_id(resolved), params=copy.deepcopy(params), spec=spec,
-                          error=err, spec_data=data)
+                          error=err, spec_data=data,
+                          notes=tuple(dict.fromkeys(str(w.message) for w in caught)))
 
     @property
     def n_rows(self) -> int:

@@ -114,6 +114,34 @@ def test_a_table_column_shows_the_keys_a_point_sets_inside_it():
         assert table["d90_um"] == p.spec.phases.se.psd.d90_um
 
 
+def test_a_new_voxel_for_a_base_box_in_voxels_is_a_note_of_the_point(tmp_path):
+    """The default spec gives its box as a shape; a voxel axis changes the box in µm.  Loading
+    the sweep does not warn (a Python warning would be an error here); the point keeps the
+    note, and ``assb check`` and the rows' warnings show it with the point."""
+    from microstructure.studies._check import sweep_check
+
+    sw = studies.load_sweep(write(tmp_path, 'base = "default"\n[axes]\n'
+                                            '"domain.voxel_size_um" = [0.25, 0.5]\n'))
+    first, second = sw.expand()
+    assert first.notes == ()
+    assert len(second.notes) == 1 and "the box is now 100 x 64 x 64 um" in second.notes[0]
+    rows = sweep_check(sw, label="s")["points"]
+    assert second.notes[0] in rows[1]["warnings"]
+    assert not any("the box is now" in w for w in rows[0]["warnings"])
+
+
+def test_the_note_of_a_point_reaches_its_rows(tmp_path):
+    base = ms.load_spec(ms.default_spec_path()).updated(
+        {"domain.shape": [24, 24, 24], "domain.voxel_size_um": 1.0, "packing.mode": "sequential",
+         "phases.carbon.fraction": 0})
+    sw = studies.SweepSpec(base=base, seeds=1, transport=False,
+                           axes={"domain.voxel_size_um": [1.0, 1.25]})
+    df = studies.run_sweep(sw, tmp_path / "o", workers=1, quiet=True)
+    by_voxel = dict(zip(df["voxel_size_um"], df["warnings"], strict=True))
+    assert "the box is now 30 x 30 x 30 um, not 24 x 24 x 24 um" in by_voxel[1.25]
+    assert "the box is now" not in by_voxel[1.0]
+
+
 def test_point_ids_are_stable_short_hashes(tmp_path):
     a = studies.load_sweep(write(tmp_path, TINY, "a.toml")).expand()
     # same points written in another key order and with an extra axis value: same ids
