@@ -700,3 +700,22 @@ def test_a_new_voxel_for_a_box_in_voxels_warns_with_the_new_size():
     with pytest.warns(UserWarning, match=r"the box is now 100 x 64 x 64 um, not 50 x 32 x 32"):
         coarse = spec.updated({"domain.voxel_size_um": 0.5})
     assert coarse.domain.shape == (200, 128, 128)
+
+
+@pytest.mark.parametrize("path, value", [
+    ("phases.cam.fraction", True), ("phases.cam.fraction", "70"),
+    ("composition.porosity", "0.1"), ("packing.compaction_steps", False),
+    ("phases.se.psd.d50_um", "1"), ("composition.pellet.mass_mg", "13")])
+def test_a_number_field_takes_numbers_only(path, value):
+    """TOML ``true`` or ``"70"`` for a number was read as 1.0 / 70; now refused, naming it."""
+    spec = ms.load_spec(EXAMPLE)
+    if path.startswith("composition.pellet"):
+        spec = spec.updated({"composition.pellet": {"mass_mg": 13, "diameter_mm": 10,
+                                                    "thickness_um": 60}})
+    parent, _, name = path.rpartition(".")
+    with pytest.raises(ms.SpecError, match=rf"{re.escape(parent)}: {name} = "
+                                           rf"{re.escape(repr(value))} must be a number"):
+        spec.updated({path: value})
+    # text and booleans where the field takes them are untouched
+    assert spec.updated({"packing.mode": "sequential", "domain.periodic_lateral": False,
+                         "phases.cam.material": "LFP"}).packing.mode == "sequential"
