@@ -170,10 +170,12 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     # before any allocation: InsufficientMemoryError naming domain.shape, estimate and limit
     check_memory(estimate_generate(spec, device=device), field="domain.shape")
-    for msg in input_warnings(spec):
+    notes = input_warnings(spec)   # warned now, and kept in the report
+    for msg in notes:
         warnings.warn(msg, stacklevel=2)
     if spec.packing.mode == "pressed":
-        return _generate_pressed(spec, seed=int(seed), device=device, progress=progress)
+        return _generate_pressed(spec, seed=int(seed), device=device, progress=progress,
+                                 notes=notes)
     kern = get_kernels(device)
     xp = kern.xp
     t_start = time.perf_counter()
@@ -277,14 +279,14 @@ def generate(spec: ElectrodeSpec, *, seed: int = 0, device: str = "cpu",
         cam_overlap_fraction=float(overlap), cam_max_relative_overlap=float(max_rel),
         n_particles=table.counts(), relax_iterations=int(iterations),
         rsa_failed=int(getattr(res, "n_failed", 0)), seconds=times, device=device,
-        warnings=tuple(input_warnings(spec)),
+        warnings=tuple(notes),
     )
     return Microstructure(phases=to_host(phases), particle_ids=ids_h, particles=table,
                           voxel_size_um=h, spec=spec, seed=int(seed), report=report)
 
 
 def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
-                      progress: bool) -> Microstructure:
+                      progress: bool, notes: list[str]) -> Microstructure:
     from ._generate_pressed import build_pressed
     from ._pressing import PressingError
 
@@ -330,7 +332,7 @@ def _generate_pressed(spec: ElectrodeSpec, *, seed: int, device: str,
         n_particles={n: int(np.count_nonzero(b.pressing.phase == c))
                      for n, c in PHASE_CODES.items() if n != "pore"},
         relax_iterations=int(b.pressing.iterations),
-        seconds=times, device=device, warnings=tuple(input_warnings(spec) + late),
+        seconds=times, device=device, warnings=tuple(notes + late),
         compaction_porosity=tuple(float(x) for x in b.pressing.porosity),
         compaction_stress=tuple(float(x) for x in b.pressing.wall_stress),
         topology=dict(vars(b.topology)) | {"contacts": len(b.graph),

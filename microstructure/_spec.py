@@ -365,10 +365,9 @@ class ElectrodeSpec(SpecModel):
         >>> sorted(ms.load_spec(ms.default_spec_path()).transport_conductivities())
         [1, 2, 3]
         """
-        ionic, electronic = self.conductivities("ionic"), self.conductivities("electronic")
-        codes = {"se": ionic, "cam": electronic, "carbon": electronic}
-        return {PHASE_CODES[n]: v[PHASE_CODES[n]] for n, v in codes.items()
-                if PHASE_CODES[n] in v}
+        present = self.present_phases()
+        return {PHASE_CODES[n]: self.conductivities(kind)[PHASE_CODES[n]]
+                for n, kind in USED_CONDUCTIVITIES.items() if n in present}
 
     def areal_loading_mg_cm2(self) -> float | None:
         """CAM mass per electrode area (mg/cm²), or None without a CAM density."""

@@ -99,12 +99,12 @@ def _conductivities(spec: Any) -> dict[str, dict[str, Any]]:
     from microstructure import PHASE_CODES
     from microstructure._spec import USED_CONDUCTIVITIES
 
+    cond = spec.transport_conductivities()
     out = {}
     for name, p in spec.present_phases().items():
         kind = USED_CONDUCTIVITIES[name]
-        value = getattr(p, f"{kind}_conductivity_S_cm")
-        out[name] = {"kind": kind, "S_cm": spec.conductivities(kind)[PHASE_CODES[name]],
-                     "given": value is not None}
+        out[name] = {"kind": kind, "S_cm": cond[PHASE_CODES[name]],
+                     "given": getattr(p, f"{kind}_conductivity_S_cm") is not None}
     return out
 
 
