@@ -129,9 +129,7 @@ def _transport(fn: Callable[..., Any], m: Microstructure, device: str,
     (and along axes 1 and 2 with ``in_plane``)."""
     cond = m.spec.transport_conductivities()
     e_phases = (CAM, CARBON) if CARBON in cond else (CAM,)
-    contacts = m.electronic_contacts()
-    if contacts is not None:
-        contacts = contacts.subvolume(bulk)
+    contacts = m.electronic_contacts(within=bulk)
     part = m.phases[bulk]
 
     def solve(axis: int, periodic_lateral: bool) -> Any:
