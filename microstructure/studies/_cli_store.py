@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from ._cli_checks import IMPORT_OPTIONS, as_options, fail, memory_fail
-from ._format import generation_summary
+from ._format import format_analysis, generation_summary
 from ._kernel_cache import compile_notice
 from ._text import one_line
 
@@ -99,8 +99,9 @@ def open_store(store: Path) -> Any:
 
 
 def stored_analysis(store: Path) -> dict[str, Any]:
-    """The analysis ``assb analyze`` stored in ``store`` (``assb analyze --stored``); a store
-    without one is an error, one made by another package version a warning on stderr."""
+    """The analysis ``assb analyze`` stored in ``store`` (``assb analyze --stored``), naming
+    ``store`` as its store; a store without one, or with one that lacks an entry the table
+    prints, is an error, one made by another package version a warning on stderr."""
     from microstructure import __version__
     from microstructure._zarr_store import is_store, store_attrs
 
@@ -108,8 +109,19 @@ def stored_analysis(store: Path) -> dict[str, Any]:
         fail(f"no microstructure store at {store}" if not store.exists()
              else f"{store} is not an assb-microstructure store")
     analysis = store_attrs(store).get("analysis")
-    if not isinstance(analysis, dict):
+    again = f"'assb analyze {store}' makes it again"
+    if analysis is None:
         fail(f"{store} holds no stored analysis; run 'assb analyze {store}' to make one")
+    if not isinstance(analysis, dict):
+        fail(f"damaged store {store}: its stored analysis is a {type(analysis).__name__}, "
+             f"not a mapping; {again}")
+    # the store read, not the one it was analyzed as (a copied store carries its analysis)
+    analysis = {**analysis, "store": str(store)}
+    try:  # every entry the printed table reads is there and of its kind
+        format_analysis(analysis)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        what = f"lacks {exc}" if isinstance(exc, KeyError) else f"is unreadable ({one_line(exc)})"
+        fail(f"damaged store {store}: its stored analysis {what}; {again}")
     made_by = analysis.get("package_version")
     if made_by != __version__:
         typer.echo(f"warning: the stored analysis was made by assb-microstructure {made_by}, "

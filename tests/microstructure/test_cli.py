@@ -611,6 +611,33 @@ def test_analyze_stored_prints_without_computing(generated, tmp_path, monkeypatc
     assert both.exit_code == 2 and "drop --stored to analyze with --in-plane" in both.stderr
 
 
+def test_analyze_stored_refuses_a_damaged_analysis(generated, tmp_path):
+    import shutil
+
+    from microstructure._zarr_store import update_store_attrs
+
+    out = tmp_path / "s.zarr"
+    shutil.copytree(generated[0], out)
+    assert _invoke("analyze", out, "--no-transport").exit_code == 0
+    good = store_attrs(out)["analysis"]
+    copy = tmp_path / "copy.zarr"  # a copied store names the store it is read from
+    shutil.copytree(out, copy)
+    assert _invoke("analyze", copy, "--stored").stdout.startswith(f"CAM utilization of {copy}")
+    assert f"stored in                         {copy}" in _invoke("analyze", copy,
+                                                                  "--stored").stdout
+    damaged = {"lacks 'utilization'": {k: v for k, v in good.items() if k != "utilization"},
+               "lacks 'seconds'": {k: v for k, v in good.items() if k != "seconds"},
+               "is unreadable": {**good, "structure": "lost"},
+               "is a str, not a mapping": "garbage"}
+    for said, analysis in damaged.items():
+        update_store_attrs(out, {"analysis": analysis})
+        for extra in ((), ("--json",)):
+            r = _invoke("analyze", out, "--stored", *extra)
+            assert r.exit_code == 2 and r.stdout == "", (said, r.output)
+            assert f"damaged store {out}: its stored analysis {said}" in r.stderr, r.stderr
+            assert "Traceback" not in r.output
+
+
 def test_analyze_with_the_real_transport_solver(generated):
     out, _, _ = generated
     result = _invoke("analyze", out, "--json")
