@@ -242,6 +242,10 @@ def format_sweep_summary(df: Any, n_rows: int, seconds: float, out: Path) -> str
               for reason, n in failed["error"].value_counts().head(5).items()]
     lines.append(f"results: {out / 'results.parquet'} and {out / 'results.csv'} "
                  f"(rows in {out / 'rows'})")
+    if df.attrs.get("rows_of_earlier_sweeps"):
+        lines.append(f"  {df.attrs['rows_of_earlier_sweeps']} rows of the sweep(s) run into "
+                     f"{out} before this one (another definition, forced in) stay in "
+                     f"{out / 'rows'}, not in the table")
     return "\n".join(lines)
 
 

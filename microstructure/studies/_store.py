@@ -47,6 +47,22 @@ def dumps_row(row: dict[str, Any]) -> str:
     return json.dumps(row, sort_keys=False, allow_nan=True, default=_default) + "\n"
 
 
+#: Key of a row file's checksum: the SHA-256 of the row's JSON text without it
+#: (:func:`dumps_row`), so that an edited or damaged row is told from a computed one.  Not a
+#: column of the table.
+CHECKSUM = "row_sha256"
+#: Rows carry :data:`CHECKSUM` from this version on.
+CHECKSUM_SINCE = (0, 18)
+
+
+def row_checksum(row: dict[str, Any]) -> str:
+    """SHA-256 (hex) of ``row``'s JSON text without its checksum."""
+    import hashlib
+
+    body = {k: v for k, v in row.items() if k != CHECKSUM}
+    return hashlib.sha256(dumps_row(body).encode()).hexdigest()
+
+
 def _default(obj: Any) -> Any:
     import numpy as np
 
@@ -140,8 +156,10 @@ class ResultsStore:
         return self.structures_dir / f"{row_name(point_id, seed)}.zarr"
 
     def write_row(self, row: dict[str, Any]) -> Path:
+        """Write ``row`` with its checksum (:data:`CHECKSUM`) to its file."""
         path = self.row_path(row["point_id"], row["seed"])
-        atomic_write_bytes(path, dumps_row(row).encode())
+        body = {k: v for k, v in row.items() if k != CHECKSUM}
+        atomic_write_bytes(path, dumps_row({**body, CHECKSUM: row_checksum(body)}).encode())
         return path
 
     def read_rows(self) -> dict[tuple[str, int], dict[str, Any]]:
@@ -189,10 +207,14 @@ class DamagedFileError(ValueError):
 
 def iter_rows(results_dir: str | Path) -> Iterator[dict[str, Any]]:
     """The parsed rows of ``results_dir/rows`` (temporary files skipped); a row file that is
-    not a JSON row is a :class:`DamagedFileError` naming it."""
+    not a row of this sweep is a :class:`DamagedFileError` naming it (:func:`row_problem`)."""
     rows_dir = Path(results_dir) / "rows"
     if not rows_dir.is_dir():
         return
+    from microstructure import __version__
+
+    points = ResultsStore(results_dir).read_manifest().get("points")
+    known = set(points) if isinstance(points, dict) else None
     for p in sorted(rows_dir.glob("*.json")):
         if p.name.startswith("."):
             continue
@@ -200,12 +222,80 @@ def iter_rows(results_dir: str | Path) -> Iterator[dict[str, Any]]:
             row = json.loads(p.read_text(encoding="utf-8"))
         except ValueError as exc:  # bad JSON or not UTF-8
             row = exc
-        if not isinstance(row, dict) or not isinstance(row.get("point_id"), str) \
-                or not isinstance(row.get("seed"), int) or isinstance(row.get("seed"), bool):
+        why = row_problem(row, p.stem, known, __version__)
+        if why:
             raise DamagedFileError(
-                f"damaged row file {p} ({_why(row)}): delete it and run the same assb sweep "
+                f"damaged row file {p} ({why}): delete it and run the same assb sweep "
                 "again to compute that point and seed anew (the other rows are kept)")
         yield row
+
+
+def row_problem(row: Any, stem: str, known: set[str] | None, version: str) -> str:
+    """Why ``row`` (parsed from the file ``stem``.json) is not a row of its sweep, or "".
+
+    A row is named after its point and seed, its point is one of the manifest's (``known``,
+    None without a manifest), its ``status`` is "ok" (with no ``error``) or "failed" (with
+    one), and each column of the contract (:mod:`.rows`) holds a value of its kind.  A row
+    written by this package ``version`` has every column; one of an earlier version (a sweep
+    extended with ``--force``) may lack the columns added since."""
+    if not isinstance(row, dict):
+        return _why(row)
+    pid, seed = row.get("point_id"), row.get("seed")
+    if not isinstance(pid, str) or not isinstance(seed, int) or isinstance(seed, bool):
+        return "no point_id and integer seed"
+    if stem != row_name(pid, seed):
+        return (f"it holds point_id {pid!r} and seed {seed}, whose file is "
+                f"{row_name(pid, seed)}.json")
+    if known is not None and pid not in known:
+        return f"point_id {pid!r} is not a point of the sweep in manifest.json"
+    status, error = row.get("status"), row.get("error")
+    if status not in STATUSES:
+        return f"status {status!r}, not one of {', '.join(map(repr, STATUSES))}"
+    if status == "ok" and error or status == "failed" and not (isinstance(error, str) and error):
+        return f"status {status!r} with error {error!r}"
+    for name in COLUMNS:
+        if name not in row:
+            if row.get("package_version") == version:
+                return f"no column {name!r}"
+            continue
+        v = row[name]
+        if not _of_kind(v, name):
+            return f"column {name!r} holds {v!r}, not {_KIND_TEXT[_kind(name)]}"
+    if CHECKSUM in row:
+        if row[CHECKSUM] != row_checksum(row):
+            return "its values do not match its checksum: edited or damaged"
+    elif _version(row.get("package_version")) >= CHECKSUM_SINCE:
+        return f"no checksum ({CHECKSUM}), which every row of version {row['package_version']} has"
+    return ""
+
+
+def _version(text: Any) -> tuple[int, ...]:
+    """``(major, minor)`` of a version string; ``(0,)`` where there is none."""
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", text) if isinstance(text, str) else None
+    return (int(m[1]), int(m[2])) if m else (0,)
+
+
+#: ``status`` of a row.
+STATUSES = ("ok", "failed")
+_KIND_TEXT = {"int": "an integer", "bool": "true, false or null", "text": "a string",
+              "float": "a number, NaN or null"}
+
+
+def _kind(name: str) -> str:
+    return ("int" if name in INT_COLUMNS else "bool" if name in BOOL_COLUMNS
+            else "text" if name in TEXT_COLUMNS else "float")
+
+
+def _of_kind(v: Any, name: str) -> bool:
+    kind = _kind(name)
+    if kind == "bool":
+        return v is None or isinstance(v, bool)
+    if kind == "text":
+        return isinstance(v, str)
+    number = isinstance(v, (int, float)) and not isinstance(v, bool)
+    return number and (kind == "float" or isinstance(v, int)) or (kind == "float" and v is None)
 
 
 def _why(parsed: Any) -> str:
@@ -215,16 +305,14 @@ def _why(parsed: Any) -> str:
         return f"not UTF-8 text at byte {parsed.start}"
     if isinstance(parsed, ValueError):
         return str(parsed)
-    if not isinstance(parsed, dict):
-        return f"a JSON {type(parsed).__name__}, not an object"
-    return "no point_id and integer seed"
+    return f"a JSON {type(parsed).__name__}, not an object"
 
 
 def rows_to_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """The results table of ``rows``: contract columns in order, sorted by point id and seed."""
     import pandas as pd
 
-    rows = list(rows)
+    rows = [{k: v for k, v in r.items() if k != CHECKSUM} for r in rows]
     keys: dict[str, None] = {}
     for r in rows:
         keys.update(dict.fromkeys(r))
@@ -260,18 +348,33 @@ def _normalize_column(name: str, s: pd.Series) -> pd.Series:
                  else (v if isinstance(v, str) else json.dumps(v))).astype(str)
 
 
-def load_results(results_dir: str | Path) -> pd.DataFrame:
+def current_keys(manifest: dict[str, Any]) -> set[tuple[str, int]] | None:
+    """The ``(point_id, seed)`` of the sweep a results directory was last run with (its
+    manifest's ``current_points`` x ``seeds``); None where the manifest does not say."""
+    points, seeds = manifest.get("current_points"), manifest.get("seeds")
+    if not isinstance(points, list) or not isinstance(seeds, int):
+        return None
+    return {(p, s) for p in points for s in range(seeds)}
+
+
+def load_results(results_dir: str | Path, *, earlier: bool = False) -> pd.DataFrame:
     """The results table of a sweep directory, or of a bare results table.
 
     A sweep directory (``manifest.json`` and ``rows/``) is read from its rows, the unit of
     truth (``results.parquet`` / ``results.csv`` there may lag behind after a kill); a
     directory holding only ``results.parquet`` or ``results.csv`` (e.g. a copied table) is read
-    from that file.
+    from that file.  The rows are those of the sweep last run into the directory: a directory
+    extended with another definition (``--force``: another base spec, fewer seeds, axis values
+    dropped) keeps the rows of the earlier one in ``rows/``, left out of the table (their
+    number: ``df.attrs["rows_of_earlier_sweeps"]``) unless ``earlier``.
 
     Parameters
     ----------
     results_dir : path
         A directory written by :func:`microstructure.studies.run_sweep` / ``assb sweep``.
+    earlier : bool
+        Also the rows of the sweeps run into the directory before the last one (a changed
+        definition forced in), which the table of the last one leaves out.
 
     Returns
     -------
@@ -296,8 +399,14 @@ def load_results(results_dir: str | Path) -> pd.DataFrame:
     import pandas as pd
 
     results_dir = Path(results_dir)
-    if ResultsStore(results_dir).is_results_dir():
-        return rows_to_frame(iter_rows(results_dir))
+    store = ResultsStore(results_dir)
+    if store.is_results_dir():
+        keys = current_keys(store.read_manifest())
+        rows = list(iter_rows(results_dir))
+        df = rows_to_frame(r for r in rows if earlier or keys is None
+                           or (r["point_id"], r["seed"]) in keys)
+        df.attrs["rows_of_earlier_sweeps"] = 0 if earlier else len(rows) - len(df)
+        return df
     for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
         p = results_dir / name
         if p.is_file():

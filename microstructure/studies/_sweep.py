@@ -160,12 +160,13 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     executor = (make_executor(scheduler, workers, len(todo), scheduler_timeout, device)
                 if todo else None)
     started = utc_now()
-    rows = dict(existing)
+    # the table is this sweep's; rows of an earlier definition (forced in) stay in rows/
+    rows = {k: r for k, r in existing.items() if k in keys}
     finished = False
     try:
         with _sigterm_as_interrupt():
             store.open_for_writing()
-            store.write_tables(existing.values())  # the tables may lag the rows after a kill
+            store.write_tables(rows.values())  # the tables may lag the rows after a kill
             write_definition(store, sweep, points, started, save_structures=save_structures)
             if executor is not None and getattr(executor, "threads", None):
                 for t in todo:
@@ -190,7 +191,8 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
             # interrupted: stop the running points now rather than wait for them
             executor.close(abort=not finished)
         store.close()
-    df = rows_to_frame(r for k, r in rows.items() if k in keys)
+    df = rows_to_frame(rows.values())
+    df.attrs["rows_of_earlier_sweeps"] = len(existing.keys() - keys)
     df.attrs["sweep_run"] = {"rows_total": progress.total,
                              "rows_done_before": progress.done_before,
                              "ok": progress.ok, "failed": progress.failed,

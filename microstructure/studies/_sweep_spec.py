@@ -29,6 +29,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,11 @@ from microstructure._spec import read_toml
 from ._text import one_line
 
 log = logging.getLogger(__name__)
+
+#: Most seeds per point, and most rows (points x seeds) of one sweep: a sweep lists every row
+#: before it runs (a mistyped ``seeds = 100000000`` would fill the memory first).
+MAX_SEEDS = 10_000
+MAX_ROWS = 1_000_000
 
 
 class SweepError(ValueError):
@@ -87,8 +93,8 @@ class SweepSpec(BaseModel):
 
     base: str | ElectrodeSpec = "default"
     """Base spec: a TOML path (relative to the sweep file), "default", or a spec object."""
-    seeds: Annotated[int, Field(ge=1, strict=True)] = 1
-    """Realizations per point (seeds 0 .. seeds - 1)."""
+    seeds: Annotated[int, Field(ge=1, le=MAX_SEEDS, strict=True)] = 1
+    """Realizations per point (seeds 0 .. seeds - 1), at most ``MAX_SEEDS``."""
     mode: Literal["grid", "points"] = "grid"
     transport: Annotated[bool, Field(strict=True)] = True
     """Solve ionic and electronic transport for every point."""
@@ -151,6 +157,12 @@ class SweepSpec(BaseModel):
                 seen.setdefault(key, i)
         for path, value in self.overrides.items():
             problems += check_path(path, f"overrides.{_q(path)}", known, value)
+        n_points = (math.prod(len(v) for v in self.axes.values()) if self.mode == "grid"
+                    else len(self.points))
+        if n_points * self.seeds > MAX_ROWS:
+            problems.append(f"{n_points:,} points x {self.seeds} seeds = "
+                            f"{n_points * self.seeds:,} rows; a sweep makes at most "
+                            f"{MAX_ROWS:,}: split it into several sweeps")
         if not problems:   # tables written differently that resolve to one spec
             first: dict[str, int] = {}
             points = self.expand()
@@ -163,6 +175,8 @@ class SweepSpec(BaseModel):
                                     f"({own[1]}) once resolved (point_id {p.point_id}); "
                                     "keep one")
                 first.setdefault(p.point_id, k)
+            if points and all(p.spec is None for p in points):   # nothing could run
+                problems.append(f"no point gives a valid spec (point 1: {points[0].error})")
         if self.homogeneity_window_um is not None and not problems:
             voxels = {p.spec.domain.voxel_size_um for p in self.expand() if p.spec is not None}
             try:                                  # the coarsest point's voxel decides

@@ -30,6 +30,16 @@ def _invoke(*args):
     return runner.invoke(app, [str(a) for a in args])
 
 
+@pytest.fixture
+def failing_builds(monkeypatch):
+    """Every point's build fails at once (as a PackingError would): failed rows, no work."""
+    from microstructure.studies import _executors
+    from microstructure.studies._point import failed_row
+
+    monkeypatch.setattr(_executors, "run_point", lambda task: failed_row(
+        task, task["seed"], "PackingError: no room", "cpu"))
+
+
 def _sweep_file(tmp_path: Path, cam: str = "[60, 75]") -> Path:
     p = tmp_path / "s.toml"
     p.write_text(SWEEP.format(cam=cam))
@@ -59,15 +69,24 @@ def test_binary_garbage_sweep_file_exits_2(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_sweep_in_which_every_point_failed_exits_1(tmp_path):
-    # CAM = 1000 parts of the solids: every point is an invalid spec (a failed row)
+def test_sweep_in_which_every_point_failed_exits_1(tmp_path, failing_builds):
     out = tmp_path / "out"
-    result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000, 2000]"), "-o", out,
+    result = _invoke("sweep", _sweep_file(tmp_path, cam="[60, 70]"), "-o", out,
                      "--workers", "1", "--quiet")
     assert result.exit_code == 1, result.output
     assert "every point of this run failed (2 rows)" in result.stderr
     assert "Traceback" not in result.output
     assert len(studies.load_results(out)) == 2               # the failed rows are recorded
+
+
+def test_sweep_in_which_no_point_is_a_valid_spec_is_refused_before_writing(tmp_path):
+    # CAM = 1000 parts of the solids, or a negative porosity: nothing could run
+    out = tmp_path / "out"
+    result = _invoke("sweep", _sweep_file(tmp_path, cam="[1000, 2000]"), "-o", out,
+                     "--workers", "1", "--quiet")
+    assert result.exit_code == 2, result.output
+    assert "no point gives a valid spec (point 1: " in result.stderr
+    assert "Traceback" not in result.output and not out.exists()
 
 
 def test_sweep_error_from_the_sweep_layer_exits_2(tmp_path, monkeypatch):
@@ -81,9 +100,9 @@ def test_sweep_error_from_the_sweep_layer_exits_2(tmp_path, monkeypatch):
     assert "results directory busy" in result.stderr and "Traceback" not in result.output
 
 
-def test_busy_results_directory_exits_2(tmp_path):
+def test_busy_results_directory_exits_2(tmp_path, failing_builds):
     out = tmp_path / "out"
-    path = _sweep_file(tmp_path, cam="[1000]")
+    path = _sweep_file(tmp_path, cam="[60]")
     first = _invoke("sweep", path, "-o", out, "--workers", "1", "--quiet")
     assert first.exit_code == 1 and (out / ".lock").exists()    # a results directory now
     fd = os.open(out / ".lock", os.O_RDWR)
@@ -151,12 +170,12 @@ def test_a_spec_given_to_sweep_and_a_sweep_given_to_generate_are_named(tmp_path)
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.zarr").exists()
 
 
-def test_errors_name_the_command_line_options_not_python_arguments(tmp_path):
+def test_errors_name_the_command_line_options_not_python_arguments(tmp_path, failing_builds):
     out = tmp_path / "out"
-    first = _invoke("sweep", _sweep_file(tmp_path, cam="[1000]"), "-o", out, "--workers", "1",
+    first = _invoke("sweep", _sweep_file(tmp_path, cam="[60]"), "-o", out, "--workers", "1",
                     "--quiet")
     assert first.exit_code == 1, first.output                   # failed rows, a results dir
-    changed = _invoke("sweep", _sweep_file(tmp_path, cam="[2000]"), "-o", out, "--quiet")
+    changed = _invoke("sweep", _sweep_file(tmp_path, cam="[65]"), "-o", out, "--quiet")
     assert changed.exit_code == 2, changed.output
     assert "or --force to extend this one" in changed.stderr
     for opt, value, words in (("--capacity-mah-g", "-100", "must be a positive number"),

@@ -481,14 +481,18 @@ def test_in_plane_tau_is_shown_only_where_it_was_computed(two_axes, two_axes_rep
     assert "<th>ionic τ in-plane</th>" in table and "2.5 ± 0" in table
 
 
-def test_report_refuses_a_directory_it_did_not_write(tmp_path):
+def test_report_refuses_a_directory_it_did_not_write(tmp_path, monkeypatch):
     """A non-empty directory without the report's marker (.assb-report) is refused before
     anything is read or written; an empty one, or one a report wrote (marker, or the page of
     a report written before the marker), is written (again)."""
+    from microstructure.studies import _executors
+    from microstructure.studies._point import failed_row
     from microstructure.studies._report_dir import MARKER
 
+    monkeypatch.setattr(_executors, "run_point", lambda task: failed_row(
+        task, task["seed"], "PackingError: no room", "cpu"))
     res = tmp_path / "res"
-    sw = SweepSpec(base=_base(), seeds=1, axes={"phases.cam.fraction": [1000]})
+    sw = SweepSpec(base=_base(), seeds=1, axes={"phases.cam.fraction": [60]})
     studies.run_sweep(sw, res, workers=1, quiet=True)             # one failed row, no work
     mine = tmp_path / "mine"
     mine.mkdir()

@@ -266,3 +266,84 @@ def test_a_sweep_too_big_for_memory_is_refused_before_running(tmp_path):
         studies.run_sweep(path, out, workers=1, quiet=True)
     assert time.monotonic() - t0 < 10
     assert not (out / "rows").exists()
+
+
+def _edit_row(path: Path, change) -> None:
+    row = json.loads(path.read_text())
+    path.write_text(json.dumps(change(row)))
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda p: _edit_row(p, lambda r: {**r, "util_strict": 0.123}),
+     "its values do not match its checksum"),
+    (lambda p: _edit_row(p, lambda r: {k: v for k, v in r.items() if k != "util_strict"}),
+     "no column 'util_strict'"),
+    (lambda p: _edit_row(p, lambda r: {**r, "status": "OK"}), "status 'OK', not one of"),
+    (lambda p: _edit_row(p, lambda r: {**r, "status": "failed"}),
+     "status 'failed' with error ''"),
+    (lambda p: _edit_row(p, lambda r: {**r, "ionic_percolates": "maybe"}),
+     "column 'ionic_percolates' holds 'maybe', not true, false or null"),
+    (lambda p: _edit_row(p, lambda r: {**r, "util_strict": "abc"}),
+     "column 'util_strict' holds 'abc', not a number"),
+    (lambda p: _edit_row(p, lambda r: {**r, "seed": 3}), "seed 3, whose file is"),
+    (lambda p: _edit_row(p, lambda r: {**r, "point_id": "deadbeef0000"}),
+     "point_id 'deadbeef0000' and seed 0, whose file is deadbeef0000__s0.json"),
+    (lambda p: _edit_row(p.rename(p.with_name("deadbeef0000__s0.json")),
+                         lambda r: {**r, "point_id": "deadbeef0000", "row_sha256": "x"}),
+     "point_id 'deadbeef0000' is not a point of the sweep in manifest.json"),
+    (lambda p: p.with_name(p.stem + " (copy).json").write_bytes(p.read_bytes()),
+     "whose file is"),
+    (lambda p: _edit_row(p, lambda r: {k: v for k, v in r.items() if k != "row_sha256"}
+                         | {"package_version": "0.18.0"}), "no checksum (row_sha256)"),
+])
+def test_an_edited_or_misplaced_row_file_is_damaged_never_read(tmp_path, edit, said):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    (row,) = (out / "rows").iterdir()
+    edit(row)
+    files = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
+    for read in (lambda: studies.load_results(out),
+                 lambda: studies.run_sweep(path, out, workers=1, quiet=True)):
+        with pytest.raises(studies.DamagedFileError, match="damaged row file") as info:
+            read()
+        assert said in str(info.value), str(info.value)
+    assert {p.name: p.read_bytes() for p in (out / "rows").iterdir()} == files  # untouched
+
+
+def test_rows_carry_a_checksum_that_stays_out_of_the_table(tmp_path):
+    from microstructure.studies._store import CHECKSUM, row_checksum
+
+    out = tmp_path / "out"
+    studies.run_sweep(sweep_file(tmp_path, cam="[60]", se="[0.8]"), out, workers=1,
+                      quiet=True)
+    (row,) = (out / "rows").iterdir()
+    data = json.loads(row.read_text())
+    assert data[CHECKSUM] == row_checksum(data) and len(data[CHECKSUM]) == 64
+    assert CHECKSUM not in studies.load_results(out).columns
+    assert CHECKSUM not in pd.read_csv(out / "results.csv").columns
+    # a row of a version before checksums (0.17 and earlier) is read without one
+    old = {k: v for k, v in data.items() if k != CHECKSUM} | {"package_version": "0.17.0"}
+    row.write_text(json.dumps(old))
+    assert studies.load_results(out).package_version.tolist() == ["0.17.0"]
+
+
+def test_a_forced_changed_sweep_tables_its_own_rows_and_keeps_the_earlier_ones(tmp_path):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8, 1.2]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    before = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
+    # another base spec (porosity): the same parameters, other point ids
+    path.write_text(path.read_text().replace('"packing.mode" = "sequential"',
+                                             '"packing.mode" = "sequential"\n'
+                                             '"composition.porosity" = 0.2'))
+    path.write_text(path.read_text().replace("[0.8, 1.2]", "[0.8]"))
+    df = studies.run_sweep(path, out, workers=1, quiet=True, force=True)
+    assert len(df) == 1 and df.attrs["rows_of_earlier_sweeps"] == 2
+    for table in (studies.load_results(out), pd.read_csv(out / "results.csv")):
+        assert len(table) == 1 and table.porosity.tolist() == [0.2]
+    assert studies.load_results(out).attrs["rows_of_earlier_sweeps"] == 2
+    everything = studies.load_results(out, earlier=True)
+    assert sorted(everything.porosity) == [0.15, 0.15, 0.2]
+    kept = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
+    assert {k: kept[k] for k in before} == before and len(kept) == 3
