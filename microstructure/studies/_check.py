@@ -120,7 +120,7 @@ def format_spec_summary(s: dict[str, Any]) -> str:
         box_line(s, f"{s['voxels']:,} voxels, packing {s['packing_mode']}"),
         "",
         f"{'phase':<8}{'wt% solids':>11}{'vol% solids':>12}{'vol% box':>10}{'g/cm³':>7}"
-        f"{'d10/d50/d90 um':>21}{'d10 vox':>8}{'particles':>11}",
+        f"{'d10/d50/d90 um':>21}{'d10 vox':>8}{'particles':>15}",
     ]
     for name, p in s["phases"].items():
         wt = "-" if p["wt_frac_solids"] is None else f"{100 * p['wt_frac_solids']:.1f}"
@@ -128,7 +128,7 @@ def format_spec_summary(s: dict[str, Any]) -> str:
         d = f"{p['d10_um']:.3g}/{p['d50_um']:.3g}/{p['d90_um']:.3g}"
         lines.append(f"{name:<8}{wt:>11}{100 * p['vol_frac_solids']:>12.1f}"
                      f"{100 * p['box_fraction']:>10.2f}{rho:>7}{d:>21}"
-                     f"{p['d10_voxels']:>8.1f}{p['particles']:>11,.0f}")
+                     f"{p['d10_voxels']:>8.1f}{p['particles']:>15,.0f}")
     lines.append(f"{'pore':<8}{'':>11}{'':>12}{100 * s['porosity']:>10.2f}")
     lines.append("")
     src = {"pellet": "from the pellet's mass and size",
@@ -236,10 +236,10 @@ def format_sweep_check(s: dict[str, Any]) -> str:
     for r, v in zip(s["points"], shown, strict=True):
         vals = "".join(f"{v[p]:>{width[p]}}" for p in s["swept"])
         if "error" in r:
-            lines.append(f"{r['point']:<6}{vals}{'':>31}  error: {r['error']}")
+            lines.append(f"{r['point']:<6}{vals}{'':>35}  error: {r['error']}")
             continue
         notes = f"{len(r['warnings'])} warning(s)" if r["warnings"] else ""
-        lines.append(f"{r['point']:<6}{vals}{r['porosity']:>10.4f}{r['particles']:>11,.0f}"
+        lines.append(f"{r['point']:<6}{vals}{r['porosity']:>10.4f}{r['particles']:>15,.0f}"
                      f"{format_bytes(r['memory']['sweep_point_bytes']):>10}  {notes}")
     if ok:
         big = max(ok, key=lambda r: r["memory"]["sweep_point_bytes"])

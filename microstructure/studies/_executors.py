@@ -88,7 +88,7 @@ class _Dask(Executor):
         self.client, self.cluster, self.threads = client, cluster, threads
         n = len(client.scheduler_info().get("workers", {}))
         where = "a local Dask cluster" if cluster is not None else client.scheduler.address
-        self.description = f"{where} ({n} workers)"
+        self.description = f"{where} ({n} worker{'s' if n != 1 else ''})"
 
     def run(self, tasks):
         from distributed import as_completed

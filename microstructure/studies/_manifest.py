@@ -40,6 +40,7 @@ def definition(sweep: SweepSpec, *, save_structures: bool) -> dict[str, Any]:
     d["points"] = sorted(d.get("points", []), key=canon)
     d["base"] = sweep.base_spec.model_dump(mode="json", exclude_none=True)
     d["save_structures"] = bool(save_structures)
+    d["in_plane"] = bool(d.get("in_plane"))  # not written and false are one sweep
     return d
 
 
@@ -70,8 +71,21 @@ def definition_changes(store: ResultsStore, sweep: SweepSpec, *,
         return changes
     new = json.loads(json.dumps(definition(sweep, save_structures=save_structures),
                                 default=str))
-    return changes + [f"{k}: {_short(old.get(k))} -> {_short(new.get(k))}"
-                      for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    old = {**old, "in_plane": bool(old.get("in_plane"))}  # null where the file did not say
+    return changes + _differences(old, new)
+
+
+def _differences(old: Any, new: Any, path: str = "") -> list[str]:
+    """``"path: old -> new"`` for each leaf where two definitions differ (tables compared key
+    by key, so the message shows the change, not the start of a long table)."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in sorted(set(old) | set(new)):
+            out += _differences(old.get(k), new.get(k), f"{path}.{k}" if path else str(k))
+        return out
+    if old == new:
+        return []
+    return [f"{path}: {_short(old)} -> {_short(new)}"]
 
 
 def _short(v: Any, n: int = 80) -> str:

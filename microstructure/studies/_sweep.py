@@ -210,8 +210,8 @@ def _record(store: ResultsStore, rows: dict, row: dict[str, Any], progress: Swee
     else:
         progress.failed += 1
         log.warning("point %s seed %s failed: %s", row["point_id"], row["seed"], row["error"])
-    bar.update(1)
     bar.set_postfix(ok=progress.ok, failed=progress.failed, refresh=False)
+    bar.update(1)  # draws the counts just set
     if on_row is not None:
         on_row(row, progress)
     now = time.monotonic()

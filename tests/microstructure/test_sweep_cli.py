@@ -243,6 +243,6 @@ def test_dask_scheduler_address(tmp_path):
         address = cluster.scheduler_address
         assert address.startswith("tcp://127.0.0.1:")
         df = studies.run_sweep(path, out, scheduler=address, quiet=True)
-    assert df.attrs["sweep_run"]["executor"] == f"{address} (1 workers)"
+    assert df.attrs["sweep_run"]["executor"] == f"{address} (1 worker)"
     assert list(df.status) == ["ok"]
     assert not df.worker.str.endswith(f":{os.getpid()}").any()

@@ -347,3 +347,18 @@ def test_a_forced_changed_sweep_tables_its_own_rows_and_keeps_the_earlier_ones(t
     assert sorted(everything.porosity) == [0.15, 0.15, 0.2]
     kept = {p.name: p.read_bytes() for p in (out / "rows").iterdir()}
     assert {k: kept[k] for k in before} == before and len(kept) == 3
+
+
+def test_a_changed_sweep_is_named_down_to_the_changed_key(tmp_path):
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    # written out as its default: the same sweep
+    path.write_text(path.read_text().replace("transport = false",
+                                             "transport = false\nin_plane = false"))
+    assert len(studies.run_sweep(path, out, workers=1, quiet=True)) == 1
+    path.write_text(path.read_text().replace("d90_um = 1.82", "d90_um = 1.9"))
+    with pytest.raises(studies.SweepError) as info:
+        studies.run_sweep(path, out, workers=1, quiet=True)
+    assert "overrides.phases.se.psd.d90_um: 1.82 -> 1.9" in str(info.value)
+    assert "..." not in str(info.value)
