@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import numbers
 import os
@@ -51,7 +52,8 @@ class _ProcessPool(Executor):
                                         initializer=init_worker,
                                         initargs=(threads, os.getpid(), gpus or None,
                                                   ctx.Value("i", 0) if gpus else None))
-        self.description = (f"{workers} local processes x {threads} numba threads"
+        self.description = (f"{workers} local processes x {threads} numba "
+                            f"thread{'s' if threads != 1 else ''}"
                             + (f", {len(gpus)} GPU(s)" if gpus else ""))
 
     def run(self, tasks):
@@ -122,6 +124,22 @@ class _Dask(Executor):
                     self.cluster.close()
 
 
+@contextlib.contextmanager
+def _sigint_ignored() -> Iterator[None]:
+    """SIGINT ignored in this process (main thread only) while the block starts processes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _import_distributed() -> Any:
     try:
         import distributed
@@ -177,9 +195,13 @@ def make_executor(scheduler: str | None, workers: int | None, n_tasks: int,
     distributed = _import_distributed()
     if scheduler == "local":
         n, gpus = local_workers(workers, device)
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                           host="127.0.0.1", dashboard_address=None,
-                                           silence_logs=logging.ERROR)
+        with _sigint_ignored():  # Ctrl-C is the sweep process's to handle: it closes the
+            # cluster; its worker processes (which inherit the ignore) would each print a
+            # traceback of their own
+            cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1,
+                                               processes=True, host="127.0.0.1",
+                                               dashboard_address=None,
+                                               silence_logs=logging.ERROR)
         client = distributed.Client(cluster)
         if gpus:
             client.register_plugin(_pin_gpu_plugin(distributed, gpus))

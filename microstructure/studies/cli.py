@@ -315,8 +315,9 @@ def sweep(
                                             "to its own)."),
     scheduler: str | None = typer.Option(
         None, "--scheduler",
-        help="'local' (a Dask LocalCluster) or a Dask scheduler address tcp://host:8786; "
-             "default: local processes."),
+        help="'local' (a Dask LocalCluster on this machine) or the address of a Dask "
+             "scheduler, tcp://host:8786; default: a pool of worker processes on this "
+             "machine, without Dask."),
     device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (on the workers)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
     save_structures: bool = typer.Option(False, "--save-structures",
@@ -349,6 +350,12 @@ def sweep(
     if not quiet:
         typer.echo(f"assb sweep: {sweep_file} -> {out}: {n_points} points x {sw.seeds} seeds"
                    f"{'' if sw.transport else ' (no transport)'}", err=True)
+        from ._point import usable_cores
+
+        if workers and device == "cpu" and scheduler is None and workers > usable_cores():
+            typer.echo(f"warning: --workers {workers} on {usable_cores()} usable CPU cores: "
+                       "the points share them (no faster than one per core, and each holds "
+                       "its own memory)", err=True)
     logging.getLogger("microstructure.studies").setLevel(logging.ERROR)  # failures: in summary
     compile_notice(quiet=quiet)
     t0 = time.perf_counter()

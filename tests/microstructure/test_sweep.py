@@ -389,7 +389,8 @@ def test_changed_sweep_adds_only_new_points(tiny_run, tmp_path):
     shutil.copytree(out, out2)
     bigger = write(tmp_path, path.read_text().replace("[60, 75]", "[60, 75, 65]")
                    .replace("seeds = 1", "seeds = 2"))
-    with pytest.raises(studies.SweepError, match=r"different sweep: axes: .*seeds: 1 -> 2"):
+    with pytest.raises(studies.SweepError, match=r"different sweep: axes.phases.cam.fraction: "
+                       r"\[60, 75\] -> \[60, 65, 75\]; seeds: 1 -> 2"):
         studies.run_sweep(bigger, out2, workers=1, quiet=True)
     seen = []
     df = studies.run_sweep(bigger, out2, workers=1, quiet=True, force=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -208,6 +209,32 @@ def test_sigkill_loses_only_points_in_flight(tmp_path):
 
     assert len(pd.read_parquet(out / "results.parquet")) == 8
     assert len(pd.read_csv(out / "results.csv")) == 8
+
+
+@pytest.mark.timeout(180)
+def test_ctrl_c_on_a_local_dask_cluster_prints_one_line_not_worker_tracebacks(tmp_path):
+    """Ctrl-C reaches every process of the terminal's group: the sweep process closes the
+    cluster and says what it kept; the Dask worker processes print nothing."""
+    path = sweep_file(tmp_path, cam="[55, 60, 65, 70]", se="[0.7, 0.8]")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([*_assb(), "sweep", str(path), "-o", str(out), "--scheduler",
+                             "local", "--workers", "1", "--quiet"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if (out / "rows").is_dir() and any((out / "rows").glob("*.json")):
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, proc.communicate()
+        os.killpg(proc.pid, signal.SIGINT)                  # what Ctrl-C in a terminal does
+        _, err = proc.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert err.strip().splitlines()[-1].startswith("error: interrupted: ")
 
 
 @pytest.mark.timeout(120)
