@@ -220,13 +220,25 @@ def sweep_check(sw: Any, *, label: str = "", device: str = "cpu") -> dict[str, A
             "swept": swept}
 
 
+def _over_memory(mem: dict[str, Any]) -> bool:
+    """Whether one sweep point's estimate exceeds the memory available (known) on the host
+    or its GPU."""
+    host = 0 <= mem["available_bytes"] < mem["sweep_point_bytes"]
+    gpu = 0 <= mem.get("device_available_bytes", -1) < mem.get("sweep_point_device_bytes", 0)
+    return host or gpu
+
+
 def format_sweep_check(s: dict[str, Any]) -> str:
     """The human-readable table of :func:`sweep_check`."""
     from solvers.memory import format_bytes
 
     ok = [r for r in s["points"] if "error" not in r]
+    big = [r for r in ok if _over_memory(r["memory"])]
+    fits = (f"; {len(big)} of them need more memory than is available now (assb sweep "
+            "refuses the sweep while they are in it)" if big else "")
     lines = [f"sweep   {s['sweep']} (valid): {len(s['points'])} points x {s['seeds']} seeds"
-             f"{'' if s['transport'] else ' (no transport)'}; {len(ok)} can be built", ""]
+             f"{'' if s['transport'] else ' (no transport)'}; {len(ok)} can be built{fits}",
+             ""]
     shown = [{p: short_value(r["params"][p]) for p in s["swept"]} for r in s["points"]]
     # a column per swept path, as wide as its widest value (a PSD table is long) plus a space
     width = {p: max(22, len(p.removeprefix("phases.")) + 2, *(len(v[p]) + 2 for v in shown))
@@ -239,6 +251,8 @@ def format_sweep_check(s: dict[str, Any]) -> str:
             lines.append(f"{r['point']:<6}{vals}{'':>35}  error: {r['error']}")
             continue
         notes = f"{len(r['warnings'])} warning(s)" if r["warnings"] else ""
+        if _over_memory(r["memory"]):
+            notes = ("over the memory available; " + notes).rstrip("; ")
         lines.append(f"{r['point']:<6}{vals}{r['porosity']:>10.4f}{r['particles']:>15,.0f}"
                      f"{format_bytes(r['memory']['sweep_point_bytes']):>10}  {notes}")
     if ok:

@@ -323,6 +323,26 @@ def test_check_refuses_psds_that_cannot_be_drawn_at_the_voxel(tmp_path):
     assert f"one of at most {se.volume_quantile(0.5) / 4:.3g} um gives its d50" in result.stderr
 
 
+def test_check_a_sweep_file_marks_points_over_the_memory(tmp_path):
+    sweep = tmp_path / "s.toml"
+    sweep.write_text('''base = "default"
+[overrides]
+"packing.mode" = "sequential"
+[axes]
+"domain.shape" = [[64, 64, 64], [4000, 4000, 4000]]
+''')
+    result = _invoke("check", sweep)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].endswith("2 can be built; 1 of them need more memory than is available "
+                             "now (assb sweep refuses the sweep while they are in it)")
+    (small,) = [x for x in lines if x.startswith("1 ")]
+    (big,) = [x for x in lines if x.startswith("2 ")]
+    assert "over the memory available" in big and "over the memory" not in small
+    # the particle count (billions) keeps a space from the porosity
+    assert re.search(r"0\.1500 +6,\d{3},\d{3},\d{3} ", big), big
+
+
 def test_check_a_sweep_file_one_line_per_point(tmp_path):
     """A sweep file: one line per point with the swept values, porosity, particles and memory;
     a point whose spec is invalid, or whose PSDs cannot be drawn, shows its error instead."""
