@@ -362,3 +362,15 @@ def test_a_changed_sweep_is_named_down_to_the_changed_key(tmp_path):
         studies.run_sweep(path, out, workers=1, quiet=True)
     assert "overrides.phases.se.psd.d90_um: 1.82 -> 1.9" in str(info.value)
     assert "..." not in str(info.value)
+
+
+def test_the_sweep_summary_counts_the_rows_left_out_of_the_table(tmp_path):
+    from microstructure.studies._format import format_sweep_summary
+
+    df = pd.DataFrame({"status": ["ok"], "error": [""]})
+    df.attrs["sweep_run"] = {"ok": 1, "failed": 0, "rows_done_before": 0, "executor": "here"}
+    assert "not in the table" not in format_sweep_summary(df, 1, 1.0, tmp_path)
+    df.attrs["rows_of_earlier_sweeps"] = 2
+    text = format_sweep_summary(df, 1, 1.0, tmp_path)
+    assert (f"2 rows of the sweep(s) run into {tmp_path} before this one (another definition, "
+            f"forced in) stay in {tmp_path / 'rows'}, not in the table") in text
