@@ -250,6 +250,8 @@ def format_ranking(csv: Path | str, objective: str) -> str:
     line ("" for an empty ranking); what ``assb report`` prints."""
     import pandas as pd
 
+    from ._axes import swept_axes
+
     r = pd.read_csv(csv, keep_default_na=False, na_values=["", "NaN", "nan"])
     if r.empty:
         return ""
@@ -259,7 +261,7 @@ def format_ranking(csv: Path | str, objective: str) -> str:
         return (f"none of the {len(r)} points meets the targets; highest theta: "
                 f"{c['point_id']} ({c['why_not']})")
     b = met.iloc[0]
-    params = [c for c in r.columns if c.startswith("param:") and r[c].nunique() > 1]
+    params = swept_axes(r)
     where = ", ".join(f"{c.removeprefix('param:')}={b[c]}" for c in params)
     return (f"best within the targets ({len(met)} of {len(r)} points meet them): "
             f"{b['point_id']}" + (f" [{where}]" if where else "")

@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._axes import swept_axes
 from ._cam_table import cam_particles, state_voxels, table_states
 from ._format import short_value
 from ._report_dir import check_report_dir, mark_report_dir
@@ -113,12 +114,6 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
         out[f"c_rate_factor_{rule}"] = factor
         out[f"effective_c_rate_{rule}"] = c_rate * factor
     return out
-
-
-def swept_axes(df: pd.DataFrame) -> list[str]:
-    """``param:`` columns with more than one distinct value, in table order."""
-    df = hashable_params(df)
-    return [c for c in df.columns if c.startswith("param:") and df[c].nunique(dropna=True) > 1]
 
 
 # ---------------------------------------------------------------------------------------------

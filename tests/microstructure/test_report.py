@@ -544,3 +544,24 @@ def test_phase_legend_lists_carbon_only_where_there_is_carbon():
     assert "carbon" in legend(_plots.slices_figure(phases, states, 0.5, "t"))
     phases[0, 0, 0] = ms.CARBON                  # carbon drawn: listed whatever the rows say
     assert "carbon" in legend(_plots.slices_figure(phases, states, 0.5, "t", carbon=False))
+
+
+def test_a_table_set_by_its_own_keys_is_no_axis(tmp_path):
+    """The demo sweep's shape: an [overrides] PSD table and points that set its d50 / d90.
+    The table's column (the point's resolved table, JSON) varies with the d50 but is no axis of
+    its own: the page, the heatmap and the printed best point name the d50, never the JSON."""
+    psd = {"kind": "lognormal", "d50_um": 1.2, "d90_um": 1.8}
+    sw = SweepSpec(base=_base(), seeds=1, transport=False,
+                   overrides={"phases.se.psd": psd},
+                   axes={"phases.cam.fraction": [55, 75], "phases.se.psd.d50_um": [0.9, 1.2]})
+    studies.run_sweep(sw, tmp_path / "res", workers=1, quiet=True)
+    df = load_results(tmp_path / "res")
+    assert df["param:phases.se.psd"].nunique() == 2          # the rows hold the resolved table
+    assert swept_axes(df) == [CAM_AXIS, SE_AXIS]
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "res"), "--min-utilization", "0"])
+    assert res.exit_code == 0, res.output
+    assert "phases.se.psd=" not in res.output and "phases.se.psd.d50_um=" in res.output
+    page = (tmp_path / "res" / "report" / "report.html").read_text("utf-8")
+    assert ("swept axes: CAM fraction (parts of solids), SE d50 (µm). " in page)
+    assert "on CAM fraction (parts of solids) × SE d50 (µm)." in page   # the heatmap
+    assert "d50_um&quot;" not in page and '"d50_um"' not in page          # no JSON anywhere
