@@ -565,3 +565,91 @@ def test_a_table_set_by_its_own_keys_is_no_axis(tmp_path):
     assert ("swept axes: CAM fraction (parts of solids), SE d50 (µm). " in page)
     assert "on CAM fraction (parts of solids) × SE d50 (µm)." in page   # the heatmap
     assert "d50_um&quot;" not in page and '"d50_um"' not in page          # no JSON anywhere
+
+
+@pytest.fixture(scope="module")
+def two_points(tmp_path_factory):
+    """Two points x two seeds, no transport: the rows of a whole sweep."""
+    out = tmp_path_factory.mktemp("sweep_two_points")
+    sw = SweepSpec(base=_base(), seeds=2, transport=False,
+                   axes={"phases.cam.fraction": [55, 75]})
+    studies.run_sweep(sw, out, workers=1, quiet=True)
+    return out
+
+
+def test_an_incomplete_sweep_is_reported_as_incomplete(two_points, tmp_path):
+    """Rows missing (an interrupted sweep, a deleted row file): the report is written from the
+    rows there are, and the page, the printed lines, summary.csv and ranking.csv say how many
+    of the planned rows are there and count each point's seeds against the seeds requested."""
+    res = tmp_path / "res"
+    shutil.copytree(two_points, res)
+    rows = sorted((res / "rows").glob("*.json"))
+    first = json.loads(rows[0].read_text())["point_id"]
+    for p in rows:                    # the other point entirely, and seed 1 of the first
+        if not p.name.startswith(first) or p.name.endswith("__s1.json"):
+            p.unlink()
+    r = CliRunner().invoke(app, ["report", str(res), "--min-utilization", "0"])
+    assert r.exit_code == 0, r.output
+    msg = ("1 of 4 rows: the sweep is incomplete; run the same assb sweep again to finish it "
+           "(1 of 2 points have no row yet)")
+    assert r.stdout.splitlines()[0] == f"incomplete sweep: {msg}"
+    assert "best within the targets (1 of 1 points with rows, of 2 planned meet them)" \
+        in r.stdout
+    page = (res / "report" / "report.html").read_text("utf-8")
+    assert f"Incomplete sweep: {msg}.</b>" in page
+    assert "<td>1/2 (1 not run)</td>" in page                  # seeds ok / requested
+    assert "1 of 1 points meet them (of 2 planned: the sweep is incomplete)" in page
+    for name in ("summary.csv", "ranking.csv"):
+        t = pd.read_csv(res / "report" / name)
+        assert t[["point_id", "seeds", "seeds_planned"]].values.tolist() == [[first, 1, 2]]
+
+    whole = write_report(two_points, out_dir=tmp_path / "whole").read_text("utf-8")
+    assert "Incomplete sweep" not in whole and "<td>2/2</td>" in whole
+    r = CliRunner().invoke(app, ["report", str(two_points), "--out", str(tmp_path / "w2")])
+    assert r.exit_code == 0 and "incomplete sweep" not in r.stdout, r.output
+    assert "best within the targets (1 of 2 points meet them)" in r.stdout
+
+
+def test_report_refuses_a_damaged_manifest(two_points, tmp_path):
+    """As assb sweep does (ResultsStore.read_manifest): exit 2, the same one-line message, no
+    report written; a manifest without the seeds it planned is damaged too."""
+    from microstructure.studies._store import DamagedFileError, ResultsStore
+
+    res = tmp_path / "res"
+    shutil.copytree(two_points, res)
+    man = json.loads((res / "manifest.json").read_text())
+    (res / "manifest.json").write_text('{"seeds": 2, ')
+    with pytest.raises(DamagedFileError) as want:
+        ResultsStore(res).read_manifest()
+    r = CliRunner().invoke(app, ["report", str(res)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {want.value}\n"
+    assert not (res / "report").exists()
+    del man["seeds"]
+    (res / "manifest.json").write_text(json.dumps(man))
+    r = CliRunner().invoke(app, ["report", str(res)])
+    assert r.exit_code == 2 and not (res / "report").exists(), r.output
+    assert r.stderr.startswith(f"error: damaged manifest {res / 'manifest.json'} ('seeds' "
+                               "must be a whole number >= 1, got None)")
+    with pytest.raises(DamagedFileError, match="'seeds' must be a whole number"):
+        write_report(res)
+
+
+def test_results_dir_that_is_a_file_or_holds_no_results(tmp_path):
+    """A sweep file (or any file) given as RESULTS_DIR is named as such, not as a --out that
+    was never given; so is a directory without results; nothing is created."""
+    sweep = tmp_path / "small.toml"
+    sweep.write_text('base = "default"\n')
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", str(sweep)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (f"error: no results in {sweep}: it is a file; RESULTS_DIR must be a "
+                        "sweep results directory (what assb sweep -o wrote); a sweep file "
+                        f"runs with assb sweep {sweep} -o RESULTS_DIR\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = runner.invoke(app, ["report", str(empty)])
+    assert r.exit_code == 2 and "--out" not in r.stderr and "compiling" not in r.stderr
+    assert r.stderr.startswith(f"error: no results in {empty}: RESULTS_DIR must be a sweep "
+                               "results directory")
+    assert list(empty.iterdir()) == []
