@@ -33,7 +33,7 @@ def check_results_dir(results_dir: Path) -> None:
              "results.parquet / results.csv)")
 
 
-def run_report(results_dir: Path, out: Path | None, objective: str, **options: Any) -> None:
+def run_report(results_dir: Path, out: Path | None, **options: Any) -> None:
     """Check the input, write the report, print the ranking's best point and where the page
     is; an incomplete sweep is said first."""
     from ._planned import planned_rows
@@ -44,7 +44,7 @@ def run_report(results_dir: Path, out: Path | None, objective: str, **options: A
     check_report_out(out if out is not None else results_dir / "report")
     compile_notice(quiet=False, only=REPORT_KERNELS)  # the slices: a structure, its θ
     try:
-        path = write_report(results_dir, out_dir=out, objective=objective, **options)
+        path = write_report(results_dir, out_dir=out, **options)
         planned = planned_rows(results_dir, load_results(results_dir))
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             ValueError) as exc:
@@ -53,7 +53,7 @@ def run_report(results_dir: Path, out: Path | None, objective: str, **options: A
         fail(f"cannot write the report: {one_line(exc)}", code=1)
     if planned is not None and not planned.complete:
         typer.echo(f"incomplete sweep: {planned.message()}")
-    line = format_ranking(path.parent / "ranking.csv", objective,
+    line = format_ranking(path.parent / "ranking.csv",
                           planned_points=None if planned is None else len(planned.points))
     if line:
         typer.echo(line)

@@ -245,8 +245,7 @@ def format_sweep_summary(df: Any, n_rows: int, seconds: float, out: Path) -> str
     return "\n".join(lines)
 
 
-def format_ranking(csv: Path | str, objective: str, *, planned_points: int | None = None
-                   ) -> str:
+def format_ranking(csv: Path | str, *, planned_points: int | None = None) -> str:
     """The best point of a report's ``ranking.csv`` (or that none meets the targets), one
     line ("" for an empty ranking); what ``assb report`` prints.  ``planned_points``: the
     points the sweep plans, where more than have rows (an incomplete sweep)."""
@@ -265,11 +264,13 @@ def format_ranking(csv: Path | str, objective: str, *, planned_points: int | Non
         return (f"none of the {points} meets the targets; highest theta: "
                 f"{c['point_id']} ({c['why_not']})")
     b = met.iloc[0]
+    goal = " (lowest first)" if b["objective_goal"] == "minimize" else ""
     params = swept_axes(r)
     where = ", ".join(f"{c.removeprefix('param:')}={b[c]}" for c in params)
     return (f"best within the targets ({len(met)} of {points} meet them): "
             f"{b['point_id']}" + (f" [{where}]" if where else "")
-            + f", {objective} {b['objective']:.4g}, theta {b['theta_mean']:.3f}")
+            + f", {b['objective_column']} {b['objective_mean']:.4g}{goal}, theta "
+            f"({b['theta_rule']}) {b['theta_mean']:.3f}")
 
 
 def short_value(v: Any) -> str:

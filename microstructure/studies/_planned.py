@@ -92,11 +92,12 @@ def planned_rows(results_dir: str | Path, df: pd.DataFrame) -> Planned | None:
 
 
 def with_planned_seeds(points: pd.DataFrame, planned: Planned | None) -> pd.DataFrame:
-    """``points`` (one row per ``point_id``, with a ``seeds`` column: the rows found) with
-    ``seeds_planned`` after it: the seeds requested, empty where unknown (a bare table, or a
-    point of an earlier sweep definition)."""
+    """``points`` (one row per ``point_id``, with a ``seed_rows`` or ``seeds`` column: the rows
+    found) with ``seeds_planned`` after it: the seeds requested, empty where unknown (a bare
+    table, or a point of an earlier sweep definition)."""
     values = pd.array([planned.seeds_of(p) if planned is not None else None
                        for p in points["point_id"]], dtype="Int64")
     out = points.copy()
-    out.insert(out.columns.get_loc("seeds") + 1, "seeds_planned", values)
+    rows = "seed_rows" if "seed_rows" in out else "seeds"
+    out.insert(out.columns.get_loc(rows) + 1, "seeds_planned", values)
     return out

@@ -60,10 +60,11 @@ figcaption{font-size:0.9em;color:#444}.note{color:#555;font-size:0.9em}
 def seeds_cell(r: pd.Series) -> str:
     """``ok/requested`` seeds of a point (``ok/rows`` where the request is unknown), and how
     many requested seeds have no row yet."""
+    rows = int(r["seed_rows"] if "seed_rows" in r else r["seeds"])
     planned = r.get("seeds_planned")
     if planned is None or pd.isna(planned):
-        return f"{int(r['seeds_ok'])}/{int(r['seeds'])}"
-    missing = int(planned) - int(r["seeds"])
+        return f"{int(r['seeds_ok'])}/{rows}"
+    missing = int(planned) - rows
     return f"{int(r['seeds_ok'])}/{int(planned)}" + (f" ({missing} not run)" if missing > 0
                                                        else "")
 
@@ -98,15 +99,20 @@ def _points_table(title: str, summary: pd.DataFrame, shown: list[str],
 
 
 def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str,
-                  planned: Planned | None) -> list[str]:
+                  minimize: bool, planned: Planned | None) -> list[str]:
     """The ranking's section of the page: the targets, then the points in rank order."""
     e = html.escape
     if ranking.empty:
         return []
     t = ranking.attrs.get("targets", "")
     met = int(ranking["meets"].sum())
-    head = (f"<h2>Which composition carries the most CAM within the targets</h2>"
-            f"<p>Targets: {e(t)}; ranked by {e(_plots.label(objective))} (mean over seeds). "
+    rule = str(ranking["theta_rule"].iloc[0])
+    title = ("Which composition carries the most CAM within the targets"
+             if objective == "target_cam" and not minimize else
+             f"The points within the targets, by {_plots.label(objective)}")
+    head = (f"<h2>{e(title)}</h2>"
+            f"<p>Targets: {e(t)}; ranked by {e(_plots.label(objective))} (mean over seeds, "
+            f"{'lowest' if minimize else 'highest'} first). "
             f"{met} of {len(ranking)} points meet them"
             + (f" (of {len(planned.points)} planned: the sweep is incomplete)"
                if planned is not None and not planned.complete else "")
@@ -114,16 +120,18 @@ def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str,
             + "</p><table><tr><th>rank</th><th>point</th>")
     cols = [c for c in swept if c in ranking]
     parts = [head, *(f"<th>{e(_plots.label(c))}</th>" for c in cols),
-             f"<th>{e(_plots.label(objective))}</th><th>θ mean ± sd</th><th>θ lowest seed</th>"
+             f"<th>{e(_plots.label(objective))} (mean)</th>",
+             f"<th>θ {e(rule)} mean ± sd</th><th>θ {e(rule)} lowest seed</th>"
              "<th>ionic τ</th><th>seeds ok</th><th>meets</th><th>missed</th></tr>"]
     for _, r in ranking.iterrows():
         cells = [f"<td>{int(r['rank'])}</td>", f"<td class='l'>{e(str(r['point_id']))}</td>"]
         cells += [f"<td>{e(short_value(r[c]))}</td>" for c in cols]
-        cells += [f"<td>{_cell(r['objective'], math.nan, '.4g')}</td>",
+        cells += [f"<td>{_cell(r['objective_mean'], math.nan, '.4g')}</td>",
                   f"<td>{_cell(r['theta_mean'], r['theta_sd'], '.3f')}</td>",
                   f"<td>{_cell(r['theta_min'], math.nan, '.3f')}</td>",
                   f"<td>{_cell(r['ionic_tau_mean'], math.nan, '.3g')}"
-                  + (f" ({int(r['ionic_blocked'])} blocked)" if r["ionic_blocked"] else "")
+                  + (f" ({int(r['ionic_blocked_seeds'])} blocked)"
+                     if r["ionic_blocked_seeds"] else "")
                   + "</td>",
                   f"<td>{e(seeds_cell(r))}</td>",
                   f"<td>{'yes' if r['meets'] else 'no'}</td>",
@@ -159,7 +167,7 @@ def wall_margin_text(ok: pd.DataFrame) -> str:
 def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str],
          summary: pd.DataFrame, ranking: pd.DataFrame, objective: str,
          images: list[tuple[str, str, str]], notes: list[str], capacity: float,
-         c_rate: float, planned: Planned | None = None) -> str:
+         c_rate: float, planned: Planned | None = None, minimize: bool = False) -> str:
     """The report page; ``summary`` from ``point_summary`` over the summary and quality
     columns, ``ranking`` from ``rank_compositions``, ``images`` (name, caption, base64 PNG),
     ``planned`` the rows the sweep planned (None: not known)."""
@@ -194,7 +202,7 @@ def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str]
         "isolated CAM as fractions "
         "of the CAM volume.</p>",
     ]
-    parts += _ranking_html(ranking, swept, objective, planned)
+    parts += _ranking_html(ranking, swept, objective, minimize, planned)
     if not failed.empty:
         parts.append(f"<h2>Failed rows ({len(failed)})</h2><table><tr><th>point</th>"
                      "<th>seed</th><th>reason</th></tr>")

@@ -389,21 +389,26 @@ def report(
     rule: str = typer.Option("strict", "--rule", help="θ of the ranking: 'strict' or "
                              "'cam_relay'."),
     max_ionic_tau: float | None = typer.Option(
-        None, "--max-ionic-tau", help="Target: highest acceptable ionic τ (default: none)."),
+        None, "--max-ionic-tau", help="Target: highest acceptable ionic τ, a number >= 1 (1: "
+        "a straight channel; default: no limit)."),
     objective: str = typer.Option(
-        "target_cam", "--objective", help="Column the ranking maximizes among the points that "
-        "meet the targets (default: target_cam, the CAM volume fraction)."),
+        "target_cam", "--objective", help="Numeric column the ranking orders the points that "
+        "meet the targets by, highest mean first (default: target_cam, the CAM volume "
+        "fraction); --minimize for lowest first."),
+    minimize: bool = typer.Option(False, "--minimize", help="Rank by --objective lowest "
+                                  "first (e.g. --objective ionic_tau)."),
 ) -> None:
     """Figures, tables and one self-contained HTML page of a sweep's results.
 
-    It also ranks the points: which one carries the most CAM with θ at least
+    It also ranks the points: which one carries the most CAM (--objective) with θ at least
     --min-utilization (and an ionic τ at most --max-ionic-tau); printed and in ranking.csv.
+    A sweep with rows still to run is reported as incomplete.
     """
     from ._cli_report import run_report
 
-    run_report(results_dir, out, objective, point=point, specific_capacity_mAh_g=capacity,
+    run_report(results_dir, out, point=point, specific_capacity_mAh_g=capacity,
                c_rate=c_rate, min_utilization=min_utilization, rule=rule,
-               max_ionic_tau=max_ionic_tau)
+               max_ionic_tau=max_ionic_tau, objective=objective, minimize=minimize)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -161,7 +161,8 @@ def _structure(results_dir: Path, row: pd.Series) -> tuple[Any, str]:
 def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
                  point: str | None = None, specific_capacity_mAh_g: float = 200.0,
                  c_rate: float = 1.0, min_utilization: float = 0.95, rule: str = "strict",
-                 max_ionic_tau: float | None = None, objective: str = "target_cam") -> Path:
+                 max_ionic_tau: float | None = None, objective: str = "target_cam",
+                 minimize: bool = False) -> Path:
     """Write the figures, CSV tables and the self-contained HTML page of a sweep.
 
     Parameters
@@ -176,11 +177,12 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         Active specific capacity of the CAM, mAh/g.
     c_rate : float
         Nominal C-rate for the effective C-rate column.
-    min_utilization, rule, max_ionic_tau, objective
+    min_utilization, rule, max_ionic_tau, objective, minimize
         The targets and the objective of the ranking of the points
         (:func:`~microstructure.studies.rank_compositions`): which composition carries the most
-        CAM (``target_cam``) with θ (``rule``) at least ``min_utilization`` and, when given, an
-        ionic τ at most ``max_ionic_tau``; written to ``ranking.csv`` and the page.
+        CAM (``target_cam``; lowest first with ``minimize``) with θ (``rule``) at least
+        ``min_utilization`` and, when given, an ionic τ at most ``max_ionic_tau``; written to
+        ``ranking.csv`` (the targets in its columns) and the page.
 
     Returns
     -------
@@ -217,7 +219,8 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     df = add_derived(df, specific_capacity_mAh_g=specific_capacity_mAh_g, c_rate=c_rate)
     df = hashable_params(df)
     ranking = rank_compositions(df, min_utilization=min_utilization, rule=rule,
-                                max_ionic_tau=max_ionic_tau, objective=objective)
+                                max_ionic_tau=max_ionic_tau, objective=objective,
+                                minimize=minimize)
     ok = df[df["status"] == "ok"].copy()
     if point is not None and point not in set(df["point_id"]):
         raise ValueError(f"point {point!r} is not in {results_dir}; points: "
@@ -246,7 +249,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         (out / f"{name}.png").write_bytes(data)
         images.append((name, caption, base64.b64encode(data).decode("ascii")))
     html_page = page(results_dir, df, ok, swept, summary, ranking, objective, images, notes,
-                     specific_capacity_mAh_g, c_rate, planned)
+                     specific_capacity_mAh_g, c_rate, planned, minimize)
     path = out / "report.html"
     path.write_text(html_page, encoding="utf-8")
     log.info("report written to %s", path)

@@ -423,7 +423,7 @@ def test_ranking_in_the_report_and_the_cli(two_axes, two_axes_report, tmp_path):
     res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
                               "--min-utilization", "0.0"])
     assert res.exit_code == 0, res.output
-    best = want[want["seeds_ok"] > 0].sort_values("objective", ascending=False,
+    best = want[want["seeds_ok"] > 0].sort_values("objective_mean", ascending=False,
                                                   kind="stable").iloc[0]
     assert f"best within the targets (4 of 6 points meet them): {best['point_id']}" in res.output
     res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
@@ -599,9 +599,9 @@ def test_an_incomplete_sweep_is_reported_as_incomplete(two_points, tmp_path):
     assert f"Incomplete sweep: {msg}.</b>" in page
     assert "<td>1/2 (1 not run)</td>" in page                  # seeds ok / requested
     assert "1 of 1 points meet them (of 2 planned: the sweep is incomplete)" in page
-    for name in ("summary.csv", "ranking.csv"):
+    for name, rows in (("summary.csv", "seeds"), ("ranking.csv", "seed_rows")):
         t = pd.read_csv(res / "report" / name)
-        assert t[["point_id", "seeds", "seeds_planned"]].values.tolist() == [[first, 1, 2]]
+        assert t[["point_id", rows, "seeds_planned"]].values.tolist() == [[first, 1, 2]]
 
     whole = write_report(two_points, out_dir=tmp_path / "whole").read_text("utf-8")
     assert "Incomplete sweep" not in whole and "<td>2/2</td>" in whole
@@ -653,3 +653,29 @@ def test_results_dir_that_is_a_file_or_holds_no_results(tmp_path):
     assert r.stderr.startswith(f"error: no results in {empty}: RESULTS_DIR must be a sweep "
                                "results directory")
     assert list(empty.iterdir()) == []
+
+
+def test_report_ranks_lowest_first_with_minimize_and_says_the_targets(two_points, tmp_path):
+    """--minimize ranks by --objective lowest first; ranking.csv says which θ, which column,
+    which way and the targets in its columns; --max-ionic-tau's help gives its range."""
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", str(two_points), "--out", str(tmp_path / "r"),
+                            "--min-utilization", "0", "--minimize", "--rule", "cam_relay"])
+    assert r.exit_code == 0, r.output
+    rank = pd.read_csv(tmp_path / "r" / "ranking.csv")
+    assert rank["param:phases.cam.fraction"].tolist() == [55, 75]     # the least CAM first
+    assert rank[["theta_rule", "objective_column", "objective_goal", "min_utilization",
+                 "targets_on"]].drop_duplicates().values.tolist() == [
+        ["cam_relay", "target_cam", "minimize", 0.0, "mean over seeds"]]
+    assert rank["max_ionic_tau"].isna().all()
+    best = rank.iloc[0]
+    assert (f"{best['point_id']} [phases.cam.fraction=55.0], target_cam "
+            f"{best['objective_mean']:.4g} (lowest first), theta (cam_relay)") in r.stdout
+    page = (tmp_path / "r" / "report.html").read_text("utf-8")
+    assert "The points within the targets, by CAM volume fraction of the box" in page
+    assert "(mean over seeds, lowest first)" in page and "θ cam_relay mean ± sd" in page
+    import typer
+
+    helps = {p.name: p.help for p in typer.main.get_command(app).commands["report"].params}
+    assert "highest acceptable ionic τ, a number >= 1" in helps["max_ionic_tau"]
+    assert "highest mean first" in helps["objective"] and "lowest first" in helps["minimize"]
