@@ -593,6 +593,7 @@ def test_an_incomplete_sweep_is_reported_as_incomplete(two_points, tmp_path):
     msg = ("1 of 4 rows: the sweep is incomplete; run the same assb sweep again to finish it "
            "(1 of 2 points have no row yet)")
     assert r.stdout.splitlines()[0] == f"incomplete sweep: {msg}"
+    assert msg not in r.stderr                                 # said once
     assert "best within the targets (1 of 1 points with rows, of 2 planned meet them)" \
         in r.stdout
     page = (res / "report" / "report.html").read_text("utf-8")
