@@ -27,7 +27,8 @@ SWEEP_OPTIONS = {"force": "--force", "retry_failed": "--retry-failed", "workers"
                  "scheduler": "--scheduler", "save_structures": "--save-structures"}
 REPORT_OPTIONS = {"specific_capacity_mAh_g": "--capacity-mah-g", "c_rate": "--c-rate",
                   "min_utilization": "--min-utilization", "max_ionic_tau": "--max-ionic-tau",
-                  "rule": "--rule", "objective": "--objective", "out_dir": "--out"}
+                  "rule": "--rule", "objective": "--objective", "out_dir": "--out",
+                  "minimize": "--minimize"}
 IMPORT_OPTIONS = {"voxel_size_um": "--voxel-size-um", "phase_map": "--phase-map",
                   "min_distance_um": "--min-distance-um", "axis": "--axis",
                   "collector": "--collector"}

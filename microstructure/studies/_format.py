@@ -249,25 +249,32 @@ def format_sweep_summary(df: Any, n_rows: int, seconds: float, out: Path) -> str
     return "\n".join(lines)
 
 
-def format_ranking(csv: Path | str, objective: str) -> str:
+def format_ranking(csv: Path | str, *, planned_points: int | None = None) -> str:
     """The best point of a report's ``ranking.csv`` (or that none meets the targets), one
-    line ("" for an empty ranking); what ``assb report`` prints."""
+    line ("" for an empty ranking); what ``assb report`` prints.  ``planned_points``: the
+    points the sweep plans, where more than have rows (an incomplete sweep)."""
     import pandas as pd
+
+    from ._axes import swept_axes
 
     r = pd.read_csv(csv, keep_default_na=False, na_values=["", "NaN", "nan"])
     if r.empty:
         return ""
     met = r[r["meets"].astype(str) == "True"]
+    points = (f"{len(r)} points with rows, of {planned_points} planned"
+              if planned_points is not None and planned_points > len(r) else f"{len(r)} points")
     if met.empty:
         c = r.loc[r["theta_mean"].astype(float).fillna(-1.0).idxmax()]
-        return (f"none of the {len(r)} points meets the targets; highest theta: "
+        return (f"none of the {points} meets the targets; highest theta: "
                 f"{c['point_id']} ({c['why_not']})")
     b = met.iloc[0]
-    params = [c for c in r.columns if c.startswith("param:") and r[c].nunique() > 1]
+    goal = " (lowest first)" if b["objective_goal"] == "minimize" else ""
+    params = swept_axes(r)
     where = ", ".join(f"{c.removeprefix('param:')}={b[c]}" for c in params)
-    return (f"best within the targets ({len(met)} of {len(r)} points meet them): "
+    return (f"best within the targets ({len(met)} of {points} meet them): "
             f"{b['point_id']}" + (f" [{where}]" if where else "")
-            + f", {objective} {b['objective']:.4g}, theta {b['theta_mean']:.3f}")
+            + f", {b['objective_column']} {b['objective_mean']:.4g}{goal}, theta "
+            f"({b['theta_rule']}) {b['theta_mean']:.3f}")
 
 
 def short_value(v: Any) -> str:

@@ -6,12 +6,16 @@ from __future__ import annotations
 import html
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from . import _plots
 from ._format import short_value
+
+if TYPE_CHECKING:
+    from ._planned import Planned
 
 __all__ = ["QUALITY_COLUMNS", "SUMMARY_COLUMNS", "page"]
 
@@ -49,7 +53,20 @@ _CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;color:#22
 table{border-collapse:collapse;font-size:0.85em;margin:1em 0}
 td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}th{background:#f0f0f0}
 td.l{text-align:left}img{max-width:100%}figure{margin:1.5em 0}
-figcaption{font-size:0.9em;color:#444}.note{color:#555;font-size:0.9em}"""
+figcaption{font-size:0.9em;color:#444}.note{color:#555;font-size:0.9em}
+.warn{color:#a00000;border:2px solid #a00000;padding:0.5em}"""
+
+
+def seeds_cell(r: pd.Series) -> str:
+    """``ok/requested`` seeds of a point (``ok/rows`` where the request is unknown), and how
+    many requested seeds have no row yet."""
+    rows = int(r["seed_rows"] if "seed_rows" in r else r["seeds"])
+    planned = r.get("seeds_planned")
+    if planned is None or pd.isna(planned):
+        return f"{int(r['seeds_ok'])}/{rows}"
+    missing = int(planned) - rows
+    return f"{int(r['seeds_ok'])}/{int(planned)}" + (f" ({missing} not run)" if missing > 0
+                                                       else "")
 
 
 def _cell(mean: float, sd: float, fmt: str) -> str:
@@ -74,39 +91,49 @@ def _points_table(title: str, summary: pd.DataFrame, shown: list[str],
     for _, r in summary.iterrows():
         cells = [f"<td class='l'>{e(str(r['point_id']))}</td>"]
         cells += [f"<td>{e(short_value(r[c]))}</td>" for c in shown]
-        cells.append(f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>")
+        cells.append(f"<td>{e(seeds_cell(r))}</td>")
         cells += [f"<td>{_cell(r[f'{c}_mean'], r[f'{c}_sd'], f)}</td>" for c, _, f in cols]
         parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</table>")
     return parts
 
 
-def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str) -> list[str]:
+def _ranking_html(ranking: pd.DataFrame, swept: list[str], objective: str,
+                  minimize: bool, planned: Planned | None) -> list[str]:
     """The ranking's section of the page: the targets, then the points in rank order."""
     e = html.escape
     if ranking.empty:
         return []
     t = ranking.attrs.get("targets", "")
     met = int(ranking["meets"].sum())
-    head = (f"<h2>Which composition carries the most CAM within the targets</h2>"
-            f"<p>Targets: {e(t)}; ranked by {e(_plots.label(objective))} (mean over seeds). "
+    rule = str(ranking["theta_rule"].iloc[0])
+    title = ("Which composition carries the most CAM within the targets"
+             if objective == "target_cam" and not minimize else
+             f"The points within the targets, by {_plots.label(objective)}")
+    head = (f"<h2>{e(title)}</h2>"
+            f"<p>Targets: {e(t)}; ranked by {e(_plots.label(objective))} (mean over seeds, "
+            f"{'lowest' if minimize else 'highest'} first). "
             f"{met} of {len(ranking)} points meet them"
+            + (f" (of {len(planned.points)} planned: the sweep is incomplete)"
+               if planned is not None and not planned.complete else "")
             + (f"; the best is <b>{e(str(ranking['point_id'].iloc[0]))}</b>." if met else ".")
             + "</p><table><tr><th>rank</th><th>point</th>")
     cols = [c for c in swept if c in ranking]
     parts = [head, *(f"<th>{e(_plots.label(c))}</th>" for c in cols),
-             f"<th>{e(_plots.label(objective))}</th><th>θ mean ± sd</th><th>θ lowest seed</th>"
+             f"<th>{e(_plots.label(objective))} (mean)</th>",
+             f"<th>θ {e(rule)} mean ± sd</th><th>θ {e(rule)} lowest seed</th>"
              "<th>ionic τ</th><th>seeds ok</th><th>meets</th><th>missed</th></tr>"]
     for _, r in ranking.iterrows():
         cells = [f"<td>{int(r['rank'])}</td>", f"<td class='l'>{e(str(r['point_id']))}</td>"]
         cells += [f"<td>{e(short_value(r[c]))}</td>" for c in cols]
-        cells += [f"<td>{_cell(r['objective'], math.nan, '.4g')}</td>",
+        cells += [f"<td>{_cell(r['objective_mean'], math.nan, '.4g')}</td>",
                   f"<td>{_cell(r['theta_mean'], r['theta_sd'], '.3f')}</td>",
                   f"<td>{_cell(r['theta_min'], math.nan, '.3f')}</td>",
                   f"<td>{_cell(r['ionic_tau_mean'], math.nan, '.3g')}"
-                  + (f" ({int(r['ionic_blocked'])} blocked)" if r["ionic_blocked"] else "")
+                  + (f" ({int(r['ionic_blocked_seeds'])} blocked)"
+                     if r["ionic_blocked_seeds"] else "")
                   + "</td>",
-                  f"<td>{int(r['seeds_ok'])}/{int(r['seeds'])}</td>",
+                  f"<td>{e(seeds_cell(r))}</td>",
                   f"<td>{'yes' if r['meets'] else 'no'}</td>",
                   f"<td class='l'>{e(r['why_not'])}</td>"]
         parts.append("<tr>" + "".join(cells) + "</tr>")
@@ -140,9 +167,10 @@ def wall_margin_text(ok: pd.DataFrame) -> str:
 def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str],
          summary: pd.DataFrame, ranking: pd.DataFrame, objective: str,
          images: list[tuple[str, str, str]], notes: list[str], capacity: float,
-         c_rate: float) -> str:
+         c_rate: float, planned: Planned | None = None, minimize: bool = False) -> str:
     """The report page; ``summary`` from ``point_summary`` over the summary and quality
-    columns, ``ranking`` from ``rank_compositions``, ``images`` (name, caption, base64 PNG)."""
+    columns, ``ranking`` from ``rank_compositions``, ``images`` (name, caption, base64 PNG),
+    ``planned`` the rows the sweep planned (None: not known)."""
     e = html.escape
     failed = df[df["status"] != "ok"]
     params = [c for c in summary.columns if c.startswith("param:")]
@@ -153,6 +181,10 @@ def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str]
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>assb sweep report: {e(results_dir.name)}</title><style>{_CSS}</style></head>",
         f"<body><h1>Sweep report: {e(str(results_dir))}</h1>",
+        *([f"<p class='warn' id='incomplete'><b>Incomplete sweep: {e(planned.message())}."
+           "</b> The tables and figures show the rows there are; seeds are counted against "
+           f"the {planned.seeds} requested per point.</p>"]
+          if planned is not None and not planned.complete else []),
         f"<p>{len(df)} rows ({len(ok)} ok, {len(failed)} failed) over "
         f"{df['point_id'].nunique()} points; swept axes: "
         f"{e(', '.join(_plots.label(c) for c in swept) or 'none')}. "
@@ -170,7 +202,7 @@ def page(results_dir: Path, df: pd.DataFrame, ok: pd.DataFrame, swept: list[str]
         "isolated CAM as fractions "
         "of the CAM volume.</p>",
     ]
-    parts += _ranking_html(ranking, swept, objective)
+    parts += _ranking_html(ranking, swept, objective, minimize, planned)
     if not failed.empty:
         parts.append(f"<h2>Failed rows ({len(failed)})</h2><table><tr><th>point</th>"
                      "<th>seed</th><th>reason</th></tr>")

@@ -25,7 +25,8 @@ __all__ = ["rank_compositions"]
 
 def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
                       rule: str = "strict", max_ionic_tau: float | None = None,
-                      objective: str = "target_cam", all_seeds: bool = False) -> pd.DataFrame:
+                      objective: str = "target_cam", minimize: bool = False,
+                      all_seeds: bool = False) -> pd.DataFrame:
     """The points of a sweep against θ and ionic-τ targets, ranked by ``objective``.
 
     Parameters
@@ -42,9 +43,11 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
         Highest acceptable ionic tortuosity factor (of the bulk); None: no limit.  A seed whose
         ionic network is blocked (τ = ∞) fails any limit.
     objective : str
-        Numeric column to maximize, e.g. ``"target_cam"`` (CAM volume fraction of the box,
-        default), ``"cam_wt_frac"``, ``"areal_loading_mg_cm2"`` or a derived capacity such as
-        ``"areal_capacity_mAh_cm2_strict"``.
+        Numeric column to rank by, highest mean first, e.g. ``"target_cam"`` (CAM volume
+        fraction of the box, default), ``"cam_wt_frac"``, ``"areal_loading_mg_cm2"`` or a
+        derived capacity such as ``"areal_capacity_mAh_cm2_strict"``.
+    minimize : bool
+        Rank by the objective lowest first instead (e.g. ``objective="ionic_tau"``).
     all_seeds : bool
         Every ok seed must meet the targets (default: their mean must).
 
@@ -52,11 +55,16 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     -------
     pandas.DataFrame
         One row per point: ``rank`` (1 = best among those meeting the targets, then the rest
-        in the same order), ``point_id``, the ``param:`` columns, ``seeds_ok`` / ``seeds``,
-        ``theta_mean``, ``theta_sd``, ``theta_min``, ``ionic_tau_mean`` (over the seeds with a
-        finite τ), ``ionic_blocked`` (seeds with τ = ∞), ``objective`` (its mean), ``meets``
-        (bool) and ``why_not`` (the targets missed, "" when met); ``attrs["targets"]`` says
-        them in words.
+        in the same order), ``point_id``, the ``param:`` columns, ``seeds_ok`` (seeds with an
+        ok row), ``seed_rows`` (seeds with a row, ok or failed), ``theta_rule`` (``rule``: which
+        θ), ``theta_mean``, ``theta_sd``, ``theta_min`` (θ over the ok seeds: mean, sd, lowest
+        seed; fraction of CAM volume), ``ionic_tau_mean`` (over the seeds with a finite τ),
+        ``ionic_blocked_seeds`` (seeds with τ = ∞), ``objective_column`` (``objective``: the
+        column ranked by), ``objective_goal`` ("maximize" or "minimize"), ``objective_mean``
+        (its mean over the ok seeds), ``meets`` (bool), ``why_not`` (the targets missed, ""
+        when met) and the targets, the same in every row: ``min_utilization``,
+        ``max_ionic_tau`` (NaN: no limit) and ``targets_on`` ("mean over seeds" or "every
+        seed"); ``attrs["targets"]`` says them in words.
 
     Raises
     ------
@@ -74,6 +82,8 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     >>> r = rank_compositions(rows, min_utilization=0.95)
     >>> list(r["point_id"]), list(r["meets"]), r["why_not"][1]
     (['a', 'b'], [True, False], 'theta (strict) 0.9400 < 0.95')
+    >>> r.loc[0, ["objective_column", "objective_goal", "theta_rule", "targets_on"]].tolist()
+    ['target_cam', 'maximize', 'strict', 'mean over seeds']
     >>> rank_compositions(rows, min_utilization=0.9)["point_id"].tolist()   # b: more CAM
     ['b', 'a']
     >>> rank_compositions(rows, min_utilization=0.9, max_ionic_tau=4.0)["why_not"].tolist()
@@ -84,8 +94,9 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     _check_limit("min_utilization", min_utilization, lower=0.0, upper=1.0)
     if max_ionic_tau is not None:   # 1: the τ of a straight channel
         _check_limit("max_ionic_tau", max_ionic_tau, lower=1.0)
-    if not isinstance(all_seeds, (bool, np.bool_)):
-        raise TypeError(f"all_seeds must be a bool (True or False), got {all_seeds!r}")
+    for name, flag in (("minimize", minimize), ("all_seeds", all_seeds)):
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be a bool (True or False), got {flag!r}")
     theta_col = RULE_COLUMNS[rule]
     need = ["point_id", "status", theta_col, objective]
     if max_ionic_tau is not None:
@@ -111,10 +122,12 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
     blocked = np.isinf(tau).groupby(by).sum().reindex(order).fillna(0).astype(int).to_numpy()
     nan = np.full(len(s), np.nan)
     params = [c for c in s.columns if c.startswith("param:")]
-    res = s[["point_id", *params, "seeds_ok", "seeds"]].assign(
-        theta_mean=s[f"{theta_col}_mean"], theta_sd=s[f"{theta_col}_sd"], theta_min=theta_min,
-        ionic_tau_mean=s["ionic_tau_mean"] if has_tau else nan, ionic_blocked=blocked,
-        objective=s[f"{objective}_mean"])
+    res = s[["point_id", *params, "seeds_ok"]].assign(
+        seed_rows=s["seeds"], theta_rule=rule, theta_mean=s[f"{theta_col}_mean"],
+        theta_sd=s[f"{theta_col}_sd"], theta_min=theta_min,
+        ionic_tau_mean=s["ionic_tau_mean"] if has_tau else nan, ionic_blocked_seeds=blocked,
+        objective_column=objective, objective_goal="minimize" if minimize else "maximize",
+        objective_mean=s[f"{objective}_mean"])
     errors = (df[df["status"] != "ok"].groupby("point_id")["error"].first()
               if "error" in df.columns else pd.Series(dtype=object))
     why_not = []
@@ -131,21 +144,24 @@ def rank_compositions(df: pd.DataFrame, *, min_utilization: float = 0.95,
                 why.append(f"{what} ({rule}) {th:.4f} < {min_utilization:g}")
             if max_ionic_tau is not None:
                 t = t_max if all_seeds else r.ionic_tau_mean
-                if r.ionic_blocked:
-                    why.append(f"ionic network blocked in {r.ionic_blocked} of {r.seeds_ok} "
-                               "seeds")
+                if r.ionic_blocked_seeds:
+                    why.append(f"ionic network blocked in {r.ionic_blocked_seeds} of "
+                               f"{r.seeds_ok} seeds")
                 elif not n_tau:
                     why.append("ionic tau not computed (a sweep without transport?)")
                 elif not t <= max_ionic_tau:
                     what = "highest seed's ionic tau" if all_seeds else "ionic tau"
                     why.append(f"{what} {t:.3g} > {max_ionic_tau:g}")
-            if not np.isfinite(r.objective):
+            if not np.isfinite(r.objective_mean):
                 why.append(f"{objective} not computed")
         why_not.append("; ".join(why))
-    res = res.assign(meets=[not w for w in why_not], why_not=why_not)
+    res = res.assign(meets=[not w for w in why_not], why_not=why_not,
+                     min_utilization=float(min_utilization),
+                     max_ionic_tau=math.nan if max_ionic_tau is None else float(max_ionic_tau),
+                     targets_on="every seed" if all_seeds else "mean over seeds")
     if not res.empty:
-        res = res.sort_values(["meets", "objective", "theta_mean"],
-                              ascending=[False, False, False], kind="stable",
+        res = res.sort_values(["meets", "objective_mean", "theta_mean"],
+                              ascending=[False, bool(minimize), False], kind="stable",
                               na_position="last").reset_index(drop=True)
         res.insert(0, "rank", np.arange(1, len(res) + 1))
     res.attrs["targets"] = (

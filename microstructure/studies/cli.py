@@ -28,13 +28,11 @@ from typing import Any
 import typer
 
 from ._cli_checks import (
-    REPORT_OPTIONS,
     SWEEP_OPTIONS,
     as_options,
     check_device,
     check_dir_out,
     check_out,
-    check_report_out,
     check_wall_margin,
     echo_json,
     fail,
@@ -51,10 +49,9 @@ from ._cli_store import analyze_store, generate_and_save
 from ._format import (
     format_analysis,
     format_generation,
-    format_ranking,
     format_sweep_summary,
 )
-from ._kernel_cache import GENERATE_KERNELS, REPORT_KERNELS, compile_notice
+from ._kernel_cache import GENERATE_KERNELS, compile_notice
 from ._text import distinct_warnings, one_line
 
 app = typer.Typer(
@@ -399,34 +396,26 @@ def report(
     rule: str = typer.Option("strict", "--rule", help="θ of the ranking: 'strict' or "
                              "'cam_relay'."),
     max_ionic_tau: float | None = typer.Option(
-        None, "--max-ionic-tau", help="Target: highest acceptable ionic τ (default: none)."),
+        None, "--max-ionic-tau", help="Target: highest acceptable ionic τ, a number >= 1 (1: "
+        "a straight channel; default: no limit)."),
     objective: str = typer.Option(
-        "target_cam", "--objective", help="Column the ranking maximizes among the points that "
-        "meet the targets (default: target_cam, the CAM volume fraction)."),
+        "target_cam", "--objective", help="Numeric column the ranking orders the points that "
+        "meet the targets by, highest mean first (default: target_cam, the CAM volume "
+        "fraction); --minimize for lowest first."),
+    minimize: bool = typer.Option(False, "--minimize", help="Rank by --objective lowest "
+                                  "first (e.g. --objective ionic_tau)."),
 ) -> None:
     """Figures, tables and one self-contained HTML page of a sweep's results.
 
-    It also ranks the points: which one carries the most CAM with θ at least
+    It also ranks the points: which one carries the most CAM (--objective) with θ at least
     --min-utilization (and an ionic τ at most --max-ionic-tau); printed and in ranking.csv.
+    A sweep with rows still to run is reported as incomplete.
     """
-    from .report import write_report
+    from ._cli_report import run_report
 
-    check_report_out(out if out is not None else results_dir / "report")
-    compile_notice(quiet=False, only=REPORT_KERNELS)  # the slices: a structure, its θ
-    try:
-        path = write_report(results_dir, out_dir=out, point=point,
-                            specific_capacity_mAh_g=capacity, c_rate=c_rate,
-                            min_utilization=min_utilization, rule=rule,
-                            max_ionic_tau=max_ionic_tau, objective=objective)
-    except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
-            ValueError) as exc:
-        fail(as_options(one_line(exc), REPORT_OPTIONS))
-    except OSError as exc:  # a full disk
-        fail(f"cannot write the report: {one_line(exc)}", code=1)
-    line = format_ranking(path.parent / "ranking.csv", objective)
-    if line:
-        typer.echo(line)
-    typer.echo(f"report: {path}")
+    run_report(results_dir, out, point=point, specific_capacity_mAh_g=capacity,
+               c_rate=c_rate, min_utilization=min_utilization, rule=rule,
+               max_ionic_tau=max_ionic_tau, objective=objective, minimize=minimize)
 
 
 # ---------------------------------------------------------------------------------------------

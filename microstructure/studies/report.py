@@ -51,8 +51,10 @@ import numpy as np
 import pandas as pd
 
 from . import _plots
+from ._axes import swept_axes
 from ._cam_table import cam_particles, state_voxels, table_states
 from ._format import short_value
+from ._planned import planned_rows, with_planned_seeds
 from ._report_dir import check_report_dir, mark_report_dir
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
@@ -115,12 +117,6 @@ def add_derived(df: pd.DataFrame, *, specific_capacity_mAh_g: float = 200.0,
     return out
 
 
-def swept_axes(df: pd.DataFrame) -> list[str]:
-    """``param:`` columns with more than one distinct value, in table order."""
-    df = hashable_params(df)
-    return [c for c in df.columns if c.startswith("param:") and df[c].nunique(dropna=True) > 1]
-
-
 # ---------------------------------------------------------------------------------------------
 # one point's structure
 
@@ -165,7 +161,8 @@ def _structure(results_dir: Path, row: pd.Series) -> tuple[Any, str]:
 def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
                  point: str | None = None, specific_capacity_mAh_g: float = 200.0,
                  c_rate: float = 1.0, min_utilization: float = 0.95, rule: str = "strict",
-                 max_ionic_tau: float | None = None, objective: str = "target_cam") -> Path:
+                 max_ionic_tau: float | None = None, objective: str = "target_cam",
+                 minimize: bool = False) -> Path:
     """Write the figures, CSV tables and the self-contained HTML page of a sweep.
 
     Parameters
@@ -180,11 +177,12 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         Active specific capacity of the CAM, mAh/g.
     c_rate : float
         Nominal C-rate for the effective C-rate column.
-    min_utilization, rule, max_ionic_tau, objective
+    min_utilization, rule, max_ionic_tau, objective, minimize
         The targets and the objective of the ranking of the points
         (:func:`~microstructure.studies.rank_compositions`): which composition carries the most
-        CAM (``target_cam``) with θ (``rule``) at least ``min_utilization`` and, when given, an
-        ionic τ at most ``max_ionic_tau``; written to ``ranking.csv`` and the page.
+        CAM (``target_cam``; lowest first with ``minimize``) with θ (``rule``) at least
+        ``min_utilization`` and, when given, an ionic τ at most ``max_ionic_tau``; written to
+        ``ranking.csv`` (the targets in its columns) and the page.
 
     Returns
     -------
@@ -202,18 +200,27 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         the marker file ``.assb-report``, which the report writes first (checked before
         anything is read or written).
     ValueError
-        An empty table, an unknown ``point``, a bad capacity / C-rate or a bad target.
+        An empty table, an unknown ``point``, a bad capacity / C-rate or a bad target; a
+        damaged ``manifest.json`` or row file (a ``DamagedFileError``, naming it).
+
+    A sweep with rows still to run (interrupted, or rows deleted) is reported with what is
+    there; the page says how many of the planned rows are present, and each point's seeds are
+    counted against the seeds requested (``seeds_planned`` in ``summary.csv`` and
+    ``ranking.csv``).
     """
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     check_report_dir(out)
     df = load_results(results_dir)
+    planned = planned_rows(results_dir, df)     # a damaged manifest: an error, as for a sweep
     if df.empty:
-        raise ValueError(f"the results table in {results_dir} has no rows")
+        raise ValueError(f"the results table in {results_dir} has no rows"
+                         + (f" ({planned.message()})" if planned is not None else ""))
     df = add_derived(df, specific_capacity_mAh_g=specific_capacity_mAh_g, c_rate=c_rate)
     df = hashable_params(df)
     ranking = rank_compositions(df, min_utilization=min_utilization, rule=rule,
-                                max_ionic_tau=max_ionic_tau, objective=objective)
+                                max_ionic_tau=max_ionic_tau, objective=objective,
+                                minimize=minimize)
     ok = df[df["status"] == "ok"].copy()
     if point is not None and point not in set(df["point_id"]):
         raise ValueError(f"point {point!r} is not in {results_dir}; points: "
@@ -221,7 +228,9 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     out.mkdir(parents=True, exist_ok=True)
     mark_report_dir(out, results_dir)
     df.to_csv(out / "rows.csv", index=False)
-    summary = point_summary(df, [c for c, _, _ in SUMMARY_COLUMNS + QUALITY_COLUMNS])
+    summary = with_planned_seeds(
+        point_summary(df, [c for c, _, _ in SUMMARY_COLUMNS + QUALITY_COLUMNS]), planned)
+    ranking = with_planned_seeds(ranking, planned)
     summary.to_csv(out / "summary.csv", index=False)
     ranking.to_csv(out / "ranking.csv", index=False)
 
@@ -240,10 +249,12 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
         (out / f"{name}.png").write_bytes(data)
         images.append((name, caption, base64.b64encode(data).decode("ascii")))
     html_page = page(results_dir, df, ok, swept, summary, ranking, objective, images, notes,
-                     specific_capacity_mAh_g, c_rate)
+                     specific_capacity_mAh_g, c_rate, planned, minimize)
     path = out / "report.html"
     path.write_text(html_page, encoding="utf-8")
     log.info("report written to %s", path)
+    if planned is not None and not planned.complete:
+        log.warning("%s: %s", results_dir, planned.message())
     return path
 
 

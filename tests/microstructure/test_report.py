@@ -423,7 +423,7 @@ def test_ranking_in_the_report_and_the_cli(two_axes, two_axes_report, tmp_path):
     res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
                               "--min-utilization", "0.0"])
     assert res.exit_code == 0, res.output
-    best = want[want["seeds_ok"] > 0].sort_values("objective", ascending=False,
+    best = want[want["seeds_ok"] > 0].sort_values("objective_mean", ascending=False,
                                                   kind="stable").iloc[0]
     assert f"best within the targets (4 of 6 points meet them): {best['point_id']}" in res.output
     res = runner.invoke(app, ["report", str(two_axes), "--out", str(tmp_path / "r"),
@@ -548,3 +548,139 @@ def test_phase_legend_lists_carbon_only_where_there_is_carbon():
     assert "carbon" in legend(_plots.slices_figure(phases, states, 0.5, "t"))
     phases[0, 0, 0] = ms.CARBON                  # carbon drawn: listed whatever the rows say
     assert "carbon" in legend(_plots.slices_figure(phases, states, 0.5, "t", carbon=False))
+
+
+def test_a_table_set_by_its_own_keys_is_no_axis(tmp_path):
+    """The demo sweep's shape: an [overrides] PSD table and points that set its d50 / d90.
+    The table's column (the point's resolved table, JSON) varies with the d50 but is no axis of
+    its own: the page, the heatmap and the printed best point name the d50, never the JSON."""
+    psd = {"kind": "lognormal", "d50_um": 1.2, "d90_um": 1.8}
+    sw = SweepSpec(base=_base(), seeds=1, transport=False,
+                   overrides={"phases.se.psd": psd},
+                   axes={"phases.cam.fraction": [55, 75], "phases.se.psd.d50_um": [0.9, 1.2]})
+    studies.run_sweep(sw, tmp_path / "res", workers=1, quiet=True)
+    df = load_results(tmp_path / "res")
+    assert df["param:phases.se.psd"].nunique() == 2          # the rows hold the resolved table
+    assert swept_axes(df) == [CAM_AXIS, SE_AXIS]
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "res"), "--min-utilization", "0"])
+    assert res.exit_code == 0, res.output
+    assert "phases.se.psd=" not in res.output and "phases.se.psd.d50_um=" in res.output
+    page = (tmp_path / "res" / "report" / "report.html").read_text("utf-8")
+    assert ("swept axes: CAM fraction (parts of solids), SE d50 (µm). " in page)
+    assert "on CAM fraction (parts of solids) × SE d50 (µm)." in page   # the heatmap
+    assert "d50_um&quot;" not in page and '"d50_um"' not in page          # no JSON anywhere
+
+
+@pytest.fixture(scope="module")
+def two_points(tmp_path_factory):
+    """Two points x two seeds, no transport: the rows of a whole sweep."""
+    out = tmp_path_factory.mktemp("sweep_two_points")
+    sw = SweepSpec(base=_base(), seeds=2, transport=False,
+                   axes={"phases.cam.fraction": [55, 75]})
+    studies.run_sweep(sw, out, workers=1, quiet=True)
+    return out
+
+
+def test_an_incomplete_sweep_is_reported_as_incomplete(two_points, tmp_path):
+    """Rows missing (an interrupted sweep, a deleted row file): the report is written from the
+    rows there are, and the page, the printed lines, summary.csv and ranking.csv say how many
+    of the planned rows are there and count each point's seeds against the seeds requested."""
+    res = tmp_path / "res"
+    shutil.copytree(two_points, res)
+    rows = sorted((res / "rows").glob("*.json"))
+    first = json.loads(rows[0].read_text())["point_id"]
+    for p in rows:                    # the other point entirely, and seed 1 of the first
+        if not p.name.startswith(first) or p.name.endswith("__s1.json"):
+            p.unlink()
+    r = CliRunner().invoke(app, ["report", str(res), "--min-utilization", "0"])
+    assert r.exit_code == 0, r.output
+    msg = ("1 of 4 rows: the sweep is incomplete; run the same assb sweep again to finish it "
+           "(1 of 2 points have no row yet)")
+    assert r.stdout.splitlines()[0] == f"incomplete sweep: {msg}"
+    assert msg not in r.stderr                                 # said once
+    assert "best within the targets (1 of 1 points with rows, of 2 planned meet them)" \
+        in r.stdout
+    page = (res / "report" / "report.html").read_text("utf-8")
+    assert f"Incomplete sweep: {msg}.</b>" in page
+    assert "<td>1/2 (1 not run)</td>" in page                  # seeds ok / requested
+    assert "1 of 1 points meet them (of 2 planned: the sweep is incomplete)" in page
+    for name, rows in (("summary.csv", "seeds"), ("ranking.csv", "seed_rows")):
+        t = pd.read_csv(res / "report" / name)
+        assert t[["point_id", rows, "seeds_planned"]].values.tolist() == [[first, 1, 2]]
+
+    whole = write_report(two_points, out_dir=tmp_path / "whole").read_text("utf-8")
+    assert "Incomplete sweep" not in whole and "<td>2/2</td>" in whole
+    r = CliRunner().invoke(app, ["report", str(two_points), "--out", str(tmp_path / "w2")])
+    assert r.exit_code == 0 and "incomplete sweep" not in r.stdout, r.output
+    assert "best within the targets (1 of 2 points meet them)" in r.stdout
+
+
+def test_report_refuses_a_damaged_manifest(two_points, tmp_path):
+    """As assb sweep does (ResultsStore.read_manifest): exit 2, the same one-line message, no
+    report written; a manifest without the seeds it planned is damaged too."""
+    from microstructure.studies._store import DamagedFileError, ResultsStore
+
+    res = tmp_path / "res"
+    shutil.copytree(two_points, res)
+    man = json.loads((res / "manifest.json").read_text())
+    (res / "manifest.json").write_text('{"seeds": 2, ')
+    with pytest.raises(DamagedFileError) as want:
+        ResultsStore(res).read_manifest()
+    r = CliRunner().invoke(app, ["report", str(res)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == f"error: {want.value}\n"
+    assert not (res / "report").exists()
+    del man["seeds"]
+    (res / "manifest.json").write_text(json.dumps(man))
+    r = CliRunner().invoke(app, ["report", str(res)])
+    assert r.exit_code == 2 and not (res / "report").exists(), r.output
+    assert r.stderr.startswith(f"error: damaged manifest {res / 'manifest.json'} ('seeds' "
+                               "must be a whole number >= 1, got None)")
+    with pytest.raises(DamagedFileError, match="'seeds' must be a whole number"):
+        write_report(res)
+
+
+def test_results_dir_that_is_a_file_or_holds_no_results(tmp_path):
+    """A sweep file (or any file) given as RESULTS_DIR is named as such, not as a --out that
+    was never given; so is a directory without results; nothing is created."""
+    sweep = tmp_path / "small.toml"
+    sweep.write_text('base = "default"\n')
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", str(sweep)])
+    assert r.exit_code == 2, r.output
+    assert r.stderr == (f"error: no results in {sweep}: it is a file; RESULTS_DIR must be a "
+                        "sweep results directory (what assb sweep -o wrote); a sweep file "
+                        f"runs with assb sweep {sweep} -o RESULTS_DIR\n")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    r = runner.invoke(app, ["report", str(empty)])
+    assert r.exit_code == 2 and "--out" not in r.stderr and "compiling" not in r.stderr
+    assert r.stderr.startswith(f"error: no results in {empty}: RESULTS_DIR must be a sweep "
+                               "results directory")
+    assert list(empty.iterdir()) == []
+
+
+def test_report_ranks_lowest_first_with_minimize_and_says_the_targets(two_points, tmp_path):
+    """--minimize ranks by --objective lowest first; ranking.csv says which θ, which column,
+    which way and the targets in its columns; --max-ionic-tau's help gives its range."""
+    runner = CliRunner()
+    r = runner.invoke(app, ["report", str(two_points), "--out", str(tmp_path / "r"),
+                            "--min-utilization", "0", "--minimize", "--rule", "cam_relay"])
+    assert r.exit_code == 0, r.output
+    rank = pd.read_csv(tmp_path / "r" / "ranking.csv")
+    assert rank["param:phases.cam.fraction"].tolist() == [55, 75]     # the least CAM first
+    assert rank[["theta_rule", "objective_column", "objective_goal", "min_utilization",
+                 "targets_on"]].drop_duplicates().values.tolist() == [
+        ["cam_relay", "target_cam", "minimize", 0.0, "mean over seeds"]]
+    assert rank["max_ionic_tau"].isna().all()
+    best = rank.iloc[0]
+    assert (f"{best['point_id']} [phases.cam.fraction=55.0], target_cam "
+            f"{best['objective_mean']:.4g} (lowest first), theta (cam_relay)") in r.stdout
+    page = (tmp_path / "r" / "report.html").read_text("utf-8")
+    assert "The points within the targets, by CAM volume fraction of the box" in page
+    assert "(mean over seeds, lowest first)" in page and "θ cam_relay mean ± sd" in page
+    import typer
+
+    helps = {p.name: p.help for p in typer.main.get_command(app).commands["report"].params}
+    assert "highest acceptable ionic τ, a number >= 1" in helps["max_ionic_tau"]
+    assert "highest mean first" in helps["objective"] and "lowest first" in helps["minimize"]

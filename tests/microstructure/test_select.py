@@ -36,9 +36,9 @@ def test_the_most_cam_that_meets_theta_is_first():
     b = r.set_index("point_id").loc["b"]
     assert b["theta_mean"] == pytest.approx(0.955) and b["theta_min"] == pytest.approx(0.94)
     assert b["theta_sd"] == pytest.approx(np.std([0.97, 0.94], ddof=1))
-    assert b["objective"] == pytest.approx(0.55)
+    assert b["objective_mean"] == pytest.approx(0.55)
     d = r.set_index("point_id").loc["d"]
-    assert d["seeds_ok"] == 0 and d["seeds"] == 2 and d["why_not"] == "no ok seed"  # no error
+    assert d["seeds_ok"] == 0 and d["seed_rows"] == 2 and d["why_not"] == "no ok seed"
     rows = _rows().assign(error=[""] * 6 + ["SpecError: phases.cam.fraction: too much"] * 2)
     d = rank_compositions(rows, min_utilization=0.95).set_index("point_id").loc["d"]
     assert d["why_not"] == "no ok seed (SpecError: phases.cam.fraction: too much)"
@@ -60,10 +60,39 @@ def test_ionic_tau_limit_and_a_blocked_network():
     assert why["b"] == "ionic tau 3.2 > 3.1"
     assert why["c"] == "ionic network blocked in 1 of 2 seeds"
     c = r.set_index("point_id").loc["c"]
-    assert c["ionic_tau_mean"] == 4.0 and c["ionic_blocked"] == 1   # finite seeds only
+    assert c["ionic_tau_mean"] == 4.0 and c["ionic_blocked_seeds"] == 1   # finite seeds only
     seeds = rank_compositions(_rows(), min_utilization=0.9, max_ionic_tau=3.3,
                               all_seeds=True).set_index("point_id")
     assert seeds.loc["b", "why_not"] == "highest seed's ionic tau 3.4 > 3.3"
+
+
+def test_the_columns_say_what_they_hold_and_the_targets():
+    """Which θ, which objective and which way, rows found, blocked seeds; the targets in every
+    row (a CSV reader has them without the page)."""
+    r = rank_compositions(_rows(), min_utilization=0.95, rule="cam_relay", max_ionic_tau=4.5)
+    assert list(r.columns) == [
+        "rank", "point_id", "param:phases.cam.fraction", "seeds_ok", "seed_rows", "theta_rule",
+        "theta_mean", "theta_sd", "theta_min", "ionic_tau_mean", "ionic_blocked_seeds",
+        "objective_column", "objective_goal", "objective_mean", "meets", "why_not",
+        "min_utilization", "max_ionic_tau", "targets_on"]
+    first = r.iloc[0]
+    assert first[["point_id", "theta_rule", "objective_column", "objective_goal",
+                  "min_utilization", "max_ionic_tau", "targets_on"]].tolist() == [
+        "b", "cam_relay", "target_cam", "maximize", 0.95, 4.5, "mean over seeds"]
+    assert first["theta_mean"] == pytest.approx(0.985)           # the relay θ, not the strict
+    r = rank_compositions(_rows(), all_seeds=True)
+    assert r["max_ionic_tau"].isna().all() and set(r["targets_on"]) == {"every seed"}
+
+
+def test_minimize_ranks_the_lowest_first():
+    """--objective ionic_tau ranks the highest τ first unless asked to minimize."""
+    most = rank_compositions(_rows(), min_utilization=0.9, objective="ionic_tau")
+    assert most["point_id"].tolist() == ["c", "b", "a", "d"]     # 4.0, 3.2, 2.1
+    least = rank_compositions(_rows(), min_utilization=0.9, objective="ionic_tau",
+                              minimize=True)
+    assert least["point_id"].tolist() == ["a", "b", "c", "d"]    # d meets nothing: last
+    assert least["objective_mean"].tolist()[:3] == pytest.approx([2.1, 3.2, 4.0])
+    assert set(least["objective_goal"]) == {"minimize"}
 
 
 def test_the_relay_rule_and_other_objectives():
@@ -71,9 +100,9 @@ def test_the_relay_rule_and_other_objectives():
     r = rank_compositions(df, min_utilization=0.99, rule="cam_relay",
                           objective="areal_capacity_mAh_cm2_relay")
     assert r["point_id"].tolist()[:3] == ["c", "a", "b"]      # b: relay theta 0.985 < 0.99
-    assert r.set_index("point_id").loc["c", "objective"] == pytest.approx(0.2 * 1.0 * 12.0)
+    assert r.set_index("point_id").loc["c", "objective_mean"] == pytest.approx(0.2 * 12.0)
     r = rank_compositions(df, min_utilization=0.9, objective="areal_loading_mg_cm2")
-    assert r["objective"].tolist()[:3] == [12.0, 11.0, 10.0]
+    assert r["objective_mean"].tolist()[:3] == [12.0, 11.0, 10.0]
 
 
 @pytest.mark.parametrize("kw,exc,match", [
@@ -86,6 +115,7 @@ def test_the_relay_rule_and_other_objectives():
     ({"max_ionic_tau": -1.0}, ValueError, "max_ionic_tau must be a finite number >= 1"),
     ({"max_ionic_tau": math.inf}, ValueError, "max_ionic_tau"),
     ({"all_seeds": "no"}, TypeError, "all_seeds must be a bool"),
+    ({"minimize": 1}, TypeError, "minimize must be a bool"),
     ({"rule": "relay"}, ValueError, "rule must be one of"),
     ({"objective": "loading"}, ValueError, "no column 'loading'; objective"),
     ({"objective": "status"}, ValueError, "objective must be a numeric column"),
