@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ._store import DamagedFileError, ResultsStore
+from ._store import ResultsStore, sweep_plan
 
 __all__ = ["Planned", "planned_rows", "with_planned_seeds"]
 
@@ -68,26 +68,15 @@ def planned_rows(results_dir: str | Path, df: pd.DataFrame) -> Planned | None:
         A manifest that is not a JSON object, or one without a whole ``seeds`` >= 1 or a
         ``current_points`` list of point ids (named, with what to do).
     """
-    store = ResultsStore(results_dir)
-    man = store.read_manifest()
-    if not man:
+    plan = sweep_plan(ResultsStore(results_dir))
+    if plan is None:
         return None
-    seeds, points = man.get("seeds"), man.get("current_points")
-    bad = []
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-        bad.append(f"'seeds' must be a whole number >= 1, got {seeds!r}")
-    if not isinstance(points, list) or not all(isinstance(p, str) for p in points):
-        bad.append(f"'current_points' must be a list of point ids, got {points!r:.60}")
-    if bad:
-        raise DamagedFileError(
-            f"damaged manifest {store.manifest_path} ({'; '.join(bad)}): restore it, or delete "
-            "it and run the same sweep again to write it anew (the rows are kept, but a "
-            "changed sweep is then no longer detected)")
+    points, seeds = plan
     wanted = set(points)
     have = {(str(p), int(s)) for p, s in zip(df["point_id"], df["seed"], strict=True)
             if p in wanted and 0 <= int(s) < seeds}
     with_rows = {p for p, _ in have}
-    return Planned(seeds=seeds, points=tuple(dict.fromkeys(points)), rows_present=len(have),
+    return Planned(seeds=seeds, points=points, rows_present=len(have),
                    points_without_rows=len(wanted - with_rows))
 
 

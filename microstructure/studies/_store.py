@@ -348,13 +348,25 @@ def _normalize_column(name: str, s: pd.Series) -> pd.Series:
                  else (v if isinstance(v, str) else json.dumps(v))).astype(str)
 
 
-def current_keys(manifest: dict[str, Any]) -> set[tuple[str, int]] | None:
-    """The ``(point_id, seed)`` of the sweep a results directory was last run with (its
-    manifest's ``current_points`` x ``seeds``); None where the manifest does not say."""
-    points, seeds = manifest.get("current_points"), manifest.get("seeds")
-    if not isinstance(points, list) or not isinstance(seeds, int):
+def sweep_plan(store: ResultsStore) -> tuple[tuple[str, ...], int] | None:
+    """The point ids and the seeds per point of the sweep last run into ``store`` (its
+    manifest's ``current_points`` and ``seeds``); None where there is no manifest.  A manifest
+    without them is a :class:`DamagedFileError` naming it."""
+    man = store.read_manifest()
+    if not man:
         return None
-    return {(p, s) for p in points for s in range(seeds)}
+    seeds, points = man.get("seeds"), man.get("current_points")
+    bad = []
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        bad.append(f"'seeds' must be a whole number >= 1, got {seeds!r}")
+    if not isinstance(points, list) or not all(isinstance(p, str) for p in points):
+        bad.append(f"'current_points' must be a list of point ids, got {points!r:.60}")
+    if bad:
+        raise DamagedFileError(
+            f"damaged manifest {store.manifest_path} ({'; '.join(bad)}): restore it, or delete "
+            "it and run the same sweep again to write it anew (the rows are kept, but a "
+            "changed sweep is then no longer detected)")
+    return tuple(dict.fromkeys(points)), seeds
 
 
 def load_results(results_dir: str | Path, *, earlier: bool = False) -> pd.DataFrame:
@@ -401,10 +413,10 @@ def load_results(results_dir: str | Path, *, earlier: bool = False) -> pd.DataFr
     results_dir = Path(results_dir)
     store = ResultsStore(results_dir)
     if store.is_results_dir():
-        keys = current_keys(store.read_manifest())
+        plan = sweep_plan(store)
         rows = list(iter_rows(results_dir))
-        df = rows_to_frame(r for r in rows if earlier or keys is None
-                           or (r["point_id"], r["seed"]) in keys)
+        df = rows_to_frame(r for r in rows if earlier or plan is None
+                           or (r["point_id"] in plan[0] and r["seed"] < plan[1]))
         df.attrs["rows_of_earlier_sweeps"] = 0 if earlier else len(rows) - len(df)
         return df
     for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
