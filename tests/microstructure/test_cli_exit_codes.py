@@ -118,6 +118,7 @@ def test_busy_results_directory_exits_2(tmp_path, failing_builds):
 
 def test_report_out_an_existing_file_exits_2(tmp_path):
     (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "results.csv").write_text("point_id,seed,status\n")
     (tmp_path / "report.html").write_text("an old report")
     result = _invoke("report", tmp_path / "results", "--out", tmp_path / "report.html")
     assert result.exit_code == 2, result.output
