@@ -44,7 +44,9 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     axes and values never matters.  A results directory remembers its sweep definition: a
     changed definition (axes, seeds, base spec, ``transport``, ``save_structures``) is refused
     with a message naming what changed, unless ``force=True`` extends the directory (finished
-    rows are kept as they are; only rows not there yet run).
+    rows are kept as they are; only rows not there yet run).  The tables hold the rows of this
+    sweep; rows of an earlier definition that it no longer holds stay in ``rows/``
+    (``df.attrs["rows_of_earlier_sweeps"]`` counts them; ``load_results(earlier=True)``).
 
     Parameters
     ----------
