@@ -37,7 +37,9 @@ class TransportResult:
     flux_mismatch: float
     """``|I_in - I_out| / I`` of the currents through the two fixed faces."""
     converged: bool
-    """Whether the relative residual reached ``rtol`` within ``max_iter`` iterations."""
+    """Whether the solver met its stopping rule within ``max_iter`` iterations: the energy
+    rule (``estimated_error`` at most ``accuracy``) and, where ``rtol`` is given, the relative
+    residual at most ``rtol`` (the true residual, ``residual``, within twice ``rtol``)."""
     seconds: float
     """Wall time of the call, s."""
     device: str

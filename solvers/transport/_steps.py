@@ -64,6 +64,11 @@ def kernels(device: str) -> ModuleType:
     return importlib.import_module(name, __package__)
 
 
+#: Widest range of phase codes mapped through a lookup table over the range (bytes); wider
+#: ranges (larger than the image too) are mapped by the codes present.
+LUT_MAX = 1 << 16
+
+
 def classes(image: Any, conductivity: dict[int, float] | None, xp: ModuleType):
     """Class index per voxel (uint8), class conductivities, ``eps`` and ``sum_i eps_i sigma_i``.
 
@@ -91,17 +96,30 @@ def classes(image: Any, conductivity: dict[int, float] | None, xp: ModuleType):
     conducting = sorted(c for c, s in conductivity.items() if s > 0 and lo <= c <= hi)
     if len(conducting) > 254:
         raise ValueError(f"at most 254 conducting phases are supported, got {len(conducting)}")
-    lut = np.zeros(hi - lo + 1, dtype=np.uint8)
     sig = np.zeros(len(conducting) + 1)
     for n, c in enumerate(conducting, start=1):
-        lut[c - lo] = n
         sig[n] = conductivity[c]
-    shifted = image - lo if lo != 0 else image
-    counts = to_host(xp.bincount(shifted.ravel().astype(np.int64), minlength=hi - lo + 1))
     total = image.size
-    eps_sigma = sum(counts[c - lo] / total * conductivity[c] for c in conducting)
-    eps = sum(counts[c - lo] / total for c in conducting)
-    cls = xp.asarray(lut)[shifted]
+    if hi - lo + 1 > max(LUT_MAX, total):
+        # codes spread far wider than the image (labels of a segmentation): a table over the
+        # whole range would not fit; map the codes present instead (a sort of the image)
+        present, inv = xp.unique(image.ravel(), return_inverse=True)
+        present_h = to_host(present)
+        counts = dict(zip(present_h.tolist(), to_host(xp.bincount(inv.ravel())).tolist(),
+                          strict=True))
+        lut = np.array([conducting.index(c) + 1 if c in conducting else 0
+                        for c in present_h.tolist()], dtype=np.uint8)
+        cls = xp.asarray(lut)[inv.reshape(image.shape)]
+    else:
+        lut = np.zeros(hi - lo + 1, dtype=np.uint8)
+        for n, c in enumerate(conducting, start=1):
+            lut[c - lo] = n
+        shifted = image - lo if lo != 0 else image
+        dense = to_host(xp.bincount(shifted.ravel().astype(np.int64), minlength=hi - lo + 1))
+        counts = {c: dense[c - lo] for c in conducting}
+        cls = xp.asarray(lut)[shifted]
+    eps_sigma = sum(counts.get(c, 0) / total * conductivity[c] for c in conducting)
+    eps = sum(counts.get(c, 0) / total for c in conducting)
     return cls, sig, float(eps), float(eps_sigma)
 
 

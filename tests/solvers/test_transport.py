@@ -259,6 +259,20 @@ def test_float32_matches_float64():
     assert b.tau == pytest.approx(a.tau, rel=1e-4)
 
 
+def test_float32_below_its_floor_is_not_called_converged():
+    """An rtol float32 cannot reach: the recursive residual meets it, the true one does not
+    (4e-7 at rtol 1e-9 before); the result says so, with a warning naming the dtype."""
+    img = np.random.default_rng(1).integers(0, 4, (24, 24, 24)).astype(np.uint8)
+    cond = {1: 0.01, 3: 5.0}
+    with pytest.warns(RuntimeWarning, match=r"true relative residual .*\(dtype float32\)"):
+        low = tortuosity(img, conductivity=cond, axis=1, dtype="float32", rtol=1e-9)
+    assert not low.converged and low.residual > 2e-9
+    fine = tortuosity(img, conductivity=cond, axis=1, dtype="float64", rtol=1e-9)
+    assert fine.converged and fine.residual <= 1e-9
+    ok = tortuosity(img, conductivity=cond, axis=1, dtype="float32", rtol=1e-4)
+    assert ok.converged and ok.residual <= 2e-4
+
+
 def test_multigrid_beats_jacobi_and_is_flat_in_size():
     its = {}
     for n in (24, 48):
@@ -395,3 +409,14 @@ def test_progress_bar_does_not_change_the_result(capsys):
     assert "pore" in capsys.readouterr().err
     with pytest.raises(TypeError, match="progress"):
         tortuosity(img, progress=1)
+
+
+def test_labels_spread_wider_than_the_image_are_mapped_by_the_codes_present():
+    """Codes of a segmentation's labels (10^12) once sized a lookup table over their range
+    (a 931 GiB MemoryError); the same image with small codes gives the same answer."""
+    ph = np.random.default_rng(0).integers(0, 4, (12, 12, 12)).astype(np.int64)
+    small = tortuosity(ph, conductivity={1: 1e-2, 2: 3e-3})
+    for code in (10**12, -(10**12)):
+        big = tortuosity(np.where(ph == 1, code, ph), conductivity={code: 1e-2, 2: 3e-3})
+        assert big.effective_conductivity == small.effective_conductivity
+        assert big.volume_fraction == small.volume_fraction and big.tau == small.tau
