@@ -86,7 +86,10 @@ def cam_utilization(
     connectivity : {6, 18, 26}
         Neighbourhood for the networks and CAM clusters.  Ionic contact is always face sharing.
     periodic_lateral : bool
-        Wrap the two axes other than ``axis`` (never ``axis`` itself).
+        Wrap the two axes other than ``axis`` (never ``axis`` itself).  True by default, as
+        the generated structures are laterally periodic; pass False for a crop of a
+        tomogram, whose sides do not meet (``tortuosity`` and ``transport_properties``
+        default to False).
     separator_contact : bool
         CAM voxels on the separator face (the last index along ``axis``) touch the separator,
         a pure SE layer: those faces count as contact with the ionic network (and as CAM–SE
