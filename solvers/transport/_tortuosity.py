@@ -437,6 +437,8 @@ def transport_properties(
             "holds one value per phase, so a phase belongs to one network (solve a mixed "
             "conductor's two networks with tortuosity(), one conductivity mapping each)")
     device = check_device(device)
+    if not isinstance(progress, (bool, np.bool_)):  # each solve is labelled by its network
+        raise TypeError(f"progress must be a bool (True or False), got {progress!r}")
     check_memory(estimate_tortuosity(phases.shape, device=device), field="phases")
     present = {int(c) for c in to_host(get_xp(device).unique(phases))}
     check_known_codes(present)

@@ -26,6 +26,7 @@ from scipy.sparse.csgraph import connected_components
 
 from .._validate import check_bool, check_choice
 from ..phases import CAM, CARBON, SE
+from ._result import read_only
 from ._rules import RULES
 
 __all__ = ["GraphUtilizationResult", "cam_utilization_graph"]
@@ -51,6 +52,9 @@ class GraphUtilizationResult:
     """(n,) bool per particle (False for non-CAM particles)."""
     rule: str
     """The rule used: ``"strict"`` or ``"cam_relay"``."""
+
+    def __post_init__(self) -> None:
+        read_only(self.active)
 
 
 def _components(n: int, i: np.ndarray, j: np.ndarray, keep: np.ndarray) -> np.ndarray:

@@ -7,6 +7,7 @@ result; :func:`utilization_result` derives both from the per-particle sums and t
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,14 @@ from ._options import UtilizationOptions
 from ._particle_sums import ParticleSums
 
 __all__ = ["ParticleUtilization", "UtilizationResult", "utilization_result"]
+
+
+def read_only(*arrays: Any) -> None:
+    """Make the NumPy arrays among ``arrays`` read-only: a frozen result's arrays cannot be
+    edited behind its summary figures (``static_utilization`` from ``active``)."""
+    for a in arrays:
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
 
 
 @dataclass(frozen=True, repr=False, eq=False)
@@ -50,6 +59,9 @@ class ParticleUtilization:
     cam_se_contact_area_um2: np.ndarray | None
     """CAM|SE contact faces x h² in µm² (float64; raw faces: a curved surface's about 1.5x its
     true area at any voxel); None when ``voxel_size_um`` was not given."""
+
+    def __post_init__(self) -> None:
+        read_only(*(getattr(self, f.name) for f in fields(self)))
 
     def __len__(self) -> int:
         return int(self.id.shape[0])

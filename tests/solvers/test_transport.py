@@ -353,6 +353,12 @@ def test_transport_properties_refuses_unknown_phase_codes():
         transport_properties(ph, {1: 1e-2, 2: 3e-3})
 
 
+def test_transport_properties_progress_is_a_bool():
+    ph = np.full((6, 4, 4), 2, dtype=np.uint8)
+    with pytest.raises(TypeError, match="progress must be a bool .*got 'x'"):
+        transport_properties(ph, {1: 1e-2, 2: 3e-3}, progress="x")
+
+
 def test_transport_properties_checks_memory_before_reading_the_array():
     from solvers.memory import InsufficientMemoryError
 

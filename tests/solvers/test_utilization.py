@@ -401,3 +401,23 @@ def test_results_holding_arrays_compare_by_identity_never_raise():
                                touches_separator=np.array([False, True]), volume=np.ones(2))
          for _ in range(2)]
     assert g[0] != g[1] and g[0].static_utilization == g[1].static_utilization == 1.0
+
+
+def test_the_frozen_result_arrays_are_read_only():
+    """Editing ``particles.active`` used to change the 'frozen' result behind its
+    static_utilization; the arrays are read-only now (the graph's ``active`` too)."""
+    from solvers import cam_utilization_graph
+
+    ph = np.zeros((4, 3, 6), np.uint8)
+    ph[0:3, 1, 0] = 1
+    ph[:, 1, 5] = 2
+    ids = (ph == 1).astype(np.int32)
+    r = cam_utilization(ph, ids)
+    with pytest.raises(ValueError, match="read-only"):
+        r.particles.active[0] = False
+    g = cam_utilization_graph(np.array([1, 2]), np.array([[0, 1]]),
+                              touches_cc=np.array([True, False]),
+                              touches_separator=np.array([False, True]),
+                              volume=np.array([1.0, 1.0]))
+    with pytest.raises(ValueError, match="read-only"):
+        g.active[0] = False
