@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 from microstructure._atomic import TMP_SUFFIX, atomic_path, atomic_write_bytes
 
 from ._sweep_spec import SweepError
-from .rows import BOOL_COLUMNS, COLUMNS, INT_COLUMNS, TEXT_COLUMNS, row_name
+from .rows import (
+    BOOL_COLUMNS,
+    COLUMN_KINDS,
+    COLUMNS,
+    INT_COLUMNS,
+    STATUSES,
+    TEXT_COLUMNS,
+    row_name,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -260,7 +268,7 @@ def row_problem(row: Any, stem: str, known: set[str] | None, version: str) -> st
             continue
         v = row[name]
         if not _of_kind(v, name):
-            return f"column {name!r} holds {v!r}, not {_KIND_TEXT[_kind(name)]}"
+            return f"column {name!r} holds {v!r}, not {_KIND_TEXT[COLUMN_KINDS[name]]}"
     if CHECKSUM in row:
         if row[CHECKSUM] != row_checksum(row):
             return "its values do not match its checksum: edited or damaged"
@@ -277,19 +285,12 @@ def _version(text: Any) -> tuple[int, ...]:
     return (int(m[1]), int(m[2])) if m else (0,)
 
 
-#: ``status`` of a row.
-STATUSES = ("ok", "failed")
 _KIND_TEXT = {"int": "an integer", "bool": "true, false or null", "text": "a string",
               "float": "a number, NaN or null"}
 
 
-def _kind(name: str) -> str:
-    return ("int" if name in INT_COLUMNS else "bool" if name in BOOL_COLUMNS
-            else "text" if name in TEXT_COLUMNS else "float")
-
-
 def _of_kind(v: Any, name: str) -> bool:
-    kind = _kind(name)
+    kind = COLUMN_KINDS[name]
     if kind == "bool":
         return v is None or isinstance(v, bool)
     if kind == "text":

@@ -26,9 +26,11 @@ __all__ = [
     "BOOL_COLUMNS",
     "COLUMNS",
     "COLUMN_INFO",
+    "COLUMN_KINDS",
     "INT_COLUMNS",
     "NUMERIC_COLUMNS",
     "RULE_COLUMNS",
+    "STATUSES",
     "TEXT_COLUMNS",
     "Column",
     "blank_row",
@@ -67,7 +69,7 @@ GRAPH_CONTACT_PAIRS = (("cam", "cam"), ("cam", "se"), ("se", "se"), ("cam", "car
 COLUMN_INFO: tuple[Column, ...] = (
     _c("point_id", "text", "", "12 hex digits: content hash of the point's resolved spec"),
     _c("seed", "int", "", "seed of the realization"),
-    _c("status", "text", "", '"ok" or "failed"'),
+    _c("status", "text", "", '"ok" or "failed" (``STATUSES``)'),
     _c("error", "text", "", 'why the point failed ("" when ok)'),
     _c("spec_json", "text", "", "the point's full spec as JSON"),
     *(_c(f"target_{n}", "float", "box volume fraction", f"target {n} fraction")
@@ -164,6 +166,10 @@ TEXT_COLUMNS = tuple(n for n, k in _KIND.items() if k == "text")
 INT_COLUMNS = tuple(n for n, k in _KIND.items() if k == "int")
 #: Float columns (NaN where not computed).
 NUMERIC_COLUMNS = tuple(n for n, k in _KIND.items() if k == "float")
+#: Column name -> kind (``Column.kind``).
+COLUMN_KINDS: dict[str, Kind] = dict(_KIND)
+#: Values of ``status``.
+STATUSES = ("ok", "failed")
 #: Utilization rule (``solvers.utilization.RULES``) -> its θ column.
 RULE_COLUMNS: dict[str, str] = dict(zip(RULES, ("util_strict", "util_relay"), strict=True))
 
