@@ -166,7 +166,7 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
     rows = {k: r for k, r in existing.items() if k in keys}
     finished = False
     try:
-        with _sigterm_as_interrupt():
+        with _sigterm_as_interrupt() as signalled:
             store.open_for_writing()
             store.write_tables(rows.values())  # the tables may lag the rows after a kill
             write_definition(store, sweep, points, started, save_structures=save_structures)
@@ -182,6 +182,8 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
                     for _task, row in executor.run(todo):
                         last_tables = _record(store, rows, row, progress, bar, on_row,
                                               last_tables)
+                        if signalled:  # an interrupt swallowed where it landed (a gc
+                            raise KeyboardInterrupt(f"signal {signalled[0]}")  # callback)
                 finished = True
             finally:
                 bar.close()
@@ -264,24 +266,30 @@ def _refuse_spawned_child() -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
+def _sigterm_as_interrupt() -> Iterator[list[int]]:
     """Turn SIGTERM into KeyboardInterrupt while the sweep runs (main thread only), so that
-    the workers are stopped and the tables and manifest written, as for Ctrl-C."""
+    the workers are stopped and the tables and manifest written, as for Ctrl-C.  Yields the
+    signals received (SIGINT too): a KeyboardInterrupt raised inside a garbage-collector
+    callback (Dask's) is printed and dropped by Python, so the sweep checks the list after
+    each row as well."""
     import signal
     import threading
 
+    got: list[int] = []
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield got
         return
 
     def handler(signum: int, frame: Any) -> None:
+        got.append(signum)
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        yield
+        yield got
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, h in previous.items():
+            signal.signal(sig, h)
 
 
 def _check_memory(points: list, todo: list[dict[str, Any]], sweep: SweepSpec,

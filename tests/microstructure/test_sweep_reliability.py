@@ -374,3 +374,32 @@ def test_the_sweep_summary_counts_the_rows_left_out_of_the_table(tmp_path):
     text = format_sweep_summary(df, 1, 1.0, tmp_path)
     assert (f"2 rows of the sweep(s) run into {tmp_path} before this one (another definition, "
             f"forced in) stay in {tmp_path / 'rows'}, not in the table") in text
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_an_interrupt_dropped_in_a_gc_callback_still_stops_the_sweep(tmp_path):
+    """Python prints and drops a KeyboardInterrupt raised inside a garbage-collector callback
+    (Dask registers one): Ctrl-C landing there let the sweep run to its end with exit 0.  The
+    sweep notes the signal and stops after the row in hand."""
+    import gc
+    import signal
+
+    armed, fired = [], []
+
+    def callback(phase, info):
+        if phase == "start" and armed and not fired:
+            fired.append(True)
+            signal.raise_signal(signal.SIGINT)  # its KeyboardInterrupt is raised in here
+
+    def on_row(row, progress):
+        armed.append(True)
+        gc.collect()
+
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            studies.run_sweep(sweep_file(tmp_path, cam="[60, 70]", se="[0.8]"), tmp_path / "o",
+                              workers=1, quiet=True, on_row=on_row)
+    finally:
+        gc.callbacks.remove(callback)
+    assert fired and len(studies.load_results(tmp_path / "o")) == 1
