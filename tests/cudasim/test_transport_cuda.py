@@ -24,7 +24,9 @@ def _random(shape, frac, seed):
 )
 def test_cuda_matches_cpu(shape, periodic, preconditioner, dtype):
     img = _random(shape, 0.65, seed=sum(shape))
-    kw = dict(periodic_lateral=periodic, preconditioner=preconditioner, dtype=dtype, rtol=1e-7)
+    # float32's rtol above its floor (~1e-6): the true residual must meet it too
+    kw = dict(periodic_lateral=periodic, preconditioner=preconditioner, dtype=dtype,
+              rtol=1e-5 if dtype == "float32" else 1e-7)
     cpu = tortuosity(img, **kw)
     gpu = tortuosity(img, device="cuda", return_field=True, **kw)
     assert gpu.device == "cuda" and gpu.converged
