@@ -33,9 +33,12 @@ Steps (each a function of its own module, reusable and tested on its own)
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
-from ..device import get_xp
+import numpy as np
+
+from ..device import array_module, get_xp, to_host
 from ..labeling._percolation import label_face_hits
 from ..memory import check_memory, estimate_utilization
 from ._networks import network_masks
@@ -70,7 +73,9 @@ def cam_utilization(
     particle_ids : (nz, ny, nx) integer array
         Particle id (> 0) on every CAM voxel, 0 elsewhere.  A particle is one conductor: the
         voxels of an id count as one body even where they are not adjacent (give two pieces
-        two ids; generated and imported structures have connected particles).
+        two ids; generated and imported structures have connected particles).  Ids may be
+        sparse (the labels of a crop of a segmented tomogram): ids above the number of voxels
+        are numbered densely for the computation and reported as given.
     axis : int
         Through-plane axis: index 0 touches the current collector, the last index the separator.
     electronic_phases : tuple of int
@@ -157,6 +162,10 @@ def cam_utilization(
         xp = get_xp(opts.device)
         phases = xp.ascontiguousarray(xp.asarray(phases))
         particle_ids = xp.ascontiguousarray(xp.asarray(particle_ids))
+    codes = None
+    if particle_ids.size and int(particle_ids.min()) >= 0 \
+            and int(particle_ids.max()) > particle_ids.size:  # sparse labels: number densely
+        codes, particle_ids = dense_ids(particle_ids)
     emask, imask, cmask, max_id = network_masks(
         phases,
         particle_ids,
@@ -199,7 +208,7 @@ def cam_utilization(
         periodic=opts.periodic,
         device=opts.device,
     )
-    return utilization_result(
+    result = utilization_result(
         sums,
         ionic_ok,
         electronic_percolates=electronic.spans(),  # device sync points
@@ -207,3 +216,20 @@ def cam_utilization(
         n_voxels=int(phases.size),
         options=opts,
     )
+    if codes is None:
+        return result
+    table = dataclasses.replace(result.particles, id=codes[result.particles.id])
+    return dataclasses.replace(result, particles=table)
+
+
+def dense_ids(particle_ids: Any) -> tuple[np.ndarray, Any]:
+    """``(codes, dense)``: the ids present in increasing order, ``codes[0] = 0``, and the array
+    of their positions (``codes[dense]`` is ``particle_ids``), on its device."""
+    xp = array_module(particle_ids)
+    codes, dense = xp.unique(particle_ids, return_inverse=True)
+    dense = dense.reshape(particle_ids.shape)
+    codes = to_host(codes).astype(np.int64)
+    if codes[0] != 0:  # no voxel without a particle: 0 stays "none"
+        codes = np.concatenate([[0], codes])
+        dense = dense + 1
+    return codes, dense.astype(np.int32 if codes.size < 2**31 else np.int64)

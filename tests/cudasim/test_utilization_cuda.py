@@ -69,6 +69,16 @@ def test_cuda_equals_cpu_on_random_composite(seed, rule, connectivity, periodic_
     assert_same(g, c)
 
 
+def test_cuda_sparse_ids_equal_cpu_dense_ids():
+    phases, ids = composite(seed=4)
+    sparse = np.where(ids > 0, ids.astype(np.int64) * 10**9 + 3, 0)
+    c = cam_utilization(phases, ids)
+    g = cam_utilization(phases, sparse, device="cuda")
+    assert c.n_particles > 5 and g.static_utilization == c.static_utilization
+    np.testing.assert_array_equal(g.particles.id, c.particles.id * 10**9 + 3)
+    np.testing.assert_array_equal(g.particles.active, c.particles.active)
+
+
 def test_cuda_relay_fixture_and_no_cam():
     shape = (10, 6, 6)
     phases = np.full(shape, PORE, dtype=np.uint8)
