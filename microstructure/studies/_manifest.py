@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -94,8 +95,10 @@ def _short(v: Any, n: int = 80) -> str:
 
 
 def write_definition(store: ResultsStore, sweep: SweepSpec, points: list[SweepPoint],
-                     started: str, *, save_structures: bool) -> None:
-    """Record the sweep, its points and the run options in ``manifest.json``."""
+                     started: str, *, save_structures: bool, found: Iterable[str] = ()) -> None:
+    """Record the sweep, its points and the run options in ``manifest.json``; ``found``: the
+    point ids of the rows already there, recorded (parameters unknown) where the manifest does
+    not know them (one deleted and written anew), so that their rows stay readable."""
     from microstructure import __version__
 
     from ._store import RESULTS_FORMAT
@@ -106,6 +109,8 @@ def write_definition(store: ResultsStore, sweep: SweepSpec, points: list[SweepPo
     known = man.get("points", {})
     for p in points:
         known[p.point_id] = {"params": p.params, "spec_error": p.error}
+    for pid in found:
+        known.setdefault(pid, {"params": None, "spec_error": None})
     man.update({
         "format": RESULTS_FORMAT,
         "package_version": __version__,

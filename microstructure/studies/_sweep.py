@@ -169,7 +169,8 @@ def run_sweep(sweep: SweepSpec | str | Path, results_dir: str | Path, *,
         with _sigterm_as_interrupt() as signalled:
             store.open_for_writing()
             store.write_tables(rows.values())  # the tables may lag the rows after a kill
-            write_definition(store, sweep, points, started, save_structures=save_structures)
+            write_definition(store, sweep, points, started, save_structures=save_structures,
+                             found={pid for pid, _ in existing})
             if executor is not None and getattr(executor, "threads", None):
                 for t in todo:
                     t["threads"] = executor.threads

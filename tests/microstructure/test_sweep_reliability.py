@@ -403,3 +403,21 @@ def test_an_interrupt_dropped_in_a_gc_callback_still_stops_the_sweep(tmp_path):
     finally:
         gc.callbacks.remove(callback)
     assert fired and len(studies.load_results(tmp_path / "o")) == 1
+
+
+def test_rows_of_an_earlier_sweep_stay_readable_after_the_manifest_is_written_anew(tmp_path):
+    """The README's remedy for a damaged manifest is to delete it and run the same sweep:
+    rows of a definition forced in before must not then read as points of no sweep."""
+    path = sweep_file(tmp_path, cam="[60]", se="[0.8, 1.2]")
+    out = tmp_path / "out"
+    studies.run_sweep(path, out, workers=1, quiet=True)
+    path.write_text(path.read_text().replace("[0.8, 1.2]", "[0.8]"))
+    path.write_text(path.read_text().replace('"packing.mode" = "sequential"',
+                                             '"packing.mode" = "sequential"\n'
+                                             '"composition.porosity" = 0.2'))
+    studies.run_sweep(path, out, workers=1, quiet=True, force=True)
+    (out / "manifest.json").unlink()
+    df = studies.run_sweep(path, out, workers=1, quiet=True)
+    assert len(df) == 1 and df.attrs["rows_of_earlier_sweeps"] == 2
+    assert len(studies.load_results(out)) == 1
+    assert len(studies.load_results(out, earlier=True)) == 3
