@@ -168,6 +168,19 @@ def test_directory_of_slices_and_axis(generated, tmp_path):
     np.testing.assert_array_equal(m3.particle_ids > 0, generated.phases == ms.CAM)
 
 
+def test_unpadded_slice_numbers_stack_in_numeric_order(generated, tmp_path):
+    """s_0 ... s_47 were stacked as text (s_0, s_1, s_10, s_11, ..., s_2): 46 slices out of
+    place, exit 0; names that number alike are refused."""
+    gray = GRAY[generated.phases]
+    for i, sl in enumerate(gray):
+        tifffile.imwrite(tmp_path / f"s_{i}.tif", sl)
+    m = ms.import_tiff(tmp_path, phase_map=PHASE_MAP, voxel_size_um=0.25)
+    np.testing.assert_array_equal(m.phases, generated.phases)
+    tifffile.imwrite(tmp_path / "s_01.tif", gray[1])
+    with pytest.raises(ValueError, match="slices s_01.tif and s_1.tif sort alike"):
+        ms.import_tiff(tmp_path, phase_map=PHASE_MAP, voxel_size_um=0.25)
+
+
 @pytest.mark.parametrize(("phase_map", "match"), [
     ("0:pore,128:cam,200:se", "gray values 255"),                 # unmapped value
     ("0:pore,128:cam,200:se,255:graphite", "unknown phase 'graphite'"),
