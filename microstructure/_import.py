@@ -66,13 +66,13 @@ from ._inscribed import inscribed_spheres
 from ._memory import estimate_import
 from ._microstructure import Microstructure, ParticleTable
 from ._spec import MAX_CAM_BOX_FRACTION, ElectrodeSpec, SpecError
+from ._tiff_stack import read_stack
 
 log = logging.getLogger(__name__)
 
 #: Material name written into the spec of an imported structure.
 IMPORTED = "imported"
 
-_TIFF_SUFFIXES = (".tif", ".tiff")
 
 
 def parse_phase_map(phase_map: str | Mapping[Any, str]) -> dict[int, int]:
@@ -115,52 +115,6 @@ def parse_phase_map(phase_map: str | Mapping[Any, str]) -> dict[int, int]:
             raise ValueError(f"phase_map: gray value {gray} is mapped twice")
         out[int(gray)] = PHASE_CODES[key]
     return out
-
-
-def slice_order(files: Any) -> list[Path]:
-    """``files`` in the natural order of their names: runs of digits compare as numbers, so
-    unpadded slice numbers (``s_0``, ``s_1``, ..., ``s_10``) stack in order, not as text
-    (``s_0``, ``s_1``, ``s_10``, ``s_11``, ..., ``s_2``).  Names equal as numbers (``s_01``,
-    ``s_1``) are ambiguous: a ValueError names them.
-
-    Examples
-    --------
-    >>> [p.name for p in slice_order(Path(f"s_{i}.tif") for i in (10, 2, 0, 1))]
-    ['s_0.tif', 's_1.tif', 's_2.tif', 's_10.tif']
-    """
-    def key(p: Path) -> tuple:
-        return tuple((0, int(t), "") if t.isdigit() else (1, 0, t)
-                     for t in re.split(r"(\d+)", p.name.lower()) if t)
-
-    ordered = sorted(files, key=lambda p: (key(p), p.name))
-    for a, b in zip(ordered, ordered[1:], strict=False):
-        if key(a) == key(b):
-            raise ValueError(f"slices {a.name} and {b.name} sort alike (the same numbers): "
-                             "their order is ambiguous; rename them (e.g. zero-padded numbers)")
-    return ordered
-
-
-def read_stack(path: str | Path) -> np.ndarray:
-    """A 3-D array from a multi-page TIFF or a directory of 2-D TIFF slices, in the natural
-    order of their names (``s_2.tif`` before ``s_10.tif``, as :func:`slice_order` sorts)."""
-    import tifffile
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no TIFF stack at {path}")
-    if path.is_dir():
-        files = slice_order(p for p in path.iterdir() if p.suffix.lower() in _TIFF_SUFFIXES)
-        if not files:
-            raise ValueError(f"directory {path} holds no .tif/.tiff slices")
-        slices = [np.asarray(tifffile.imread(f)) for f in files]
-        bad = [f.name for f, s in zip(files, slices, strict=True) if s.ndim != 2]
-        if bad:
-            raise ValueError(f"slices in {path} must be 2-D images; not 2-D: {bad[:5]}")
-        shapes = {s.shape for s in slices}
-        if len(shapes) > 1:
-            raise ValueError(f"slices in {path} differ in shape: {sorted(shapes)}")
-        return np.stack(slices)
-    return np.asarray(tifffile.imread(path))
 
 
 def import_tiff(
@@ -235,6 +189,8 @@ def import_tiff(
     >>> int(m.particle_ids.max()), m.spec.phases.cam.material
     (1, 'imported')
     """
+    if not isinstance(path, np.ndarray) and not Path(path).exists():  # before its records
+        raise FileNotFoundError(f"no TIFF stack at {path}")
     h = _voxel_size(path, voxel_size_um)
     _positive(min_distance_um, "min_distance_um")
     if min_peak_radius_um is not None:
@@ -471,7 +427,7 @@ def _voxel_size(path: str | Path | np.ndarray, voxel_size_um: float | None) -> f
     if recorded is None:
         if h is None:
             raise ValueError(f"voxel_size_um is not given and {_name(path)} records no voxel "
-                             "size in um (ImageJ spacing); give the voxel edge in um")
+                             "size (an ImageJ spacing in a length unit); give the edge in um")
         return h
     if h is not None and abs(h - recorded[0]) > 1e-6 * recorded[0]:
         raise ValueError(f"voxel_size_um {h:g} differs from the {recorded[0]:g} um that "

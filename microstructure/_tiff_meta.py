@@ -1,11 +1,14 @@
 """The voxel edge a TIFF records about itself, which :func:`microstructure.import_tiff` checks
 its ``voxel_size_um`` against (and takes when none is given).
 
-Two records are read: an ImageJ hyperstack's ``spacing`` (the Z step) with ``unit`` a micron
-(``um``, ``µm``, ``micron``, ...; what Fiji and ``assb export`` write), and the ``voxel_size_um``
-of the JSON description ``assb export`` writes into a plain TIFF of 32-bit labels.  An ImageJ
-stack in another unit (``pixel``, ``mm``) or without a spacing, a TIFF without either record
-and a directory of 2-D slices record none.
+Two records are read: an ImageJ hyperstack's ``spacing`` (the Z step) with ``unit`` a length
+(``um``, ``µm``, ``micron``, ``nm``, ``mm``, ...; what Fiji and ``assb export`` write), and the
+``voxel_size_um`` of the JSON description ``assb export`` writes into a plain TIFF of 32-bit
+labels.  An ImageJ stack whose X / Y pixel size (its resolution tags, pixels per unit) differs
+from its Z step is refused: the voxels are not cubes, and the model needs cubes (resample the
+stack first).  Resolution tags of 1 pixel per unit are what a writer puts when it has none
+(tifffile's default) and are not read.  An ImageJ stack in no length unit (``pixel``) or
+without a spacing, a TIFF without either record and a directory of 2-D slices record none.
 """
 
 from __future__ import annotations
@@ -19,6 +22,10 @@ __all__ = ["recorded_voxel_size_um"]
 #: ``\u00B5``).
 MICRON_UNITS = frozenset({"um", "µm", "μm", "\\u00b5m", "micron", "microns", "micrometer",
                           "micrometers", "micrometre", "micrometres"})
+#: Other ImageJ length units, in µm.
+LENGTH_UNITS_UM = {"nm": 1e-3, "nanometer": 1e-3, "nanometers": 1e-3, "nanometre": 1e-3,
+                   "nanometres": 1e-3, "mm": 1e3, "millimeter": 1e3, "millimeters": 1e3,
+                   "millimetre": 1e3, "millimetres": 1e3, **dict.fromkeys(MICRON_UNITS, 1.0)}
 
 
 def recorded_voxel_size_um(path: str | Path) -> tuple[float, str] | None:
@@ -40,19 +47,46 @@ def recorded_voxel_size_um(path: str | Path) -> tuple[float, str] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    with tifffile.TiffFile(path) as tif:
+    try:
+        tif = tifffile.TiffFile(path)
+    except tifffile.TiffFileError as exc:  # names the header, not the file
+        raise ValueError(f"{path}: {exc}") from None
+    with tif:
         ij = tif.imagej_metadata
         if ij:
             unit = str(ij.get("unit", "")).strip()
-            if unit.lower() not in MICRON_UNITS or ij.get("spacing") is None:
+            scale = LENGTH_UNITS_UM.get(unit.lower())
+            if scale is None or ij.get("spacing") is None:
                 return None
             where = f"ImageJ spacing={ij['spacing']} unit={unit}"
-            return _positive(ij["spacing"], path, where), where
+            h = _positive(ij["spacing"], path, where) * scale
+            _check_cubic(tif.pages[0], h, scale, unit, path)
+            return h, where
         for md in tif.shaped_metadata or ():
             if isinstance(md, dict) and md.get("voxel_size_um") is not None:
                 where = f"voxel_size_um={md['voxel_size_um']} in its description"
                 return _positive(md["voxel_size_um"], path, where), where
     return None
+
+
+def _check_cubic(page: object, h: float, scale: float, unit: str, path: Path) -> None:
+    """Refuse an X or Y pixel size (resolution tags, pixels per ``unit``) other than the Z step
+    ``h`` µm; tags of 1 pixel per unit (a writer's default) are not read."""
+    tags = getattr(page, "tags", {})
+    edges = {}
+    for axis in ("X", "Y"):
+        tag = tags.get(f"{axis}Resolution") if hasattr(tags, "get") else None
+        if tag is None:
+            return
+        num, den = tag.value
+        if num == den or num <= 0 or den <= 0:   # 1 pixel per unit: no calibration
+            return
+        edges[axis] = den / num * scale
+    if any(not math.isclose(e, h, rel_tol=1e-3) for e in edges.values()):
+        raise ValueError(
+            f"{path} records voxels that are not cubes: X {edges['X']:.4g} um, Y "
+            f"{edges['Y']:.4g} um, Z {h:.4g} um (resolution tags and ImageJ spacing, unit "
+            f"{unit}); the model needs cubic voxels: resample the stack to one edge first")
 
 
 def _positive(value: object, path: Path, where: str) -> float:

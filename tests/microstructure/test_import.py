@@ -294,7 +294,9 @@ def test_cli_import_checks_the_voxel_size_the_tiff_records(generated, tmp_path):
 @pytest.mark.parametrize(("metadata", "want"), [
     ({"spacing": 0.4, "unit": "micron"}, 0.4),
     ({"spacing": 0.4, "unit": "\\u00B5m"}, 0.4),               # how ImageJ escapes µm
-    ({"spacing": 0.4, "unit": "pixel"}, None),                 # not a length in um
+    ({"spacing": 0.4, "unit": "pixel"}, None),                 # not a length
+    ({"spacing": 400, "unit": "nm"}, 0.4),                     # another length unit
+    ({"spacing": 0.0004, "unit": "mm"}, 0.4),
     ({"spacing": 0.4}, None),
     ({"unit": "um"}, None),
 ])
@@ -305,8 +307,34 @@ def test_the_voxel_size_an_imagej_tiff_records(tmp_path, metadata, want):
     tifffile.imwrite(p, np.zeros((8, 8, 8), np.uint8), imagej=True,
                      metadata={"axes": "ZYX", **metadata})
     got = recorded_voxel_size_um(p)
-    assert (got[0] if got else None) == want
+    assert (got[0] if got else None) == pytest.approx(want)
     assert recorded_voxel_size_um(tmp_path) is None            # a directory of slices
+
+
+@pytest.mark.parametrize(("resolution", "spacing", "said"), [
+    ((4, 4), 0.5, "X 0.25 um, Y 0.25 um, Z 0.5 um"),          # was read as 0.5 um cubes
+    ((2, 4), 0.25, "X 0.5 um, Y 0.25 um, Z 0.25 um"),         # was read as 0.25 um cubes
+])
+def test_voxels_that_are_not_cubes_are_refused(tmp_path, resolution, spacing, said):
+    p = tmp_path / "s.tif"
+    tifffile.imwrite(p, np.zeros((8, 8, 8), np.uint8), imagej=True, resolution=resolution,
+                     metadata={"axes": "ZYX", "spacing": spacing, "unit": "um"})
+    for given in (None, spacing):
+        with pytest.raises(ValueError, match=f"records voxels that are not cubes: {said}"):
+            ms.import_tiff(p, phase_map="0:pore", voxel_size_um=given)
+    tifffile.imwrite(p, np.zeros((8, 8, 8), np.uint8), imagej=True, resolution=(4, 4),
+                     metadata={"axes": "ZYX", "spacing": 0.25, "unit": "um"})
+    from microstructure._tiff_meta import recorded_voxel_size_um
+
+    assert recorded_voxel_size_um(p)[0] == 0.25                # cubes: read
+
+
+def test_a_missing_or_foreign_file_is_named_before_its_voxel_size(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no TIFF stack at"):
+        ms.import_tiff(tmp_path / "nothere.tif", phase_map="0:pore")
+    (tmp_path / "nota.tif").write_bytes(b"nota tiff")
+    with pytest.raises(ValueError, match="nota.tif: not a TIFF file"):
+        ms.import_tiff(tmp_path / "nota.tif", phase_map="0:pore")
 
 
 def test_a_damaged_voxel_size_record_is_an_error(tmp_path):
