@@ -205,6 +205,9 @@ def import_tiff(
     if collector not in ("first", "last"):
         raise ValueError(f"collector must be 'first' or 'last' (the end of axis {axis} at the "
                          f"current collector), got {collector!r}")
+    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -3 <= axis < 3:
+        raise ValueError(f"axis must be 0, 1 or 2 (or -3, -2, -1, counted from the last), got "
+                         f"{axis!r}")
     lut = parse_phase_map(phase_map)
     raw = path if isinstance(path, np.ndarray) else read_stack(path)
     if raw.ndim != 3:
@@ -212,8 +215,6 @@ def import_tiff(
     if not (np.issubdtype(raw.dtype, np.integer) or raw.dtype == bool):
         raise TypeError(f"the stack must hold integer gray values (a segmented image), "
                         f"got dtype {raw.dtype}")
-    if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or not -3 <= axis < 3:
-        raise ValueError(f"axis must be 0, 1 or 2, got {axis!r}")
     raw = np.moveaxis(raw, int(axis), 0)
     if collector == "last":
         raw = raw[::-1]

@@ -430,9 +430,12 @@ class Microstructure:
         ----------
         path : str or Path
             The store (a directory).  It may be absent, an empty directory or, with
-            ``overwrite=True``, an existing assb store, which is replaced.
+            ``overwrite=True``, an existing assb store, which is replaced -- with it the
+            analysis ``assb analyze`` stored in it (``attrs["analysis"]``).  A symbolic link is
+            followed: the store it points to is written.
         overwrite : bool
-            Replace an existing assb store at ``path``.
+            Replace an existing assb store at ``path`` (True by default, unlike ``assb generate``,
+            which asks for ``--overwrite``).
 
         Raises
         ------

@@ -47,6 +47,8 @@ def write_store(m: Microstructure, path: str | Path, *, overwrite: bool = True) 
     from . import __version__
 
     path = Path(path)
+    if path.is_symlink():  # write the store the link points to, not a directory over the link
+        path = path.resolve()
     replace = check_store_target(path, overwrite=overwrite)
     _remove_leftovers(path)
     tmp = path.parent / f".{path.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"

@@ -158,7 +158,8 @@ def analyze(
                                        "(axes 1 and 2: two more solves per network)."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     stored: bool = typer.Option(False, "--stored",
-                                help="Print the analysis stored in STORE; compute nothing."),
+                                help="Print the analysis stored in STORE; compute nothing "
+                                     "(the arrays are neither read nor checked)."),
 ) -> None:
     """CAM utilization, structure metrics and transport of STORE; stored in its attributes."""
     device = check_device(device)
@@ -280,9 +281,11 @@ def export(
                               help="phases, particle_ids, carbon_ids, or state: each CAM "
                                    "voxel's state (active / isolated) under --rule (TIFF); "
                                    "cam_particles: one row per CAM particle (CSV)."),
-    rule: str = typer.Option("strict", "--rule", help="'strict' or 'cam_relay' (--array state)."),
+    rule: str = typer.Option("strict", "--rule", help="'strict' or 'cam_relay': the rule of "
+                             "--array state (cam_particles has a column per rule)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUT."),
-    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda' (for --array state)."),
+    device: str = typer.Option("cpu", "--device", help="'cpu' or 'cuda': where the CAM "
+                               "states of --array state and cam_particles are computed."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Write one voxel array of STORE as a 3-D TIFF stack (Fiji, ParaView, TauFactor, 'assb

@@ -201,7 +201,8 @@ def test_bad_stacks_and_options(tmp_path):
         ms.import_tiff(np.zeros((8, 8, 8)), phase_map="0:pore", voxel_size_um=1)
     with pytest.raises(ValueError, match="voxel_size_um must be a positive number, got 0"):
         ms.import_tiff(np.zeros((8, 8, 8), np.uint8), phase_map="0:pore", voxel_size_um=0)
-    with pytest.raises(ValueError, match="axis must be 0, 1 or 2, got 3"):
+    with pytest.raises(ValueError, match=r"axis must be 0, 1 or 2 \(or -3, -2, -1, counted "
+                       r"from the last\), got 3"):
         ms.import_tiff(np.zeros((8, 8, 8), np.uint8), phase_map="0:pore", voxel_size_um=1,
                        axis=3)
     with pytest.raises(ValueError, match="collector must be 'first' or 'last' .*got 'top'"):

@@ -104,6 +104,21 @@ def test_overwrite_and_refuse(structure, tmp_path):
         structure.save(path, overwrite=False)
 
 
+def test_save_through_a_symbolic_link_writes_the_store_it_points_to(structure, tmp_path):
+    """Saving to a link used to put a new directory in place of the link (the real store kept
+    its old contents) and leave a temporary link no one could remove."""
+    import dataclasses
+    import os
+
+    real, link = tmp_path / "real.zarr", tmp_path / "link.zarr"
+    structure.save(real)
+    os.symlink(real, link)
+    other = dataclasses.replace(structure, seed=99)
+    other.save(link)
+    assert link.is_symlink() and ms.open(real).seed == 99
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.zarr", "real.zarr"]
+
+
 def test_open_missing_store(tmp_path):
     with pytest.raises(FileNotFoundError, match="no microstructure store"):
         ms.open(tmp_path / "nothing.zarr")
