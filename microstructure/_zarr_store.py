@@ -24,6 +24,12 @@ from ._microstructure import (
     ParticleTable,
 )
 from ._spec import ElectrodeSpec
+from ._store_checks import (
+    AXIS_CONVENTION,
+    StoreIntegrityError,
+    attributes_digest,
+    check_metadata,
+)
 
 #: Chunk edge of the voxel arrays.
 _CHUNKS = 64
@@ -86,6 +92,10 @@ def write_store(m: Microstructure, path: str | Path, *, overwrite: bool = True) 
             "integrity": {"algorithm": "sha256",
                           "arrays": {k: _fingerprint(a) for k, a in arrays.items()}},
         })
+        # the attributes' digest, of the values as zarr stores them (read back)
+        written = dict(zarr.open_group(str(tmp), mode="r").attrs)
+        root.attrs["integrity"] = {**written["integrity"],
+                                   "attributes": attributes_digest(written)}
         _fsync_tree(tmp)
         if replace:
             if not _exchange(tmp, path):  # no atomic swap here: two renames
@@ -125,11 +135,6 @@ _CONTACT_LAYOUT = {
 }
 #: Carbon particle ids per voxel (a pressed packing with carbon; stores of 0.9 and later).
 _CARBON_LAYOUT = {"carbon_ids": (np.dtype(np.int32), 3)}
-
-
-class StoreIntegrityError(ValueError):
-    """A store is damaged: a missing or unreadable chunk or array, a shape or dtype that is not
-    the recorded one, or arrays whose checksum differs from the one written on save."""
 
 
 def is_store(path: str | Path) -> bool:
@@ -263,8 +268,10 @@ def open_microstructure(path: str | Path) -> Microstructure:
     """Read a structure written by :meth:`Microstructure.save` (exact round trip).
 
     The store is checked before anything is returned: every array present with the dtype and
-    shape it was written with, every chunk present and decodable, and the SHA-256 of each
-    array equal to the one recorded on save.  Stores written before checksums existed (no
+    shape it was written with, every chunk present and decodable, the SHA-256 of each
+    array equal to the one recorded on save, and that of the metadata that gives the arrays
+    their meaning (spec, seed, voxel size, generation report; required from 0.18 on) equal
+    to the recorded one.  Stores written before checksums existed (no
     ``attrs["integrity"]``) get the chunk, shape and dtype checks only; their writer skipped
     all-zero chunks, so a missing ``particle_ids`` chunk is accepted where that block holds
     no CAM, and a missing ``phases`` chunk (a block of pure pore, or lost data) is an error.
@@ -305,7 +312,7 @@ def open_microstructure(path: str | Path) -> Microstructure:
     if attrs.get("format") != STORE_FORMAT:
         raise ValueError(f"{path} is not an assb-microstructure store "
                          f"(format={attrs.get('format')!r}, expected {STORE_FORMAT!r})")
-    _check_conventions(attrs, path)
+    check_metadata(attrs, path)
     data = _read_checked(root, path, attrs.get("integrity"))
     table = ParticleTable(**{name: data[f"particles/{name}"] for name in _TABLE_COLUMNS
                              if f"particles/{name}" in data})
@@ -331,28 +338,6 @@ def open_microstructure(path: str | Path) -> Microstructure:
                               seed=seed, report=report, carbon_ids=data.get("carbon_ids"))
     except ValueError as exc:
         raise StoreIntegrityError(f"damaged store {path}: {exc}") from None
-
-
-#: The integrity record came during 0.1; a store of a later version without one lost it.
-_INTEGRITY_SINCE = (0, 2)
-#: The axis convention every store records (and open requires).
-AXIS_CONVENTION = "axis 0 through-plane; index 0 = current collector"
-
-
-def _check_conventions(attrs: dict[str, Any], path: Path) -> None:
-    """Refuse a store whose phase codes or axis convention are not this package's, or that
-    lost the integrity record its writer always writes."""
-    for key, ours in (("phase_codes", dict(PHASE_CODES)), ("axis_convention", AXIS_CONVENTION)):
-        if attrs.get(key) != ours:
-            raise StoreIntegrityError(f"damaged store {path}: {key} {attrs.get(key)!r} in "
-                                      f"zarr.json, this package reads {ours!r}")
-    if attrs.get("integrity") is None:
-        v = str(attrs.get("package_version")).split(".")[:2]
-        if not all(x.isdigit() for x in v) or tuple(map(int, v)) >= _INTEGRITY_SINCE:
-            raise StoreIntegrityError(
-                f"damaged store {path}: no integrity record in zarr.json (written by "
-                f"package_version {attrs.get('package_version')!r}; every store from "
-                f"{'.'.join(map(str, _INTEGRITY_SINCE))} on has one)")
 
 
 def _read_checked(root: Any, path: Path, integrity: Any) -> dict[str, np.ndarray]:

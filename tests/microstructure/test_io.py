@@ -259,7 +259,11 @@ def test_truncated_metadata_is_an_error(structure, tmp_path):
         ms.open(p)
 
 
-def _edit_attrs(structure, path, **changes):
+def _edit_attrs(structure, path, redigest=True, **changes):
+    """Save, then edit the store's attributes; ``redigest``: and its metadata digest, as a
+    writer would that made the edit on purpose (so the checks behind the digest are hit)."""
+    from microstructure._store_checks import attributes_digest
+
     p = structure.save(path)
     meta = json.loads((p / "zarr.json").read_text())
     for key, value in changes.items():
@@ -267,8 +271,37 @@ def _edit_attrs(structure, path, **changes):
             del meta["attributes"][key]
         else:
             meta["attributes"][key] = value
+    if redigest and meta["attributes"].get("integrity") is not None:
+        meta["attributes"]["integrity"]["attributes"] = attributes_digest(meta["attributes"])
     (p / "zarr.json").write_text(json.dumps(meta))
     return p
+
+
+@pytest.mark.parametrize("changes", [
+    {"seed": 7}, {"voxel_size_um": 0.25}, {"package_version": "0.1.3"},
+    {"spec": None}, {"generation": None},
+])
+def test_edited_metadata_does_not_match_its_digest(structure, tmp_path, changes):
+    """The seed, the spec or the voxel size (with the spec's) edited in zarr.json opened without
+    a word: the arrays' checksums did not cover what gives them their meaning."""
+    p = _edit_attrs(structure, tmp_path / "m.zarr", redigest=False, **changes)
+    if "voxel_size_um" in changes:   # both voxel records, so that they agree
+        meta = json.loads((p / "zarr.json").read_text())
+        meta["attributes"]["spec"]["domain"]["voxel_size_um"] = 0.25
+        (p / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(ms.StoreIntegrityError, match="its metadata in zarr.json .* is not the "
+                       "one written with its arrays"):
+        ms.open(p)
+    q = _edit_attrs(structure, tmp_path / "q.zarr", redigest=False)
+    meta = json.loads((q / "zarr.json").read_text())
+    del meta["attributes"]["integrity"]["attributes"]  # a 0.18 store without its digest
+    meta["attributes"]["package_version"] = "0.18.0"
+    (q / "zarr.json").write_text(json.dumps(meta))
+    with pytest.raises(ms.StoreIntegrityError, match="has no digest of its metadata"):
+        ms.open(q)
+    meta["attributes"]["package_version"] = "0.17.0"  # written before the digest: read
+    (q / "zarr.json").write_text(json.dumps(meta))
+    assert ms.open(q).seed == structure.seed
 
 
 @pytest.mark.parametrize("changes, match", [
