@@ -309,9 +309,15 @@ def open_microstructure(path: str | Path) -> Microstructure:
     except Exception as exc:  # noqa: BLE001 - whatever zarr raises on unreadable metadata
         raise StoreIntegrityError(f"damaged store {path}: cannot read its metadata "
                                   f"(zarr.json): {type(exc).__name__}: {exc}") from None
-    if attrs.get("format") != STORE_FORMAT:
-        raise ValueError(f"{path} is not an assb-microstructure store "
-                         f"(format={attrs.get('format')!r}, expected {STORE_FORMAT!r})")
+    fmt = attrs.get("format")
+    if fmt != STORE_FORMAT:
+        other = isinstance(fmt, str) and fmt.startswith(STORE_FORMAT.split("/")[0] + "/")
+        raise ValueError(
+            f"{path} is an assb-microstructure store of another format ({fmt!r}, written by "
+            f"version {attrs.get('package_version')!r}); this version reads {STORE_FORMAT!r}: "
+            "open it with the version that wrote it" if other else
+            f"{path} is not an assb-microstructure store (format={fmt!r}, expected "
+            f"{STORE_FORMAT!r})")
     check_metadata(attrs, path)
     data = _read_checked(root, path, attrs.get("integrity"))
     table = ParticleTable(**{name: data[f"particles/{name}"] for name in _TABLE_COLUMNS

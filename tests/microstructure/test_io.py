@@ -139,6 +139,11 @@ def test_open_foreign_zarr_group(tmp_path):
     root.attrs["format"] = "someone-else/1"
     with pytest.raises(ValueError, match="not an assb-microstructure store"):
         ms.open(path)
+    # one of ours in a format this version does not read: named as such, with its writer
+    root.attrs.update({"format": "assb-microstructure/2", "package_version": "9.0.0"})
+    with pytest.raises(ValueError, match=r"an assb-microstructure store of another format "
+                       r"\('assb-microstructure/2', written by version '9.0.0'\)"):
+        ms.open(path)
 
 
 def test_repr_of_opened(stored):
