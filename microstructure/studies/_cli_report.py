@@ -36,20 +36,14 @@ def check_results_dir(results_dir: Path) -> None:
 def run_report(results_dir: Path, out: Path | None, **options: Any) -> None:
     """Check the input, write the report, print the ranking's best point and where the page
     is; an incomplete sweep is said first."""
-    import logging
-
-    from ._planned import planned_rows
-    from ._store import load_results
-    from .report import write_report
+    from .report import report_and_plan
 
     check_results_dir(results_dir)
-    # an incomplete sweep: said below on stdout, not also by the report's log warning
-    logging.getLogger("microstructure.studies.report").setLevel(logging.ERROR)
     check_report_out(out if out is not None else results_dir / "report")
     compile_notice(quiet=False, only=REPORT_KERNELS)  # the slices: a structure, its θ
     try:
-        path = write_report(results_dir, out_dir=out, **options)
-        planned = planned_rows(results_dir, load_results(results_dir))
+        # an incomplete sweep is said below on stdout (write_report would also log it)
+        path, planned = report_and_plan(results_dir, out_dir=out, **options)
     except (FileNotFoundError, FileExistsError, NotADirectoryError, PermissionError,
             ValueError) as exc:
         fail(as_options(one_line(exc), REPORT_OPTIONS))

@@ -54,7 +54,7 @@ from . import _plots
 from ._axes import swept_axes
 from ._cam_table import cam_particles, state_voxels, table_states
 from ._format import short_value
-from ._planned import planned_rows, with_planned_seeds
+from ._planned import Planned, planned_rows, with_planned_seeds
 from ._report_dir import check_report_dir, mark_report_dir
 from ._report_html import QUALITY_COLUMNS, SUMMARY_COLUMNS, page
 from ._select import rank_compositions
@@ -206,8 +206,23 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     A sweep with rows still to run (interrupted, or rows deleted) is reported with what is
     there; the page says how many of the planned rows are present, and each point's seeds are
     counted against the seeds requested (``seeds_planned`` in ``summary.csv`` and
-    ``ranking.csv``).
+    ``ranking.csv``), and a warning is logged.
     """
+    path, planned = report_and_plan(
+        results_dir, out_dir=out_dir, point=point, specific_capacity_mAh_g=specific_capacity_mAh_g,
+        c_rate=c_rate, min_utilization=min_utilization, rule=rule, max_ionic_tau=max_ionic_tau,
+        objective=objective, minimize=minimize)
+    if planned is not None and not planned.complete:
+        log.warning("%s: %s", results_dir, planned.message())
+    return path
+
+
+def report_and_plan(results_dir: str | Path, *, out_dir: str | Path | None, point: str | None,
+                    specific_capacity_mAh_g: float, c_rate: float, min_utilization: float,
+                    rule: str, max_ionic_tau: float | None, objective: str,
+                    minimize: bool) -> tuple[Path, Planned | None]:
+    """:func:`write_report`'s work: the page's path and the rows the sweep planned (None
+    without a manifest), which ``assb report`` prints from (the results read once)."""
     results_dir = Path(results_dir)
     out = Path(out_dir) if out_dir is not None else results_dir / "report"
     check_report_dir(out)
@@ -253,9 +268,7 @@ def write_report(results_dir: str | Path, *, out_dir: str | Path | None = None,
     path = out / "report.html"
     path.write_text(html_page, encoding="utf-8")
     log.info("report written to %s", path)
-    if planned is not None and not planned.complete:
-        log.warning("%s: %s", results_dir, planned.message())
-    return path
+    return path, planned
 
 
 def _numeric(df: pd.DataFrame, col: str) -> bool:
