@@ -157,17 +157,16 @@ COLUMN_INFO: tuple[Column, ...] = (
 
 #: Column names in table order.
 COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMN_INFO)
-_KIND = {c.name: c.kind for c in COLUMN_INFO}
-#: Nullable booleans (None where not computed).
-BOOL_COLUMNS = tuple(n for n, k in _KIND.items() if k == "bool")
-#: Text columns ("" where empty).
-TEXT_COLUMNS = tuple(n for n, k in _KIND.items() if k == "text")
-#: Integer columns.
-INT_COLUMNS = tuple(n for n, k in _KIND.items() if k == "int")
-#: Float columns (NaN where not computed).
-NUMERIC_COLUMNS = tuple(n for n, k in _KIND.items() if k == "float")
 #: Column name -> kind (``Column.kind``).
-COLUMN_KINDS: dict[str, Kind] = dict(_KIND)
+COLUMN_KINDS: dict[str, Kind] = {c.name: c.kind for c in COLUMN_INFO}
+#: Nullable booleans (None where not computed).
+BOOL_COLUMNS = tuple(n for n, k in COLUMN_KINDS.items() if k == "bool")
+#: Text columns ("" where empty).
+TEXT_COLUMNS = tuple(n for n, k in COLUMN_KINDS.items() if k == "text")
+#: Integer columns.
+INT_COLUMNS = tuple(n for n, k in COLUMN_KINDS.items() if k == "int")
+#: Float columns (NaN where not computed).
+NUMERIC_COLUMNS = tuple(n for n, k in COLUMN_KINDS.items() if k == "float")
 #: Values of ``status``.
 STATUSES = ("ok", "failed")
 #: Utilization rule (``solvers.utilization.RULES``) -> its θ column.
