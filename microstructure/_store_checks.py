@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from solvers.phases import PHASE_CODES
 
 __all__ = ["AXIS_CONVENTION", "META_KEYS", "StoreIntegrityError", "attributes_digest",
-           "check_metadata"]
+           "check_metadata", "version_tuple"]
 
 
 class StoreIntegrityError(ValueError):
@@ -41,9 +42,17 @@ def attributes_digest(attrs: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _version(attrs: dict[str, Any]) -> tuple[int, ...] | None:
-    v = str(attrs.get("package_version")).split(".")[:2]
-    return tuple(map(int, v)) if len(v) == 2 and all(x.isdigit() for x in v) else None
+def version_tuple(text: Any) -> tuple[int, int] | None:
+    """``(major, minor)`` of a package version string (``"0.17.0"`` -> ``(0, 17)``); None
+    where it is not one.
+
+    Examples
+    --------
+    >>> version_tuple("0.17.0"), version_tuple("1.2"), version_tuple(None), version_tuple("0.1x")
+    ((0, 17), (1, 2), None, None)
+    """
+    m = re.match(r"(\d+)\.(\d+)(?:\.|$)", text) if isinstance(text, str) else None
+    return (int(m[1]), int(m[2])) if m else None
 
 
 def check_metadata(attrs: dict[str, Any], path: Path) -> None:
@@ -54,7 +63,7 @@ def check_metadata(attrs: dict[str, Any], path: Path) -> None:
         if attrs.get(key) != ours:
             raise StoreIntegrityError(f"damaged store {path}: {key} {attrs.get(key)!r} in "
                                       f"zarr.json, this package reads {ours!r}")
-    version = _version(attrs)
+    version = version_tuple(attrs.get("package_version"))
     integrity = attrs.get("integrity")
     if integrity is None:
         if version is None or version >= _INTEGRITY_SINCE:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from microstructure._atomic import TMP_SUFFIX, atomic_path, atomic_write_bytes
+from microstructure._store_checks import version_tuple
 
 from ._sweep_spec import SweepError
 from .rows import (
@@ -272,17 +273,9 @@ def row_problem(row: Any, stem: str, known: set[str] | None, version: str) -> st
     if CHECKSUM in row:
         if row[CHECKSUM] != row_checksum(row):
             return "its values do not match its checksum: edited or damaged"
-    elif _version(row.get("package_version")) >= CHECKSUM_SINCE:
+    elif (version_tuple(row.get("package_version")) or (0, 0)) >= CHECKSUM_SINCE:
         return f"no checksum ({CHECKSUM}), which every row of version {row['package_version']} has"
     return ""
-
-
-def _version(text: Any) -> tuple[int, ...]:
-    """``(major, minor)`` of a version string; ``(0,)`` where there is none."""
-    import re
-
-    m = re.match(r"(\d+)\.(\d+)", text) if isinstance(text, str) else None
-    return (int(m[1]), int(m[2])) if m else (0,)
 
 
 _KIND_TEXT = {"int": "an integer", "bool": "true, false or null", "text": "a string",
