@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 __all__ = ["recorded_voxel_size_um"]
 
@@ -69,13 +70,13 @@ def recorded_voxel_size_um(path: str | Path) -> tuple[float, str] | None:
     return None
 
 
-def _check_cubic(page: object, h: float, scale: float, unit: str, path: Path) -> None:
-    """Refuse an X or Y pixel size (resolution tags, pixels per ``unit``) other than the Z step
-    ``h`` µm; tags of 1 pixel per unit (a writer's default) are not read."""
-    tags = getattr(page, "tags", {})
+def _check_cubic(page: Any, h: float, scale: float, unit: str, path: Path) -> None:
+    """Refuse an X or Y pixel size (resolution tags of the TIFF page ``page``, pixels per
+    ``unit``) other than the Z step ``h`` µm; tags of 1 pixel per unit (a writer's default) are
+    not read."""
     edges = {}
     for axis in ("X", "Y"):
-        tag = tags.get(f"{axis}Resolution") if hasattr(tags, "get") else None
+        tag = page.tags.get(f"{axis}Resolution")
         if tag is None:
             return
         num, den = tag.value
