@@ -44,14 +44,25 @@ $(VENV)/.bench: pyproject.toml $(VENV)/.test
 # once .venv is built; a rerun resumes the sweep (rm -rf demo_out for a fresh one).
 DEMO_DIR ?= demo_out
 DEMO_OUT ?= $(DEMO_DIR)/sweep
-demo: $(VENV)/.base
+demo: $(VENV)/.base $(VENV)/.kernels
 	$(BIN)/assb demo --small --out $(DEMO_DIR)
 	$(BIN)/assb check examples/demo_sweep.toml
 	$(BIN)/assb sweep examples/demo_sweep.toml -o $(DEMO_OUT)
 	$(BIN)/assb report $(DEMO_OUT)
 	@echo "open $(DEMO_OUT)/report/report.html in a browser"
 
-test: $(VENV)/.test
+# numba's on-disk kernel cache (*.nbi / *.nbc beside the sources) is keyed on the file that
+# defines each cached kernel, not on the kernels it calls from other modules: after an edit,
+# a checkout or a rebase of a called kernel, a caller's cached machine code is stale (the old
+# callee runs, silently).  `make test` and `make demo` empty the project's kernel cache
+# whenever a module that uses numba is newer than the last emptying; the next run compiles
+# afresh.
+KERNEL_SOURCES := $(shell grep -rl --include='*.py' numba microstructure solvers)
+$(VENV)/.kernels: $(KERNEL_SOURCES) | $(BIN)/python
+	find microstructure solvers -name '*.nb[ic]' -delete
+	touch $@
+
+test: $(VENV)/.test $(VENV)/.kernels
 	$(BIN)/ruff check microstructure solvers tests benchmarks notebooks
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests --ignore=tests/cudasim \
 		--doctest-modules solvers microstructure
