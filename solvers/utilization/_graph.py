@@ -140,6 +140,12 @@ def cam_utilization_graph(phase: np.ndarray, pairs: np.ndarray, *, touches_cc: n
         other than 1, 2, 3, an index out of range, a volume that is not finite and >= 0, or
         CAM particles whose volumes sum to 0.
 
+    Notes
+    -----
+    Runs on the host (SciPy's ``connected_components``), so it takes no ``device``: a
+    structure's graph has one node per particle, 10³–10⁶ of them, where its voxel image has
+    10⁶–10⁹ voxels; NumPy arrays in, NumPy arrays out (pass ``cupy.asnumpy`` of GPU arrays).
+
     Examples
     --------
     >>> import numpy as np
