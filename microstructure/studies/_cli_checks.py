@@ -7,6 +7,7 @@ import math
 import os
 import re
 import tomllib
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -204,12 +205,19 @@ def read_spec(path: Path, sets: list[str] | None = None) -> Any:
 
     changes = spec_changes(sets)  # malformed items before the file is read
     try:
-        spec = load_spec(path)
-        known = known_paths(spec)
-        bad = [m for p, v in changes.items() for m in check_path(p, f"--set {p}", known, v)]
-        if bad:
-            fail("; ".join(bad))
-        return spec.updated(changes) if changes else spec
+        # what reading says (a voxel changed under a box given in voxels) as the other
+        # warnings of assb are printed: one "warning:" line each on stderr
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            spec = load_spec(path)
+            known = known_paths(spec)
+            bad = [m for p, v in changes.items() for m in check_path(p, f"--set {p}", known, v)]
+            if bad:
+                fail("; ".join(bad))
+            spec = spec.updated(changes) if changes else spec
+        for w in caught:
+            typer.echo(f"warning: {w.message}", err=True)
+        return spec
     except SpecError as exc:  # one line per bad field
         if _is_sweep_file(path):
             fail(f"{path} looks like a sweep file (base, [axes] or [[points]]), not a spec "

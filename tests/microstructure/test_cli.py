@@ -308,6 +308,19 @@ def test_set_changes_fields_of_the_spec_by_dotted_path(tmp_path):
     assert sweep.exit_code == 2 and "[overrides]" in sweep.stderr
 
 
+def test_a_warning_of_set_is_one_warning_line_like_the_others(tmp_path):
+    """A new voxel under a box given in voxels warns that the box changed size: printed as
+    assb's other warnings are ("warning: ..." on stderr), not as Python's warning with its
+    file, line and source line; --json stays one JSON object on stdout."""
+    path = _write_spec(tmp_path)
+    for fmt in ((), ("--json",)):
+        res = _invoke("check", path, *fmt, "--set", "domain.voxel_size_um=0.25")
+        assert res.exit_code == 0, res.output
+        assert "warning: domain.voxel_size_um = 0.25 with the box given in voxels" in res.stderr
+        assert "UserWarning" not in res.stderr and "_spec.py" not in res.stderr
+    assert json.loads(res.stdout)["voxel_size_um"] == 0.25
+
+
 def test_check_refuses_psds_that_cannot_be_drawn_at_the_voxel(tmp_path):
     """Every SE particle under two voxels of 4 um: the pressed generator could not draw them,
     and check says so (exit 2) as generate would, before any work."""
