@@ -18,7 +18,7 @@ __all__ = ["check_results_dir", "run_report"]
 
 def check_results_dir(results_dir: Path) -> None:
     """RESULTS_DIR is a directory holding a sweep's results (checked before anything else)."""
-    from ._store import ResultsStore
+    from ._store import TABLE_FILES, ResultsStore
 
     what = "RESULTS_DIR must be a sweep results directory (what assb sweep -o wrote)"
     if not results_dir.exists():
@@ -28,9 +28,9 @@ def check_results_dir(results_dir: Path) -> None:
                 if results_dir.suffix.lower() == ".toml" else "")
         fail(f"no results in {results_dir}: it is a file; {what}{hint}")
     if not ResultsStore(results_dir).is_results_dir() and not any(
-            (results_dir / n).is_file() for n in ("results.parquet", "results.csv")):
+            (results_dir / n).is_file() for n in TABLE_FILES):
         fail(f"no results in {results_dir}: {what}, holding manifest.json and rows/ (or a "
-             "results.parquet / results.csv)")
+             f"{' / '.join(TABLE_FILES)})")
 
 
 def run_report(results_dir: Path, out: Path | None, **options: Any) -> None:

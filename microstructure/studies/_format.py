@@ -240,7 +240,9 @@ def format_sweep_summary(df: Any, n_rows: int, seconds: float, out: Path) -> str
              f"{run.get('executor', '?')})"]
     lines += [f"  failed x{n}: {reason}"
               for reason, n in failed["error"].value_counts().head(5).items()]
-    lines.append(f"results: {out / 'results.parquet'} and {out / 'results.csv'} "
+    from ._store import TABLE_FILES
+
+    lines.append(f"results: {' and '.join(str(out / n) for n in TABLE_FILES)} "
                  f"(rows in {out / 'rows'})")
     if df.attrs.get("rows_of_earlier_sweeps"):
         lines.append(f"  {df.attrs['rows_of_earlier_sweeps']} rows of the sweep(s) run into "

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
 
 #: ``format`` of manifest.json.
 RESULTS_FORMAT = "assb-sweep-results/1"
+#: The results table's files, each holding every row (derived from rows/; a directory with
+#: only one of them, a copied table, is read too), in the order :func:`load_results` tries.
+TABLE_FILES = ("results.parquet", "results.csv")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,9 +182,10 @@ class ResultsStore:
     def write_tables(self, rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
         """Rebuild ``results.parquet`` and ``results.csv`` (atomically) from ``rows``."""
         df = rows_to_frame(rows)
-        with atomic_path(self.root / "results.parquet") as tmp:
+        parquet, csv = TABLE_FILES
+        with atomic_path(self.root / parquet) as tmp:
             df.to_parquet(tmp, index=False)
-        with atomic_path(self.root / "results.csv") as tmp:
+        with atomic_path(self.root / csv) as tmp:
             df.to_csv(tmp, index=False)
         return df
 
@@ -413,9 +417,9 @@ def load_results(results_dir: str | Path, *, earlier: bool = False) -> pd.DataFr
                            or (r["point_id"] in plan[0] and r["seed"] < plan[1]))
         df.attrs["rows_of_earlier_sweeps"] = 0 if earlier else len(rows) - len(df)
         return df
-    for name, reader in (("results.parquet", pd.read_parquet), ("results.csv", pd.read_csv)):
+    for name, reader in zip(TABLE_FILES, (pd.read_parquet, pd.read_csv), strict=True):
         p = results_dir / name
         if p.is_file():
             return reader(p)
     raise FileNotFoundError(f"no results in {results_dir}: expected a sweep directory "
-                            "(manifest.json and rows/) or results.parquet / results.csv")
+                            f"(manifest.json and rows/) or {' / '.join(TABLE_FILES)}")
