@@ -16,7 +16,7 @@ COMPILE := $(BIN)/python -m compileall -q -j 0 $(VENV)/lib microstructure solver
 # taufactor (a test dependency) needs torch; the CPU build is all the tests need.
 TORCH  ?= torch==2.13.0
 
-.PHONY: demo test bench gpu-kit clean
+.PHONY: demo test test-min bench gpu-kit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,22 @@ test: $(VENV)/.test $(VENV)/.kernels
 		--doctest-modules solvers microstructure
 	NUMBA_ENABLE_CUDASIM=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/cudasim
 
+# The lower bounds of pyproject.toml, checked: .venv-min holds exactly the versions of
+# .ci/min-versions.txt and runs the whole suite (not part of CI's `make test`: the suite again,
+# ~10 min on 2 cores; run it when a bound or a dependency's use changes).  Its own numba cache
+# directory keeps the two venvs' compiled kernels apart.
+VENV_MIN := .venv-min
+$(VENV_MIN)/.test: pyproject.toml .ci/min-versions.txt
+	$(PYTHON) -m venv $(VENV_MIN)
+	$(VENV_MIN)/bin/python -m pip install -q --no-compile "$(TORCH)"
+	$(VENV_MIN)/bin/python -m pip install -q --no-compile -c .ci/min-versions.txt -e ".[test,dist]"
+	touch $@
+
+test-min: $(VENV_MIN)/.test
+	NUMBA_CACHE_DIR=$(VENV_MIN)/numba-cache $(VENV_MIN)/bin/python -m pytest -q \
+		-p no:cacheprovider tests --ignore=tests/cudasim --doctest-modules solvers microstructure
+	NUMBA_ENABLE_CUDASIM=1 $(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider tests/cudasim
+
 # For a lent GPU machine (see benchmarks/gpu_session.sh): wheels of the packages its
 # image lacks (runtime, and cc3d for bench_label), at the versions tested here, for its Python
 # 3.12 on x86-64, into .whl/ (ignored
@@ -88,4 +104,4 @@ bench: $(VENV)/.bench
 	$(BIN)/python benchmarks/bench_transport.py
 
 clean:
-	rm -rf $(VENV) demo_out .pytest_cache
+	rm -rf $(VENV) $(VENV_MIN) demo_out .pytest_cache

@@ -452,8 +452,8 @@ class Microstructure:
         ...     warnings.simplefilter("ignore")  # SE, carbon under 2 voxels at 0.5 um
         ...     m = ms.generate(spec, seed=3)
         >>> p = m.save(tempfile.mkdtemp() + "/m.zarr")
-        >>> (ms.open(p).phases == m.phases).all()
-        np.True_
+        >>> bool((ms.open(p).phases == m.phases).all())
+        True
         """
         from ._zarr_store import write_store
 

@@ -769,7 +769,11 @@ def test_coarse_se_cuts_cam_off_ionically_and_leaves_its_surface_to_the_pores():
 def test_tangent_contacts_of_the_graph_conduct_next_to_nothing():
     """The demo sweep's first point has contacts of area 0 (spheres touching within float32
     precision); the electronic solve floors their radius instead of failing (the first make
-    demo of the contact conductance lost 5 of its 8 points to this)."""
+    demo of the contact conductance lost 5 of its 8 points to this).  This build has one
+    with NumPy 2.4 / SciPy 1.17; the lower bounds (NumPy 1.26, SciPy 1.12) differ in the
+    last bits, hence in the packing, so its smallest contact is made tangent here."""
+    import dataclasses
+
     from solvers import transport_properties
 
     spec = ms.load_spec(ms.default_spec_path()).updated({
@@ -778,7 +782,10 @@ def test_tangent_contacts_of_the_graph_conduct_next_to_nothing():
         "phases.se.psd": {"kind": "lognormal", "d50_um": 1.5, "d90_um": 2.8}})
     m = _generate(spec, seed=0)
     cc = m.electronic_contacts()
-    assert (cc.radius_um == 0).any()
+    radius = np.array(cc.radius_um, dtype=np.float64)
+    radius[np.argmin(radius)] = 0.0
+    cc = dataclasses.replace(cc, radius_um=radius)
+    assert (cc.radius_um == 0).sum() >= 1
     tp = transport_properties(m.phases, {ms.CAM: 0.1, ms.SE: 3e-3}, electronic_phases=(ms.CAM,),
                               periodic_lateral=True, electronic_contacts=cc)
     assert tp.electronic.converged and 1 < tp.electronic.tau < 1e3
