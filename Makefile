@@ -70,8 +70,9 @@ test: $(VENV)/.test $(VENV)/.kernels
 
 # The lower bounds of pyproject.toml, checked: .venv-min holds exactly the versions of
 # .ci/min-versions.txt and runs the whole suite (not part of CI's `make test`: the suite again,
-# ~10 min on 2 cores; run it when a bound or a dependency's use changes).  Its own numba cache
-# directory keeps the two venvs' compiled kernels apart.
+# ~12 min on 2 cores with the venv; run it when a bound or a dependency's use changes).  Its
+# own numba cache directory, emptied each time (see .kernels above), keeps the two venvs'
+# compiled kernels apart.
 VENV_MIN := .venv-min
 $(VENV_MIN)/.test: pyproject.toml .ci/min-versions.txt
 	$(PYTHON) -m venv $(VENV_MIN)
@@ -80,9 +81,11 @@ $(VENV_MIN)/.test: pyproject.toml .ci/min-versions.txt
 	touch $@
 
 test-min: $(VENV_MIN)/.test
+	rm -rf $(VENV_MIN)/numba-cache
 	NUMBA_CACHE_DIR=$(VENV_MIN)/numba-cache $(VENV_MIN)/bin/python -m pytest -q \
 		-p no:cacheprovider tests --ignore=tests/cudasim --doctest-modules solvers microstructure
-	NUMBA_ENABLE_CUDASIM=1 $(VENV_MIN)/bin/python -m pytest -q -p no:cacheprovider tests/cudasim
+	NUMBA_CACHE_DIR=$(VENV_MIN)/numba-cache NUMBA_ENABLE_CUDASIM=1 $(VENV_MIN)/bin/python -m pytest \
+		-q -p no:cacheprovider tests/cudasim
 
 # For a lent GPU machine (see benchmarks/gpu_session.sh): wheels of the packages its
 # image lacks (runtime, and cc3d for bench_label), at the versions tested here, for its Python
