@@ -785,7 +785,6 @@ def test_tangent_contacts_of_the_graph_conduct_next_to_nothing():
     radius = np.array(cc.radius_um, dtype=np.float64)
     radius[np.argmin(radius)] = 0.0
     cc = dataclasses.replace(cc, radius_um=radius)
-    assert (cc.radius_um == 0).sum() >= 1
     tp = transport_properties(m.phases, {ms.CAM: 0.1, ms.SE: 3e-3}, electronic_phases=(ms.CAM,),
                               periodic_lateral=True, electronic_contacts=cc)
     assert tp.electronic.converged and 1 < tp.electronic.tau < 1e3
