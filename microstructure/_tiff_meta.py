@@ -17,6 +17,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from ._tiff_stack import tiff_named
+
 __all__ = ["recorded_voxel_size_um"]
 
 #: ImageJ ``unit`` values that mean a micron (compared in lower case; ImageJ escapes µ as
@@ -48,10 +50,8 @@ def recorded_voxel_size_um(path: str | Path) -> tuple[float, str] | None:
     path = Path(path)
     if not path.is_file():
         return None
-    try:
+    with tiff_named(path):
         tif = tifffile.TiffFile(path)
-    except tifffile.TiffFileError as exc:  # names the header, not the file
-        raise ValueError(f"{path}: {exc}") from None
     with tif:
         ij = tif.imagej_metadata
         if ij:

@@ -4,12 +4,14 @@ directory of 2-D slices stacked in the natural order of their names."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["TIFF_SUFFIXES", "read_stack", "slice_order"]
+__all__ = ["TIFF_SUFFIXES", "read_stack", "slice_order", "tiff_named"]
 
 #: Names of the slices a directory is read from.
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -59,10 +61,20 @@ def read_stack(path: str | Path) -> np.ndarray:
     return _read_tiff(path)
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+@contextmanager
+def tiff_named(path: Path) -> Iterator[None]:
+    """tifffile's error on a file that is not a TIFF (it names the header, not the file) as a
+    ValueError naming ``path``."""
     import tifffile
 
     try:
-        return np.asarray(tifffile.imread(path))
-    except tifffile.TiffFileError as exc:  # names the header, not the file
+        yield
+    except tifffile.TiffFileError as exc:
         raise ValueError(f"{path}: {exc}") from None
+
+
+def _read_tiff(path: Path) -> np.ndarray:
+    import tifffile
+
+    with tiff_named(path):
+        return np.asarray(tifffile.imread(path))
